@@ -1,0 +1,71 @@
+/* common/alloc.c — malloc wrapper with N-th-call fault injection (tests). */
+#include "common/alloc.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Atomic int64_t fail_at = -1;
+static _Atomic int fail_sticky;
+static _Atomic uint64_t alloc_calls;
+static _Atomic int64_t live;
+
+static int should_fail(void)
+{
+    uint64_t n = atomic_fetch_add(&alloc_calls, 1);
+    int64_t f = atomic_load(&fail_at);
+    if (f < 0) return 0;
+    if ((int64_t)n == f) return 1;
+    return atomic_load(&fail_sticky) && (int64_t)n > f;
+}
+
+void st_alloc_fail_at(int64_t n, int sticky)
+{
+    atomic_store(&alloc_calls, 0);
+    atomic_store(&fail_sticky, sticky);
+    atomic_store(&fail_at, n);
+}
+
+uint64_t st_alloc_count(void) { return atomic_load(&alloc_calls); }
+int64_t st_alloc_live(void) { return atomic_load(&live); }
+
+void *st_malloc(size_t n)
+{
+    if (should_fail()) return NULL;
+    void *p = malloc(n ? n : 1);
+    if (p) atomic_fetch_add(&live, 1);
+    return p;
+}
+
+void *st_calloc(size_t count, size_t size)
+{
+    if (should_fail()) return NULL;
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (p) atomic_fetch_add(&live, 1);
+    return p;
+}
+
+void *st_realloc(void *p, size_t n)
+{
+    if (!p) return st_malloc(n);
+    if (should_fail()) return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void st_free(void *p)
+{
+    if (!p) return;
+    atomic_fetch_sub(&live, 1);
+    free(p);
+}
+
+char *st_strndup(const char *s, size_t n)
+{
+    char *d = st_malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+char *st_strdup(const char *s) { return st_strndup(s, strlen(s)); }

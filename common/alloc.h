@@ -1,0 +1,30 @@
+/*
+ * common/alloc.h — the allocator wrapper every module allocates through.
+ *
+ * Tests make the N-th allocation fail (st_alloc_fail_at) to walk every
+ * out-of-memory path: call with N = 0, 1, 2... until the operation succeeds,
+ * requiring a clean error and no leak each time. The counters are atomic;
+ * any thread may allocate.
+ */
+#ifndef ST_ALLOC_H
+#define ST_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *st_malloc(size_t n);
+void *st_calloc(size_t count, size_t size);
+void *st_realloc(void *p, size_t n);
+void  st_free(void *p); /* accepts NULL */
+char *st_strndup(const char *s, size_t n);
+char *st_strdup(const char *s);
+
+/* Fault injection (tests). fail_at = -1 disables. Allocation number N
+ * (0-based, counted from this call) and, if sticky, every later one fail. */
+void     st_alloc_fail_at(int64_t n, int sticky);
+/* Allocations made since the last st_alloc_fail_at(). */
+uint64_t st_alloc_count(void);
+/* Live allocations through this wrapper (for leak checks in unit tests). */
+int64_t  st_alloc_live(void);
+
+#endif

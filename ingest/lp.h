@@ -1,0 +1,133 @@
+/*
+ * ingest/lp.h — InfluxDB line protocol parser (streaming, no I/O).
+ *
+ * Semantics are the InfluxDB 1.x/2.x server's (see README "Line protocol"),
+ * plus: CRLF line ends are accepted (one CR before LF is dropped) and the
+ * `u` (unsigned) suffix is accepted. Bytes are fed in chunks of any size; a
+ * line may straddle chunks (the parser keeps the partial line in its own
+ * carry buffer). Each complete line is delivered to a callback as an
+ * lp_line whose slices are valid only during the callback (they point into
+ * the caller's chunk or into the parser's scratch; unescaped names live in
+ * scratch). No allocation per line once the scratch has grown to the
+ * largest line seen.
+ *
+ * lp_batch (below) is the ready-made consumer that copies lines into an
+ * arena: what the write path holds until the WAL has the record.
+ *
+ * Errors: a bad line is reported to on_error with its 1-based line number
+ * and InfluxDB's wording: "unable to parse '<line>': <reason>"; parsing goes
+ * on with the next line. One parser per request; one thread at a time.
+ */
+#ifndef ST_LP_H
+#define ST_LP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/point.h"
+#include "common/slice.h"
+
+/* Precision: the multiplier from the request's unit to ns. */
+typedef enum lp_precision {
+    LP_PRECISION_NS = 0,
+    LP_PRECISION_US,
+    LP_PRECISION_MS,
+    LP_PRECISION_S,
+    LP_PRECISION_M,
+    LP_PRECISION_H,
+} lp_precision;
+
+/* v1 /write names: n ns u ms s m h (and "" = ns); v2 names: ns us ms s.
+ * 0 or ST_EINVAL. */
+int lp_precision_parse_v1(const char *s, size_t len, lp_precision *out);
+int lp_precision_parse_v2(const char *s, size_t len, lp_precision *out);
+int64_t lp_precision_ns(lp_precision p);
+
+typedef struct lp_tag {
+    st_slice key; /* unescaped */
+    st_slice val; /* unescaped */
+} lp_tag;
+
+typedef struct lp_field {
+    st_slice key;   /* unescaped */
+    st_value value; /* strings unescaped (\" and \\ only, as InfluxDB) */
+} lp_field;
+
+typedef struct lp_line {
+    st_slice measurement;   /* unescaped */
+    const lp_tag *tags;     /* sorted by key (byte order), no duplicates */
+    uint32_t tag_count;
+    const lp_field *fields; /* in line order; quality field removed */
+    uint32_t field_count;
+    int64_t ts_ns;          /* in ns; the caller's default when absent */
+    uint32_t quality;       /* OPC UA StatusCode; ST_QUALITY_GOOD when absent */
+    uint8_t has_quality;
+    uint8_t has_ts;
+    uint64_t lineno;        /* 1-based line number in the stream */
+    st_slice raw;           /* the line as received (no line end) */
+} lp_line;
+
+typedef struct lp_opts {
+    lp_precision precision;
+    int64_t default_ts_ns;   /* for lines without a timestamp; truncated to precision by the caller */
+    st_slice quality_field;  /* field key that carries quality; len 0 = none */
+    size_t max_line_bytes;   /* 0 = unlimited; longer lines are errors ("line too long") */
+} lp_opts;
+
+/* Return 0 to go on; non-zero stops the parser, and feed/finish return it. */
+typedef int (*lp_line_cb)(void *ctx, const lp_line *line);
+/* msg: "unable to parse '<line>': <reason>", valid during the call. */
+typedef int (*lp_error_cb)(void *ctx, uint64_t lineno, st_slice msg);
+
+typedef struct lp_parser lp_parser;
+
+/* 0 or ST_ENOMEM. opts is copied. */
+int  lp_parser_create(const lp_opts *opts, lp_line_cb on_line, lp_error_cb on_error, void *ctx,
+                      lp_parser **out);
+void lp_parser_destroy(lp_parser *p); /* accepts NULL */
+/* Feed a chunk. Calls back for each complete line. 0, ST_ENOMEM, or a
+ * callback's non-zero return. */
+int  lp_parser_feed(lp_parser *p, const char *buf, size_t len);
+/* End of input: the last line may lack its LF. Same returns as feed. */
+int  lp_parser_finish(lp_parser *p);
+
+/* Counters so far. */
+typedef struct lp_stats {
+    uint64_t lines;      /* non-blank, non-comment lines */
+    uint64_t bad_lines;
+    uint64_t fields;     /* fields in good lines */
+    uint64_t bytes;
+} lp_stats;
+void lp_parser_stats(const lp_parser *p, lp_stats *out);
+
+/* Parse one whole buffer (no streaming); convenience for tests and tools. */
+int lp_parse_buffer(const lp_opts *opts, const char *buf, size_t len, lp_line_cb on_line,
+                    lp_error_cb on_error, void *ctx, lp_stats *stats);
+
+/*
+ * lp_batch: lines copied into an arena (every slice in a line points into
+ * the arena), in arrival order, plus the first errors. Owned by the caller;
+ * the arena is borrowed and must outlive the batch.
+ */
+typedef struct lp_batch_error {
+    uint64_t lineno;
+    st_slice msg; /* in the arena */
+} lp_batch_error;
+
+typedef struct lp_batch {
+    st_arena *arena;        /* borrowed */
+    lp_line *lines;         /* in arena; grows by doubling */
+    size_t count, cap;
+    uint64_t value_count;   /* fields over all lines */
+    lp_batch_error *errors; /* first max_errors only */
+    size_t error_count;     /* all errors seen */
+    size_t max_errors;
+} lp_batch;
+
+void lp_batch_init(lp_batch *b, st_arena *arena, size_t max_errors);
+/* Callbacks to pass to lp_parser_create with ctx = the batch. */
+int  lp_batch_on_line(void *batch, const lp_line *line);
+int  lp_batch_on_error(void *batch, uint64_t lineno, st_slice msg);
+
+#endif

@@ -1,0 +1,5 @@
+/* tools/tools.h — the strata subcommands' entry points (argv[0] = command name). */
+#ifndef ST_TOOLS_H
+#define ST_TOOLS_H
+int tool_gen_main(int argc, char **argv);
+#endif
