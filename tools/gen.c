@@ -36,6 +36,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/num.h"
+#include "common/timefmt.h"
 #include "tools/tools.h"
 
 #define GEN_FLUSH_BYTES   (1u << 20)
@@ -150,111 +151,6 @@ static int parse_i64_arg(const char *s, int64_t *out)
     return st_parse_int64(s, strlen(s), out);
 }
 
-/* "2016-01-01T00:00:00[.fffffffff](Z|±hh:mm)" or a date alone. Local until
- * common/timefmt has an implementation to link against. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits_at(const char *s, size_t len, size_t at, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-    if (at + n > len) return ST_EPARSE;
-    for (size_t i = at; i < at + n; i++) {
-        if (s[i] < '0' || s[i] > '9') return ST_EPARSE;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_rfc3339(const char *s, int64_t *out_ns)
-{
-    size_t len = strlen(s), i;
-    unsigned y, mo, d, h = 0, mi = 0, se = 0;
-    int64_t frac = 0, off_s = 0;
-    if (digits_at(s, len, 0, 4, &y) || len < 10 || s[4] != '-' || digits_at(s, len, 5, 2, &mo) ||
-        s[7] != '-' || digits_at(s, len, 8, 2, &d))
-        return ST_EPARSE;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31) return ST_EPARSE;
-    i = 10;
-    if (i < len) {
-        if ((s[i] != 'T' && s[i] != ' ') || digits_at(s, len, 11, 2, &h) || len < 19 ||
-            s[13] != ':' || digits_at(s, len, 14, 2, &mi) || s[16] != ':' ||
-            digits_at(s, len, 17, 2, &se))
-            return ST_EPARSE;
-        if (h > 23 || mi > 59 || se > 60) return ST_EPARSE;
-        i = 19;
-        if (i < len && s[i] == '.') {
-            int64_t scale = 100000000;
-            size_t n = 0;
-            for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, n++) {
-                if (n >= 9) return ST_EPARSE;
-                frac += (s[i] - '0') * scale;
-                scale /= 10;
-            }
-            if (!n) return ST_EPARSE;
-        }
-        if (i < len && s[i] == 'Z') {
-            i++;
-        } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-            unsigned oh, om;
-            if (digits_at(s, len, i + 1, 2, &oh) || i + 3 >= len || s[i + 3] != ':' ||
-                digits_at(s, len, i + 4, 2, &om) || oh > 23 || om > 59)
-                return ST_EPARSE;
-            off_s = (int64_t)(oh * 3600 + om * 60) * (s[i] == '+' ? 1 : -1);
-            i += 6;
-        } else {
-            return ST_EPARSE;
-        }
-        if (i != len) return ST_EPARSE;
-    }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off_s;
-    /* int64 ns covers 1677-09-21 .. 2262-04-11 */
-    if (secs < -9223372035LL || secs > 9223372035LL) return ST_ERANGE;
-    *out_ns = secs * 1000000000LL + frac;
-    return 0;
-}
-
-/* InfluxQL durations: <int><unit>... with unit ns u µ us ms s m h d w. */
-static int parse_duration(const char *s, int64_t *out_ns)
-{
-    static const struct { const char *u; int64_t ns; } units[] = {
-        { "ns", 1 }, { "us", 1000 }, { "\xc2\xb5", 1000 }, { "u", 1000 }, { "ms", 1000000 },
-        { "s", 1000000000LL }, { "m", 60000000000LL }, { "h", 3600000000000LL },
-        { "d", 86400000000000LL }, { "w", 604800000000000LL },
-    };
-    int64_t total = 0;
-    if (!*s) return ST_EPARSE;
-    while (*s) {
-        int64_t n = 0;
-        const char *p = s;
-        while (*p >= '0' && *p <= '9') {
-            if (n > (INT64_MAX - 9) / 10) return ST_ERANGE;
-            n = n * 10 + (*p++ - '0');
-        }
-        if (p == s) return ST_EPARSE;
-        size_t k;
-        for (k = 0; k < GEN_COUNT(units); k++) {
-            size_t ul = strlen(units[k].u);
-            /* the table lists "ms" before "m" so the longer unit wins */
-            if (strncmp(p, units[k].u, ul) == 0) break;
-        }
-        if (k == GEN_COUNT(units)) return ST_EPARSE;
-        if (n > INT64_MAX / units[k].ns || total > INT64_MAX - n * units[k].ns) return ST_ERANGE;
-        total += n * units[k].ns;
-        s = p + strlen(units[k].u);
-    }
-    *out_ns = total;
-    return 0;
-}
-
 static int gen_parse_args(int argc, char **argv, gen_opts *o)
 {
     o->hosts = 0;
@@ -309,12 +205,12 @@ static int gen_parse_args(int argc, char **argv, gen_opts *o)
             }
             o->decimals = (int)n;
         } else if (!strcmp(a, "--start")) {
-            if (parse_i64_arg(v, &o->start_ns) && parse_rfc3339(v, &o->start_ns)) {
+            if (parse_i64_arg(v, &o->start_ns) && st_time_parse_rfc3339(v, strlen(v), &o->start_ns)) {
                 fprintf(stderr, "strata gen: --start must be RFC3339 or integer ns, got '%s'\n", v);
                 return ST_EINVAL;
             }
         } else if (!strcmp(a, "--interval")) {
-            if (parse_duration(v, &n) || n < 1) {
+            if (st_duration_parse(v, strlen(v), &n) || n < 1) {
                 fprintf(stderr, "strata gen: --interval must be a positive duration (10s, 500ms), got '%s'\n", v);
                 return ST_EINVAL;
             }
