@@ -2,9 +2,11 @@
  * common/num.h — exact number parsing and shortest round-trip formatting.
  *
  * st_parse_double returns the correctly rounded double for a decimal string
- * (the same bits strtod gives in the "C" locale). A fast path handles the
- * common cases exactly (Clinger / Eisel-Lemire); where it cannot be sure it
- * falls back to strtod on a NUL-terminated copy. Pure functions; any thread.
+ * (the same bits glibc's strtod gives in the "C" locale). A fast path
+ * handles the common cases exactly (Clinger, then Eisel-Lemire); where it
+ * cannot be sure it hands a bounded, condensed copy of the digits to strtod.
+ * Never allocates. st_format_double prints the shortest decimal that parses
+ * back to the same double (Schubfach). Pure functions; any thread.
  */
 #ifndef ST_NUM_H
 #define ST_NUM_H
@@ -14,28 +16,41 @@
 
 /* Flags for st_parse_double. */
 #define ST_NUM_ALLOW_SPECIAL 0x1 /* accept nan, inf, infinity (case-insensitive, signed) */
-#define ST_NUM_ALLOW_PLUS    0x2 /* accept a leading '+' */
+#define ST_NUM_ALLOW_PLUS    0x2 /* accept a leading '+' (also before a special) */
 
 /*
- * Parse exactly [s, s+len) as a decimal float: ["-"] digits ["." digits]
- * [("e"|"E") ["+"|"-"] digits], or "." digits; at least one digit in the
- * mantissa. No whitespace, no hex, no '_'. Returns 0, ST_EPARSE (syntax),
- * or ST_ERANGE (overflow to infinity; underflow to 0 or subnormal is not an
- * error). *out written only on success.
+ * Parse exactly [s, s+len) as a decimal float:
+ *     [sign] mantissa [("e"|"E") ["+"|"-"] digits]
+ *     mantissa = digits ["." [digits]] | "." digits
+ * i.e. at least one digit in the mantissa; "1." and ".5" are accepted (as
+ * strtod and Go's ParseFloat do), "1e", "e5", ".", "-" are not. sign is
+ * "-", or "+" with ST_NUM_ALLOW_PLUS. Leading zeros are fine; any number of
+ * digits is fine (rounded correctly). No whitespace, no hex, no '_'.
+ * With ST_NUM_ALLOW_SPECIAL, [sign] ("nan"|"inf"|"infinity") in any case
+ * gives NaN (0x7FF8000000000000, sign bit from the sign) or ±Inf.
+ * Returns 0, ST_EPARSE (syntax), or ST_ERANGE (finite input that overflows
+ * to infinity; underflow to 0 or a subnormal is not an error, the sign of
+ * zero is kept). *out written only on success.
  */
 int st_parse_double(const char *s, size_t len, int flags, double *out);
 
-/* Exact decimal integers: ["-"] digits for int64; digits for uint64.
- * 0, ST_EPARSE or ST_ERANGE. */
+/* Exact decimal integers: ["-"] digits for int64; digits for uint64 (no
+ * sign). Leading zeros accepted. 0, ST_EPARSE (any other byte, or empty) or
+ * ST_ERANGE (syntactically valid but out of range). */
 int st_parse_int64(const char *s, size_t len, int64_t *out);
 int st_parse_uint64(const char *s, size_t len, uint64_t *out);
 
 /*
- * Shortest text that parses back to exactly v (0.1 -> "0.1", 1e21 -> "1e+21",
- * 100 -> "100", -0.0 -> "-0"). Uses plain notation for exponents in [-5, 21)
- * like Go's strconv 'g'-shortest as InfluxDB prints, otherwise d.ddde±XX.
- * NaN -> "NaN", +Inf -> "+Inf", -Inf -> "-Inf". Writes a NUL; returns the
- * length. buf must hold ST_DOUBLE_BUF bytes.
+ * Shortest text that parses back to exactly v (closest to v among the
+ * shortest), written the way Go's encoding/json writes a float64 (so the
+ * same as InfluxDB's JSON output):
+ *   - plain decimal when 1e-6 <= |v| < 1e21 or v is zero: 0.1, 100, 1.5,
+ *     123456789012, 0.000001, 123456789012345680000, "0", "-0";
+ *   - otherwise d[.ddd]e±X with the exponent written without leading
+ *     zeros: 1e+21, 1.5e-7, 5e-324, 1.7976931348623157e+308.
+ * NaN -> "NaN", +Inf -> "+Inf", -Inf -> "-Inf" (callers decide what to do
+ * with those). Writes a NUL; returns the length (at most 25).
+ * buf must hold ST_DOUBLE_BUF bytes.
  */
 #define ST_DOUBLE_BUF 32
 size_t st_format_double(double v, char *buf);
