@@ -19,6 +19,10 @@
  * value is printed (rounded half away from zero to D decimals, printed
  * exactly, trailing zeros trimmed: 58.29, 58, 0.5).
  *
+ * `plant` is process-plant historian data (see the plant section below):
+ * mixed types, fixed sensor resolutions, step changes, a counter, a sparse
+ * measurement and quality episodes, for the storage encodings.
+ *
  * Speed: each host's tag prefix is built once, the timestamp once per time
  * step, numbers go through st_format_double (full precision) or an integer
  * formatter (--decimals), and output is written in ~1 MiB chunks.
@@ -114,9 +118,11 @@ static const char *const gen_cpu_fields[GEN_CPU_FIELDS] = {
 /* ---- options ---- */
 
 enum gen_format { GEN_LP, GEN_CSV };
+enum gen_kind { GEN_CPU, GEN_PLANT };
 
 typedef struct gen_opts {
-    int64_t hosts;      /* 0 = not given */
+    enum gen_kind kind;
+    int64_t hosts;      /* cpu --hosts or plant --units; 0 = not given */
     int64_t points;     /* per host; 0 = not given */
     uint64_t seed;
     int decimals;       /* -1 = full precision */
@@ -142,7 +148,14 @@ static void gen_usage(FILE *f)
         "  --start T          first timestamp, RFC3339 or integer ns (default 2016-01-01T00:00:00Z)\n"
         "  --interval D       time between points, e.g. 10s, 500ms, 1m (default 10s)\n"
         "  --format lp|csv    line protocol (default) or CSV with a header row\n"
-        "  --output FILE      write to FILE instead of stdout\n",
+        "  --output FILE      write to FILE instead of stdout\n"
+        "\n"
+        "usage: strata gen plant --units N --points N [--seed S] [--start T] [--interval 1s] [--output FILE]\n"
+        "\n"
+        "Process-plant historian data as line protocol: one series per equipment unit\n"
+        "(measurement plant: temperature, pressure, flow, vibration, running, energy,\n"
+        "mode and, during bad-quality episodes, quality) plus a sparse lab sample every\n"
+        "6 hours (measurement lab). --points is scan ticks per unit; --interval defaults to 1s.\n",
         GEN_MAX_DECIMALS);
 }
 
@@ -151,14 +164,16 @@ static int parse_i64_arg(const char *s, int64_t *out)
     return st_parse_int64(s, strlen(s), out);
 }
 
-static int gen_parse_args(int argc, char **argv, gen_opts *o)
+static int gen_parse_args(enum gen_kind kind, int argc, char **argv, gen_opts *o)
 {
+    const char *count_flag = kind == GEN_CPU ? "--hosts" : "--units";
+    o->kind = kind;
     o->hosts = 0;
     o->points = 0;
     o->seed = 1;
     o->decimals = -1;
     o->start_ns = GEN_DEFAULT_START;
-    o->interval_ns = GEN_DEFAULT_STEP;
+    o->interval_ns = kind == GEN_CPU ? GEN_DEFAULT_STEP : 1000000000LL;
     o->format = GEN_LP;
     o->output = NULL;
     for (int i = 0; i < argc; i++) {
@@ -177,14 +192,14 @@ static int gen_parse_args(int argc, char **argv, gen_opts *o)
         }
         const char *v = argv[++i];
         int64_t n;
-        if (!strcmp(a, "--hosts") || !strcmp(a, "--points")) {
+        if (!strcmp(a, count_flag) || !strcmp(a, "--points")) {
             if (parse_i64_arg(v, &n) || n < 1 || n > 1000000000000LL) {
                 fprintf(stderr, "strata gen: %s must be an integer >= 1, got '%s'\n", a, v);
                 return ST_EINVAL;
             }
-            if (a[2] == 'h') {
+            if (a[2] != 'p') {
                 if (n > 100000000) {
-                    fprintf(stderr, "strata gen: --hosts at most 100000000, got '%s'\n", v);
+                    fprintf(stderr, "strata gen: %s at most 100000000, got '%s'\n", a, v);
                     return ST_EINVAL;
                 }
                 o->hosts = n;
@@ -198,7 +213,7 @@ static int gen_parse_args(int argc, char **argv, gen_opts *o)
                 return ST_EINVAL;
             }
             o->seed = u;
-        } else if (!strcmp(a, "--decimals")) {
+        } else if (!strcmp(a, "--decimals") && kind == GEN_CPU) {
             if (parse_i64_arg(v, &n) || n < 0 || n > GEN_MAX_DECIMALS) {
                 fprintf(stderr, "strata gen: --decimals must be 0..%d, got '%s'\n", GEN_MAX_DECIMALS, v);
                 return ST_EINVAL;
@@ -215,7 +230,7 @@ static int gen_parse_args(int argc, char **argv, gen_opts *o)
                 return ST_EINVAL;
             }
             o->interval_ns = n;
-        } else if (!strcmp(a, "--format")) {
+        } else if (!strcmp(a, "--format") && kind == GEN_CPU) {
             if (!strcmp(v, "lp")) o->format = GEN_LP;
             else if (!strcmp(v, "csv")) o->format = GEN_CSV;
             else {
@@ -231,7 +246,7 @@ static int gen_parse_args(int argc, char **argv, gen_opts *o)
     }
     if (!o->hosts || !o->points) {
         fprintf(stderr, "strata gen: %s is required (see strata gen --help)\n",
-                !o->hosts ? "--hosts" : "--points");
+                !o->hosts ? count_flag : "--points");
         return ST_EINVAL;
     }
     /* The last timestamp must fit in int64 ns. */
@@ -497,18 +512,182 @@ static int gen_cpu_run(const gen_opts *o, gen_out *w)
     return rc;
 }
 
+/* ---- plant ---- */
+
+/*
+ * One series per equipment unit, sampled every tick like a PLC scan:
+ *   plant,site=site_<i/1000>,area=area_<(i/50)%20>,unit=<kind>_<i>
+ *     temperature  float, 0.1 resolution: base + daily cycle + AR(1) noise,
+ *                  warming up while running
+ *     pressure     float, 0.01: setpoint (2.5/4/6, changes every ~8 h) while running
+ *     flow         float, 0.001: proportional to pressure while running
+ *     vibration    float, full precision: noise (the incompressible column)
+ *     running      boolean: toggles every ~4 h on average
+ *     energy       integer counter (Wh), grows while running
+ *     mode         string "auto" / "manual" (manual every ~12 h)
+ *     quality      integer OPC UA StatusCode, present only during bad or
+ *                  uncertain episodes (~1 a day, 10..600 ticks); values freeze then
+ *   lab,<same tags> viscosity (0.1), ph (0.01): every 6 h of simulated time.
+ * Only + - * / on doubles (no libm transcendental), so output is the same on
+ * every IEEE-754 machine.
+ */
+static const char *const gen_unit_kinds[] = { "pump", "compressor", "boiler", "mixer", "conveyor", "chiller" };
+
+typedef struct gen_unit {
+    gen_rng rng;
+    double temp_base, temp_noise, heat, sp, kw, energy_wh;
+    double frozen[4];
+    int running, manual;
+    int64_t bad_ticks;   /* > 0: in a quality episode */
+    uint32_t bad_code;
+    size_t prefix_off, prefix_len;
+} gen_unit;
+
+/* Bernoulli(p) */
+static inline int rng_chance(gen_rng *r, double p) { return rng_unit(r) < p; }
+
+static size_t put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return n;
+}
+
+static int gen_plant_run(const gen_opts *o, gen_out *w)
+{
+    size_t nu = (size_t)o->hosts;
+    const size_t slot = 128;
+    gen_unit *units = st_calloc(nu, sizeof *units);
+    char *prefixes = st_malloc(nu * slot);
+    w->cap = GEN_FLUSH_BYTES + 2 * slot + 1024;
+    w->buf = st_malloc(w->cap);
+    if (!units || !prefixes || !w->buf) {
+        st_free(units);
+        st_free(prefixes);
+        fprintf(stderr, "strata gen: %s\n", st_strerror(ST_ENOMEM));
+        return ST_ENOMEM;
+    }
+    for (size_t i = 0; i < nu; i++) {
+        gen_unit *u = &units[i];
+        rng_seed(&u->rng, o->seed ^ 0x706C616E74ULL /* "plant" */, i);
+        const char *kind = gen_unit_kinds[rng_below(&u->rng, GEN_COUNT(gen_unit_kinds))];
+        u->temp_base = 20.0 + 60.0 * rng_unit(&u->rng);
+        u->sp = (double[]){ 2.5, 4.0, 6.0 }[rng_below(&u->rng, 3)];
+        u->kw = 5.0 + 195.0 * rng_unit(&u->rng);
+        u->energy_wh = (double)rng_below(&u->rng, 1000000);
+        u->running = rng_chance(&u->rng, 0.8);
+        int n = snprintf(prefixes + i * slot, slot, ",site=site_%zu,area=area_%zu,unit=%s_%zu ",
+                         i / 1000, (i / 50) % 20, kind, i);
+        u->prefix_off = i * slot;
+        u->prefix_len = (size_t)n;
+    }
+
+    const double tick_s = (double)o->interval_ns / 1e9;
+    const double p_run = tick_s / 14400.0, p_sp = tick_s / 28800.0;
+    const double p_mode = tick_s / 43200.0, p_bad = tick_s / 86400.0;
+    const int64_t day_ns = 86400000000000LL, lab_ns = 21600000000000LL;
+    char ts[32];
+    int rc = 0;
+    for (int64_t t = 0; t < o->points && rc == 0; t++) {
+        int64_t now = o->start_ns + t * o->interval_ns;
+        size_t tslen = now < 0 ? (ts[0] = '-', 1 + fmt_u64((uint64_t)0 - (uint64_t)now, ts + 1))
+                               : fmt_u64((uint64_t)now, ts);
+        int64_t tod = now % day_ns;
+        if (tod < 0) tod += day_ns;
+        double d = (double)tod / (double)day_ns - 0.5; /* -0.5 .. 0.5, 0 at noon */
+        double daily = 1.0 - 8.0 * d * d;               /* parabola: -1 at midnight, 1 at noon */
+        int lab = (now - o->start_ns) % lab_ns == 0;
+        for (size_t i = 0; i < nu; i++) {
+            gen_unit *u = &units[i];
+            gen_rng *r = &u->rng;
+            if (rng_chance(r, p_run)) u->running = !u->running;
+            if (rng_chance(r, p_sp)) u->sp = (double[]){ 2.5, 4.0, 6.0 }[rng_below(r, 3)];
+            if (rng_chance(r, p_mode)) u->manual = !u->manual;
+            if (u->bad_ticks > 0) {
+                u->bad_ticks--;
+            } else if (rng_chance(r, p_bad)) {
+                u->bad_ticks = 10 + rng_below(r, 591);
+                u->bad_code = rng_chance(r, 0.7) ? 0x80000000u : 0x40900000u;
+            }
+            u->temp_noise = 0.95 * u->temp_noise + 0.3 * (rng_unit(r) - 0.5);
+            u->heat += ((u->running ? 15.0 : 0.0) - u->heat) * 0.01;
+            double noise = rng_unit(r) + rng_unit(r) + rng_unit(r) - 1.5;
+            if (u->running) u->energy_wh += u->kw * tick_s / 3.6;
+            double v[4];
+            if (u->bad_ticks > 0) {
+                memcpy(v, u->frozen, sizeof v);
+            } else {
+                v[0] = u->temp_base + 5.0 * daily + u->temp_noise + u->heat;
+                v[1] = u->running ? u->sp + 0.05 * noise : 0.02 * rng_unit(r);
+                v[2] = u->running ? u->sp * 12.5 + 0.4 * noise : 0.0;
+                v[3] = u->running ? 2.0 + noise * noise : 0.01 * rng_unit(r);
+                memcpy(u->frozen, v, sizeof v);
+            }
+            char *p = w->buf + w->len;
+            const char *pre = prefixes + u->prefix_off;
+            p += put_str(p, "plant");
+            memcpy(p, pre, u->prefix_len);
+            p += u->prefix_len;
+            p += put_str(p, "temperature=");
+            p += fmt_fixed(v[0], 1, p);
+            p += put_str(p, ",pressure=");
+            p += fmt_fixed(v[1], 2, p);
+            p += put_str(p, ",flow=");
+            p += fmt_fixed(v[2], 3, p);
+            p += put_str(p, ",vibration=");
+            p += st_format_double(v[3], p);
+            p += put_str(p, u->running ? ",running=true,energy=" : ",running=false,energy=");
+            p += fmt_u64((uint64_t)u->energy_wh, p);
+            p += put_str(p, u->manual ? "i,mode=\"manual\"" : "i,mode=\"auto\"");
+            if (u->bad_ticks > 0) {
+                p += put_str(p, ",quality=");
+                p += fmt_u64(u->bad_code, p);
+                *p++ = 'i';
+            }
+            *p++ = ' ';
+            memcpy(p, ts, tslen);
+            p += tslen;
+            *p++ = '\n';
+            if (lab) {
+                p += put_str(p, "lab");
+                memcpy(p, pre, u->prefix_len);
+                p += u->prefix_len;
+                p += put_str(p, "viscosity=");
+                p += fmt_fixed(40.0 + 20.0 * rng_unit(r), 1, p);
+                p += put_str(p, ",ph=");
+                p += fmt_fixed(6.0 + 2.0 * rng_unit(r), 2, p);
+                *p++ = ' ';
+                memcpy(p, ts, tslen);
+                p += tslen;
+                *p++ = '\n';
+            }
+            w->len = (size_t)(p - w->buf);
+            if (w->len >= GEN_FLUSH_BYTES && (rc = out_flush(w)) != 0) break;
+        }
+    }
+    if (rc == 0) rc = out_flush(w);
+    st_free(units);
+    st_free(prefixes);
+    return rc;
+}
+
 int tool_gen_main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         gen_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "cpu") != 0) {
-        fprintf(stderr, "strata gen: unknown data set '%s' (known: cpu)\n", argv[1]);
+    enum gen_kind kind;
+    if (!strcmp(argv[1], "cpu")) {
+        kind = GEN_CPU;
+    } else if (!strcmp(argv[1], "plant")) {
+        kind = GEN_PLANT;
+    } else {
+        fprintf(stderr, "strata gen: unknown data set '%s' (known: cpu, plant)\n", argv[1]);
         return 2;
     }
     gen_opts o;
-    if (gen_parse_args(argc - 2, argv + 2, &o)) return 2;
+    if (gen_parse_args(kind, argc - 2, argv + 2, &o)) return 2;
 
     gen_out w = { .fd = STDOUT_FILENO };
     if (o.output) {
@@ -518,7 +697,7 @@ int tool_gen_main(int argc, char **argv)
             return 1;
         }
     }
-    int rc = gen_cpu_run(&o, &w);
+    int rc = kind == GEN_CPU ? gen_cpu_run(&o, &w) : gen_plant_run(&o, &w);
     st_free(w.buf);
     if (o.output && close(w.fd) != 0 && rc == 0) {
         fprintf(stderr, "strata gen: %s: %s\n", o.output, strerror(errno));

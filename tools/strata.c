@@ -12,7 +12,7 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *help;
 } commands[] = {
-    { "gen", tool_gen_main, "generate benchmark data (gen cpu ...)" },
+    { "gen", tool_gen_main, "generate benchmark data: gen cpu (TSBS cpu-only), gen plant" },
 };
 
 static void usage(FILE *f)

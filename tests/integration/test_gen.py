@@ -5,7 +5,8 @@ Runs $STRATA gen with small sizes and checks: byte-identical output for the
 same arguments (stdout and --output), a different seed differs, line count,
 the 10 TSBS tags and 10 fields on every line, values in [0, 100] moving at
 most 1 per step, timestamps 10 s apart from 2016-01-01, --decimals, --start,
---interval, --format csv, and that bad arguments fail with a message.
+--interval, --format csv, that bad arguments fail with a message, and
+`strata gen plant`'s shape (fields, resolutions, counter, lab lines, quality).
 Prints PASS/FAIL per check; exits 1 on any failure.
 """
 import os
@@ -229,6 +230,49 @@ def t_bad_args():
     return None
 
 
+def t_plant():
+    args = ["plant", "--units", "5", "--points", "1000", "--seed", "3", "--interval", "1m"]
+    a, b = gen(*args).stdout, gen(*args).stdout
+    if a != b:
+        return "two runs differ"
+    lines = a.decode().splitlines()
+    plant = [x for x in lines if x.startswith("plant,")]
+    lab = [x for x in lines if x.startswith("lab,")]
+    if len(plant) != 5000 or len(plant) + len(lab) != len(lines):
+        return f"{len(plant)} plant lines, {len(lab)} lab, {len(lines)} in all"
+    # 1000 minutes from midnight: lab samples at 0, 6 h and 12 h for each unit.
+    if len(lab) != 15:
+        return f"{len(lab)} lab lines, want 15"
+    last_ts, energy = T0, {}
+    want = ["temperature", "pressure", "flow", "vibration", "running", "energy", "mode"]
+    for k, line in enumerate(plant):
+        m, tags, vals, ts, tag_order, field_order = parse_lp(line)
+        if tag_order != ["site", "area", "unit"] or field_order[:7] != want:
+            return f"line {k + 1}: {tag_order} {field_order}"
+        if field_order[7:] not in ([], ["quality"]):
+            return f"line {k + 1}: extra fields {field_order[7:]}"
+        if "quality" in vals and vals["quality"] not in ("2147483648i", "1083179008i"):
+            return f"line {k + 1}: quality {vals['quality']}"
+        if ts != T0 + (k // 5) * 60_000_000_000 or ts < last_ts:
+            return f"line {k + 1}: timestamp {ts}"
+        last_ts = ts
+        if not vals["energy"].endswith("i") or int(vals["energy"][:-1]) < energy.get(tags["unit"], 0):
+            return f"line {k + 1}: energy {vals['energy']} not a growing counter"
+        energy[tags["unit"]] = int(vals["energy"][:-1])
+        if vals["running"] not in ("true", "false") or vals["mode"] not in ('"auto"', '"manual"'):
+            return f"line {k + 1}: running/mode {vals['running']} {vals['mode']}"
+        for f, dec in (("temperature", 1), ("pressure", 2), ("flow", 3)):
+            if not re.fullmatch(r"-?\d+(\.\d{1,%d})?" % dec, vals[f]):
+                return f"line {k + 1}: {f}={vals[f]} has more than {dec} decimals"
+    for args, word in ((["plant", "--units", "2"], "--points"), (["plant", "--points", "2"], "--units"),
+                       (["plant", "--hosts", "2", "--points", "2"], "--hosts"),
+                       (["plant", "--units", "2", "--points", "2", "--decimals", "1"], "--decimals")):
+        p = gen(*args, check=False)
+        if p.returncode == 0 or word not in p.stderr.decode(errors="replace"):
+            return f"strata gen {' '.join(args)}: rc {p.returncode}, {p.stderr!r}"
+    return None
+
+
 def main():
     check("gen_deterministic", t_deterministic)
     check("gen_seed_differs", t_seed_differs)
@@ -238,6 +282,7 @@ def main():
     check("gen_start_interval", t_start_interval)
     check("gen_csv", t_csv)
     check("gen_bad_args", t_bad_args)
+    check("gen_plant", t_plant)
     return 1 if failures else 0
 
 
