@@ -11,7 +11,8 @@
 # exit. POSIX sh; python3 only as a fallback clock where date lacks %N.
 #
 # Sections:
-#   gen   strata gen cpu to a file (full precision and --decimals 2) and to a pipe: MB/s
+#   gen   strata gen cpu to a file and to a pipe (full precision, --decimals 2),
+#         strata gen plant to a pipe: MB/s
 #   lp    $BUILD/bench/bench_lp on the gen file (line protocol parse)
 #   num   $BUILD/bench/bench_num (number parse/format)
 #
@@ -108,11 +109,16 @@ bench_gen() {
         fig "gen_file_$mode" "$(rate "$bytes" $((t1 - t0)))" "MB/s ($bytes bytes in $(secs $((t1 - t0))) s)"
     done
     rm -f "$SCRATCH/cpu_dec2.lp"
-    t0=$(now_ns)
-    # shellcheck disable=SC2086
-    bytes=$("$STRATA_BIN" gen $GEN_ARGS --decimals 2 | wc -c | tr -d ' ')
-    t1=$(now_ns)
-    fig "gen_pipe_dec2" "$(rate "$bytes" $((t1 - t0)))" "MB/s ($bytes bytes through a pipe in $(secs $((t1 - t0))) s)"
+    for mode in full dec2 plant; do
+        args=$GEN_ARGS
+        [ $mode = dec2 ] && args="$GEN_ARGS --decimals 2"
+        [ $mode = plant ] && args="plant --units $HOSTS --points $POINTS --seed $SEED"
+        t0=$(now_ns)
+        # shellcheck disable=SC2086
+        bytes=$("$STRATA_BIN" gen $args | wc -c | tr -d ' ')
+        t1=$(now_ns)
+        fig "gen_pipe_$mode" "$(rate "$bytes" $((t1 - t0)))" "MB/s ($bytes bytes through a pipe in $(secs $((t1 - t0))) s)"
+    done
     lines=$((HOSTS * POINTS))
     fig "gen_lines" "$lines" "lines ($((lines * 10)) values)"
 }
