@@ -27,6 +27,8 @@
 # Adding a section: write bench_<name>() using fig/section/skip below, and
 # list it in SECTIONS.
 
+# Functions are called indirectly ("bench_$s"), which shellcheck cannot follow.
+# shellcheck disable=SC2317
 set -u
 
 BUILD=${1:-build}
@@ -100,7 +102,7 @@ bench_gen() {
     if [ ! -x "$STRATA_BIN" ]; then skip "$STRATA_BIN not built"; return; fi
     for mode in full dec2; do
         extra=""; out=$GEN_FILE
-        [ $mode = dec2 ] && { extra="--decimals 2"; out=$SCRATCH/cpu_dec2.lp; }
+        [ "$mode" = dec2 ] && { extra="--decimals 2"; out=$SCRATCH/cpu_dec2.lp; }
         t0=$(now_ns)
         # shellcheck disable=SC2086
         if ! "$STRATA_BIN" gen $GEN_ARGS $extra --output "$out"; then fail "gen $mode"; continue; fi
@@ -111,8 +113,8 @@ bench_gen() {
     rm -f "$SCRATCH/cpu_dec2.lp"
     for mode in full dec2 plant; do
         args=$GEN_ARGS
-        [ $mode = dec2 ] && args="$GEN_ARGS --decimals 2"
-        [ $mode = plant ] && args="plant --units $HOSTS --points $POINTS --seed $SEED"
+        [ "$mode" = dec2 ] && args="$GEN_ARGS --decimals 2"
+        [ "$mode" = plant ] && args="plant --units $HOSTS --points $POINTS --seed $SEED"
         t0=$(now_ns)
         # shellcheck disable=SC2086
         bytes=$("$STRATA_BIN" gen $args | wc -c | tr -d ' ')
