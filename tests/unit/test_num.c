@@ -16,10 +16,10 @@
 #include "tests/unit/unit.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-#define NUM_TEST_SCALE 10
+#define NUM_TEST_SCALE 2
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define NUM_TEST_SCALE 10
+#define NUM_TEST_SCALE 2
 #endif
 #endif
 #ifndef NUM_TEST_SCALE
