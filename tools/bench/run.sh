@@ -80,7 +80,12 @@ run_bin() {
     fi
     sed 's/^/   /' "$SCRATCH/$name.out"
     grep "^$prefix:" "$SCRATCH/$name.out" | sed "s/^$prefix:[[:space:]]*//" | while IFS= read -r l; do
-        printf '%s\t%s\t%s\n' "$CUR" "$name" "$l" >> "$FIGS"
+        # "label rest..." becomes figure label; a line starting with a number keeps the program's name
+        first=${l%% *}
+        case "$first" in
+            [0-9.]* | "$l") printf '%s\t%s\t%s\n' "$CUR" "$name" "$l" ;;
+            *) printf '%s\t%s\t%s\n' "$CUR" "$first" "${l#* }" ;;
+        esac >> "$FIGS"
     done
 }
 
