@@ -2,21 +2,49 @@
  * ingest/lp.h — InfluxDB line protocol parser (streaming, no I/O).
  *
  * Semantics are the InfluxDB 1.x/2.x server's (see README "Line protocol"),
- * plus: CRLF line ends are accepted (one CR before LF is dropped) and the
- * `u` (unsigned) suffix is accepted. Bytes are fed in chunks of any size; a
- * line may straddle chunks (the parser keeps the partial line in its own
- * carry buffer). Each complete line is delivered to a callback as an
- * lp_line whose slices are valid only during the callback (they point into
- * the caller's chunk or into the parser's scratch; unescaped names live in
- * scratch). No allocation per line once the scratch has grown to the
- * largest line seen.
+ * plus: CRLF line ends are accepted (one CR before LF is dropped, and one
+ * trailing CR at the end of input) and the `u` (unsigned) suffix is
+ * accepted. Bytes are fed in chunks of any size; a line may straddle chunks
+ * (the parser keeps the partial line in its own carry buffer). Each
+ * complete line is delivered to a callback as an lp_line whose slices are
+ * valid only during the callback (they point into the caller's chunk or
+ * into the parser's scratch; unescaped names live in scratch). Lines wholly
+ * inside a chunk are parsed in place. No allocation per line once the
+ * scratch has grown to the largest line seen. Splitting the same bytes into
+ * chunks differently never changes what is delivered.
+ *
+ * Grammar decisions (details in ingest/lp.c's opening comment):
+ *  - a line ends at LF, except inside a double-quoted string field value
+ *    (a raw LF there continues the line); a backslash never escapes LF.
+ *  - leading spaces and tabs are skipped; blank lines and lines whose first
+ *    non-blank byte is '#' are ignored (but counted in line numbers).
+ *  - in names a delimiter (',' ' ' '=') is escaped when the byte before it
+ *    is a backslash; unescaping turns `\,` `\ ` (and `\=` outside the
+ *    measurement) into the bare byte and keeps every other backslash.
+ *    String values decode only `"` and `\`.
+ *  - sections are separated by one or more spaces (TAB is not a separator).
+ *  - tags are sorted by key; duplicate tag key, tag key "time" and empty tag
+ *    values are line errors. Duplicate field keys: the last one wins.
+ *    Field key "time" is dropped (a line left without fields is an error).
+ *  - lineno is the physical line (LF count + 1) where the line starts; a
+ *    string field holding raw LFs makes the next line number jump past them.
  *
  * lp_batch (below) is the ready-made consumer that copies lines into an
  * arena: what the write path holds until the WAL has the record.
  *
  * Errors: a bad line is reported to on_error with its 1-based line number
- * and InfluxDB's wording: "unable to parse '<line>': <reason>"; parsing goes
- * on with the next line. One parser per request; one thread at a time.
+ * and InfluxDB's wording: "unable to parse '<line>': <reason>" (the quoted
+ * line is cut at 256 bytes, then "..."); parsing goes on with the next line.
+ * Reasons: missing measurement | missing tag key | missing tag value |
+ * invalid tag format | missing fields | missing field key | missing field
+ * value | invalid field format | invalid number | invalid boolean |
+ * unbalanced quotes | bad timestamp | point is invalid (text after the
+ * timestamp) | time outside range -9223372036854775806 - 9223372036854775806 |
+ * duplicate tags | invalid tag key: input tag "time" on measurement "m" is
+ * invalid | invalid field name: input field "time" on measurement "m" is
+ * invalid | max key length exceeded: N > 65535 | input field "k" on
+ * measurement "m" is too long, N > 1048576 | line too long.
+ * One parser per request; one thread at a time.
  */
 #ifndef ST_LP_H
 #define ST_LP_H
@@ -65,17 +93,24 @@ typedef struct lp_line {
     uint8_t has_quality;
     uint8_t has_ts;
     uint64_t lineno;        /* 1-based line number in the stream */
-    st_slice raw;           /* the line as received (no line end) */
+    st_slice raw;           /* the line as received (no line end); empty in an lp_batch copy */
 } lp_line;
 
 typedef struct lp_opts {
     lp_precision precision;
     int64_t default_ts_ns;   /* for lines without a timestamp; truncated to precision by the caller */
     st_slice quality_field;  /* field key that carries quality; len 0 = none */
-    size_t max_line_bytes;   /* 0 = unlimited; longer lines are errors ("line too long") */
+    size_t max_line_bytes;   /* 0 = unlimited; longer lines (bytes before the line end,
+                                without a CR before LF) are errors ("line too long") and
+                                are never buffered beyond this size */
 } lp_opts;
 
-/* Return 0 to go on; non-zero stops the parser, and feed/finish return it. */
+/* InfluxDB's limits. */
+#define LP_MAX_KEY_BYTES    65535u    /* measurement + tags, as written (escaped) */
+#define LP_MAX_STRING_BYTES 1048576u  /* one string field value, unescaped */
+
+/* Return 0 to go on; non-zero stops the parser, and feed/finish return it
+ * (then and on every later call: a stopped parser can only be destroyed). */
 typedef int (*lp_line_cb)(void *ctx, const lp_line *line);
 /* msg: "unable to parse '<line>': <reason>", valid during the call. */
 typedef int (*lp_error_cb)(void *ctx, uint64_t lineno, st_slice msg);
@@ -87,9 +122,11 @@ int  lp_parser_create(const lp_opts *opts, lp_line_cb on_line, lp_error_cb on_er
                       lp_parser **out);
 void lp_parser_destroy(lp_parser *p); /* accepts NULL */
 /* Feed a chunk. Calls back for each complete line. 0, ST_ENOMEM, or a
- * callback's non-zero return. */
+ * callback's non-zero return; after a non-zero return the parser is stopped
+ * and returns the same code from every later feed/finish. */
 int  lp_parser_feed(lp_parser *p, const char *buf, size_t len);
-/* End of input: the last line may lack its LF. Same returns as feed. */
+/* End of input: the last line may lack its LF. Same returns as feed. The
+ * parser may then be fed again as a new stream (line numbers go on). */
 int  lp_parser_finish(lp_parser *p);
 
 /* Counters so far. */
@@ -107,8 +144,10 @@ int lp_parse_buffer(const lp_opts *opts, const char *buf, size_t len, lp_line_cb
 
 /*
  * lp_batch: lines copied into an arena (every slice in a line points into
- * the arena), in arrival order, plus the first errors. Owned by the caller;
- * the arena is borrowed and must outlive the batch.
+ * the arena; raw is not kept, it is left empty), in arrival order, plus the
+ * first errors. Owned by the caller; the arena is borrowed and must outlive
+ * the batch. The callbacks return ST_ENOMEM when the arena cannot grow
+ * (which stops the parser). Nothing to free: the arena holds it all.
  */
 typedef struct lp_batch_error {
     uint64_t lineno;
