@@ -55,8 +55,9 @@ int st_settings_parse_size(const char *s, uint64_t *out)
     uint64_t ip = 0, frac = 0, fdiv = 1;
     if (*p < '0' || *p > '9') return ST_EINVAL;
     while (*p >= '0' && *p <= '9') {
-        if (ip > (UINT64_MAX - 9) / 10) return ST_ERANGE;
-        ip = ip * 10 + (uint64_t)(*p++ - '0');
+        uint64_t d = (uint64_t)(*p++ - '0');
+        if (ip > (UINT64_MAX - d) / 10) return ST_ERANGE;
+        ip = ip * 10 + d;
     }
     if (*p == '.') {
         p++;
