@@ -288,6 +288,13 @@ static int read_hdr(const uint8_t *p, size_t len, tzif_hdr *h)
     h->typecnt = be32(p + 36);
     h->charcnt = be32(p + 40);
     if (h->version != 0 && h->version < '2') return ST_ECORRUPT;
+    return 0;
+}
+
+/* Checks for the data block actually read (the v1 block of a v2+ file is
+ * only skipped, so only its size matters: writers may leave it empty). */
+static int check_counts(const tzif_hdr *h)
+{
     if (h->typecnt == 0 || h->typecnt > 256 || h->charcnt == 0) return ST_ECORRUPT;
     if (h->isutcnt != 0 && h->isutcnt != h->typecnt) return ST_ECORRUPT;
     if (h->isstdcnt != 0 && h->isstdcnt != h->typecnt) return ST_ECORRUPT;
@@ -349,12 +356,14 @@ int st_tz_from_bytes(const char *name, const void *data, size_t len, st_tz **out
     uint64_t n1 = block_len(&h, 4);
     if (n1 > len - TZIF_HDR_LEN) { rc = ST_ECORRUPT; goto fail; }
     if (h.version == 0) {
+        if ((rc = check_counts(&h))) goto fail;
         rc = read_block(tz, &h, p + TZIF_HDR_LEN, 4);
         if (rc) goto fail;
     } else {
         size_t off = TZIF_HDR_LEN + (size_t)n1;
         if ((rc = read_hdr(p + off, len - off, &h))) goto fail;
         off += TZIF_HDR_LEN;
+        if ((rc = check_counts(&h))) goto fail;
         uint64_t n2 = block_len(&h, 8);
         if (n2 > len - off) { rc = ST_ECORRUPT; goto fail; }
         if ((rc = read_block(tz, &h, p + off, 8))) goto fail;

@@ -278,6 +278,33 @@ TEST(local_to_utc_property)
     }
 }
 
+/* zic -b slim files stop their tables early and leave the rest to the
+ * footer: they must answer exactly as the fat ones do. */
+TEST(slim_matches_fat)
+{
+    static const char *pairs[][2] = { { "America_New_York", "America_New_York_slim" },
+                                      { "Europe_Berlin", "Europe_Berlin_slim" } };
+    for (size_t i = 0; i < 2; i++) {
+        st_tz *fat = fixture(pairs[i][0]), *slim = fixture(pairs[i][1]);
+        REQUIRE(fat && slim);
+        int bad = 0;
+        for (int64_t t = utc(1850, 1, 1, 0, 0, 0); t < utc(2150, 1, 1, 0, 0, 0); t += 3600) {
+            const char *a1, *a2;
+            int d1, d2;
+            int64_t o1[2], o2[2];
+            if (st_tz_offset_at(fat, t, &a1, &d1) != st_tz_offset_at(slim, t, &a2, &d2) || d1 != d2 ||
+                strcmp(a1, a2) != 0)
+                bad++;
+            int n1 = st_tz_local_to_utc(fat, t, o1), n2 = st_tz_local_to_utc(slim, t, o2);
+            if (n1 != n2 || (n1 > 0 && o1[0] != o2[0]) || (n1 > 1 && o1[1] != o2[1])) bad++;
+            if (bad == 1) { printf("  %s differs at %lld\n", pairs[i][1], (long long)t); bad++; }
+        }
+        CHECK_EQ_INT(bad, 0);
+        st_tz_free(fat);
+        st_tz_free(slim);
+    }
+}
+
 TEST(v1_only)
 {
     size_t len;
@@ -587,6 +614,7 @@ int main(void)
     RUN(lord_howe);
     RUN(footer_matches_table);
     RUN(local_to_utc_property);
+    RUN(slim_matches_fat);
     RUN(v1_only);
     RUN(posix_rules);
     RUN(corrupt_files);
