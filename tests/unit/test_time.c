@@ -114,6 +114,8 @@ TEST(negative_and_extremes)
     CHECK_EQ_INT(parse("1677-09-21T00:12:43.145224193Z", &ns), ST_ERANGE);
     CHECK_EQ_INT(parse("1677-09-21T00:12:43.145224192Z", &ns), ST_ERANGE);
     CHECK_EQ_INT(parse("0001-01-01T00:00:00Z", &ns), ST_ERANGE);
+    CHECK_EQ_INT(parse("0000-02-29", &ns), ST_ERANGE); /* year 0 is a leap year: valid date, out of range */
+    CHECK_EQ_INT(parse("0999-12-31T23:59:59+23:59", &ns), ST_ERANGE);
     CHECK_EQ_INT(parse("9999-12-31T23:59:59.999999999Z", &ns), ST_ERANGE);
     CHECK_EQ_INT(parse("2262-04-12", &ns), ST_ERANGE);
     CHECK_EQ_INT(parse("1677-09-21", &ns), ST_ERANGE);

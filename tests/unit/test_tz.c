@@ -503,6 +503,28 @@ TEST(out_of_memory)
     }
     CHECK_EQ_INT(rc, 0);
     free(b);
+    /* by name, through the file reader; and the built-in UTC fallback */
+    static const char *dirs[] = { "tests/data/tz", "tests/data/tz/no-such-dir" };
+    static const char *names[] = { "America_New_York", "Etc/UTC" };
+    for (int k = 0; k < 2; k++) {
+        setenv("TZDIR", dirs[k], 1);
+        rc = -1;
+        for (int64_t n = 0; n < 50 && rc != 0; n++) {
+            st_tz *tz = NULL;
+            st_alloc_fail_at(n, 0);
+            rc = st_tz_load(names[k], strlen(names[k]), &tz);
+            st_alloc_fail_at(-1, 0);
+            if (rc == 0) {
+                CHECK_EQ_STR(st_tz_name(tz), names[k]);
+                st_tz_free(tz);
+            } else {
+                CHECK_EQ_INT(rc, ST_ENOMEM);
+            }
+            CHECK_EQ_INT(st_alloc_live(), live);
+        }
+        CHECK_EQ_INT(rc, 0);
+    }
+    unsetenv("TZDIR");
 }
 
 TEST(names_and_dirs)
