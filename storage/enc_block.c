@@ -1,0 +1,158 @@
+/*
+ * storage/enc_block.c — segment blocks: the header byte, the choice of
+ * encoding per type (each enc_*.c picks its smallest candidate), and zstd
+ * over the payload where it saves at least 1/8. Format in storage/enc.h.
+ * No global state; any thread. zstd allocates its own contexts (per call).
+ */
+#include "storage/enc.h"
+
+#include <zstd.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+
+/* Largest decompressed payload we accept for n values of a type: bounds the
+ * scratch allocation a corrupt length could ask for. */
+static uint64_t payload_bound(enc_type type, size_t n)
+{
+    if (type == ENC_TYPE_STRING) return (uint64_t)1 << 31;
+    return 64 + (uint64_t)n * 24;
+}
+
+static int encode_payload(enc_type type, const void *values, size_t n, int force, st_buf *out, int *id)
+{
+    switch (type) {
+    case ENC_TYPE_TIME:    return enc__time_block_encode(values, n, force, out, id);
+    case ENC_TYPE_FLOAT:   return enc__float_block_encode(values, n, force, out, id);
+    case ENC_TYPE_INT:
+    case ENC_TYPE_UINT:    return enc__int_block_encode(values, n, force, out, id);
+    case ENC_TYPE_BOOL:    return enc__bool_block_encode(values, n, force, out, id);
+    case ENC_TYPE_STRING:  return enc__str_block_encode(values, n, force, out, id);
+    case ENC_TYPE_QUALITY: return enc__qual_block_encode(values, n, force, out, id);
+    }
+    return ST_EINVAL;
+}
+
+int enc_block_encode(enc_type type, const void *values, size_t n, st_buf *out, int zstd_level)
+{
+    return enc_block_encode_with(type, -1, values, n, out, zstd_level);
+}
+
+int enc_block_encode_with(enc_type type, int id_wanted, const void *values, size_t n, st_buf *out, int zstd_level)
+{
+    if ((unsigned)type > ENC_TYPE_QUALITY) return ST_EINVAL;
+    size_t start = out->len;
+    int id = ENC_RAW;
+    int rc = st_buf_put_u8(out, 0);
+    if (!rc) rc = st_buf_put_uvarint(out, n);
+    size_t pstart = out->len;
+    if (!rc) rc = encode_payload(type, values, n, id_wanted, out, &id);
+    if (rc) goto fail;
+    out->ptr[start] = (char)id;
+    size_t plen = out->len - pstart;
+    if (zstd_level <= 0 || plen < 64) return 0;
+    size_t cap = ZSTD_compressBound(plen);
+    char *z = st_malloc(cap);
+    if (!z) { rc = ST_ENOMEM; goto fail; }
+    size_t zl = ZSTD_compress(z, cap, out->ptr + pstart, plen, zstd_level > 19 ? 19 : zstd_level);
+    if (!ZSTD_isError(zl) && zl + enc__uvarint_len(plen) + plen / 8 < plen) {
+        out->len = start;
+        rc = st_buf_put_u8(out, (uint8_t)(id | ENC_FLAG_ZSTD));
+        if (!rc) rc = st_buf_put_uvarint(out, n);
+        if (!rc) rc = st_buf_put_uvarint(out, plen);
+        if (!rc) rc = st_buf_append(out, z, zl);
+    }
+    st_free(z);
+    if (rc) goto fail;
+    return 0;
+fail:
+    out->len = start;
+    if (out->ptr) out->ptr[start] = 0;
+    return rc;
+}
+
+/* Payload of a block: borrowed from bytes, or decompressed into *scratch
+ * (st_malloc'd, the caller frees). */
+static int open_payload(const uint8_t *p, size_t len, enc_type type, size_t n, int *id,
+                        const uint8_t **pl, size_t *pll, char **scratch)
+{
+    *scratch = NULL;
+    if (len < 1) return ST_ECORRUPT;
+    *id = p[0] & 0x7f;
+    size_t pos = 1;
+    uint64_t cnt, raw;
+    if (enc__get_uvarint(p, len, &pos, &cnt) || cnt != n) return ST_ECORRUPT;
+    if (!(p[0] & ENC_FLAG_ZSTD)) { *pl = p + pos; *pll = len - pos; return 0; }
+    if (enc__get_uvarint(p, len, &pos, &raw) || raw > payload_bound(type, n)) return ST_ECORRUPT;
+    unsigned long long fcs = ZSTD_getFrameContentSize(p + pos, len - pos);
+    if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != raw) return ST_ECORRUPT;
+    char *buf = st_malloc((size_t)raw + 1); /* + NUL, so it can become an st_buf */
+    if (!buf) return ST_ENOMEM;
+    size_t got = ZSTD_decompress(buf, (size_t)raw, p + pos, len - pos);
+    if (ZSTD_isError(got) || got != raw) { st_free(buf); return ST_ECORRUPT; }
+    buf[raw] = 0;
+    *scratch = buf;
+    *pl = (const uint8_t *)buf;
+    *pll = (size_t)raw;
+    return 0;
+}
+
+int enc_block_decode(const void *bytes, size_t len, enc_type type, size_t n, void *out)
+{
+    if ((unsigned)type > ENC_TYPE_QUALITY || type == ENC_TYPE_STRING) return ST_EINVAL;
+    int id;
+    const uint8_t *pl;
+    size_t pll;
+    char *scratch;
+    int rc = open_payload(bytes, len, type, n, &id, &pl, &pll, &scratch);
+    if (rc) return rc;
+    switch (type) {
+    case ENC_TYPE_TIME:    rc = enc__time_block_decode(id, pl, pll, n, out); break;
+    case ENC_TYPE_FLOAT:   rc = enc__float_block_decode(id, pl, pll, n, out); break;
+    case ENC_TYPE_INT:
+    case ENC_TYPE_UINT:    rc = enc__int_block_decode(id, pl, pll, n, out); break;
+    case ENC_TYPE_BOOL:    rc = enc__bool_block_decode(id, pl, pll, n, out); break;
+    case ENC_TYPE_QUALITY: rc = enc__qual_block_decode(id, pl, pll, n, out); break;
+    default:               rc = ST_EINVAL; break;
+    }
+    st_free(scratch);
+    return rc;
+}
+
+int enc_block_decode_str(const void *bytes, size_t len, size_t n, st_buf *store, st_slice *out)
+{
+    int id;
+    const uint8_t *pl;
+    size_t pll;
+    char *scratch;
+    int rc = open_payload(bytes, len, ENC_TYPE_STRING, n, &id, &pl, &pll, &scratch);
+    if (rc) return rc;
+    if (scratch) {
+        /* The slices must outlive this call: the payload moves into store. */
+        st_buf_fini(store);
+        store->ptr = scratch;
+        store->len = pll;
+        store->cap = pll + 1;
+        pl = (const uint8_t *)store->ptr;
+    }
+    return enc__str_block_decode(id, pl, pll, n, out);
+}
+
+int enc_block_id(const void *bytes, size_t len)
+{
+    return len ? ((const uint8_t *)bytes)[0] & 0x7f : -1;
+}
+
+int enc_block_is_zstd(const void *bytes, size_t len)
+{
+    return len ? (((const uint8_t *)bytes)[0] & ENC_FLAG_ZSTD) != 0 : 0;
+}
+
+const char *enc_id_name(int id)
+{
+    static const char *const names[ENC_ID_COUNT] = {
+        "raw", "ts-const", "intpack", "gorilla", "decimal",
+        "bool-bits", "bool-rle", "str-plain", "str-dict", "qual-rle",
+    };
+    return id >= 0 && id < ENC_ID_COUNT ? names[id] : "unknown";
+}

@@ -1,0 +1,334 @@
+/*
+ * storage/enc_float.c — float64 encodings: Gorilla XOR (head stream and a
+ * block candidate), the decimal path (the ALP idea: a power of ten turns
+ * the block's values into integers that convert back bit-exactly, then the
+ * integer pack; values that do not convert are patched exceptions), and RAW.
+ * Formats in storage/enc.h. No global state; one owner per appender/reader.
+ *
+ * The decimal check is done with exactly the decoder's expression,
+ * (double)k / 10^e with 10^e an exact double (e <= 18 < 23), so a value
+ * accepted by the encoder decodes to the same 64 bits on any IEEE-754
+ * machine with round-to-nearest (C11 FLT_EVAL_METHOD 0; no -ffast-math).
+ * -0.0, NaN (any payload), +-Inf, subnormals and values with more digits
+ * than 10^e captures fail the check and are stored verbatim.
+ */
+#include "storage/enc.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+
+#if FLT_EVAL_METHOD != 0
+#error "the decimal path needs FLT_EVAL_METHOD 0 (SSE2 doubles)"
+#endif
+
+static inline uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static inline double bitsd(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+
+/* ---- Gorilla ---- */
+
+static inline void gorilla_put(st_buf *b, uint64_t *nbits, uint64_t *prev, uint8_t *lead, uint8_t *trail,
+                               uint64_t cur, int first)
+{
+    if (first) {
+        enc__bitw_put(b, nbits, cur, 64);
+        *prev = cur;
+        *lead = 64;
+        *trail = 0;
+        return;
+    }
+    uint64_t x = cur ^ *prev;
+    *prev = cur;
+    if (!x) { enc__bitw_put(b, nbits, 0, 1); return; }
+    unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
+    if (lz > 31) lz = 31;
+    if (*lead != 64 && lz >= *lead && tz >= *trail) {
+        unsigned m = 64u - *lead - *trail;
+        enc__bitw_put(b, nbits, 0x1, 2);
+        enc__bitw_put(b, nbits, x >> *trail, m);
+        return;
+    }
+    unsigned m = 64u - lz - tz;
+    enc__bitw_put(b, nbits, 0x3u | ((uint64_t)lz << 2) | ((uint64_t)(m - 1) << 7), 13);
+    enc__bitw_put(b, nbits, x >> tz, m);
+    *lead = (uint8_t)lz;
+    *trail = (uint8_t)tz;
+}
+
+void enc_float_appender_init(enc_float_appender *a)
+{
+    memset(a, 0, sizeof *a);
+    st_buf_init(&a->buf);
+    a->lead = 64;
+}
+
+void enc_float_appender_fini(enc_float_appender *a)
+{
+    if (!a) return;
+    st_buf_fini(&a->buf);
+    memset(a, 0, sizeof *a);
+}
+
+int enc_float_appender_append(enc_float_appender *a, double v)
+{
+    int rc = st_buf_reserve(&a->buf, ENC_BITW_SLACK);
+    if (rc) return rc;
+    gorilla_put(&a->buf, &a->nbits, &a->prev, &a->lead, &a->trail, dbits(v), a->count == 0);
+    a->count++;
+    return 0;
+}
+
+int enc_float_gorilla_encode(const double *v, size_t n, st_buf *out)
+{
+    /* At most 77 bits a value. */
+    if (n > (SIZE_MAX - 32) / 10) return ST_ENOMEM;
+    int rc = st_buf_reserve(out, n * 10 + 32);
+    if (rc) return rc;
+    uint64_t nbits = (uint64_t)out->len * 8, prev = 0;
+    uint8_t lead = 64, trail = 0;
+    for (size_t i = 0; i < n; i++) gorilla_put(out, &nbits, &prev, &lead, &trail, dbits(v[i]), i == 0);
+    out->ptr[out->len] = 0;
+    return 0;
+}
+
+void enc_float_reader_init(enc_float_reader *r, const void *bytes, size_t len, uint64_t count)
+{
+    enc__bitr_init(&r->br, bytes, len);
+    r->left = count;
+    r->done = 0;
+    r->prev = 0;
+    r->lead = 64;
+    r->trail = 0;
+}
+
+static inline int gorilla_next(enc_float_reader *r, uint64_t *out)
+{
+    if (r->done == 0) {
+        r->prev = enc__bitr_get(&r->br, 64);
+    } else if (enc__bitr_bit(&r->br)) {
+        if (!enc__bitr_bit(&r->br)) {
+            if (r->lead == 64) return ST_ECORRUPT;
+            unsigned m = 64u - r->lead - r->trail;
+            r->prev ^= enc__bitr_get(&r->br, m) << r->trail;
+        } else {
+            unsigned lz = (unsigned)enc__bitr_get(&r->br, 5);
+            unsigned m = (unsigned)enc__bitr_get(&r->br, 6) + 1;
+            if (lz + m > 64) return ST_ECORRUPT;
+            unsigned tz = 64 - lz - m;
+            uint64_t x = enc__bitr_get(&r->br, m);
+            r->prev ^= tz < 64 ? x << tz : 0;
+            r->lead = (uint8_t)lz;
+            r->trail = (uint8_t)tz;
+        }
+    }
+    if (r->br.bad) return ST_ECORRUPT;
+    r->done++;
+    r->left--;
+    *out = r->prev;
+    return 1;
+}
+
+int enc_float_reader_next(enc_float_reader *r, double *out)
+{
+    if (!r->left) return 0;
+    uint64_t u;
+    int rc = gorilla_next(r, &u);
+    if (rc == 1) *out = bitsd(u);
+    return rc;
+}
+
+int enc_float_gorilla_decode(const void *bytes, size_t len, size_t n, double *out)
+{
+    enc_float_reader r;
+    enc_float_reader_init(&r, bytes, len, n);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u;
+        int rc = gorilla_next(&r, &u);
+        if (rc != 1) return rc < 0 ? rc : ST_ECORRUPT;
+        out[i] = bitsd(u);
+    }
+    return 0;
+}
+
+/* ---- decimal (ALP idea) ---- */
+
+static const double pow10_tab[19] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+    1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+};
+#define DEC_MAX_E 18
+#define DEC_LIMIT 4611686018427387904.0 /* 2^62 */
+
+/* 1 and *k when v == (double)k / 10^e bit for bit. */
+static inline int dec_ok(double v, int e, int64_t *k)
+{
+    double x = v * pow10_tab[e];
+    if (!(x > -DEC_LIMIT && x < DEC_LIMIT)) return 0;
+    int64_t i = (int64_t)llrint(x);
+    if (dbits((double)i / pow10_tab[e]) != dbits(v)) return 0;
+    *k = i;
+    return 1;
+}
+
+/* The exponent that converts most of a sample (ties: the smallest). */
+static int dec_choose_e(const double *v, size_t n)
+{
+    enum { SAMPLE = 256 };
+    size_t step = n > SAMPLE ? n / SAMPLE : 1;
+    size_t best_ok = 0, total = 0;
+    int best_e = 0;
+    for (size_t i = 0; i < n; i += step) total++;
+    for (int e = 0; e <= DEC_MAX_E; e++) {
+        size_t ok = 0;
+        int64_t k;
+        for (size_t i = 0; i < n; i += step) ok += (size_t)dec_ok(v[i], e, &k);
+        if (ok > best_ok) { best_ok = ok; best_e = e; }
+        if (ok == total) break;
+    }
+    return best_e;
+}
+
+int enc_decimal_analyze(const double *v, size_t n, int *e_out, size_t *exceptions_out)
+{
+    int e = dec_choose_e(v, n);
+    size_t x = 0;
+    int64_t k;
+    for (size_t i = 0; i < n; i++) x += (size_t)!dec_ok(v[i], e, &k);
+    *e_out = e;
+    *exceptions_out = x;
+    return 0;
+}
+
+/* Append the decimal payload; ST_ERANGE (nothing useful appended, out
+ * restored) when more than half the values are exceptions. */
+static int dec_encode(const double *v, size_t n, int forced, st_buf *out)
+{
+    size_t start = out->len;
+    int e = dec_choose_e(v, n);
+    int64_t *k = st_malloc(n ? n * sizeof *k : 1);
+    if (!k) return ST_ENOMEM;
+    size_t x = 0, first_ok = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (dec_ok(v[i], e, &k[i])) { if (first_ok == SIZE_MAX) first_ok = i; }
+        else x++;
+    }
+    int rc = 0;
+    if (!forced && x > n / 2 && n > 1) { rc = ST_ERANGE; goto done; }
+    /* Fill exceptions with a neighbour so they cost no range. */
+    int64_t fill = first_ok == SIZE_MAX ? 0 : k[first_ok];
+    rc = st_buf_put_u8(out, (uint8_t)e);
+    if (!rc) rc = st_buf_put_uvarint(out, x);
+    size_t last = 0;
+    int have_last = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        int64_t tmp;
+        if (dec_ok(v[i], e, &tmp)) { fill = k[i]; continue; }
+        k[i] = fill;
+        rc = st_buf_put_uvarint(out, have_last ? i - last - 1 : i);
+        if (!rc) rc = st_buf_put_u64le(out, dbits(v[i]));
+        last = i;
+        have_last = 1;
+    }
+    if (!rc) rc = enc__intpack_encode(k, n, -1, out);
+done:
+    st_free(k);
+    if (rc) { out->len = start; if (out->ptr) out->ptr[start] = 0; }
+    return rc;
+}
+
+static int dec_decode(const uint8_t *p, size_t len, size_t n, double *out)
+{
+    size_t pos = 0;
+    if (len < 1) return ST_ECORRUPT;
+    unsigned e = p[pos++];
+    if (e > DEC_MAX_E) return ST_ECORRUPT;
+    uint64_t x;
+    if (enc__get_uvarint(p, len, &pos, &x) || x > n) return ST_ECORRUPT;
+    size_t exc_start = pos;
+    uint64_t at = 0;
+    for (uint64_t j = 0; j < x; j++) {
+        uint64_t gap;
+        if (enc__get_uvarint(p, len, &pos, &gap)) return ST_ECORRUPT;
+        if (j) { if (gap >= n - at - 1) return ST_ECORRUPT; at += 1 + gap; }
+        else { if (gap >= n) return ST_ECORRUPT; at = gap; }
+        if (len - pos < 8) return ST_ECORRUPT;
+        pos += 8;
+    }
+    int rc = enc__intpack_decode(p, len, &pos, n, (int64_t *)(void *)out);
+    if (rc) return rc;
+    if (pos != len) return ST_ECORRUPT;
+    const uint64_t *u = (const uint64_t *)(void *)out;
+    double pw = pow10_tab[e];
+    for (size_t i = 0; i < n; i++) out[i] = (double)(int64_t)u[i] / pw;
+    pos = exc_start;
+    at = 0;
+    for (uint64_t j = 0; j < x; j++) {
+        uint64_t gap = 0;
+        (void)enc__get_uvarint(p, len, &pos, &gap);
+        at = j ? at + 1 + gap : gap;
+        out[at] = bitsd(enc__ld64(p + pos));
+        pos += 8;
+    }
+    return 0;
+}
+
+/* ---- blocks ---- */
+
+int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, int *id)
+{
+    size_t start = out->len;
+    if (force >= 0) {
+        *id = force;
+        if (force == ENC_RAW) return enc__raw64_encode((const uint64_t *)(const void *)v, n, out);
+        if (force == ENC_GORILLA) return enc_float_gorilla_encode(v, n, out);
+        if (force == ENC_DECIMAL) return dec_encode(v, n, 1, out);
+        return ST_EINVAL;
+    }
+    int rc = enc_float_gorilla_encode(v, n, out);
+    if (rc) return rc;
+    size_t gor = out->len - start;
+    *id = ENC_GORILLA;
+    st_buf d;
+    st_buf_init(&d);
+    rc = dec_encode(v, n, 0, &d);
+    if (rc == 0 && d.len < gor) {
+        out->len = start;
+        rc = st_buf_append(out, d.ptr, d.len);
+        *id = ENC_DECIMAL;
+    } else if (rc == ST_ERANGE) {
+        rc = 0;
+    }
+    st_buf_fini(&d);
+    if (rc) return rc;
+    if (out->len - start > n * 8) {
+        out->len = start;
+        *id = ENC_RAW;
+        return enc__raw64_encode((const uint64_t *)(const void *)v, n, out);
+    }
+    return 0;
+}
+
+int enc__float_block_decode(int id, const uint8_t *p, size_t len, size_t n, double *out)
+{
+    switch (id) {
+    case ENC_RAW:
+        return enc__raw64_decode(p, len, n, (uint64_t *)(void *)out);
+    case ENC_GORILLA: {
+        enc_float_reader r;
+        enc_float_reader_init(&r, p, len, n);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u;
+            int rc = gorilla_next(&r, &u);
+            if (rc != 1) return rc < 0 ? rc : ST_ECORRUPT;
+            out[i] = bitsd(u);
+        }
+        return enc__bitr_used(&r.br) == len ? 0 : ST_ECORRUPT;
+    }
+    case ENC_DECIMAL:
+        return dec_decode(p, len, n, out);
+    default:
+        return ST_ECORRUPT;
+    }
+}

@@ -1,0 +1,285 @@
+/*
+ * storage/enc_pack.c — fixed-width bit packing and the integer pack
+ * (INTPACK: order 0/1/2 + frame of reference + fixed width), shared by the
+ * timestamp, integer and decimal block encodings. Formats in storage/bits.h.
+ *
+ * Unpacking runs 64 values at a time through one function per width whose
+ * shifts are compile-time constants (the loop is fully unrolled), so the
+ * decoder is a straight run of loads, shifts and masks; the tail (< 64
+ * values) takes a generic path that reads only the bytes it owns.
+ * Pure functions; any thread.
+ */
+#include "storage/bits.h"
+
+#include <stdlib.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+
+int enc__pack(st_buf *out, const uint64_t *v, size_t n, unsigned w)
+{
+    uint64_t bytes = enc__packed_bytes(n, w);
+    if (w == 0 || n == 0) return 0;
+    int rc = st_buf_reserve(out, (size_t)bytes + 8);
+    if (rc) return rc;
+    uint8_t *p = (uint8_t *)out->ptr + out->len;
+    uint64_t mask = enc__mask(w), acc = 0;
+    unsigned accbits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = v[i] & mask;
+        acc |= x << accbits;
+        if (accbits + w >= 64) {
+            enc__st64(p + o, acc);
+            o += 8;
+            unsigned used = 64 - accbits;
+            acc = used < 64 ? x >> used : 0;
+            accbits = accbits + w - 64;
+        } else {
+            accbits += w;
+        }
+    }
+    while (accbits > 0) {
+        p[o++] = (uint8_t)acc;
+        acc >>= 8;
+        accbits = accbits > 8 ? accbits - 8 : 0;
+    }
+    out->len += (size_t)bytes;
+    out->ptr[out->len] = 0;
+    return 0;
+}
+
+#define ENC__UNPACK64(W)                                                      \
+    static void unpack64_##W(const uint8_t *in, uint64_t *out)                \
+    {                                                                         \
+        _Pragma("GCC unroll 64")                                              \
+        for (unsigned i = 0; i < 64; i++) {                                   \
+            unsigned bit = i * (W), wi = bit >> 6, sh = bit & 63;             \
+            uint64_t v = enc__ld64(in + 8 * wi) >> sh;                        \
+            if (sh + (W) > 64) v |= enc__ld64(in + 8 * (wi + 1)) << ((64 - sh) & 63); \
+            out[i] = v & enc__mask(W);                                        \
+        }                                                                     \
+    }
+
+#define ENC__X8(M, a) M(a##0) M(a##1) M(a##2) M(a##3) M(a##4) M(a##5) M(a##6) M(a##7) M(a##8) M(a##9)
+ENC__UNPACK64(1) ENC__UNPACK64(2) ENC__UNPACK64(3) ENC__UNPACK64(4) ENC__UNPACK64(5)
+ENC__UNPACK64(6) ENC__UNPACK64(7) ENC__UNPACK64(8) ENC__UNPACK64(9)
+ENC__X8(ENC__UNPACK64, 1) ENC__X8(ENC__UNPACK64, 2) ENC__X8(ENC__UNPACK64, 3)
+ENC__X8(ENC__UNPACK64, 4) ENC__X8(ENC__UNPACK64, 5)
+ENC__UNPACK64(60) ENC__UNPACK64(61) ENC__UNPACK64(62) ENC__UNPACK64(63) ENC__UNPACK64(64)
+
+typedef void (*unpack64_fn)(const uint8_t *, uint64_t *);
+#define ENC__F(W) unpack64_##W,
+#define ENC__FX(a) ENC__F(a##0) ENC__F(a##1) ENC__F(a##2) ENC__F(a##3) ENC__F(a##4) \
+    ENC__F(a##5) ENC__F(a##6) ENC__F(a##7) ENC__F(a##8) ENC__F(a##9)
+static const unpack64_fn unpack64[65] = {
+    NULL, ENC__F(1) ENC__F(2) ENC__F(3) ENC__F(4) ENC__F(5) ENC__F(6) ENC__F(7) ENC__F(8) ENC__F(9)
+    ENC__FX(1) ENC__FX(2) ENC__FX(3) ENC__FX(4) ENC__FX(5)
+    ENC__F(60) ENC__F(61) ENC__F(62) ENC__F(63) ENC__F(64)
+};
+
+void enc__unpack(const uint8_t *in, size_t n, unsigned w, uint64_t *out)
+{
+    if (w == 0) { memset(out, 0, n * sizeof *out); return; }
+    size_t i = 0;
+    unpack64_fn f = unpack64[w];
+    for (; i + 64 <= n; i += 64) f(in + (i / 64) * 8 * w, out + i);
+    if (i == n) return;
+    enc_bitr r;
+    size_t off = (i / 64) * 8 * w;
+    enc__bitr_init(&r, in + off, (size_t)enc__packed_bytes(n, w) - off);
+    for (; i < n; i++) out[i] = enc__bitr_get(&r, w);
+}
+
+/* ---- INTPACK ---- */
+
+/* Residual i of x at order o (i >= min(n, o)), mod 2^64. */
+static inline uint64_t resid(const int64_t *x, size_t i, int o)
+{
+    const uint64_t *u = (const uint64_t *)x;
+    if (o == 0) return u[i];
+    if (o == 1) return u[i] - u[i - 1];
+    return (u[i] - u[i - 1]) - (u[i - 1] - u[i - 2]);
+}
+
+static size_t nbases(size_t n, int o) { return n < (size_t)o ? n : (size_t)o; }
+
+typedef struct ip_plan {
+    int order;
+    int64_t base;
+    unsigned w;
+    size_t bytes; /* whole encoding */
+} ip_plan;
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Best width for a base: bytes of everything after the base varint. */
+static size_t plan_base(const int64_t *x, size_t n, int o, int64_t base, unsigned *w_out)
+{
+    size_t b = nbases(n, o), m = n - b;
+    uint64_t cnt[65] = { 0 }, exb[65] = { 0 };
+    for (size_t i = b; i < n; i++) {
+        uint64_t d = resid(x, i, o) - (uint64_t)base;
+        unsigned k = enc__bitwidth(d);
+        cnt[k]++;
+        exb[k] += 2 + enc__uvarint_len(enc__zz((int64_t)d)); /* ~1 byte of position gap */
+    }
+    size_t best = SIZE_MAX;
+    unsigned bw = 64;
+    uint64_t above = 0, xs = 0;
+    /* Walk w downwards: values wider than w become exceptions. */
+    for (int w = 64; w >= 0; w--) {
+        if (w < 64) { above += exb[w + 1]; xs += cnt[w + 1]; }
+        size_t c = 1 + enc__uvarint_len(xs) + (size_t)enc__packed_bytes(m, (unsigned)w) + (size_t)above;
+        if (c <= best) { best = c; bw = (unsigned)w; }
+    }
+    *w_out = bw;
+    return best;
+}
+
+static void plan_order(const int64_t *x, size_t n, int o, ip_plan *pl)
+{
+    const uint64_t *u = (const uint64_t *)x;
+    size_t b = nbases(n, o), m = n - b;
+    pl->order = o;
+    pl->bytes = 1;
+    if (n >= 1 && o >= 1) pl->bytes += enc__uvarint_len(enc__zz(x[0]));
+    if (n >= 2 && o >= 2) pl->bytes += enc__uvarint_len(enc__zz((int64_t)(u[1] - u[0])));
+    pl->base = 0;
+    pl->w = 0;
+    if (!m) return;
+    enum { SAMPLE = 256 };
+    int64_t smp[SAMPLE];
+    size_t step = m > SAMPLE ? m / SAMPLE : 1, ns = 0;
+    int64_t mn = INT64_MAX;
+    for (size_t i = b; i < n; i++) {
+        int64_t r = (int64_t)resid(x, i, o);
+        if (r < mn) mn = r;
+    }
+    for (size_t i = b; i < n && ns < SAMPLE; i += step) smp[ns++] = (int64_t)resid(x, i, o);
+    qsort(smp, ns, sizeof smp[0], cmp_i64);
+    int64_t cand[2] = { mn, smp[ns / 64] };
+    size_t best = SIZE_MAX;
+    for (int c = 0; c < (cand[1] != cand[0] ? 2 : 1); c++) {
+        unsigned w;
+        size_t s = enc__uvarint_len(enc__zz(cand[c])) + plan_base(x, n, o, cand[c], &w);
+        if (s < best) { best = s; pl->base = cand[c]; pl->w = w; }
+    }
+    pl->bytes += best;
+}
+
+size_t enc__intpack_size(const int64_t *x, size_t n, int order)
+{
+    ip_plan pl;
+    plan_order(x, n, order, &pl);
+    return pl.bytes;
+}
+
+int enc__intpack_encode(const int64_t *x, size_t n, int force_order, st_buf *out)
+{
+    const uint64_t *u = (const uint64_t *)x;
+    ip_plan pl;
+    if (force_order >= 0) {
+        plan_order(x, n, force_order, &pl);
+    } else {
+        pl.bytes = SIZE_MAX;
+        for (int o = 0; o <= 2; o++) {
+            ip_plan t;
+            plan_order(x, n, o, &t);
+            if (t.bytes < pl.bytes) pl = t;
+        }
+    }
+    int o = pl.order;
+    size_t b = nbases(n, o), m = n - b;
+    unsigned w = pl.w;
+    uint64_t base = (uint64_t)pl.base, lim = enc__mask(w);
+    int rc = st_buf_put_u8(out, (uint8_t)o);
+    if (!rc && b >= 1) rc = st_buf_put_uvarint(out, enc__zz(x[0]));
+    if (!rc && b >= 2) rc = st_buf_put_uvarint(out, enc__zz((int64_t)(u[1] - u[0])));
+    if (rc || !m) return rc;
+    size_t xs = 0;
+    for (size_t i = b; i < n; i++) xs += (resid(x, i, o) - base) > lim;
+    rc = st_buf_put_uvarint(out, enc__zz(pl.base));
+    if (!rc) rc = st_buf_put_u8(out, (uint8_t)w);
+    if (!rc) rc = st_buf_put_uvarint(out, xs);
+    if (rc) return rc;
+    if (w) {
+        /* Residuals in chunks of 1024 (a whole number of 64-bit words when
+         * packed, so chunks concatenate byte-exactly); exceptions pack as 0. */
+        enum { CH = 1024 };
+        uint64_t tmp[CH];
+        size_t done = 0;
+        rc = st_buf_reserve(out, (size_t)enc__packed_bytes(m, w) + 8);
+        while (!rc && done < m) {
+            size_t k = m - done < CH ? m - done : CH;
+            for (size_t j = 0; j < k; j++) {
+                uint64_t d = resid(x, b + done + j, o) - base;
+                tmp[j] = d > lim ? 0 : d;
+            }
+            rc = enc__pack(out, tmp, k, w);
+            done += k;
+        }
+    }
+    size_t last = 0;
+    int have = 0;
+    for (size_t j = 0; j < m && xs && !rc; j++) {
+        uint64_t d = resid(x, b + j, o) - base;
+        if (d <= lim) continue;
+        rc = st_buf_put_uvarint(out, have ? j - last - 1 : j);
+        if (!rc) rc = st_buf_put_uvarint(out, enc__zz((int64_t)d));
+        last = j;
+        have = 1;
+    }
+    return rc;
+}
+
+int enc__intpack_decode(const uint8_t *p, size_t len, size_t *pos, size_t n, int64_t *out)
+{
+    size_t i = *pos;
+    if (i >= len) return ST_ECORRUPT;
+    int o = p[i++];
+    if (o > 2) return ST_ECORRUPT;
+    uint64_t *u = (uint64_t *)out;
+    uint64_t z, x0 = 0, d1 = 0;
+    size_t b = nbases(n, o);
+    if (b >= 1) { if (enc__get_uvarint(p, len, &i, &z)) return ST_ECORRUPT; x0 = (uint64_t)enc__unzz(z); u[0] = x0; }
+    if (b >= 2) { if (enc__get_uvarint(p, len, &i, &z)) return ST_ECORRUPT; d1 = (uint64_t)enc__unzz(z); u[1] = x0 + d1; }
+    size_t m = n - b;
+    if (m) {
+        uint64_t xs;
+        if (enc__get_uvarint(p, len, &i, &z)) return ST_ECORRUPT;
+        uint64_t base = (uint64_t)enc__unzz(z);
+        if (i >= len) return ST_ECORRUPT;
+        unsigned w = p[i++];
+        if (w > 64) return ST_ECORRUPT;
+        if (enc__get_uvarint(p, len, &i, &xs) || xs > m) return ST_ECORRUPT;
+        uint64_t need = enc__packed_bytes(m, w);
+        if (need > len - i) return ST_ECORRUPT;
+        uint64_t *r = u + b;
+        enc__unpack(p + i, m, w, r);
+        i += (size_t)need;
+        uint64_t at = 0;
+        for (uint64_t j = 0; j < xs; j++) {
+            uint64_t gap, v;
+            if (enc__get_uvarint(p, len, &i, &gap) || enc__get_uvarint(p, len, &i, &v)) return ST_ECORRUPT;
+            if (j) { if (gap >= m - at - 1) return ST_ECORRUPT; at += 1 + gap; }
+            else { if (gap >= m) return ST_ECORRUPT; at = gap; }
+            r[at] = (uint64_t)enc__unzz(v);
+        }
+        if (o == 0) {
+            for (size_t j = 0; j < m; j++) r[j] += base;
+        } else if (o == 1) {
+            uint64_t prev = x0;
+            for (size_t j = 0; j < m; j++) { prev += r[j] + base; r[j] = prev; }
+        } else {
+            uint64_t prev = x0 + d1, d = d1;
+            for (size_t j = 0; j < m; j++) { d += r[j] + base; prev += d; r[j] = prev; }
+        }
+    }
+    *pos = i;
+    return 0;
+}

@@ -1,0 +1,158 @@
+/*
+ * storage/enc_time.c — timestamp encodings: the head's delta-of-delta
+ * stream (bucketed zigzag, 1 bit per regular point) and the block
+ * candidates TS_CONST, INTPACK (order 0/1/2, frame of reference) and RAW.
+ * Formats in storage/enc.h. No global state; one owner per appender/reader.
+ *
+ * All arithmetic on timestamps is done in uint64 (mod 2^64), so any int64
+ * sequence round-trips, however far apart its values are.
+ */
+#include "storage/enc.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+
+void enc_ts_appender_init(enc_ts_appender *a)
+{
+    memset(a, 0, sizeof *a);
+    st_buf_init(&a->buf);
+}
+
+void enc_ts_appender_fini(enc_ts_appender *a)
+{
+    if (!a) return;
+    st_buf_fini(&a->buf);
+    memset(a, 0, sizeof *a);
+}
+
+int enc_ts_appender_append(enc_ts_appender *a, int64_t ts_ns)
+{
+    int rc = st_buf_reserve(&a->buf, ENC_BITW_SLACK);
+    if (rc) return rc;
+    uint64_t t = (uint64_t)ts_ns;
+    if (a->count == 0) {
+        enc__bitw_put(&a->buf, &a->nbits, t, 64);
+        a->prev_delta = 0;
+    } else {
+        uint64_t d = t - a->prev;
+        enc__bucket_put(&a->buf, &a->nbits, enc__zz((int64_t)(d - a->prev_delta)));
+        a->prev_delta = d;
+    }
+    a->prev = t;
+    a->count++;
+    return 0;
+}
+
+void enc_ts_reader_init(enc_ts_reader *r, const void *bytes, size_t len, uint64_t count)
+{
+    enc__bitr_init(&r->br, bytes, len);
+    r->left = count;
+    r->done = 0;
+    r->prev = r->prev_delta = 0;
+}
+
+int enc_ts_reader_next(enc_ts_reader *r, int64_t *out)
+{
+    if (!r->left) return 0;
+    if (r->done == 0) {
+        r->prev = enc__bitr_get(&r->br, 64);
+    } else {
+        r->prev_delta += (uint64_t)enc__unzz(enc__bucket_get(&r->br));
+        r->prev += r->prev_delta;
+    }
+    if (r->br.bad) return ST_ECORRUPT;
+    r->done++;
+    r->left--;
+    *out = (int64_t)r->prev;
+    return 1;
+}
+
+int enc_ts_decode(const void *bytes, size_t len, size_t n, int64_t *out)
+{
+    enc_ts_reader r;
+    enc_ts_reader_init(&r, bytes, len, n);
+    for (size_t i = 0; i < n; i++) {
+        int rc = enc_ts_reader_next(&r, &out[i]);
+        if (rc != 1) return rc < 0 ? rc : ST_ECORRUPT;
+    }
+    return 0;
+}
+
+/* ---- blocks ---- */
+
+int enc__raw64_encode(const uint64_t *v, size_t n, st_buf *out)
+{
+    int rc = st_buf_reserve(out, n * 8);
+    if (rc) return rc;
+    uint8_t *p = (uint8_t *)out->ptr + out->len;
+    for (size_t i = 0; i < n; i++) enc__st64(p + 8 * i, v[i]);
+    out->len += n * 8;
+    out->ptr[out->len] = 0;
+    return 0;
+}
+
+int enc__raw64_decode(const uint8_t *p, size_t len, size_t n, uint64_t *out)
+{
+    if (n > len / 8 || len != n * 8) return ST_ECORRUPT;
+    for (size_t i = 0; i < n; i++) out[i] = enc__ld64(p + 8 * i);
+    return 0;
+}
+
+static int is_const_interval(const int64_t *v, size_t n)
+{
+    const uint64_t *u = (const uint64_t *)v;
+    if (n < 2) return 1;
+    uint64_t d = u[1] - u[0];
+    for (size_t i = 2; i < n; i++)
+        if (u[i] - u[i - 1] != d) return 0;
+    return 1;
+}
+
+int enc__time_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id)
+{
+    const uint64_t *u = (const uint64_t *)v;
+    if (force >= 0 && force != ENC_TS_CONST && force != ENC_INTPACK && force != ENC_RAW) return ST_EINVAL;
+    if (force == ENC_TS_CONST && !(n >= 1 && is_const_interval(v, n))) return ST_ERANGE;
+    if ((force < 0 || force == ENC_TS_CONST) && n >= 1 && is_const_interval(v, n)) {
+        int rc = st_buf_put_uvarint(out, enc__zz(v[0]));
+        if (!rc) rc = st_buf_put_uvarint(out, enc__zz(n >= 2 ? (int64_t)(u[1] - u[0]) : 0));
+        *id = ENC_TS_CONST;
+        return rc;
+    }
+    size_t best = SIZE_MAX;
+    int order = 0;
+    for (int o = 0; o <= 2; o++) {
+        size_t s = enc__intpack_size(v, n, o);
+        if (s < best) { best = s; order = o; }
+    }
+    if (force == ENC_RAW || (force < 0 && best >= n * 8)) {
+        *id = ENC_RAW;
+        return enc__raw64_encode(u, n, out);
+    }
+    *id = ENC_INTPACK;
+    return enc__intpack_encode(v, n, order, out);
+}
+
+int enc__time_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out)
+{
+    size_t pos = 0;
+    int rc;
+    switch (id) {
+    case ENC_RAW:
+        return enc__raw64_decode(p, len, n, (uint64_t *)out);
+    case ENC_TS_CONST: {
+        uint64_t z0, zd;
+        if (enc__get_uvarint(p, len, &pos, &z0) || enc__get_uvarint(p, len, &pos, &zd) || pos != len)
+            return ST_ECORRUPT;
+        uint64_t t = (uint64_t)enc__unzz(z0), d = (uint64_t)enc__unzz(zd);
+        for (size_t i = 0; i < n; i++, t += d) out[i] = (int64_t)t;
+        return 0;
+    }
+    case ENC_INTPACK:
+        rc = enc__intpack_decode(p, len, &pos, n, out);
+        if (rc) return rc;
+        return pos == len ? 0 : ST_ECORRUPT;
+    default:
+        return ST_ECORRUPT;
+    }
+}
