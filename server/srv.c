@@ -1,0 +1,400 @@
+/*
+ * server/srv.c — the I/O loops, listeners, post queues, query pool and
+ * shutdown (see srv.h for the thread model).
+ *
+ * Shutdown story: a signal on the main loop sets `stopping` and posts a
+ * stop to every I/O loop; each closes its listener and its idle keep-alive
+ * connections, lets requests in flight finish (a write waits for its WAL
+ * callback), and its thread ends when the loop has no handles left. Then
+ * the query pool is drained and srv_run returns; main() closes storage.
+ */
+#include "server/srv.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "server/http.h"
+
+struct srv_post {
+    struct srv_post *next;
+    srv_post_fn fn;
+    void *arg;
+};
+
+/* ---- post queue ---- */
+
+static void loop_wake_cb(uv_async_t *h)
+{
+    srv_loop *l = h->data;
+    pthread_mutex_lock(&l->mu);
+    struct srv_post *p = l->head;
+    l->head = l->tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (p) {
+        struct srv_post *next = p->next;
+        p->fn(p->arg);
+        st_free(p);
+        p = next;
+    }
+}
+
+int srv_loop_post(srv_loop *l, srv_post_fn fn, void *arg)
+{
+    struct srv_post *p = st_malloc(sizeof *p);
+    if (!p) return ST_ENOMEM;
+    p->next = NULL;
+    p->fn = fn;
+    p->arg = arg;
+    pthread_mutex_lock(&l->mu);
+    if (l->tail) l->tail->next = p; else l->head = p;
+    l->tail = p;
+    pthread_mutex_unlock(&l->mu);
+    uv_async_send(&l->wake);
+    return 0;
+}
+
+/* ---- query pool: its own threads, not libuv's shared pool ---- */
+
+struct qjob {
+    struct qjob *next;
+    srv_loop *loop;
+    srv_post_fn work, done;
+    void *arg;
+};
+
+struct qpool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct qjob *head, *tail;
+    int stop;
+    int nthreads;
+    pthread_t *threads;
+};
+
+static void *qpool_main(void *arg)
+{
+    struct qpool *q = arg;
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (!q->head && !q->stop) pthread_cond_wait(&q->cv, &q->mu);
+        struct qjob *j = q->head;
+        if (!j) { pthread_mutex_unlock(&q->mu); return NULL; }
+        q->head = j->next;
+        if (!q->head) q->tail = NULL;
+        pthread_mutex_unlock(&q->mu);
+        j->work(j->arg);
+        if (srv_loop_post(j->loop, j->done, j->arg) != 0) {
+            /* Out of memory for the post: run done here is unsafe (wrong
+             * thread); retry until it fits. */
+            while (srv_loop_post(j->loop, j->done, j->arg) != 0) usleep(1000);
+        }
+        st_free(j);
+    }
+}
+
+int srv_query_submit(srv *s, srv_loop *loop, srv_post_fn work, srv_post_fn done, void *arg)
+{
+    struct qjob *j = st_malloc(sizeof *j);
+    if (!j) return ST_ENOMEM;
+    j->next = NULL;
+    j->loop = loop;
+    j->work = work;
+    j->done = done;
+    j->arg = arg;
+    struct qpool *q = s->queries;
+    pthread_mutex_lock(&q->mu);
+    if (q->tail) q->tail->next = j; else q->head = j;
+    q->tail = j;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+static int qpool_start(struct qpool *q, int n)
+{
+    memset(q, 0, sizeof *q);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->threads = st_calloc((size_t)n, sizeof(pthread_t));
+    if (!q->threads) return ST_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&q->threads[i], NULL, qpool_main, q) != 0) return ST_ENOMEM;
+        q->nthreads++;
+    }
+    return 0;
+}
+
+static void qpool_stop(struct qpool *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    for (int i = 0; i < q->nthreads; i++) pthread_join(q->threads[i], NULL);
+    st_free(q->threads);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+}
+
+/* ---- listeners ---- */
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss)
+{
+    char host[128];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || (size_t)(colon - addr) >= sizeof host) return ST_EINVAL;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535) return ST_EINVAL;
+    char *h = host;
+    if (h[0] == '[') { h++; size_t n = strlen(h); if (n && h[n - 1] == ']') h[n - 1] = 0; }
+    if (!*h) h = "0.0.0.0";
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, h, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, h, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+    } else if (strcmp(h, "localhost") == 0) {
+        in4->sin_family = AF_INET;
+        in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        in4->sin_port = htons((uint16_t)port);
+    } else {
+        return ST_EINVAL;
+    }
+    return 0;
+}
+
+static int open_listen_socket(struct sockaddr_storage *ss, int *fd_out)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return st_from_errno(errno);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (bind(fd, (struct sockaddr *)ss, len) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return ST_EBUSY;
+    }
+    /* Port 0: the first socket picks the port, the others share it. */
+    struct sockaddr_storage got;
+    socklen_t glen = sizeof got;
+    getsockname(fd, (struct sockaddr *)&got, &glen);
+    if (ss->ss_family == AF_INET) ((struct sockaddr_in *)ss)->sin_port = ((struct sockaddr_in *)&got)->sin_port;
+    else ((struct sockaddr_in6 *)ss)->sin6_port = ((struct sockaddr_in6 *)&got)->sin6_port;
+    *fd_out = fd;
+    return 0;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    srv_loop *l = server->data;
+    if (status < 0 || l->stopping) return;
+    http_conn_start(l, server);
+}
+
+/* ---- loop threads ---- */
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    /* Only the listener and wake handle are ours here; connections close
+     * themselves when idle (http.c checks loop->stopping). */
+    (void)h;
+}
+
+static void loop_stop_cb(void *arg)
+{
+    srv_loop *l = arg;
+    l->stopping = 1;
+    if (l->listening) {
+        uv_close((uv_handle_t *)&l->listener, NULL);
+        l->listening = 0;
+    }
+    uv_walk(&l->uv, close_walk_cb, NULL);
+    http_loop_stopping(l);
+    srv_loop_maybe_done(l);
+}
+
+void srv_loop_maybe_done(srv_loop *l)
+{
+    if (l->stopping && l->conns == 0 && !uv_is_closing((uv_handle_t *)&l->wake))
+        uv_close((uv_handle_t *)&l->wake, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+    srv_loop *l = arg;
+    uv_run(&l->uv, UV_RUN_DEFAULT);
+    /* Run posts that raced with the close (none may be lost: they free memory). */
+    loop_wake_cb(&l->wake);
+    return NULL;
+}
+
+/* ---- signals and ready file ---- */
+
+static srv *g_stop_target; /* only for the signal handler on the main loop */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    srv *s = h->data;
+    if (atomic_exchange(&s->stopping, 1)) return;
+    ST_INFO("srv", "signal %d: stopping (finishing requests in flight)", signum);
+    for (int i = 0; i < s->nloops; i++) srv_loop_post(&s->loops[i], loop_stop_cb, &s->loops[i]);
+    uv_signal_stop(h);
+    uv_close((uv_handle_t *)h, NULL);
+}
+
+static int write_ready_file(const char *path, const char *http_addr)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return st_from_errno(errno);
+    fprintf(f, "http=%s\n", http_addr);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) return st_from_errno(errno);
+    return 0;
+}
+
+int srv_run(const srv_opts *opts, stor *storage)
+{
+    int rc = 0;
+    srv *s = st_calloc(1, sizeof *s);
+    if (!s) return ST_ENOMEM;
+    s->opts = *opts;
+    s->storage = storage;
+    s->started_ns = st_now_ns();
+    s->nloops = opts->io_threads > 0 ? opts->io_threads : 1;
+    s->loops = st_calloc((size_t)s->nloops, sizeof(srv_loop));
+    s->queries = st_calloc(1, sizeof(struct qpool));
+    if (!s->loops || !s->queries) { rc = ST_ENOMEM; goto out; }
+    g_stop_target = s;
+
+    struct sockaddr_storage ss;
+    if (parse_addr(opts->http_addr, &ss) != 0) {
+        ST_ERROR("srv", "bad --http address '%s' (use host:port)", opts->http_addr);
+        rc = ST_EINVAL;
+        goto out;
+    }
+    int nstarted = 0;
+    for (int i = 0; i < s->nloops; i++) {
+        srv_loop *l = &s->loops[i];
+        l->server = s;
+        l->index = i;
+        pthread_mutex_init(&l->mu, NULL);
+        uv_loop_init(&l->uv);
+        l->uv.data = l;
+        uv_async_init(&l->uv, &l->wake, loop_wake_cb);
+        l->wake.data = l;
+        int fd = -1;
+        rc = open_listen_socket(&ss, &fd);
+        if (rc) {
+            ST_ERROR("srv", "cannot listen on %s: %s", opts->http_addr, strerror(errno));
+            break;
+        }
+        uv_tcp_init(&l->uv, &l->listener);
+        l->listener.data = l;
+        uv_tcp_open(&l->listener, fd);
+        int uerr = uv_listen((uv_stream_t *)&l->listener, 1024, on_connection);
+        if (uerr) {
+            ST_ERROR("srv", "listen %s: %s", opts->http_addr, uv_strerror(uerr));
+            uv_close((uv_handle_t *)&l->listener, NULL);
+            rc = ST_EBUSY;
+            break;
+        }
+        l->listening = 1;
+        nstarted++;
+    }
+    if (rc) {
+        for (int i = 0; i < s->nloops; i++) {
+            srv_loop *l = &s->loops[i];
+            if (!l->server) continue;
+            if (l->listening) uv_close((uv_handle_t *)&l->listener, NULL);
+            uv_close((uv_handle_t *)&l->wake, NULL);
+            uv_run(&l->uv, UV_RUN_DEFAULT);
+            uv_loop_close(&l->uv);
+            pthread_mutex_destroy(&l->mu);
+        }
+        goto out;
+    }
+    (void)nstarted;
+
+    char host[INET6_ADDRSTRLEN];
+    int port;
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        snprintf(s->http_bound, sizeof s->http_bound, "%s:%d", host, port);
+    } else {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        snprintf(s->http_bound, sizeof s->http_bound, "[%s]:%d", host, port);
+    }
+
+    rc = qpool_start(s->queries, opts->query_threads > 0 ? opts->query_threads : 1);
+    if (rc) goto out;
+
+    for (int i = 0; i < s->nloops; i++) pthread_create(&s->loops[i].thread, NULL, loop_main, &s->loops[i]);
+
+    uv_loop_t main_loop;
+    uv_loop_init(&main_loop);
+    uv_signal_t sigint, sigterm;
+    uv_signal_init(&main_loop, &sigint);
+    uv_signal_init(&main_loop, &sigterm);
+    sigint.data = sigterm.data = s;
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+
+    ST_INFO("srv", "listening http=%s io_threads=%d query_threads=%d", s->http_bound, s->nloops,
+            s->queries->nthreads);
+    if (opts->ready_file && *opts->ready_file) {
+        int wr = write_ready_file(opts->ready_file, s->http_bound);
+        if (wr) ST_ERROR("srv", "cannot write ready file %s: %s", opts->ready_file, st_strerror(wr));
+    }
+
+    /* Runs until both signal handles are closed: the first signal closes
+     * its own handle; close the other one then too. */
+    while (uv_run(&main_loop, UV_RUN_ONCE)) {
+        if (atomic_load(&s->stopping)) {
+            if (!uv_is_closing((uv_handle_t *)&sigint)) uv_close((uv_handle_t *)&sigint, NULL);
+            if (!uv_is_closing((uv_handle_t *)&sigterm)) uv_close((uv_handle_t *)&sigterm, NULL);
+        }
+    }
+    uv_loop_close(&main_loop);
+
+    for (int i = 0; i < s->nloops; i++) pthread_join(s->loops[i].thread, NULL);
+    qpool_stop(s->queries);
+    for (int i = 0; i < s->nloops; i++) {
+        srv_loop *l = &s->loops[i];
+        uv_run(&l->uv, UV_RUN_NOWAIT);
+        loop_wake_cb(&l->wake);
+        uv_loop_close(&l->uv);
+        pthread_mutex_destroy(&l->mu);
+    }
+    ST_INFO("srv", "stopped");
+out:
+    st_free(s->queries);
+    st_free(s->loops);
+    st_free(s);
+    g_stop_target = NULL;
+    return rc;
+}

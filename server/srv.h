@@ -1,0 +1,97 @@
+/*
+ * server/srv.h — stratad's server: the I/O loops, listeners, the query
+ * worker pool, and the cross-thread post queue.
+ *
+ * Threads (DESIGN.md "Threads"):
+ *   - io_threads libuv loops, each with its own listener on the same
+ *     address (SO_REUSEPORT): accept, parse, route, answer. Never block on
+ *     disk, sqlite3 or a query.
+ *   - the WAL writer (storage/) completes writes through srv_loop_post;
+ *   - query_threads workers run queries and post the answer back.
+ *   - the main thread runs a small loop for signals: SIGINT/SIGTERM stop
+ *     accepting, let in-flight requests finish, then srv_run returns so
+ *     main() can close storage (checkpoint) and exit 0.
+ */
+#ifndef ST_SRV_H
+#define ST_SRV_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <uv.h>
+
+#include "storage/stor.h"
+
+typedef struct srv_opts {
+    const char *http_addr;       /* "host:port"; port 0 = any free port */
+    int io_threads;              /* >= 1 */
+    int query_threads;           /* >= 1 */
+    uint64_t max_body_bytes;     /* decompressed */
+    uint64_t max_line_bytes;
+    uint64_t max_connections;
+    const char *quality_field;   /* "" = none */
+    int auto_create;             /* create a database on first write */
+    const char *ready_file;      /* "" = none */
+    int64_t query_timeout_ms;
+    uint64_t query_max_points;
+} srv_opts;
+
+typedef struct srv srv;
+typedef struct srv_loop srv_loop;
+typedef void (*srv_post_fn)(void *arg);
+
+/* Counters exposed by /metrics. Relaxed atomics, any thread. */
+typedef struct srv_counters {
+    _Atomic uint64_t http_requests;
+    _Atomic uint64_t write_requests;
+    _Atomic uint64_t query_requests;
+    _Atomic uint64_t points_written;
+    _Atomic uint64_t lines_rejected;
+    _Atomic uint64_t write_errors;
+    _Atomic uint64_t connections_open;
+    _Atomic uint64_t connections_refused;
+    _Atomic uint64_t bytes_received;
+} srv_counters;
+
+struct srv_loop {
+    uv_loop_t uv;
+    uv_async_t wake;             /* runs posted functions */
+    uv_tcp_t listener;
+    int listening;
+    pthread_mutex_t mu;
+    struct srv_post *head, *tail; /* owned: posted, not yet run */
+    srv *server;                 /* borrowed */
+    int index;
+    pthread_t thread;
+    uint64_t conns;              /* open connections on this loop */
+    struct http_conn *conn_list; /* borrowed list of them (http.c owns the nodes) */
+    int stopping;
+};
+
+struct srv {
+    srv_opts opts;               /* borrowed strings */
+    stor *storage;               /* borrowed */
+    srv_loop *loops;             /* owned, io_threads of them */
+    int nloops;
+    struct qpool *queries;       /* owned */
+    srv_counters counters;
+    int64_t started_ns;
+    char http_bound[128];        /* "127.0.0.1:PORT" once bound */
+    _Atomic int stopping;
+};
+
+/* Run the server until SIGINT/SIGTERM. 0, or an error (bind failed...). */
+int srv_run(const srv_opts *opts, stor *storage);
+
+/* Run fn(arg) on loop's thread soon. Any thread. 0 or ST_ENOMEM. */
+int srv_loop_post(srv_loop *loop, srv_post_fn fn, void *arg);
+
+/* Close the loop's wake handle once it is stopping with no connections left
+ * (its thread then ends). Loop thread. */
+void srv_loop_maybe_done(srv_loop *loop);
+
+/* Run work(arg) on a query worker, then done(arg) on loop's thread. */
+int srv_query_submit(srv *s, srv_loop *loop, srv_post_fn work, srv_post_fn done, void *arg);
+
+#endif

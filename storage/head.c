@@ -1,0 +1,399 @@
+/*
+ * storage/head.c — the in-memory head (see head.h).
+ *
+ * Invariants:
+ *  1. A column's in-order stream holds non-decreasing timestamps, in WAL
+ *     order; ooo holds every point that arrived with ts < the stream's last.
+ *  2. For equal timestamps, later entries (in stream order, then ooo order)
+ *     are newer; reads keep the newest.
+ *  3. The column map and each column change only under the write lock.
+ */
+#include "storage/head.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/hmap.h"
+#include "storage/enc.h"
+
+typedef struct ooo_entry {
+    int64_t ts;
+    uint64_t bits;     /* float/int/uint/bool value bits, or string offset */
+    uint32_t len;      /* string length */
+    uint32_t quality;
+} ooo_entry;
+
+typedef struct column {
+    uint64_t series_id, field_id;
+    uint8_t type;
+    int dropped;
+    enc_ts_appender ts;
+    union {
+        enc_float_appender f;
+        enc_int_appender i;
+        enc_bool_appender b;
+        enc_str_appender s;
+    } v;
+    enc_quality_appender q;
+    int64_t last_ts;
+    ooo_entry *ooo;    /* owned */
+    size_t ooo_n, ooo_cap;
+    st_buf ooo_str;    /* owned: string bytes of OOO entries */
+} column;
+
+struct head {
+    pthread_rwlock_t lock;
+    st_hmap *map;          /* (series, field) -> column index + 1 */
+    column **cols;         /* owned */
+    size_t ncols, capcols;
+    uint64_t points;
+};
+
+int head_create(head **out)
+{
+    head *h = st_calloc(1, sizeof *h);
+    if (!h) return ST_ENOMEM;
+    int rc = st_hmap_create(1024, &h->map);
+    if (rc) { st_free(h); return rc; }
+    pthread_rwlock_init(&h->lock, NULL);
+    *out = h;
+    return 0;
+}
+
+static void col_free(column *c)
+{
+    if (!c) return;
+    enc_ts_appender_fini(&c->ts);
+    switch (c->type) {
+    case ST_TYPE_FLOAT: enc_float_appender_fini(&c->v.f); break;
+    case ST_TYPE_INT: enc_int_appender_fini(&c->v.i); break;
+    case ST_TYPE_UINT: enc_uint_appender_fini(&c->v.i); break;
+    case ST_TYPE_BOOL: enc_bool_appender_fini(&c->v.b); break;
+    case ST_TYPE_STRING: enc_str_appender_fini(&c->v.s); break;
+    default: break;
+    }
+    enc_quality_appender_fini(&c->q);
+    st_free(c->ooo);
+    st_buf_fini(&c->ooo_str);
+    st_free(c);
+}
+
+void head_destroy(head *h)
+{
+    if (!h) return;
+    for (size_t i = 0; i < h->ncols; i++) col_free(h->cols[i]);
+    st_free(h->cols);
+    st_hmap_destroy(h->map);
+    pthread_rwlock_destroy(&h->lock);
+    st_free(h);
+}
+
+void head_lock_write(head *h) { pthread_rwlock_wrlock(&h->lock); }
+void head_unlock_write(head *h) { pthread_rwlock_unlock(&h->lock); }
+
+static void col_key(uint64_t s, uint64_t f, unsigned char k[16])
+{
+    memcpy(k, &s, 8);
+    memcpy(k + 8, &f, 8);
+}
+
+static column *col_find(head *h, uint64_t s, uint64_t f)
+{
+    unsigned char k[16];
+    col_key(s, f, k);
+    uint64_t v;
+    if (!st_hmap_get(h->map, k, sizeof k, &v)) return NULL;
+    column *c = h->cols[v - 1];
+    return c->dropped ? NULL : c;
+}
+
+static int col_create(head *h, uint64_t s, uint64_t f, uint8_t type, column **out)
+{
+    if (h->ncols == h->capcols) {
+        size_t cap = h->capcols ? h->capcols * 2 : 256;
+        column **n = st_realloc(h->cols, cap * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        h->cols = n;
+        h->capcols = cap;
+    }
+    column *c = st_calloc(1, sizeof *c);
+    if (!c) return ST_ENOMEM;
+    c->series_id = s;
+    c->field_id = f;
+    c->type = type;
+    c->last_ts = INT64_MIN;
+    enc_ts_appender_init(&c->ts);
+    switch (type) {
+    case ST_TYPE_FLOAT: enc_float_appender_init(&c->v.f); break;
+    case ST_TYPE_INT: enc_int_appender_init(&c->v.i); break;
+    case ST_TYPE_UINT: enc_uint_appender_init(&c->v.i); break;
+    case ST_TYPE_BOOL: enc_bool_appender_init(&c->v.b); break;
+    case ST_TYPE_STRING: enc_str_appender_init(&c->v.s); break;
+    default: st_free(c); return ST_EINVAL;
+    }
+    enc_quality_appender_init(&c->q);
+    st_buf_init(&c->ooo_str);
+    unsigned char k[16];
+    col_key(s, f, k);
+    int rc = st_hmap_put(h->map, k, sizeof k, h->ncols + 1);
+    if (rc) { col_free(c); return rc; }
+    h->cols[h->ncols++] = c;
+    *out = c;
+    return 0;
+}
+
+static uint64_t value_bits(const st_value *v)
+{
+    uint64_t b = 0;
+    switch (v->type) {
+    case ST_TYPE_FLOAT: memcpy(&b, &v->v.f, 8); break;
+    case ST_TYPE_INT: b = (uint64_t)v->v.i; break;
+    case ST_TYPE_UINT: b = v->v.u; break;
+    case ST_TYPE_BOOL: b = v->v.b ? 1 : 0; break;
+    default: break;
+    }
+    return b;
+}
+
+int head_append(head *h, uint64_t s, uint64_t f, int64_t ts, const st_value *v, uint32_t quality)
+{
+    column *c = col_find(h, s, f);
+    if (!c) {
+        int rc = col_create(h, s, f, v->type, &c);
+        if (rc) return rc;
+    }
+    if (c->type != v->type) return ST_ECONFLICT;
+    if (ts < c->last_ts) {
+        if (c->ooo_n == c->ooo_cap) {
+            size_t cap = c->ooo_cap ? c->ooo_cap * 2 : 16;
+            ooo_entry *n = st_realloc(c->ooo, cap * sizeof *n);
+            if (!n) return ST_ENOMEM;
+            c->ooo = n;
+            c->ooo_cap = cap;
+        }
+        ooo_entry *e = &c->ooo[c->ooo_n];
+        e->ts = ts;
+        e->quality = quality;
+        e->len = 0;
+        if (v->type == ST_TYPE_STRING) {
+            e->bits = c->ooo_str.len;
+            e->len = (uint32_t)v->v.s.len;
+            if (st_buf_append(&c->ooo_str, v->v.s.ptr, v->v.s.len)) return ST_ENOMEM;
+        } else {
+            e->bits = value_bits(v);
+        }
+        c->ooo_n++;
+        h->points++;
+        return 0;
+    }
+    /* In order. Each appender leaves itself unchanged on failure; a failure
+     * after the first would desynchronise the streams, so reserve first by
+     * appending value then quality then time (the time stream defines count). */
+    int rc;
+    switch (c->type) {
+    case ST_TYPE_FLOAT: rc = enc_float_appender_append(&c->v.f, v->v.f); break;
+    case ST_TYPE_INT: rc = enc_int_appender_append(&c->v.i, v->v.i); break;
+    case ST_TYPE_UINT: rc = enc_uint_appender_append(&c->v.i, v->v.u); break;
+    case ST_TYPE_BOOL: rc = enc_bool_appender_append(&c->v.b, v->v.b); break;
+    default: rc = enc_str_appender_append(&c->v.s, v->v.s.ptr, v->v.s.len); break;
+    }
+    if (rc) return rc;
+    rc = enc_quality_appender_append(&c->q, quality);
+    if (rc) return rc; /* value stream is one ahead: reads use the ts count */
+    rc = enc_ts_appender_append(&c->ts, ts);
+    if (rc) return rc;
+    c->last_ts = ts;
+    h->points++;
+    return 0;
+}
+
+void head_points_init(head_points *p)
+{
+    memset(p, 0, sizeof *p);
+    st_buf_init(&p->strings);
+}
+
+void head_points_fini(head_points *p)
+{
+    st_free(p->ts);
+    st_free(p->vals);
+    st_free(p->quality);
+    st_buf_fini(&p->strings);
+    memset(p, 0, sizeof *p);
+}
+
+typedef struct merge_item {
+    int64_t ts;
+    uint64_t order;   /* stream index, then ooo index after all stream entries */
+    st_value v;
+    uint32_t quality;
+    size_t str_off;   /* into strings when type is string */
+} merge_item;
+
+static int merge_cmp(const void *a, const void *b)
+{
+    const merge_item *x = a, *y = b;
+    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
+    return x->order < y->order ? -1 : (x->order > y->order);
+}
+
+int head_read(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, head_points *out)
+{
+    int rc = 0;
+    merge_item *items = NULL;
+    int64_t *ts = NULL;
+    st_value *vals = NULL;
+    uint32_t *q = NULL;
+    pthread_rwlock_rdlock(&h->lock);
+    column *c = col_find(h, s, f);
+    if (!c) { out->n = 0; out->type = ST_TYPE_NONE; goto unlock; }
+    size_t n = c->ts.count;
+    size_t total = n + c->ooo_n;
+    out->type = c->type;
+    if (total == 0) { out->n = 0; goto unlock; }
+    ts = st_malloc(n ? n * sizeof *ts : 1);
+    vals = st_malloc(n ? n * sizeof *vals : 1);
+    q = st_malloc(n ? n * sizeof *q : 1);
+    items = st_malloc(total * sizeof *items);
+    if (!ts || !vals || !q || !items) { rc = ST_ENOMEM; goto unlock; }
+    if (n) {
+        rc = enc_ts_decode(c->ts.buf.ptr, c->ts.buf.len, n, ts);
+        if (!rc) rc = enc_quality_decode(c->q.buf.ptr, c->q.buf.len, n, q);
+        if (rc) goto unlock;
+        switch (c->type) {
+        case ST_TYPE_FLOAT: {
+            double *d = (double *)(void *)items; /* scratch: items is larger */
+            rc = enc_float_gorilla_decode(c->v.f.buf.ptr, c->v.f.buf.len, n, d);
+            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_FLOAT; vals[i].v.f = d[i]; }
+            break;
+        }
+        case ST_TYPE_INT: {
+            int64_t *d = (int64_t *)(void *)items;
+            rc = enc_int_decode(c->v.i.buf.ptr, c->v.i.buf.len, n, d);
+            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_INT; vals[i].v.i = d[i]; }
+            break;
+        }
+        case ST_TYPE_UINT: {
+            uint64_t *d = (uint64_t *)(void *)items;
+            rc = enc_uint_decode(c->v.i.buf.ptr, c->v.i.buf.len, n, d);
+            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_UINT; vals[i].v.u = d[i]; }
+            break;
+        }
+        case ST_TYPE_BOOL: {
+            uint8_t *d = (uint8_t *)(void *)items;
+            rc = enc_bool_decode(c->v.b.buf.ptr, c->v.b.buf.len, n, d);
+            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_BOOL; vals[i].v.b = d[i]; }
+            break;
+        }
+        default: {
+            st_slice *d = (st_slice *)(void *)items;
+            rc = enc_str_decode(c->v.s.buf.ptr, c->v.s.buf.len, n, d);
+            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_STRING; vals[i].v.s = d[i]; }
+            break;
+        }
+        }
+        if (rc) goto unlock;
+    }
+    /* Gather what is in range, in write order. */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ts[i] < tmin || ts[i] > tmax) continue;
+        items[m].ts = ts[i];
+        items[m].order = i;
+        items[m].v = vals[i];
+        items[m].quality = q[i];
+        m++;
+    }
+    for (size_t i = 0; i < c->ooo_n; i++) {
+        const ooo_entry *e = &c->ooo[i];
+        if (e->ts < tmin || e->ts > tmax) continue;
+        merge_item *it = &items[m++];
+        it->ts = e->ts;
+        it->order = n + i;
+        it->quality = e->quality;
+        it->v.type = c->type;
+        switch (c->type) {
+        case ST_TYPE_FLOAT: memcpy(&it->v.v.f, &e->bits, 8); break;
+        case ST_TYPE_INT: it->v.v.i = (int64_t)e->bits; break;
+        case ST_TYPE_UINT: it->v.v.u = e->bits; break;
+        case ST_TYPE_BOOL: it->v.v.b = (int)e->bits; break;
+        default: it->v.v.s = (st_slice){ c->ooo_str.ptr + e->bits, e->len }; break;
+        }
+    }
+    if (c->ooo_n) qsort(items, m, sizeof *items, merge_cmp);
+    /* Keep the newest of each timestamp; copy out (strings into out->strings,
+     * since the column's buffers belong to the head). */
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (i + 1 < m && items[i + 1].ts == items[i].ts) continue;
+        items[k++] = items[i];
+    }
+    st_buf_clear(&out->strings);
+    if (c->type == ST_TYPE_STRING) {
+        for (size_t i = 0; i < k; i++) {
+            items[i].str_off = out->strings.len;
+            if (st_buf_append(&out->strings, items[i].v.v.s.ptr, items[i].v.v.s.len)) { rc = ST_ENOMEM; goto unlock; }
+        }
+    }
+    for (size_t i = 0; i < k; i++) {
+        ts[i] = items[i].ts;
+        vals[i] = items[i].v;
+        q[i] = items[i].quality;
+        if (c->type == ST_TYPE_STRING)
+            vals[i].v.s = (st_slice){ out->strings.ptr ? out->strings.ptr + items[i].str_off : "", items[i].v.v.s.len };
+    }
+    st_free(out->ts);
+    st_free(out->vals);
+    st_free(out->quality);
+    out->ts = ts;
+    out->vals = vals;
+    out->quality = q;
+    out->n = k;
+    ts = NULL;
+    vals = NULL;
+    q = NULL;
+unlock:
+    pthread_rwlock_unlock(&h->lock);
+    st_free(items);
+    st_free(ts);
+    st_free(vals);
+    st_free(q);
+    return rc;
+}
+
+void head_drop_series(head *h, uint64_t s)
+{
+    pthread_rwlock_wrlock(&h->lock);
+    for (size_t i = 0; i < h->ncols; i++)
+        if (h->cols[i]->series_id == s) h->cols[i]->dropped = 1;
+    pthread_rwlock_unlock(&h->lock);
+}
+
+size_t head_bytes(head *h)
+{
+    pthread_rwlock_rdlock(&h->lock);
+    size_t b = st_hmap_bytes(h->map) + h->capcols * sizeof(column *);
+    for (size_t i = 0; i < h->ncols; i++) {
+        column *c = h->cols[i];
+        b += sizeof *c + c->ts.buf.cap + c->q.buf.cap + c->ooo_cap * sizeof(ooo_entry) + c->ooo_str.cap;
+        switch (c->type) {
+        case ST_TYPE_FLOAT: b += c->v.f.buf.cap; break;
+        case ST_TYPE_INT: case ST_TYPE_UINT: b += c->v.i.buf.cap; break;
+        case ST_TYPE_BOOL: b += c->v.b.buf.cap; break;
+        default: b += c->v.s.buf.cap; break;
+        }
+    }
+    pthread_rwlock_unlock(&h->lock);
+    return b;
+}
+
+uint64_t head_points_count(head *h)
+{
+    pthread_rwlock_rdlock(&h->lock);
+    uint64_t n = h->points;
+    pthread_rwlock_unlock(&h->lock);
+    return n;
+}

@@ -1,0 +1,63 @@
+/*
+ * storage/head.h — the in-memory head: one column per (series, field),
+ * Gorilla/delta encoded as points arrive (storage/enc.h appenders), so
+ * memory stays near the compressed size.
+ *
+ * Points arriving in time order append to the column's in-order stream; a
+ * point older than the column's last timestamp goes to its small
+ * out-of-order (OOO) buffer. Reads merge both and resolve duplicates: the
+ * same timestamp written twice keeps the later write (appends happen in WAL
+ * sequence order, and an OOO entry is always newer than an in-order entry
+ * with the same timestamp, because in-order only accepts ts >= last).
+ *
+ * Threads: head_append from one thread at a time (the WAL writer thread,
+ * or recovery); head_read from any thread. One rwlock: appends of a whole
+ * WAL record take it for writing once (head_lock_write/unlock).
+ */
+#ifndef ST_HEAD_H
+#define ST_HEAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/point.h"
+
+typedef struct head head;
+
+int  head_create(head **out);
+void head_destroy(head *h); /* accepts NULL */
+
+/* Bracket a run of appends (one WAL record). */
+void head_lock_write(head *h);
+void head_unlock_write(head *h);
+
+/* Append one value (lock held). value->type must match the column's type
+ * (a column's type is its field's, fixed). 0, ST_ENOMEM, ST_ECONFLICT. */
+int head_append(head *h, uint64_t series_id, uint64_t field_id, int64_t ts_ns, const st_value *value,
+                uint32_t quality);
+
+/* Points of one column in [tmin, tmax], sorted by time, duplicates
+ * resolved. Arrays owned by the struct (head_points_fini). String values
+ * point into `strings`. */
+typedef struct head_points {
+    size_t n;
+    uint8_t type;       /* st_type; NONE when the column is absent */
+    int64_t *ts;
+    st_value *vals;
+    uint32_t *quality;
+    st_buf strings;
+} head_points;
+
+void head_points_init(head_points *p);
+void head_points_fini(head_points *p);
+/* Read lock inside. 0 (n may be 0), ST_ENOMEM. */
+int  head_read(head *h, uint64_t series_id, uint64_t field_id, int64_t tmin, int64_t tmax, head_points *out);
+
+/* Drop every column of a series (DROP SERIES / DROP MEASUREMENT / DROP DATABASE). */
+void head_drop_series(head *h, uint64_t series_id);
+
+size_t   head_bytes(head *h);
+uint64_t head_points_count(head *h);
+
+#endif

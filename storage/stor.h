@@ -1,0 +1,128 @@
+/*
+ * storage/stor.h — the storage engine's public API: the one ingest path
+ * (stor_write), the read path for queries, and database management.
+ *
+ * Write path (DESIGN.md "Write path"):
+ *   1. a producer (HTTP handler, MQTT session, CLI import) creates a batch
+ *      for one database and adds lines; each line is resolved against the
+ *      series index as it is added (new series and fields get ids now, and
+ *      their definitions go into the batch's WAL record), so per-line
+ *      rejections (field type conflict, max-series) are known before the
+ *      batch is submitted;
+ *   2. stor_write() queues the batch as ONE WAL record; done_cb fires on the
+ *      WAL writer thread once the record is durable under the fsync mode
+ *      (or failed: ST_ENOSPC, ST_EREADONLY), after the points were applied
+ *      to the head — so a point is visible to queries no later than it is
+ *      acknowledged;
+ *   3. the same record decoder applies records at recovery (WAL replay),
+ *      so live apply and replay are one code path.
+ *
+ * Threads: stor_batch_* on the producer's thread (one thread per batch);
+ * stor_write from any thread; queries from any thread (the head and index
+ * take their own locks); stor_open/stor_close from the main thread.
+ */
+#ifndef ST_STOR_H
+#define ST_STOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/point.h"
+#include "common/slice.h"
+#include "storage/head.h"
+#include "storage/io.h"
+#include "storage/sindex.h"
+
+typedef struct stor stor;
+typedef struct stor_batch stor_batch;
+
+enum stor_fsync_mode { STOR_FSYNC_GROUP = 0, STOR_FSYNC_INTERVAL = 1, STOR_FSYNC_NEVER = 2 };
+
+typedef struct stor_opts {
+    const char *data_dir;          /* borrowed */
+    int fsync_mode;                /* stor_fsync_mode */
+    int64_t fsync_interval_ms;
+    uint64_t wal_segment_bytes;
+    uint64_t max_series;           /* 0 = unlimited */
+    size_t max_head_bytes;
+    const stor_io *io;             /* NULL = stor_io_posix() */
+} stor_opts;
+
+/* Take data_dir/LOCK (ST_EBUSY with a clear log line when another process
+ * holds it), check/write FORMAT, open the catalog, load the index, replay
+ * the WAL into the head, start the WAL writer. */
+int  stor_open(const stor_opts *opts, stor **out);
+/* Stop accepting, wait for queued records, checkpoint, release LOCK. */
+void stor_close(stor *s);
+/* 1 when a failed fsync/EIO made storage read-only (until restart). */
+int  stor_is_readonly(const stor *s);
+
+/* ---- databases ----
+ * Lookups go to the index (sidx_db_lookup, sidx_db_rp_check, sidx_db_each
+ * on stor_index()). Changes go through here: they are logged to the WAL
+ * (so replay knows them) and persisted to the catalog in the background. */
+
+/* Idempotent: an existing database is 0 with its id. ST_EINVAL for an
+ * empty name. Any thread; never blocks on disk. */
+int stor_db_create(stor *s, st_slice name, uint64_t *db_id);
+/* DROP DATABASE: the index forgets it at once; its data is freed. */
+int stor_db_drop(stor *s, uint64_t db_id);
+
+/* ---- the write path ---- */
+typedef struct stor_field_in {
+    st_slice key;
+    st_value value;
+} stor_field_in;
+
+/* Per-line rejection, for the partial-write reply. msg is written into the
+ * caller's buffer (NUL-terminated, truncated to cap). */
+int  stor_batch_create(stor *s, uint64_t db_id, stor_batch **out);
+void stor_batch_destroy(stor_batch *b); /* accepts NULL; only before stor_write */
+/*
+ * Add one line. Returns 0; ST_ECONFLICT (field type conflict: that field is
+ * dropped, the others kept — msg says which, and *dropped counts the dropped
+ * values), ST_ELIMIT (max-series: the line is dropped), ST_ENOMEM.
+ * On ST_ECONFLICT the line's other fields are still added.
+ */
+int  stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys,
+                    const st_slice *tag_vals, uint32_t tag_count, const stor_field_in *fields,
+                    uint32_t field_count, int64_t ts_ns, uint32_t quality, char *msg, size_t msg_cap,
+                    uint32_t *dropped);
+uint64_t stor_batch_points(const stor_batch *b); /* values added so far */
+
+typedef void (*stor_done_cb)(void *arg, int status);
+/* Takes ownership of the batch (also when it returns an error). An empty
+ * batch completes at once (done_cb runs before stor_write returns).
+ * 0: done_cb runs exactly once, on the WAL thread, with 0, ST_ENOSPC or
+ * ST_EREADONLY. Non-zero (ST_EREADONLY, ST_ENOMEM): done_cb never runs. */
+int  stor_write(stor_batch *b, stor_done_cb done_cb, void *arg);
+
+/* ---- the read path ----
+ * Meta data (databases, measurements, tag keys/values, fields, series,
+ * postings) comes from the series index: query/ calls sidx_* on the index
+ * returned here (borrowed; lives as long as the stor). Points come from
+ * stor_read, which merges every place a column lives (today: the head;
+ * with segments: segments + head) into time order, last write winning. */
+sidx *stor_index(stor *s);
+
+/* Points of one column (series, field) with ts in [tmin_ns, tmax_ns].
+ * out is reused across calls (init once, fini once). 0 or ST_ENOMEM. */
+typedef head_points stor_points;
+static inline void stor_points_init(stor_points *p) { head_points_init(p); }
+static inline void stor_points_fini(stor_points *p) { head_points_fini(p); }
+int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin_ns, int64_t tmax_ns,
+              stor_points *out);
+
+/* ---- counters (for /metrics) ---- */
+typedef struct stor_stats {
+    uint64_t points_written;
+    uint64_t series_count;
+    uint64_t wal_bytes;
+    uint64_t wal_records;
+    uint64_t wal_fsyncs;
+    uint64_t head_bytes;
+    uint64_t replayed_records;
+} stor_stats;
+void stor_get_stats(stor *s, stor_stats *out);
+
+#endif
