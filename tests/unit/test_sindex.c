@@ -676,6 +676,46 @@ TEST(drops)
     sidx_destroy(idx);
 }
 
+/* Many drops in scrambled order: the maps' backward-shift deletion keeps
+ * every remaining key findable. */
+TEST(drop_many_keeps_the_rest)
+{
+    sidx *idx = mkidx(0);
+    REQUIRE(idx);
+    uint64_t db = mkdb(idx, "db");
+    enum { N = 3000 };
+    char v[16];
+    uint64_t id;
+    unsigned fl;
+    for (int i = 0; i < N; i++) {
+        snprintf(v, sizeof v, "%d", i);
+        sidx_tag t = { S("k"), S(v) };
+        REQUIRE(sidx_series_resolve(idx, db, S("m"), &t, 1, &id, &fl) == 0);
+    }
+    for (int j = 0; j < N; j++) {
+        int i = (j * 7919) % N; /* 7919 is prime: a permutation */
+        if (i % 3 == 0) CHECK_EQ_INT(sidx_series_drop(idx, (uint64_t)i + 1), 0);
+    }
+    CHECK_EQ_U64(sidx_series_count(idx), N - N / 3);
+    int bad = 0;
+    uint64_t next = N + 1;
+    for (int i = 0; i < N; i++) {
+        snprintf(v, sizeof v, "%d", i);
+        sidx_tag t = { S("k"), S(v) };
+        if (sidx_series_resolve(idx, db, S("m"), &t, 1, &id, &fl)) { bad++; continue; }
+        if (i % 3) bad += id != (uint64_t)i + 1 || (fl & SIDX_F_CREATED);
+        else bad += id != next++ || !(fl & SIDX_F_CREATED);
+    }
+    CHECK_EQ_INT(bad, 0);
+    uint64_t *ids;
+    size_t n;
+    REQUIRE(sidx_measurement_series_copy(idx, db, S("m"), &ids, &n) == 0);
+    CHECK_EQ_INT(n, N);
+    for (size_t i = 1; i < n; i++) CHECK(ids[i - 1] < ids[i]);
+    st_free(ids);
+    sidx_destroy(idx);
+}
+
 /* ---- out of memory --------------------------------------------------------- */
 
 typedef struct snap { uint64_t series, fields; int meas, tagk; size_t post; } snap;
@@ -805,6 +845,7 @@ int main(void)
     RUN(define_then_resolve);
     RUN(postings_formula);
     RUN(drops);
+    RUN(drop_many_keeps_the_rest);
     RUN(oom_walk_resolve);
     RUN(memory_accounting_and_no_alloc_on_hit);
     return unit_done();
