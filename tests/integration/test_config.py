@@ -2,10 +2,13 @@
 """tests/integration/test_config.py — stratad's settings from the outside:
 --help lists every setting, --help-markdown is the README table, a bad flag
 and an unknown config key exit 2 naming the problem, a valid file plus an
-overriding flag starts (exit 0) with the flag's value in the start-up line.
+overriding flag starts the server with the flag's value in the start-up line
+and stops cleanly (exit 0) on SIGTERM.
 Env STRATAD is the server binary under test."""
 import os
+import signal
 import subprocess
+import time
 import sys
 import tempfile
 
@@ -75,7 +78,16 @@ def main():
             f.write("# stratad settings\ndata = \"%s\"\nlog-level = \"info\"\n[http]\nbind = \"127.0.0.1:0\"\n"
                     "[mqtt]\nbind = \"off\"\n[wal]\nfsync = \"interval\"\nfsync-interval = \"250ms\"\n"
                     "[query]\ntimeout = \"30s\"\n" % d)
-        rc, out, err = run("--config", good, "--wal-fsync", "never", "--max-series=5000")
+        ready = os.path.join(d, "ready")
+        p = subprocess.Popen([STRATAD, "--config", good, "--wal-fsync", "never", "--max-series=5000",
+                              "--ready-file", ready], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 20
+        while not os.path.exists(ready) and p.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        rc, err = p.returncode, err.decode("utf-8", "replace")
         check("valid_file_with_override", rc == 0 and "wal-fsync=never" in err and "wal-fsync-interval=250ms" in err
               and "max-series=5000" in err and "query-timeout=30s" in err and "mqtt=off" in err and sanitizer_clean(err),
               f"rc={rc} {err}")
