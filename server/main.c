@@ -7,12 +7,14 @@
  * (directory locked by another process, bad format): exit 1. Main thread.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/err.h"
 #include "server/config.h"
+#include "server/faults.h"
 #include "server/srv.h"
 #include "storage/stor.h"
 #include "server/version.h"
@@ -48,10 +50,16 @@ int main(int argc, char **argv)
     so.wal_segment_bytes = cfg.wal_segment_bytes;
     so.max_series = cfg.max_series > 0 ? (uint64_t)cfg.max_series : 0;
     so.max_head_bytes = cfg.max_head_bytes;
+    stor_io_sim *faults = NULL;
+    if (srv_faults_from_env(getenv("STRATA_TEST_FAULT"), &faults, &so.io) != 0) {
+        srv_config_free(&cfg);
+        return 2;
+    }
     stor *storage = NULL;
     int rc = stor_open(&so, &storage);
     if (rc) {
         fprintf(stderr, "stratad: cannot open data directory %s: %s\n", cfg.data_dir, st_strerror(rc));
+        srv_faults_free(faults);
         srv_config_free(&cfg);
         return 1;
     }
@@ -74,6 +82,7 @@ int main(int argc, char **argv)
     o.query_max_points = cfg.query_max_points > 0 ? (uint64_t)cfg.query_max_points : 0;
     rc = srv_run(&o, storage);
     stor_close(storage);
+    srv_faults_free(faults);
     if (rc) fprintf(stderr, "stratad: %s\n", st_strerror(rc));
     rc = rc ? 1 : 0;
 
