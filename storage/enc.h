@@ -46,7 +46,9 @@
  *     0                                            x == 0
  *     1 0  + m bits (x >> trail)                   fits the previous window
  *     1 1  + 5 bits lead (capped 31) + 6 bits (m - 1) + m bits (x >> trail)
- *   where m = 64 - lead - trail; the first XOR always opens a window.
+ *   where m = 64 - lead - trail; the first XOR always opens a window. The
+ *   encoder reuses the window only when that costs no more than a new one
+ *   (plain Gorilla reuses whenever it fits); decoders need not care.
  * Booleans (enc_bool_*): one bit per value, 1 = true.
  * Strings (enc_str_*), bytes: per value uvarint length, then the bytes.
  * Quality (enc_quality_*), bytes: runs of 8 bytes, u32le StatusCode then
@@ -70,15 +72,18 @@
  *       delta-of-deltas), frame of reference, fixed bit width.
  *   ENC_GORILLA [float]: the head's Gorilla stream of n values.
  *   ENC_DECIMAL [float]: the ALP idea.
- *       u8 e (0..18): v_i = (double)k_i / 10^e, computed exactly so
+ *       u8 e (0..18): v_i = (double)k_i / 10^e (IEEE division, 10^e an
+ *           exact double, k_i converted exactly as |k_i| < 2^51)
  *       uvarint x, the number of exceptions (x <= n), then x times:
  *           uvarint position gap (first: the position, then position -
  *           previous position - 1), u64le the double's bits
  *       INTPACK of the n integers k_i (at exceptions: the previous
  *       non-exception integer, or the next one at the start)
- *     A value is an exception when round(v * 10^e) is outside +-2^62 or
- *     (double)k / 10^e differs from v in any bit (-0.0, NaN, Inf,
- *     subnormals, too many digits).
+ *     A value is an exception when round(v * 10^e) is outside
+ *     +-(2^51 - 1) or k / 10^e differs from v in any bit (-0.0, NaN, Inf,
+ *     subnormals, too many digits). The decoder writes k / 10^e for
+ *     every position (for an exception position: from the filler k), then
+ *     the exceptions' bits over them.
  *   ENC_BOOL_BITS [bool]: n bits packed LSB first.
  *   ENC_BOOL_RLE [bool]: u8 first value (0/1), then uvarint run lengths
  *       (>= 1, summing to n), values alternating.

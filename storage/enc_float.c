@@ -44,15 +44,18 @@ static inline void gorilla_put(st_buf *b, uint64_t *nbits, uint64_t *prev, uint8
     if (!x) { enc__bitw_put(b, nbits, 0, 1); return; }
     unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
     if (lz > 31) lz = 31;
-    if (*lead != 64 && lz >= *lead && tz >= *trail) {
+    unsigned m_new = 64u - lz - tz;
+    /* Reuse the window only when that is not dearer than opening a new one:
+     * plain Gorilla keeps a window as long as values fit, so one wide XOR
+     * (a sign or exponent change) makes every later value cost ~66 bits. */
+    if (*lead != 64 && lz >= *lead && tz >= *trail && 64u - *lead - *trail <= m_new + 11) {
         unsigned m = 64u - *lead - *trail;
         enc__bitw_put(b, nbits, 0x1, 2);
         enc__bitw_put(b, nbits, x >> *trail, m);
         return;
     }
-    unsigned m = 64u - lz - tz;
-    enc__bitw_put(b, nbits, 0x3u | ((uint64_t)lz << 2) | ((uint64_t)(m - 1) << 7), 13);
-    enc__bitw_put(b, nbits, x >> tz, m);
+    enc__bitw_put(b, nbits, 0x3u | ((uint64_t)lz << 2) | ((uint64_t)(m_new - 1) << 7), 13);
+    enc__bitw_put(b, nbits, x >> tz, m_new);
     *lead = (uint8_t)lz;
     *trail = (uint8_t)tz;
 }
@@ -159,15 +162,24 @@ static const double pow10_tab[19] = {
     1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
 };
 #define DEC_MAX_E 18
-#define DEC_LIMIT 4611686018427387904.0 /* 2^62 */
+#define DEC_LIMIT 2251799813685247.0 /* 2^51 - 1 */
 
-/* 1 and *k when v == (double)k / 10^e bit for bit. */
+/* (double)k for |k| < 2^51, exactly, in a form the compiler vectorizes
+ * (SSE2 has no packed int64 -> double): place k in the mantissa of
+ * 2^52 + 2^51 and subtract. Out of range (corrupt input) gives some double,
+ * never undefined behaviour. */
+static inline double i2d(uint64_t k)
+{
+    return bitsd(k + 0x4338000000000000ull) - 6755399441055744.0;
+}
+
+/* 1 and *k when v == i2d(k) / 10^e bit for bit (the decoder's expression). */
 static inline int dec_ok(double v, int e, int64_t *k)
 {
     double x = v * pow10_tab[e];
     if (!(x > -DEC_LIMIT && x < DEC_LIMIT)) return 0;
     int64_t i = (int64_t)llrint(x);
-    if (dbits((double)i / pow10_tab[e]) != dbits(v)) return 0;
+    if (dbits(i2d((uint64_t)i) / pow10_tab[e]) != dbits(v)) return 0;
     *k = i;
     return 1;
 }
@@ -238,6 +250,56 @@ done:
     return rc;
 }
 
+/* out[i] = i2d(u[i]) / pw; u and out may be the same array. Written with
+ * vector extensions because gcc -O2 does not vectorize loops of unknown
+ * length; SSE2 does two lanes at a time, AVX builds four. */
+typedef uint64_t enc_v4u __attribute__((vector_size(32)));
+typedef double enc_v4d __attribute__((vector_size(32)));
+#define DEC_SCALE_BODY                                                        \
+    size_t i = 0;                                                             \
+    const enc_v4u magic = { 0x4338000000000000ull, 0x4338000000000000ull,     \
+                            0x4338000000000000ull, 0x4338000000000000ull };   \
+    const enc_v4d magicd = { 6755399441055744.0, 6755399441055744.0,          \
+                             6755399441055744.0, 6755399441055744.0 };        \
+    const enc_v4d p = { pw, pw, pw, pw };                                     \
+    for (; i + 4 <= n; i += 4) {                                              \
+        enc_v4u k;                                                            \
+        enc_v4d d;                                                            \
+        memcpy(&k, u + i, sizeof k);                                          \
+        k += magic;                                                           \
+        memcpy(&d, &k, sizeof d);                                             \
+        d = (d - magicd) / p;                                                 \
+        memcpy(out + i, &d, sizeof d);                                        \
+    }                                                                         \
+    for (; i < n; i++) out[i] = i2d(u[i]) / pw;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* Division dominates the decode: the same loop built for AVX (4 lanes per
+ * vdivpd), chosen at run time. IEEE division is exact-rounded either way,
+ * so both give the same bits. */
+__attribute__((target("avx2")))
+static void dec_scale_avx2(const uint64_t *u, double *out, size_t n, double pw)
+{
+    DEC_SCALE_BODY
+}
+#define DEC_HAVE_AVX2 1
+#endif
+
+static void dec_scale_generic(const uint64_t *u, double *out, size_t n, double pw)
+{
+    DEC_SCALE_BODY
+}
+
+static void dec_scale(const uint64_t *u, double *out, size_t n, double pw)
+{
+#ifdef DEC_HAVE_AVX2
+    static int have = -1; /* benign race: every thread computes the same value */
+    if (have < 0) have = __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (have) { dec_scale_avx2(u, out, n, pw); return; }
+#endif
+    dec_scale_generic(u, out, n, pw);
+}
+
 static int dec_decode(const uint8_t *p, size_t len, size_t n, double *out)
 {
     size_t pos = 0;
@@ -261,7 +323,7 @@ static int dec_decode(const uint8_t *p, size_t len, size_t n, double *out)
     if (pos != len) return ST_ECORRUPT;
     const uint64_t *u = (const uint64_t *)(void *)out;
     double pw = pow10_tab[e];
-    for (size_t i = 0; i < n; i++) out[i] = (double)(int64_t)u[i] / pw;
+    dec_scale(u, out, n, pw);
     pos = exc_start;
     at = 0;
     for (uint64_t j = 0; j < x; j++) {

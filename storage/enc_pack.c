@@ -126,8 +126,11 @@ static size_t plan_base(const int64_t *x, size_t n, int o, int64_t base, unsigne
         uint64_t d = resid(x, i, o) - (uint64_t)base;
         unsigned k = enc__bitwidth(d);
         cnt[k]++;
-        exb[k] += 2 + enc__uvarint_len(enc__zz((int64_t)d)); /* ~1 byte of position gap */
+        /* As an exception: ~1 byte of position gap + the zigzag varint,
+         * which for k < 64 is (k + 1 bits) / 7 rounded up. */
+        if (k == 64) exb[64] += 2 + enc__uvarint_len(enc__zz((int64_t)d));
     }
+    for (unsigned k = 0; k < 64; k++) exb[k] = cnt[k] * (1 + (k + 1 + 6) / 7);
     size_t best = SIZE_MAX;
     unsigned bw = 64;
     uint64_t above = 0, xs = 0;
