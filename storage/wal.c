@@ -230,8 +230,26 @@ static int roll_segment(wal *w, uint64_t need)
     if (rc) return rc;
 
     seg_path(path, sizeof path, w->dir, w->next_seq);
-    /* A file of this name holds no valid record (replay's next_seq is past
-     * every valid record), e.g. a segment created just before a crash. */
+    /* A file of this name must hold no valid record (replay's next_seq is
+     * past every valid record): e.g. a segment created just before a crash.
+     * If it does hold one, next_seq did not come from replay: refuse rather
+     * than delete data. */
+    rc = io->open(io->ctx, path, O_RDONLY, 0, &fd);
+    if (rc == 0) {
+        unsigned char probe[WAL_REC_HDR_SIZE];
+        size_t got = 0;
+        wal_rec_hdr ph;
+        int prc = io->pread(io->ctx, fd, probe, sizeof probe, WAL_SEG_HDR_SIZE, &got);
+        io->close(io->ctx, fd);
+        fd = -1;
+        if (prc == 0 && got == sizeof probe && wal_rec_hdr_decode(probe, &ph)) {
+            ST_ERROR(WAL_MOD, "segment file=%016" PRIx64 ".wal already holds records; "
+                     "next_seq must come from wal_replay", w->next_seq);
+            return ST_EEXISTS;
+        }
+    } else if (rc != ST_ENOTFOUND) {
+        goto fail;
+    }
     rc = io->unlink(io->ctx, path);
     if (rc && rc != ST_ENOTFOUND) goto fail;
     rc = io->open(io->ctx, path, O_RDWR | O_CREAT | O_EXCL, 0644, &fd);
@@ -305,7 +323,10 @@ static void flush_group(wal *w)
         int rc = w->io->pwrite(w->io->ctx, w->fd, w->gbuf, w->glen, w->seg_off);
         if (rc == ST_ENOSPC) {
             /* Cut the partial records off so the next group starts clean here. */
+            /* ...and make the cut durable, so rejected records cannot
+             * come back after a crash under numbers reused by the next group. */
             int zrc = zero_range(w, w->seg_off, w->glen);
+            if (!zrc) zrc = sync_current(w);
             if (zrc) {
                 set_read_only(w, "write (zeroing after ENOSPC)", zrc);
                 status = ST_EREADONLY;
