@@ -254,9 +254,10 @@ int head_read(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, head_
     size_t total = n + c->ooo_n;
     out->type = c->type;
     if (total == 0) { out->n = 0; goto unlock; }
-    ts = st_malloc(n ? n * sizeof *ts : 1);
-    vals = st_malloc(n ? n * sizeof *vals : 1);
-    q = st_malloc(n ? n * sizeof *q : 1);
+    /* Sized for stream + ooo: the merged result can hold both. */
+    ts = st_malloc(total * sizeof *ts);
+    vals = st_malloc(total * sizeof *vals);
+    q = st_malloc(total * sizeof *q);
     items = st_malloc(total * sizeof *items);
     if (!ts || !vals || !q || !items) { rc = ST_ENOMEM; goto unlock; }
     if (n) {

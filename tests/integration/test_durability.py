@@ -69,8 +69,11 @@ def test_enospc_then_resume():
     s = Server("--wal-segment-bytes", "1MiB", env={"STRATA_TEST_FAULT": "fallocate:1:ENOSPC"})
     acked = []
     statuses = []
-    for b in range(40):
-        lines = "".join("m v=%di %d\n" % (k, k) for k in range(b * 1000, b * 1000 + 1000))
+    rnd = random.Random(3)
+    for b in range(100):
+        # Random payloads so lz4 cannot shrink the records below a segment.
+        lines = "".join("m v=%di,pad=\"%016x\" %d\n" % (k, rnd.getrandbits(64), k)
+                        for k in range(b * 1000, b * 1000 + 1000))
         st, body, _ = s.write(lines)
         statuses.append(st)
         if st == 204:
