@@ -10,6 +10,8 @@
  * under DIR (default $TMPDIR or /tmp). Prints one line per run:
  *   bench_wal: <mode> <size> <records/s> <MB/s> <fsyncs>
  * MB/s counts raw (uncompressed) payload bytes acknowledged per second.
+ * After each never-mode run the folder is replayed:
+ *   bench_wal: replay <size> <records/s> <MB/s>
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -72,6 +74,13 @@ static void *client_main(void *arg)
     while (c->inflight > 0) pthread_cond_wait(&c->cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+static int replay_cb(void *arg, int type, uint64_t seq, const void *payload, size_t len)
+{
+    (void)type; (void)seq; (void)payload;
+    *(uint64_t *)arg += len;
+    return 0;
 }
 
 static double now_s(void)
@@ -171,6 +180,16 @@ int main(int argc, char **argv)
             printf("  (%s: %zu-byte payloads, %llu records in %.2fs, %llu groups, %.1f MB on disk)\n",
                    modes[m], g_len, (unsigned long long)acked, dt, (unsigned long long)st.groups,
                    (double)st.bytes_written / 1e6);
+            if (m == WAL_FSYNC_NEVER) {
+                uint64_t bytes = 0;
+                wal_replay_result res;
+                double r0 = now_s();
+                rc = wal_replay(wdir, NULL, 0, replay_cb, &bytes, &res);
+                double rdt = now_s() - r0;
+                if (rc || res.records != acked) { fprintf(stderr, "bench_wal: replay %s\n", st_strerror(rc)); rc_all = 1; }
+                printf("bench_wal: replay %s %.0f %.1f\n", s ? "small" : "700KB",
+                       (double)res.records / rdt, (double)bytes / rdt / 1e6);
+            }
             fflush(stdout);
             rm_dir(wdir);
             rmdir(dir);
