@@ -44,9 +44,16 @@ void wal_opts_init(wal_opts *o, const char *dir);
 typedef struct wal wal;
 
 /* status 0: the record is in the log (durable in GROUP mode) with number
- * seq. ST_ENOSPC: not written (the WAL stays writable; retry later).
- * ST_EREADONLY: a write or fsync failed; nothing more is written until the
- * WAL is reopened after recovery. seq is 0 unless status is 0. */
+ * seq. ST_ENOSPC: not written (the partial bytes were cut off and the cut
+ * synced; the WAL stays writable; retry later). ST_EREADONLY: a write or
+ * fsync failed; nothing more is written until the WAL is reopened after
+ * recovery. seq is 0 unless status is 0.
+ * NOTE: a batch that failed with ST_EREADONLY (or one in flight at a power
+ * cut) may still be found by the next replay: its bytes reached the file,
+ * only their durability was unknown. Applying it then is harmless for
+ * time-series points (same series/field/time: last write wins), but the
+ * engine must not assume a rejected batch is absent. Nothing acknowledged
+ * with status 0 in GROUP mode is ever missing. */
 typedef void (*wal_done_cb)(void *arg, int status, uint64_t seq);
 
 /* Opens the log for appending, starting a new segment at opts->next_seq,
