@@ -210,14 +210,14 @@ static inline void enc__bucket_put(st_buf *b, uint64_t *nbits, uint64_t z)
     if (z < ((uint64_t)1 << 8))  { enc__bitw_put(b, nbits, 0x1u | (z << 2), 10); return; }
     if (z < ((uint64_t)1 << 16)) { enc__bitw_put(b, nbits, 0x3u | (z << 3), 19); return; }
     if (z < ((uint64_t)1 << 24)) { enc__bitw_put(b, nbits, 0x7u | (z << 4), 28); return; }
-    if (z < ((uint64_t)1 << 32)) { enc__bitw_put(b, nbits, 0xfu | (z << 5), 37); return; }
+    if (z < ((uint64_t)1 << 40)) { enc__bitw_put(b, nbits, 0xfu | (z << 5), 45); return; }
     enc__bitw_put(b, nbits, 0x1f, 5);
     enc__bitw_put(b, nbits, z, 64);
 }
 
 static inline uint64_t enc__bucket_get(enc_bitr *r)
 {
-    static const unsigned width[6] = { 0, 8, 16, 24, 32, 64 };
+    static const unsigned width[6] = { 0, 8, 16, 24, 40, 64 };
     unsigned k = 0;
     while (k < 5 && enc__bitr_bit(r)) k++;
     return enc__bitr_get(r, width[k]);

@@ -36,9 +36,10 @@
  *     1 0     + 8    z < 2^8               10 bits
  *     1 1 0   + 16   z < 2^16              19 bits
  *     1 1 1 0 + 24   z < 2^24              28 bits
- *     1 1 1 1 0 + 32 z < 2^32              37 bits
+ *     1 1 1 1 0 + 40 z < 2^40              45 bits
  *     1 1 1 1 1 + 64 anything              69 bits
- *   Regular data costs 1 bit per point after the second point.
+ *   Regular data costs 1 bit per point after the second point; ms jitter
+ *   on ns timestamps 28 bits; irregular events (dod up to ~18 min) 45.
  * Integers (enc_int_*) and unsigned (enc_uint_*): the same stream with
  * order 1: value 0 in 64 bits, then z = zz(x_i - x_{i-1}) in the buckets.
  * Floats (enc_float_*), Gorilla XOR: value 0 in 64 bits, then x = bits_i ^

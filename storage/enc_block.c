@@ -16,7 +16,7 @@
 static uint64_t payload_bound(enc_type type, size_t n)
 {
     if (type == ENC_TYPE_STRING) return (uint64_t)1 << 31;
-    return 64 + (uint64_t)n * 24;
+    return 64 + (uint64_t)n * 32;
 }
 
 static int encode_payload(enc_type type, const void *values, size_t n, int force, st_buf *out, int *id)

@@ -16,6 +16,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -293,9 +294,13 @@ static void dec_scale_generic(const uint64_t *u, double *out, size_t n, double p
 static void dec_scale(const uint64_t *u, double *out, size_t n, double pw)
 {
 #ifdef DEC_HAVE_AVX2
-    static int have = -1; /* benign race: every thread computes the same value */
-    if (have < 0) have = __builtin_cpu_supports("avx2") ? 1 : 0;
-    if (have) { dec_scale_avx2(u, out, n, pw); return; }
+    static atomic_int have = -1; /* every thread computes the same value */
+    int h = atomic_load_explicit(&have, memory_order_relaxed);
+    if (h < 0) {
+        h = __builtin_cpu_supports("avx2") ? 1 : 0;
+        atomic_store_explicit(&have, h, memory_order_relaxed);
+    }
+    if (h) { dec_scale_avx2(u, out, n, pw); return; }
 #endif
     dec_scale_generic(u, out, n, pw);
 }

@@ -32,7 +32,7 @@ static double now_s(void)
 static volatile uint64_t sink;
 
 /* Encode all blocks once (timed), then decode them repeatedly (timed). */
-static void bench_block(const char *dataset, enc_type t, int id, const void *vals, size_t es)
+static void bench_block(const char *dataset, enc_type t, int id, const void *vals, size_t es, int zl)
 {
     size_t nb = (N + BLOCK - 1) / BLOCK;
     st_buf *blk = calloc(nb, sizeof *blk);
@@ -43,7 +43,7 @@ static void bench_block(const char *dataset, enc_type t, int id, const void *val
         for (size_t b = 0; b < nb; b++) {
             size_t n = N - b * BLOCK < BLOCK ? N - b * BLOCK : BLOCK;
             st_buf_clear(&blk[b]);
-            int rc = enc_block_encode_with(t, id, (const char *)vals + b * BLOCK * es, n, &blk[b], 0);
+            int rc = enc_block_encode_with(t, id, (const char *)vals + b * BLOCK * es, n, &blk[b], zl);
             if (rc) { printf("bench_enc: %s %s encode failed: %s\n", enc_id_name(id), dataset, st_strerror(rc)); return; }
         }
         double dt = now_s() - t0;
@@ -73,7 +73,9 @@ static void bench_block(const char *dataset, enc_type t, int id, const void *val
     }
     double cmp = now_s() - t0;
     if (best_dec - cmp > best_dec / 4) best_dec -= cmp;
-    printf("bench_enc: %s %s decode %.0f encode %.0f %.2f\n", id < 0 ? "auto" : enc_id_name(id), dataset,
+    char name[48];
+    snprintf(name, sizeof name, "%s%s", id < 0 ? "auto" : enc_id_name(id), zl ? "+zstd" : "");
+    printf("bench_enc: %s %s decode %.0f encode %.0f %.2f\n", name, dataset,
            N / best_dec / 1e6, N / best_enc / 1e6, bytes * 8.0 / (double)N);
     for (size_t b = 0; b < nb; b++) st_buf_fini(&blk[b]);
     free(blk);
@@ -135,16 +137,18 @@ int main(int argc, char **argv)
         small[i] = (int64_t)(rnd() % 2001) - 1000;
     }
     printf("bench_enc: %zu values, blocks of %zu\n", N, BLOCK);
-    bench_block("random-walk", ENC_TYPE_FLOAT, ENC_GORILLA, walk, 8);
-    bench_block("2-decimal", ENC_TYPE_FLOAT, ENC_GORILLA, dec2, 8);
-    bench_block("2-decimal", ENC_TYPE_FLOAT, ENC_DECIMAL, dec2, 8);
-    bench_block("1-decimal", ENC_TYPE_FLOAT, ENC_DECIMAL, dec1, 8);
-    bench_block("2-decimal", ENC_TYPE_FLOAT, -1, dec2, 8);
-    bench_block("random-walk", ENC_TYPE_FLOAT, ENC_RAW, walk, 8);
-    bench_block("counter", ENC_TYPE_INT, ENC_INTPACK, cnt, 8);
-    bench_block("small-random", ENC_TYPE_INT, ENC_INTPACK, small, 8);
-    bench_block("regular-10s", ENC_TYPE_TIME, ENC_TS_CONST, ts, 8);
-    bench_block("jitter-1ms", ENC_TYPE_TIME, ENC_INTPACK, tsj, 8);
+    bench_block("random-walk", ENC_TYPE_FLOAT, ENC_GORILLA, walk, 8, 0);
+    bench_block("2-decimal", ENC_TYPE_FLOAT, ENC_GORILLA, dec2, 8, 0);
+    bench_block("2-decimal", ENC_TYPE_FLOAT, ENC_DECIMAL, dec2, 8, 0);
+    bench_block("1-decimal", ENC_TYPE_FLOAT, ENC_DECIMAL, dec1, 8, 0);
+    bench_block("2-decimal", ENC_TYPE_FLOAT, -1, dec2, 8, 0);
+    bench_block("random-walk", ENC_TYPE_FLOAT, ENC_RAW, walk, 8, 0);
+    bench_block("2-decimal", ENC_TYPE_FLOAT, -1, dec2, 8, 3);
+    bench_block("random-walk", ENC_TYPE_FLOAT, -1, walk, 8, 3);
+    bench_block("counter", ENC_TYPE_INT, ENC_INTPACK, cnt, 8, 0);
+    bench_block("small-random", ENC_TYPE_INT, ENC_INTPACK, small, 8, 0);
+    bench_block("regular-10s", ENC_TYPE_TIME, ENC_TS_CONST, ts, 8, 0);
+    bench_block("jitter-1ms", ENC_TYPE_TIME, ENC_INTPACK, tsj, 8, 0);
     bench_head_float("random-walk", walk);
     bench_head_float("2-decimal", dec2);
     bench_head_ts("regular-10s", ts);
