@@ -1,0 +1,1863 @@
+/*
+ * query/exec.c — the InfluxQL executor: runs parsed statements against the
+ * storage engine (series index for meta data, stor_read for points) and
+ * writes rows through the result writer (query/json.c).
+ *
+ * SELECT, as planned here (first version, built to grow):
+ *   1. the WHERE clause is split into the time range (time comparisons
+ *      reachable through AND) and a tag condition evaluated per series
+ *      (=, !=, <>, =~, !~, AND, OR, parentheses; a missing tag is "");
+ *   2. the measurement's series that pass are grouped by the GROUP BY tags
+ *      (none: one group, all series merged by time, as InfluxDB does);
+ *   3. raw selections read each selected field column per series and merge
+ *      the rows by time (rows whose selected fields are all null are
+ *      skipped); aggregates gather each call's points per group, sorted by
+ *      time, and reduce them per GROUP BY time window, then fill.
+ * Choices where InfluxDB leaves room: a GROUP BY time query without a lower
+ * time bound starts at the first point's window; without an upper bound it
+ * ends at now(); count() fills empty windows with 0 under fill(null) (as
+ * InfluxDB 1.x does).
+ *
+ * Threads: one query per call, on the caller's thread; all scratch in the
+ * query's arena or freed before the statement ends.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/alloc.h"
+#include "common/arena.h"
+#include "common/err.h"
+#include "common/num.h"
+#include "common/timefmt.h"
+#include "query/iql.h"
+#include "query/qry_int.h"
+#include "query/query.h"
+
+#define MAX_WINDOWS 10000000LL
+
+typedef struct qre {
+    pcre2_code *code;
+    pcre2_match_data *md;
+    struct qre *next;
+} qre;
+
+typedef struct ctx {
+    stor *s;
+    sidx *idx;
+    const qry_request *req;
+    st_arena *a;
+    qw *w;
+    int64_t now_ns;
+    int64_t deadline_mono_ns;   /* 0 = none */
+    uint64_t points;            /* read by the current statement */
+    qre *res;                   /* compiled regexes of the statement */
+    pcre2_match_context *mctx;
+    char err[512];
+} ctx;
+
+static int fail(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return ST_EINVAL;
+}
+
+static int ieq(st_slice s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len == n && strncasecmp(s.ptr, lit, n) == 0;
+}
+
+static st_slice adup(ctx *c, st_slice s)
+{
+    char *d = st_arena_strndup(c->a, s.ptr ? s.ptr : "", s.len);
+    return d ? (st_slice){ d, s.len } : (st_slice){ NULL, 0 };
+}
+
+static int check_budget(ctx *c, size_t more)
+{
+    c->points += more;
+    if (c->req->max_points && c->points > c->req->max_points)
+        return fail(c, "max-select-point limit exceeded: (%llu/%llu)", (unsigned long long)c->points,
+                    (unsigned long long)c->req->max_points);
+    if (c->deadline_mono_ns && st_mono_ns() > c->deadline_mono_ns) return fail(c, "query-timeout limit exceeded");
+    return 0;
+}
+
+/* ---- regular expressions (PCRE2, match-limited) ---- */
+
+static void re_free_all(ctx *c)
+{
+    for (qre *r = c->res, *n; r; r = n) {
+        n = r->next;
+        pcre2_match_data_free(r->md);
+        pcre2_code_free(r->code);
+        st_free(r);
+    }
+    c->res = NULL;
+}
+
+static int re_compile(ctx *c, st_slice pat, qre **out)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    uint32_t opts = PCRE2_UTF;
+#ifdef PCRE2_MATCH_INVALID_UTF
+    opts |= PCRE2_MATCH_INVALID_UTF;
+#endif
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat.ptr, pat.len, opts, &ec, &eo, NULL);
+    if (!code) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        return fail(c, "invalid regex /%.*s/: %s", (int)(pat.len > 200 ? 200 : pat.len), pat.ptr, (char *)msg);
+    }
+    qre *r = st_calloc(1, sizeof *r);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+    if (!r || !md) {
+        st_free(r);
+        pcre2_match_data_free(md);
+        pcre2_code_free(code);
+        return ST_ENOMEM;
+    }
+    r->code = code;
+    r->md = md;
+    r->next = c->res;
+    c->res = r;
+    *out = r;
+    return 0;
+}
+
+static int re_match(ctx *c, qre *r, st_slice s)
+{
+    int rc = pcre2_match(r->code, (PCRE2_SPTR)(s.ptr ? s.ptr : ""), s.len, 0, 0, r->md, c->mctx);
+    return rc >= 0;
+}
+
+/* ---- time conditions ---- */
+
+static int is_time_ident(const iql_expr *e) { return e->kind == IQL_E_IDENT && ieq(e->name, "time"); }
+
+static int is_cmp(iql_tok op)
+{
+    return op == IQL_T_EQ || op == IQL_T_NEQ || op == IQL_T_LT || op == IQL_T_LTE || op == IQL_T_GT ||
+           op == IQL_T_GTE || op == IQL_T_EQREGEX || op == IQL_T_NEQREGEX;
+}
+
+static int time_value(ctx *c, const iql_expr *e, int64_t *out)
+{
+    int64_t a, b;
+    int rc;
+    switch (e->kind) {
+    case IQL_E_STRING:
+        if (st_time_parse_rfc3339(e->s.ptr, e->s.len, out) != 0)
+            return fail(c, "invalid operation: time and *influxql.StringLiteral are not compatible");
+        return 0;
+    case IQL_E_INTEGER: case IQL_E_DURATION: *out = e->i; return 0;
+    case IQL_E_NUMBER:
+        if (!(e->f > -9.2e18 && e->f < 9.2e18)) return fail(c, "time value out of range");
+        *out = (int64_t)e->f;
+        return 0;
+    case IQL_E_PAREN: return time_value(c, e->lhs, out);
+    case IQL_E_CALL:
+        if (ieq(e->name, "now") && e->nargs == 0) { *out = c->now_ns; return 0; }
+        return fail(c, "invalid time expression: %.*s()", (int)e->name.len, e->name.ptr);
+    case IQL_E_BINARY:
+        if (e->op != IQL_T_ADD && e->op != IQL_T_SUB) return fail(c, "invalid time expression");
+        if ((rc = time_value(c, e->lhs, &a)) || (rc = time_value(c, e->rhs, &b))) return rc;
+        if (e->op == IQL_T_ADD ? __builtin_add_overflow(a, b, out) : __builtin_sub_overflow(a, b, out))
+            return fail(c, "time value out of range");
+        return 0;
+    default:
+        return fail(c, "invalid time expression");
+    }
+}
+
+/* Narrow [*tmin, *tmax] by the time comparisons reachable through AND. */
+static int collect_time(ctx *c, const iql_expr *e, int under_or, int64_t *tmin, int64_t *tmax)
+{
+    if (!e) return 0;
+    if (e->kind == IQL_E_PAREN) return collect_time(c, e->lhs, under_or, tmin, tmax);
+    if (e->kind != IQL_E_BINARY) return 0;
+    int rc;
+    if (e->op == IQL_T_AND || e->op == IQL_T_OR) {
+        int o = under_or || e->op == IQL_T_OR;
+        if ((rc = collect_time(c, e->lhs, o, tmin, tmax))) return rc;
+        return collect_time(c, e->rhs, o, tmin, tmax);
+    }
+    if (!is_cmp(e->op)) return 0;
+    int lt = is_time_ident(e->lhs), rt = is_time_ident(e->rhs);
+    if (!lt && !rt) return 0;
+    if (under_or) return fail(c, "invalid condition: time comparisons joined by OR are not supported");
+    iql_tok op = e->op;
+    int64_t v;
+    if ((rc = time_value(c, lt ? e->rhs : e->lhs, &v))) return rc;
+    if (!lt) { /* 10 < time  ->  time > 10 */
+        if (op == IQL_T_LT) op = IQL_T_GT;
+        else if (op == IQL_T_LTE) op = IQL_T_GTE;
+        else if (op == IQL_T_GT) op = IQL_T_LT;
+        else if (op == IQL_T_GTE) op = IQL_T_LTE;
+    }
+    switch (op) {
+    case IQL_T_GT: if (v == INT64_MAX) { *tmin = INT64_MAX; *tmax = INT64_MIN; } else if (v + 1 > *tmin) *tmin = v + 1; break;
+    case IQL_T_GTE: if (v > *tmin) *tmin = v; break;
+    case IQL_T_LT: if (v == INT64_MIN) { *tmin = INT64_MAX; *tmax = INT64_MIN; } else if (v - 1 < *tmax) *tmax = v - 1; break;
+    case IQL_T_LTE: if (v < *tmax) *tmax = v; break;
+    case IQL_T_EQ: if (v > *tmin) *tmin = v; if (v < *tmax) *tmax = v; break;
+    default: return fail(c, "invalid time comparison operator: %s", iql_tok_name(op));
+    }
+    return 0;
+}
+
+/* ---- series and tag conditions ---- */
+
+typedef struct qseries {
+    uint64_t id;
+    sidx_tag *tags;   /* arena */
+    size_t ntags;
+    size_t group;
+} qseries;
+
+static st_slice tag_get(const qseries *s, st_slice key)
+{
+    for (size_t i = 0; i < s->ntags; i++)
+        if (st_slice_eq(s->tags[i].key, key)) return s->tags[i].val;
+    return (st_slice){ "", 0 };
+}
+
+typedef struct name_list {
+    st_slice *v;
+    size_t n, cap;
+    ctx *c;
+    int oom;
+} name_list;
+
+static int name_push(name_list *l, st_slice s)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        st_slice *m = st_arena_alloc(l->c->a, nc * sizeof *m);
+        if (!m) { l->oom = 1; return 1; }
+        if (l->n) memcpy(m, l->v, l->n * sizeof *m);
+        l->v = m;
+        l->cap = nc;
+    }
+    st_slice d = adup(l->c, s);
+    if (!d.ptr) { l->oom = 1; return 1; }
+    l->v[l->n++] = d;
+    return 0;
+}
+
+static int name_cb(void *arg, st_slice name) { return name_push(arg, name); }
+
+static int name_has(const name_list *l, st_slice s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (st_slice_eq(l->v[i], s)) return 1;
+    return 0;
+}
+
+typedef struct qfield {
+    uint64_t id;
+    st_slice key;
+    st_type type;
+} qfield;
+
+typedef struct field_list {
+    qfield *v;
+    size_t n, cap;
+    ctx *c;
+    int oom;
+} field_list;
+
+static int field_cb(void *arg, uint64_t id, st_slice key, st_type type)
+{
+    field_list *l = arg;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        qfield *m = st_arena_alloc(l->c->a, nc * sizeof *m);
+        if (!m) { l->oom = 1; return 1; }
+        if (l->n) memcpy(m, l->v, l->n * sizeof *m);
+        l->v = m;
+        l->cap = nc;
+    }
+    st_slice k = adup(l->c, key);
+    if (!k.ptr) { l->oom = 1; return 1; }
+    l->v[l->n++] = (qfield){ id, k, type };
+    return 0;
+}
+
+static const qfield *field_find(const field_list *l, st_slice key)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (st_slice_eq(l->v[i].key, key)) return &l->v[i];
+    return NULL;
+}
+
+/* Check a WHERE condition (compile regexes) for the tag evaluator; time
+ * comparisons are skipped (handled by collect_time). */
+static int cond_prepare(ctx *c, iql_expr *e, const field_list *fields)
+{
+    if (!e) return 0;
+    if (e->kind == IQL_E_PAREN) return cond_prepare(c, e->lhs, fields);
+    if (e->kind == IQL_E_BOOL) return 0;
+    if (e->kind != IQL_E_BINARY) return fail(c, "invalid condition");
+    int rc;
+    if (e->op == IQL_T_AND || e->op == IQL_T_OR) {
+        if ((rc = cond_prepare(c, e->lhs, fields))) return rc;
+        return cond_prepare(c, e->rhs, fields);
+    }
+    if (!is_cmp(e->op)) return fail(c, "invalid condition");
+    if (is_time_ident(e->lhs) || is_time_ident(e->rhs)) return 0;
+    iql_expr *id = e->lhs, *val = e->rhs;
+    if (id->kind != IQL_E_IDENT) { id = e->rhs; val = e->lhs; }
+    if (id->kind != IQL_E_IDENT) return fail(c, "invalid condition: expected a tag comparison");
+    if ((fields && field_find(fields, id->name) && !ieq(id->cast, "tag")) || ieq(id->cast, "field"))
+        return fail(c, "field conditions in WHERE are not supported yet: %.*s", (int)id->name.len, id->name.ptr);
+    if (e->op == IQL_T_EQREGEX || e->op == IQL_T_NEQREGEX) {
+        if (val->kind != IQL_E_REGEX) return fail(c, "invalid condition: =~ needs a regex");
+        if (!val->aux) {
+            qre *r;
+            if ((rc = re_compile(c, val->s, &r))) return rc;
+            val->aux = r;
+        }
+        return 0;
+    }
+    if (val->kind != IQL_E_STRING && val->kind != IQL_E_IDENT && val->kind != IQL_E_INTEGER &&
+        val->kind != IQL_E_NUMBER && val->kind != IQL_E_BOOL)
+        return fail(c, "invalid condition: unsupported comparison");
+    return 0;
+}
+
+static st_slice lit_text(ctx *c, const iql_expr *v, char *buf, size_t cap)
+{
+    (void)c;
+    switch (v->kind) {
+    case IQL_E_STRING: return v->s;
+    case IQL_E_IDENT: return v->name;
+    case IQL_E_INTEGER: snprintf(buf, cap, "%lld", (long long)v->i); return st_slice_cstr(buf);
+    case IQL_E_NUMBER: st_format_double(v->f, buf); return st_slice_cstr(buf);
+    case IQL_E_BOOL: return st_slice_cstr(v->i ? "true" : "false");
+    default: return (st_slice){ "", 0 };
+    }
+}
+
+static int cond_eval(ctx *c, const iql_expr *e, const qseries *s)
+{
+    if (!e) return 1;
+    if (e->kind == IQL_E_PAREN) return cond_eval(c, e->lhs, s);
+    if (e->kind == IQL_E_BOOL) return (int)e->i;
+    if (e->kind != IQL_E_BINARY) return 1;
+    if (e->op == IQL_T_AND) return cond_eval(c, e->lhs, s) && cond_eval(c, e->rhs, s);
+    if (e->op == IQL_T_OR) return cond_eval(c, e->lhs, s) || cond_eval(c, e->rhs, s);
+    if (is_time_ident(e->lhs) || is_time_ident(e->rhs)) return 1;
+    const iql_expr *id = e->lhs, *val = e->rhs;
+    int swapped = 0;
+    if (id->kind != IQL_E_IDENT) { id = e->rhs; val = e->lhs; swapped = 1; }
+    st_slice tv = tag_get(s, id->name);
+    if (e->op == IQL_T_EQREGEX || e->op == IQL_T_NEQREGEX) {
+        int m = re_match(c, (qre *)val->aux, tv);
+        return e->op == IQL_T_EQREGEX ? m : !m;
+    }
+    char nb[ST_DOUBLE_BUF + 8];
+    st_slice lv = lit_text(c, val, nb, sizeof nb);
+    int cmp = st_slice_cmp(tv, lv);
+    if (swapped) cmp = -cmp;
+    switch (e->op) {
+    case IQL_T_EQ: return cmp == 0;
+    case IQL_T_NEQ: return cmp != 0;
+    case IQL_T_LT: return cmp < 0;
+    case IQL_T_LTE: return cmp <= 0;
+    case IQL_T_GT: return cmp > 0;
+    case IQL_T_GTE: return cmp >= 0;
+    default: return 0;
+    }
+}
+
+static int series_cmp(const void *pa, const void *pb)
+{
+    const qseries *a = pa, *b = pb;
+    if (a->group != b->group) return a->group < b->group ? -1 : 1;
+    size_t n = a->ntags < b->ntags ? a->ntags : b->ntags;
+    for (size_t i = 0; i < n; i++) {
+        int r = st_slice_cmp(a->tags[i].key, b->tags[i].key);
+        if (r) return r;
+        r = st_slice_cmp(a->tags[i].val, b->tags[i].val);
+        if (r) return r;
+    }
+    if (a->ntags != b->ntags) return a->ntags < b->ntags ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* The measurement's series passing cond, sorted by tags; *n = 0 when the
+ * measurement is unknown. */
+static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond, qseries **out, size_t *n)
+{
+    uint64_t *ids = NULL;
+    size_t nids = 0;
+    *out = NULL;
+    *n = 0;
+    int rc = sidx_measurement_series_copy(c->idx, db_id, m, &ids, &nids);
+    if (rc == ST_ENOTFOUND) return 0;
+    if (rc) return rc;
+    qseries *v = nids ? st_arena_alloc(c->a, nids * sizeof *v) : NULL;
+    if (nids && !v) { st_free(ids); return ST_ENOMEM; }
+    size_t k = 0;
+    for (size_t i = 0; i < nids; i++) {
+        uint64_t dbid;
+        void *key = NULL;
+        size_t klen = 0;
+        rc = sidx_series_key_dup(c->idx, ids[i], &dbid, &key, &klen);
+        if (rc == ST_ENOTFOUND) continue;
+        if (rc) { st_free(ids); return rc; }
+        char *kc = st_arena_alloc_bytes(c->a, klen ? klen : 1);
+        if (!kc) { st_free(key); st_free(ids); return ST_ENOMEM; }
+        memcpy(kc, key, klen);
+        st_free(key);
+        st_slice mm;
+        size_t nt = 0;
+        if (sidx_key_decode(kc, klen, &mm, NULL, 0, &nt) != 0) continue;
+        sidx_tag *tags = nt ? st_arena_alloc(c->a, nt * sizeof *tags) : NULL;
+        if (nt && !tags) { st_free(ids); return ST_ENOMEM; }
+        if (sidx_key_decode(kc, klen, &mm, tags, nt, &nt) != 0) continue;
+        qseries s = { ids[i], tags, nt, 0 };
+        if (!cond_eval(c, cond, &s)) continue;
+        v[k++] = s;
+    }
+    st_free(ids);
+    if (k > 1) qsort(v, k, sizeof *v, series_cmp);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* ---- database resolution ---- */
+
+static int resolve_db(ctx *c, st_slice name, uint64_t *id)
+{
+    if (name.len == 0) return fail(c, "database name required");
+    sidx_db_info info;
+    int rc = sidx_db_lookup(c->idx, name, &info);
+    if (rc == ST_ENOTFOUND) return fail(c, "database not found: %.*s", (int)(name.len > 256 ? 256 : name.len), name.ptr);
+    if (rc) return rc;
+    *id = info.id;
+    return 0;
+}
+
+static int resolve_source_db(ctx *c, const iql_source *src, uint64_t *id)
+{
+    st_slice db = src && src->db.len ? src->db : c->req->db;
+    int rc = resolve_db(c, db, id);
+    if (rc) return rc;
+    st_slice rp = src && src->rp.len ? src->rp : c->req->rp;
+    if (rp.len && sidx_db_rp_check(c->idx, *id, rp) != 0)
+        return fail(c, "retention policy not found: %.*s", (int)(rp.len > 256 ? 256 : rp.len), rp.ptr);
+    return 0;
+}
+
+/* Measurements named by a statement's sources (regexes expanded), sorted
+ * and de-duplicated; all measurements when there are no sources. */
+static int source_measurements(ctx *c, const iql_stmt *st, uint64_t *db_id, name_list *out)
+{
+    memset(out, 0, sizeof *out);
+    out->c = c;
+    int rc = resolve_source_db(c, st->nsources ? &st->sources[0] : NULL, db_id);
+    if (rc) return rc;
+    if (st->db.len) {
+        if ((rc = resolve_db(c, st->db, db_id))) return rc;
+    }
+    name_list all;
+    memset(&all, 0, sizeof all);
+    all.c = c;
+    int need_all = st->nsources == 0;
+    for (size_t i = 0; i < st->nsources; i++) need_all |= st->sources[i].is_regex;
+    if (need_all) {
+        rc = sidx_measurement_each(c->idx, *db_id, name_cb, &all);
+        if (all.oom) return ST_ENOMEM;
+        if (rc && rc != ST_ENOTFOUND) return rc;
+    }
+    if (st->nsources == 0) { *out = all; return 0; }
+    for (size_t i = 0; i < st->nsources; i++) {
+        const iql_source *src = &st->sources[i];
+        if (!src->is_regex) {
+            if (!name_has(out, src->name) && name_push(out, src->name)) return ST_ENOMEM;
+            continue;
+        }
+        qre *r;
+        if ((rc = re_compile(c, src->name, &r))) return rc;
+        for (size_t j = 0; j < all.n; j++)
+            if (re_match(c, r, all.v[j]) && !name_has(out, all.v[j]) && name_push(out, all.v[j])) return ST_ENOMEM;
+    }
+    /* sort by name */
+    for (size_t i = 1; i < out->n; i++)
+        for (size_t j = i; j > 0 && st_slice_cmp(out->v[j - 1], out->v[j]) > 0; j--) {
+            st_slice t = out->v[j];
+            out->v[j] = out->v[j - 1];
+            out->v[j - 1] = t;
+        }
+    return 0;
+}
+
+/* ---- SHOW and DDL ---- */
+
+static void row1(ctx *c, st_slice s)
+{
+    qval v;
+    v.type = ST_TYPE_STRING;
+    v.v.s = s;
+    qw_row(c->w, &v, 1);
+}
+
+typedef struct db_collect {
+    name_list names;
+    uint64_t want_id;
+    sidx_db_info info;
+    st_slice rp;
+} db_collect;
+
+static int db_cb(void *arg, const sidx_db_info *db)
+{
+    db_collect *d = arg;
+    if (d->want_id) {
+        if (db->id != d->want_id) return 0;
+        d->info = *db;
+        d->rp = adup(d->names.c, db->rp_name.len ? db->rp_name : (st_slice){ SIDX_RP_DEFAULT_NAME, 7 });
+        return 1;
+    }
+    return name_push(&d->names, db->name);
+}
+
+static int exec_show_databases(ctx *c)
+{
+    db_collect d;
+    memset(&d, 0, sizeof d);
+    d.names.c = c;
+    sidx_db_each(c->idx, db_cb, &d);
+    if (d.names.oom) return ST_ENOMEM;
+    st_slice col = ST_SLICE_LIT("name");
+    qw_series_begin(c->w, ST_SLICE_LIT("databases"), NULL, 0, &col, 1);
+    for (size_t i = 0; i < d.names.n; i++) row1(c, d.names.v[i]);
+    qw_series_end(c->w);
+    return 0;
+}
+
+static int exec_show_rp(ctx *c, const iql_stmt *st)
+{
+    uint64_t id;
+    int rc = resolve_db(c, st->db.len ? st->db : c->req->db, &id);
+    if (rc) return rc;
+    db_collect d;
+    memset(&d, 0, sizeof d);
+    d.names.c = c;
+    d.want_id = id;
+    sidx_db_each(c->idx, db_cb, &d);
+    if (!d.rp.ptr) return ST_ENOMEM;
+    static const st_slice cols[] = { ST_SLICE_LIT("name"), ST_SLICE_LIT("duration"),
+                                     ST_SLICE_LIT("shardGroupDuration"), ST_SLICE_LIT("replicaN"),
+                                     ST_SLICE_LIT("default") };
+    char dur[ST_DURATION_BUF], sg[ST_DURATION_BUF];
+    st_duration_format(d.info.rp_duration_ns, dur);
+    st_duration_format(d.info.shard_duration_ns ? d.info.shard_duration_ns : SIDX_SHARD_DEFAULT_NS, sg);
+    qval v[5];
+    v[0].type = ST_TYPE_STRING; v[0].v.s = d.rp;
+    v[1].type = ST_TYPE_STRING; v[1].v.s = st_slice_cstr(dur);
+    v[2].type = ST_TYPE_STRING; v[2].v.s = st_slice_cstr(sg);
+    v[3].type = ST_TYPE_INT; v[3].v.i = 1;
+    v[4].type = ST_TYPE_BOOL; v[4].v.b = 1;
+    qw_series_begin(c->w, (st_slice){ "", 0 }, NULL, 0, cols, 5);
+    qw_row(c->w, v, 5);
+    qw_series_end(c->w);
+    return 0;
+}
+
+static int offset_limit_ok(const iql_stmt *st, size_t *k)
+{
+    size_t i = (*k)++;
+    if ((int64_t)i < st->offset) return 0;
+    if (st->limit > 0 && (int64_t)i >= st->offset + st->limit) return 0;
+    return 1;
+}
+
+/* Does the measurement have a series passing the statement's condition? */
+static int measurement_matches(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond, int *yes)
+{
+    qseries *ss;
+    size_t n;
+    int rc = load_series(c, db_id, m, cond, &ss, &n);
+    if (rc) return rc;
+    *yes = n > 0;
+    return 0;
+}
+
+static int prepare_where(ctx *c, iql_stmt *st, uint64_t db_id, st_slice m)
+{
+    if (!st->where) return 0;
+    field_list fl;
+    memset(&fl, 0, sizeof fl);
+    fl.c = c;
+    int rc = sidx_field_each(c->idx, db_id, m, field_cb, &fl);
+    if (fl.oom) return ST_ENOMEM;
+    (void)rc;
+    int64_t tmin = INT64_MIN, tmax = INT64_MAX;
+    if ((rc = collect_time(c, st->where, 0, &tmin, &tmax))) return rc;
+    return cond_prepare(c, st->where, &fl);
+}
+
+static int exec_show_measurements(ctx *c, iql_stmt *st)
+{
+    uint64_t db_id;
+    int rc = resolve_db(c, st->db.len ? st->db : c->req->db, &db_id);
+    if (rc) return rc;
+    name_list all;
+    memset(&all, 0, sizeof all);
+    all.c = c;
+    rc = sidx_measurement_each(c->idx, db_id, name_cb, &all);
+    if (all.oom) return ST_ENOMEM;
+    qre *r = NULL;
+    if (st->with_op == IQL_T_EQREGEX && (rc = re_compile(c, st->with_vals[0], &r))) return rc;
+    st_slice col = ST_SLICE_LIT("name");
+    qw_series_begin(c->w, ST_SLICE_LIT("measurements"), NULL, 0, &col, 1);
+    size_t k = 0;
+    for (size_t i = 0; i < all.n; i++) {
+        if (st->with_op == IQL_T_EQ && !st_slice_eq(all.v[i], st->with_vals[0])) continue;
+        if (r && !re_match(c, r, all.v[i])) continue;
+        if (st->where) {
+            int yes;
+            if ((rc = prepare_where(c, st, db_id, all.v[i]))) return rc;
+            if ((rc = measurement_matches(c, db_id, all.v[i], st->where, &yes))) return rc;
+            if (!yes) continue;
+        }
+        if (offset_limit_ok(st, &k)) row1(c, all.v[i]);
+    }
+    qw_series_end(c->w);
+    return 0;
+}
+
+static int exec_show_field_keys(ctx *c, iql_stmt *st)
+{
+    uint64_t db_id;
+    name_list ms;
+    int rc = source_measurements(c, st, &db_id, &ms);
+    if (rc) return rc;
+    static const st_slice cols[] = { ST_SLICE_LIT("fieldKey"), ST_SLICE_LIT("fieldType") };
+    for (size_t i = 0; i < ms.n; i++) {
+        field_list fl;
+        memset(&fl, 0, sizeof fl);
+        fl.c = c;
+        sidx_field_each(c->idx, db_id, ms.v[i], field_cb, &fl);
+        if (fl.oom) return ST_ENOMEM;
+        qw_series_begin(c->w, ms.v[i], NULL, 0, cols, 2);
+        size_t k = 0;
+        for (size_t j = 0; j < fl.n; j++) {
+            if (!offset_limit_ok(st, &k)) continue;
+            qval v[2];
+            v[0].type = ST_TYPE_STRING; v[0].v.s = fl.v[j].key;
+            v[1].type = ST_TYPE_STRING; v[1].v.s = st_slice_cstr(st_type_name(fl.v[j].type));
+            qw_row(c->w, v, 2);
+        }
+        qw_series_end(c->w);
+    }
+    return 0;
+}
+
+/* Tag keys (or key=value pairs) present in the measurement's series that
+ * pass the statement's WHERE: from the index when there is no WHERE. */
+static int exec_show_tag_keys(ctx *c, iql_stmt *st)
+{
+    uint64_t db_id;
+    name_list ms;
+    int rc = source_measurements(c, st, &db_id, &ms);
+    if (rc) return rc;
+    st_slice col = ST_SLICE_LIT("tagKey");
+    size_t sk = 0;
+    for (size_t i = 0; i < ms.n; i++) {
+        name_list keys;
+        memset(&keys, 0, sizeof keys);
+        keys.c = c;
+        if (!st->where) {
+            sidx_tag_key_each(c->idx, db_id, ms.v[i], name_cb, &keys);
+            if (keys.oom) return ST_ENOMEM;
+        } else {
+            qseries *ss;
+            size_t n;
+            if ((rc = prepare_where(c, st, db_id, ms.v[i]))) return rc;
+            if ((rc = load_series(c, db_id, ms.v[i], st->where, &ss, &n))) return rc;
+            for (size_t j = 0; j < n; j++)
+                for (size_t t = 0; t < ss[j].ntags; t++)
+                    if (!name_has(&keys, ss[j].tags[t].key) && name_push(&keys, ss[j].tags[t].key)) return ST_ENOMEM;
+            for (size_t a = 1; a < keys.n; a++)
+                for (size_t b = a; b > 0 && st_slice_cmp(keys.v[b - 1], keys.v[b]) > 0; b--) {
+                    st_slice t = keys.v[b]; keys.v[b] = keys.v[b - 1]; keys.v[b - 1] = t;
+                }
+        }
+        if (keys.n == 0) continue;
+        size_t s_i = sk++;
+        if ((int64_t)s_i < st->soffset || (st->slimit > 0 && (int64_t)s_i >= st->soffset + st->slimit)) continue;
+        qw_series_begin(c->w, ms.v[i], NULL, 0, &col, 1);
+        size_t k = 0;
+        for (size_t j = 0; j < keys.n; j++)
+            if (offset_limit_ok(st, &k)) row1(c, keys.v[j]);
+        qw_series_end(c->w);
+    }
+    return 0;
+}
+
+static int key_selected(ctx *c, const iql_stmt *st, st_slice key, qre *r)
+{
+    switch (st->with_op) {
+    case IQL_T_EQ: return st_slice_eq(key, st->with_vals[0]);
+    case IQL_T_NEQ: return !st_slice_eq(key, st->with_vals[0]);
+    case IQL_T_EQREGEX: return re_match(c, r, key);
+    case IQL_T_NEQREGEX: return !re_match(c, r, key);
+    case IQL_T_IN:
+        for (size_t i = 0; i < st->nwith_vals; i++)
+            if (st_slice_eq(key, st->with_vals[i])) return 1;
+        return 0;
+    default: return 0;
+    }
+}
+
+typedef struct kv { st_slice k, v; } kv;
+static int kv_cmp(const void *pa, const void *pb)
+{
+    const kv *a = pa, *b = pb;
+    int r = st_slice_cmp(a->k, b->k);
+    return r ? r : st_slice_cmp(a->v, b->v);
+}
+
+static int exec_show_tag_values(ctx *c, iql_stmt *st)
+{
+    uint64_t db_id;
+    name_list ms;
+    int rc = source_measurements(c, st, &db_id, &ms);
+    if (rc) return rc;
+    qre *r = NULL;
+    if ((st->with_op == IQL_T_EQREGEX || st->with_op == IQL_T_NEQREGEX) && (rc = re_compile(c, st->with_vals[0], &r)))
+        return rc;
+    static const st_slice cols[] = { ST_SLICE_LIT("key"), ST_SLICE_LIT("value") };
+    for (size_t i = 0; i < ms.n; i++) {
+        kv *pairs = NULL;
+        size_t np = 0, cap = 0;
+        qseries *ss;
+        size_t n;
+        if ((rc = prepare_where(c, st, db_id, ms.v[i]))) return rc;
+        if ((rc = load_series(c, db_id, ms.v[i], st->where, &ss, &n))) return rc;
+        for (size_t j = 0; j < n; j++)
+            for (size_t t = 0; t < ss[j].ntags; t++) {
+                if (!key_selected(c, st, ss[j].tags[t].key, r)) continue;
+                if (np == cap) {
+                    size_t nc = cap ? cap * 2 : 64;
+                    kv *m = st_realloc(pairs, nc * sizeof *m);
+                    if (!m) { st_free(pairs); return ST_ENOMEM; }
+                    pairs = m;
+                    cap = nc;
+                }
+                pairs[np++] = (kv){ ss[j].tags[t].key, ss[j].tags[t].val };
+            }
+        if (np) qsort(pairs, np, sizeof *pairs, kv_cmp);
+        qw_series_begin(c->w, ms.v[i], NULL, 0, cols, 2);
+        size_t k = 0;
+        for (size_t j = 0; j < np; j++) {
+            if (j && kv_cmp(&pairs[j - 1], &pairs[j]) == 0) continue;
+            if (!offset_limit_ok(st, &k)) continue;
+            qval v[2];
+            v[0].type = ST_TYPE_STRING; v[0].v.s = pairs[j].k;
+            v[1].type = ST_TYPE_STRING; v[1].v.s = pairs[j].v;
+            qw_row(c->w, v, 2);
+        }
+        qw_series_end(c->w);
+        st_free(pairs);
+    }
+    return 0;
+}
+
+static int lp_esc(st_buf *b, st_slice s, int meas)
+{
+    int rc = 0;
+    for (size_t i = 0; i < s.len && !rc; i++) {
+        char ch = s.ptr[i];
+        if (ch == ',' || ch == ' ' || (!meas && ch == '=')) rc = st_buf_append_byte(b, '\\');
+        if (!rc) rc = st_buf_append_byte(b, ch);
+    }
+    return rc;
+}
+
+static int str_cmp(const void *pa, const void *pb) { return st_slice_cmp(*(const st_slice *)pa, *(const st_slice *)pb); }
+
+static int exec_show_series(ctx *c, iql_stmt *st)
+{
+    uint64_t db_id;
+    name_list ms;
+    int rc = source_measurements(c, st, &db_id, &ms);
+    if (rc) return rc;
+    name_list keys;
+    memset(&keys, 0, sizeof keys);
+    keys.c = c;
+    st_buf b;
+    st_buf_init(&b);
+    for (size_t i = 0; i < ms.n && !rc; i++) {
+        qseries *ss;
+        size_t n;
+        if ((rc = prepare_where(c, st, db_id, ms.v[i]))) break;
+        if ((rc = load_series(c, db_id, ms.v[i], st->where, &ss, &n))) break;
+        for (size_t j = 0; j < n && !rc; j++) {
+            st_buf_clear(&b);
+            rc = lp_esc(&b, ms.v[i], 1);
+            for (size_t t = 0; t < ss[j].ntags && !rc; t++) {
+                rc = st_buf_append_byte(&b, ',');
+                if (!rc) rc = lp_esc(&b, ss[j].tags[t].key, 0);
+                if (!rc) rc = st_buf_append_byte(&b, '=');
+                if (!rc) rc = lp_esc(&b, ss[j].tags[t].val, 0);
+            }
+            if (!rc && name_push(&keys, (st_slice){ b.ptr, b.len })) rc = ST_ENOMEM;
+        }
+    }
+    st_buf_fini(&b);
+    if (rc) return rc;
+    if (keys.n > 1) qsort(keys.v, keys.n, sizeof *keys.v, str_cmp);
+    st_slice col = ST_SLICE_LIT("key");
+    qw_series_begin(c->w, (st_slice){ "", 0 }, NULL, 0, &col, 1);
+    size_t k = 0;
+    for (size_t j = 0; j < keys.n; j++)
+        if (offset_limit_ok(st, &k)) row1(c, keys.v[j]);
+    qw_series_end(c->w);
+    return 0;
+}
+
+static int exec_create_db(ctx *c, const iql_stmt *st)
+{
+    uint64_t id;
+    if (st->db.len == 0) return fail(c, "database name required");
+    int rc = stor_db_create(c->s, st->db, &id);
+    if (rc == ST_EINVAL) return fail(c, "invalid database name");
+    if (rc == ST_EREADONLY) return fail(c, "storage is read-only");
+    return rc;
+}
+
+static int exec_drop_db(ctx *c, const iql_stmt *st)
+{
+    sidx_db_info info;
+    int rc = sidx_db_lookup(c->idx, st->db, &info);
+    if (rc == ST_ENOTFOUND) return 0; /* InfluxDB: dropping a missing database is not an error */
+    if (rc) return rc;
+    rc = stor_db_drop(c->s, info.id);
+    if (rc == ST_ENOTFOUND) return 0;
+    if (rc == ST_EREADONLY) return fail(c, "storage is read-only");
+    return rc;
+}
+
+/* ---- SELECT ---- */
+
+enum agg_fn { AGG_COUNT, AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_FIRST, AGG_LAST, AGG_SPREAD, AGG_STDDEV,
+              AGG_MEDIAN, AGG_PERCENTILE, AGG__N };
+static const char *const agg_names[AGG__N] = { "count", "sum", "mean", "min", "max", "first", "last",
+                                               "spread", "stddev", "median", "percentile" };
+static int agg_is_selector(int f) { return f == AGG_MIN || f == AGG_MAX || f == AGG_FIRST || f == AGG_LAST || f == AGG_PERCENTILE; }
+
+typedef struct qcall {
+    int fn;
+    st_slice field;
+    double pct;
+    const qfield *f;          /* per measurement; NULL if the field is absent */
+    /* per group */
+    int64_t *ts;
+    st_value *vals;
+    size_t n, cap;
+    size_t pos;               /* window cursor */
+    qval cur;                 /* this window's result */
+    int64_t cur_ts;           /* selector's point time */
+    int has_data;             /* this window had points */
+    qval prev;                /* fill(previous) */
+} qcall;
+
+typedef struct qcol {
+    st_slice name;
+    iql_expr *expr;           /* aggregate mode: expression over calls */
+    /* raw mode, per measurement */
+    const qfield *f;
+    int is_tag;
+    st_slice tag;
+} qcol;
+
+typedef struct sel {
+    iql_stmt *st;
+    int agg;                  /* aggregate mode */
+    qcall *calls;
+    size_t ncalls;
+    qcol *cols;
+    size_t ncols;
+    int wildcard;             /* raw SELECT * */
+    int wildcard_fields_only;
+    int64_t tmin, tmax;
+    int64_t interval, offset;
+    st_slice *gtags;          /* GROUP BY tag keys (sorted) for the measurement */
+    size_t ngtags;
+    int gwild;                /* GROUP BY * */
+    qre *gregex;
+    size_t series_emitted;    /* for SLIMIT */
+} sel;
+
+static int find_agg(st_slice name)
+{
+    for (int i = 0; i < AGG__N; i++)
+        if (ieq(name, agg_names[i])) return i;
+    return -1;
+}
+
+/* Register the calls inside e (aggregate mode); 1 in *has_call if any. */
+static int collect_calls(ctx *c, sel *q, iql_expr *e, size_t *cap, int *has_call, int *has_ident)
+{
+    int rc;
+    switch (e->kind) {
+    case IQL_E_CALL: {
+        int fn = find_agg(e->name);
+        if (fn < 0) return fail(c, "undefined function %.*s()", (int)e->name.len, e->name.ptr);
+        size_t want = fn == AGG_PERCENTILE ? 2 : 1;
+        if (e->nargs != want)
+            return fail(c, "invalid number of arguments for %s, expected %zu, got %zu", agg_names[fn], want, e->nargs);
+        const iql_expr *a0 = e->args[0];
+        if (a0->kind == IQL_E_CALL && ieq(a0->name, "distinct"))
+            return fail(c, "%s(distinct()) is not supported yet", agg_names[fn]);
+        if (a0->kind == IQL_E_WILDCARD || a0->kind == IQL_E_REGEX)
+            return fail(c, "%s() over * or a regex is not supported yet", agg_names[fn]);
+        if (a0->kind != IQL_E_IDENT) return fail(c, "expected field argument in %s()", agg_names[fn]);
+        double pct = 0;
+        if (fn == AGG_PERCENTILE) {
+            const iql_expr *a1 = e->args[1];
+            if (a1->kind == IQL_E_INTEGER) pct = (double)a1->i;
+            else if (a1->kind == IQL_E_NUMBER) pct = a1->f;
+            else return fail(c, "expected float argument in percentile()");
+        }
+        if (q->ncalls == *cap) {
+            size_t nc = *cap ? *cap * 2 : 8;
+            qcall *m = st_arena_alloc(c->a, nc * sizeof *m);
+            if (!m) return ST_ENOMEM;
+            if (q->ncalls) memcpy(m, q->calls, q->ncalls * sizeof *m);
+            q->calls = m;
+            *cap = nc;
+        }
+        qcall *k = &q->calls[q->ncalls];
+        memset(k, 0, sizeof *k);
+        k->fn = fn;
+        k->field = a0->name;
+        k->pct = pct;
+        e->aux = (void *)(uintptr_t)(q->ncalls + 1);
+        q->ncalls++;
+        *has_call = 1;
+        return 0;
+    }
+    case IQL_E_BINARY:
+        if (e->op != IQL_T_ADD && e->op != IQL_T_SUB && e->op != IQL_T_MUL && e->op != IQL_T_DIV && e->op != IQL_T_MOD)
+            return fail(c, "invalid operator %s in SELECT", iql_tok_name(e->op));
+        if ((rc = collect_calls(c, q, e->lhs, cap, has_call, has_ident))) return rc;
+        return collect_calls(c, q, e->rhs, cap, has_call, has_ident);
+    case IQL_E_PAREN: return collect_calls(c, q, e->lhs, cap, has_call, has_ident);
+    case IQL_E_IDENT: case IQL_E_WILDCARD: case IQL_E_REGEX: *has_ident = 1; return 0;
+    case IQL_E_INTEGER: case IQL_E_NUMBER: return 0;
+    default: return fail(c, "unsupported expression in SELECT");
+    }
+}
+
+static st_slice expr_name(const iql_expr *e)
+{
+    switch (e->kind) {
+    case IQL_E_CALL: return e->name;
+    case IQL_E_IDENT: return e->name;
+    case IQL_E_PAREN: return expr_name(e->lhs);
+    case IQL_E_BINARY: {
+        st_slice l = expr_name(e->lhs);
+        return l.len ? l : expr_name(e->rhs);
+    }
+    default: return (st_slice){ "", 0 };
+    }
+}
+
+/* InfluxDB renames duplicate columns name_1, name_2... */
+static int dedupe_names(ctx *c, qcol *cols, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < i; j++) dup |= st_slice_eq(cols[i].name, cols[j].name);
+        if (!dup) continue;
+        for (int k = 1; k < 1000; k++) {
+            char buf[300];
+            int len = snprintf(buf, sizeof buf, "%.*s_%d", (int)(cols[i].name.len > 250 ? 250 : cols[i].name.len),
+                               cols[i].name.ptr, k);
+            st_slice cand = { buf, (size_t)len };
+            int used = 0;
+            for (size_t j = 0; j < n; j++) used |= j != i && st_slice_eq(cols[j].name, cand);
+            if (!used) {
+                cols[i].name = adup(c, cand);
+                if (!cols[i].name.ptr) return ST_ENOMEM;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+static int plan_select(ctx *c, sel *q)
+{
+    iql_stmt *st = q->st;
+    size_t cap = 0;
+    int any_call = 0, any_ident = 0;
+    for (size_t i = 0; i < st->nfields; i++) {
+        int hc = 0, hi = 0;
+        int rc = collect_calls(c, q, st->fields[i].expr, &cap, &hc, &hi);
+        if (rc) return rc;
+        if (hc && hi) return fail(c, "mixing aggregate and non-aggregate queries is not supported");
+        any_call |= hc;
+        any_ident |= hi;
+    }
+    if (any_call && any_ident) return fail(c, "mixing aggregate and non-aggregate queries is not supported");
+    q->agg = any_call;
+    for (size_t i = 0; i < st->ndims; i++) {
+        iql_dim *d = &st->dims[i];
+        if (d->kind == IQL_DIM_TIME) {
+            if (q->interval) return fail(c, "multiple time dimensions");
+            q->interval = d->interval_ns;
+            q->offset = d->offset_ns == INT64_MIN ? c->now_ns % d->interval_ns : d->offset_ns;
+        } else if (d->kind == IQL_DIM_WILDCARD) {
+            q->gwild = 1;
+        } else if (d->kind == IQL_DIM_REGEX) {
+            int rc = re_compile(c, d->name, &q->gregex);
+            if (rc) return rc;
+        }
+    }
+    if (q->interval && !q->agg) return fail(c, "GROUP BY requires at least one aggregate function");
+    if (st->tz.len) return fail(c, "tz() is not supported yet");
+    if (q->agg) {
+        q->ncols = st->nfields;
+        q->cols = st_arena_alloc(c->a, q->ncols * sizeof *q->cols);
+        if (!q->cols) return ST_ENOMEM;
+        for (size_t i = 0; i < st->nfields; i++) {
+            memset(&q->cols[i], 0, sizeof q->cols[i]);
+            q->cols[i].expr = st->fields[i].expr;
+            q->cols[i].name = st->fields[i].alias.len ? st->fields[i].alias : expr_name(st->fields[i].expr);
+        }
+        return dedupe_names(c, q->cols, q->ncols);
+    }
+    for (size_t i = 0; i < st->nfields; i++) {
+        iql_expr *e = st->fields[i].expr;
+        if (e->kind == IQL_E_WILDCARD) {
+            q->wildcard = 1;
+            q->wildcard_fields_only = ieq(e->cast, "field");
+            continue;
+        }
+        if (e->kind != IQL_E_IDENT) return fail(c, "only fields, tags and * are supported in a SELECT without functions");
+    }
+    return 0;
+}
+
+/* Raw-mode columns for one measurement. */
+static int plan_raw_cols(ctx *c, sel *q, const field_list *fl, const name_list *tagkeys)
+{
+    iql_stmt *st = q->st;
+    size_t cap = st->nfields + (q->wildcard ? fl->n + tagkeys->n : 0);
+    q->cols = st_arena_alloc(c->a, (cap ? cap : 1) * sizeof *q->cols);
+    if (!q->cols) return ST_ENOMEM;
+    q->ncols = 0;
+    for (size_t i = 0; i < st->nfields; i++) {
+        iql_expr *e = st->fields[i].expr;
+        if (e->kind == IQL_E_WILDCARD) {
+            /* fields and tags, alphabetically; tags grouped by are left out */
+            size_t start = q->ncols;
+            for (size_t j = 0; j < fl->n; j++) {
+                qcol *k = &q->cols[q->ncols++];
+                memset(k, 0, sizeof *k);
+                k->name = fl->v[j].key;
+                k->f = &fl->v[j];
+            }
+            if (!q->wildcard_fields_only)
+                for (size_t j = 0; j < tagkeys->n; j++) {
+                    int grouped = q->gwild;
+                    for (size_t g = 0; g < q->ngtags; g++) grouped |= st_slice_eq(q->gtags[g], tagkeys->v[j]);
+                    if (grouped) continue;
+                    qcol *k = &q->cols[q->ncols++];
+                    memset(k, 0, sizeof *k);
+                    k->name = tagkeys->v[j];
+                    k->is_tag = 1;
+                    k->tag = tagkeys->v[j];
+                }
+            for (size_t a = start + 1; a < q->ncols; a++)
+                for (size_t b = a; b > start && st_slice_cmp(q->cols[b - 1].name, q->cols[b].name) > 0; b--) {
+                    qcol t = q->cols[b]; q->cols[b] = q->cols[b - 1]; q->cols[b - 1] = t;
+                }
+            continue;
+        }
+        qcol *k = &q->cols[q->ncols++];
+        memset(k, 0, sizeof *k);
+        k->name = st->fields[i].alias.len ? st->fields[i].alias : e->name;
+        const qfield *f = ieq(e->cast, "tag") ? NULL : field_find(fl, e->name);
+        if (f) k->f = f;
+        else if (name_has(tagkeys, e->name) && !ieq(e->cast, "field")) { k->is_tag = 1; k->tag = e->name; }
+    }
+    return dedupe_names(c, q->cols, q->ncols);
+}
+
+typedef struct rawrow {
+    int64_t ts;
+    uint32_t series;  /* ordinal in the group */
+    uint32_t idx0;    /* first cell in the cells array */
+} rawrow;
+
+static int rawrow_cmp(const void *pa, const void *pb)
+{
+    const rawrow *a = pa, *b = pb;
+    if (a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    if (a->series != b->series) return a->series < b->series ? -1 : 1;
+    return a->idx0 < b->idx0 ? -1 : a->idx0 > b->idx0;
+}
+
+static void group_tags(const sel *q, const qseries *s, sidx_tag *out)
+{
+    for (size_t g = 0; g < q->ngtags; g++) {
+        out[g].key = q->gtags[g];
+        out[g].val = tag_get(s, q->gtags[g]);
+    }
+}
+
+static int slimit_take(sel *q)
+{
+    size_t i = q->series_emitted++;
+    const iql_stmt *st = q->st;
+    if ((int64_t)i < st->soffset) return 0;
+    if (st->slimit > 0 && (int64_t)i >= st->soffset + st->slimit) return 0;
+    return 1;
+}
+
+/* Emit rows (already in time order) honouring ORDER BY, OFFSET, LIMIT. */
+static void emit_rows(ctx *c, const sel *q, qval *cells, const rawrow *rows, size_t nrows, size_t width)
+{
+    const iql_stmt *st = q->st;
+    size_t emitted = 0, skipped = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        const rawrow *row = &rows[st->order_desc ? nrows - 1 - r : r];
+        if ((int64_t)skipped < st->offset) { skipped++; continue; }
+        if (st->limit > 0 && (int64_t)emitted >= st->limit) break;
+        qw_row(c->w, &cells[row->idx0], width);
+        emitted++;
+    }
+}
+
+static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
+{
+    size_t ncols = q->ncols, width = ncols + 1;
+    int rc = 0;
+    stor_points *pts = st_calloc(ncols ? ncols : 1, sizeof *pts);
+    size_t *pos = st_calloc(ncols ? ncols : 1, sizeof *pos);
+    qval *cells = NULL;
+    rawrow *rows = NULL;
+    size_t nrows = 0, rcap = 0;
+    if (!pts || !pos) { rc = ST_ENOMEM; goto out; }
+    for (size_t k = 0; k < ncols; k++) stor_points_init(&pts[k]);
+    for (size_t si = 0; si < n && !rc; si++) {
+        size_t total = 0;
+        for (size_t k = 0; k < ncols && !rc; k++) {
+            pts[k].n = 0;
+            pos[k] = 0;
+            if (!q->cols[k].f) continue;
+            rc = stor_read(c->s, ss[si].id, q->cols[k].f->id, q->tmin, q->tmax, &pts[k]);
+            total += pts[k].n;
+        }
+        if (rc || (rc = check_budget(c, total))) break;
+        /* strings: copy into the arena so they survive the next read */
+        for (size_t k = 0; k < ncols; k++)
+            if (pts[k].n && pts[k].type == ST_TYPE_STRING)
+                for (size_t j = 0; j < pts[k].n; j++) {
+                    st_slice d = adup(c, pts[k].vals[j].v.s);
+                    if (!d.ptr) { rc = ST_ENOMEM; break; }
+                    pts[k].vals[j].v.s = d;
+                }
+        if (rc) break;
+        for (;;) {
+            int64_t t = INT64_MAX;
+            int any = 0;
+            for (size_t k = 0; k < ncols; k++)
+                if (pos[k] < pts[k].n && (!any || pts[k].ts[pos[k]] < t)) { t = pts[k].ts[pos[k]]; any = 1; }
+            if (!any) break;
+            if (nrows == rcap) {
+                size_t nc = rcap ? rcap * 2 : 256;
+                rawrow *mr = st_realloc(rows, nc * sizeof *mr);
+                qval *mc = mr ? st_realloc(cells, nc * width * sizeof *mc) : NULL;
+                if (mr) rows = mr;
+                if (!mr || !mc) { rc = ST_ENOMEM; break; }
+                cells = mc;
+                rcap = nc;
+            }
+            qval *cell = &cells[nrows * width];
+            cell[0].type = QV_TIME;
+            cell[0].v.i = t;
+            int anyfield = 0;
+            for (size_t k = 0; k < ncols; k++) {
+                qval *v = &cell[k + 1];
+                v->type = ST_TYPE_NONE;
+                if (q->cols[k].is_tag) {
+                    st_slice tv = tag_get(&ss[si], q->cols[k].tag);
+                    if (tv.len) { v->type = ST_TYPE_STRING; v->v.s = tv; }
+                } else if (pos[k] < pts[k].n && pts[k].ts[pos[k]] == t) {
+                    *v = pts[k].vals[pos[k]];
+                    pos[k]++;
+                    anyfield = 1;
+                }
+            }
+            if (!anyfield) continue;
+            rows[nrows] = (rawrow){ t, (uint32_t)si, (uint32_t)(nrows * width) };
+            nrows++;
+        }
+    }
+    if (rc) goto out;
+    if (nrows == 0) goto out;
+    qsort(rows, nrows, sizeof *rows, rawrow_cmp);
+    if (slimit_take(q)) {
+        st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
+        sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
+        if (!names || (q->ngtags && !gt)) { rc = ST_ENOMEM; goto out; }
+        names[0] = ST_SLICE_LIT("time");
+        for (size_t k = 0; k < ncols; k++) names[k + 1] = q->cols[k].name;
+        group_tags(q, &ss[0], gt);
+        qw_series_begin(c->w, m, gt, q->ngtags, names, width);
+        emit_rows(c, q, cells, rows, nrows, width);
+        qw_series_end(c->w);
+    }
+out:
+    if (pts) for (size_t k = 0; k < ncols; k++) stor_points_fini(&pts[k]);
+    st_free(pts);
+    st_free(pos);
+    st_free(cells);
+    st_free(rows);
+    return rc;
+}
+
+/* ---- aggregates ---- */
+
+static double num_of(const st_value *v)
+{
+    switch (v->type) {
+    case ST_TYPE_FLOAT: return v->v.f;
+    case ST_TYPE_INT: return (double)v->v.i;
+    case ST_TYPE_UINT: return (double)v->v.u;
+    default: return 0;
+    }
+}
+
+static int val_lt(const st_value *a, const st_value *b)
+{
+    if (a->type == ST_TYPE_INT && b->type == ST_TYPE_INT) return a->v.i < b->v.i;
+    if (a->type == ST_TYPE_UINT && b->type == ST_TYPE_UINT) return a->v.u < b->v.u;
+    return num_of(a) < num_of(b);
+}
+
+static int dbl_cmp(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+typedef struct idx_val { double v; int64_t ts; size_t i; } idx_val;
+static int idx_val_cmp(const void *pa, const void *pb)
+{
+    const idx_val *a = pa, *b = pb;
+    if (a->v != b->v) return a->v < b->v ? -1 : 1;
+    if (a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Reduce vals[lo, hi) (sorted by time). */
+static int reduce(ctx *c, qcall *k, size_t lo, size_t hi)
+{
+    k->cur.type = ST_TYPE_NONE;
+    k->cur_ts = 0;
+    k->has_data = hi > lo;
+    size_t n = hi - lo;
+    const st_value *v = k->vals + lo;
+    const int64_t *ts = k->ts + lo;
+    st_type ty = k->f ? k->f->type : ST_TYPE_NONE;
+    int numeric = ty == ST_TYPE_FLOAT || ty == ST_TYPE_INT || ty == ST_TYPE_UINT;
+    if (k->fn == AGG_COUNT) {
+        k->cur.type = ST_TYPE_INT;
+        k->cur.v.i = (int64_t)n;
+        return 0;
+    }
+    if (n == 0) return 0;
+    if (!numeric && k->fn != AGG_FIRST && k->fn != AGG_LAST && !(ty == ST_TYPE_BOOL && (k->fn == AGG_MIN || k->fn == AGG_MAX)))
+        return fail(c, "unsupported %s iterator type: %s", agg_names[k->fn], st_type_name(ty));
+    switch (k->fn) {
+    case AGG_SUM:
+        if (ty == ST_TYPE_INT) { int64_t s = 0; for (size_t i = 0; i < n; i++) s += v[i].v.i; k->cur.type = ST_TYPE_INT; k->cur.v.i = s; }
+        else if (ty == ST_TYPE_UINT) { uint64_t s = 0; for (size_t i = 0; i < n; i++) s += v[i].v.u; k->cur.type = ST_TYPE_UINT; k->cur.v.u = s; }
+        else { double s = 0; for (size_t i = 0; i < n; i++) s += v[i].v.f; k->cur.type = ST_TYPE_FLOAT; k->cur.v.f = s; }
+        return 0;
+    case AGG_MEAN: {
+        /* running mean, as InfluxDB's FloatMeanReducer sums then divides */
+        double s = 0;
+        for (size_t i = 0; i < n; i++) s += num_of(&v[i]);
+        k->cur.type = ST_TYPE_FLOAT;
+        k->cur.v.f = s / (double)n;
+        return 0;
+    }
+    case AGG_MIN: case AGG_MAX: {
+        size_t best = 0;
+        for (size_t i = 1; i < n; i++) {
+            if (ty == ST_TYPE_BOOL) {
+                if (k->fn == AGG_MIN ? (v[i].v.b < v[best].v.b) : (v[i].v.b > v[best].v.b)) best = i;
+            } else if (k->fn == AGG_MIN ? val_lt(&v[i], &v[best]) : val_lt(&v[best], &v[i])) {
+                best = i;
+            }
+        }
+        k->cur = v[best];
+        k->cur_ts = ts[best];
+        return 0;
+    }
+    case AGG_FIRST: k->cur = v[0]; k->cur_ts = ts[0]; return 0;
+    case AGG_LAST: k->cur = v[n - 1]; k->cur_ts = ts[n - 1]; return 0;
+    case AGG_SPREAD: {
+        st_value mn = v[0], mx = v[0];
+        for (size_t i = 1; i < n; i++) {
+            if (val_lt(&v[i], &mn)) mn = v[i];
+            if (val_lt(&mx, &v[i])) mx = v[i];
+        }
+        k->cur.type = ty;
+        if (ty == ST_TYPE_INT) k->cur.v.i = mx.v.i - mn.v.i;
+        else if (ty == ST_TYPE_UINT) k->cur.v.u = mx.v.u - mn.v.u;
+        else k->cur.v.f = mx.v.f - mn.v.f;
+        return 0;
+    }
+    case AGG_STDDEV: {
+        if (n < 2) return 0;
+        double mean = 0;
+        for (size_t i = 0; i < n; i++) mean += num_of(&v[i]);
+        mean /= (double)n;
+        double ss = 0;
+        for (size_t i = 0; i < n; i++) { double d = num_of(&v[i]) - mean; ss += d * d; }
+        k->cur.type = ST_TYPE_FLOAT;
+        k->cur.v.f = __builtin_sqrt(ss / (double)(n - 1));
+        return 0;
+    }
+    case AGG_MEDIAN: {
+        double *tmp = st_malloc(n * sizeof *tmp);
+        if (!tmp) return ST_ENOMEM;
+        for (size_t i = 0; i < n; i++) tmp[i] = num_of(&v[i]);
+        qsort(tmp, n, sizeof *tmp, dbl_cmp);
+        k->cur.type = ST_TYPE_FLOAT;
+        k->cur.v.f = n % 2 ? tmp[n / 2] : tmp[n / 2 - 1] + (tmp[n / 2] - tmp[n / 2 - 1]) / 2;
+        st_free(tmp);
+        return 0;
+    }
+    case AGG_PERCENTILE: {
+        double r = (double)n * k->pct / 100.0 + 0.5;
+        int64_t i = (int64_t)r - 1;
+        if (r < 1 || i < 0 || (size_t)i >= n) return 0;
+        idx_val *tmp = st_malloc(n * sizeof *tmp);
+        if (!tmp) return ST_ENOMEM;
+        for (size_t j = 0; j < n; j++) tmp[j] = (idx_val){ num_of(&v[j]), ts[j], j };
+        qsort(tmp, n, sizeof *tmp, idx_val_cmp);
+        k->cur = v[tmp[i].i];
+        k->cur_ts = tmp[i].ts;
+        st_free(tmp);
+        return 0;
+    }
+    default: return 0;
+    }
+}
+
+typedef struct tv { int64_t ts; uint32_t seq; uint32_t pad; st_value v; } tv;
+static int tv_cmp(const void *pa, const void *pb)
+{
+    const tv *a = pa, *b = pb;
+    if (a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* Gather a call's points over the group's series, sorted by time. */
+static int gather(ctx *c, sel *q, qcall *k, qseries *ss, size_t n, stor_points *pts)
+{
+    k->n = 0;
+    k->pos = 0;
+    if (!k->f) return 0;
+    tv *all = NULL;
+    size_t na = 0, cap = 0;
+    int rc = 0;
+    for (size_t si = 0; si < n && !rc; si++) {
+        if ((rc = stor_read(c->s, ss[si].id, k->f->id, q->tmin, q->tmax, pts))) break;
+        if ((rc = check_budget(c, pts->n))) break;
+        if (na + pts->n > cap) {
+            size_t nc = cap ? cap : 256;
+            while (nc < na + pts->n) nc *= 2;
+            tv *m = st_realloc(all, nc * sizeof *m);
+            if (!m) { rc = ST_ENOMEM; break; }
+            all = m;
+            cap = nc;
+        }
+        for (size_t j = 0; j < pts->n; j++) {
+            st_value v = pts->vals[j];
+            if (v.type == ST_TYPE_STRING) {
+                v.v.s = adup(c, v.v.s);
+                if (!v.v.s.ptr) { rc = ST_ENOMEM; break; }
+            }
+            all[na++] = (tv){ pts->ts[j], (uint32_t)si, 0, v };
+        }
+    }
+    if (!rc && na > 1) qsort(all, na, sizeof *all, tv_cmp);
+    if (!rc && na) {
+        k->ts = st_arena_alloc(c->a, na * sizeof *k->ts);
+        k->vals = st_arena_alloc(c->a, na * sizeof *k->vals);
+        if (!k->ts || !k->vals) rc = ST_ENOMEM;
+        for (size_t i = 0; !rc && i < na; i++) { k->ts[i] = all[i].ts; k->vals[i] = all[i].v; }
+        if (!rc) k->n = na;
+    }
+    st_free(all);
+    return rc;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t d = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) d--;
+    return d;
+}
+
+/* Evaluate a SELECT column expression over this window's call results. */
+static qval eval_col(const sel *q, const iql_expr *e)
+{
+    qval r;
+    r.type = ST_TYPE_NONE;
+    switch (e->kind) {
+    case IQL_E_CALL: return q->calls[(uintptr_t)e->aux - 1].cur;
+    case IQL_E_PAREN: return eval_col(q, e->lhs);
+    case IQL_E_INTEGER: r.type = ST_TYPE_INT; r.v.i = e->i; return r;
+    case IQL_E_NUMBER: r.type = ST_TYPE_FLOAT; r.v.f = e->f; return r;
+    case IQL_E_BINARY: {
+        qval a = eval_col(q, e->lhs), b = eval_col(q, e->rhs);
+        int an = a.type == ST_TYPE_FLOAT || a.type == ST_TYPE_INT || a.type == ST_TYPE_UINT;
+        int bn = b.type == ST_TYPE_FLOAT || b.type == ST_TYPE_INT || b.type == ST_TYPE_UINT;
+        if (!an || !bn) return r;
+        if (a.type == ST_TYPE_INT && b.type == ST_TYPE_INT && e->op != IQL_T_DIV) {
+            r.type = ST_TYPE_INT;
+            switch (e->op) {
+            case IQL_T_ADD: r.v.i = (int64_t)((uint64_t)a.v.i + (uint64_t)b.v.i); break;
+            case IQL_T_SUB: r.v.i = (int64_t)((uint64_t)a.v.i - (uint64_t)b.v.i); break;
+            case IQL_T_MUL: r.v.i = (int64_t)((uint64_t)a.v.i * (uint64_t)b.v.i); break;
+            case IQL_T_MOD: if (b.v.i == 0 || (a.v.i == INT64_MIN && b.v.i == -1)) r.v.i = 0; else r.v.i = a.v.i % b.v.i; break;
+            default: r.type = ST_TYPE_NONE; break;
+            }
+            return r;
+        }
+        double x = num_of(&a), y = num_of(&b);
+        r.type = ST_TYPE_FLOAT;
+        switch (e->op) {
+        case IQL_T_ADD: r.v.f = x + y; break;
+        case IQL_T_SUB: r.v.f = x - y; break;
+        case IQL_T_MUL: r.v.f = x * y; break;
+        case IQL_T_DIV: if (y == 0) r.v.f = 0; else r.v.f = x / y; break;
+        case IQL_T_MOD: r.v.f = y == 0 ? 0 : __builtin_fmod(x, y); break;
+        default: r.type = ST_TYPE_NONE; break;
+        }
+        return r;
+    }
+    default: return r;
+    }
+}
+
+static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
+{
+    int rc = 0;
+    stor_points pts;
+    stor_points_init(&pts);
+    int64_t first_ts = INT64_MAX, last_ts = INT64_MIN;
+    size_t total = 0;
+    for (size_t i = 0; i < q->ncalls && !rc; i++) {
+        rc = gather(c, q, &q->calls[i], ss, n, &pts);
+        if (!rc && q->calls[i].n) {
+            total += q->calls[i].n;
+            if (q->calls[i].ts[0] < first_ts) first_ts = q->calls[i].ts[0];
+            if (q->calls[i].ts[q->calls[i].n - 1] > last_ts) last_ts = q->calls[i].ts[q->calls[i].n - 1];
+        }
+    }
+    stor_points_fini(&pts);
+    if (rc || total == 0) return rc;
+    if (!slimit_take(q)) return 0;
+
+    int64_t wstart, wend, iv = q->interval;
+    int64_t nwin = 1;
+    if (iv) {
+        int64_t lo = q->tmin == INT64_MIN ? first_ts : q->tmin;
+        int64_t hi = q->tmax == INT64_MAX ? (c->now_ns > last_ts ? c->now_ns : last_ts) : q->tmax;
+        int64_t off = q->offset % iv;
+        wstart = floor_div(lo - off, iv) * iv + off;
+        if (wstart > lo) wstart -= iv;
+        wend = hi;
+        nwin = floor_div(wend - wstart, iv) + 1;
+        if (nwin < 1) nwin = 1;
+        if (nwin > MAX_WINDOWS) return fail(c, "too many windows: %lld (GROUP BY time interval too small for the range)", (long long)nwin);
+    } else {
+        wstart = q->tmin == INT64_MIN ? 0 : q->tmin;
+        wend = q->tmax;
+    }
+    size_t width = q->ncols + 1;
+    st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
+    qval *row = st_arena_alloc(c->a, width * sizeof *row);
+    sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
+    if (!names || !row || (q->ngtags && !gt)) return ST_ENOMEM;
+    names[0] = ST_SLICE_LIT("time");
+    for (size_t k = 0; k < q->ncols; k++) names[k + 1] = q->cols[k].name;
+    group_tags(q, &ss[0], gt);
+
+    /* windows -> per call results; buffer all rows (fill linear looks ahead) */
+    size_t nw = (size_t)nwin;
+    qval *res = st_malloc(nw * q->ncalls * sizeof *res);
+    int64_t *sel_ts = st_malloc(nw * q->ncalls * sizeof *sel_ts);
+    uint8_t *has = st_malloc(nw * q->ncalls);
+    if (!res || !sel_ts || !has) { rc = ST_ENOMEM; goto out; }
+    for (size_t w = 0; w < nw && !rc; w++) {
+        int64_t a = iv ? wstart + (int64_t)w * iv : wstart;
+        for (size_t i = 0; i < q->ncalls && !rc; i++) {
+            qcall *k = &q->calls[i];
+            size_t lo = k->pos, hi = lo;
+            if (iv) {
+                while (hi < k->n && k->ts[hi] - a < iv) hi++;
+            } else {
+                hi = k->n;
+            }
+            k->pos = hi;
+            rc = reduce(c, k, lo, hi);
+            res[w * q->ncalls + i] = k->cur;
+            sel_ts[w * q->ncalls + i] = k->cur_ts;
+            has[w * q->ncalls + i] = (uint8_t)k->has_data;
+        }
+        if (!rc && (w & 1023) == 0 && c->deadline_mono_ns && st_mono_ns() > c->deadline_mono_ns)
+            rc = fail(c, "query-timeout limit exceeded");
+    }
+    if (rc) goto out;
+    /* fill */
+    const iql_stmt *st = q->st;
+    for (size_t i = 0; i < q->ncalls; i++) {
+        qcall *k = &q->calls[i];
+        size_t prev = SIZE_MAX;
+        for (size_t w = 0; w < nw; w++) {
+            qval *v = &res[w * q->ncalls + i];
+            if (v->type != ST_TYPE_NONE && has[w * q->ncalls + i]) { prev = w; continue; }
+            if (v->type != ST_TYPE_NONE && k->fn == AGG_COUNT && st->fill != IQL_FILL_NULL) v->type = ST_TYPE_NONE;
+            if (v->type != ST_TYPE_NONE) continue;
+            switch (st->fill) {
+            case IQL_FILL_NUMBER:
+                if (st->fill_is_int && (k->fn == AGG_COUNT || (k->f && k->f->type == ST_TYPE_INT && k->fn != AGG_MEAN &&
+                                                              k->fn != AGG_MEDIAN && k->fn != AGG_STDDEV))) {
+                    v->type = ST_TYPE_INT; v->v.i = (int64_t)st->fill_value;
+                } else {
+                    v->type = ST_TYPE_FLOAT; v->v.f = st->fill_value;
+                }
+                break;
+            case IQL_FILL_PREVIOUS:
+                if (prev != SIZE_MAX) *v = res[prev * q->ncalls + i];
+                break;
+            case IQL_FILL_LINEAR: {
+                if (prev == SIZE_MAX || !iv) break;
+                size_t nx = w + 1;
+                while (nx < nw && !(has[nx * q->ncalls + i] && res[nx * q->ncalls + i].type != ST_TYPE_NONE)) nx++;
+                if (nx >= nw) break;
+                qval a = res[prev * q->ncalls + i], b = res[nx * q->ncalls + i];
+                if (a.type == ST_TYPE_INT && b.type == ST_TYPE_INT) {
+                    v->type = ST_TYPE_INT;
+                    v->v.i = a.v.i + (b.v.i - a.v.i) * (int64_t)(w - prev) / (int64_t)(nx - prev);
+                } else if (a.type == ST_TYPE_FLOAT || a.type == ST_TYPE_INT || a.type == ST_TYPE_UINT) {
+                    double x = num_of(&a), y = num_of(&b);
+                    v->type = ST_TYPE_FLOAT;
+                    v->v.f = x + (y - x) * (double)(w - prev) / (double)(nx - prev);
+                }
+                break;
+            }
+            default: break;
+            }
+        }
+    }
+    /* rows */
+    {
+        int single_selector = q->ncalls == 1 && agg_is_selector(q->calls[0].fn) && !iv;
+        size_t emitted = 0, skipped = 0;
+        qw_series_begin(c->w, m, gt, q->ngtags, names, width);
+        for (size_t r = 0; r < nw; r++) {
+            size_t w = st->order_desc ? nw - 1 - r : r;
+            int anyhas = 0, anyval = 0;
+            for (size_t i = 0; i < q->ncalls; i++) {
+                anyhas |= has[w * q->ncalls + i];
+                anyval |= res[w * q->ncalls + i].type != ST_TYPE_NONE;
+            }
+            if (!anyhas && (st->fill == IQL_FILL_NONE || !iv)) continue;
+            (void)anyval;
+            if ((int64_t)skipped < st->offset) { skipped++; continue; }
+            if (st->limit > 0 && (int64_t)emitted >= st->limit) break;
+            for (size_t i = 0; i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
+            row[0].type = QV_TIME;
+            row[0].v.i = iv ? wstart + (int64_t)w * iv : (single_selector && has[w * q->ncalls] ? sel_ts[w * q->ncalls] : wstart);
+            for (size_t k = 0; k < q->ncols; k++) row[k + 1] = eval_col(q, q->cols[k].expr);
+            qw_row(c->w, row, width);
+            emitted++;
+        }
+        qw_series_end(c->w);
+    }
+out:
+    st_free(res);
+    st_free(sel_ts);
+    st_free(has);
+    return rc;
+}
+
+static int gkey_cmp_series(const sel *q, const qseries *a, const qseries *b)
+{
+    for (size_t g = 0; g < q->ngtags; g++) {
+        int r = st_slice_cmp(tag_get(a, q->gtags[g]), tag_get(b, q->gtags[g]));
+        if (r) return r;
+    }
+    return 0;
+}
+
+static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
+{
+    field_list fl;
+    memset(&fl, 0, sizeof fl);
+    fl.c = c;
+    int rc = sidx_field_each(c->idx, db_id, m, field_cb, &fl);
+    if (fl.oom) return ST_ENOMEM;
+    if (rc == ST_ENOTFOUND) return 0;
+    name_list tk;
+    memset(&tk, 0, sizeof tk);
+    tk.c = c;
+    sidx_tag_key_each(c->idx, db_id, m, name_cb, &tk);
+    if (tk.oom) return ST_ENOMEM;
+    if ((rc = cond_prepare(c, q->st->where, &fl))) return rc;
+
+    /* GROUP BY tags for this measurement */
+    q->ngtags = 0;
+    q->gtags = st_arena_alloc(c->a, (q->st->ndims + tk.n + 1) * sizeof *q->gtags);
+    if (!q->gtags) return ST_ENOMEM;
+    for (size_t i = 0; i < q->st->ndims; i++) {
+        const iql_dim *d = &q->st->dims[i];
+        if (d->kind == IQL_DIM_TAG) {
+            int dup = 0;
+            for (size_t g = 0; g < q->ngtags; g++) dup |= st_slice_eq(q->gtags[g], d->name);
+            if (!dup) q->gtags[q->ngtags++] = d->name;
+        }
+    }
+    if (q->gwild || q->gregex)
+        for (size_t j = 0; j < tk.n; j++) {
+            if (!q->gwild && !re_match(c, q->gregex, tk.v[j])) continue;
+            int dup = 0;
+            for (size_t g = 0; g < q->ngtags; g++) dup |= st_slice_eq(q->gtags[g], tk.v[j]);
+            if (!dup) q->gtags[q->ngtags++] = tk.v[j];
+        }
+    for (size_t a = 1; a < q->ngtags; a++)
+        for (size_t b = a; b > 0 && st_slice_cmp(q->gtags[b - 1], q->gtags[b]) > 0; b--) {
+            st_slice t = q->gtags[b]; q->gtags[b] = q->gtags[b - 1]; q->gtags[b - 1] = t;
+        }
+
+    if (q->agg) {
+        for (size_t i = 0; i < q->ncalls; i++) {
+            q->calls[i].f = field_find(&fl, q->calls[i].field);
+            if (q->calls[i].f && q->calls[i].f->type == ST_TYPE_STRING && q->calls[i].fn != AGG_COUNT &&
+                q->calls[i].fn != AGG_FIRST && q->calls[i].fn != AGG_LAST)
+                return fail(c, "unsupported %s iterator type: string", agg_names[q->calls[i].fn]);
+        }
+        int any = 0;
+        for (size_t i = 0; i < q->ncalls; i++) any |= q->calls[i].f != NULL;
+        if (!any) return 0;
+    } else {
+        if ((rc = plan_raw_cols(c, q, &fl, &tk))) return rc;
+        int any = 0;
+        for (size_t k = 0; k < q->ncols; k++) any |= q->cols[k].f != NULL;
+        if (!any) return 0;
+    }
+
+    qseries *ss;
+    size_t n;
+    if ((rc = load_series(c, db_id, m, q->st->where, &ss, &n))) return rc;
+    if (n == 0) return 0;
+    /* order by group key, then series key (stable insertion keeps series order) */
+    if (q->ngtags) {
+        for (size_t a = 1; a < n; a++)
+            for (size_t b = a; b > 0 && gkey_cmp_series(q, &ss[b - 1], &ss[b]) > 0; b--) {
+                qseries t = ss[b]; ss[b] = ss[b - 1]; ss[b - 1] = t;
+            }
+    }
+    size_t start = 0;
+    while (start < n && !rc) {
+        size_t end = start + 1;
+        while (end < n && gkey_cmp_series(q, &ss[start], &ss[end]) == 0) end++;
+        rc = q->agg ? exec_agg_group(c, q, m, ss + start, end - start) : exec_raw_group(c, q, m, ss + start, end - start);
+        start = end;
+    }
+    return rc;
+}
+
+static int exec_select(ctx *c, iql_stmt *st)
+{
+    sel q;
+    memset(&q, 0, sizeof q);
+    q.st = st;
+    q.tmin = INT64_MIN;
+    q.tmax = INT64_MAX;
+    int rc = plan_select(c, &q);
+    if (rc) return rc;
+    if ((rc = collect_time(c, st->where, 0, &q.tmin, &q.tmax))) return rc;
+    if (q.interval && q.tmax == INT64_MAX) q.tmax = c->now_ns;
+    if (q.tmin > q.tmax) return 0;
+    for (size_t i = 0; i < st->nsources; i++) {
+        const iql_source *src = &st->sources[i];
+        uint64_t db_id;
+        if ((rc = resolve_source_db(c, src, &db_id))) return rc;
+        name_list ms;
+        memset(&ms, 0, sizeof ms);
+        ms.c = c;
+        if (src->is_regex) {
+            name_list all;
+            memset(&all, 0, sizeof all);
+            all.c = c;
+            sidx_measurement_each(c->idx, db_id, name_cb, &all);
+            if (all.oom) return ST_ENOMEM;
+            qre *r;
+            if ((rc = re_compile(c, src->name, &r))) return rc;
+            for (size_t j = 0; j < all.n; j++)
+                if (re_match(c, r, all.v[j]) && name_push(&ms, all.v[j])) return ST_ENOMEM;
+        } else if (name_push(&ms, src->name)) {
+            return ST_ENOMEM;
+        }
+        for (size_t j = 0; j < ms.n; j++)
+            if ((rc = exec_select_measurement(c, &q, db_id, ms.v[j]))) return rc;
+    }
+    return 0;
+}
+
+/* ---- driver ---- */
+
+static int exec_stmt(ctx *c, iql_stmt *st)
+{
+    switch (st->kind) {
+    case IQL_S_SELECT: return exec_select(c, st);
+    case IQL_S_SHOW_DATABASES: return exec_show_databases(c);
+    case IQL_S_SHOW_MEASUREMENTS: return exec_show_measurements(c, st);
+    case IQL_S_SHOW_FIELD_KEYS: return exec_show_field_keys(c, st);
+    case IQL_S_SHOW_TAG_KEYS: return exec_show_tag_keys(c, st);
+    case IQL_S_SHOW_TAG_VALUES: return exec_show_tag_values(c, st);
+    case IQL_S_SHOW_SERIES: return exec_show_series(c, st);
+    case IQL_S_SHOW_RETENTION_POLICIES: return exec_show_rp(c, st);
+    case IQL_S_CREATE_DATABASE: return exec_create_db(c, st);
+    case IQL_S_DROP_DATABASE: return exec_drop_db(c, st);
+    case IQL_S_DROP_MEASUREMENT: return fail(c, "DROP MEASUREMENT is not supported yet");
+    case IQL_S_DROP_SERIES: return fail(c, "DROP SERIES is not supported yet");
+    }
+    return fail(c, "unsupported statement");
+}
+
+void qry_request_init(qry_request *r)
+{
+    memset(r, 0, sizeof *r);
+    r->epoch = QRY_EPOCH_RFC3339;
+}
+
+int qry_epoch_parse(st_slice s, int *out)
+{
+    static const struct { const char *n; int e; } t[] = {
+        { "ns", QRY_EPOCH_NS }, { "n", QRY_EPOCH_NS }, { "u", QRY_EPOCH_US }, { "us", QRY_EPOCH_US },
+        { "\xC2\xB5", QRY_EPOCH_US }, { "ms", QRY_EPOCH_MS }, { "s", QRY_EPOCH_S }, { "m", QRY_EPOCH_M },
+        { "h", QRY_EPOCH_H } };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (st_slice_eq_cstr(s, t[i].n)) { *out = t[i].e; return 0; }
+    return ST_EINVAL;
+}
+
+static int top_error(st_buf *out, const char *msg, int csv)
+{
+    if (csv) {
+        int rc = st_buf_append_str(out, "error\n");
+        if (!rc) rc = st_buf_append_str(out, msg);
+        return rc ? rc : st_buf_append_byte(out, '\n');
+    }
+    int rc = st_buf_append_str(out, "{\"error\":");
+    if (!rc) rc = qry_json_str(out, msg, strlen(msg));
+    return rc ? rc : st_buf_append_str(out, "}\n");
+}
+
+int qry_execute(stor *s, const qry_request *req, st_buf *out, int *http_status)
+{
+    size_t out_start = out->len;
+    if (req->q.len == 0) {
+        *http_status = 400;
+        return top_error(out, "missing required parameter \"q\"", req->csv);
+    }
+    st_arena a;
+    st_arena_init(&a, 0);
+    char perr[512];
+    iql_query *qq = NULL;
+    int rc = iql_parse(&a, req->q.ptr, req->q.len, &qq, perr, sizeof perr);
+    if (rc) {
+        st_arena_fini(&a);
+        if (rc == ST_ENOMEM) { *http_status = 500; top_error(out, "out of memory", req->csv); return ST_ENOMEM; }
+        char msg[600];
+        snprintf(msg, sizeof msg, "error parsing query: %s", perr);
+        *http_status = 400;
+        return top_error(out, msg, req->csv);
+    }
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    c.idx = stor_index(s);
+    c.req = req;
+    c.a = &a;
+    c.now_ns = req->now_ns ? req->now_ns : st_now_ns();
+    if (req->timeout_ms > 0) c.deadline_mono_ns = st_mono_ns() + req->timeout_ms * 1000000;
+    c.mctx = pcre2_match_context_create(NULL);
+    st_buf body;
+    st_buf_init(&body);
+    qw w;
+    qw_init(&w, req->pretty && !req->csv ? &body : out, req->csv, req->epoch, req->chunked);
+    c.w = &w;
+    if (!c.mctx) { rc = ST_ENOMEM; goto done; }
+    pcre2_set_match_limit(c.mctx, 1000000);
+    pcre2_set_depth_limit(c.mctx, 10000);
+    qw_begin(&w);
+    for (size_t i = 0; i < qq->nstmts; i++) {
+        c.err[0] = 0;
+        c.points = 0;
+        int src = exec_stmt(&c, qq->stmts[i]);
+        re_free_all(&c);
+        if (src == ST_ENOMEM) { rc = ST_ENOMEM; break; }
+        if (src && !c.err[0]) snprintf(c.err, sizeof c.err, "%s", st_strerror(src));
+        qw_series_end(&w);
+        qw_stmt_end(&w, (int)i, src ? c.err : NULL);
+    }
+    qw_end(&w);
+    if (!rc && w.oom) rc = ST_ENOMEM;
+    if (!rc && req->pretty && !req->csv) {
+        /* indent each line (chunked output has one object per line) */
+        size_t i = 0;
+        while (i < body.len && !rc) {
+            const char *nl = memchr(body.ptr + i, '\n', body.len - i);
+            size_t e = nl ? (size_t)(nl - body.ptr) : body.len;
+            rc = qry_json_indent(body.ptr + i, e - i, out);
+            if (!rc && nl) rc = st_buf_append_byte(out, '\n');
+            i = e + 1;
+        }
+    }
+done:
+    re_free_all(&c);
+    pcre2_match_context_free(c.mctx);
+    qw_fini(&w);
+    st_buf_fini(&body);
+    st_arena_fini(&a);
+    if (rc == ST_ENOMEM) {
+        out->len = out_start;
+        if (out->ptr) out->ptr[out->len] = 0;
+        *http_status = 500;
+        top_error(out, "out of memory", req->csv);
+        return ST_ENOMEM;
+    }
+    *http_status = 200;
+    return 0;
+}

@@ -1,0 +1,341 @@
+/*
+ * query/json.c — the /query result writers: InfluxDB's JSON shape and its
+ * CSV shape (see query.h for both), plus JSON escaping and indentation.
+ * One writer per query; the thread running the query.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/num.h"
+#include "common/timefmt.h"
+#include "query/qry_int.h"
+#include "query/query.h"
+
+static void chk(qw *w, int rc) { if (rc) w->oom = 1; }
+
+int qry_json_str(st_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = st_buf_append_byte(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[7];
+        if (c == '"') esc = "\\\"";
+        else if (c == '\\') esc = "\\\\";
+        else if (c == '\n') esc = "\\n";
+        else if (c == '\r') esc = "\\r";
+        else if (c == '\t') esc = "\\t";
+        else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+            u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0'; u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = 0;
+            esc = u;
+        } else if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+                   ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
+            esc = (unsigned char)s[i + 2] == 0xA8 ? "\\u2028" : "\\u2029";
+            rc = st_buf_append(b, s + i - run, run);
+            run = 0;
+            if (!rc) rc = st_buf_append_str(b, esc);
+            i += 2;
+            continue;
+        }
+        if (!esc) { run++; continue; }
+        rc = st_buf_append(b, s + i - run, run);
+        run = 0;
+        if (!rc) rc = st_buf_append_str(b, esc);
+    }
+    if (!rc && run) rc = st_buf_append(b, s + n - run, run);
+    return rc ? rc : st_buf_append_byte(b, '"');
+}
+
+int qry_json_indent(const char *src, size_t n, st_buf *out)
+{
+    int depth = 0, rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        char c = src[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (j < n && src[j] != '"') j += src[j] == '\\' ? 2 : 1;
+            if (j >= n) j = n - 1;
+            rc = st_buf_append(out, src + i, j - i + 1);
+            i = j;
+        } else if (c == '{' || c == '[') {
+            char close = c == '{' ? '}' : ']';
+            if (i + 1 < n && src[i + 1] == close) {
+                rc = st_buf_append_byte(out, c);
+                if (!rc) rc = st_buf_append_byte(out, close);
+                i++;
+                continue;
+            }
+            depth++;
+            rc = st_buf_append_byte(out, c);
+            if (!rc) rc = st_buf_append_byte(out, '\n');
+            for (int d = 0; d < depth && !rc; d++) rc = st_buf_append_str(out, "    ");
+        } else if (c == '}' || c == ']') {
+            depth--;
+            rc = st_buf_append_byte(out, '\n');
+            for (int d = 0; d < depth && !rc; d++) rc = st_buf_append_str(out, "    ");
+            if (!rc) rc = st_buf_append_byte(out, c);
+        } else if (c == ',') {
+            rc = st_buf_append_str(out, ",\n");
+            for (int d = 0; d < depth && !rc; d++) rc = st_buf_append_str(out, "    ");
+        } else if (c == ':') {
+            rc = st_buf_append_str(out, ": ");
+        } else if (c == '\n') {
+            rc = st_buf_append_byte(out, '\n');
+        } else {
+            rc = st_buf_append_byte(out, c);
+        }
+    }
+    return rc;
+}
+
+void qw_init(qw *w, st_buf *out, int csv, int epoch, int chunked)
+{
+    memset(w, 0, sizeof *w);
+    w->out = out;
+    w->csv = csv;
+    w->epoch = epoch;
+    w->chunked = chunked && !csv;
+    st_buf_init(&w->stmt);
+    st_buf_init(&w->head);
+    st_buf_init(&w->csv_cols);
+    st_buf_init(&w->csv_prefix);
+}
+
+void qw_fini(qw *w)
+{
+    st_buf_fini(&w->stmt);
+    st_buf_fini(&w->head);
+    st_buf_fini(&w->csv_cols);
+    st_buf_fini(&w->csv_prefix);
+}
+
+void qw_begin(qw *w)
+{
+    if (!w->csv && !w->chunked) chk(w, st_buf_append_str(w->out, "{\"results\":["));
+}
+
+void qw_end(qw *w)
+{
+    if (w->csv || w->chunked) return;
+    chk(w, st_buf_append_str(w->out, "]}\n"));
+}
+
+/* CSV field, quoted as Go's encoding/csv does. */
+static int csv_field(st_buf *b, const char *s, size_t n)
+{
+    int quote = n > 0 && (s[0] == ' ' || s[0] == '\t');
+    for (size_t i = 0; i < n && !quote; i++)
+        if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r') quote = 1;
+    if (!quote) return st_buf_append(b, s, n);
+    int rc = st_buf_append_byte(b, '"');
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (s[i] == '"') rc = st_buf_append_byte(b, '"');
+        if (!rc) rc = st_buf_append_byte(b, s[i]);
+    }
+    return rc ? rc : st_buf_append_byte(b, '"');
+}
+
+/* Line-protocol escaping of a tag key/value for the CSV "tags" column. */
+static int lp_escape(st_buf *b, st_slice s)
+{
+    int rc = 0;
+    for (size_t i = 0; i < s.len && !rc; i++) {
+        char c = s.ptr[i];
+        if (c == ',' || c == '=' || c == ' ') rc = st_buf_append_byte(b, '\\');
+        if (!rc) rc = st_buf_append_byte(b, c);
+    }
+    return rc;
+}
+
+void qw_series_begin(qw *w, st_slice name, const sidx_tag *tags, size_t ntags, const st_slice *cols, size_t ncols)
+{
+    st_buf_clear(&w->head);
+    w->series_open = 1;
+    w->series_written = 0;
+    st_buf *h = &w->head;
+    if (w->csv) {
+        /* header line (name,tags,cols...) kept in head; prefix for the rows */
+        chk(w, st_buf_append_str(h, "name,tags"));
+        for (size_t i = 0; i < ncols; i++) {
+            chk(w, st_buf_append_byte(h, ','));
+            chk(w, csv_field(h, cols[i].ptr, cols[i].len));
+        }
+        chk(w, st_buf_append_byte(h, '\n'));
+        st_buf_clear(&w->csv_prefix);
+        st_buf tg;
+        st_buf_init(&tg);
+        for (size_t i = 0; i < ntags; i++) {
+            if (i) chk(w, st_buf_append_byte(&tg, ','));
+            chk(w, lp_escape(&tg, tags[i].key));
+            chk(w, st_buf_append_byte(&tg, '='));
+            chk(w, lp_escape(&tg, tags[i].val));
+        }
+        chk(w, csv_field(&w->csv_prefix, name.ptr, name.len));
+        chk(w, st_buf_append_byte(&w->csv_prefix, ','));
+        chk(w, csv_field(&w->csv_prefix, tg.ptr ? tg.ptr : "", tg.len));
+        st_buf_fini(&tg);
+        return;
+    }
+    chk(w, st_buf_append_byte(h, '{'));
+    if (name.len) {
+        chk(w, st_buf_append_str(h, "\"name\":"));
+        chk(w, qry_json_str(h, name.ptr, name.len));
+        chk(w, st_buf_append_byte(h, ','));
+    }
+    if (ntags) {
+        chk(w, st_buf_append_str(h, "\"tags\":{"));
+        for (size_t i = 0; i < ntags; i++) {
+            if (i) chk(w, st_buf_append_byte(h, ','));
+            chk(w, qry_json_str(h, tags[i].key.ptr, tags[i].key.len));
+            chk(w, st_buf_append_byte(h, ':'));
+            chk(w, qry_json_str(h, tags[i].val.ptr, tags[i].val.len));
+        }
+        chk(w, st_buf_append_str(h, "},"));
+    }
+    chk(w, st_buf_append_str(h, "\"columns\":["));
+    for (size_t i = 0; i < ncols; i++) {
+        if (i) chk(w, st_buf_append_byte(h, ','));
+        chk(w, qry_json_str(h, cols[i].ptr, cols[i].len));
+    }
+    chk(w, st_buf_append_str(h, "],\"values\":["));
+}
+
+static int64_t epoch_div(int epoch)
+{
+    switch (epoch) {
+    case QRY_EPOCH_US: return 1000;
+    case QRY_EPOCH_MS: return 1000000;
+    case QRY_EPOCH_S: return 1000000000;
+    case QRY_EPOCH_M: return 60000000000LL;
+    case QRY_EPOCH_H: return 3600000000000LL;
+    default: return 1;
+    }
+}
+
+static void put_val(qw *w, st_buf *b, const qval *v)
+{
+    char nb[ST_TIME_BUF > ST_DOUBLE_BUF ? ST_TIME_BUF : ST_DOUBLE_BUF];
+    switch (v->type) {
+    case QV_TIME:
+        if (w->epoch == QRY_EPOCH_RFC3339 && !w->csv) {
+            size_t n = st_time_format_rfc3339(v->v.i, nb);
+            chk(w, st_buf_append_byte(b, '"'));
+            chk(w, st_buf_append(b, nb, n));
+            chk(w, st_buf_append_byte(b, '"'));
+        } else {
+            int64_t d = epoch_div(w->epoch);
+            st_format_int64(v->v.i / d, nb);
+            chk(w, st_buf_append_str(b, nb));
+        }
+        return;
+    case ST_TYPE_FLOAT: {
+        double f = v->v.f;
+        if (f != f || f - f != 0) {
+            if (!w->csv) { chk(w, st_buf_append_str(b, "null")); return; }
+        }
+        st_format_double(f, nb);
+        chk(w, st_buf_append_str(b, nb));
+        return;
+    }
+    case ST_TYPE_INT: st_format_int64(v->v.i, nb); chk(w, st_buf_append_str(b, nb)); return;
+    case ST_TYPE_UINT: st_format_uint64(v->v.u, nb); chk(w, st_buf_append_str(b, nb)); return;
+    case ST_TYPE_BOOL: chk(w, st_buf_append_str(b, v->v.b ? "true" : "false")); return;
+    case ST_TYPE_STRING:
+        if (w->csv) chk(w, csv_field(b, v->v.s.ptr, v->v.s.len));
+        else chk(w, qry_json_str(b, v->v.s.ptr, v->v.s.len));
+        return;
+    default:
+        if (!w->csv) chk(w, st_buf_append_str(b, "null"));
+        return;
+    }
+}
+
+static void csv_header(qw *w)
+{
+    /* a new statement (blank line before all but the first), or changed columns */
+    if (!w->csv_stmt_started) {
+        if (w->csv_any_stmt) chk(w, st_buf_append_byte(&w->stmt, '\n'));
+        w->csv_stmt_started = 1;
+        w->csv_any_stmt = 1;
+    } else if (w->csv_cols.len == w->head.len && memcmp(w->csv_cols.ptr, w->head.ptr, w->head.len) == 0) {
+        return;
+    } else {
+        chk(w, st_buf_append_byte(&w->stmt, '\n'));
+    }
+    chk(w, st_buf_append(&w->stmt, w->head.ptr, w->head.len));
+    st_buf_clear(&w->csv_cols);
+    chk(w, st_buf_append(&w->csv_cols, w->head.ptr, w->head.len));
+}
+
+void qw_row(qw *w, const qval *vals, size_t n)
+{
+    st_buf *b = &w->stmt;
+    if (!w->series_written) {
+        w->series_written = 1;
+        if (w->csv) {
+            csv_header(w);
+        } else {
+            chk(w, st_buf_append_str(b, w->nseries ? "," : ",\"series\":["));
+            chk(w, st_buf_append(b, w->head.ptr, w->head.len));
+        }
+        w->nseries++;
+    } else if (!w->csv) {
+        chk(w, st_buf_append_byte(b, ','));
+    }
+    if (w->csv) {
+        chk(w, st_buf_append(b, w->csv_prefix.ptr, w->csv_prefix.len));
+        for (size_t i = 0; i < n; i++) {
+            chk(w, st_buf_append_byte(b, ','));
+            put_val(w, b, &vals[i]);
+        }
+        chk(w, st_buf_append_byte(b, '\n'));
+        return;
+    }
+    chk(w, st_buf_append_byte(b, '['));
+    for (size_t i = 0; i < n; i++) {
+        if (i) chk(w, st_buf_append_byte(b, ','));
+        put_val(w, b, &vals[i]);
+    }
+    chk(w, st_buf_append_byte(b, ']'));
+}
+
+void qw_series_end(qw *w)
+{
+    if (w->series_open && w->series_written && !w->csv) chk(w, st_buf_append_str(&w->stmt, "]}"));
+    w->series_open = 0;
+    w->series_written = 0;
+}
+
+void qw_stmt_discard(qw *w)
+{
+    st_buf_clear(&w->stmt);
+    w->nseries = 0;
+    w->series_open = w->series_written = 0;
+}
+
+void qw_stmt_end(qw *w, int id, const char *err)
+{
+    if (err) qw_stmt_discard(w);
+    if (w->csv) {
+        if (w->stmt.len) chk(w, st_buf_append(w->out, w->stmt.ptr, w->stmt.len));
+        qw_stmt_discard(w);
+        w->csv_stmt_started = 0;
+        return;
+    }
+    if (w->chunked) chk(w, st_buf_append_str(w->out, "{\"results\":["));
+    else if (w->nstmts_out) chk(w, st_buf_append_byte(w->out, ','));
+    chk(w, st_buf_printf(w->out, "{\"statement_id\":%d", id));
+    if (err) {
+        chk(w, st_buf_append_str(w->out, ",\"error\":"));
+        chk(w, qry_json_str(w->out, err, strlen(err)));
+    } else if (w->nseries) {
+        chk(w, st_buf_append(w->out, w->stmt.ptr, w->stmt.len));
+        chk(w, st_buf_append_byte(w->out, ']'));
+    }
+    chk(w, st_buf_append_byte(w->out, '}'));
+    if (w->chunked) chk(w, st_buf_append_str(w->out, "]}\n"));
+    w->nstmts_out++;
+    qw_stmt_discard(w);
+}

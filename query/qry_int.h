@@ -1,0 +1,58 @@
+/*
+ * query/qry_int.h — internals shared by the files of query/ (not a public
+ * header): the result writer (JSON / CSV, query/json.c) and the value type
+ * rows are made of. One writer per qry_execute call, one thread.
+ */
+#ifndef ST_QRY_INT_H
+#define ST_QRY_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/point.h"
+#include "storage/sindex.h"
+
+/* A result cell: st_value with type ST_TYPE_NONE for null, or QV_TIME for
+ * a timestamp (v.i, ns) printed in the request's time format. */
+#define QV_TIME 100
+typedef st_value qval;
+
+typedef struct qw {
+    st_buf *out;        /* borrowed: the response body */
+    int csv, epoch, chunked;
+    int oom;            /* an append failed: the body is incomplete */
+    /* current statement */
+    st_buf stmt;        /* owned: the statement's series (JSON) or lines (CSV) */
+    int nseries;
+    int nstmts_out;     /* statements written so far */
+    /* current series (written lazily at its first row) */
+    st_buf head;        /* owned: the series' opening text */
+    int series_open;    /* begun */
+    int series_written; /* head written (has rows) */
+    /* CSV */
+    st_buf csv_cols;    /* owned: the last header line */
+    int csv_stmt_started;
+    int csv_any_stmt;
+    st_buf csv_prefix;  /* owned: "name,tags," of the current series */
+} qw;
+
+void qw_init(qw *w, st_buf *out, int csv, int epoch, int chunked);
+void qw_fini(qw *w);
+void qw_begin(qw *w);                         /* the response's opening */
+void qw_end(qw *w);                           /* the response's closing */
+void qw_series_begin(qw *w, st_slice name, const sidx_tag *tags, size_t ntags,
+                     const st_slice *cols, size_t ncols);
+void qw_row(qw *w, const qval *vals, size_t n);
+void qw_series_end(qw *w);
+/* Close statement id: err NULL for success. Drops its series on error. */
+void qw_stmt_end(qw *w, int id, const char *err);
+/* Discard what the current statement wrote so far. */
+void qw_stmt_discard(qw *w);
+
+/* JSON string escaping as Go's encoding/json (with quotes). */
+int qry_json_str(st_buf *b, const char *s, size_t n);
+/* Indent compact JSON as Go's json.MarshalIndent(v, "", "    "). */
+int qry_json_indent(const char *src, size_t n, st_buf *out);
+
+#endif
