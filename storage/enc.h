@@ -199,6 +199,11 @@ void enc_quality_appender_init(enc_quality_appender *a);
 void enc_quality_appender_fini(enc_quality_appender *a);
 int  enc_quality_appender_append(enc_quality_appender *a, uint32_t status);
 
+/* Give back an appender's spare capacity (e.g. when a head chunk goes
+ * quiet): keeps len + ENC_BITW_SLACK + 1 bytes, so the next append does not
+ * reallocate at once. Pass &appender.buf. 0 or ST_ENOMEM (buffer unchanged). */
+int enc_buf_trim(st_buf *buf);
+
 /* ---------------- (A) readers over head streams ---------------- */
 /* init(bytes, len, count): bytes borrowed, count = values to decode (at
  * most the appender's count). next: 1 and *out written, 0 when count

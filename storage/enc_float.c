@@ -185,9 +185,12 @@ static inline int dec_ok(double v, int e, int64_t *k)
     return 1;
 }
 
-/* The exponent that converts most of a sample (ties: the smallest). */
-static int dec_choose_e(const double *v, size_t n)
+/* The exponent that converts most of a sample (ties: the smallest), and
+ * in *alt a smaller one that converts at least 90% as many (or -1): fewer
+ * digits can beat a few exceptions, so the encoder tries both. */
+static int dec_choose_e(const double *v, size_t n, int *alt)
 {
+    size_t okc[DEC_MAX_E + 1] = { 0 };
     enum { SAMPLE = 256 };
     size_t step = n > SAMPLE ? n / SAMPLE : 1;
     size_t best_ok = 0, total = 0;
@@ -197,15 +200,19 @@ static int dec_choose_e(const double *v, size_t n)
         size_t ok = 0;
         int64_t k;
         for (size_t i = 0; i < n; i += step) ok += (size_t)dec_ok(v[i], e, &k);
+        okc[e] = ok;
         if (ok > best_ok) { best_ok = ok; best_e = e; }
         if (ok == total) break;
     }
+    *alt = -1;
+    for (int e = 0; e < best_e; e++)
+        if (okc[e] * 10 >= best_ok * 9 && okc[e]) { *alt = e; break; }
     return best_e;
 }
 
 int enc_decimal_analyze(const double *v, size_t n, int *e_out, size_t *exceptions_out)
 {
-    int e = dec_choose_e(v, n);
+    int alt, e = dec_choose_e(v, n, &alt);
     size_t x = 0;
     int64_t k;
     for (size_t i = 0; i < n; i++) x += (size_t)!dec_ok(v[i], e, &k);
@@ -216,10 +223,9 @@ int enc_decimal_analyze(const double *v, size_t n, int *e_out, size_t *exception
 
 /* Append the decimal payload; ST_ERANGE (nothing useful appended, out
  * restored) when more than half the values are exceptions. */
-static int dec_encode(const double *v, size_t n, int forced, st_buf *out)
+static int dec_encode(const double *v, size_t n, int forced, int e, st_buf *out)
 {
     size_t start = out->len;
-    int e = dec_choose_e(v, n);
     int64_t *k = st_malloc(n ? n * sizeof *k : 1);
     if (!k) return ST_ENOMEM;
     size_t x = 0, first_ok = SIZE_MAX;
@@ -350,7 +356,7 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
         *id = force;
         if (force == ENC_RAW) return enc__raw64_encode((const uint64_t *)(const void *)v, n, out);
         if (force == ENC_GORILLA) return enc_float_gorilla_encode(v, n, out);
-        if (force == ENC_DECIMAL) return dec_encode(v, n, 1, out);
+        if (force == ENC_DECIMAL) { int alt; return dec_encode(v, n, 1, dec_choose_e(v, n, &alt), out); }
         return ST_EINVAL;
     }
     int rc = enc_float_gorilla_encode(v, n, out);
@@ -359,7 +365,22 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
     *id = ENC_GORILLA;
     st_buf d;
     st_buf_init(&d);
-    rc = dec_encode(v, n, 0, &d);
+    int alt, e = dec_choose_e(v, n, &alt);
+    rc = dec_encode(v, n, 0, e, &d);
+    if ((rc == 0 || rc == ST_ERANGE) && alt >= 0) {
+        st_buf d2;
+        st_buf_init(&d2);
+        int rc2 = dec_encode(v, n, 0, alt, &d2);
+        if (rc2 == 0 && (rc == ST_ERANGE || d2.len < d.len)) {
+            st_buf t = d;
+            d = d2;
+            d2 = t;
+            rc = 0;
+        } else if (rc2 != ST_ERANGE && rc2 != 0) {
+            rc = rc2;
+        }
+        st_buf_fini(&d2);
+    }
     if (rc == 0 && d.len < gor) {
         out->len = start;
         rc = st_buf_append(out, d.ptr, d.len);

@@ -11,6 +11,18 @@
 #include "common/err.h"
 #include "common/hmap.h"
 
+int enc_buf_trim(st_buf *buf)
+{
+    if (!buf->ptr) return 0;
+    size_t want = buf->len + ENC_BITW_SLACK + 1;
+    if (want >= buf->cap) return 0;
+    char *p = st_realloc(buf->ptr, want);
+    if (!p) return ST_ENOMEM;
+    buf->ptr = p;
+    buf->cap = want;
+    return 0;
+}
+
 /* ---- booleans ---- */
 
 void enc_bool_appender_init(enc_bool_appender *a)

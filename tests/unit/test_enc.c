@@ -27,10 +27,10 @@ static double bitsd(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 
 /* ---------------- datasets ---------------- */
 
-enum { F_RANDBITS, F_WALK, F_DEC1, F_DEC2, F_DEC3, F_CONST, F_INTS, F_COUNTER, F_ADVERSE, F_DEC2_EXC, F_COUNT };
+enum { F_RANDBITS, F_WALK, F_DEC1, F_DEC2, F_DEC3, F_CONST, F_INTS, F_COUNTER, F_ADVERSE, F_DEC2_EXC, F_MIXED, F_COUNT };
 static const char *const fname[F_COUNT] = {
     "random-bits", "random-walk", "1-decimal", "2-decimal", "3-decimal", "constant",
-    "integers", "counter", "adversarial", "2-decimal+exceptions",
+    "integers", "counter", "adversarial", "2-decimal+exceptions", "2-decimal+3%-6-decimal",
 };
 
 static void gen_float(int kind, double *v, size_t n)
@@ -56,6 +56,10 @@ static void gen_float(int kind, double *v, size_t n)
         case F_DEC2_EXC:
             w += rnd01() - 0.5;
             v[i] = (i % 97 == 5) ? bitsd(0x7ff8000000000000ull | i) : (i % 89 == 3) ? -0.0 : round(w * 100) / 100;
+            break;
+        case F_MIXED:
+            w += rnd01() - 0.5;
+            v[i] = (i % 33 == 0) ? round(w * 1e6) / 1e6 : round(w * 100) / 100;
             break;
         }
     }
@@ -378,7 +382,7 @@ TEST(test_block_float)
                 CHECK_EQ_INT(enc_float_gorilla_encode(v, n, &g), 0);
                 printf("  block float %-22s n=%zu %-8s %6.2f bits/value (gorilla %6.2f)\n", fname[k], n,
                        enc_id_name(id), len * 8.0 / (double)n, g.len * 8.0 / (double)n);
-                if (k == F_DEC1 || k == F_DEC2 || k == F_DEC3 || k == F_DEC2_EXC || k == F_INTS) {
+                if (k == F_DEC1 || k == F_DEC2 || k == F_DEC3 || k == F_DEC2_EXC || k == F_INTS || k == F_MIXED) {
                     CHECK_EQ_INT(id, ENC_DECIMAL);
                     CHECK(len * 2 < g.len);
                 }
@@ -532,6 +536,25 @@ TEST(test_alloc_failures)
     enc_float_appender_fini(NULL);
 }
 
+TEST(test_trim)
+{
+    enc_ts_appender a;
+    enc_ts_appender_init(&a);
+    for (int i = 0; i < 1000; i++) CHECK_EQ_INT(enc_ts_appender_append(&a, (int64_t)i * 1000), 0);
+    CHECK_EQ_INT(enc_buf_trim(&a.buf), 0);
+    CHECK(a.buf.cap <= a.buf.len + ENC_BITW_SLACK + 1);
+    for (int i = 1000; i < 1100; i++) CHECK_EQ_INT(enc_ts_appender_append(&a, (int64_t)i * 1000), 0);
+    int64_t o[1100];
+    CHECK_EQ_INT(enc_ts_decode(a.buf.ptr, a.buf.len, 1100, o), 0);
+    int bad = 0;
+    for (int i = 0; i < 1100; i++) bad += o[i] != (int64_t)i * 1000;
+    CHECK_EQ_INT(bad, 0);
+    enc_ts_appender_fini(&a);
+    st_buf empty;
+    st_buf_init(&empty);
+    CHECK_EQ_INT(enc_buf_trim(&empty), 0);
+}
+
 int main(void)
 {
     RUN(test_float_stream);
@@ -544,5 +567,6 @@ int main(void)
     RUN(test_block_bool_str_quality);
     RUN(test_block_zstd_and_errors);
     RUN(test_alloc_failures);
+    RUN(test_trim);
     return unit_done();
 }
