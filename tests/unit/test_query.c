@@ -1,0 +1,357 @@
+/*
+ * tests/unit/test_query.c — the query engine end to end: a real storage
+ * engine on a temporary directory, points written through stor_write,
+ * queries through qry_execute, and the exact response text compared with
+ * answers computed by hand from the points below.
+ *
+ * Data (T = 1700000000 s = 2023-11-14T22:13:20Z), database "plant":
+ *   cpu,host=a,region=eu  T+0s value=1,n=10i   T+10s value=2   T+20s value=3,n=30i
+ *   cpu,host=b,region=us  T+5s value=10        T+10s value=20
+ *   mem,host=a            T+0s used=5i,on=true,s="x<y"
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "query/query.h"
+#include "storage/stor.h"
+#include "tests/unit/unit.h"
+
+#define T0 1700000000LL
+#define SEC 1000000000LL
+
+static stor *g_s;
+static char g_dir[64];
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, status;
+} waiter;
+
+static void on_done(void *arg, int status)
+{
+    waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    w->status = status;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int write_wait(stor_batch *b)
+{
+    waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+    int rc = stor_write(b, on_done, &w);
+    if (rc) return rc;
+    pthread_mutex_lock(&w.mu);
+    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    return w.status;
+}
+
+static int add(stor_batch *b, const char *m, const char *host, const char *region, int64_t ts_s,
+               const stor_field_in *f, uint32_t nf)
+{
+    st_slice k[2] = { st_slice_cstr("host"), st_slice_cstr("region") };
+    st_slice v[2] = { st_slice_cstr(host), st_slice_cstr(region ? region : "") };
+    char msg[256];
+    uint32_t dropped = 0;
+    return stor_batch_add(b, st_slice_cstr(m), k, v, region ? 2 : 1, f, nf, (T0 + ts_s) * SEC, 0, msg, sizeof msg,
+                          &dropped);
+}
+
+static stor_field_in ff(const char *k, double v) { return (stor_field_in){ st_slice_cstr(k), { .type = ST_TYPE_FLOAT, .v.f = v } }; }
+static stor_field_in fi(const char *k, int64_t v) { return (stor_field_in){ st_slice_cstr(k), { .type = ST_TYPE_INT, .v.i = v } }; }
+
+static int setup(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/strata-query-XXXXXX");
+    if (!mkdtemp(g_dir)) return -1;
+    stor_opts o;
+    memset(&o, 0, sizeof o);
+    o.data_dir = g_dir;
+    o.fsync_mode = STOR_FSYNC_NEVER;
+    if (stor_open(&o, &g_s) != 0) return -1;
+    uint64_t db;
+    if (stor_db_create(g_s, st_slice_cstr("plant"), &db) != 0) return -1;
+    stor_batch *b;
+    if (stor_batch_create(g_s, db, &b) != 0) return -1;
+    stor_field_in f[3];
+    int rc = 0;
+    f[0] = ff("value", 1); f[1] = fi("n", 10);
+    rc |= add(b, "cpu", "a", "eu", 0, f, 2);
+    f[0] = ff("value", 2);
+    rc |= add(b, "cpu", "a", "eu", 10, f, 1);
+    f[0] = ff("value", 3); f[1] = fi("n", 30);
+    rc |= add(b, "cpu", "a", "eu", 20, f, 2);
+    f[0] = ff("value", 10);
+    rc |= add(b, "cpu", "b", "us", 5, f, 1);
+    f[0] = ff("value", 20);
+    rc |= add(b, "cpu", "b", "us", 10, f, 1);
+    f[0] = fi("used", 5);
+    f[1] = (stor_field_in){ st_slice_cstr("on"), { .type = ST_TYPE_BOOL, .v.b = 1 } };
+    f[2] = (stor_field_in){ st_slice_cstr("s"), { .type = ST_TYPE_STRING, .v.s = st_slice_cstr("x<y") } };
+    rc |= add(b, "mem", "a", NULL, 0, f, 3);
+    if (rc) { stor_batch_destroy(b); return -1; }
+    return write_wait(b);
+}
+
+static void teardown(void)
+{
+    stor_close(g_s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) { /* best effort */ }
+}
+
+static st_buf g_out;
+static int g_status;
+
+/* Run q with db=plant and the given epoch ("" = RFC3339); returns the body. */
+static const char *runx(const char *q, const char *db, const char *epoch, int csv)
+{
+    qry_request r;
+    qry_request_init(&r);
+    r.q = st_slice_cstr(q);
+    r.db = st_slice_cstr(db);
+    r.now_ns = (T0 + 3600) * SEC;
+    if (*epoch) qry_epoch_parse(st_slice_cstr(epoch), &r.epoch);
+    r.csv = csv;
+    st_buf_fini(&g_out);
+    st_buf_init(&g_out);
+    g_status = 0;
+    qry_execute(g_s, &r, &g_out, &g_status);
+    return g_out.ptr ? g_out.ptr : "";
+}
+
+static const char *run(const char *q, const char *epoch) { return runx(q, "plant", epoch, 0); }
+
+#define R(x) "{\"results\":[" x "]}\n"
+
+TEST(show_meta)
+{
+    CHECK_EQ_STR(run("SHOW DATABASES", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"],\"values\":[[\"plant\"]]}]}"));
+    CHECK_EQ_INT(g_status, 200);
+    CHECK_EQ_STR(run("SHOW MEASUREMENTS", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[[\"cpu\"],[\"mem\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW MEASUREMENTS WITH MEASUREMENT =~ /^c/ LIMIT 100", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[[\"cpu\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW MEASUREMENTS WHERE \"region\" = 'us'", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[[\"cpu\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW FIELD KEYS FROM \"cpu\"", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[[\"n\",\"integer\"],[\"value\",\"float\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW FIELD KEYS", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[[\"n\",\"integer\"],[\"value\",\"float\"]]},"
+                   "{\"name\":\"mem\",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[[\"on\",\"boolean\"],[\"s\",\"string\"],[\"used\",\"integer\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW TAG KEYS FROM cpu", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"tagKey\"],\"values\":[[\"host\"],[\"region\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW TAG VALUES FROM \"cpu\" WITH KEY = \"host\"", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"key\",\"value\"],\"values\":[[\"host\",\"a\"],[\"host\",\"b\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW TAG VALUES FROM cpu WITH KEY IN (\"region\") WHERE host = 'b'", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"key\",\"value\"],\"values\":[[\"region\",\"us\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW TAG VALUES WITH KEY = \"host\"", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"key\",\"value\"],\"values\":[[\"host\",\"a\"],[\"host\",\"b\"]]},"
+                   "{\"name\":\"mem\",\"columns\":[\"key\",\"value\"],\"values\":[[\"host\",\"a\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW SERIES", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"columns\":[\"key\"],\"values\":[[\"cpu,host=a,region=eu\"],[\"cpu,host=b,region=us\"],[\"mem,host=a\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW RETENTION POLICIES ON \"plant\"", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"columns\":[\"name\",\"duration\",\"shardGroupDuration\",\"replicaN\",\"default\"],"
+                   "\"values\":[[\"autogen\",\"0s\",\"24h0m0s\",1,true]]}]}"));
+}
+
+TEST(errors)
+{
+    CHECK_EQ_STR(runx("SHOW MEASUREMENTS", "", "", 0), R("{\"statement_id\":0,\"error\":\"database name required\"}"));
+    CHECK_EQ_STR(runx("SHOW RETENTION POLICIES", "", "", 0), R("{\"statement_id\":0,\"error\":\"database name required\"}"));
+    CHECK_EQ_STR(runx("SELECT v FROM m", "nodb", "", 0), R("{\"statement_id\":0,\"error\":\"database not found: nodb\"}"));
+    CHECK_EQ_STR(run("SELECT value FROM \"plant\".\"other\".cpu", ""),
+                 R("{\"statement_id\":0,\"error\":\"retention policy not found: other\"}"));
+    CHECK_EQ_STR(run("SELECT value FROM nothere", ""), R("{\"statement_id\":0}"));
+    CHECK_EQ_STR(run("SELECT nofield FROM cpu", ""), R("{\"statement_id\":0}"));
+    CHECK_EQ_STR(run("SELEC", ""), "{\"error\":\"error parsing query: found SELEC, expected SELECT, DELETE, SHOW, CREATE, "
+                                   "DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL at line 1, char 1\"}\n");
+    CHECK_EQ_INT(g_status, 400);
+    CHECK_EQ_STR(run("", ""), "{\"error\":\"missing required parameter \\\"q\\\"\"}\n");
+    CHECK_EQ_INT(g_status, 400);
+    CHECK_EQ_STR(run("SELECT mean(value), value FROM cpu", ""),
+                 R("{\"statement_id\":0,\"error\":\"mixing aggregate and non-aggregate queries is not supported\"}"));
+    CHECK_EQ_STR(run("SELECT foo(value) FROM cpu", ""), R("{\"statement_id\":0,\"error\":\"undefined function foo()\"}"));
+    CHECK_EQ_STR(run("SELECT value FROM cpu GROUP BY time(1m)", ""),
+                 R("{\"statement_id\":0,\"error\":\"GROUP BY requires at least one aggregate function\"}"));
+    CHECK_EQ_STR(run("SELECT mean(s) FROM mem", ""), R("{\"statement_id\":0,\"error\":\"unsupported mean iterator type: string\"}"));
+}
+
+TEST(select_raw)
+{
+    CHECK_EQ_STR(run("SELECT value FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":"
+                   "[[1700000000,1],[1700000005,10],[1700000010,2],[1700000010,20],[1700000020,3]]}]}"));
+    CHECK_EQ_STR(run("SELECT * FROM cpu WHERE host = 'a'", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"host\",\"n\",\"region\",\"value\"],\"values\":"
+                   "[[1700000000,\"a\",10,\"eu\",1],[1700000010,\"a\",null,\"eu\",2],[1700000020,\"a\",30,\"eu\",3]]}]}"));
+    CHECK_EQ_STR(run("SELECT n FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"n\"],\"values\":[[1700000000,10],[1700000020,30]]}]}"));
+    CHECK_EQ_STR(run("SELECT value FROM cpu WHERE time >= '2023-11-14T22:13:25Z' AND time < 1700000020s LIMIT 2", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":"
+                   "[[\"2023-11-14T22:13:25Z\",10],[\"2023-11-14T22:13:30Z\",2]]}]}"));
+    CHECK_EQ_STR(run("SELECT value FROM cpu WHERE host =~ /^b/ OR region = 'none'", "ms"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":"
+                   "[[1700000005000,10],[1700000010000,20]]}]}"));
+    CHECK_EQ_STR(run("SELECT value FROM cpu WHERE host != 'a' AND time > now() - 1h", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":"
+                   "[[1700000005,10],[1700000010,20]]}]}"));
+    CHECK_EQ_STR(run("SELECT value, n FROM cpu GROUP BY host ORDER BY time DESC LIMIT 1", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"tags\":{\"host\":\"a\"},\"columns\":[\"time\",\"value\",\"n\"],\"values\":[[1700000020,3,30]]},"
+                   "{\"name\":\"cpu\",\"tags\":{\"host\":\"b\"},\"columns\":[\"time\",\"value\",\"n\"],\"values\":[[1700000010,20,null]]}]}"));
+    CHECK_EQ_STR(run("SELECT * FROM mem", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"mem\",\"columns\":[\"time\",\"host\",\"on\",\"s\",\"used\"],\"values\":"
+                   "[[\"2023-11-14T22:13:20Z\",\"a\",true,\"x\\u003cy\",5]]}]}"));
+    /* two statements, in order */
+    CHECK_EQ_STR(run("SELECT n FROM cpu WHERE time > 1700000010s; SELECT used FROM mem", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"n\"],\"values\":[[1700000020,30]]}]},"
+                   "{\"statement_id\":1,\"series\":[{\"name\":\"mem\",\"columns\":[\"time\",\"used\"],\"values\":[[1700000000,5]]}]}"));
+}
+
+TEST(select_aggregates)
+{
+    CHECK_EQ_STR(run("SELECT count(value) FROM cpu", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"count\"],\"values\":[[\"1970-01-01T00:00:00Z\",5]]}]}"));
+    CHECK_EQ_STR(run("SELECT count(value) FROM cpu WHERE time >= 1700000010s", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"count\"],\"values\":[[1700000010,3]]}]}"));
+    /* sum 36, mean 7.2, spread 19, median 3; max is a selector: its point's time */
+    CHECK_EQ_STR(run("SELECT sum(value), mean(value), spread(value), median(value), min(n) FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"sum\",\"mean\",\"spread\",\"median\",\"min\"],"
+                   "\"values\":[[0,36,7.2,19,3,10]]}]}"));
+    CHECK_EQ_STR(run("SELECT max(value) FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"max\"],\"values\":[[1700000010,20]]}]}"));
+    CHECK_EQ_STR(run("SELECT first(value), last(value) AS l FROM cpu WHERE host = 'a'", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"first\",\"l\"],\"values\":[[0,1,3]]}]}"));
+    /* stddev of 1,2,3 (sample) = 1 */
+    CHECK_EQ_STR(run("SELECT stddev(value) FROM cpu WHERE host = 'a'", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"stddev\"],\"values\":[[0,1]]}]}"));
+}
+
+TEST(select_group_by_time)
+{
+    const char *w = " WHERE time >= 1700000000000ms and time <= 1700000020000ms";
+    char q[512];
+    snprintf(q, sizeof q, "SELECT mean(\"value\") FROM \"cpu\"%s GROUP BY time(10s), \"host\" fill(null)", w);
+    CHECK_EQ_STR(run(q, "ms"),
+                 R("{\"statement_id\":0,\"series\":["
+                   "{\"name\":\"cpu\",\"tags\":{\"host\":\"a\"},\"columns\":[\"time\",\"mean\"],\"values\":[[1700000000000,1],[1700000010000,2],[1700000020000,3]]},"
+                   "{\"name\":\"cpu\",\"tags\":{\"host\":\"b\"},\"columns\":[\"time\",\"mean\"],\"values\":[[1700000000000,10],[1700000010000,20],[1700000020000,null]]}]}"));
+    snprintf(q, sizeof q, "SELECT mean(value) FROM cpu%s GROUP BY time(10s)", w);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"mean\"],\"values\":[[1700000000,5.5],[1700000010,11],[1700000020,3]]}]}"));
+    /* grafana's math on an aggregate */
+    snprintf(q, sizeof q, "SELECT mean(value) * 2 FROM cpu%s GROUP BY time(10s)", w);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"mean\"],\"values\":[[1700000000,11],[1700000010,22],[1700000020,6]]}]}"));
+    /* n (int): 10 at +0, 30 at +20; 5s windows +0..+20 */
+    const char *w2 = " WHERE time >= 1700000000s AND time <= 1700000020s GROUP BY time(5s)";
+    snprintf(q, sizeof q, "SELECT count(n) FROM cpu%s", w2);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"count\"],\"values\":"
+                   "[[1700000000,1],[1700000005,0],[1700000010,0],[1700000015,0],[1700000020,1]]}]}"));
+    snprintf(q, sizeof q, "SELECT sum(n) FROM cpu%s fill(none)", w2);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"sum\"],\"values\":[[1700000000,10],[1700000020,30]]}]}"));
+    snprintf(q, sizeof q, "SELECT sum(n) FROM cpu%s fill(previous)", w2);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"sum\"],\"values\":"
+                   "[[1700000000,10],[1700000005,10],[1700000010,10],[1700000015,10],[1700000020,30]]}]}"));
+    snprintf(q, sizeof q, "SELECT sum(n) FROM cpu%s fill(linear)", w2);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"sum\"],\"values\":"
+                   "[[1700000000,10],[1700000005,15],[1700000010,20],[1700000015,25],[1700000020,30]]}]}"));
+    snprintf(q, sizeof q, "SELECT sum(n) FROM cpu%s fill(-1)", w2);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"sum\"],\"values\":"
+                   "[[1700000000,10],[1700000005,-1],[1700000010,-1],[1700000015,-1],[1700000020,30]]}]}"));
+    /* windows aligned to the epoch; the first starts before the lower bound */
+    CHECK_EQ_STR(run("SELECT max(value) FROM cpu WHERE time >= 1700000004s AND time < 1700000016s GROUP BY time(10s)", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"max\"],\"values\":[[1700000000,10],[1700000010,20]]}]}"));
+    /* offset */
+    CHECK_EQ_STR(run("SELECT count(value) FROM cpu WHERE time >= 1700000000s AND time <= 1700000020s GROUP BY time(10s, 5s)", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"count\"],\"values\":"
+                   "[[1699999995,1],[1700000005,3],[1700000015,1]]}]}"));
+}
+
+TEST(csv_and_ddl)
+{
+    CHECK_EQ_STR(runx("SELECT value FROM cpu WHERE host = 'a'; SHOW TAG KEYS FROM cpu", "plant", "", 1),
+                 "name,tags,time,value\ncpu,,1700000000000000000,1\ncpu,,1700000010000000000,2\ncpu,,1700000020000000000,3\n"
+                 "\nname,tags,tagKey\ncpu,,host\ncpu,,region\n");
+    CHECK_EQ_STR(runx("SELECT mean(value) FROM cpu GROUP BY host", "plant", "s", 1),
+                 "name,tags,time,mean\ncpu,host=a,0,2\ncpu,host=b,0,15\n");
+    CHECK_EQ_STR(run("CREATE DATABASE \"new db\"", ""), R("{\"statement_id\":0}"));
+    CHECK_EQ_STR(run("CREATE DATABASE \"new db\"; SHOW DATABASES", ""),
+                 R("{\"statement_id\":0},{\"statement_id\":1,\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"],\"values\":[[\"plant\"],[\"new db\"]]}]}"));
+    CHECK_EQ_STR(run("DROP DATABASE \"new db\"; DROP DATABASE nope; SHOW DATABASES", ""),
+                 R("{\"statement_id\":0},{\"statement_id\":1},{\"statement_id\":2,\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"],\"values\":[[\"plant\"]]}]}"));
+}
+
+TEST(pretty_and_chunked)
+{
+    qry_request r;
+    qry_request_init(&r);
+    r.q = st_slice_cstr("SHOW DATABASES");
+    r.pretty = 1;
+    st_buf out;
+    st_buf_init(&out);
+    int status;
+    CHECK_EQ_INT(qry_execute(g_s, &r, &out, &status), 0);
+    CHECK_EQ_STR(out.ptr, "{\n    \"results\": [\n        {\n            \"statement_id\": 0,\n            \"series\": [\n"
+                          "                {\n                    \"name\": \"databases\",\n                    \"columns\": [\n"
+                          "                        \"name\"\n                    ],\n                    \"values\": [\n"
+                          "                        [\n                            \"plant\"\n                        ]\n"
+                          "                    ]\n                }\n            ]\n        }\n    ]\n}\n");
+    st_buf_clear(&out);
+    r.pretty = 0;
+    r.chunked = 1;
+    r.q = st_slice_cstr("SHOW DATABASES; SHOW MEASUREMENTS");
+    CHECK_EQ_INT(qry_execute(g_s, &r, &out, &status), 0);
+    CHECK_EQ_STR(out.ptr, "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"],\"values\":[[\"plant\"]]}]}]}\n"
+                          "{\"results\":[{\"statement_id\":1,\"error\":\"database name required\"}]}\n");
+    st_buf_fini(&out);
+}
+
+TEST(budget)
+{
+    qry_request r;
+    qry_request_init(&r);
+    r.q = st_slice_cstr("SELECT value FROM cpu");
+    r.db = st_slice_cstr("plant");
+    r.max_points = 3;
+    st_buf out;
+    st_buf_init(&out);
+    int status;
+    CHECK_EQ_INT(qry_execute(g_s, &r, &out, &status), 0);
+    CHECK_EQ_STR(out.ptr, R("{\"statement_id\":0,\"error\":\"max-select-point limit exceeded: (5/3)\"}"));
+    st_buf_fini(&out);
+}
+
+int main(void)
+{
+    if (setup() != 0) {
+        printf("FAIL setup\n");
+        return 1;
+    }
+    RUN(show_meta);
+    RUN(errors);
+    RUN(select_raw);
+    RUN(select_aggregates);
+    RUN(select_group_by_time);
+    RUN(csv_and_ddl);
+    RUN(pretty_and_chunked);
+    RUN(budget);
+    st_buf_fini(&g_out);
+    teardown();
+    return unit_done();
+}
