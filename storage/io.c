@@ -253,6 +253,7 @@ struct stor_io_sim {
     sim_inject inj[STOR_IO_OP_COUNT];
     uint64_t die_after; /* mutating calls left before the "power dies" */
     int dead;
+    int no_real_sync;
     sim_fd *fds;
     sim_file *files;
     sim_ns *ns;         /* newest first */
@@ -526,7 +527,7 @@ static int sim_sync(stor_io_sim *s, enum stor_io_op op, int fd)
     SIM_LOCK(s);
     unsigned fl;
     int rc = sim_check(s, op, 1, &fl);
-    if (!rc) rc = op == STOR_IO_FSYNC ? px_fsync(NULL, fd) : px_fdatasync(NULL, fd);
+    if (!rc && !s->no_real_sync) rc = op == STOR_IO_FSYNC ? px_fsync(NULL, fd) : px_fdatasync(NULL, fd);
     if (!rc) {
         const char *path = sim_fd_path(s, fd);
         sim_file *f = path ? sim_file_get(s, path, 0) : NULL;
@@ -630,7 +631,7 @@ static int sim_fsync_dir(void *ctx, const char *path)
     SIM_LOCK(s);
     unsigned fl;
     int rc = sim_check(s, STOR_IO_FSYNC_DIR, 1, &fl);
-    if (!rc) rc = px_fsync_dir(NULL, path);
+    if (!rc && !s->no_real_sync) rc = px_fsync_dir(NULL, path);
     if (!rc) {
         for (sim_ns **pp = &s->ns; *pp;) {
             if (same_parent((*pp)->path, path)) {
@@ -731,6 +732,13 @@ void stor_io_sim_die_after(stor_io_sim *sim, uint64_t n)
     SIM_UNLOCK(sim);
 }
 
+void stor_io_sim_real_sync(stor_io_sim *sim, int on)
+{
+    SIM_LOCK(sim);
+    sim->no_real_sync = !on;
+    SIM_UNLOCK(sim);
+}
+
 uint64_t stor_io_sim_count(stor_io_sim *sim, enum stor_io_op op)
 {
     if ((unsigned)op >= STOR_IO_OP_COUNT) return 0;
@@ -788,7 +796,7 @@ static int sim_crash_file(stor_io_sim *s, sim_file *f, enum stor_io_crash_mode m
         st_free(v);
         (void)end;
     }
-    if (!rc) rc = px_fsync(NULL, fd);
+    if (!rc && !s->no_real_sync) rc = px_fsync(NULL, fd);
     close(fd);
     return rc;
 }

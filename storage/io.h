@@ -102,6 +102,10 @@ void stor_io_sim_inject(stor_io_sim *sim, enum stor_io_op op, uint64_t nth, int 
  * open with O_CREAT): from then on every mutating call fails with ST_EIO
  * and changes nothing. UINT64_MAX disarms. */
 void stor_io_sim_die_after(stor_io_sim *sim, uint64_t n);
+/* on = 0: fsync/fdatasync/fsync_dir succeed without calling the kernel
+ * (the simulator still tracks what they made durable; only a simulated
+ * crash is then meaningful, not a real one). Makes crash tests fast. */
+void stor_io_sim_real_sync(stor_io_sim *sim, int on);
 /* Calls of a kind made so far. */
 uint64_t stor_io_sim_count(stor_io_sim *sim, enum stor_io_op op);
 /* Rewind the files on disk as a power cut would leave them (see the mode),

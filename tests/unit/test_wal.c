@@ -869,6 +869,7 @@ TEST(power_loss_group_mode)
             const char *dir = fresh_dir();
             stor_io_sim *sim = NULL;
             REQUIRE(stor_io_sim_create(seed, &sim) == 0);
+            stor_io_sim_real_sync(sim, 0);
             memset(&g_pl, 0, sizeof g_pl);
             pthread_mutex_init(&g_pl.mu, NULL);
             wal_opts o;
@@ -935,6 +936,7 @@ TEST(power_loss_every_point)
             const char *dir = fresh_dir();
             stor_io_sim *sim = NULL;
             REQUIRE(stor_io_sim_create(die + 100 * (uint64_t)mode, &sim) == 0);
+            stor_io_sim_real_sync(sim, 0);
             wal_opts o;
             wal_opts_init(&o, dir);
             o.io = stor_io_sim_io(sim);
