@@ -1,0 +1,1054 @@
+/*
+ * tools/import.c — strata import (alias: strata write): send line protocol
+ * files to a running stratad over HTTP.
+ *
+ *   strata import [--url U] (--db D [--rp R] | --bucket B [--org O])
+ *                 [--precision n|u|ms|s|m|h] [--batch-bytes N] [--workers N]
+ *                 [--user U --password P | --token T] [--retries N]
+ *                 [--retry-backoff MS] [--timeout S] FILE...|-
+ *
+ * Data flow: the reader (main thread) pulls batches from a batch source and
+ * puts them on a bounded queue; --workers sender threads, each with its own
+ * keep-alive connection (tools/httpc.h), take the next batch and POST it.
+ * Batches come from a fixed pool of 2 * workers + 1 buffers, so memory stays
+ * near that many times --batch-bytes whatever the input size.
+ *
+ * The batch source (imp_source) knows about input formats, the sender knows
+ * about HTTP: the line protocol source below cuts its input into batches at
+ * line ends; other sources (CSV) only need to fill imp_batch the same way.
+ *
+ * Line protocol source:
+ *  - input: files or "-" (stdin), plain, gzip or zstd (detected by the magic
+ *    bytes, decompressed as a stream).
+ *  - a line ends at a LF that is not inside a double-quoted string field
+ *    value: the same state machine as ingest/lp.c's line-end scanner, so the
+ *    client and the server always agree where lines end.
+ *  - a batch ends at a line end once it holds --batch-bytes, and at the end
+ *    of each file (a batch belongs to one file: errors map to FILE:LINE).
+ *    Blank and comment lines stay in the batch so its physical line numbers
+ *    match the file's.
+ *  - a line without a timestamp gets one when it is read (the time of its
+ *    input chunk, in --precision): a retried batch writes the same points.
+ *
+ * Sending: 2xx = written. 400/422 whose message says "partial write" or
+ * "unable to parse" = written except the rejected lines, counted from the
+ * message (its entries plus "(and N more errors)"); "unable to parse
+ * '<line>'" entries are found in the batch to name FILE:LINE. Connection
+ * errors, timeouts and 5xx are retried --retries times with exponential
+ * back-off (--retry-backoff, doubling, at most 30 s). Anything else (401,
+ * 403, 404, 413, other 400s) stops the import.
+ *
+ * Exit: 0 all written, 1 some lines rejected or an input error, 2 usage,
+ * 3 the server could not be reached or refused the import.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/timefmt.h"
+#include "tools/httpc.h"
+#include "tools/tools.h"
+
+#define IMP_READ_CHUNK      (256u * 1024)
+#define IMP_MAX_ERRORS      10
+#define IMP_MAX_LINE_BYTES  (256u * 1024 * 1024)
+#define IMP_MAX_BACKOFF_MS  30000
+#define IMP_MSG_LINE_BYTES  256 /* the server quotes this much of a bad line */
+
+enum { EXIT_OK = 0, EXIT_REJECTED = 1, EXIT_USAGE = 2, EXIT_SERVER = 3 };
+
+/* ---- batches ---- */
+
+typedef struct imp_batch {
+    st_buf body;            /* owned: complete lines, each ending in LF */
+    const char *file;       /* borrowed from the source: display name */
+    uint64_t file_index;
+    uint64_t first_line;    /* physical line number of body's first byte */
+    uint64_t phys_lines;    /* physical lines in body */
+    uint64_t lines;         /* data lines (not blank, not comment) */
+    uint64_t seq;
+    struct imp_batch *next; /* queue / free list link */
+} imp_batch;
+
+static void batch_reset(imp_batch *b)
+{
+    st_buf_clear(&b->body);
+    b->file = NULL;
+    b->file_index = b->first_line = b->phys_lines = b->lines = b->seq = 0;
+    b->next = NULL;
+}
+
+/* ---- batch sources ---- */
+
+typedef struct imp_source imp_source;
+struct imp_source {
+    /* Fill b (reset by the caller): 1 = a batch, 0 = no more input,
+     * <0 = error, described in errmsg. */
+    int (*next)(imp_source *s, imp_batch *b);
+    void (*destroy)(imp_source *s);
+    char errmsg[600];
+    uint64_t lines;  /* data lines read */
+    uint64_t bytes;  /* input bytes (after decompression) */
+    uint64_t files;  /* files opened */
+};
+
+/* ---- input: a file or stdin, plain / gzip / zstd ---- */
+
+enum { IN_PLAIN, IN_GZIP, IN_ZSTD };
+
+typedef struct imp_input {
+    int fd;
+    const char *name; /* borrowed */
+    int kind;
+    int eof;          /* raw input exhausted */
+    int z_end;        /* the gzip member / zstd frame ended (0 while inside one) */
+    z_stream z;
+    int z_ready;
+    ZSTD_DCtx *zd;
+    char *raw;        /* owned, IMP_READ_CHUNK */
+    size_t raw_len, raw_off;
+} imp_input;
+
+static int in_fill_raw(imp_input *in, char *err, size_t errlen)
+{
+    if (in->raw_off < in->raw_len || in->eof) return 0;
+    for (;;) {
+        ssize_t r = read(in->fd, in->raw, IMP_READ_CHUNK);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            snprintf(err, errlen, "%s: read: %s", in->name, strerror(errno));
+            return ST_EIO;
+        }
+        in->raw_len = (size_t)r;
+        in->raw_off = 0;
+        if (r == 0) in->eof = 1;
+        return 0;
+    }
+}
+
+static void in_close(imp_input *in)
+{
+    if (in->fd > 0) close(in->fd);
+    in->fd = -1;
+    if (in->z_ready) inflateEnd(&in->z);
+    in->z_ready = 0;
+    ZSTD_freeDCtx(in->zd);
+    in->zd = NULL;
+    st_free(in->raw);
+    in->raw = NULL;
+}
+
+static int in_open(imp_input *in, const char *path, char *err, size_t errlen)
+{
+    memset(in, 0, sizeof *in);
+    in->name = strcmp(path, "-") == 0 ? "(stdin)" : path;
+    in->fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (in->fd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return ST_EIO;
+    }
+    in->raw = st_malloc(IMP_READ_CHUNK);
+    if (!in->raw) { snprintf(err, errlen, "out of memory"); return ST_ENOMEM; }
+    /* Read until we have 4 bytes (or EOF) to look at the magic. */
+    while (in->raw_len < 4 && !in->eof) {
+        ssize_t r = read(in->fd, in->raw + in->raw_len, IMP_READ_CHUNK - in->raw_len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { snprintf(err, errlen, "%s: read: %s", in->name, strerror(errno)); return ST_EIO; }
+        if (r == 0) in->eof = 1;
+        in->raw_len += (size_t)r;
+    }
+    const unsigned char *m = (const unsigned char *)in->raw;
+    if (in->raw_len >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
+        in->kind = IN_GZIP;
+        if (inflateInit2(&in->z, 16 + MAX_WBITS) != Z_OK) { snprintf(err, errlen, "out of memory"); return ST_ENOMEM; }
+        in->z_ready = 1;
+    } else if (in->raw_len >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) {
+        in->kind = IN_ZSTD;
+        in->zd = ZSTD_createDCtx();
+        if (!in->zd) { snprintf(err, errlen, "out of memory"); return ST_ENOMEM; }
+    }
+    return 0;
+}
+
+/* Decompressed bytes into dst; *got = 0 at the end of the input. */
+static int in_read(imp_input *in, char *dst, size_t cap, size_t *got, char *err, size_t errlen)
+{
+    *got = 0;
+    for (;;) {
+        int rc = in_fill_raw(in, err, errlen);
+        if (rc) return rc;
+        size_t avail = in->raw_len - in->raw_off;
+        if (in->kind == IN_PLAIN) {
+            size_t n = avail < cap ? avail : cap;
+            memcpy(dst, in->raw + in->raw_off, n);
+            in->raw_off += n;
+            *got = n;
+            return 0;
+        }
+        if (avail == 0) { /* end of the raw input */
+            if (in->kind == IN_GZIP && !in->z_end && in->z.total_in > 0) {
+                snprintf(err, errlen, "%s: gzip: unexpected end of compressed data (truncated file?)", in->name);
+                return ST_ECORRUPT;
+            }
+            if (in->kind == IN_ZSTD && !in->z_end) {
+                snprintf(err, errlen, "%s: zstd: unexpected end of compressed data (truncated file?)", in->name);
+                return ST_ECORRUPT;
+            }
+            return 0;
+        }
+        if (in->kind == IN_GZIP) {
+            if (in->z_end) {
+                /* Concatenated gzip members are one stream (what `cat a.gz b.gz` makes). */
+                if (inflateReset(&in->z) != Z_OK) { snprintf(err, errlen, "%s: gzip: reset failed", in->name); return ST_ECORRUPT; }
+                in->z_end = 0;
+            }
+            in->z.next_in = (Bytef *)(in->raw + in->raw_off);
+            in->z.avail_in = (uInt)avail;
+            in->z.next_out = (Bytef *)dst;
+            in->z.avail_out = (uInt)cap;
+            int zr = inflate(&in->z, Z_NO_FLUSH);
+            in->raw_off = in->raw_len - in->z.avail_in;
+            *got = cap - in->z.avail_out;
+            if (zr == Z_STREAM_END) in->z_end = 1;
+            else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+                snprintf(err, errlen, "%s: gzip: %s", in->name, in->z.msg ? in->z.msg : "invalid compressed data");
+                return ST_ECORRUPT;
+            }
+        } else {
+            ZSTD_inBuffer ib = { in->raw + in->raw_off, avail, 0 };
+            ZSTD_outBuffer ob = { dst, cap, 0 };
+            size_t zr = ZSTD_decompressStream(in->zd, &ob, &ib);
+            if (ZSTD_isError(zr)) {
+                snprintf(err, errlen, "%s: zstd: %s", in->name, ZSTD_getErrorName(zr));
+                return ST_ECORRUPT;
+            }
+            in->raw_off += ib.pos;
+            in->z_end = zr == 0;
+            *got = ob.pos;
+        }
+        if (*got) return 0;
+    }
+}
+
+/* ---- line protocol: where lines end (mirrors ingest/lp.c's scan_run) ---- */
+
+enum { SC_LEAD = 0, SC_COMMENT, SC_KEY, SC_SP, SC_FKEY, SC_FVAL0, SC_STR, SC_STR_ESC, SC_FVAL, SC_TS };
+
+typedef struct lp_cut {
+    unsigned char st;
+    unsigned char prev;
+    unsigned char ts_seen; /* a non-blank byte after the fields */
+    uint64_t inner_lfs;    /* raw LFs inside string values of this line */
+} lp_cut;
+
+/* Runs over [p, end); returns the LF that ends the line, or NULL when the
+ * line goes on past end (state kept). */
+static const char *cut_run(lp_cut *sc, const char *p, const char *end)
+{
+    unsigned st = sc->st, prev = sc->prev;
+    for (; p < end; p++) {
+        unsigned c = (unsigned char)*p;
+        switch (st) {
+        case SC_LEAD:
+            if (c == '\n') goto eol;
+            if (c == ' ' || c == '\t') break;
+            st = c == '#' ? SC_COMMENT : SC_KEY;
+            break;
+        case SC_COMMENT: {
+            const char *q = memchr(p, '\n', (size_t)(end - p));
+            if (q) { p = q; goto eol; }
+            p = end - 1;
+            c = (unsigned char)*p;
+            break;
+        }
+        case SC_TS:
+            if (c == '\n') goto eol;
+            if (c != ' ' && c != '\r') sc->ts_seen = 1;
+            break;
+        case SC_KEY:
+            if (c == '\n') goto eol;
+            if (c == ' ' && prev != '\\') st = SC_SP;
+            break;
+        case SC_SP:
+            if (c == '\n') goto eol;
+            if (c != ' ') st = c == '=' ? SC_FVAL0 : SC_FKEY;
+            break;
+        case SC_FKEY:
+            if (c == '\n') goto eol;
+            if (prev != '\\') {
+                if (c == '=') st = SC_FVAL0;
+                else if (c == ' ') st = SC_TS;
+            }
+            break;
+        case SC_FVAL0:
+            if (c == '"') { st = SC_STR; break; }
+            st = SC_FVAL;
+            /* fall through */
+        case SC_FVAL:
+            if (c == '\n') goto eol;
+            if (c == ',') st = SC_FKEY;
+            else if (c == ' ') st = SC_TS;
+            break;
+        case SC_STR:
+            if (c == '\\') st = SC_STR_ESC;
+            else if (c == '"') st = SC_FVAL;
+            else if (c == '\n') sc->inner_lfs++;
+            break;
+        case SC_STR_ESC:
+            if (c == '\n') sc->inner_lfs++;
+            st = SC_STR;
+            break;
+        }
+        prev = c;
+    }
+    sc->st = (unsigned char)st;
+    sc->prev = (unsigned char)prev;
+    return NULL;
+eol:
+    sc->st = (unsigned char)st;
+    sc->prev = (unsigned char)prev;
+    return p;
+}
+
+/* ---- the line protocol batch source ---- */
+
+typedef struct lp_source {
+    imp_source base;
+    char **files;          /* borrowed */
+    int nfiles;
+    int cur;               /* index of the open file, -1 before the first */
+    imp_input in;
+    int in_open;
+    char *chunk;           /* owned, IMP_READ_CHUNK decompressed bytes */
+    size_t chunk_len, chunk_off;
+    size_t batch_bytes;
+    int64_t unit_ns;
+    char stamp[24];        /* " <ts>" for lines without a timestamp */
+    size_t stamp_len;
+    lp_cut sc;             /* state of the line being cut */
+    size_t line_start;     /* offset in the batch body where it starts */
+    uint64_t line_no;      /* physical line number of the next line in the file */
+} lp_source;
+
+static void lp_source_destroy(imp_source *s)
+{
+    lp_source *ls = (lp_source *)s;
+    if (ls->in_open) in_close(&ls->in);
+    st_free(ls->chunk);
+    st_free(ls);
+}
+
+static void set_stamp(lp_source *ls)
+{
+    int64_t now = st_now_ns();
+    int n = snprintf(ls->stamp, sizeof ls->stamp, " %" PRId64, now / ls->unit_ns);
+    ls->stamp_len = (size_t)n;
+}
+
+/* The line [line_start, body.len) just ended (its LF not yet appended). */
+static int finish_line(lp_source *ls, imp_batch *b)
+{
+    st_buf *body = &b->body;
+    lp_cut *sc = &ls->sc;
+    int rc = 0;
+    if (sc->st != SC_LEAD && sc->st != SC_COMMENT) {
+        b->lines++;
+        ls->base.lines++;
+        /* Stamp only a line whose fields ended cleanly; a malformed one goes
+         * as is, so the server's error quotes the line from the file. */
+        if (!sc->ts_seen && (sc->st == SC_FVAL || sc->st == SC_TS)) {
+            size_t n = body->len;
+            if (n > ls->line_start && body->ptr[n - 1] == '\r') n--;
+            if (sc->st == SC_TS)
+                while (n > ls->line_start && body->ptr[n - 1] == ' ') n--;
+            body->len = n;
+            rc = st_buf_append(body, ls->stamp, ls->stamp_len);
+        }
+    }
+    if (!rc) rc = st_buf_append_byte(body, '\n');
+    uint64_t phys = 1 + sc->inner_lfs;
+    b->phys_lines += phys;
+    ls->line_no += phys;
+    memset(sc, 0, sizeof *sc);
+    ls->line_start = body->len;
+    return rc ? ST_ENOMEM : 0;
+}
+
+static int lp_source_next(imp_source *s, imp_batch *b)
+{
+    lp_source *ls = (lp_source *)s;
+    for (;;) {
+        if (!ls->in_open) {
+            if (ls->cur + 1 >= ls->nfiles) return 0;
+            ls->cur++;
+            int rc = in_open(&ls->in, ls->files[ls->cur], s->errmsg, sizeof s->errmsg);
+            if (rc) { in_close(&ls->in); return rc; }
+            ls->in_open = 1;
+            ls->line_no = 1;
+            s->files++;
+            memset(&ls->sc, 0, sizeof ls->sc);
+        }
+        if (b->file == NULL) {
+            b->file = ls->in.name;
+            b->file_index = (uint64_t)ls->cur;
+            b->first_line = ls->line_no;
+            ls->line_start = 0;
+        }
+        if (ls->chunk_off == ls->chunk_len) {
+            size_t got;
+            int rc = in_read(&ls->in, ls->chunk, IMP_READ_CHUNK, &got, s->errmsg, sizeof s->errmsg);
+            if (rc) return rc;
+            if (got == 0) {
+                /* End of this file: a last line without LF still counts. */
+                if (b->body.len > ls->line_start || ls->sc.st != SC_LEAD) {
+                    if (finish_line(ls, b)) goto nomem;
+                }
+                in_close(&ls->in);
+                ls->in_open = 0;
+                if (b->lines > 0) return 1;
+                batch_reset(b); /* only blank or comment lines: nothing to send */
+                continue;
+            }
+            s->bytes += got;
+            ls->chunk_len = got;
+            ls->chunk_off = 0;
+            set_stamp(ls);
+        }
+        while (ls->chunk_off < ls->chunk_len) {
+            const char *p = ls->chunk + ls->chunk_off, *end = ls->chunk + ls->chunk_len;
+            const char *lf = cut_run(&ls->sc, p, end);
+            const char *stop = lf ? lf : end;
+            if (st_buf_append(&b->body, p, (size_t)(stop - p))) goto nomem;
+            ls->chunk_off += (size_t)(stop - p) + (lf ? 1 : 0);
+            if (!lf) {
+                if (b->body.len - ls->line_start > IMP_MAX_LINE_BYTES) {
+                    snprintf(s->errmsg, sizeof s->errmsg, "%s:%" PRIu64 ": line longer than %u bytes (not line protocol?)",
+                             ls->in.name, ls->line_no, IMP_MAX_LINE_BYTES);
+                    return ST_ETOOLARGE;
+                }
+                break;
+            }
+            if (finish_line(ls, b)) goto nomem;
+            if (b->body.len >= ls->batch_bytes && b->lines > 0) return 1;
+        }
+    }
+nomem:
+    snprintf(s->errmsg, sizeof s->errmsg, "out of memory");
+    return ST_ENOMEM;
+}
+
+static int lp_source_create(char **files, int nfiles, size_t batch_bytes, int64_t unit_ns, imp_source **out)
+{
+    lp_source *ls = st_calloc(1, sizeof *ls);
+    if (!ls) return ST_ENOMEM;
+    ls->chunk = st_malloc(IMP_READ_CHUNK);
+    if (!ls->chunk) { st_free(ls); return ST_ENOMEM; }
+    ls->base.next = lp_source_next;
+    ls->base.destroy = lp_source_destroy;
+    ls->files = files;
+    ls->nfiles = nfiles;
+    ls->cur = -1;
+    ls->batch_bytes = batch_bytes;
+    ls->unit_ns = unit_ns;
+    ls->in.fd = -1;
+    *out = &ls->base;
+    return 0;
+}
+
+/* ---- the sender ---- */
+
+typedef struct imp_opts {
+    httpc_url url;
+    const char *url_text;
+    char *target;        /* owned: "/write?db=..." */
+    char *auth;          /* owned: Authorization header line, or NULL */
+    size_t batch_bytes;
+    int workers;
+    int retries;
+    int backoff_ms;
+    int timeout_ms;
+    int64_t unit_ns;
+} imp_opts;
+
+typedef struct imp_error {
+    uint64_t file_index, lineno, seq;
+    char *text; /* owned: "FILE:LINE: reason" */
+} imp_error;
+
+typedef struct imp_run {
+    const imp_opts *o;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;  /* a batch was queued, or reading ended, or stop */
+    pthread_cond_t cv_free;  /* a batch buffer came back */
+    imp_batch *q_head, *q_tail;
+    imp_batch *free_list;
+    size_t allocated, max_batches;
+    int reading_done;
+    atomic_int stop;
+    /* results (under mu) */
+    uint64_t written, rejected, batches;
+    imp_error errors[IMP_MAX_ERRORS];
+    size_t nerrors;
+    uint64_t errors_total;
+    int fatal_exit;          /* EXIT_SERVER / EXIT_REJECTED once stopped */
+    char fatal[1200];
+} imp_run;
+
+static void set_fatal(imp_run *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_fatal(imp_run *r, int code, const char *fmt, ...)
+{
+    pthread_mutex_lock(&r->mu);
+    if (!r->fatal_exit) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->fatal, sizeof r->fatal, fmt, ap);
+        va_end(ap);
+        r->fatal_exit = code;
+    }
+    atomic_store(&r->stop, 1);
+    pthread_cond_broadcast(&r->cv_work);
+    pthread_cond_broadcast(&r->cv_free);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Keep the IMP_MAX_ERRORS errors that come first in the input. Under mu. */
+static void add_error(imp_run *r, const imp_batch *b, uint64_t lineno, const char *text, size_t len)
+{
+    r->errors_total++;
+    size_t slot = r->nerrors;
+    if (slot == IMP_MAX_ERRORS) {
+        size_t worst = 0;
+        for (size_t i = 1; i < r->nerrors; i++) {
+            const imp_error *e = &r->errors[i], *w = &r->errors[worst];
+            if (e->file_index > w->file_index || (e->file_index == w->file_index && e->lineno > w->lineno))
+                worst = i;
+        }
+        const imp_error *w = &r->errors[worst];
+        if (b->file_index > w->file_index || (b->file_index == w->file_index && lineno >= w->lineno)) return;
+        st_free(r->errors[worst].text);
+        slot = worst;
+    } else {
+        r->nerrors++;
+    }
+    st_buf t;
+    st_buf_init(&t);
+    if (lineno) st_buf_printf(&t, "%s:%" PRIu64 ": %.*s", b->file, lineno, (int)len, text);
+    else
+        st_buf_printf(&t, "%s:%" PRIu64 "-%" PRIu64 ": %.*s", b->file, b->first_line,
+                      b->first_line + (b->phys_lines ? b->phys_lines - 1 : 0), (int)len, text);
+    r->errors[slot] = (imp_error){ b->file_index, lineno ? lineno : b->first_line, b->seq, st_buf_take(&t) };
+}
+
+/* Find the line the server quoted. q = text after "unable to parse '".
+ * Lines are searched from *cur on (errors come in batch order). On a match:
+ * *lineno is set and *cur, *cur_line move past it; returns the length of the quote
+ * plus "': " in q. 0 when no line matches. */
+static size_t match_line(const imp_batch *b, size_t *cur, uint64_t *cur_line, const char *q, size_t qlen,
+                         uint64_t *lineno)
+{
+    const char *body = b->body.ptr, *end = body + b->body.len;
+    size_t pos = *cur;
+    uint64_t line = *cur_line;
+    while (pos < b->body.len) {
+        lp_cut sc;
+        memset(&sc, 0, sizeof sc);
+        const char *ls = body + pos;
+        const char *lf = cut_run(&sc, ls, end);
+        const char *le = lf ? lf : end;
+        const char *s = ls;
+        while (s < le && (*s == ' ' || *s == '\t')) s++;
+        const char *e = le;
+        if (e > s && e[-1] == '\r') e--;
+        size_t n = (size_t)(e - s), k = n > IMP_MSG_LINE_BYTES ? IMP_MSG_LINE_BYTES : n;
+        size_t need = k + (n > k ? 3 : 0) + 3;
+        if (qlen >= need && memcmp(q, s, k) == 0 && (n == k || memcmp(q + k, "...", 3) == 0) &&
+            memcmp(q + need - 3, "': ", 3) == 0) {
+            *lineno = line;
+            *cur = (size_t)(le - body) + 1;
+            *cur_line = line + 1 + sc.inner_lfs;
+            return need;
+        }
+        line += 1 + sc.inner_lfs;
+        pos = (size_t)(le - body) + 1;
+    }
+    return 0;
+}
+
+/* A partial write: count and record the rejected lines. Under mu. */
+static uint64_t account_partial(imp_run *r, const imp_batch *b, const char *msg, size_t len)
+{
+    const char *p = msg, *end = msg + len;
+    static const char pw[] = "partial write: ";
+    if ((size_t)(end - p) >= sizeof pw - 1 && memcmp(p, pw, sizeof pw - 1) == 0) p += sizeof pw - 1;
+    /* " dropped=N for database: ..." closes a partial write message. */
+    const char *last = NULL;
+    for (const char *x = p; (x = memmem(x, (size_t)(end - x), " dropped=", 9)) != NULL; x++) last = x;
+    if (last && memmem(last, (size_t)(end - last), " for database: ", 15)) end = last;
+    uint64_t more = 0;
+    static const char mk[] = "\n(and ";
+    for (const char *x = p; (x = memmem(x, (size_t)(end - x), mk, sizeof mk - 1)) != NULL; x++) {
+        const char *y = x + sizeof mk - 1;
+        char *ep;
+        unsigned long long v = strtoull(y, &ep, 10);
+        if (ep > y && strncmp(ep, " more errors)", 13) == 0) {
+            more = v;
+            end = x;
+            break;
+        }
+    }
+    uint64_t count = 0;
+    size_t cur = 0;
+    uint64_t cur_line = b->first_line;
+    static const char up[] = "unable to parse '";
+    while (p < end) {
+        const char *eol = NULL;
+        uint64_t lineno = 0;
+        if ((size_t)(end - p) > sizeof up - 1 && memcmp(p, up, sizeof up - 1) == 0) {
+            size_t m = match_line(b, &cur, &cur_line, p + sizeof up - 1, (size_t)(end - p) - (sizeof up - 1), &lineno);
+            if (m) eol = memchr(p + sizeof up - 1 + m, '\n', (size_t)(end - p - (ptrdiff_t)(sizeof up - 1 + m)));
+        }
+        if (!eol) eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) eol = end;
+        if (eol > p) {
+            count++;
+            add_error(r, b, lineno, p, (size_t)(eol - p));
+        }
+        p = eol + 1;
+    }
+    r->errors_total += more;
+    count += more;
+    if (count > b->lines) count = b->lines;
+    return count;
+}
+
+static void sleep_ms(imp_run *r, int ms)
+{
+    while (ms > 0 && !atomic_load(&r->stop)) {
+        int step = ms > 50 ? 50 : ms;
+        struct timespec ts = { step / 1000, (long)(step % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static int retryable_status(int st) { return st >= 500 && st != 501 && st != 505; }
+
+/* Send one batch with retries. 0 when done (written or partly rejected). */
+static int send_batch(imp_run *r, httpc *c, imp_batch *b, httpc_resp *resp, st_buf *etext)
+{
+    const imp_opts *o = r->o;
+    for (int attempt = 0;; attempt++) {
+        if (atomic_load(&r->stop)) return -1;
+        int rc = httpc_request(c, "POST", o->target, "Content-Type: text/plain; charset=utf-8\r\n", b->body.ptr,
+                               b->body.len, resp, NULL, NULL);
+        int st = rc == 0 ? resp->status : 0;
+        if (rc == 0 && st >= 200 && st < 300) {
+            pthread_mutex_lock(&r->mu);
+            r->written += b->lines;
+            r->batches++;
+            pthread_mutex_unlock(&r->mu);
+            return 0;
+        }
+        if (rc == 0) {
+            if (httpc_error_text(resp, etext)) { set_fatal(r, EXIT_REJECTED, "out of memory"); return -1; }
+            const char *m = etext->ptr ? etext->ptr : "";
+            if ((st == 400 || st == 422) && (strstr(m, "partial write") || strstr(m, "unable to parse"))) {
+                pthread_mutex_lock(&r->mu);
+                uint64_t rej = account_partial(r, b, m, etext->len);
+                r->rejected += rej;
+                r->written += b->lines - rej;
+                r->batches++;
+                pthread_mutex_unlock(&r->mu);
+                return 0;
+            }
+            if (!retryable_status(st)) {
+                const char *hint = st == 413 ? " (try a smaller --batch-bytes)" :
+                                   st == 401 || st == 403 ? " (check --user/--password or --token)" : "";
+                set_fatal(r, EXIT_SERVER, "%s refused the write: HTTP %d: %s%s (batch %s:%" PRIu64 ")", o->url_text, st,
+                          m, hint, b->file, b->first_line);
+                return -1;
+            }
+        } else if (rc == ST_ENOMEM) {
+            set_fatal(r, EXIT_REJECTED, "out of memory");
+            return -1;
+        }
+        if (attempt >= o->retries) {
+            if (rc)
+                set_fatal(r, EXIT_SERVER, "cannot reach %s: %s (gave up after %d retries)", o->url_text, httpc_errmsg(c),
+                          o->retries);
+            else
+                set_fatal(r, EXIT_SERVER, "%s failed: HTTP %d: %s (gave up after %d retries)", o->url_text, st,
+                          etext->ptr ? etext->ptr : "", o->retries);
+            return -1;
+        }
+        long long wait = (long long)o->backoff_ms << (attempt < 20 ? attempt : 20);
+        if (wait > IMP_MAX_BACKOFF_MS) wait = IMP_MAX_BACKOFF_MS;
+        wait = wait / 2 + (wait > 1 ? rand() % (wait / 2 + 1) : 0); /* jitter: workers do not retry in step */
+        sleep_ms(r, (int)wait);
+    }
+}
+
+static void put_free(imp_run *r, imp_batch *b)
+{
+    pthread_mutex_lock(&r->mu);
+    b->next = r->free_list;
+    r->free_list = b;
+    pthread_cond_signal(&r->cv_free);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    imp_run *r = arg;
+    const imp_opts *o = r->o;
+    httpc_opts ho = { .connect_timeout_ms = o->timeout_ms, .io_timeout_ms = o->timeout_ms, .headers = o->auth };
+    httpc *c = NULL;
+    if (httpc_create(&o->url, &ho, &c)) { set_fatal(r, EXIT_REJECTED, "out of memory"); return NULL; }
+    httpc_resp resp;
+    httpc_resp_init(&resp);
+    st_buf etext;
+    st_buf_init(&etext);
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (!r->q_head && !r->reading_done && !atomic_load(&r->stop)) pthread_cond_wait(&r->cv_work, &r->mu);
+        imp_batch *b = atomic_load(&r->stop) ? NULL : r->q_head;
+        if (b) {
+            r->q_head = b->next;
+            if (!r->q_head) r->q_tail = NULL;
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (!b) break;
+        send_batch(r, c, b, &resp, &etext);
+        put_free(r, b);
+    }
+    st_buf_fini(&etext);
+    httpc_resp_fini(&resp);
+    httpc_destroy(c);
+    return NULL;
+}
+
+/* Next free batch buffer; NULL when stopped. */
+static imp_batch *get_free(imp_run *r)
+{
+    pthread_mutex_lock(&r->mu);
+    imp_batch *b = NULL;
+    for (;;) {
+        if (atomic_load(&r->stop)) break;
+        if (r->free_list) {
+            b = r->free_list;
+            r->free_list = b->next;
+            break;
+        }
+        if (r->allocated < r->max_batches) {
+            b = st_calloc(1, sizeof *b);
+            if (b) {
+                st_buf_init(&b->body);
+                r->allocated++;
+            }
+            break;
+        }
+        pthread_cond_wait(&r->cv_free, &r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (b) batch_reset(b);
+    return b;
+}
+
+static int cmp_error(const void *a, const void *b)
+{
+    const imp_error *x = a, *y = b;
+    if (x->file_index != y->file_index) return x->file_index < y->file_index ? -1 : 1;
+    return (x->lineno > y->lineno) - (x->lineno < y->lineno);
+}
+
+/* ---- options ---- */
+
+static void import_usage(FILE *f, const char *cmd)
+{
+    fprintf(f,
+            "usage: strata %s [OPTIONS] FILE...|-\n"
+            "Send line protocol (plain, gzip or zstd; '-' reads stdin) to a running stratad.\n\n"
+            "  --url URL            server (default http://127.0.0.1:8086)\n"
+            "  --db NAME            database (POST /write); or\n"
+            "  --bucket NAME        bucket, db or db/rp (POST /api/v2/write)\n"
+            "  --rp NAME            retention policy (with --db)\n"
+            "  --org NAME           organisation (with --bucket; passed through)\n"
+            "  --precision P        timestamp unit: n, u, ms, s, m, h (default n; --bucket: n, u, ms, s)\n"
+            "  --batch-bytes N      bytes per request, cut at line ends (default 1048576)\n"
+            "  --workers N          parallel connections (default: CPU cores)\n"
+            "  --user U --password P   HTTP Basic credentials\n"
+            "  --token T            Authorization: Token T\n"
+            "  --retries N          retries on connection errors and 5xx (default 5)\n"
+            "  --retry-backoff MS   first retry delay, doubling each time (default 500)\n"
+            "  --timeout S          connect / I/O timeout in seconds (default 60)\n\n"
+            "Lines without a timestamp are stamped with the time they are read.\n"
+            "Exit: 0 all written, 1 lines rejected or input error, 2 usage, 3 server unreachable or refused.\n",
+            cmd);
+}
+
+static int parse_int(const char *cmd, const char *name, const char *v, long long min, long long max, long long *out)
+{
+    char *e;
+    errno = 0;
+    long long x = strtoll(v, &e, 10);
+    if (errno || e == v || *e || x < min || x > max) {
+        fprintf(stderr, "strata %s: %s must be an integer in [%lld, %lld], got '%s'\n", cmd, name, min, max, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static void print_summary(const char *cmd, const imp_source *src, const imp_run *r, double secs)
+{
+    fprintf(stderr,
+            "strata %s: read %" PRIu64 " lines (%" PRIu64 " bytes) from %" PRIu64 " files, wrote %" PRIu64
+            " lines in %" PRIu64 " batches, rejected %" PRIu64 " lines in %.3f s (%.0f lines/s)\n",
+            cmd, src->lines, src->bytes, src->files, r->written, r->batches, r->rejected, secs,
+            secs > 0 ? (double)r->written / secs : 0.0);
+    for (size_t i = 0; i < r->nerrors; i++) fprintf(stderr, "%s\n", r->errors[i].text);
+    if (r->errors_total > r->nerrors)
+        fprintf(stderr, "(and %" PRIu64 " more errors)\n", r->errors_total - r->nerrors);
+}
+
+int tool_import_main(int argc, char **argv)
+{
+    const char *cmd = argv[0];
+    const char *url = "http://127.0.0.1:8086", *db = NULL, *bucket = NULL, *rp = NULL, *org = NULL;
+    const char *precision = NULL, *user = NULL, *password = NULL, *token = NULL;
+    long long batch_bytes = 1 << 20, workers = 0, retries = 5, backoff = 500, timeout_s = 60;
+    char **files = st_calloc((size_t)argc + 1, sizeof *files);
+    int nfiles = 0, stdin_seen = 0;
+    if (!files) { fprintf(stderr, "strata %s: out of memory\n", cmd); return EXIT_USAGE; }
+    int ret = EXIT_USAGE;
+    imp_opts o;
+    memset(&o, 0, sizeof o);
+    imp_source *src = NULL;
+    imp_run r;
+    memset(&r, 0, sizeof r);
+    int run_ready = 0;
+    pthread_t *threads = NULL;
+    int nthreads = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { import_usage(stdout, cmd); ret = 0; goto out; }
+        if (strcmp(a, "-") == 0 || a[0] != '-') {
+            if (strcmp(a, "-") == 0 && stdin_seen++) {
+                fprintf(stderr, "strata %s: '-' (stdin) given twice\n", cmd);
+                goto out;
+            }
+            files[nfiles++] = argv[i];
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            while (++i < argc) files[nfiles++] = argv[i];
+            break;
+        }
+        const char *v = NULL;
+        char name[64];
+        const char *eq = strchr(a, '=');
+        if (eq && (size_t)(eq - a) < sizeof name) {
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = 0;
+            v = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", a);
+            if (i + 1 < argc) v = argv[i + 1], i++;
+            else { fprintf(stderr, "strata %s: %s needs a value\n", cmd, a); goto out; }
+        }
+        if (!strcmp(name, "--url")) url = v;
+        else if (!strcmp(name, "--db")) db = v;
+        else if (!strcmp(name, "--bucket")) bucket = v;
+        else if (!strcmp(name, "--rp")) rp = v;
+        else if (!strcmp(name, "--org")) org = v;
+        else if (!strcmp(name, "--precision")) precision = v;
+        else if (!strcmp(name, "--user") || !strcmp(name, "--username")) user = v;
+        else if (!strcmp(name, "--password")) password = v;
+        else if (!strcmp(name, "--token")) token = v;
+        else if (!strcmp(name, "--batch-bytes")) {
+            if (parse_int(cmd, name, v, 1, 1LL << 30, &batch_bytes)) goto out;
+        } else if (!strcmp(name, "--workers")) {
+            if (parse_int(cmd, name, v, 1, 256, &workers)) goto out;
+        } else if (!strcmp(name, "--retries")) {
+            if (parse_int(cmd, name, v, 0, 100, &retries)) goto out;
+        } else if (!strcmp(name, "--retry-backoff")) {
+            if (parse_int(cmd, name, v, 0, 600000, &backoff)) goto out;
+        } else if (!strcmp(name, "--timeout")) {
+            if (parse_int(cmd, name, v, 1, 86400, &timeout_s)) goto out;
+        } else {
+            fprintf(stderr, "strata %s: unknown option '%s' (see strata %s --help)\n", cmd, name, cmd);
+            goto out;
+        }
+    }
+    if (nfiles == 0) { fprintf(stderr, "strata %s: no input (give FILE... or - for stdin)\n", cmd); goto out; }
+    if (!db == !bucket) { fprintf(stderr, "strata %s: give exactly one of --db or --bucket\n", cmd); goto out; }
+    if (rp && !db) { fprintf(stderr, "strata %s: --rp goes with --db (use --bucket db/rp)\n", cmd); goto out; }
+    if (token && (user || password)) { fprintf(stderr, "strata %s: give --token or --user/--password, not both\n", cmd); goto out; }
+    if (!user != !password) { fprintf(stderr, "strata %s: --user and --password go together\n", cmd); goto out; }
+    char err[300];
+    if (httpc_url_parse(url, &o.url, err, sizeof err)) { fprintf(stderr, "strata %s: --url: %s\n", cmd, err); goto out; }
+    o.url_text = url;
+
+    /* Precision: unit and the name the endpoint expects. */
+    static const struct { const char *names[3]; const char *v1, *v2; int64_t unit; } precs[] = {
+        { { "n", "ns", NULL }, "n", "ns", 1 },
+        { { "u", "us", NULL }, "u", "us", 1000 },
+        { { "ms", NULL, NULL }, "ms", "ms", 1000000 },
+        { { "s", NULL, NULL }, "s", "s", 1000000000 },
+        { { "m", NULL, NULL }, "m", NULL, 60000000000LL },
+        { { "h", NULL, NULL }, "h", NULL, 3600000000000LL },
+    };
+    int pi = 0;
+    if (precision) {
+        pi = -1;
+        for (int k = 0; k < 6 && pi < 0; k++)
+            for (int j = 0; j < 3 && precs[k].names[j]; j++)
+                if (!strcmp(precision, precs[k].names[j])) pi = k;
+        if (pi < 0) { fprintf(stderr, "strata %s: --precision must be n, u, ms, s, m or h, got '%s'\n", cmd, precision); goto out; }
+        if (bucket && !precs[pi].v2) {
+            fprintf(stderr, "strata %s: --precision %s is not available with --bucket (v2 takes n, u, ms, s)\n", cmd, precision);
+            goto out;
+        }
+    }
+    o.unit_ns = precs[pi].unit;
+    st_buf t;
+    st_buf_init(&t);
+    if (db) {
+        st_buf_append_str(&t, "/write?db=");
+        httpc_urlencode(&t, db, strlen(db));
+        if (rp) { st_buf_append_str(&t, "&rp="); httpc_urlencode(&t, rp, strlen(rp)); }
+        st_buf_printf(&t, "&precision=%s", precs[pi].v1);
+    } else {
+        st_buf_append_str(&t, "/api/v2/write?bucket=");
+        httpc_urlencode(&t, bucket, strlen(bucket));
+        if (org) { st_buf_append_str(&t, "&org="); httpc_urlencode(&t, org, strlen(org)); }
+        st_buf_printf(&t, "&precision=%s", precs[pi].v2);
+    }
+    o.target = st_buf_take(&t);
+    if (user || token) {
+        st_buf_init(&t);
+        if (token) st_buf_printf(&t, "Authorization: Token %s\r\n", token);
+        else {
+            st_buf cred;
+            st_buf_init(&cred);
+            st_buf_printf(&cred, "%s:%s", user, password);
+            st_buf_append_str(&t, "Authorization: Basic ");
+            httpc_base64(&t, cred.ptr, cred.len);
+            st_buf_append_str(&t, "\r\n");
+            st_buf_fini(&cred);
+        }
+        o.auth = st_buf_take(&t);
+        if (!o.auth) { fprintf(stderr, "strata %s: out of memory\n", cmd); goto out; }
+    }
+    if (!o.target) { fprintf(stderr, "strata %s: out of memory\n", cmd); goto out; }
+    if (workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = n < 1 ? 1 : n > 64 ? 64 : n;
+    }
+    o.batch_bytes = (size_t)batch_bytes;
+    o.workers = (int)workers;
+    o.retries = (int)retries;
+    o.backoff_ms = (int)backoff;
+    o.timeout_ms = (int)(timeout_s * 1000);
+
+    /* Every named file must open before anything is sent. */
+    for (int i = 0; i < nfiles; i++) {
+        if (!strcmp(files[i], "-")) continue;
+        struct stat sb;
+        if (stat(files[i], &sb) != 0) { fprintf(stderr, "strata %s: %s: %s\n", cmd, files[i], strerror(errno)); goto out; }
+        if (S_ISDIR(sb.st_mode)) { fprintf(stderr, "strata %s: %s: is a directory\n", cmd, files[i]); goto out; }
+    }
+
+    ret = EXIT_REJECTED;
+    if (lp_source_create(files, nfiles, o.batch_bytes, o.unit_ns, &src)) { fprintf(stderr, "strata %s: out of memory\n", cmd); goto out; }
+    r.o = &o;
+    r.max_batches = 2 * (size_t)o.workers + 1;
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv_work, NULL);
+    pthread_cond_init(&r.cv_free, NULL);
+    run_ready = 1;
+    srand((unsigned)(time(NULL) ^ getpid()));
+    threads = st_calloc((size_t)o.workers, sizeof *threads);
+    if (!threads) { fprintf(stderr, "strata %s: out of memory\n", cmd); goto out; }
+    int64_t t0 = st_now_ns();
+    for (int i = 0; i < o.workers; i++) {
+        int rc = pthread_create(&threads[i], NULL, worker_main, &r);
+        if (rc) { set_fatal(&r, EXIT_REJECTED, "cannot start a worker thread: %s", strerror(rc)); break; }
+        nthreads++;
+    }
+    uint64_t seq = 0;
+    int input_error = 0;
+    while (!atomic_load(&r.stop)) {
+        imp_batch *b = get_free(&r);
+        if (!b) {
+            if (!atomic_load(&r.stop)) set_fatal(&r, EXIT_REJECTED, "out of memory");
+            break;
+        }
+        int rc = src->next(src, b);
+        if (rc <= 0) {
+            put_free(&r, b);
+            if (rc < 0) {
+                input_error = 1;
+                /* Stop reading, but let the workers finish what is queued. */
+                fprintf(stderr, "strata %s: %s\n", cmd, src->errmsg);
+            }
+            break;
+        }
+        b->seq = seq++;
+        pthread_mutex_lock(&r.mu);
+        if (r.q_tail) r.q_tail->next = b;
+        else r.q_head = b;
+        r.q_tail = b;
+        pthread_cond_signal(&r.cv_work);
+        pthread_mutex_unlock(&r.mu);
+    }
+    pthread_mutex_lock(&r.mu);
+    r.reading_done = 1;
+    pthread_cond_broadcast(&r.cv_work);
+    pthread_mutex_unlock(&r.mu);
+    for (int i = 0; i < nthreads; i++) pthread_join(threads[i], NULL);
+    double secs = (double)(st_now_ns() - t0) / 1e9;
+
+    qsort(r.errors, r.nerrors, sizeof r.errors[0], cmp_error);
+    print_summary(cmd, src, &r, secs);
+    if (r.fatal_exit) {
+        fprintf(stderr, "strata %s: %s\n", cmd, r.fatal);
+        ret = r.fatal_exit;
+    } else if (input_error || r.rejected > 0) {
+        ret = EXIT_REJECTED;
+    } else {
+        ret = EXIT_OK;
+    }
+
+out:
+    if (run_ready) {
+        for (imp_batch *b = r.free_list, *n; b; b = n) { n = b->next; st_buf_fini(&b->body); st_free(b); }
+        for (imp_batch *b = r.q_head, *n; b; b = n) { n = b->next; st_buf_fini(&b->body); st_free(b); }
+        for (size_t i = 0; i < r.nerrors; i++) st_free(r.errors[i].text);
+        pthread_cond_destroy(&r.cv_free);
+        pthread_cond_destroy(&r.cv_work);
+        pthread_mutex_destroy(&r.mu);
+    }
+    st_free(threads);
+    if (src) src->destroy(src);
+    st_free(o.target);
+    st_free(o.auth);
+    st_free(files);
+    return ret;
+}
