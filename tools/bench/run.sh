@@ -15,6 +15,9 @@
 #         strata gen plant to a pipe: MB/s
 #   lp    $BUILD/bench/bench_lp on the gen file (line protocol parse)
 #   num   $BUILD/bench/bench_num (number parse/format)
+#   ingest  $BUILD/bench/loadgen posts the gen file to stratad (--wal-fsync group
+#         and interval), InfluxDB 1.6 and VictoriaMetrics 1.79: values/s until
+#         counted, peak RSS, ratios (see the section's comment)
 #
 # Environment:
 #   BENCH_ONLY=gen,lp     run only these sections
@@ -23,6 +26,8 @@
 #   BENCH_SEED=1
 #   BENCH_TMPDIR=DIR      where the scratch folder goes (default $TMPDIR or /tmp)
 #   NAB_DIR=DIR           (later sections) an existing data set to use
+#   BENCH_INGEST_RUNS=1   ingest: runs per target (median); BENCH_INGEST_TARGETS,
+#                         _CONNS, _BATCH, _POLL_S: see the ingest section
 #
 # Adding a section: write bench_<name>() using fig/section/skip below, and
 # list it in SECTIONS.
@@ -33,7 +38,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS="gen lp num"
+SECTIONS="gen lp num ingest"
 ONLY=${BENCH_ONLY:-}
 if [ $# -gt 0 ]; then ONLY=$(echo "$*" | tr ' ' ','); fi
 HOSTS=${BENCH_HOSTS:-100}
@@ -141,6 +146,271 @@ bench_num() {
     section num "number parse/format ($BUILD/bench/bench_num)"
     if [ ! -x "$BUILD/bench/bench_num" ]; then skip "$BUILD/bench/bench_num not built"; return; fi
     run_bin bench_num bench_num "$BUILD/bench/bench_num"
+}
+
+# ---- ingest: HTTP line-protocol write throughput, Strata and its peers ----
+#
+# For each target: start it on 127.0.0.1 (a free port, a data dir under
+# $SCRATCH), post the gen file with $BUILD/bench/loadgen (BENCH_INGEST_CONNS
+# connections, default 2; BENCH_INGEST_BATCH lines per request, default
+# 5000), then poll a count until every value is visible.
+#   values/s = values / (loadgen's time to the last ack + time from the last
+#              ack until the count query that saw everything was sent)
+#   peak RSS = the server's VmHWM (/proc/PID/status), read before it stops.
+# BENCH_INGEST_RUNS=N (default 1) repeats each target with a fresh data dir
+# and reports the median values/s and the largest peak RSS.
+# BENCH_INGEST_TARGETS (default "strata_group strata_interval influxdb vm").
+# Peers come from Debian's influxdb and victoria-metrics packages; when one is
+# missing the section tries apt-get install once and skips the peer with a
+# note if that fails. Every server is stopped by PID when its run ends (and by
+# the EXIT/INT/TERM trap while the section runs).
+
+ING_PID=""
+ING_DIR=""
+ING_PORT=""
+ING_POLL_S=${BENCH_INGEST_POLL_S:-300}
+ING_CONNS=${BENCH_INGEST_CONNS:-2}
+ING_BATCH=${BENCH_INGEST_BATCH:-5000}
+ING_RUNS=${BENCH_INGEST_RUNS:-1}
+ING_TARGETS=${BENCH_INGEST_TARGETS:-strata_group strata_interval influxdb vm}
+# gen's default start (2016-01-01T00:00:00Z, TSBS's) and step (10 s)
+ING_START_S=1451606400
+ING_STEP_S=10
+
+ingest_stop() {
+    if [ -n "$ING_PID" ]; then
+        kill "$ING_PID" 2>/dev/null
+        n=0
+        while kill -0 "$ING_PID" 2>/dev/null && [ "$n" -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+        kill -9 "$ING_PID" 2>/dev/null
+        wait "$ING_PID" 2>/dev/null
+        ING_PID=""
+    fi
+    if [ -n "$ING_DIR" ]; then rm -rf "$ING_DIR"; ING_DIR=""; fi
+}
+
+# A TCP port nobody on this machine has bound (random in 20000-59999).
+ingest_free_port() {
+    n=0
+    while [ "$n" -lt 100 ]; do
+        n=$((n + 1))
+        r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+        p=$((20000 + r % 40000))
+        hex=$(printf '%04X' "$p")
+        if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2}' | grep -q ":$hex\$"; then
+            echo "$p"; return 0
+        fi
+    done
+    return 1
+}
+
+# ingest_wait_http URL SECONDS — until URL answers 2xx and the server lives.
+ingest_wait_http() {
+    n=0
+    while [ "$n" -lt $(($2 * 10)) ]; do
+        kill -0 "$ING_PID" 2>/dev/null || return 1
+        curl -sf -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.1; n=$((n + 1))
+    done
+    return 1
+}
+
+ingest_hwm_mib() {
+    awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null
+}
+
+# ingest_need_pkg BINARY PACKAGE — 0 if BINARY is (now) on PATH.
+ingest_need_pkg() {
+    command -v "$1" > /dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null 2>&1; then
+        printf '   %s missing: apt-get install -y %s\n' "$1" "$2"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" > "$SCRATCH/apt-$2.log" 2>&1 ||
+            tail -n 3 "$SCRATCH/apt-$2.log" | sed 's/^/   /'
+    fi
+    command -v "$1" > /dev/null 2>&1
+}
+
+# Sum of the numbers in the first row of an InfluxDB-style JSON result
+# ("values":[["1970-01-01T00:00:00Z",n1,n2,...]]); empty if there is none.
+ingest_json_row_sum() {
+    sed -n 's/.*"values":\[\[[^,]*,\([^]]*\)\]\].*/\1/p' | tr ',' '\n' |
+        awk '/^[0-9.eE+-]+$/ { s += $1; n++ } END { if (n) printf "%.0f", s }'
+}
+
+# Start functions: set ING_PID, ING_PORT, ING_DIR; return non-zero to skip.
+ingest_start_strata() { # $1 = group | interval
+    ING_DIR=$(mktemp -d "$SCRATCH/strata.XXXXXX") || return 1
+    "$BUILD/stratad" --data "$ING_DIR/data" --http 127.0.0.1:0 --mqtt off --wal-fsync "$1" \
+        --ready-file "$ING_DIR/ready" > "$ING_DIR/log" 2>&1 &
+    ING_PID=$!
+    n=0
+    while [ ! -s "$ING_DIR/ready" ] && [ "$n" -lt 200 ]; do
+        kill -0 "$ING_PID" 2>/dev/null || break
+        sleep 0.1; n=$((n + 1))
+    done
+    ING_PORT=$(tr ' ' '\n' < "$ING_DIR/ready" 2>/dev/null | sed -n 's/^http=.*:\([0-9]*\)$/\1/p')
+    if [ -z "$ING_PORT" ]; then tail -n 5 "$ING_DIR/log" | sed 's/^/   /'; return 1; fi
+}
+ingest_start_strata_group() { ingest_start_strata group; }
+ingest_start_strata_interval() { ingest_start_strata interval; }
+
+ingest_start_influxdb() {
+    ingest_need_pkg influxd influxdb || { ING_SKIP="influxd not installed (package influxdb)"; return 1; }
+    ING_DIR=$(mktemp -d "$SCRATCH/influxdb.XXXXXX") || return 1
+    ING_PORT=$(ingest_free_port) && rpc=$(ingest_free_port) || return 1
+    cat > "$ING_DIR/influxdb.conf" <<CONF
+reporting-enabled = false
+bind-address = "127.0.0.1:$rpc"
+[meta]
+  dir = "$ING_DIR/meta"
+[data]
+  dir = "$ING_DIR/data"
+  wal-dir = "$ING_DIR/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:$ING_PORT"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+[logging]
+  level = "warn"
+CONF
+    influxd -config "$ING_DIR/influxdb.conf" > "$ING_DIR/log" 2>&1 &
+    ING_PID=$!
+    if ! ingest_wait_http "http://127.0.0.1:$ING_PORT/ping" 30; then
+        tail -n 5 "$ING_DIR/log" | sed 's/^/   /'; ING_SKIP="influxd did not start"; return 1
+    fi
+    curl -sf -o /dev/null -XPOST "http://127.0.0.1:$ING_PORT/query" --data-urlencode "q=CREATE DATABASE bench" ||
+        { ING_SKIP="influxd: CREATE DATABASE failed"; return 1; }
+}
+
+ingest_start_vm() {
+    ingest_need_pkg victoria-metrics victoria-metrics ||
+        { ING_SKIP="victoria-metrics not installed (package victoria-metrics)"; return 1; }
+    ING_DIR=$(mktemp -d "$SCRATCH/vm.XXXXXX") || return 1
+    ING_PORT=$(ingest_free_port) || return 1
+    victoria-metrics -httpListenAddr="127.0.0.1:$ING_PORT" -storageDataPath="$ING_DIR/data" \
+        -retentionPeriod=100y > "$ING_DIR/log" 2>&1 &
+    ING_PID=$!
+    if ! ingest_wait_http "http://127.0.0.1:$ING_PORT/health" 30; then
+        tail -n 5 "$ING_DIR/log" | sed 's/^/   /'; ING_SKIP="victoria-metrics did not start"; return 1
+    fi
+}
+
+# Count functions print the number of visible values (empty if unknown).
+ingest_count_strata() {
+    # (helpers use prefixed names: sh has no local variables)
+    cs_resp=$(curl -s -G "http://127.0.0.1:$ING_PORT/query" --data-urlencode db=bench \
+        --data-urlencode "q=SELECT count(usage_user) FROM cpu" 2>/dev/null)
+    cs_n=$(printf '%s' "$cs_resp" | ingest_json_row_sum)
+    if [ -n "$cs_n" ] && [ "$cs_n" -gt 0 ] 2>/dev/null; then
+        # one field counted; every line of the gen file has ING_FIELDS fields, written together
+        echo $((cs_n * ING_FIELDS)); return
+    fi
+    ING_NOTE="count query not answered ($(printf '%s' "$cs_resp" | head -c 80)); completeness read from /metrics strata_points_written_total (values acknowledged)"
+    curl -s "http://127.0.0.1:$ING_PORT/metrics" 2>/dev/null |
+        awk '$1 == "strata_points_written_total" { printf "%.0f", $2 }'
+}
+ingest_count_strata_group() { ingest_count_strata; }
+ingest_count_strata_interval() { ingest_count_strata; }
+
+ingest_count_influxdb() {
+    curl -s -G "http://127.0.0.1:$ING_PORT/query" --data-urlencode db=bench \
+        --data-urlencode "q=SELECT count(*) FROM cpu" 2>/dev/null | ingest_json_row_sum
+}
+
+ingest_count_vm() {
+    curl -s -o /dev/null "http://127.0.0.1:$ING_PORT/internal/force_flush" 2>/dev/null
+    vm_t=$((ING_START_S + POINTS * ING_STEP_S + 3600))
+    curl -s -G "http://127.0.0.1:$ING_PORT/api/v1/query" --data-urlencode nocache=1 --data-urlencode "time=$vm_t" \
+        --data-urlencode 'query=sum(count_over_time({__name__=~"cpu_.*"}[10y]))' 2>/dev/null |
+        sed -n 's/.*"value":\[[^,]*,"\([^"]*\)"\].*/\1/p' | awk '{ printf "%.0f", $1 }'
+}
+
+# ingest_one TARGET — one fresh run; prints its line and sets ING_VPS, ING_RSS.
+ingest_one() {
+    it=$1; ING_VPS=""; ING_RSS=""; ING_SKIP=""; ING_NOTE=""
+    if ! "ingest_start_$it"; then
+        [ -z "$ING_SKIP" ] && ING_SKIP="$it did not start"
+        ingest_stop; return 2
+    fi
+    out=$SCRATCH/ingest_$it.out
+    "$BUILD/bench/loadgen" --file "$GEN_FILE" --port "$ING_PORT" --path /write --query db=bench \
+        --batch-lines "$ING_BATCH" --connections "$ING_CONNS" --label "$it" > "$out" 2>&1
+    lg_rc=$?
+    t1=$(now_ns)
+    sed 's/^/   /' "$out"
+    if [ "$lg_rc" -ne 0 ]; then ING_SKIP="$it: loadgen reported errors"; ingest_stop; return 1; fi
+    ack_s=$(sed -n 's/^loadgen: .* seconds=\([0-9.]*\) .*/\1/p' "$out")
+    want=$(sed -n 's/^loadgen: .* values=\([0-9]*\) .*/\1/p' "$out")
+    lines=$(sed -n 's/^loadgen: .* lines=\([0-9]*\).*/\1/p' "$out")
+    ING_FIELDS=$((want / lines))
+    deadline=$((t1 + ING_POLL_S * 1000000000))
+    polls=0
+    while :; do
+        tq=$(now_ns)
+        got=$("ingest_count_$it")
+        polls=$((polls + 1))
+        [ -n "$got" ] && [ "$got" -ge "$want" ] 2>/dev/null && break
+        if [ "$tq" -gt "$deadline" ]; then
+            ING_SKIP="$it: only ${got:-?} of $want values visible after ${ING_POLL_S}s"; ingest_stop; return 1
+        fi
+        sleep 0.2
+    done
+    # ingest_count_strata sets ING_NOTE in a subshell; ask once more here for the note
+    case $it in strata*) "ingest_count_$it" > /dev/null ;; esac
+    vis_ns=$((tq - t1))
+    ING_RSS=$(ingest_hwm_mib "$ING_PID")
+    ING_VPS=$(awk -v v="$want" -v a="$ack_s" -v q="$vis_ns" 'BEGIN { printf "%.0f", v / (a + q / 1e9) }')
+    printf '   %s: %s values in %s s to the last ack + %s s until counted (%d polls): %s values/s, peak RSS %s MiB\n' \
+        "$it" "$want" "$ack_s" "$(secs "$vis_ns")" "$polls" "$ING_VPS" "${ING_RSS:-?}"
+    [ -n "$ING_NOTE" ] && printf '   note: %s\n' "$ING_NOTE"
+    ingest_stop
+    return 0
+}
+
+bench_ingest() {
+    section ingest "HTTP line-protocol ingest, $ING_CONNS connections x $ING_BATCH-line batches, timed until counted"
+    if [ ! -x "$BUILD/stratad" ] || [ ! -x "$BUILD/bench/loadgen" ]; then
+        skip "$BUILD/stratad or $BUILD/bench/loadgen not built"; return
+    fi
+    command -v curl > /dev/null 2>&1 || { skip "curl not installed"; return; }
+    if ! need_gen_file; then skip "no gen file ($STRATA_BIN missing or failed)"; return; fi
+    trap 'ingest_stop; rm -rf "$SCRATCH"' EXIT
+    trap 'ingest_stop; rm -rf "$SCRATCH"; exit 130' INT TERM
+    for t in $ING_TARGETS; do
+        vals=""; rss=0; r=0; why=""
+        while [ "$r" -lt "$ING_RUNS" ]; do
+            r=$((r + 1))
+            ingest_one "$t"; rc=$?
+            if [ "$rc" -ne 0 ]; then why=$ING_SKIP; [ "$rc" -eq 2 ] && r=$ING_RUNS; continue; fi
+            vals="$vals $ING_VPS"
+            [ "${ING_RSS:-0}" -gt "$rss" ] && rss=$ING_RSS
+        done
+        if [ -z "$vals" ]; then
+            case $t in strata*) fail "$why" ;; *) skip "$why" ;; esac
+            eval "ING_R_$t=''"
+            continue
+        fi
+        med=$(echo "$vals" | tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+        n=$(echo "$vals" | wc -w | tr -d ' ')
+        fig "${t}_values_s" "$(awk -v v="$med" 'BEGIN { printf "%.2f", v / 1e6 }')" "M values/s (median of $n)"
+        fig "${t}_peak_rss" "$rss" "MiB (VmHWM)"
+        eval "ING_R_$t=$med; ING_M_$t=$rss"
+    done
+    trap 'rm -rf "$SCRATCH"' EXIT
+    trap 'rm -rf "$SCRATCH"; exit 130' INT TERM
+    # ratios the write-path issue asks for: group >= 2x VM, >= 4x InfluxDB values/s; RSS <= 0.5x VM
+    sg=${ING_R_strata_group:-}; vm=${ING_R_vm:-}; ix=${ING_R_influxdb:-}
+    if [ -n "$sg" ] && [ -n "$vm" ]; then
+        fig "ratio_group_vs_vm" "$(awk -v a="$sg" -v b="$vm" 'BEGIN { printf "%.2f", a / b }')" "x values/s (target >= 2)"
+        fig "ratio_rss_vs_vm" "$(awk -v a="${ING_M_strata_group:-0}" -v b="${ING_M_vm:-1}" 'BEGIN { printf "%.2f", a / b }')" "x peak RSS (target <= 0.5)"
+    fi
+    if [ -n "$sg" ] && [ -n "$ix" ]; then
+        fig "ratio_group_vs_influxdb" "$(awk -v a="$sg" -v b="$ix" 'BEGIN { printf "%.2f", a / b }')" "x values/s (target >= 4)"
+    fi
 }
 
 # ---- main ----
