@@ -9,7 +9,8 @@
  *     1-byte bools, 4-byte StatusCodes, strings split at length bytes):
  *     encode with every block encoding of the type (and the automatic
  *     choice), with and without zstd, and through the head appender;
- *     decoding must give back exactly the same bits, else abort().
+ *     decoding must give back exactly the same bits, and the block cut by
+ *     a byte or asked for one value more must give ST_ECORRUPT, else abort().
  * Single-threaded.
  */
 #include <stdint.h>
@@ -161,6 +162,14 @@ static void roundtrip(int type, const uint8_t *p, size_t len)
             if (type == ENC_TYPE_STRING) rc = enc_block_decode_str(b.ptr, b.len, n, &store, (st_slice *)(void *)out);
             else rc = enc_block_decode(b.ptr, b.len, (enc_type)type, n, out);
             if (rc || !same(type, vals, out, n)) abort();
+            /* A block is consumed exactly and carries its count: a byte
+             * short or one value more never decodes. */
+            if (type == ENC_TYPE_STRING) {
+                if (enc_block_decode_str(b.ptr, b.len - 1, n, &store, (st_slice *)(void *)out) != ST_ECORRUPT) abort();
+            } else {
+                if (enc_block_decode(b.ptr, b.len - 1, (enc_type)type, n, out) != ST_ECORRUPT) abort();
+                if (n < MAXN && enc_block_decode(b.ptr, b.len, (enc_type)type, n + 1, out) != ST_ECORRUPT) abort();
+            }
         }
     }
     st_buf_fini(&b);
