@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import STRATA, Server, check, eq, free_port, run_tests
+from harness import SANITIZER_MARKS, STRATA, Server, check, eq, free_port, run_tests
 
 T0 = 1_600_000_000_000_000_000
 
@@ -29,7 +29,10 @@ T0 = 1_600_000_000_000_000_000
 def strata(*args, stdin=None, timeout=120):
     p = subprocess.run([STRATA, *args], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    err = p.stderr.decode("utf-8", "replace")
+    if any(m in err for m in SANITIZER_MARKS):
+        raise AssertionError("sanitizer report from strata %s:\n%s" % (" ".join(args), err[-4000:]))
+    return p.returncode, p.stdout.decode("utf-8", "replace"), err
 
 
 def url(s):
@@ -98,9 +101,10 @@ def test_import_workers_small_batches():
         eq(metric(s, "strata_points_written_total"), values, "field values written")
         eq(metric(s, "strata_lines_rejected_total"), 0, "lines rejected")
         if query_ready(s):
-            for m, n in per.items():
-                vals = s.values("SELECT count(*) FROM %s" % m, db="plant")
-                check(vals and all(v == n for v in vals[0][1:]), "%s count: %r != %d" % (m, vals, n))
+            for m, f in (("cpu", "usage"), ("cpu", "idle"), ("plant", "temp"), ("plant", "count"), ("plant", "ok"),
+                         ("events", "msg")):
+                vals = s.values("SELECT count(%s) FROM %s" % (f, m), db="plant")
+                check(vals and vals[0][1] == per[m], "%s.%s count: %r != %d" % (m, f, vals, per[m]))
             rows = s.values("SELECT * FROM events WHERE src='s2' LIMIT 1", db="plant")
             check(rows and "event" in json.dumps(rows) and "\\n" in json.dumps(rows),
                   "string with a raw newline came back: %r" % rows)
