@@ -468,10 +468,11 @@ static int source_measurements(ctx *c, const iql_stmt *st, uint64_t *db_id, name
 {
     memset(out, 0, sizeof *out);
     out->c = c;
-    int rc = resolve_source_db(c, st->nsources ? &st->sources[0] : NULL, db_id);
-    if (rc) return rc;
-    if (st->db.len) {
+    int rc;
+    if (st->db.len) { /* ON db */
         if ((rc = resolve_db(c, st->db, db_id))) return rc;
+    } else if ((rc = resolve_source_db(c, st->nsources ? &st->sources[0] : NULL, db_id))) {
+        return rc;
     }
     name_list all;
     memset(&all, 0, sizeof all);

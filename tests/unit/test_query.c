@@ -169,6 +169,9 @@ TEST(errors)
 {
     CHECK_EQ_STR(runx("SHOW MEASUREMENTS", "", "", 0), R("{\"statement_id\":0,\"error\":\"database name required\"}"));
     CHECK_EQ_STR(runx("SHOW RETENTION POLICIES", "", "", 0), R("{\"statement_id\":0,\"error\":\"database name required\"}"));
+    CHECK_EQ_STR(runx("SHOW TAG KEYS ON plant FROM mem", "", "", 0),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"mem\",\"columns\":[\"tagKey\"],\"values\":[[\"host\"]]}]}"));
+    CHECK_EQ_STR(runx("SHOW FIELD KEYS ON nodb", "plant", "", 0), R("{\"statement_id\":0,\"error\":\"database not found: nodb\"}"));
     CHECK_EQ_STR(runx("SELECT v FROM m", "nodb", "", 0), R("{\"statement_id\":0,\"error\":\"database not found: nodb\"}"));
     CHECK_EQ_STR(run("SELECT value FROM \"plant\".\"other\".cpu", ""),
                  R("{\"statement_id\":0,\"error\":\"retention policy not found: other\"}"));
