@@ -33,28 +33,6 @@ static inline uint64_t enc__ld64(const uint8_t *p)
     memcpy(&v, p, 8);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     v = __builtin_bswap64(v);
-/* ---- per-type block payloads (dispatched by storage/enc_block.c) ---- */
-/* encode: append the payload of the smallest candidate (or of encoding
- * `force` when >= 0: ST_EINVAL if not of this type, ST_ERANGE if it cannot
- * hold these values) to out, set *id.
- * decode: payload [p, p+len) of encoding id into n values; ST_ECORRUPT. */
-int enc__time_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id);
-int enc__time_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out);
-int enc__int_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id);
-int enc__int_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out);
-int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, int *id);
-int enc__float_block_decode(int id, const uint8_t *p, size_t len, size_t n, double *out);
-int enc__bool_block_encode(const uint8_t *v, size_t n, int force, st_buf *out, int *id);
-int enc__bool_block_decode(int id, const uint8_t *p, size_t len, size_t n, uint8_t *out);
-int enc__str_block_encode(const st_slice *v, size_t n, int force, st_buf *out, int *id);
-int enc__str_block_decode(int id, const uint8_t *p, size_t len, size_t n, st_slice *out);
-int enc__qual_block_encode(const uint32_t *v, size_t n, int force, st_buf *out, int *id);
-int enc__qual_block_decode(int id, const uint8_t *p, size_t len, size_t n, uint32_t *out);
-
-/* RAW payload of 8-byte values. */
-int enc__raw64_encode(const uint64_t *v, size_t n, st_buf *out);
-int enc__raw64_decode(const uint8_t *p, size_t len, size_t n, uint64_t *out);
-
 #endif
     return v;
 }
@@ -63,28 +41,6 @@ static inline void enc__st64(uint8_t *p, uint64_t v)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     v = __builtin_bswap64(v);
-/* ---- per-type block payloads (dispatched by storage/enc_block.c) ---- */
-/* encode: append the payload of the smallest candidate (or of encoding
- * `force` when >= 0: ST_EINVAL if not of this type, ST_ERANGE if it cannot
- * hold these values) to out, set *id.
- * decode: payload [p, p+len) of encoding id into n values; ST_ECORRUPT. */
-int enc__time_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id);
-int enc__time_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out);
-int enc__int_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id);
-int enc__int_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out);
-int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, int *id);
-int enc__float_block_decode(int id, const uint8_t *p, size_t len, size_t n, double *out);
-int enc__bool_block_encode(const uint8_t *v, size_t n, int force, st_buf *out, int *id);
-int enc__bool_block_decode(int id, const uint8_t *p, size_t len, size_t n, uint8_t *out);
-int enc__str_block_encode(const st_slice *v, size_t n, int force, st_buf *out, int *id);
-int enc__str_block_decode(int id, const uint8_t *p, size_t len, size_t n, st_slice *out);
-int enc__qual_block_encode(const uint32_t *v, size_t n, int force, st_buf *out, int *id);
-int enc__qual_block_decode(int id, const uint8_t *p, size_t len, size_t n, uint32_t *out);
-
-/* RAW payload of 8-byte values. */
-int enc__raw64_encode(const uint64_t *v, size_t n, st_buf *out);
-int enc__raw64_decode(const uint8_t *p, size_t len, size_t n, uint64_t *out);
-
 #endif
     memcpy(p, &v, 8);
 }
@@ -275,6 +231,11 @@ int enc__str_block_encode(const st_slice *v, size_t n, int force, st_buf *out, i
 int enc__str_block_decode(int id, const uint8_t *p, size_t len, size_t n, st_slice *out);
 int enc__qual_block_encode(const uint32_t *v, size_t n, int force, st_buf *out, int *id);
 int enc__qual_block_decode(int id, const uint8_t *p, size_t len, size_t n, uint32_t *out);
+
+/* int64 columns (time, int, uint): the smallest of INTPACK, INTPACK_DIV10
+ * and RAW (or `force`). */
+int enc__int64_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id);
+int enc__int64_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out);
 
 /* RAW payload of 8-byte values. */
 int enc__raw64_encode(const uint64_t *v, size_t n, st_buf *out);

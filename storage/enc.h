@@ -71,6 +71,9 @@
  *   ENC_INTPACK [time int uint]: the integer pack of storage/bits.h over
  *       the values (uint as int64 bits): order 0/1/2 (values, deltas,
  *       delta-of-deltas), frame of reference, fixed bit width.
+ *   ENC_INTPACK_DIV10 [time int uint]: u8 p (1..18), then INTPACK of
+ *       v_i / 10^p; every value is a multiple of 10^p (timestamps of ms or s
+ *       precision in ns); decode multiplies back (mod 2^64).
  *   ENC_GORILLA [float]: the head's Gorilla stream of n values.
  *   ENC_DECIMAL [float]: the ALP idea.
  *       u8 e (0..18): v_i = (double)k_i / 10^e (IEEE division, 10^e an
@@ -128,6 +131,7 @@ typedef enum enc_id {
     ENC_STR_PLAIN = 7,
     ENC_STR_DICT = 8,
     ENC_QUAL_RLE = 9,
+    ENC_INTPACK_DIV10 = 10,
     ENC_ID_COUNT
 } enc_id;
 #define ENC_FLAG_ZSTD 0x80u

@@ -88,27 +88,10 @@ int enc_int_decode(const void *bytes, size_t len, size_t n, int64_t *out)
 
 int enc__int_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id)
 {
-    if (force >= 0 && force != ENC_INTPACK && force != ENC_RAW) return ST_EINVAL;
-    size_t best = SIZE_MAX;
-    int order = 0;
-    for (int o = 0; o <= 2; o++) {
-        size_t s = enc__intpack_size(v, n, o);
-        if (s < best) { best = s; order = o; }
-    }
-    if (force == ENC_RAW || (force < 0 && best >= n * 8)) {
-        *id = ENC_RAW;
-        return enc__raw64_encode((const uint64_t *)v, n, out);
-    }
-    *id = ENC_INTPACK;
-    return enc__intpack_encode(v, n, order, out);
+    return enc__int64_encode(v, n, force, out, id);
 }
 
 int enc__int_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out)
 {
-    size_t pos = 0;
-    if (id == ENC_RAW) return enc__raw64_decode(p, len, n, (uint64_t *)out);
-    if (id != ENC_INTPACK) return ST_ECORRUPT;
-    int rc = enc__intpack_decode(p, len, &pos, n, out);
-    if (rc) return rc;
-    return pos == len ? 0 : ST_ECORRUPT;
+    return enc__int64_decode(id, p, len, n, out);
 }

@@ -9,7 +9,7 @@
  * values) takes a generic path that reads only the bytes it owns.
  * Pure functions; any thread.
  */
-#include "storage/bits.h"
+#include "storage/enc.h"
 
 #include <stdlib.h>
 
@@ -284,5 +284,78 @@ int enc__intpack_decode(const uint8_t *p, size_t len, size_t *pos, size_t n, int
         }
     }
     *pos = i;
+    return 0;
+}
+
+/* ---- int64 columns: INTPACK, INTPACK_DIV10 or RAW ---- */
+
+static const int64_t pow10_i64[19] = {
+    1ll, 10ll, 100ll, 1000ll, 10000ll, 100000ll, 1000000ll, 10000000ll, 100000000ll,
+    1000000000ll, 10000000000ll, 100000000000ll, 1000000000000ll, 10000000000000ll,
+    100000000000000ll, 1000000000000000ll, 10000000000000000ll, 100000000000000000ll,
+    1000000000000000000ll,
+};
+
+static size_t best_order(const int64_t *v, size_t n, int *order)
+{
+    size_t best = SIZE_MAX;
+    for (int o = 0; o <= 2; o++) {
+        size_t s = enc__intpack_size(v, n, o);
+        if (s < best) { best = s; *order = o; }
+    }
+    return best;
+}
+
+int enc__int64_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id)
+{
+    if (force >= 0 && force != ENC_INTPACK && force != ENC_INTPACK_DIV10 && force != ENC_RAW) return ST_EINVAL;
+    /* The largest power of ten dividing every value (ms timestamps in ns: 6). */
+    int p = n ? 18 : 0;
+    for (size_t i = 0; i < n && p > 0; i++)
+        while (p > 0 && v[i] % pow10_i64[p] != 0) p--;
+    if (force == ENC_INTPACK_DIV10 && p == 0) return ST_ERANGE;
+    int order = 0, qorder = 0, rc;
+    size_t plain = force < 0 || force == ENC_INTPACK ? best_order(v, n, &order) : SIZE_MAX;
+    int64_t *q = NULL;
+    size_t scaled = SIZE_MAX;
+    if (p > 0 && (force < 0 || force == ENC_INTPACK_DIV10)) {
+        q = st_malloc(n * sizeof *q);
+        if (!q) return ST_ENOMEM;
+        for (size_t i = 0; i < n; i++) q[i] = v[i] / pow10_i64[p];
+        scaled = 1 + best_order(q, n, &qorder);
+    }
+    if (force == ENC_RAW || (force < 0 && plain >= n * 8 && scaled >= n * 8)) {
+        *id = ENC_RAW;
+        rc = enc__raw64_encode((const uint64_t *)v, n, out);
+    } else if (force == ENC_INTPACK_DIV10 || (force < 0 && scaled < plain)) {
+        *id = ENC_INTPACK_DIV10;
+        rc = st_buf_put_u8(out, (uint8_t)p);
+        if (!rc) rc = enc__intpack_encode(q, n, qorder, out);
+    } else {
+        *id = ENC_INTPACK;
+        rc = enc__intpack_encode(v, n, order, out);
+    }
+    st_free(q);
+    return rc;
+}
+
+int enc__int64_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out)
+{
+    size_t pos = 0;
+    if (id == ENC_RAW) return enc__raw64_decode(p, len, n, (uint64_t *)out);
+    unsigned e = 0;
+    if (id == ENC_INTPACK_DIV10) {
+        if (len < 1 || p[0] < 1 || p[0] > 18) return ST_ECORRUPT;
+        e = p[pos++];
+    } else if (id != ENC_INTPACK) {
+        return ST_ECORRUPT;
+    }
+    int rc = enc__intpack_decode(p, len, &pos, n, out);
+    if (rc) return rc;
+    if (pos != len) return ST_ECORRUPT;
+    if (e) {
+        uint64_t m = (uint64_t)pow10_i64[e], *u = (uint64_t *)out;
+        for (size_t i = 0; i < n; i++) u[i] *= m;
+    }
     return 0;
 }

@@ -111,7 +111,8 @@ static int is_const_interval(const int64_t *v, size_t n)
 int enc__time_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id)
 {
     const uint64_t *u = (const uint64_t *)v;
-    if (force >= 0 && force != ENC_TS_CONST && force != ENC_INTPACK && force != ENC_RAW) return ST_EINVAL;
+    if (force >= 0 && force != ENC_TS_CONST && force != ENC_INTPACK && force != ENC_INTPACK_DIV10 && force != ENC_RAW)
+        return ST_EINVAL;
     if (force == ENC_TS_CONST && !(n >= 1 && is_const_interval(v, n))) return ST_ERANGE;
     if ((force < 0 || force == ENC_TS_CONST) && n >= 1 && is_const_interval(v, n)) {
         int rc = st_buf_put_uvarint(out, enc__zz(v[0]));
@@ -119,27 +120,13 @@ int enc__time_block_encode(const int64_t *v, size_t n, int force, st_buf *out, i
         *id = ENC_TS_CONST;
         return rc;
     }
-    size_t best = SIZE_MAX;
-    int order = 0;
-    for (int o = 0; o <= 2; o++) {
-        size_t s = enc__intpack_size(v, n, o);
-        if (s < best) { best = s; order = o; }
-    }
-    if (force == ENC_RAW || (force < 0 && best >= n * 8)) {
-        *id = ENC_RAW;
-        return enc__raw64_encode(u, n, out);
-    }
-    *id = ENC_INTPACK;
-    return enc__intpack_encode(v, n, order, out);
+    return enc__int64_encode(v, n, force, out, id);
 }
 
 int enc__time_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out)
 {
     size_t pos = 0;
-    int rc;
     switch (id) {
-    case ENC_RAW:
-        return enc__raw64_decode(p, len, n, (uint64_t *)out);
     case ENC_TS_CONST: {
         uint64_t z0, zd;
         if (enc__get_uvarint(p, len, &pos, &z0) || enc__get_uvarint(p, len, &pos, &zd) || pos != len)
@@ -148,11 +135,7 @@ int enc__time_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64
         for (size_t i = 0; i < n; i++, t += d) out[i] = (int64_t)t;
         return 0;
     }
-    case ENC_INTPACK:
-        rc = enc__intpack_decode(p, len, &pos, n, out);
-        if (rc) return rc;
-        return pos == len ? 0 : ST_ECORRUPT;
     default:
-        return ST_ECORRUPT;
+        return enc__int64_decode(id, p, len, n, out);
     }
 }

@@ -140,10 +140,10 @@ static void roundtrip(int type, const uint8_t *p, size_t len)
         if (type == ENC_TYPE_BOOL) for (size_t i = 0; i < n; i++) vals[i] &= 1;
     }
     static const int ids[][4] = {
-        [ENC_TYPE_TIME] = { ENC_TS_CONST, ENC_INTPACK, ENC_RAW, -2 },
+        [ENC_TYPE_TIME] = { ENC_TS_CONST, ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10 },
         [ENC_TYPE_FLOAT] = { ENC_GORILLA, ENC_DECIMAL, ENC_RAW, -2 },
-        [ENC_TYPE_INT] = { ENC_INTPACK, ENC_RAW, -2, -2 },
-        [ENC_TYPE_UINT] = { ENC_INTPACK, ENC_RAW, -2, -2 },
+        [ENC_TYPE_INT] = { ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10, -2 },
+        [ENC_TYPE_UINT] = { ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10, -2 },
         [ENC_TYPE_BOOL] = { ENC_BOOL_BITS, ENC_BOOL_RLE, -2, -2 },
         [ENC_TYPE_STRING] = { ENC_STR_PLAIN, ENC_STR_DICT, -2, -2 },
         [ENC_TYPE_QUALITY] = { ENC_QUAL_RLE, ENC_RAW, -2, -2 },
@@ -157,7 +157,7 @@ static void roundtrip(int type, const uint8_t *p, size_t len)
             if (id == -2) break;
             st_buf_clear(&b);
             int rc = enc_block_encode_with((enc_type)type, id, vals, n, &b, z);
-            if (rc == ST_ERANGE && id == ENC_TS_CONST) continue;
+            if (rc == ST_ERANGE && (id == ENC_TS_CONST || id == ENC_INTPACK_DIV10)) continue;
             if (rc) abort();
             if (type == ENC_TYPE_STRING) rc = enc_block_decode_str(b.ptr, b.len, n, &store, (st_slice *)(void *)out);
             else rc = enc_block_decode(b.ptr, b.len, (enc_type)type, n, out);

@@ -65,9 +65,10 @@ static void gen_float(int kind, double *v, size_t n)
     }
 }
 
-enum { I_RANDOM, I_SMALL, I_COUNTER, I_EXTREMES, I_CONST, I_TS_REGULAR, I_TS_JITTER, I_TS_GAPS, I_COUNT };
+enum { I_RANDOM, I_SMALL, I_COUNTER, I_EXTREMES, I_CONST, I_TS_REGULAR, I_TS_JITTER, I_TS_GAPS, I_TS_MS, I_COUNT };
 static const char *const iname[I_COUNT] = {
     "random", "small", "counter", "extremes", "constant", "ts-regular-10s", "ts-jitter-ms", "ts-gaps",
+    "ts-ms-precision",
 };
 
 static void gen_int(int kind, int64_t *v, size_t n)
@@ -82,6 +83,7 @@ static void gen_int(int kind, int64_t *v, size_t n)
         case I_CONST: v[i] = -7; break;
         case I_TS_REGULAR: v[i] = t + (int64_t)i * 10000000000ll; break;
         case I_TS_JITTER: v[i] = t + (int64_t)i * 10000000000ll + (int64_t)(rnd() % 2000000) - 1000000; break;
+        case I_TS_MS: v[i] = t + (int64_t)i * 10000000000ll + ((int64_t)(rnd() % 200) - 100) * 1000000ll; break;
         case I_TS_GAPS: v[i] = t + (int64_t)i * 1000000000ll + (int64_t)(i / 100) * 3600000000000ll; break;
         }
     }
@@ -272,10 +274,10 @@ static size_t elem_size(enc_type t)
 }
 
 static const int ids_of[7][4] = {
-    [ENC_TYPE_TIME] = { ENC_TS_CONST, ENC_INTPACK, ENC_RAW, -1 },
+    [ENC_TYPE_TIME] = { ENC_TS_CONST, ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10 },
     [ENC_TYPE_FLOAT] = { ENC_GORILLA, ENC_DECIMAL, ENC_RAW, -1 },
-    [ENC_TYPE_INT] = { ENC_INTPACK, ENC_RAW, -1, -1 },
-    [ENC_TYPE_UINT] = { ENC_INTPACK, ENC_RAW, -1, -1 },
+    [ENC_TYPE_INT] = { ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10, -1 },
+    [ENC_TYPE_UINT] = { ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10, -1 },
     [ENC_TYPE_BOOL] = { ENC_BOOL_BITS, ENC_BOOL_RLE, -1, -1 },
     [ENC_TYPE_STRING] = { ENC_STR_PLAIN, ENC_STR_DICT, -1, -1 },
     [ENC_TYPE_QUALITY] = { ENC_QUAL_RLE, ENC_RAW, -1, -1 },
@@ -435,6 +437,7 @@ TEST(test_block_int_time)
                 CHECK_EQ_U64(len, ulen);
             }
             if (k == I_TS_REGULAR && n > 1) CHECK_EQ_INT(id, ENC_TS_CONST);
+            if (k == I_TS_MS && n >= 1000) { CHECK_EQ_INT(id, ENC_INTPACK_DIV10); CHECK(tlen * 8 < n * 10); }
         }
     }
     st_free(v);

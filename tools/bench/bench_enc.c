@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     if (argc > 2) BLOCK = (size_t)strtoull(argv[2], NULL, 10);
     if (!N || !BLOCK) return 2;
     double *walk = malloc(N * 8), *dec2 = malloc(N * 8), *dec1 = malloc(N * 8);
-    int64_t *ts = malloc(N * 8), *tsj = malloc(N * 8), *cnt = malloc(N * 8), *small = malloc(N * 8);
+    int64_t *ts = malloc(N * 8), *tsj = malloc(N * 8), *tsm = malloc(N * 8), *cnt = malloc(N * 8), *small = malloc(N * 8);
     double w = 100;
     for (size_t i = 0; i < N; i++) {
         w += rnd01() - 0.5;
@@ -133,6 +133,7 @@ int main(int argc, char **argv)
         dec1[i] = round(w * 10) / 10;
         ts[i] = 1700000000000000000ll + (int64_t)i * 10000000000ll;
         tsj[i] = ts[i] + (int64_t)(rnd() % 2000000) - 1000000;
+        tsm[i] = ts[i] + ((int64_t)(rnd() % 200) - 100) * 1000000;
         cnt[i] = (int64_t)(i * 1000 + rnd() % 50);
         small[i] = (int64_t)(rnd() % 2001) - 1000;
     }
@@ -149,10 +150,11 @@ int main(int argc, char **argv)
     bench_block("small-random", ENC_TYPE_INT, ENC_INTPACK, small, 8, 0);
     bench_block("regular-10s", ENC_TYPE_TIME, ENC_TS_CONST, ts, 8, 0);
     bench_block("jitter-1ms", ENC_TYPE_TIME, ENC_INTPACK, tsj, 8, 0);
+    bench_block("ms-precision-jitter-100ms", ENC_TYPE_TIME, -1, tsm, 8, 0);
     bench_head_float("random-walk", walk);
     bench_head_float("2-decimal", dec2);
     bench_head_ts("regular-10s", ts);
     bench_head_ts("jitter-1ms", tsj);
-    free(walk); free(dec2); free(dec1); free(ts); free(tsj); free(cnt); free(small);
+    free(walk); free(dec2); free(dec1); free(ts); free(tsj); free(tsm); free(cnt); free(small);
     return (int)(sink & 0);
 }
