@@ -92,6 +92,13 @@ struct stor_batch {
     uint64_t points_count;
     sidx_tag *tags;            /* scratch */
     size_t tags_cap;
+    /* Field ids of the previous line, by position: consecutive lines of one
+     * measurement usually carry the same fields in the same order, so a
+     * memcmp replaces the index lookup (and its lock) for each value. */
+    st_buf fc_meas;            /* measurement of the cached fields */
+    st_buf fc_keys;            /* the keys, concatenated */
+    struct fcache { size_t off, len; uint64_t id; uint8_t type; } *fc;
+    uint32_t fc_n, fc_cap;
     unsigned char *payload;    /* owned: the record while in the WAL */
     size_t payload_len;
     stor_done_cb done;
@@ -689,6 +696,8 @@ int stor_batch_create(stor *s, uint64_t db_id, stor_batch **out)
     st_buf_init(&b->defs_fields);
     st_buf_init(&b->points);
     st_buf_init(&b->vals);
+    st_buf_init(&b->fc_meas);
+    st_buf_init(&b->fc_keys);
     /* The name, for replay to define the db; read under the index lock. */
     rc = db_name_copy(s->idx, db_id, &b->db_name);
     if (rc) { stor_batch_destroy(b); return rc; }
@@ -705,6 +714,9 @@ void stor_batch_destroy(stor_batch *b)
     st_buf_fini(&b->points);
     st_buf_fini(&b->vals);
     st_hmap_destroy(b->defined);
+    st_buf_fini(&b->fc_meas);
+    st_buf_fini(&b->fc_keys);
+    st_free(b->fc);
     st_free(b->logged_series);
     st_free(b->logged_fields);
     st_free(b->tags);
@@ -755,6 +767,33 @@ static int put_value(st_buf *o, const st_value *v)
         return rc ? rc : st_buf_append(o, v->v.s.ptr, v->v.s.len);
     default: return ST_EINVAL;
     }
+}
+
+/* Remember field i of this line (positions past the cache's end append;
+ * an earlier position truncates the cache there). */
+static int fc_set(stor_batch *b, uint32_t i, st_slice key, uint64_t id, uint8_t type)
+{
+    if (i > b->fc_n) return 0;
+    if (i < b->fc_n) {
+        b->fc_keys.len = b->fc[i].off;
+        b->fc_n = i;
+    }
+    if (b->fc_n == b->fc_cap) {
+        uint32_t cap = b->fc_cap ? b->fc_cap * 2 : 16;
+        struct fcache *n = st_realloc(b->fc, cap * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        b->fc = n;
+        b->fc_cap = cap;
+    }
+    struct fcache *c = &b->fc[b->fc_n];
+    c->off = b->fc_keys.len;
+    c->len = key.len;
+    c->id = id;
+    c->type = type;
+    int rc = st_buf_append(&b->fc_keys, key.ptr, key.len);
+    if (rc) return rc;
+    b->fc_n++;
+    return 0;
 }
 
 int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys, const st_slice *tag_vals,
@@ -814,10 +853,28 @@ int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys
     st_buf_clear(&b->vals);
     uint32_t nvals = 0;
     int conflict = 0;
+    int same_meas = b->fc_meas.len == measurement.len && (measurement.len == 0 ||
+                    (b->fc_meas.ptr && memcmp(b->fc_meas.ptr, measurement.ptr, measurement.len) == 0));
+    if (!same_meas) {
+        st_buf_clear(&b->fc_meas);
+        st_buf_clear(&b->fc_keys);
+        b->fc_n = 0;
+        if ((rc = st_buf_append(&b->fc_meas, measurement.ptr, measurement.len)) != 0) return rc;
+    }
     for (uint32_t i = 0; i < field_count; i++) {
         const stor_field_in *f = &fields[i];
         uint64_t field_id;
         st_type existing = ST_TYPE_NONE;
+        if (i < b->fc_n && b->fc[i].type == f->value.type && b->fc[i].len == f->key.len &&
+            memcmp(b->fc_keys.ptr + b->fc[i].off, f->key.ptr, f->key.len) == 0) {
+            /* Same field as the previous line: resolved (and, if new, defined
+             * in this batch) already. */
+            field_id = b->fc[i].id;
+            if ((rc = st_buf_put_uvarint(&b->vals, field_id)) != 0) return rc;
+            if ((rc = put_value(&b->vals, &f->value)) != 0) return rc;
+            nvals++;
+            continue;
+        }
         rc = sidx_field_resolve(s->idx, b->db_id, measurement, f->key, (st_type)f->value.type, &field_id, &flags, &existing);
         if (rc == ST_ECONFLICT) {
             (*dropped)++;
@@ -845,6 +902,7 @@ int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys
                 if ((rc = id_push(&b->logged_fields, &b->nlf, &b->clf, field_id)) != 0) return rc;
             }
         }
+        if ((rc = fc_set(b, i, f->key, field_id, f->value.type)) != 0) return rc;
         if ((rc = st_buf_put_uvarint(&b->vals, field_id)) != 0) return rc;
         if ((rc = put_value(&b->vals, &f->value)) != 0) return rc;
         nvals++;
