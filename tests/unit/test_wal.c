@@ -79,9 +79,11 @@ static void rm_rf(const char *path)
     }
 }
 
+static void cleanup_dir(void);
+
 static const char *fresh_dir(void)
 {
-    if (g_tmp[0]) rm_rf(g_tmp);
+    cleanup_dir();
     const char *t = getenv("TMPDIR");
     snprintf(g_tmp, sizeof g_tmp, "%s/strata-wal-XXXXXX", t && *t ? t : "/tmp");
     if (!mkdtemp(g_tmp)) { perror("mkdtemp"); exit(2); }
