@@ -903,7 +903,23 @@ typedef struct sel {
     int gwild;                /* GROUP BY * */
     qre *gregex;
     size_t series_emitted;    /* for SLIMIT */
+    int tf;                   /* transformation over the single column (TF_*), 0 = none */
+    int64_t tf_unit;          /* derivative unit (ns) */
+    int64_t tf_n;             /* moving_average window */
 } sel;
+
+enum { TF_NONE, TF_DERIVATIVE, TF_NN_DERIVATIVE, TF_DIFFERENCE, TF_NN_DIFFERENCE, TF_CUMSUM, TF_MOVAVG };
+static const struct { const char *name; int tf; } tf_names[] = {
+    { "derivative", TF_DERIVATIVE }, { "non_negative_derivative", TF_NN_DERIVATIVE },
+    { "difference", TF_DIFFERENCE }, { "non_negative_difference", TF_NN_DIFFERENCE },
+    { "cumulative_sum", TF_CUMSUM }, { "moving_average", TF_MOVAVG } };
+
+static int find_tf(st_slice name)
+{
+    for (size_t i = 0; i < sizeof tf_names / sizeof tf_names[0]; i++)
+        if (ieq(name, tf_names[i].name)) return tf_names[i].tf;
+    return 0;
+}
 
 static int find_agg(st_slice name)
 {
@@ -1009,7 +1025,38 @@ static int plan_select(ctx *c, sel *q)
     iql_stmt *st = q->st;
     size_t cap = 0;
     int any_call = 0, any_ident = 0;
+    /* a transformation (derivative(mean(v), 1s)...) as the only column */
+    iql_expr *tfe = NULL;
     for (size_t i = 0; i < st->nfields; i++) {
+        iql_expr *e = st->fields[i].expr;
+        if (e->kind != IQL_E_CALL || !find_tf(e->name)) continue;
+        if (st->nfields != 1) return fail(c, "%.*s() must be the only column of the SELECT (for now)", (int)e->name.len, e->name.ptr);
+        q->tf = find_tf(e->name);
+        tfe = e;
+        size_t want_max = q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE || q->tf == TF_MOVAVG ? 2 : 1;
+        if (e->nargs < 1 || e->nargs > want_max || (q->tf == TF_MOVAVG && e->nargs != 2))
+            return fail(c, "invalid number of arguments for %.*s, got %zu", (int)e->name.len, e->name.ptr, e->nargs);
+        if (e->args[0]->kind != IQL_E_CALL)
+            return fail(c, "%.*s() over raw values is not supported yet: use it over an aggregate with GROUP BY time",
+                        (int)e->name.len, e->name.ptr);
+        if (q->tf == TF_MOVAVG) {
+            if (e->args[1]->kind != IQL_E_INTEGER || e->args[1]->i < 1)
+                return fail(c, "moving_average window must be greater than 1, got %lld", (long long)e->args[1]->i);
+            q->tf_n = e->args[1]->i;
+        } else if (e->nargs == 2) {
+            if (e->args[1]->kind != IQL_E_DURATION || e->args[1]->i <= 0)
+                return fail(c, "second argument to %.*s must be a duration", (int)e->name.len, e->name.ptr);
+            q->tf_unit = e->args[1]->i;
+        }
+    }
+    for (size_t i = 0; i < st->nfields; i++) {
+        if (tfe) {
+            int hc = 0, hi = 0;
+            int rc = collect_calls(c, q, tfe->args[0], &cap, &hc, &hi);
+            if (rc) return rc;
+            any_call = 1;
+            break;
+        }
         int hc = 0, hi = 0;
         int rc = collect_calls(c, q, st->fields[i].expr, &cap, &hc, &hi);
         if (rc) return rc;
@@ -1033,6 +1080,8 @@ static int plan_select(ctx *c, sel *q)
         }
     }
     if (q->interval && !q->agg) return fail(c, "GROUP BY requires at least one aggregate function");
+    if (q->tf && !q->interval) return fail(c, "%s aggregate requires a GROUP BY interval", tf_names[q->tf - 1].name);
+    if (q->tf && !q->tf_unit) q->tf_unit = (q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE) ? 1000000000LL : 0;
     if (st->tz.len) return fail(c, "tz() is not supported yet");
     if (q->agg) {
         q->ncols = st->nfields;
@@ -1040,7 +1089,7 @@ static int plan_select(ctx *c, sel *q)
         if (!q->cols) return ST_ENOMEM;
         for (size_t i = 0; i < st->nfields; i++) {
             memset(&q->cols[i], 0, sizeof q->cols[i]);
-            q->cols[i].expr = st->fields[i].expr;
+            q->cols[i].expr = tfe ? tfe->args[0] : st->fields[i].expr;
             q->cols[i].name = st->fields[i].alias.len ? st->fields[i].alias : expr_name(st->fields[i].expr);
         }
         return dedupe_names(c, q->cols, q->ncols);
@@ -1467,6 +1516,93 @@ static qval eval_col(const sel *q, const iql_expr *e)
     }
 }
 
+/* The single column's windows through a transformation: nulls are
+ * skipped; the first output needs a previous value (derivative,
+ * difference) or a full window (moving_average). */
+static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, const st_slice *names, const qval *res,
+                            const uint8_t *has, size_t nw, int64_t wstart)
+{
+    const iql_stmt *st = q->st;
+    qval *out = st_malloc(nw * 2 * sizeof *out);
+    double *ring = q->tf == TF_MOVAVG ? st_malloc((size_t)q->tf_n * sizeof *ring) : NULL;
+    if (!out || (q->tf == TF_MOVAVG && !ring)) { st_free(out); st_free(ring); return ST_ENOMEM; }
+    size_t nout = 0, nring = 0;
+    int have_prev = 0;
+    qval prev = { 0 }, acc = { 0 };
+    int64_t prev_t = 0;
+    acc.type = ST_TYPE_NONE;
+    for (size_t w = 0; w < nw; w++) {
+        for (size_t i = 0; i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
+        (void)has;
+        qval v = eval_col(q, q->cols[0].expr);
+        if (v.type != ST_TYPE_FLOAT && v.type != ST_TYPE_INT && v.type != ST_TYPE_UINT) continue;
+        int64_t t = wstart + (int64_t)w * q->interval;
+        qval o;
+        o.type = ST_TYPE_NONE;
+        switch (q->tf) {
+        case TF_DERIVATIVE: case TF_NN_DERIVATIVE:
+            if (have_prev) {
+                double d = (num_of(&v) - num_of(&prev)) / ((double)(t - prev_t) / (double)q->tf_unit);
+                if (q->tf == TF_DERIVATIVE || d >= 0) { o.type = ST_TYPE_FLOAT; o.v.f = d; }
+            }
+            break;
+        case TF_DIFFERENCE: case TF_NN_DIFFERENCE:
+            if (have_prev) {
+                if (v.type == ST_TYPE_INT && prev.type == ST_TYPE_INT) {
+                    o.type = ST_TYPE_INT;
+                    o.v.i = (int64_t)((uint64_t)v.v.i - (uint64_t)prev.v.i);
+                    if (q->tf == TF_NN_DIFFERENCE && o.v.i < 0) o.type = ST_TYPE_NONE;
+                } else {
+                    double d = num_of(&v) - num_of(&prev);
+                    if (q->tf == TF_DIFFERENCE || d >= 0) { o.type = ST_TYPE_FLOAT; o.v.f = d; }
+                }
+            }
+            break;
+        case TF_CUMSUM:
+            if (acc.type == ST_TYPE_NONE) acc = v;
+            else if (acc.type == ST_TYPE_INT && v.type == ST_TYPE_INT) acc.v.i = (int64_t)((uint64_t)acc.v.i + (uint64_t)v.v.i);
+            else { double x = num_of(&acc) + num_of(&v); acc.type = ST_TYPE_FLOAT; acc.v.f = x; }
+            o = acc;
+            break;
+        case TF_MOVAVG: {
+            ring[nring % (size_t)q->tf_n] = num_of(&v);
+            nring++;
+            if (nring >= (size_t)q->tf_n) {
+                double sum = 0;
+                for (int64_t k = 0; k < q->tf_n; k++) sum += ring[k];
+                o.type = ST_TYPE_FLOAT;
+                o.v.f = sum / (double)q->tf_n;
+            }
+            break;
+        }
+        default: break;
+        }
+        prev = v;
+        prev_t = t;
+        have_prev = 1;
+        if (o.type == ST_TYPE_NONE) continue;
+        out[nout * 2].type = QV_TIME;
+        out[nout * 2].v.i = t;
+        out[nout * 2 + 1] = o;
+        nout++;
+    }
+    if (nout) {
+        qw_series_begin(c->w, m, gt, q->ngtags, names, 2);
+        size_t emitted = 0, skipped = 0;
+        for (size_t r = 0; r < nout; r++) {
+            size_t i = st->order_desc ? nout - 1 - r : r;
+            if ((int64_t)skipped < st->offset) { skipped++; continue; }
+            if (st->limit > 0 && (int64_t)emitted >= st->limit) break;
+            qw_row(c->w, &out[i * 2], 2);
+            emitted++;
+        }
+        qw_series_end(c->w);
+    }
+    st_free(out);
+    st_free(ring);
+    return 0;
+}
+
 static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
 {
     int rc = 0;
@@ -1579,6 +1715,7 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             }
         }
     }
+    if (q->tf) { rc = emit_transformed(c, q, m, gt, names, res, has, nw, wstart); goto out; }
     /* rows */
     {
         int single_selector = q->ncalls == 1 && agg_is_selector(q->calls[0].fn) && !iv;

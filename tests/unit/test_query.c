@@ -286,6 +286,31 @@ TEST(select_group_by_time)
                    "[[1699999995,1],[1700000005,3],[1700000015,1]]}]}"));
 }
 
+TEST(transformations)
+{
+    const char *w = " FROM cpu WHERE time >= 1700000000s AND time <= 1700000020s GROUP BY time(10s)";
+    char q[512];
+    /* means per 10 s window: 5.5, 11, 3 */
+    snprintf(q, sizeof q, "SELECT derivative(mean(value), 1s)%s", w);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"derivative\"],\"values\":[[1700000010,0.55],[1700000020,-0.8]]}]}"));
+    snprintf(q, sizeof q, "SELECT non_negative_derivative(mean(value))%s", w);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"non_negative_derivative\"],\"values\":[[1700000010,0.55]]}]}"));
+    /* max per window: 10, 20, 3 */
+    snprintf(q, sizeof q, "SELECT cumulative_sum(max(value))%s", w);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"cumulative_sum\"],\"values\":[[1700000000,10],[1700000010,30],[1700000020,33]]}]}"));
+    snprintf(q, sizeof q, "SELECT moving_average(mean(value), 2)%s", w);
+    CHECK_EQ_STR(run(q, "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"moving_average\"],\"values\":[[1700000010,8.25],[1700000020,7]]}]}"));
+    /* sums of n per 5 s window: 10, -, -, -, 30 (integers stay integers) */
+    CHECK_EQ_STR(run("SELECT difference(sum(n)) FROM cpu WHERE time >= 1700000000s AND time <= 1700000020s GROUP BY time(5s)", "s"),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"difference\"],\"values\":[[1700000020,20]]}]}"));
+    CHECK_EQ_STR(run("SELECT derivative(mean(value)) FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"error\":\"derivative aggregate requires a GROUP BY interval\"}"));
+}
+
 TEST(csv_and_ddl)
 {
     CHECK_EQ_STR(runx("SELECT value FROM cpu WHERE host = 'a'; SHOW TAG KEYS FROM cpu", "plant", "", 1),
@@ -351,6 +376,7 @@ int main(void)
     RUN(select_raw);
     RUN(select_aggregates);
     RUN(select_group_by_time);
+    RUN(transformations);
     RUN(csv_and_ddl);
     RUN(pretty_and_chunked);
     RUN(budget);
