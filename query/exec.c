@@ -18,6 +18,13 @@
  * ends at now(); count() fills empty windows with 0 under fill(null) (as
  * InfluxDB 1.x does).
  *
+ * Transformations (derivative, non_negative_derivative, difference,
+ * non_negative_difference, cumulative_sum, moving_average) wrap one
+ * aggregate, as the only column, with GROUP BY time; null windows are
+ * skipped. Not yet: field conditions in WHERE, tz(), functions over * or a
+ * regex, distinct/top/bottom/mode/integral, subqueries, SELECT INTO,
+ * DROP MEASUREMENT/SERIES (no storage API), bound parameters.
+ *
  * Threads: one query per call, on the caller's thread; all scratch in the
  * query's arena or freed before the statement ends.
  */
