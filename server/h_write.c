@@ -25,6 +25,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/timefmt.h"
+#include "common/utf8.h"
 #include "ingest/lp.h"
 #include "server/handlers.h"
 
@@ -49,6 +50,7 @@ typedef struct wstate {
     int parse_errors;          /* any "unable to parse" */
     int status;                /* completion status from storage */
     uint64_t points;           /* values in the submitted batch */
+    uint64_t utf8_rejected;    /* lines refused for non-UTF-8 names */
     st_slice *tag_keys, *tag_vals; /* owned scratch for one line */
     stor_field_in *fields;     /* owned scratch */
     uint32_t scratch_cap_tags, scratch_cap_fields;
@@ -127,9 +129,34 @@ static int grow_scratch(wstate *w, uint32_t ntags, uint32_t nfields)
     return 0;
 }
 
+/* InfluxDB refuses keys that are not UTF-8 ("key contains invalid
+ * unicode"); so does Strata, per line, naming the part. */
+static const char *bad_utf8_name(const lp_line *ln)
+{
+    if (!st_utf8_valid(ln->measurement.ptr, ln->measurement.len)) return "measurement";
+    for (uint32_t i = 0; i < ln->tag_count; i++) {
+        if (!st_utf8_valid(ln->tags[i].key.ptr, ln->tags[i].key.len)) return "tag key";
+        if (!st_utf8_valid(ln->tags[i].val.ptr, ln->tags[i].val.len)) return "tag value";
+    }
+    for (uint32_t i = 0; i < ln->field_count; i++)
+        if (!st_utf8_valid(ln->fields[i].key.ptr, ln->fields[i].key.len)) return "field key";
+    return NULL;
+}
+
 static int on_lp_line(void *ctx, const lp_line *ln)
 {
     wstate *w = ctx;
+    const char *bad = bad_utf8_name(ln);
+    if (bad) {
+        char msg[400];
+        int n = snprintf(msg, sizeof msg, "unable to parse '%.*s': invalid UTF-8 in %s (line %llu)",
+                         (int)(ln->raw.len > 200 ? 200 : ln->raw.len), ln->raw.ptr, bad,
+                         (unsigned long long)ln->lineno);
+        w->parse_errors = 1;
+        w->utf8_rejected++;
+        add_error(w, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        return 0;
+    }
     int rc = grow_scratch(w, ln->tag_count, ln->field_count);
     if (rc) return rc;
     for (uint32_t i = 0; i < ln->tag_count; i++) {
@@ -349,6 +376,7 @@ static void w_reply(wstate *w)
     }
     lp_stats st;
     lp_parser_stats(w->lp, &st);
+    st.bad_lines += w->utf8_rejected;
     atomic_fetch_add_explicit(&s->counters.lines_rejected, st.bad_lines, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->counters.points_written, w->points, memory_order_relaxed);
     if (w->nerrors == 0) {

@@ -72,6 +72,16 @@ def test_write_params_errors():
     check(st == 404 and '"error"' in body, body)
 
 
+def test_non_utf8_names():
+    s = Server()
+    st, body, _ = s.write(b"m\xff v=1 1\nok,t=\xc3\xa9t\xc3\xa9 v=2 2\nm,t=\xc3\x28 v=3 3\nm f\xfe=1 4\n")
+    eq(st, 400, "non-UTF-8 names")
+    check("invalid UTF-8 in measurement" in body and "invalid UTF-8 in tag value" in body
+          and "invalid UTF-8 in field key" in body and "partial write" in body, body)
+    st, js = s.query("SELECT v FROM ok", epoch="ns")
+    eq(js["results"][0]["series"][0]["values"], [[2, 2.0]], "the UTF-8 line is stored")
+
+
 def test_no_auto_create():
     s = Server("--no-auto-create")
     st, body, _ = s.write("m v=1", db="missing")

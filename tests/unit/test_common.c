@@ -6,6 +6,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/point.h"
+#include "common/utf8.h"
 #include "tests/unit/unit.h"
 
 TEST(err_texts)
@@ -100,8 +101,23 @@ TEST(buf_basic)
     CHECK_EQ_INT(st_alloc_live(), 0);
 }
 
+TEST(utf8_validation)
+{
+    CHECK(st_utf8_valid("", 0));
+    CHECK(st_utf8_valid("plain ascii text, longer than eight", 35));
+    CHECK(st_utf8_valid("temp\xc2\xb0" "C", 7));              /* degree sign */
+    CHECK(st_utf8_valid("\xe2\x82\xac \xf0\x9f\x98\x80", 8)); /* euro, emoji */
+    CHECK(!st_utf8_valid("\xff", 1));
+    CHECK(!st_utf8_valid("ab\xc0\xaf", 4));                /* overlong '/' */
+    CHECK(!st_utf8_valid("\xed\xa0\x80", 3));             /* surrogate */
+    CHECK(!st_utf8_valid("\xf4\x90\x80\x80", 4));         /* > U+10FFFF */
+    CHECK(!st_utf8_valid("abcdefgh\xe2\x82", 10));         /* truncated */
+    CHECK(!st_utf8_valid("\x80" "abc", 4));                    /* lone continuation */
+}
+
 int main(void)
 {
+    RUN(utf8_validation);
     RUN(err_texts);
     RUN(type_names);
     RUN(alloc_fail_nth);
