@@ -38,7 +38,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS="gen lp num ingest"
+SECTIONS="gen lp num enc wal sindex ingest"
 ONLY=${BENCH_ONLY:-}
 if [ $# -gt 0 ]; then ONLY=$(echo "$*" | tr ' ' ','); fi
 HOSTS=${BENCH_HOSTS:-100}
@@ -369,6 +369,24 @@ ingest_one() {
     [ -n "$ING_NOTE" ] && printf '   note: %s\n' "$ING_NOTE"
     ingest_stop
     return 0
+}
+
+bench_enc() {
+    section enc "column encodings: decode/encode speed and bits/value ($BUILD/bench/bench_enc)"
+    if [ ! -x "$BUILD/bench/bench_enc" ]; then skip "$BUILD/bench/bench_enc not built"; return; fi
+    run_bin bench_enc bench_enc "$BUILD/bench/bench_enc"
+}
+
+bench_wal() {
+    section wal "WAL append throughput per fsync mode ($BUILD/bench/bench_wal)"
+    if [ ! -x "$BUILD/bench/bench_wal" ]; then skip "$BUILD/bench/bench_wal not built"; return; fi
+    run_bin bench_wal bench_wal "$BUILD/bench/bench_wal" "${BENCH_WAL_SECONDS:-2}" "$SCRATCH"
+}
+
+bench_sindex() {
+    section sindex "series index: create/resolve throughput, bytes per series ($BUILD/bench/bench_sindex)"
+    if [ ! -x "$BUILD/bench/bench_sindex" ]; then skip "$BUILD/bench/bench_sindex not built"; return; fi
+    run_bin bench_sindex bench_sindex "$BUILD/bench/bench_sindex" 100000 2
 }
 
 bench_ingest() {
