@@ -255,7 +255,8 @@ typedef struct mqtt_session_opts {
     uint16_t keepalive_min_s;    /* 0 = no lower bound */
     uint16_t keepalive_max_s;    /* 0 = no upper bound; also the idle limit used
                                     when a client asks for keep-alive 0 */
-    uint8_t  max_qos;            /* 0..2 (values > 2 mean 2); higher PUBLISH -> 0x9B */
+    uint8_t  max_qos;            /* 1 or 2; 0 (and > 2) = 2. A PUBLISH above it
+                                    -> 0x9B; announced to 5.0 clients when 1 */
     uint8_t  require_credentials;/* 1: a CONNECT without username+password is
                                     refused (0x86 / rc 4) before the event */
     uint64_t conn_id;            /* makes the assigned client id "strata-<hex>" */
@@ -291,15 +292,20 @@ typedef struct mqtt_event {
     /* DISCONNECT: 1 if the will is kept (5.0 reason 0x04), 0 if discarded */
     uint8_t  will_kept;
     uint32_t session_expiry_s;    /* 5.0, after a DISCONNECT update */
-    /* ERROR */
-    int      err;                 /* ST_EPROTO, ST_EUNSUPPORTED, ST_EAUTH ... */
-    uint8_t  reason;              /* 5.0 reason / CONNACK code sent (or that
-                                     would be sent to a 5.0 client) */
+    /* ERROR (and DISCONNECT: the client's 5.0 reason) */
+    int      err;                 /* ST_EPROTO, ST_ELIMIT, ST_ETOOLARGE,
+                                     ST_EUNSUPPORTED, ST_EAUTH */
+    uint8_t  reason;              /* 5.0 reason code: in the DISCONNECT or
+                                     CONNACK queued for a 5.0 client; for 3.1.1
+                                     only informative (log it) */
     const char *detail;           /* static text for the log line */
 } mqtt_event;
 
 /* Return 0 to go on; any other value stops the feed, which returns it (the
- * packet that caused the event counts as consumed). */
+ * packet that caused the event counts as consumed; the rest of the bytes is
+ * kept: call mqtt_session_feed(s, NULL, 0, ...) to go on). The callback may
+ * call mqtt_session_ack, _output, _consume, _disconnect, but not _feed
+ * (not re-entrant) nor _destroy. */
 typedef int (*mqtt_event_cb)(void *ctx, mqtt_event *ev);
 
 /* 0 or ST_ENOMEM. opts are copied; NULL opts = defaults. */

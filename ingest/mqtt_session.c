@@ -508,6 +508,8 @@ static int on_packet(mqtt_session *s, const uint8_t *p, size_t n, size_t hdr,
                      mqtt_event_cb cb, void *ctx)
 {
     if (s->state == S_NEW) return on_connect(s, p, n, hdr, cb, ctx);
+    if ((p[0] >> 4) == MQTT_CONNECT)
+        return fail(s, ST_EPROTO, MQTT_RC_PROTOCOL, "second CONNECT", cb, ctx);
     mqtt_packet pk;
     uint8_t reason = MQTT_RC_MALFORMED;
     int rc = mqtt_decode(p, n, s->version, &pk, &reason);
@@ -528,8 +530,6 @@ static int on_packet(mqtt_session *s, const uint8_t *p, size_t n, size_t hdr,
     case MQTT_DISCONNECT: return on_disconnect(s, &pk, cb, ctx);
     case MQTT_AUTH:
         return fail(s, ST_EUNSUPPORTED, MQTT_RC_BAD_AUTH_METHOD, "AUTH not supported", cb, ctx);
-    case MQTT_CONNECT:
-        return fail(s, ST_EPROTO, MQTT_RC_PROTOCOL, "second CONNECT", cb, ctx);
     default:
         return fail(s, ST_EPROTO, MQTT_RC_PROTOCOL, "server-to-client packet from a client", cb, ctx);
     }
@@ -600,8 +600,7 @@ int mqtt_session_create(const mqtt_session_opts *opts, mqtt_session **out)
     if (s->o.max_packet_bytes > MQTT_MAX_REMAINING + 5u) s->o.max_packet_bytes = MQTT_MAX_REMAINING + 5u;
     if (s->o.max_packet_bytes < 16) s->o.max_packet_bytes = 16;
     if (!s->o.receive_max) s->o.receive_max = 1024;
-    if (!opts) s->o.max_qos = 2;
-    if (s->o.max_qos > 2) s->o.max_qos = 2;
+    if (!s->o.max_qos || s->o.max_qos > 2) s->o.max_qos = 2;
     st_buf_init(&s->in);
     st_buf_init(&s->out);
     st_buf_init(&s->scratch);

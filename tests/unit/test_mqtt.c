@@ -948,7 +948,7 @@ TEST(session_will)
 TEST(session_connect_refusals)
 {
     env e;
-    mqtt_session_opts o = { .require_credentials = 1, .max_qos = 2 };
+    mqtt_session_opts o = { .require_credentials = 1 };
     /* first packet not CONNECT: error, nothing sent */
     env_init(&e, NULL);
     CHECK_EQ_INT(feed(&e, "30", 0), 0);
@@ -967,7 +967,7 @@ TEST(session_connect_refusals)
     CHECK_EQ_STR(out(&e), "20 02 00 02");
     env_fini(&e);
     /* 3.1.1 empty id with clean session -> assigned internally */
-    env_init(&e, &(mqtt_session_opts){ .conn_id = 0xAB, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .conn_id = 0xAB });
     feed(&e, "10 0C 00 04 4D 51 54 54 04 02 00 3C 00 00", 0);
     CHECK_EQ_STR(out(&e), "20 02 00 00");
     CHECK(slice_is(mqtt_session_client_id(e.s), "strata-00000000000000ab"));
@@ -1065,6 +1065,44 @@ TEST(session_v5_connack_props)
     env_fini(&e);
 }
 
+TEST(session_defaults)
+{
+    /* zeroed opts: QoS 2 accepted, 1 MiB packets, receive maximum 1024 */
+    env e;
+    mqtt_session_opts o;
+    memset(&o, 0, sizeof o);
+    env_init(&e, &o);
+    feed(&e, C5, 0);
+    const uint8_t *p;
+    size_t n;
+    mqtt_session_output(e.s, &p, &n);
+    mqtt_packet pk;
+    uint8_t reason;
+    REQUIRE(mqtt_decode(p, n, 5, &pk, &reason) == 0);
+    CHECK_EQ_INT(pk.u.connack.props.receive_max, 1024);
+    CHECK_EQ_INT(pk.u.connack.props.max_packet_size, 1 << 20);
+    CHECK(!MQTT_HAS(&pk.u.connack.props, MQTT_P_MAX_QOS));
+    CHECK(!MQTT_HAS(&pk.u.connack.props, MQTT_P_TOPIC_ALIAS_MAX));
+    mqtt_session_consume(e.s, n);
+    log_take(&e);
+    feed(&e, "34 09 00 03 61 2F 62 00 02 00 78", 1);
+    CHECK_EQ_STR(log_take(&e), "PUBLISH a/b q=2 r=0 id=2 x\n");
+    /* a second CONNECT, even with another level, is a protocol error */
+    feed(&e, "10 0C 00 06 4D 51 49 73 64 70 03 02 00 3C", 2);
+    CHECK_EQ_STR(log_take(&e), "ERROR EPROTO reason=82\n");
+    CHECK_EQ_STR(out(&e), "E0 01 82");
+    env_fini(&e);
+    /* 3.1.1 QoS 2 above a maximum of 1: closed without a reply */
+    env_init(&e, &(mqtt_session_opts){ .max_qos = 1 });
+    feed(&e, C311, 0);
+    out(&e);
+    log_take(&e);
+    feed(&e, "34 08 00 03 61 2F 62 00 02 78", 1);
+    CHECK_EQ_STR(log_take(&e), "ERROR EPROTO reason=9B\n");
+    CHECK_EQ_STR(out(&e), "");
+    env_fini(&e);
+}
+
 TEST(session_keepalive)
 {
     env e;
@@ -1084,16 +1122,16 @@ TEST(session_keepalive)
     feed(&e, "10 0E 00 04 4D 51 54 54 04 02 00 00 00 02 69 64", 1000);
     CHECK_EQ_INT(mqtt_session_keepalive_deadline_ms(e.s), 0);
     env_fini(&e);
-    env_init(&e, &(mqtt_session_opts){ .keepalive_min_s = 10, .keepalive_max_s = 30, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .keepalive_min_s = 10, .keepalive_max_s = 30 });
     feed(&e, "10 0E 00 04 4D 51 54 54 04 02 00 00 00 02 69 64", 1000);
     CHECK_EQ_INT(mqtt_session_keepalive_deadline_ms(e.s), 1000 + 45000);
     env_fini(&e);
-    env_init(&e, &(mqtt_session_opts){ .keepalive_min_s = 10, .keepalive_max_s = 30, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .keepalive_min_s = 10, .keepalive_max_s = 30 });
     feed(&e, "10 0E 00 04 4D 51 54 54 04 02 00 02 00 02 69 64", 1000); /* 2 s -> 10 s */
     CHECK_EQ_INT(mqtt_session_keepalive_deadline_ms(e.s), 1000 + 15000);
     env_fini(&e);
     /* 3.1.1 asking for more than the maximum keeps its own value */
-    env_init(&e, &(mqtt_session_opts){ .keepalive_max_s = 30, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .keepalive_max_s = 30 });
     feed(&e, C311, 0);
     CHECK_EQ_INT(mqtt_session_keepalive_deadline_ms(e.s), 90000);
     CHECK_EQ_INT(mqtt_session_disconnect(e.s, MQTT_RC_KEEPALIVE_TIMEOUT), 0);
@@ -1110,7 +1148,7 @@ TEST(session_keepalive)
 TEST(session_receive_maximum)
 {
     env e;
-    env_init(&e, &(mqtt_session_opts){ .receive_max = 2, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .receive_max = 2 });
     feed(&e, C5, 0);
     const char *ca = out(&e);
     CHECK(strstr(ca, "21 00 02") != NULL);
@@ -1148,7 +1186,7 @@ TEST(session_receive_maximum)
 TEST(session_v5_misc)
 {
     env e;
-    env_init(&e, &(mqtt_session_opts){ .topic_alias_max = 10, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .topic_alias_max = 10 });
     feed(&e, C5, 0);
     out(&e);
     log_take(&e);
@@ -1172,7 +1210,7 @@ TEST(session_v5_misc)
     CHECK_EQ_STR(out(&e), "E0 01 94");
     env_fini(&e);
     /* unknown alias with an empty topic */
-    env_init(&e, &(mqtt_session_opts){ .topic_alias_max = 10, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .topic_alias_max = 10 });
     feed(&e, C5, 0);
     out(&e);
     log_take(&e);
@@ -1206,7 +1244,7 @@ TEST(session_v5_misc)
     CHECK_EQ_STR(out(&e), "E0 01 82");
     env_fini(&e);
     /* malformed in 5.0 -> DISCONNECT 0x81; packet too large -> 0x95 */
-    env_init(&e, &(mqtt_session_opts){ .max_packet_bytes = 100, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .max_packet_bytes = 100 });
     feed(&e, C5, 0);
     out(&e);
     log_take(&e);
@@ -1264,7 +1302,7 @@ TEST(session_deferred_connack)
     CHECK_EQ_INT(mqtt_session_feed(e.s, NULL, 0, 2, on_ev, &e.r), ST_ECLOSED);
     env_fini(&e);
     /* too much input while deferred */
-    env_init(&e, &(mqtt_session_opts){ .max_packet_bytes = 64, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .max_packet_bytes = 64 });
     e.r.reply = MQTT_CONNECT_DEFER;
     feed(&e, C311, 0);
     log_take(&e);
@@ -1363,7 +1401,7 @@ TEST(session_many_inflight_ids)
 {
     /* fill and drain the table in a scrambled order (exercises growth and deletion) */
     env e;
-    env_init(&e, &(mqtt_session_opts){ .receive_max = 65535, .max_qos = 2 });
+    env_init(&e, &(mqtt_session_opts){ .receive_max = 65535 });
     feed(&e, C5, 0);
     out(&e);
     uint8_t pkt[16] = { 0x32, 0x08, 0x00, 0x01, 't', 0, 0, 0x00, 'x' };
@@ -1412,7 +1450,7 @@ TEST(session_oom_walk)
     for (int64_t k = 0; k < 1000 && !ok; k++) {
         st_alloc_fail_at(k, 0);
         mqtt_session *s = NULL;
-        int rc = mqtt_session_create(&(mqtt_session_opts){ .topic_alias_max = 4, .max_qos = 2 }, &s);
+        int rc = mqtt_session_create(&(mqtt_session_opts){ .topic_alias_max = 4 }, &s);
         if (!rc) {
             rc = mqtt_session_feed(s, b, n, 0, oom_cb, s);
             if (!rc && (mqtt_session_inflight(s) != 0 || mqtt_session_connected(s))) rc = -1000;
@@ -1475,6 +1513,7 @@ int main(void)
     RUN(session_will);
     RUN(session_connect_refusals);
     RUN(session_v5_connack_props);
+    RUN(session_defaults);
     RUN(session_keepalive);
     RUN(session_receive_maximum);
     RUN(session_v5_misc);
