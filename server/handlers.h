@@ -11,6 +11,7 @@
 
 extern const http_handler h_write_v1, h_write_v2, h_query, h_ping, h_health, h_metrics, h_options,
     h_not_found;
+extern const http_handler h_export; /* h_export.c: GET /api/strata/v1/export */
 
 static inline srv *req_srv(const http_req *r) { return r->loop->server; }
 

@@ -206,6 +206,8 @@ typedef struct write_req {
     uv_write_t w;
     http_conn *c;
     int close_after;
+    http_written_fn written; /* may be NULL; runs once the write is done */
+    void *written_arg;
     size_t len;
     char data[];
 } write_req;
@@ -215,26 +217,38 @@ static void on_write(uv_write_t *w, int status)
     write_req *wr = (write_req *)w;
     http_conn *c = wr->c;
     if (status < 0 || wr->close_after) conn_close(c);
+    if (wr->written) wr->written(wr->written_arg, status < 0 ? ST_EIO : 0);
     st_free(wr);
     http_conn_unref(c);
 }
 
-static void conn_send(http_conn *c, const char *p, size_t n, int close_after)
+/* written (may be NULL) runs exactly once: from on_write, or before this
+ * returns when the bytes cannot be queued (status ST_ECLOSED). */
+static void conn_send_cb(http_conn *c, const char *p, size_t n, int close_after, http_written_fn written,
+                         void *warg)
 {
-    if (c->closing) return;
+    if (c->closing) { if (written) written(warg, ST_ECLOSED); return; }
     write_req *wr = st_malloc(sizeof *wr + n);
-    if (!wr) { conn_close(c); return; }
+    if (!wr) { conn_close(c); if (written) written(warg, ST_ECLOSED); return; }
     memcpy(wr->data, p, n);
     wr->len = n;
     wr->c = c;
     wr->close_after = close_after;
+    wr->written = written;
+    wr->written_arg = warg;
     http_conn_ref(c);
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
     if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
         st_free(wr);
         http_conn_unref(c);
         conn_close(c);
+        if (written) written(warg, ST_ECLOSED);
     }
+}
+
+static void conn_send(http_conn *c, const char *p, size_t n, int close_after)
+{
+    conn_send_cb(c, p, n, close_after, NULL, NULL);
 }
 
 static const char *status_text(int status)
@@ -270,11 +284,79 @@ static void fmt_date(char *out, size_t cap)
     strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
+/* Status line and the common headers (not Content-Length, not the blank line). */
+static void head_common(http_req *req, st_buf *out, int status, const char *content_type, int close_after,
+                        const char *extra_headers)
+{
+    char date[64];
+    fmt_date(date, sizeof date);
+    st_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    if (content_type) st_buf_printf(out, "Content-Type: %s\r\n", content_type);
+    st_buf_printf(out, "Date: %s\r\nX-Influxdb-Build: OSS\r\nX-Influxdb-Version: %s\r\n", date, ST_VERSION);
+    if (req->h_request_id.len)
+        st_buf_printf(out, "Request-Id: %s\r\nX-Request-Id: %s\r\n", req->h_request_id.ptr, req->h_request_id.ptr);
+    if (req->h_origin.len)
+        st_buf_printf(out, "Access-Control-Allow-Origin: %s\r\n"
+                      "Access-Control-Expose-Headers: Date, X-InfluxDB-Version, X-InfluxDB-Build\r\n",
+                      req->h_origin.ptr);
+    if (extra_headers) st_buf_append_str(out, extra_headers);
+    if (close_after) st_buf_append_str(out, "Connection: close\r\n");
+}
+
+void http_respond_start(http_req *req, int status, const char *content_type, const char *extra_headers)
+{
+    http_conn *c = req->conn;
+    if (req->responded || req->streaming) return;
+    req->streaming = 1;
+    if (c->closing) return;
+    st_buf out;
+    st_buf_init(&out);
+    int close_after = !c->keep_alive || c->loop->stopping || req->http_minor == 0;
+    head_common(req, &out, status, content_type, close_after, extra_headers);
+    if (req->http_minor > 0) st_buf_append_str(&out, "Transfer-Encoding: chunked\r\n");
+    st_buf_append_str(&out, "\r\n");
+    if (close_after) c->keep_alive = 0;
+    if (out.ptr) conn_send(c, out.ptr, out.len, 0);
+    else conn_close(c);
+    st_buf_fini(&out);
+}
+
+void http_respond_chunk(http_req *req, const char *data, size_t len, http_written_fn written, void *arg)
+{
+    http_conn *c = req->conn;
+    if (!req->streaming || req->responded || c->closing || len == 0 || req->method == HTTP_HEAD) {
+        if (written) written(arg, c->closing ? ST_ECLOSED : 0);
+        return;
+    }
+    if (req->http_minor == 0) { conn_send_cb(c, data, len, 0, written, arg); return; }
+    st_buf out;
+    st_buf_init(&out);
+    st_buf_printf(&out, "%zx\r\n", len);
+    st_buf_append(&out, data, len);
+    st_buf_append_str(&out, "\r\n");
+    if (out.ptr) conn_send_cb(c, out.ptr, out.len, 0, written, arg);
+    else { conn_close(c); if (written) written(arg, ST_ECLOSED); }
+    st_buf_fini(&out);
+}
+
+void http_respond_end(http_req *req, int ok)
+{
+    http_conn *c = req->conn;
+    if (!req->streaming || req->responded) return;
+    req->responded = 1;
+    if (!c->closing) {
+        if (ok && req->http_minor > 0) conn_send(c, "0\r\n\r\n", 5, !c->keep_alive);
+        else conn_close(c); /* HTTP/1.0 ends the body with the connection; a failed stream must not look whole */
+    }
+    if (c->msg_complete || c->closing) req_finish(c);
+    else if (!c->discard) c->discard = 1;
+}
+
 void http_respond(http_req *req, int status, const char *content_type, const char *body,
                   size_t body_len, const char *extra_headers)
 {
     http_conn *c = req->conn;
-    if (req->responded) return;
+    if (req->responded || req->streaming) return;
     req->responded = 1;
     if (!c->closing) {
         st_buf out;
@@ -351,6 +433,7 @@ static void req_reset(http_req *r)
     r->path = r->query = (st_slice){ "", 0 };
     r->content_length = -1;
     r->responded = 0;
+    r->streaming = 0;
     r->async = 0;
     r->handler = NULL;
     r->state = NULL;

@@ -56,7 +56,8 @@ struct http_req {
     /* Headers Strata looks at (owned copies, NUL-terminated; len 0 if absent). */
     st_buf h_content_encoding, h_authorization, h_origin, h_accept, h_content_type, h_request_id;
     int64_t content_length;   /* -1 when absent */
-    int responded;            /* http_respond was called */
+    int responded;            /* http_respond (or http_respond_end) was called */
+    int streaming;            /* http_respond_start was called */
     int async;                /* a handler operation holds the request (http_req_go_async) */
     int http_minor;
     const http_handler *handler;
@@ -81,6 +82,22 @@ int  http_conn_closed(const http_conn *c);
  */
 void http_respond(http_req *req, int status, const char *content_type, const char *body,
                   size_t body_len, const char *extra_headers);
+/*
+ * Streaming responses, loop thread only. http_respond_start sends the head
+ * (Transfer-Encoding: chunked; HTTP/1.0 clients get the body up to the
+ * connection's end), instead of http_respond. Each http_respond_chunk
+ * copies len bytes into one chunk; written (may be NULL) runs exactly once
+ * on the loop thread when the chunk has been handed to the kernel (0), or
+ * failed / the client is gone (ST_EIO, ST_ECLOSED; then possibly before
+ * http_respond_chunk returns) — producers wait for it to bound what is
+ * queued (back-pressure). http_respond_end finishes the request like
+ * http_respond: ok = 1 sends the last chunk; ok = 0 closes the connection
+ * without it, so the client sees a cut body rather than a whole one.
+ */
+typedef void (*http_written_fn)(void *arg, int status);
+void http_respond_start(http_req *req, int status, const char *content_type, const char *extra_headers);
+void http_respond_chunk(http_req *req, const char *data, size_t len, http_written_fn written, void *arg);
+void http_respond_end(http_req *req, int ok);
 /* JSON {"error":"<msg>"} with status (msg is JSON-escaped). */
 void http_respond_error(http_req *req, int status, const char *msg);
 

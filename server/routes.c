@@ -18,6 +18,7 @@ static const struct route {
     { "/status", &h_ping },
     { "/health", &h_health },
     { "/metrics", &h_metrics },
+    { "/api/strata/v1/export", &h_export },
 };
 
 const http_handler *srv_route(const http_req *req)

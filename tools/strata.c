@@ -13,8 +13,9 @@ static const struct {
     const char *help;
 } commands[] = {
     { "gen", tool_gen_main, "generate benchmark data: gen cpu (TSBS cpu-only), gen plant" },
-    { "import", tool_import_main, "send line protocol files (plain, gzip, zstd; - = stdin) to stratad" },
+    { "import", tool_import_main, "send line protocol or CSV files (plain, gzip, zstd; - = stdin) to stratad" },
     { "write", tool_import_main, "alias of import" },
+    { "export", tool_export_main, "stream a database out of stratad as line protocol or CSV (gzip/zstd)" },
     { "query", tool_query_main, "run InfluxQL against stratad: query 'SHOW DATABASES'" },
 };
 

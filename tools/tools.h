@@ -4,4 +4,5 @@
 int tool_gen_main(int argc, char **argv);
 int tool_import_main(int argc, char **argv); /* import and its alias write */
 int tool_query_main(int argc, char **argv);
+int tool_export_main(int argc, char **argv);
 #endif
