@@ -41,6 +41,7 @@
 #include "common/err.h"
 #include "common/num.h"
 #include "common/timefmt.h"
+#include "common/tz.h"
 #include "query/iql.h"
 #include "query/qry_int.h"
 #include "query/query.h"
@@ -53,6 +54,8 @@ typedef struct qre {
     struct qre *next;
 } qre;
 
+typedef struct qfield qfield;
+
 typedef struct ctx {
     stor *s;
     sidx *idx;
@@ -63,6 +66,9 @@ typedef struct ctx {
     int64_t deadline_mono_ns;   /* 0 = none */
     uint64_t points;            /* read by the current statement */
     qre *res;                   /* compiled regexes of the statement */
+    qfield *cf;                 /* fields named by the WHERE of the current measurement (arena) */
+    size_t ncf, cf_cap;
+    st_tz *tz;                  /* owned: tz() of the current statement */
     pcre2_match_context *mctx;
     char err[512];
 } ctx;
@@ -271,11 +277,11 @@ static int name_has(const name_list *l, st_slice s)
     return 0;
 }
 
-typedef struct qfield {
+struct qfield {
     uint64_t id;
     st_slice key;
     st_type type;
-} qfield;
+};
 
 typedef struct field_list {
     qfield *v;
@@ -308,13 +314,76 @@ static const qfield *field_find(const field_list *l, st_slice key)
     return NULL;
 }
 
-/* Check a WHERE condition (compile regexes) for the tag evaluator; time
- * comparisons are skipped (handled by collect_time). */
+/* ---- WHERE conditions ----
+ *
+ * One evaluator, two phases. Series phase (env->fv NULL): tags are known,
+ * fields are not, so a comparison on a field is "unknown" and the result is
+ * three-valued (false / true / unknown, SQL style); a series is read unless
+ * the condition is false for it. Row phase (env->fv set): the values of the
+ * fields the condition names at the row's time (null when the field has no
+ * point there) decide. A comparison with null is false (InfluxDB). Time
+ * comparisons were turned into the read range (collect_time) and count as
+ * true here. Identifiers are fields when the measurement has such a field
+ * (unless cast ::tag), else tags (a missing tag is ""). */
+
+enum { C_F = 0, C_T = 1, C_U = 2 };
+
+typedef struct qenv {
+    const qseries *s;
+    const st_value *fv;   /* per condition field (c->cf order); NULL = series phase */
+} qenv;
+
+static int cf_register(ctx *c, const qfield *f)
+{
+    for (size_t i = 0; i < c->ncf; i++)
+        if (c->cf[i].id == f->id) return (int)i;
+    if (c->ncf == c->cf_cap) {
+        size_t nc = c->cf_cap ? c->cf_cap * 2 : 8;
+        qfield *m = st_arena_alloc(c->a, nc * sizeof *m);
+        if (!m) return -1;
+        if (c->ncf) memcpy(m, c->cf, c->ncf * sizeof *m);
+        c->cf = m;
+        c->cf_cap = nc;
+    }
+    c->cf[c->ncf] = *f;
+    return (int)c->ncf++;
+}
+
+static int cond_prepare_val(ctx *c, iql_expr *e, const field_list *fields)
+{
+    int rc;
+    switch (e->kind) {
+    case IQL_E_IDENT: {
+        e->aux = NULL;
+        const qfield *f = fields && !ieq(e->cast, "tag") ? field_find(fields, e->name) : NULL;
+        if (f) {
+            int i = cf_register(c, f);
+            if (i < 0) return ST_ENOMEM;
+            e->aux = (void *)(uintptr_t)(i + 1);
+        }
+        return 0;
+    }
+    case IQL_E_STRING: case IQL_E_INTEGER: case IQL_E_NUMBER: case IQL_E_BOOL: case IQL_E_DURATION: return 0;
+    case IQL_E_PAREN: return cond_prepare_val(c, e->lhs, fields);
+    case IQL_E_BINARY:
+        if (e->op != IQL_T_ADD && e->op != IQL_T_SUB && e->op != IQL_T_MUL && e->op != IQL_T_DIV && e->op != IQL_T_MOD)
+            return fail(c, "invalid condition: unsupported operator %s", iql_tok_name(e->op));
+        if ((rc = cond_prepare_val(c, e->lhs, fields))) return rc;
+        return cond_prepare_val(c, e->rhs, fields);
+    case IQL_E_PARAM:
+        return fail(c, "missing parameter: %.*s", (int)e->name.len, e->name.ptr);
+    default: return fail(c, "invalid condition: unsupported comparison");
+    }
+}
+
+/* Check a WHERE condition, compile its regexes and register the fields it
+ * names in c->cf; time comparisons are left to collect_time. */
 static int cond_prepare(ctx *c, iql_expr *e, const field_list *fields)
 {
     if (!e) return 0;
     if (e->kind == IQL_E_PAREN) return cond_prepare(c, e->lhs, fields);
     if (e->kind == IQL_E_BOOL) return 0;
+    if (e->kind == IQL_E_PARAM) return fail(c, "missing parameter: %.*s", (int)e->name.len, e->name.ptr);
     if (e->kind != IQL_E_BINARY) return fail(c, "invalid condition");
     int rc;
     if (e->op == IQL_T_AND || e->op == IQL_T_OR) {
@@ -323,61 +392,63 @@ static int cond_prepare(ctx *c, iql_expr *e, const field_list *fields)
     }
     if (!is_cmp(e->op)) return fail(c, "invalid condition");
     if (is_time_ident(e->lhs) || is_time_ident(e->rhs)) return 0;
-    iql_expr *id = e->lhs, *val = e->rhs;
-    if (id->kind != IQL_E_IDENT) { id = e->rhs; val = e->lhs; }
-    if (id->kind != IQL_E_IDENT) return fail(c, "invalid condition: expected a tag comparison");
-    if ((fields && field_find(fields, id->name) && !ieq(id->cast, "tag")) || ieq(id->cast, "field"))
-        return fail(c, "field conditions in WHERE are not supported yet: %.*s", (int)id->name.len, id->name.ptr);
     if (e->op == IQL_T_EQREGEX || e->op == IQL_T_NEQREGEX) {
+        iql_expr *val = e->rhs;
         if (val->kind != IQL_E_REGEX) return fail(c, "invalid condition: =~ needs a regex");
         if (!val->aux) {
             qre *r;
             if ((rc = re_compile(c, val->s, &r))) return rc;
             val->aux = r;
         }
+        return cond_prepare_val(c, e->lhs, fields);
+    }
+    if ((rc = cond_prepare_val(c, e->lhs, fields))) return rc;
+    return cond_prepare_val(c, e->rhs, fields);
+}
+
+static int where_prepare(ctx *c, iql_expr *e, const field_list *fields)
+{
+    c->ncf = 0;
+    return cond_prepare(c, e, fields);
+}
+
+static int is_num(const st_value *v) { return v->type == ST_TYPE_FLOAT || v->type == ST_TYPE_INT || v->type == ST_TYPE_UINT; }
+static double num_of(const st_value *v);
+static qval arith(iql_tok op, qval a, qval b);
+
+/* Value of a condition operand; 0 known, 1 unknown (a field in the series phase). */
+static int cond_val(const iql_expr *e, const qenv *env, qval *out)
+{
+    out->type = ST_TYPE_NONE;
+    switch (e->kind) {
+    case IQL_E_IDENT:
+        if (e->aux) {
+            if (!env->fv) return 1;
+            *out = env->fv[(uintptr_t)e->aux - 1];
+            return 0;
+        }
+        out->type = ST_TYPE_STRING;
+        out->v.s = tag_get(env->s, e->name);
+        return 0;
+    case IQL_E_STRING: out->type = ST_TYPE_STRING; out->v.s = e->s; return 0;
+    case IQL_E_INTEGER: case IQL_E_DURATION: out->type = ST_TYPE_INT; out->v.i = e->i; return 0;
+    case IQL_E_NUMBER: out->type = ST_TYPE_FLOAT; out->v.f = e->f; return 0;
+    case IQL_E_BOOL: out->type = ST_TYPE_BOOL; out->v.b = e->i != 0; return 0;
+    case IQL_E_PAREN: return cond_val(e->lhs, env, out);
+    case IQL_E_BINARY: {
+        qval a, b;
+        int ua = cond_val(e->lhs, env, &a), ub = cond_val(e->rhs, env, &b);
+        if (ua || ub) return 1;
+        *out = arith(e->op, a, b);
         return 0;
     }
-    if (val->kind != IQL_E_STRING && val->kind != IQL_E_IDENT && val->kind != IQL_E_INTEGER &&
-        val->kind != IQL_E_NUMBER && val->kind != IQL_E_BOOL)
-        return fail(c, "invalid condition: unsupported comparison");
-    return 0;
-}
-
-static st_slice lit_text(ctx *c, const iql_expr *v, char *buf, size_t cap)
-{
-    (void)c;
-    switch (v->kind) {
-    case IQL_E_STRING: return v->s;
-    case IQL_E_IDENT: return v->name;
-    case IQL_E_INTEGER: snprintf(buf, cap, "%lld", (long long)v->i); return st_slice_cstr(buf);
-    case IQL_E_NUMBER: st_format_double(v->f, buf); return st_slice_cstr(buf);
-    case IQL_E_BOOL: return st_slice_cstr(v->i ? "true" : "false");
-    default: return (st_slice){ "", 0 };
+    default: return 0;
     }
 }
 
-static int cond_eval(ctx *c, const iql_expr *e, const qseries *s)
+static int cmp_result(iql_tok op, int cmp)
 {
-    if (!e) return 1;
-    if (e->kind == IQL_E_PAREN) return cond_eval(c, e->lhs, s);
-    if (e->kind == IQL_E_BOOL) return (int)e->i;
-    if (e->kind != IQL_E_BINARY) return 1;
-    if (e->op == IQL_T_AND) return cond_eval(c, e->lhs, s) && cond_eval(c, e->rhs, s);
-    if (e->op == IQL_T_OR) return cond_eval(c, e->lhs, s) || cond_eval(c, e->rhs, s);
-    if (is_time_ident(e->lhs) || is_time_ident(e->rhs)) return 1;
-    const iql_expr *id = e->lhs, *val = e->rhs;
-    int swapped = 0;
-    if (id->kind != IQL_E_IDENT) { id = e->rhs; val = e->lhs; swapped = 1; }
-    st_slice tv = tag_get(s, id->name);
-    if (e->op == IQL_T_EQREGEX || e->op == IQL_T_NEQREGEX) {
-        int m = re_match(c, (qre *)val->aux, tv);
-        return e->op == IQL_T_EQREGEX ? m : !m;
-    }
-    char nb[ST_DOUBLE_BUF + 8];
-    st_slice lv = lit_text(c, val, nb, sizeof nb);
-    int cmp = st_slice_cmp(tv, lv);
-    if (swapped) cmp = -cmp;
-    switch (e->op) {
+    switch (op) {
     case IQL_T_EQ: return cmp == 0;
     case IQL_T_NEQ: return cmp != 0;
     case IQL_T_LT: return cmp < 0;
@@ -386,6 +457,134 @@ static int cond_eval(ctx *c, const iql_expr *e, const qseries *s)
     case IQL_T_GTE: return cmp >= 0;
     default: return 0;
     }
+}
+
+static int cond3(ctx *c, const iql_expr *e, const qenv *env)
+{
+    if (!e) return C_T;
+    if (e->kind == IQL_E_PAREN) return cond3(c, e->lhs, env);
+    if (e->kind == IQL_E_BOOL) return e->i ? C_T : C_F;
+    if (e->kind != IQL_E_BINARY) return C_T;
+    if (e->op == IQL_T_AND) {
+        int a = cond3(c, e->lhs, env);
+        if (a == C_F) return C_F;
+        int b = cond3(c, e->rhs, env);
+        if (b == C_F) return C_F;
+        return a == C_T && b == C_T ? C_T : C_U;
+    }
+    if (e->op == IQL_T_OR) {
+        int a = cond3(c, e->lhs, env);
+        if (a == C_T) return C_T;
+        int b = cond3(c, e->rhs, env);
+        if (b == C_T) return C_T;
+        return a == C_F && b == C_F ? C_F : C_U;
+    }
+    if (is_time_ident(e->lhs) || is_time_ident(e->rhs)) return C_T;
+    qval a, b;
+    if (e->op == IQL_T_EQREGEX || e->op == IQL_T_NEQREGEX) {
+        if (cond_val(e->lhs, env, &a)) return C_U;
+        if (a.type != ST_TYPE_STRING) return C_F;
+        int m = re_match(c, (qre *)e->rhs->aux, a.v.s);
+        return (e->op == IQL_T_EQREGEX ? m : !m) ? C_T : C_F;
+    }
+    int ua = cond_val(e->lhs, env, &a), ub = cond_val(e->rhs, env, &b);
+    if (ua || ub) return C_U;
+    if (a.type == ST_TYPE_NONE || b.type == ST_TYPE_NONE) return C_F;
+    int cmp;
+    if (is_num(&a) && is_num(&b)) {
+        if (a.type == ST_TYPE_INT && b.type == ST_TYPE_INT) cmp = (a.v.i > b.v.i) - (a.v.i < b.v.i);
+        else {
+            double x = num_of(&a), y = num_of(&b);
+            if (x != x || y != y) return C_F;
+            cmp = (x > y) - (x < y);
+        }
+    } else if (a.type == ST_TYPE_BOOL && b.type == ST_TYPE_BOOL) {
+        cmp = (int)a.v.b - (int)b.v.b;
+    } else {
+        /* text comparison (tags, strings; a tag compared with a number or
+         * true/false compares with the literal's text, as before) */
+        char na[ST_DOUBLE_BUF + 8], nb[ST_DOUBLE_BUF + 8];
+        st_slice sa, sb;
+        const qval *vv[2] = { &a, &b };
+        st_slice *ss[2] = { &sa, &sb };
+        char *bufs[2] = { na, nb };
+        for (int i = 0; i < 2; i++) {
+            const qval *v = vv[i];
+            switch (v->type) {
+            case ST_TYPE_STRING: *ss[i] = v->v.s; break;
+            case ST_TYPE_INT: snprintf(bufs[i], sizeof na, "%lld", (long long)v->v.i); *ss[i] = st_slice_cstr(bufs[i]); break;
+            case ST_TYPE_UINT: snprintf(bufs[i], sizeof na, "%llu", (unsigned long long)v->v.u); *ss[i] = st_slice_cstr(bufs[i]); break;
+            case ST_TYPE_FLOAT: st_format_double(v->v.f, bufs[i]); *ss[i] = st_slice_cstr(bufs[i]); break;
+            case ST_TYPE_BOOL: *ss[i] = st_slice_cstr(v->v.b ? "true" : "false"); break;
+            default: *ss[i] = (st_slice){ "", 0 }; break;
+            }
+        }
+        /* a string field never equals a number */
+        if (env->fv && ((a.type == ST_TYPE_STRING) != (b.type == ST_TYPE_STRING)) &&
+            ((e->lhs->aux && e->lhs->kind == IQL_E_IDENT) || (e->rhs->aux && e->rhs->kind == IQL_E_IDENT)))
+            return C_F;
+        cmp = st_slice_cmp(sa, sb);
+    }
+    return cmp_result(e->op, cmp) ? C_T : C_F;
+}
+
+/* Series phase: may the series hold rows that pass? */
+static int cond_eval(ctx *c, const iql_expr *e, const qseries *s)
+{
+    qenv env = { s, NULL };
+    return cond3(c, e, &env) != C_F;
+}
+
+/* Row phase: the condition fields' points of one series, walked forward in
+ * time (rows of a series are visited in time order). */
+typedef struct rowf {
+    stor_points *pts;   /* owned, c->ncf of them */
+    size_t *pos;
+    st_value *fv;
+    size_t n;
+} rowf;
+
+static void rowf_fini(rowf *r)
+{
+    if (r->pts) for (size_t i = 0; i < r->n; i++) stor_points_fini(&r->pts[i]);
+    st_free(r->pts);
+    st_free(r->pos);
+    st_free(r->fv);
+    memset(r, 0, sizeof *r);
+}
+
+static int check_budget(ctx *c, size_t more);
+
+static int rowf_load(ctx *c, rowf *r, uint64_t sid, int64_t tmin, int64_t tmax)
+{
+    if (!r->pts) {
+        r->n = c->ncf;
+        r->pts = st_calloc(r->n, sizeof *r->pts);
+        r->pos = st_calloc(r->n, sizeof *r->pos);
+        r->fv = st_calloc(r->n, sizeof *r->fv);
+        if (!r->pts || !r->pos || !r->fv) return ST_ENOMEM;
+        for (size_t i = 0; i < r->n; i++) stor_points_init(&r->pts[i]);
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        r->pos[i] = 0;
+        int rc = stor_read(c->s, sid, c->cf[i].id, tmin, tmax, &r->pts[i]);
+        if (rc) return rc;
+        total += r->pts[i].n;
+    }
+    return check_budget(c, total);
+}
+
+static int rowf_pass(ctx *c, rowf *r, const qseries *s, const iql_expr *cond, int64_t t)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        stor_points *p = &r->pts[i];
+        while (r->pos[i] < p->n && p->ts[r->pos[i]] < t) r->pos[i]++;
+        if (r->pos[i] < p->n && p->ts[r->pos[i]] == t) r->fv[i] = p->vals[r->pos[i]];
+        else r->fv[i].type = ST_TYPE_NONE;
+    }
+    qenv env = { s, r->fv };
+    return cond3(c, cond, &env) == C_T;
 }
 
 static int series_cmp(const void *pa, const void *pb)
@@ -615,7 +814,7 @@ static int prepare_where(ctx *c, iql_stmt *st, uint64_t db_id, st_slice m)
     (void)rc;
     int64_t tmin = INT64_MIN, tmax = INT64_MAX;
     if ((rc = collect_time(c, st->where, 0, &tmin, &tmax))) return rc;
-    return cond_prepare(c, st->where, &fl);
+    return where_prepare(c, st->where, &fl);
 }
 
 static int exec_show_measurements(ctx *c, iql_stmt *st)
@@ -1089,7 +1288,6 @@ static int plan_select(ctx *c, sel *q)
     if (q->interval && !q->agg) return fail(c, "GROUP BY requires at least one aggregate function");
     if (q->tf && !q->interval) return fail(c, "%s aggregate requires a GROUP BY interval", tf_names[q->tf - 1].name);
     if (q->tf && !q->tf_unit) q->tf_unit = (q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE) ? 1000000000LL : 0;
-    if (st->tz.len) return fail(c, "tz() is not supported yet");
     if (q->agg) {
         q->ncols = st->nfields;
         q->cols = st_arena_alloc(c->a, q->ncols * sizeof *q->cols);
@@ -1213,6 +1411,9 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
     qval *cells = NULL;
     rawrow *rows = NULL;
     size_t nrows = 0, rcap = 0;
+    rowf rf;
+    memset(&rf, 0, sizeof rf);
+    const iql_expr *cond = c->ncf ? q->st->where : NULL;
     if (!pts || !pos) { rc = ST_ENOMEM; goto out; }
     for (size_t k = 0; k < ncols; k++) stor_points_init(&pts[k]);
     for (size_t si = 0; si < n && !rc; si++) {
@@ -1225,6 +1426,7 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             total += pts[k].n;
         }
         if (rc || (rc = check_budget(c, total))) break;
+        if (cond && total && (rc = rowf_load(c, &rf, ss[si].id, q->tmin, q->tmax))) break;
         /* strings: copy into the arena so they survive the next read */
         for (size_t k = 0; k < ncols; k++)
             if (pts[k].n && pts[k].type == ST_TYPE_STRING)
@@ -1266,6 +1468,7 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
                 }
             }
             if (!anyfield) continue;
+            if (cond && !rowf_pass(c, &rf, &ss[si], cond, t)) continue;
             rows[nrows] = (rawrow){ t, (uint32_t)si, (uint32_t)(nrows * width) };
             nrows++;
         }
@@ -1285,6 +1488,7 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
         qw_series_end(c->w);
     }
 out:
+    rowf_fini(&rf);
     if (pts) for (size_t k = 0; k < ncols; k++) stor_points_fini(&pts[k]);
     st_free(pts);
     st_free(pos);
@@ -1442,9 +1646,13 @@ static int gather(ctx *c, sel *q, qcall *k, qseries *ss, size_t n, stor_points *
     tv *all = NULL;
     size_t na = 0, cap = 0;
     int rc = 0;
+    rowf rf;
+    memset(&rf, 0, sizeof rf);
+    const iql_expr *cond = c->ncf ? q->st->where : NULL;
     for (size_t si = 0; si < n && !rc; si++) {
         if ((rc = stor_read(c->s, ss[si].id, k->f->id, q->tmin, q->tmax, pts))) break;
         if ((rc = check_budget(c, pts->n))) break;
+        if (cond && pts->n && (rc = rowf_load(c, &rf, ss[si].id, q->tmin, q->tmax))) break;
         if (na + pts->n > cap) {
             size_t nc = cap ? cap : 256;
             while (nc < na + pts->n) nc *= 2;
@@ -1455,6 +1663,7 @@ static int gather(ctx *c, sel *q, qcall *k, qseries *ss, size_t n, stor_points *
         }
         for (size_t j = 0; j < pts->n; j++) {
             st_value v = pts->vals[j];
+            if (cond && !rowf_pass(c, &rf, &ss[si], cond, pts->ts[j])) continue;
             if (v.type == ST_TYPE_STRING) {
                 v.v.s = adup(c, v.v.s);
                 if (!v.v.s.ptr) { rc = ST_ENOMEM; break; }
@@ -1470,6 +1679,7 @@ static int gather(ctx *c, sel *q, qcall *k, qseries *ss, size_t n, stor_points *
         for (size_t i = 0; !rc && i < na; i++) { k->ts[i] = all[i].ts; k->vals[i] = all[i].v; }
         if (!rc) k->n = na;
     }
+    rowf_fini(&rf);
     st_free(all);
     return rc;
 }
@@ -1479,6 +1689,37 @@ static int64_t floor_div(int64_t a, int64_t b)
     int64_t d = a / b;
     if ((a % b != 0) && ((a < 0) != (b < 0))) d--;
     return d;
+}
+
+/* a op b on numbers (null otherwise): integers stay integers except for
+ * division; division by zero gives 0 (InfluxDB). */
+static qval arith(iql_tok op, qval a, qval b)
+{
+    qval r;
+    r.type = ST_TYPE_NONE;
+    if (!is_num(&a) || !is_num(&b)) return r;
+    if (a.type == ST_TYPE_INT && b.type == ST_TYPE_INT && op != IQL_T_DIV) {
+        r.type = ST_TYPE_INT;
+        switch (op) {
+        case IQL_T_ADD: r.v.i = (int64_t)((uint64_t)a.v.i + (uint64_t)b.v.i); break;
+        case IQL_T_SUB: r.v.i = (int64_t)((uint64_t)a.v.i - (uint64_t)b.v.i); break;
+        case IQL_T_MUL: r.v.i = (int64_t)((uint64_t)a.v.i * (uint64_t)b.v.i); break;
+        case IQL_T_MOD: if (b.v.i == 0 || (a.v.i == INT64_MIN && b.v.i == -1)) r.v.i = 0; else r.v.i = a.v.i % b.v.i; break;
+        default: r.type = ST_TYPE_NONE; break;
+        }
+        return r;
+    }
+    double x = num_of(&a), y = num_of(&b);
+    r.type = ST_TYPE_FLOAT;
+    switch (op) {
+    case IQL_T_ADD: r.v.f = x + y; break;
+    case IQL_T_SUB: r.v.f = x - y; break;
+    case IQL_T_MUL: r.v.f = x * y; break;
+    case IQL_T_DIV: r.v.f = y == 0 ? 0 : x / y; break;
+    case IQL_T_MOD: r.v.f = y == 0 ? 0 : __builtin_fmod(x, y); break;
+    default: r.type = ST_TYPE_NONE; break;
+    }
+    return r;
 }
 
 /* Evaluate a SELECT column expression over this window's call results. */
@@ -1491,34 +1732,7 @@ static qval eval_col(const sel *q, const iql_expr *e)
     case IQL_E_PAREN: return eval_col(q, e->lhs);
     case IQL_E_INTEGER: r.type = ST_TYPE_INT; r.v.i = e->i; return r;
     case IQL_E_NUMBER: r.type = ST_TYPE_FLOAT; r.v.f = e->f; return r;
-    case IQL_E_BINARY: {
-        qval a = eval_col(q, e->lhs), b = eval_col(q, e->rhs);
-        int an = a.type == ST_TYPE_FLOAT || a.type == ST_TYPE_INT || a.type == ST_TYPE_UINT;
-        int bn = b.type == ST_TYPE_FLOAT || b.type == ST_TYPE_INT || b.type == ST_TYPE_UINT;
-        if (!an || !bn) return r;
-        if (a.type == ST_TYPE_INT && b.type == ST_TYPE_INT && e->op != IQL_T_DIV) {
-            r.type = ST_TYPE_INT;
-            switch (e->op) {
-            case IQL_T_ADD: r.v.i = (int64_t)((uint64_t)a.v.i + (uint64_t)b.v.i); break;
-            case IQL_T_SUB: r.v.i = (int64_t)((uint64_t)a.v.i - (uint64_t)b.v.i); break;
-            case IQL_T_MUL: r.v.i = (int64_t)((uint64_t)a.v.i * (uint64_t)b.v.i); break;
-            case IQL_T_MOD: if (b.v.i == 0 || (a.v.i == INT64_MIN && b.v.i == -1)) r.v.i = 0; else r.v.i = a.v.i % b.v.i; break;
-            default: r.type = ST_TYPE_NONE; break;
-            }
-            return r;
-        }
-        double x = num_of(&a), y = num_of(&b);
-        r.type = ST_TYPE_FLOAT;
-        switch (e->op) {
-        case IQL_T_ADD: r.v.f = x + y; break;
-        case IQL_T_SUB: r.v.f = x - y; break;
-        case IQL_T_MUL: r.v.f = x * y; break;
-        case IQL_T_DIV: if (y == 0) r.v.f = 0; else r.v.f = x / y; break;
-        case IQL_T_MOD: r.v.f = y == 0 ? 0 : __builtin_fmod(x, y); break;
-        default: r.type = ST_TYPE_NONE; break;
-        }
-        return r;
-    }
+    case IQL_E_BINARY: return arith(e->op, eval_col(q, e->lhs), eval_col(q, e->rhs));
     default: return r;
     }
 }
@@ -1527,7 +1741,7 @@ static qval eval_col(const sel *q, const iql_expr *e)
  * skipped; the first output needs a previous value (derivative,
  * difference) or a full window (moving_average). */
 static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, const st_slice *names, const qval *res,
-                            const uint8_t *has, size_t nw, int64_t wstart)
+                            const uint8_t *has, size_t nw, const int64_t *bnd)
 {
     const iql_stmt *st = q->st;
     qval *out = st_malloc(nw * 2 * sizeof *out);
@@ -1543,7 +1757,7 @@ static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, cons
         (void)has;
         qval v = eval_col(q, q->cols[0].expr);
         if (v.type != ST_TYPE_FLOAT && v.type != ST_TYPE_INT && v.type != ST_TYPE_UINT) continue;
-        int64_t t = wstart + (int64_t)w * q->interval;
+        int64_t t = bnd[w];
         qval o;
         o.type = ST_TYPE_NONE;
         switch (q->tf) {
@@ -1610,6 +1824,74 @@ static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, cons
     return 0;
 }
 
+/* UTC instant of local wall time local_ns; a wall time in a spring-forward
+ * gap maps to the first instant after the gap, a repeated one (autumn) to
+ * the earlier instant. */
+static int64_t local_to_utc_ns(const st_tz *tz, int64_t local_ns)
+{
+    int64_t sec = floor_div(local_ns, 1000000000LL), rem = local_ns - sec * 1000000000LL;
+    int64_t out[2];
+    for (int k = 0; k < 96; k++) { /* gaps end on a quarter hour, within a day */
+        int n = st_tz_local_to_utc(tz, sec + (int64_t)k * 900, out);
+        if (n > 0) return k ? out[0] * 1000000000LL : out[0] * 1000000000LL + rem;
+    }
+    return local_ns - (int64_t)st_tz_offset_at(tz, sec, NULL, NULL) * 1000000000LL;
+}
+
+/* GROUP BY time windows covering [lo, hi]: the first starts at or before lo,
+ * aligned to the epoch plus the offset. With tz() the alignment is in local
+ * wall time: an interval longer than an hour steps in local time (so
+ * time(1d) windows start at local midnight and are 23 or 25 hours long on
+ * DST days); one of an hour or less keeps a fixed length, aligned by the
+ * zone's offset at lo (as InfluxDB, which only shifts windows longer than
+ * the offset change). *bnd gets nw + 1 boundaries (st_malloc'd). */
+static int make_windows(ctx *c, const sel *q, int64_t lo, int64_t hi, int64_t **bnd, size_t *nw)
+{
+    int64_t iv = q->interval, off = q->offset % iv;
+    const st_tz *tz = c->tz;
+    int64_t zoff = tz ? (int64_t)st_tz_offset_at(tz, floor_div(lo, 1000000000LL), NULL, NULL) * 1000000000LL : 0;
+    int local = tz && iv > 3600LL * 1000000000LL;
+    int64_t wstart;
+    if (__builtin_add_overflow(lo, zoff, &wstart)) wstart = lo;
+    wstart = floor_div(wstart - off, iv) * iv + off; /* local (or UTC) wall time */
+    int64_t nwin;
+    if (!local) {
+        wstart -= zoff;
+        if (wstart > lo) wstart -= iv;
+        nwin = floor_div(hi - wstart, iv) + 1;
+        if (nwin < 1) nwin = 1;
+    } else {
+        /* days (or weeks) of about iv each: 25 h days make at most a few
+         * fewer windows than the UTC count, never more than it + 2 */
+        nwin = floor_div(hi - (wstart - zoff), iv) + 3;
+        if (nwin < 1) nwin = 1;
+    }
+    if (nwin > MAX_WINDOWS)
+        return fail(c, "too many windows: %lld (GROUP BY time interval too small for the range)", (long long)nwin);
+    int64_t *b = st_malloc(((size_t)nwin + 2) * sizeof *b);
+    if (!b) return ST_ENOMEM;
+    if (!local) {
+        for (int64_t w = 0; w <= nwin; w++) b[w] = wstart + w * iv;
+        *bnd = b;
+        *nw = (size_t)nwin;
+        return 0;
+    }
+    int64_t L = wstart;
+    for (int k = 0; k < 4 && local_to_utc_ns(tz, L) > lo; k++) L -= iv;
+    size_t n = 0;
+    for (;;) {
+        int64_t u = local_to_utc_ns(tz, L);
+        if (n && u <= b[n - 1]) u = b[n - 1] + 1; /* defensive: strictly increasing */
+        b[n++] = u;
+        if (u > hi || n >= (size_t)nwin + 2) break;
+        L += iv;
+    }
+    *bnd = b;
+    *nw = n - 1 ? n - 1 : 1;
+    if (n == 1) b[1] = b[0] + iv;
+    return 0;
+}
+
 static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
 {
     int rc = 0;
@@ -1629,21 +1911,16 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
     if (rc || total == 0) return rc;
     if (!slimit_take(q)) return 0;
 
-    int64_t wstart, wend, iv = q->interval;
-    int64_t nwin = 1;
+    int64_t wstart, iv = q->interval;
+    int64_t *bnd = NULL; /* window boundaries: window w is [bnd[w], bnd[w + 1]) */
+    size_t nw = 1;
     if (iv) {
         int64_t lo = q->tmin == INT64_MIN ? first_ts : q->tmin;
         int64_t hi = q->tmax == INT64_MAX ? (c->now_ns > last_ts ? c->now_ns : last_ts) : q->tmax;
-        int64_t off = q->offset % iv;
-        wstart = floor_div(lo - off, iv) * iv + off;
-        if (wstart > lo) wstart -= iv;
-        wend = hi;
-        nwin = floor_div(wend - wstart, iv) + 1;
-        if (nwin < 1) nwin = 1;
-        if (nwin > MAX_WINDOWS) return fail(c, "too many windows: %lld (GROUP BY time interval too small for the range)", (long long)nwin);
+        if ((rc = make_windows(c, q, lo, hi, &bnd, &nw))) return rc;
+        wstart = bnd[0];
     } else {
         wstart = q->tmin == INT64_MIN ? 0 : q->tmin;
-        wend = q->tmax;
     }
     size_t width = q->ncols + 1;
     st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
@@ -1655,18 +1932,16 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
     group_tags(q, &ss[0], gt);
 
     /* windows -> per call results; buffer all rows (fill linear looks ahead) */
-    size_t nw = (size_t)nwin;
     qval *res = st_malloc(nw * q->ncalls * sizeof *res);
     int64_t *sel_ts = st_malloc(nw * q->ncalls * sizeof *sel_ts);
     uint8_t *has = st_malloc(nw * q->ncalls);
     if (!res || !sel_ts || !has) { rc = ST_ENOMEM; goto out; }
     for (size_t w = 0; w < nw && !rc; w++) {
-        int64_t a = iv ? wstart + (int64_t)w * iv : wstart;
         for (size_t i = 0; i < q->ncalls && !rc; i++) {
             qcall *k = &q->calls[i];
             size_t lo = k->pos, hi = lo;
             if (iv) {
-                while (hi < k->n && k->ts[hi] - a < iv) hi++;
+                while (hi < k->n && k->ts[hi] < bnd[w + 1]) hi++;
             } else {
                 hi = k->n;
             }
@@ -1722,7 +1997,7 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             }
         }
     }
-    if (q->tf) { rc = emit_transformed(c, q, m, gt, names, res, has, nw, wstart); goto out; }
+    if (q->tf) { rc = emit_transformed(c, q, m, gt, names, res, has, nw, bnd); goto out; }
     /* rows */
     {
         int single_selector = q->ncalls == 1 && agg_is_selector(q->calls[0].fn) && !iv;
@@ -1741,7 +2016,7 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             if (st->limit > 0 && (int64_t)emitted >= st->limit) break;
             for (size_t i = 0; i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
             row[0].type = QV_TIME;
-            row[0].v.i = iv ? wstart + (int64_t)w * iv : (single_selector && has[w * q->ncalls] ? sel_ts[w * q->ncalls] : wstart);
+            row[0].v.i = iv ? bnd[w] : (single_selector && has[w * q->ncalls] ? sel_ts[w * q->ncalls] : wstart);
             for (size_t k = 0; k < q->ncols; k++) row[k + 1] = eval_col(q, q->cols[k].expr);
             qw_row(c->w, row, width);
             emitted++;
@@ -1749,6 +2024,7 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
         qw_series_end(c->w);
     }
 out:
+    st_free(bnd);
     st_free(res);
     st_free(sel_ts);
     st_free(has);
@@ -1777,7 +2053,7 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
     tk.c = c;
     sidx_tag_key_each(c->idx, db_id, m, name_cb, &tk);
     if (tk.oom) return ST_ENOMEM;
-    if ((rc = cond_prepare(c, q->st->where, &fl))) return rc;
+    if ((rc = where_prepare(c, q->st->where, &fl))) return rc;
 
     /* GROUP BY tags for this measurement */
     q->ngtags = 0;
@@ -1850,6 +2126,12 @@ static int exec_select(ctx *c, iql_stmt *st)
     q.tmax = INT64_MAX;
     int rc = plan_select(c, &q);
     if (rc) return rc;
+    if (st->tz.len) {
+        rc = st_tz_load(st->tz.ptr, st->tz.len, &c->tz);
+        if (rc == ST_ENOMEM) return rc;
+        if (rc) return fail(c, "unable to find time zone %.*s", (int)(st->tz.len > 100 ? 100 : st->tz.len), st->tz.ptr);
+        c->w->tz = c->tz;
+    }
     if ((rc = collect_time(c, st->where, 0, &q.tmin, &q.tmax))) return rc;
     if (q.interval && q.tmax == INT64_MAX) q.tmax = c->now_ns;
     if (q.tmin > q.tmax) return 0;
@@ -1972,10 +2254,14 @@ int qry_execute(stor *s, const qry_request *req, st_buf *out, int *http_status)
         c.points = 0;
         int src = exec_stmt(&c, qq->stmts[i]);
         re_free_all(&c);
+        c.ncf = 0;
         if (src == ST_ENOMEM) { rc = ST_ENOMEM; break; }
         if (src && !c.err[0]) snprintf(c.err, sizeof c.err, "%s", st_strerror(src));
         qw_series_end(&w);
         qw_stmt_end(&w, (int)i, src ? c.err : NULL);
+        w.tz = NULL;
+        st_tz_free(c.tz);
+        c.tz = NULL;
     }
     qw_end(&w);
     if (!rc && w.oom) rc = ST_ENOMEM;
@@ -1992,6 +2278,7 @@ int qry_execute(stor *s, const qry_request *req, st_buf *out, int *http_status)
     }
 done:
     re_free_all(&c);
+    st_tz_free(c.tz);
     pcre2_match_context_free(c.mctx);
     qw_fini(&w);
     st_buf_fini(&body);

@@ -8,6 +8,7 @@
 
 #include "common/num.h"
 #include "common/timefmt.h"
+#include "common/tz.h"
 #include "query/qry_int.h"
 #include "query/query.h"
 
@@ -220,7 +221,7 @@ static void put_val(qw *w, st_buf *b, const qval *v)
     switch (v->type) {
     case QV_TIME:
         if (w->epoch == QRY_EPOCH_RFC3339 && !w->csv) {
-            size_t n = st_time_format_rfc3339(v->v.i, nb);
+            size_t n = w->tz ? st_tz_format_rfc3339(w->tz, v->v.i, nb) : st_time_format_rfc3339(v->v.i, nb);
             chk(w, st_buf_append_byte(b, '"'));
             chk(w, st_buf_append(b, nb, n));
             chk(w, st_buf_append_byte(b, '"'));

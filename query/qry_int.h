@@ -22,6 +22,7 @@ typedef struct qw {
     st_buf *out;        /* borrowed: the response body */
     int csv, epoch, chunked;
     int oom;            /* an append failed: the body is incomplete */
+    const struct st_tz *tz; /* borrowed: tz() of the current statement (RFC3339 times in its local time), or NULL */
     /* current statement */
     st_buf stmt;        /* owned: the statement's series (JSON) or lines (CSV) */
     int nseries;

@@ -365,6 +365,89 @@ TEST(budget)
     st_buf_fini(&out);
 }
 
+#define S1(x) R("{\"statement_id\":0,\"series\":[" x "]}")
+
+TEST(field_conditions)
+{
+    /* value > 2: a@+20 (3), b@+5 (10), b@+10 (20), merged by time */
+    CHECK_EQ_STR(run("SELECT value FROM cpu WHERE value > 2", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":[[1700000005,10],[1700000010,20],[1700000020,3]]}"));
+    CHECK_EQ_STR(run("SELECT value FROM cpu WHERE \"value\" > 2 AND host = 'a'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":[[1700000020,3]]}"));
+    CHECK_EQ_STR(run("SELECT value FROM cpu WHERE value < 2 OR \"host\" = 'b'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":[[1700000000,1],[1700000005,10],[1700000010,20]]}"));
+    /* with a time range and arithmetic: value * 2 >= 4 -> 2, 3, 10, 20; mean 8.75 at the lower bound */
+    CHECK_EQ_STR(run("SELECT mean(value) FROM cpu WHERE value * 2 >= 4 AND time >= 1700000000s AND time <= 1700000020s", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"mean\"],\"values\":[[1700000000,8.75]]}"));
+    /* a condition on another field: n = 30 only at a@+20 */
+    CHECK_EQ_STR(run("SELECT count(value) FROM cpu WHERE n = 30", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"count\"],\"values\":[[0,1]]}"));
+    CHECK_EQ_STR(run("SELECT value, n FROM cpu WHERE n < 30", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\",\"n\"],\"values\":[[1700000000,1,10]]}"));
+    /* grouped windows: value >= 10 only host b */
+    CHECK_EQ_STR(run("SELECT sum(value) FROM cpu WHERE value >= 10 AND time >= 1700000000s AND time < 1700000020s GROUP BY time(10s)", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"sum\"],\"values\":[[1700000000,10],[1700000010,20]]}"));
+    /* booleans and strings */
+    CHECK_EQ_STR(run("SELECT used FROM mem WHERE \"on\" = true AND s = 'x<y'", "s"),
+                 S1("{\"name\":\"mem\",\"columns\":[\"time\",\"used\"],\"values\":[[1700000000,5]]}"));
+    CHECK_EQ_STR(run("SELECT used FROM mem WHERE s =~ /^y/", "s"), R("{\"statement_id\":0}"));
+    CHECK_EQ_STR(run("SELECT used FROM mem WHERE s = 5", "s"), R("{\"statement_id\":0}"));
+    /* a field condition no point passes */
+    CHECK_EQ_STR(run("SELECT value FROM cpu WHERE value > 100", "s"), R("{\"statement_id\":0}"));
+}
+
+static uint64_t tz_db(void)
+{
+    /* 2021-03-27/28/29 12:00Z: v = 1, 2, 4 (Berlin switches to CEST on the 28th) */
+    uint64_t db;
+    if (stor_db_create(g_s, st_slice_cstr("tzdb"), &db) != 0) return 0;
+    stor_batch *b;
+    if (stor_batch_create(g_s, db, &b) != 0) return 0;
+    static const int64_t ts[3] = { 1616846400, 1616932800, 1617019200 };
+    static const double v[3] = { 1, 2, 4 };
+    for (int i = 0; i < 3; i++) {
+        stor_field_in f = ff("v", v[i]);
+        char msg[128];
+        uint32_t dropped;
+        if (stor_batch_add(b, st_slice_cstr("m"), NULL, NULL, 0, &f, 1, ts[i] * SEC, 0, msg, sizeof msg, &dropped)) {
+            stor_batch_destroy(b);
+            return 0;
+        }
+    }
+    return write_wait(b) == 0 ? db : 0;
+}
+
+TEST(time_zones)
+{
+    /* a private TZDIR holding the repo's copy of Europe/Berlin */
+    char zdir[128], cmd[400];
+    snprintf(zdir, sizeof zdir, "%s/zi", g_dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/Europe' && cp tests/data/tz/Europe_Berlin '%s/Europe/Berlin'", zdir, zdir);
+    REQUIRE(system(cmd) == 0);
+    setenv("TZDIR", zdir, 1);
+    REQUIRE(tz_db() != 0);
+    const char *q = "SELECT sum(v) FROM m WHERE time >= '2021-03-27T00:00:00Z' AND time < '2021-03-30T00:00:00Z' "
+                    "GROUP BY time(1d) tz('Europe/Berlin')";
+    /* local midnights: 26T23:00Z, 27T23:00Z (a 23 h day), 28T22:00Z, 29T22:00Z */
+    CHECK_EQ_STR(runx(q, "tzdb", "", 0),
+                 S1("{\"name\":\"m\",\"columns\":[\"time\",\"sum\"],\"values\":[[\"2021-03-27T00:00:00+01:00\",1],"
+                    "[\"2021-03-28T00:00:00+01:00\",2],[\"2021-03-29T00:00:00+02:00\",4],[\"2021-03-30T00:00:00+02:00\",null]]}"));
+    CHECK_EQ_STR(runx(q, "tzdb", "s", 0),
+                 S1("{\"name\":\"m\",\"columns\":[\"time\",\"sum\"],\"values\":[[1616799600,1],[1616886000,2],[1616968800,4],[1617055200,null]]}"));
+    /* without tz(): UTC days */
+    CHECK_EQ_STR(runx("SELECT sum(v) FROM m WHERE time >= '2021-03-27T00:00:00Z' AND time < '2021-03-30T00:00:00Z' GROUP BY time(1d)", "tzdb", "s", 0),
+                 S1("{\"name\":\"m\",\"columns\":[\"time\",\"sum\"],\"values\":[[1616803200,1],[1616889600,2],[1616976000,4]]}"));
+    /* raw rows print in local time */
+    CHECK_EQ_STR(runx("SELECT v FROM m WHERE time > '2021-03-28T00:00:00Z' tz('Europe/Berlin')", "tzdb", "", 0),
+                 S1("{\"name\":\"m\",\"columns\":[\"time\",\"v\"],\"values\":[[\"2021-03-28T14:00:00+02:00\",2],[\"2021-03-29T14:00:00+02:00\",4]]}"));
+    /* hourly windows keep their length across the switch */
+    CHECK_EQ_STR(runx("SELECT count(v) FROM m WHERE time >= '2021-03-28T11:00:00Z' AND time < '2021-03-28T13:00:00Z' GROUP BY time(1h) tz('Europe/Berlin')", "tzdb", "s", 0),
+                 S1("{\"name\":\"m\",\"columns\":[\"time\",\"count\"],\"values\":[[1616929200,0],[1616932800,1]]}"));
+    CHECK_EQ_STR(runx("SELECT v FROM m tz('Nowhere/Atlantis')", "tzdb", "s", 0),
+                 R("{\"statement_id\":0,\"error\":\"unable to find time zone Nowhere/Atlantis\"}"));
+    unsetenv("TZDIR");
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -380,6 +463,8 @@ int main(void)
     RUN(csv_and_ddl);
     RUN(pretty_and_chunked);
     RUN(budget);
+    RUN(field_conditions);
+    RUN(time_zones);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
