@@ -18,6 +18,9 @@
 #   ingest  $BUILD/bench/loadgen posts the gen file to stratad (--wal-fsync group
 #         and interval), InfluxDB 1.6 and VictoriaMetrics 1.79: values/s until
 #         counted, peak RSS, ratios (see the section's comment)
+#   query $BUILD/bench/qbench times dashboard queries (a-e) against Strata,
+#         InfluxDB 1.6 and VictoriaMetrics 1.79 loaded with the same cpu data,
+#         medians above the /ping floor, ratios; f, g: Strata values/s
 #
 # Environment:
 #   BENCH_ONLY=gen,lp     run only these sections
@@ -28,6 +31,8 @@
 #   NAB_DIR=DIR           (later sections) an existing data set to use
 #   BENCH_INGEST_RUNS=1   ingest: runs per target (median); BENCH_INGEST_TARGETS,
 #                         _CONNS, _BATCH, _POLL_S: see the ingest section
+#   BENCH_QUERY_HOSTS=100 BENCH_QUERY_POINTS=8640 BENCH_QUERY_RUNS=20
+#   BENCH_QUERY_TARGETS="strata influxdb vm" BENCH_QUERY_PERF=0: see the query section
 #
 # Adding a section: write bench_<name>() using fig/section/skip below, and
 # list it in SECTIONS.
@@ -38,7 +43,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS="gen lp num enc wal sindex ingest"
+SECTIONS="gen lp num enc wal sindex ingest query"
 ONLY=${BENCH_ONLY:-}
 if [ $# -gt 0 ]; then ONLY=$(echo "$*" | tr ' ' ','); fi
 HOSTS=${BENCH_HOSTS:-100}
@@ -429,6 +434,265 @@ bench_ingest() {
     if [ -n "$sg" ] && [ -n "$ix" ]; then
         fig "ratio_group_vs_influxdb" "$(awk -v a="$sg" -v b="$ix" 'BEGIN { printf "%.2f", a / b }')" "x values/s (target >= 4)"
     fi
+}
+
+# ---- query: dashboard query latency, Strata and its peers ----
+#
+# For each target (BENCH_QUERY_TARGETS, default "strata influxdb vm"): start
+# it with the ingest section's functions (Strata with --wal-fsync never), post
+# `strata gen cpu --hosts BENCH_QUERY_HOSTS (100) --points BENCH_QUERY_POINTS
+# (8640: 24 h at 10 s)` with loadgen, poll the ingest count until every value
+# is visible (VictoriaMetrics: force_flush), then time each query with
+# $BUILD/bench/qbench on one keep-alive connection: BENCH_QUERY_RUNS (20)
+# timed runs after one warm-up, medians; /ping the same way (the floor, which
+# is subtracted: "ms above floor"). The span S is the data's length in whole
+# hours; t0 = 2016-01-01T00:00:00Z (gen's start).
+#   a  SELECT mean(usage_user) WHERE hostname='host_0' AND [t0, t0+S) GROUP BY time(5m)
+#   b  SELECT max(usage_user)  WHERE [t0, t0+S) GROUP BY time(1h), hostname
+#   c  SELECT last(usage_user) GROUP BY hostname
+#   d  SELECT usage_user WHERE hostname='host_0' AND [t0+S/2, t0+S/2+1h)
+#   e  SELECT mean(usage_user) WHERE [t0+S/2, t0+S) GROUP BY time(1h), hostname
+#   f  SELECT max(usage_user), mean(usage_user) WHERE [t0, t0+S)   (Strata only)
+#   g  the same GROUP BY time(1h), hostname                         (Strata only)
+# VictoriaMetrics answers MetricsQL with nocache=1: a, b, e on
+# /api/v1/query_range (avg_over_time / max_over_time over the window, step =
+# the window), c and d on /api/v1/query (last_over_time(...[1d]) at t0+S; the
+# range selector [1h]). A VictoriaMetrics window is (t-w, t] at each step t,
+# InfluxDB's is [t, t+w): evaluating at window end - 1 ms puts the same 10 s
+# points in each window, so both return the same series and point counts
+# (checked, and printed as series x points); VM's timestamps are the window
+# ends - 1 ms, c's timestamp is the evaluation time, and VM keeps ~12
+# significant digits. Figures: per query and target the median above the
+# floor, and the ratios influxdb/strata and vm/strata (how many times faster
+# Strata is; the issue's targets are in the units); f and g as values/s
+# (usage_user values in range / (median - floor)).
+# BENCH_QUERY_PERF=1: also `perf record -g` stratad while it answers b and e,
+# and print the hottest symbols (perf report --no-children).
+
+Q_HOSTS=${BENCH_QUERY_HOSTS:-100}
+Q_POINTS=${BENCH_QUERY_POINTS:-8640}
+Q_RUNS=${BENCH_QUERY_RUNS:-20}
+Q_TARGETS=${BENCH_QUERY_TARGETS:-strata influxdb vm}
+Q_PERF=${BENCH_QUERY_PERF:-0}
+
+query_start_strata() { ingest_start_strata never; }
+query_count_strata() { ingest_count_strata; }
+query_start_influxdb() { ingest_start_influxdb; }
+query_count_influxdb() { ingest_count_influxdb; }
+query_start_vm() { ingest_start_vm; }
+query_count_vm() { ingest_count_vm; }
+
+# query_load TARGET FILE — start TARGET and load FILE until it is all visible.
+query_load() {
+    ING_SKIP=""
+    if ! "query_start_$1"; then [ -z "$ING_SKIP" ] && ING_SKIP="$1 did not start"; return 1; fi
+    ql_out=$SCRATCH/query_load_$1.out
+    t1=$(now_ns)
+    "$BUILD/bench/loadgen" --file "$2" --port "$ING_PORT" --path /write --query db=bench \
+        --batch-lines "$ING_BATCH" --connections "$ING_CONNS" --label "$1" > "$ql_out" 2>&1 ||
+        { sed 's/^/   /' "$ql_out"; ING_SKIP="$1: loadgen reported errors"; return 1; }
+    ql_want=$(sed -n 's/^loadgen: .* values=\([0-9]*\) .*/\1/p' "$ql_out")
+    ql_lines=$(sed -n 's/^loadgen: .* lines=\([0-9]*\).*/\1/p' "$ql_out")
+    ING_FIELDS=$((ql_want / ql_lines))
+    deadline=$((t1 + ING_POLL_S * 1000000000))
+    while :; do
+        got=$("query_count_$1")
+        [ -n "$got" ] && [ "$got" -ge "$ql_want" ] 2>/dev/null && break
+        if [ "$(now_ns)" -gt "$deadline" ]; then
+            ING_SKIP="$1: only ${got:-?} of $ql_want values visible after ${ING_POLL_S}s"; return 1
+        fi
+        sleep 0.2
+    done
+    printf '   %s: loaded %s values in %s s\n' "$1" "$ql_want" "$(secs $(($(now_ns) - t1)))"
+}
+
+# query_iql LABEL INFLUXQL — one qbench query argument group for /query.
+# Collected in $SCRATCH/qargs (one argument per line: sh has no arrays).
+query_add() { for qa in "$@"; do printf '%s\n' "$qa" >> "$SCRATCH/qargs"; done; }
+query_iql() { query_add --query "$1" /query --param db=bench --param "q=$2" --expect '"series"'; }
+query_vm() { # LABEL PATH MetricsQL [KEY=VALUE...]
+    ql=$1; qp=$2; qq=$3; shift 3
+    query_add --query "$ql" "$qp" --param "query=$qq" --param nocache=1
+    for qa in "$@"; do query_add --param "$qa"; done
+    query_add --expect '"status":"success"'
+}
+
+# query_run TARGET — write TARGET's queries and run qbench; its output is in
+# $SCRATCH/qbench_TARGET.out and the bodies in $SCRATCH/qbody_TARGET/.
+query_run() {
+    : > "$SCRATCH/qargs"
+    s=$((ING_START_S)); span=$((Q_SPAN_H * 3600)); half=$((span / 2))
+    t0=$((s * 1000000000)); h=3600000000000
+    te=$((t0 + span * 1000000000)); tm=$((t0 + half * 1000000000))
+    case $1 in
+    vm)
+        # evaluation times: window end - 1 ms (see the section comment)
+        query_vm a /api/v1/query_range 'avg_over_time(cpu_usage_user{hostname="host_0"}[5m])' \
+            "start=$((s + 299)).999" "end=$((s + span - 1)).999" step=5m
+        query_vm b /api/v1/query_range 'max_over_time(cpu_usage_user[1h])' \
+            "start=$((s + 3599)).999" "end=$((s + span - 1)).999" step=1h
+        query_vm c /api/v1/query 'last_over_time(cpu_usage_user[1d])' "time=$((s + span))"
+        query_vm d /api/v1/query 'cpu_usage_user{hostname="host_0"}[1h]' "time=$((s + half + 3599)).999"
+        query_vm e /api/v1/query_range 'avg_over_time(cpu_usage_user[1h])' \
+            "start=$((s + half + 3599)).999" "end=$((s + span - 1)).999" step=1h
+        ;;
+    *)
+        query_iql a "SELECT mean(usage_user) FROM cpu WHERE hostname='host_0' AND time >= $t0 AND time < $te GROUP BY time(5m)"
+        query_iql b "SELECT max(usage_user) FROM cpu WHERE time >= $t0 AND time < $te GROUP BY time(1h), hostname"
+        query_iql c "SELECT last(usage_user) FROM cpu GROUP BY hostname"
+        query_iql d "SELECT usage_user FROM cpu WHERE hostname='host_0' AND time >= $tm AND time < $((tm + h))"
+        query_iql e "SELECT mean(usage_user) FROM cpu WHERE time >= $tm AND time < $te GROUP BY time(1h), hostname"
+        if [ "$1" = strata ]; then
+            query_iql f "SELECT max(usage_user), mean(usage_user) FROM cpu WHERE time >= $t0 AND time < $te"
+            query_iql g "SELECT max(usage_user), mean(usage_user) FROM cpu WHERE time >= $t0 AND time < $te GROUP BY time(1h), hostname"
+        fi
+        ;;
+    esac
+    qping=/ping
+    mkdir -p "$SCRATCH/qbody_$1"
+    # one argument per line, none containing a newline; no globbing ([1h])
+    old_ifs=$IFS; IFS='
+'
+    set -f
+    # shellcheck disable=SC2046
+    set -- "$1" $(cat "$SCRATCH/qargs")
+    set +f
+    IFS=$old_ifs
+    qt=$1; shift
+    "$BUILD/bench/qbench" --port "$ING_PORT" --runs "$Q_RUNS" --ping "$qping" \
+        --save "$SCRATCH/qbody_$qt" --timeout-s 240 "$@" > "$SCRATCH/qbench_$qt.out" 2> "$SCRATCH/qbench_$qt.err"
+    qrc=$?
+    sed 's/^/   /' "$SCRATCH/qbench_$qt.out"
+    head -n 3 "$SCRATCH/qbench_$qt.err" | sed 's/^/   /'
+    return "$qrc"
+}
+
+# query_perf LABEL... — perf record stratad ($ING_PID) while qbench repeats
+# each LABEL's query from $SCRATCH/qargs; prints the hottest symbols.
+query_perf() {
+    command -v perf > /dev/null 2>&1 || { printf '   perf: not installed\n'; return; }
+    for pl in "$@"; do
+        # the label's argument group: from "--query LABEL" to the next --query
+        awk -v l="$pl" '$0 == "--query" { q = 1; next } q == 1 { on = ($0 == l); q = 0; if (on) print "--query" } on' \
+            "$SCRATCH/qargs" > "$SCRATCH/qargs_$pl"
+        old_ifs=$IFS; IFS='
+'
+        set -f
+        # shellcheck disable=SC2046
+        set -- $(cat "$SCRATCH/qargs_$pl")
+        set +f
+        IFS=$old_ifs
+        perf record -g -o "$SCRATCH/perf_$pl.data" -p "$ING_PID" > "$SCRATCH/perf_$pl.log" 2>&1 &
+        pp=$!
+        sleep 0.5
+        "$BUILD/bench/qbench" --port "$ING_PORT" --runs "$Q_RUNS" --timeout-s 120 "$@" | sed 's/^/   perf run: /'
+        kill -INT "$pp" 2>/dev/null; wait "$pp" 2>/dev/null
+        if [ ! -s "$SCRATCH/perf_$pl.data" ]; then
+            printf '   perf (%s): no profile: %s\n' "$pl" "$(tail -n 1 "$SCRATCH/perf_$pl.log")"; continue
+        fi
+        printf '   perf (%s): hottest symbols in stratad, self time\n' "$pl"
+        perf report -i "$SCRATCH/perf_$pl.data" --stdio --no-children --sort symbol -g none \
+            --percent-limit 1.5 2>/dev/null | grep -v '^#' | sed '/^$/d' | head -n 20 | sed 's/^/     /'
+        rm -f "$SCRATCH/perf_$pl.data"
+    done
+}
+
+# query_val TARGET LABEL KEY — one key=value of qbench's line for LABEL.
+query_val() {
+    awk -v l="$2" -v k="$3=" '$1 == "qbench:" && $2 == l {
+        for (i = 3; i <= NF; i++) if (index($i, k) == 1) { print substr($i, length(k) + 1); exit } }' \
+        "$SCRATCH/qbench_$1.out" 2>/dev/null
+}
+# query_first TARGET LABEL — the first point's value in LABEL's saved body
+# (InfluxDB JSON or Prometheus matrix; meant for one-series answers).
+query_first() {
+    sed -n 's/.*"values":\[\[[^,]*,"\{0,1\}\([^]",]*\).*/\1/p' "$SCRATCH/qbody_$1/$2.json" 2>/dev/null | head -n 1
+}
+# query_above TARGET LABEL — median minus the ping floor, in ms (>= 0.001).
+query_above() {
+    qa_m=$(query_val "$1" "$2" median_ms); qa_f=$(query_val "$1" ping median_ms)
+    [ -n "$qa_m" ] && [ "$qa_m" != nan ] && [ -n "$qa_f" ] && [ "$qa_f" != nan ] || return 0
+    awk -v m="$qa_m" -v f="$qa_f" 'BEGIN { d = m - f; if (d < 0.001) d = 0.001; printf "%.3f", d }'
+}
+
+bench_query() {
+    section query "dashboard queries over cpu data ($Q_HOSTS hosts x $Q_POINTS points at 10 s), $Q_RUNS runs each, medians"
+    if [ ! -x "$BUILD/stratad" ] || [ ! -x "$BUILD/bench/loadgen" ] || [ ! -x "$BUILD/bench/qbench" ]; then
+        skip "$BUILD/stratad, $BUILD/bench/loadgen or $BUILD/bench/qbench not built"; return
+    fi
+    command -v curl > /dev/null 2>&1 || { skip "curl not installed"; return; }
+    Q_SPAN_H=$((Q_POINTS * ING_STEP_S / 3600))
+    if [ "$Q_SPAN_H" -lt 2 ]; then skip "BENCH_QUERY_POINTS=$Q_POINTS is under 2 h of data"; return; fi
+    qfile=$SCRATCH/query_cpu.lp
+    tq0=$(now_ns)
+    if ! "$STRATA_BIN" gen cpu --hosts "$Q_HOSTS" --points "$Q_POINTS" --seed "$SEED" --output "$qfile"; then
+        fail "strata gen cpu for the query data"; return
+    fi
+    trap 'ingest_stop; rm -rf "$SCRATCH"' EXIT
+    trap 'ingest_stop; rm -rf "$SCRATCH"; exit 130' INT TERM
+    done_targets=""
+    for t in $Q_TARGETS; do
+        if ! query_load "$t" "$qfile"; then
+            case $t in strata*) fail "$ING_SKIP" ;; *) printf '   %s skipped: %s\n' "$t" "$ING_SKIP" ;; esac
+            ingest_stop; continue
+        fi
+        query_run "$t" || printf '   %s: qbench reported errors (figures from successful runs only)\n' "$t"
+        [ "$t" = strata ] && [ "$Q_PERF" = 1 ] && query_perf b e
+        ingest_stop
+        done_targets="$done_targets $t"
+    done
+    rm -f "$qfile"
+    trap 'rm -rf "$SCRATCH"' EXIT
+    trap 'rm -rf "$SCRATCH"; exit 130' INT TERM
+
+    # shapes: series x points (null points) per query and target
+    printf '   shapes (series x points, nulls):\n'
+    mism=""
+    for l in a b c d e; do
+        line="     $l:"; ref=""
+        for t in $done_targets; do
+            sh_=$(query_val "$t" "$l" series)x$(query_val "$t" "$l" points)
+            line="$line $t $sh_ ($(query_val "$t" "$l" nulls))"
+            [ -z "$ref" ] && ref=$sh_
+            [ "$sh_" != "$ref" ] && mism="$mism $l"
+        done
+        printf '%s\n' "$line"
+    done
+    # values: the first point of the one-series answers, equal to 1e-9 (VM keeps ~12 digits)
+    for l in a d; do
+        line="     $l first value:"; ref=""
+        for t in $done_targets; do
+            v=$(query_first "$t" "$l")
+            line="$line $t ${v:-?}"
+            [ -z "$ref" ] && ref=$v
+            if [ -z "$v" ] || ! awk -v a="$v" -v b="$ref" 'BEGIN { d = a - b; if (d < 0) d = -d; m = b < 0 ? -b : b;
+                    exit !(d <= 1e-9 * m) }'; then mism="$mism $l(value)"; fi
+        done
+        printf '%s\n' "$line"
+    done
+    for t in $done_targets; do
+        fig "q_floor_$t" "$(query_val "$t" ping median_ms)" "ms (/ping median, subtracted below)"
+    done
+    for l in a b c d e; do
+        st=$(query_above strata "$l"); ix=$(query_above influxdb "$l"); vm=$(query_above vm "$l")
+        for t in strata influxdb vm; do
+            case $t in strata) v=$st ;; influxdb) v=$ix ;; *) v=$vm ;; esac
+            [ -n "$v" ] && fig "q_${l}_${t}_ms" "$v" "ms above floor (median $(query_val "$t" "$l" median_ms), p90 $(query_val "$t" "$l" p90_ms))"
+        done
+        case $l in b | e) vt=3 ;; *) vt=2 ;; esac
+        [ -n "$st" ] && [ -n "$ix" ] &&
+            fig "q_${l}_influxdb_vs_strata" "$(awk -v a="$ix" -v b="$st" 'BEGIN { printf "%.2f", a / b }')" "x (target >= 10)"
+        [ -n "$st" ] && [ -n "$vm" ] &&
+            fig "q_${l}_vm_vs_strata" "$(awk -v a="$vm" -v b="$st" 'BEGIN { printf "%.2f", a / b }')" "x (target >= $vt)"
+    done
+    qvals=$((Q_HOSTS * Q_POINTS))
+    for l in f g; do
+        d=$(query_above strata "$l")
+        [ -n "$d" ] && fig "q_${l}_strata_values_s" "$(awk -v n="$qvals" -v d="$d" 'BEGIN { printf "%.1f", n / (d / 1e3) / 1e6 }')" \
+            "M values/s ($qvals values, $d ms above floor)"
+    done
+    if [ -n "$mism" ]; then fig "q_shapes" "differ" "in:$mism (see shapes above)"; else fig "q_shapes" "match" "series x points (and a, d first values) equal across targets"; fi
+    printf '   section time: %s s\n' "$(secs $(($(now_ns) - tq0)))"
 }
 
 # ---- main ----
