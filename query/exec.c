@@ -30,6 +30,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1063,15 +1064,31 @@ static int exec_drop_db(ctx *c, const iql_stmt *st)
 /* ---- SELECT ---- */
 
 enum agg_fn { AGG_COUNT, AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_FIRST, AGG_LAST, AGG_SPREAD, AGG_STDDEV,
-              AGG_MEDIAN, AGG_PERCENTILE, AGG__N };
+              AGG_MEDIAN, AGG_PERCENTILE, AGG_MODE, AGG_INTEGRAL, AGG_COUNT_DISTINCT, AGG__N };
 static const char *const agg_names[AGG__N] = { "count", "sum", "mean", "min", "max", "first", "last",
-                                               "spread", "stddev", "median", "percentile" };
+                                               "spread", "stddev", "median", "percentile", "mode", "integral",
+                                               "count" };
+
+/* Math functions over values (after aggregation): name, arguments. */
+static const struct { const char *name; int nargs; } math_fns[] = {
+    { "abs", 1 }, { "ceil", 1 }, { "floor", 1 }, { "round", 1 }, { "sqrt", 1 }, { "pow", 2 }, { "ln", 1 },
+    { "log", 2 }, { "log2", 1 }, { "log10", 1 }, { "exp", 1 }, { "sin", 1 }, { "cos", 1 }, { "tan", 1 },
+    { "asin", 1 }, { "acos", 1 }, { "atan", 1 }, { "atan2", 2 } };
+
+static int find_math(st_slice name)
+{
+    for (size_t i = 0; i < sizeof math_fns / sizeof math_fns[0]; i++)
+        if (ieq(name, math_fns[i].name)) return (int)i + 1;
+    return 0;
+}
 static int agg_is_selector(int f) { return f == AGG_MIN || f == AGG_MAX || f == AGG_FIRST || f == AGG_LAST || f == AGG_PERCENTILE; }
 
 typedef struct qcall {
     int fn;
     st_slice field;
     double pct;
+    int64_t unit_ns;          /* integral */
+    int64_t win_lo, win_hi;   /* the window being reduced (integral) */
     const qfield *f;          /* per measurement; NULL if the field is absent */
     /* per group */
     int64_t *ts;
@@ -1110,6 +1127,7 @@ typedef struct sel {
     qre *gregex;
     size_t series_emitted;    /* for SLIMIT */
     int tf;                   /* transformation over the single column (TF_*), 0 = none */
+    int expand;               /* fn(*) or fn(/re/): calls and columns per measurement */
     int64_t tf_unit;          /* derivative unit (ns) */
     int64_t tf_n;             /* moving_average window */
 } sel;
@@ -1140,14 +1158,30 @@ static int collect_calls(ctx *c, sel *q, iql_expr *e, size_t *cap, int *has_call
     int rc;
     switch (e->kind) {
     case IQL_E_CALL: {
+        int mf = find_math(e->name);
+        if (mf) {
+            if ((int)e->nargs != math_fns[mf - 1].nargs && !(ieq(e->name, "log") && e->nargs == 1))
+                return fail(c, "invalid number of arguments for %s, expected %d, got %zu", math_fns[mf - 1].name,
+                            math_fns[mf - 1].nargs, e->nargs);
+            e->aux = NULL;
+            for (size_t i = 0; i < e->nargs; i++)
+                if ((rc = collect_calls(c, q, e->args[i], cap, has_call, has_ident))) return rc;
+            return 0;
+        }
         int fn = find_agg(e->name);
         if (fn < 0) return fail(c, "undefined function %.*s()", (int)e->name.len, e->name.ptr);
         size_t want = fn == AGG_PERCENTILE ? 2 : 1;
+        if (fn == AGG_INTEGRAL && e->nargs == 2) want = 2;
         if (e->nargs != want)
             return fail(c, "invalid number of arguments for %s, expected %zu, got %zu", agg_names[fn], want, e->nargs);
         const iql_expr *a0 = e->args[0];
-        if (a0->kind == IQL_E_CALL && ieq(a0->name, "distinct"))
-            return fail(c, "%s(distinct()) is not supported yet", agg_names[fn]);
+        if (a0->kind == IQL_E_CALL && ieq(a0->name, "distinct")) {
+            if (fn != AGG_COUNT) return fail(c, "expected field argument in %s()", agg_names[fn]);
+            if (a0->nargs != 1 || a0->args[0]->kind != IQL_E_IDENT)
+                return fail(c, "distinct function requires at least one argument");
+            fn = AGG_COUNT_DISTINCT;
+            a0 = a0->args[0];
+        }
         if (a0->kind == IQL_E_WILDCARD || a0->kind == IQL_E_REGEX)
             return fail(c, "%s() over * or a regex is not supported yet", agg_names[fn]);
         if (a0->kind != IQL_E_IDENT) return fail(c, "expected field argument in %s()", agg_names[fn]);
@@ -1157,6 +1191,12 @@ static int collect_calls(ctx *c, sel *q, iql_expr *e, size_t *cap, int *has_call
             if (a1->kind == IQL_E_INTEGER) pct = (double)a1->i;
             else if (a1->kind == IQL_E_NUMBER) pct = a1->f;
             else return fail(c, "expected float argument in percentile()");
+        }
+        int64_t unit = 1000000000LL;
+        if (fn == AGG_INTEGRAL && e->nargs == 2) {
+            if (e->args[1]->kind != IQL_E_DURATION || e->args[1]->i <= 0)
+                return fail(c, "second argument must be a duration");
+            unit = e->args[1]->i;
         }
         if (q->ncalls == *cap) {
             size_t nc = *cap ? *cap * 2 : 8;
@@ -1171,6 +1211,7 @@ static int collect_calls(ctx *c, sel *q, iql_expr *e, size_t *cap, int *has_call
         k->fn = fn;
         k->field = a0->name;
         k->pct = pct;
+        k->unit_ns = unit;
         e->aux = (void *)(uintptr_t)(q->ncalls + 1);
         q->ncalls++;
         *has_call = 1;
@@ -1226,6 +1267,103 @@ static int dedupe_names(ctx *c, qcol *cols, size_t n)
     return 0;
 }
 
+static int is_expand_call(const iql_expr *e)
+{
+    return e->kind == IQL_E_CALL && find_agg(e->name) >= 0 && e->nargs >= 1 &&
+           (e->args[0]->kind == IQL_E_WILDCARD || e->args[0]->kind == IQL_E_REGEX);
+}
+
+/* Does fn take values of type t (for fn(*) / fn(/re/) expansion)? */
+static int agg_takes(int fn, st_type t)
+{
+    int num = t == ST_TYPE_FLOAT || t == ST_TYPE_INT || t == ST_TYPE_UINT;
+    switch (fn) {
+    case AGG_COUNT: case AGG_FIRST: case AGG_LAST: case AGG_MODE: return 1;
+    case AGG_MIN: case AGG_MAX: return num || t == ST_TYPE_BOOL;
+    default: return num;
+    }
+}
+
+/* fn(*) and fn(/re/) for one measurement: one call per matching field (in
+ * field-name order) named <fn>_<field> (<alias>_<field> with AS), as
+ * InfluxDB; other columns as written. */
+static int expand_calls(ctx *c, sel *q, const field_list *fl)
+{
+    iql_stmt *st = q->st;
+    size_t n = 0, cap = 0;
+    iql_field *out = NULL;
+    for (size_t i = 0; i < st->nfields; i++) {
+        iql_expr *e = st->fields[i].expr;
+        size_t add = is_expand_call(e) ? fl->n : 1;
+        if (n + add > cap) {
+            size_t nc = (n + add) * 2 + 4;
+            iql_field *m = st_arena_alloc(c->a, nc * sizeof *m);
+            if (!m) return ST_ENOMEM;
+            if (n) memcpy(m, out, n * sizeof *m);
+            out = m;
+            cap = nc;
+        }
+        if (!is_expand_call(e)) { out[n++] = st->fields[i]; continue; }
+        qre *r = NULL;
+        int rc;
+        if (e->args[0]->kind == IQL_E_REGEX && (rc = re_compile(c, e->args[0]->s, &r))) return rc;
+        int fn = find_agg(e->name);
+        size_t start = n;
+        for (size_t j = 0; j < fl->n; j++) {
+            const qfield *f = &fl->v[j];
+            if (r && !re_match(c, r, f->key)) continue;
+            if (!agg_takes(fn, f->type)) continue;
+            iql_expr *call = st_arena_alloc(c->a, sizeof *call);
+            iql_expr *id = st_arena_alloc(c->a, sizeof *id);
+            iql_expr **args = st_arena_alloc(c->a, e->nargs * sizeof *args);
+            if (!call || !id || !args) return ST_ENOMEM;
+            *call = *e;
+            call->aux = NULL;
+            memset(id, 0, sizeof *id);
+            id->kind = IQL_E_IDENT;
+            id->name = f->key;
+            id->cast = (st_slice){ "", 0 };
+            id->pos = e->args[0]->pos;
+            args[0] = id;
+            for (size_t k = 1; k < e->nargs; k++) args[k] = e->args[k];
+            call->args = args;
+            st_slice pre = st->fields[i].alias.len ? st->fields[i].alias : e->name;
+            char *nm = st_arena_alloc_bytes(c->a, pre.len + 1 + f->key.len + 1);
+            if (!nm) return ST_ENOMEM;
+            memcpy(nm, pre.ptr, pre.len);
+            nm[pre.len] = '_';
+            memcpy(nm + pre.len + 1, f->key.ptr, f->key.len);
+            nm[pre.len + 1 + f->key.len] = 0;
+            out[n].expr = call;
+            out[n].alias = (st_slice){ nm, pre.len + 1 + f->key.len };
+            n++;
+        }
+        /* field-name order */
+        for (size_t a = start + 1; a < n; a++)
+            for (size_t b = a; b > start && st_slice_cmp(out[b - 1].alias, out[b].alias) > 0; b--) {
+                iql_field t = out[b]; out[b] = out[b - 1]; out[b - 1] = t;
+            }
+    }
+    q->ncalls = 0;
+    q->calls = NULL;
+    size_t ccap = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hc = 0, hi = 0;
+        int rc = collect_calls(c, q, out[i].expr, &ccap, &hc, &hi);
+        if (rc) return rc;
+        if (hi) return fail(c, "mixing aggregate and non-aggregate queries is not supported");
+    }
+    q->ncols = n;
+    q->cols = st_arena_alloc(c->a, (n ? n : 1) * sizeof *q->cols);
+    if (!q->cols) return ST_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        memset(&q->cols[i], 0, sizeof q->cols[i]);
+        q->cols[i].expr = out[i].expr;
+        q->cols[i].name = out[i].alias.len ? out[i].alias : expr_name(out[i].expr);
+    }
+    return dedupe_names(c, q->cols, q->ncols);
+}
+
 static int plan_select(ctx *c, sel *q)
 {
     iql_stmt *st = q->st;
@@ -1264,6 +1402,11 @@ static int plan_select(ctx *c, sel *q)
             break;
         }
         int hc = 0, hi = 0;
+        if (is_expand_call(st->fields[i].expr)) {
+            q->expand = 1;
+            any_call = 1;
+            continue;
+        }
         int rc = collect_calls(c, q, st->fields[i].expr, &cap, &hc, &hi);
         if (rc) return rc;
         if (hc && hi) return fail(c, "mixing aggregate and non-aggregate queries is not supported");
@@ -1288,6 +1431,7 @@ static int plan_select(ctx *c, sel *q)
     if (q->interval && !q->agg) return fail(c, "GROUP BY requires at least one aggregate function");
     if (q->tf && !q->interval) return fail(c, "%s aggregate requires a GROUP BY interval", tf_names[q->tf - 1].name);
     if (q->tf && !q->tf_unit) q->tf_unit = (q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE) ? 1000000000LL : 0;
+    if (q->expand) return 0; /* columns per measurement: expand_calls */
     if (q->agg) {
         q->ncols = st->nfields;
         q->cols = st_arena_alloc(c->a, q->ncols * sizeof *q->cols);
@@ -1522,6 +1666,22 @@ static int dbl_cmp(const void *pa, const void *pb)
     return (a > b) - (a < b);
 }
 
+/* Total order on values of one column: numbers by value (NaN first), then strings, booleans. */
+static int val_cmp(const void *pa, const void *pb)
+{
+    const st_value *a = pa, *b = pb;
+    if (is_num(a) && is_num(b)) {
+        if (a->type == ST_TYPE_INT && b->type == ST_TYPE_INT) return (a->v.i > b->v.i) - (a->v.i < b->v.i);
+        double x = num_of(a), y = num_of(b);
+        if (x != x || y != y) return (y != y) - (x != x);
+        return (x > y) - (x < y);
+    }
+    if (a->type != b->type) return a->type < b->type ? -1 : 1;
+    if (a->type == ST_TYPE_STRING) return st_slice_cmp(a->v.s, b->v.s);
+    if (a->type == ST_TYPE_BOOL) return (int)a->v.b - (int)b->v.b;
+    return 0;
+}
+
 typedef struct idx_val { double v; int64_t ts; size_t i; } idx_val;
 static int idx_val_cmp(const void *pa, const void *pb)
 {
@@ -1545,6 +1705,45 @@ static int reduce(ctx *c, qcall *k, size_t lo, size_t hi)
     if (k->fn == AGG_COUNT) {
         k->cur.type = ST_TYPE_INT;
         k->cur.v.i = (int64_t)n;
+        return 0;
+    }
+    if (k->fn == AGG_COUNT_DISTINCT || k->fn == AGG_MODE) {
+        k->cur.type = k->fn == AGG_COUNT_DISTINCT ? ST_TYPE_INT : ST_TYPE_NONE;
+        k->cur.v.i = 0;
+        if (n == 0) return 0;
+        st_value *tmp = st_malloc(n * sizeof *tmp);
+        if (!tmp) return ST_ENOMEM;
+        memcpy(tmp, v, n * sizeof *tmp);
+        qsort(tmp, n, sizeof *tmp, val_cmp);
+        size_t distinct = 1, best = 0, best_n = 1, run = 1;
+        for (size_t i = 1; i < n; i++) {
+            if (val_cmp(&tmp[i - 1], &tmp[i]) == 0) run++;
+            else { distinct++; run = 1; }
+            if (run > best_n) { best_n = run; best = i; } /* ties: the smallest value (InfluxDB sorts, then counts) */
+        }
+        if (k->fn == AGG_COUNT_DISTINCT) k->cur.v.i = (int64_t)distinct;
+        else k->cur = tmp[best];
+        st_free(tmp);
+        return 0;
+    }
+    if (k->fn == AGG_INTEGRAL) {
+        if (!numeric) return fail(c, "unsupported integral iterator type: %s", st_type_name(ty));
+        /* area under the line through the group's points, clipped to the
+         * window (neighbours outside it interpolate the edges) */
+        size_t i0 = lo ? lo - 1 : 0, i1 = hi < k->n ? hi : k->n - 1;
+        double area = 0;
+        for (size_t i = i0; i < i1; i++) {
+            int64_t ta = k->ts[i], tb = k->ts[i + 1];
+            if (tb <= ta) continue;
+            int64_t xa = ta > k->win_lo ? ta : k->win_lo, xb = tb < k->win_hi ? tb : k->win_hi;
+            if (xb <= xa) continue;
+            double va = num_of(&k->vals[i]), vb = num_of(&k->vals[i + 1]);
+            double span = (double)(tb - ta);
+            double ya = va + (vb - va) * (double)(xa - ta) / span, yb = va + (vb - va) * (double)(xb - ta) / span;
+            area += (ya + yb) / 2 * ((double)(xb - xa) / (double)k->unit_ns);
+        }
+        k->cur.type = ST_TYPE_FLOAT;
+        k->cur.v.f = area;
         return 0;
     }
     if (n == 0) return 0;
@@ -1722,13 +1921,60 @@ static qval arith(iql_tok op, qval a, qval b)
     return r;
 }
 
+/* A math function (abs, round, pow...) of one value (two for pow, log
+ * with a base, atan2); null in, null out. Integers stay integers for abs,
+ * ceil, floor and round, as InfluxDB. */
+static qval eval_math(const iql_expr *e, qval a, qval b)
+{
+    qval r;
+    r.type = ST_TYPE_NONE;
+    if (!is_num(&a)) return r;
+    st_slice n = e->name;
+    if (a.type == ST_TYPE_INT && (ieq(n, "ceil") || ieq(n, "floor") || ieq(n, "round"))) return a;
+    if (a.type == ST_TYPE_INT && ieq(n, "abs")) {
+        r = a;
+        if (a.v.i < 0 && a.v.i != INT64_MIN) r.v.i = -a.v.i;
+        return r;
+    }
+    if (a.type == ST_TYPE_UINT && (ieq(n, "abs") || ieq(n, "ceil") || ieq(n, "floor") || ieq(n, "round"))) return a;
+    double x = num_of(&a), y = 0, o;
+    if (e->nargs > 1) {
+        if (!is_num(&b)) return r;
+        y = num_of(&b);
+    }
+    if (ieq(n, "abs")) o = fabs(x);
+    else if (ieq(n, "ceil")) o = ceil(x);
+    else if (ieq(n, "floor")) o = floor(x);
+    else if (ieq(n, "round")) o = round(x);
+    else if (ieq(n, "sqrt")) o = sqrt(x);
+    else if (ieq(n, "pow")) o = pow(x, y);
+    else if (ieq(n, "ln")) o = log(x);
+    else if (ieq(n, "log")) o = e->nargs > 1 ? log(x) / log(y) : log(x);
+    else if (ieq(n, "log2")) o = log2(x);
+    else if (ieq(n, "log10")) o = log10(x);
+    else if (ieq(n, "exp")) o = exp(x);
+    else if (ieq(n, "sin")) o = sin(x);
+    else if (ieq(n, "cos")) o = cos(x);
+    else if (ieq(n, "tan")) o = tan(x);
+    else if (ieq(n, "asin")) o = asin(x);
+    else if (ieq(n, "acos")) o = acos(x);
+    else if (ieq(n, "atan")) o = atan(x);
+    else if (ieq(n, "atan2")) o = atan2(x, y);
+    else return r;
+    r.type = ST_TYPE_FLOAT;
+    r.v.f = o;
+    return r;
+}
+
 /* Evaluate a SELECT column expression over this window's call results. */
 static qval eval_col(const sel *q, const iql_expr *e)
 {
     qval r;
     r.type = ST_TYPE_NONE;
     switch (e->kind) {
-    case IQL_E_CALL: return q->calls[(uintptr_t)e->aux - 1].cur;
+    case IQL_E_CALL:
+        if (e->aux) return q->calls[(uintptr_t)e->aux - 1].cur;
+        return eval_math(e, eval_col(q, e->args[0]), e->nargs > 1 ? eval_col(q, e->args[1]) : r);
     case IQL_E_PAREN: return eval_col(q, e->lhs);
     case IQL_E_INTEGER: r.type = ST_TYPE_INT; r.v.i = e->i; return r;
     case IQL_E_NUMBER: r.type = ST_TYPE_FLOAT; r.v.f = e->f; return r;
@@ -1946,6 +2192,8 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
                 hi = k->n;
             }
             k->pos = hi;
+            k->win_lo = iv ? bnd[w] : INT64_MIN;
+            k->win_hi = iv ? bnd[w + 1] : INT64_MAX;
             rc = reduce(c, k, lo, hi);
             res[w * q->ncalls + i] = k->cur;
             sel_ts[w * q->ncalls + i] = k->cur_ts;
@@ -1963,11 +2211,12 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
         for (size_t w = 0; w < nw; w++) {
             qval *v = &res[w * q->ncalls + i];
             if (v->type != ST_TYPE_NONE && has[w * q->ncalls + i]) { prev = w; continue; }
-            if (v->type != ST_TYPE_NONE && k->fn == AGG_COUNT && st->fill != IQL_FILL_NULL) v->type = ST_TYPE_NONE;
+            if (v->type != ST_TYPE_NONE && (k->fn == AGG_COUNT || k->fn == AGG_COUNT_DISTINCT) && st->fill != IQL_FILL_NULL)
+                v->type = ST_TYPE_NONE;
             if (v->type != ST_TYPE_NONE) continue;
             switch (st->fill) {
             case IQL_FILL_NUMBER:
-                if (st->fill_is_int && (k->fn == AGG_COUNT || (k->f && k->f->type == ST_TYPE_INT && k->fn != AGG_MEAN &&
+                if (st->fill_is_int && (k->fn == AGG_COUNT || k->fn == AGG_COUNT_DISTINCT || (k->f && k->f->type == ST_TYPE_INT && k->fn != AGG_MEAN &&
                                                               k->fn != AGG_MEDIAN && k->fn != AGG_STDDEV))) {
                     v->type = ST_TYPE_INT; v->v.i = (int64_t)st->fill_value;
                 } else {
@@ -2079,11 +2328,13 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
             st_slice t = q->gtags[b]; q->gtags[b] = q->gtags[b - 1]; q->gtags[b - 1] = t;
         }
 
+    if (q->expand && (rc = expand_calls(c, q, &fl))) return rc;
     if (q->agg) {
         for (size_t i = 0; i < q->ncalls; i++) {
             q->calls[i].f = field_find(&fl, q->calls[i].field);
-            if (q->calls[i].f && q->calls[i].f->type == ST_TYPE_STRING && q->calls[i].fn != AGG_COUNT &&
-                q->calls[i].fn != AGG_FIRST && q->calls[i].fn != AGG_LAST)
+            int fn = q->calls[i].fn;
+            if (q->calls[i].f && q->calls[i].f->type == ST_TYPE_STRING && fn != AGG_COUNT && fn != AGG_FIRST &&
+                fn != AGG_LAST && fn != AGG_MODE && fn != AGG_COUNT_DISTINCT)
                 return fail(c, "unsupported %s iterator type: string", agg_names[q->calls[i].fn]);
         }
         int any = 0;

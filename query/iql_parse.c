@@ -225,9 +225,29 @@ static int parse_unary(parser *p, iql_expr **out)
         *out = e;
         return 0;
     }
+    case IQL_T_DISTINCT: {
+        /* distinct(x) is a call; "DISTINCT x" the same call */
+        iql_token n = peek(p);
+        if (n.tok != IQL_T_LPAREN) {
+            iql_expr *arg;
+            iql_token a = scan(p);
+            if (a.tok != IQL_T_IDENT) return expected(p, &a, "identifier");
+            if (!(arg = new_expr(p, IQL_E_IDENT, a.pos))) return ST_ENOMEM;
+            if ((rc = ident_value(p, &a, &arg->name))) return rc;
+            if (!(e = new_expr(p, IQL_E_CALL, t.pos))) return ST_ENOMEM;
+            e->name = (st_slice){ "distinct", 8 };
+            e->args = st_arena_alloc(p->a, sizeof *e->args);
+            if (!e->args) return ST_ENOMEM;
+            e->args[0] = arg;
+            e->nargs = 1;
+            *out = e;
+            return 0;
+        }
+    }
+    /* fall through */
     case IQL_T_IDENT: {
         iql_token n = peek(p);
-        if (n.tok == IQL_T_LPAREN && t.lit.ptr[0] != '"') {
+        if (n.tok == IQL_T_LPAREN && (t.tok == IQL_T_DISTINCT || t.lit.ptr[0] != '"')) {
             scan(p);
             if (++p->depth > IQL_MAX_DEPTH) return fail_at(p, t.pos, "expression nested too deeply");
             if (!(e = new_expr(p, IQL_E_CALL, t.pos))) return ST_ENOMEM;

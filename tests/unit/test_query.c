@@ -448,6 +448,36 @@ TEST(time_zones)
     unsetenv("TZDIR");
 }
 
+TEST(wildcard_functions_and_math)
+{
+    /* n: 10, 30; value: 1, 2, 3, 10, 20 */
+    CHECK_EQ_STR(run("SELECT mean(*) FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"mean_n\",\"mean_value\"],\"values\":[[0,20,7.2]]}"));
+    CHECK_EQ_STR(run("SELECT max(/val/) FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"max_value\"],\"values\":[[1700000010,20]]}"));
+    CHECK_EQ_STR(run("SELECT count(*) AS c FROM mem", "s"),
+                 S1("{\"name\":\"mem\",\"columns\":[\"time\",\"c_on\",\"c_s\",\"c_used\"],\"values\":[[0,1,1,1]]}"));
+    /* mean(*) leaves out the string and boolean fields */
+    CHECK_EQ_STR(run("SELECT mean(*) FROM mem", "s"),
+                 S1("{\"name\":\"mem\",\"columns\":[\"time\",\"mean_used\"],\"values\":[[0,5]]}"));
+    CHECK_EQ_STR(run("SELECT count(distinct(value)), mode(n) FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"count\",\"mode\"],\"values\":[[0,5,10]]}"));
+    /* host a: (0s,1) (10s,2) (20s,3): trapezoids 15 + 25 */
+    CHECK_EQ_STR(run("SELECT integral(value), integral(value, 10s) AS i10 FROM cpu WHERE host = 'a'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"integral\",\"i10\"],\"values\":[[0,40,4]]}"));
+    CHECK_EQ_STR(run("SELECT integral(value) FROM cpu WHERE host = 'a' AND time >= 1700000000s AND time <= 1700000020s GROUP BY time(10s)", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"integral\"],\"values\":[[1700000000,15],[1700000010,25],[1700000020,0]]}"));
+    /* windows at -5s, 5s, 15s cut the line 1 -> 2 -> 3: (1+1.5)/2*5, (1.5+2)/2*5 + (2+2.5)/2*5, (2.5+3)/2*5 */
+    CHECK_EQ_STR(run("SELECT integral(value) FROM cpu WHERE host = 'a' AND time >= 1700000000s AND time <= 1700000020s GROUP BY time(10s, 5s)", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"integral\"],\"values\":[[1699999995,6.25],[1700000005,20],[1700000015,13.75]]}"));
+    CHECK_EQ_STR(run("SELECT round(mean(value)), abs(min(value) - 100), pow(max(n), 2), sqrt(sum(n)) FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"round\",\"abs\",\"pow\",\"sqrt\"],\"values\":[[0,7,99,900,6.324555320336759]]}"));
+    CHECK_EQ_STR(run("SELECT floor(max(n)), log(sum(n), 2), atan2(min(value), min(value)) FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"floor\",\"log\",\"atan2\"],\"values\":[[0,30,5.321928094887363,0.7853981633974483]]}"));
+    CHECK_EQ_STR(run("SELECT pow(max(n)) FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"error\":\"invalid number of arguments for pow, expected 2, got 1\"}"));
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -465,6 +495,7 @@ int main(void)
     RUN(budget);
     RUN(field_conditions);
     RUN(time_zones);
+    RUN(wildcard_functions_and_math);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
