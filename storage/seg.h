@@ -94,8 +94,9 @@ int seg_writer_open(const stor_io *io, const char *dir, uint64_t file_id, const 
  * must follow the ones given before). ts strictly increasing, within
  * [ST_TIME_MIN_NS, ST_TIME_MAX_NS]; vals[i].type == type; type FLOAT..
  * STRING; quality may be NULL (all Good). String bytes are copied.
- * ST_EINVAL (the writer is unchanged), ST_ENOMEM, or an I/O error (the
- * writer is failed: every later call returns it; abort it).
+ * ST_EINVAL (the writer is unchanged), or ST_ENOMEM, ST_ETOOLARGE or an I/O
+ * error: the writer is then failed (every later call returns the error;
+ * seg_writer_abort it, or seg_writer_finish, which cleans up and fails).
  */
 int seg_writer_add(seg_writer *w, uint64_t series_id, uint64_t field_id, st_type type, size_t n,
                    const int64_t *ts, const st_value *vals, const uint32_t *quality);
@@ -121,7 +122,10 @@ typedef struct seg_block_info {
     uint32_t len;         /* bytes */
     uint32_t count;       /* points */
     int64_t min_ts, max_ts;
-    seg_stats stats;      /* as in seg_format.h; zero for STRING */
+    seg_stats stats;      /* as in seg_format.h; zero for STRING. Over every
+                             point, whatever its quality */
+    uint8_t not_all_good; /* 1: some point's quality is not Good (aggregates
+                             that skip bad points must decode); STRING: 1 */
 } seg_block_info;
 
 /* A column of the file. Read-only; borrowed from the seg. */

@@ -31,7 +31,8 @@
  *   0  4  crc          CRC32C of bytes 4..len-1 of the block
  *   4  1  tag          0xB1 (block format 1)
  *   5  1  type         st_type of the field (1 float .. 5 string)
- *   6  1  flags        bit 0: a quality section follows (absent = all Good)
+ *   6  1  flags        bit 0: a quality section follows; set exactly when
+ *                      some point's quality is not Good (absent = all Good)
  *   7  .. uvarint series_id, uvarint field_id, uvarint count (>= 1),
  *         uvarint zz(min_ts), uvarint (max_ts - min_ts),
  *         uvarint ts_len, uvarint val_len, [uvarint q_len if flag bit 0]
@@ -63,12 +64,14 @@
  *       uvarint span     max_ts - min_ts
  *       statistics (first/last are the values at min_ts/max_ts):
  *         FLOAT: u8 mask: bit0 min==first, bit1 min==last, bit2 max==first,
- *                bit3 max==last (bitwise; other bits 0); fbits(first);
+ *                bit3 max==last (bitwise; at most one of bit0/bit1 and one
+ *                of bit2/bit3), bit4 some point is not Good (the block has
+ *                a quality section), other bits 0; fbits(first);
  *                count>1: fbits(last); unless bit0|bit1: fbits(min);
  *                unless bit2|bit3: fbits(max); count>2: fbits(sum).
  *         INT:   the same mask, with uvarint zz(v) for each value.
  *         UINT:  the same mask, with uvarint v for each value.
- *         BOOL:  uvarint ntrue (<= count); u8 first | last << 1.
+ *         BOOL:  uvarint ntrue (<= count); u8 first | last << 1 | notgood << 2.
  *         STRING: nothing.
  *       Omitted values: count 1: last = min = max = sum = first;
  *       count 2: sum = first + last (as seg_stats_add computes it).
@@ -133,6 +136,7 @@
 #define SEG_MASK_MIN_LAST  0x02u
 #define SEG_MASK_MAX_FIRST 0x04u
 #define SEG_MASK_MAX_LAST  0x08u
+#define SEG_MASK_NOT_GOOD  0x10u
 
 _Static_assert(SEG_HDR_SIZE == 64, "file header is 64 bytes");
 _Static_assert(SEG_FOOTER_SIZE == 48, "footer is 48 bytes");
@@ -338,18 +342,19 @@ static inline int seg__get_num(const unsigned char *p, size_t len, size_t *pos, 
 }
 
 /* Encode the statistics of a block of `count` points into p (room for
- * SEG_STATS_MAX bytes); returns the bytes written. */
+ * SEG_STATS_MAX bytes); not_good: some point's quality is not Good.
+ * Returns the bytes written. */
 #define SEG_STATS_MAX 51
-static inline size_t seg_stats_encode(const seg_stats *s, int type, uint64_t count, unsigned char *p)
+static inline size_t seg_stats_encode(const seg_stats *s, int type, uint64_t count, int not_good, unsigned char *p)
 {
     size_t n = 0;
     if (type == 4) {
         n += seg__put_uvarint(p, s->sum.u);
-        p[n++] = (unsigned char)((s->first.u ? 1 : 0) | (s->last.u ? 2 : 0));
+        p[n++] = (unsigned char)((s->first.u ? 1 : 0) | (s->last.u ? 2 : 0) | (not_good ? 4 : 0));
         return n;
     }
     if (type < 1 || type > 3) return 0;
-    unsigned mask = 0;
+    unsigned mask = not_good ? SEG_MASK_NOT_GOOD : 0;
     if (s->min.u == s->first.u) mask |= SEG_MASK_MIN_FIRST;
     else if (s->min.u == s->last.u) mask |= SEG_MASK_MIN_LAST;
     if (s->max.u == s->first.u) mask |= SEG_MASK_MAX_FIRST;
@@ -363,19 +368,21 @@ static inline size_t seg_stats_encode(const seg_stats *s, int type, uint64_t cou
     return n;
 }
 
-/* Decode statistics at p[*pos..len): 0, or -1 when malformed. */
+/* Decode statistics at p[*pos..len): 0, or -1 when malformed. *not_good
+ * is written (STRING: 1, as it is not recorded). */
 static inline int seg_stats_decode(const unsigned char *p, size_t len, size_t *pos, int type, uint64_t count,
-                                   seg_stats *out)
+                                   seg_stats *out, int *not_good)
 {
     seg_stats s;
     memset(&s, 0, sizeof s);
-    if (type == 5) { *out = s; return 0; }
+    if (type == 5) { *out = s; *not_good = 1; return 0; }
     if (type == 4) {
         if (seg__get_uvarint(p, len, pos, &s.sum.u) || s.sum.u > count || *pos >= len) return -1;
         unsigned b = p[(*pos)++];
-        if (b > 3) return -1;
+        if (b > 7) return -1;
         s.first.u = b & 1;
-        s.last.u = b >> 1;
+        s.last.u = (b >> 1) & 1;
+        *not_good = (b >> 2) & 1;
         s.min.u = s.sum.u == count ? 1 : 0;
         s.max.u = s.sum.u ? 1 : 0;
         if (count == 1 && (s.first.u != s.sum.u || s.last.u != s.sum.u)) return -1;
@@ -384,7 +391,8 @@ static inline int seg_stats_decode(const unsigned char *p, size_t len, size_t *p
     }
     if (type < 1 || type > 3 || *pos >= len) return -1;
     unsigned mask = p[(*pos)++];
-    if (mask & ~0x0fu) return -1;
+    if (mask & ~0x1fu) return -1;
+    *not_good = (mask & SEG_MASK_NOT_GOOD) != 0;
     if ((mask & SEG_MASK_MIN_FIRST) && (mask & SEG_MASK_MIN_LAST)) return -1;
     if ((mask & SEG_MASK_MAX_FIRST) && (mask & SEG_MASK_MAX_LAST)) return -1;
     if (seg__get_num(p, len, pos, type, &s.first)) return -1;

@@ -136,7 +136,9 @@ static int parse_index(seg *s, const unsigned char *p, size_t len, char *why, si
             if (rel > file_span || span > file_span - rel || span < cnt - 1) goto bad;
             bi->min_ts = (int64_t)((uint64_t)s->hdr.min_ts + rel);
             bi->max_ts = (int64_t)((uint64_t)bi->min_ts + span);
-            if (seg_stats_decode(p, len, &pos, col->type, cnt, &bi->stats)) goto bad;
+            int ng = 0;
+            if (seg_stats_decode(p, len, &pos, col->type, cnt, &bi->stats, &ng)) goto bad;
+            bi->not_all_good = (uint8_t)ng;
             prev_end = bi->offset + bl;
             prev_max = bi->max_ts;
             col->count += cnt;
@@ -341,7 +343,8 @@ static int block_load(seg *s, const seg_column *col, const seg_block_info *bi, s
     if (seg__get32(raw) != st_crc32c(0, raw + 4, bi->len - 4)) { WHY("block CRC mismatch"); goto bad; }
     size_t pos = SEG_BLOCK_FIXED;
     uint64_t sid, fid, cnt, zmin, span, tl, vl, ql = 0;
-    if (raw[4] != SEG_BLOCK_TAG || raw[5] != col->type || (raw[6] & ~SEG_BLOCK_FLAG_QUALITY)) {
+    if (raw[4] != SEG_BLOCK_TAG || raw[5] != col->type || (raw[6] & ~SEG_BLOCK_FLAG_QUALITY) ||
+        (col->type != ST_TYPE_STRING && !(raw[6] & SEG_BLOCK_FLAG_QUALITY) != !bi->not_all_good)) {
         WHY("block header tag/type/flags mismatch");
         goto bad;
     }
@@ -477,6 +480,17 @@ int seg_verify(const stor_io *io, const char *path, seg_verify_cb cb, void *arg,
     }
     int bad = 0;
     r.columns = s->ncols;
+    if (s->ncols) {
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (size_t c = 0; c < s->ncols; c++) {
+            if (s->cols[c].blocks[0].min_ts < lo) lo = s->cols[c].blocks[0].min_ts;
+            if (s->cols[c].last_ts > hi) hi = s->cols[c].last_ts;
+        }
+        if (lo != s->hdr.min_ts || hi != s->hdr.max_ts) {
+            bad = 1;
+            if (cb) cb(arg, path, 0, 0, 0, ST_ECORRUPT, "header time range does not match the blocks");
+        }
+    }
     for (size_t c = 0; c < s->ncols; c++) {
         const seg_column *col = &s->cols[c];
         for (uint32_t k = 0; k < col->nblocks; k++) {

@@ -224,6 +224,7 @@ static int flush_block(seg_writer *w)
     seg_block_info bi;
     memset(&bi, 0, sizeof bi);
     bi.count = (uint32_t)n;
+    bi.not_all_good = (uint8_t)(w->pq_any || t == ST_TYPE_STRING);
     bi.min_ts = w->pts[0];
     bi.max_ts = w->pts[n - 1];
     const void *vals;
@@ -232,7 +233,7 @@ static int flush_block(seg_writer *w)
         vals = w->pbool;
     } else if (t == ST_TYPE_STRING) {
         for (size_t k = 0; k < n; k++) {
-            w->slices[k].ptr = w->strbytes.ptr + w->pstr[2 * k];
+            w->slices[k].ptr = w->strbytes.ptr ? w->strbytes.ptr + w->pstr[2 * k] : "";
             w->slices[k].len = (size_t)w->pstr[2 * k + 1];
         }
         vals = w->slices;
@@ -310,10 +311,22 @@ static int close_column(seg_writer *w)
     return 0;
 }
 
+static int writer_add(seg_writer *w, uint64_t series_id, uint64_t field_id, st_type type, size_t n,
+                      const int64_t *ts, const st_value *vals, const uint32_t *quality);
+
 int seg_writer_add(seg_writer *w, uint64_t series_id, uint64_t field_id, st_type type, size_t n,
                    const int64_t *ts, const st_value *vals, const uint32_t *quality)
 {
     if (!w) return ST_EINVAL;
+    int rc = writer_add(w, series_id, field_id, type, n, ts, vals, quality);
+    /* Past validation, any failure leaves a half-added column: fail the writer. */
+    if (rc && rc != ST_EINVAL && !w->err) w->err = rc;
+    return rc;
+}
+
+static int writer_add(seg_writer *w, uint64_t series_id, uint64_t field_id, st_type type, size_t n,
+                      const int64_t *ts, const st_value *vals, const uint32_t *quality)
+{
     if (w->err) return w->err;
     if (type < ST_TYPE_FLOAT || type > ST_TYPE_STRING) return ST_EINVAL;
     if (n && (!ts || !vals)) return ST_EINVAL;
@@ -424,7 +437,7 @@ static int encode_index(seg_writer *w, st_buf *idx)
             n += seg__put_uvarint(tmp + n, b == 0 ? (uint64_t)bi->min_ts - (uint64_t)w->min_ts
                                                   : (uint64_t)bi->min_ts - (uint64_t)prev_max - 1);
             n += seg__put_uvarint(tmp + n, (uint64_t)bi->max_ts - (uint64_t)bi->min_ts);
-            n += seg_stats_encode(&bi->stats, col->type, bi->count, tmp + n);
+            n += seg_stats_encode(&bi->stats, col->type, bi->count, bi->not_all_good, tmp + n);
             rc = st_buf_append(idx, tmp, n);
             prev_end = bi->offset + bi->len;
             prev_max = bi->max_ts;
