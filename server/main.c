@@ -50,6 +50,7 @@ int main(int argc, char **argv)
     so.wal_segment_bytes = cfg.wal_segment_bytes;
     so.max_series = cfg.max_series > 0 ? (uint64_t)cfg.max_series : 0;
     so.max_head_bytes = cfg.max_head_bytes;
+    so.block_cache_bytes = cfg.block_cache_bytes;
     stor_io_sim *faults = NULL;
     if (srv_faults_from_env(getenv("STRATA_TEST_FAULT"), &faults, &so.io) != 0) {
         srv_config_free(&cfg);

@@ -373,6 +373,33 @@ void head_drop_series(head *h, uint64_t s)
     pthread_rwlock_unlock(&h->lock);
 }
 
+static int pair_cmp(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : (x[1] > y[1]);
+}
+
+int head_columns(head *h, uint64_t **pairs, size_t *n)
+{
+    pthread_rwlock_rdlock(&h->lock);
+    size_t k = 0;
+    uint64_t *p = st_malloc((h->ncols ? h->ncols : 1) * 2 * sizeof *p);
+    if (!p) { pthread_rwlock_unlock(&h->lock); return ST_ENOMEM; }
+    for (size_t i = 0; i < h->ncols; i++) {
+        column *c = h->cols[i];
+        if (c->dropped || (c->ts.count == 0 && c->ooo_n == 0)) continue;
+        p[2 * k] = c->series_id;
+        p[2 * k + 1] = c->field_id;
+        k++;
+    }
+    pthread_rwlock_unlock(&h->lock);
+    qsort(p, k, 2 * sizeof *p, pair_cmp);
+    *pairs = p;
+    *n = k;
+    return 0;
+}
+
 size_t head_bytes(head *h)
 {
     pthread_rwlock_rdlock(&h->lock);

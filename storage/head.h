@@ -57,6 +57,11 @@ int  head_read(head *h, uint64_t series_id, uint64_t field_id, int64_t tmin, int
 /* Drop every column of a series (DROP SERIES / DROP MEASUREMENT / DROP DATABASE). */
 void head_drop_series(head *h, uint64_t series_id);
 
+/* Every (series, field) column holding points, sorted by series then
+ * field: pairs[2*i] = series, pairs[2*i+1] = field (st_malloc'd; the
+ * caller st_free()s it). 0 or ST_ENOMEM. */
+int head_columns(head *h, uint64_t **pairs, size_t *n);
+
 size_t   head_bytes(head *h);
 uint64_t head_points_count(head *h);
 

@@ -47,37 +47,10 @@
 #include "storage/catalog.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
+#include "storage/stor_int.h"
 #include "storage/walrec.h"
 
 #define FORMAT_TEXT "strata-data-format 1\n"
-
-typedef struct cat_job {
-    struct cat_job *next;
-    int type;          /* WAL_REC_WRITE (defs section) or WAL_REC_SCHEMA */
-    size_t len;
-    unsigned char data[];
-} cat_job;
-
-struct stor {
-    stor_opts opts;
-    char *dir;                 /* owned */
-    int lock_fd;
-    const stor_io *io;
-    sidx *idx;                 /* owned */
-    cat *catalog;              /* owned */
-    head *hd;                  /* owned */
-    wal *log;                  /* owned */
-    _Atomic int readonly;
-    _Atomic uint64_t points_written;
-    uint64_t replayed;
-    /* catalog writer */
-    pthread_t cat_thread;
-    int cat_started;
-    pthread_mutex_t cat_mu;
-    pthread_cond_t cat_cv;
-    cat_job *cat_head, *cat_tail;
-    int cat_stop;
-};
 
 struct stor_batch {
     stor *s;                   /* borrowed */
@@ -191,13 +164,15 @@ static int apply_defs(stor *s, rd *r, uint64_t db_id, st_slice db_name, int repl
     return r->bad ? ST_ECORRUPT : 0;
 }
 
-/* Apply the points of a write record to the head. */
+/* Apply the points of a write record to the active head (apply_mu held,
+ * or recovery before any other thread runs). */
 static int apply_points(stor *s, rd *r, uint64_t *npoints)
 {
     int64_t ts = 0;
     uint64_t n = 0;
     int rc = 0;
-    head_lock_write(s->hd);
+    head *hd = s->active;
+    head_lock_write(hd);
     while (r->p < r->end && !r->bad) {
         uint64_t series = get_uvarint(r);
         ts += get_svarint(r);
@@ -223,13 +198,14 @@ static int apply_points(stor *s, rd *r, uint64_t *npoints)
             default: r->bad = 1; break;
             }
             if (r->bad) break;
-            int arc = head_append(s->hd, series, field, ts, &v, quality);
+            int arc = head_append(hd, series, field, ts, &v, quality);
             if (arc == ST_ENOMEM) { rc = arc; goto out; }
             if (arc == 0) n++;
         }
     }
 out:
-    head_unlock_write(s->hd);
+    head_unlock_write(hd);
+    if (n && !s->active_since_ns) s->active_since_ns = st_mono_ns();
     *npoints = n;
     if (rc) return rc;
     return r->bad ? ST_ECORRUPT : 0;
@@ -380,6 +356,7 @@ static void *cat_main(void *arg)
         cat_job *j = s->cat_head;
         if (!j) break;
         s->cat_head = s->cat_tail = NULL;
+        s->cat_busy = 1;
         pthread_mutex_unlock(&s->cat_mu);
         while (j) {
             cat_job *next = j->next;
@@ -388,14 +365,23 @@ static void *cat_main(void *arg)
             j = next;
         }
         pthread_mutex_lock(&s->cat_mu);
+        s->cat_busy = 0;
+        pthread_cond_broadcast(&s->cat_cv);
     }
     pthread_mutex_unlock(&s->cat_mu);
     return NULL;
 }
 
+void stor__cat_barrier(stor *s)
+{
+    pthread_mutex_lock(&s->cat_mu);
+    while ((s->cat_head || s->cat_busy) && !s->cat_stop) pthread_cond_wait(&s->cat_cv, &s->cat_mu);
+    pthread_mutex_unlock(&s->cat_mu);
+}
+
 /* ---- open / close ---- */
 
-static char *path_join(const char *a, const char *b)
+char *stor__path_join(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     char *p = st_malloc(la + lb + 2);
@@ -408,7 +394,7 @@ static char *path_join(const char *a, const char *b)
 
 static int take_lock(stor *s)
 {
-    char *p = path_join(s->dir, "LOCK");
+    char *p = stor__path_join(s->dir, "LOCK");
     if (!p) return ST_ENOMEM;
     int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -436,7 +422,7 @@ static int take_lock(stor *s)
 
 static int check_format(stor *s)
 {
-    char *p = path_join(s->dir, "FORMAT");
+    char *p = stor__path_join(s->dir, "FORMAT");
     if (!p) return ST_ENOMEM;
     int rc = 0;
     FILE *f = fopen(p, "r");
@@ -449,7 +435,7 @@ static int check_format(stor *s)
         }
         fclose(f);
     } else {
-        char *tmp = path_join(s->dir, "FORMAT.tmp");
+        char *tmp = stor__path_join(s->dir, "FORMAT.tmp");
         f = tmp ? fopen(tmp, "w") : NULL;
         if (!f) rc = tmp ? st_from_errno(errno) : ST_ENOMEM;
         else {
@@ -478,6 +464,7 @@ static int replay_cb(void *arg, int type, uint64_t seq, const void *payload, siz
     if (rc == ST_ENOMEM) return rc;
     if (rc) ST_ERROR("stor", "replay: record seq=%" PRIu64 " type=%d could not be applied: %s", seq, type, st_strerror(rc));
     s->replayed++;
+    s->last_seq = seq;
     return 0;
 }
 
@@ -491,6 +478,12 @@ int stor_open(const stor_opts *opts, stor **out)
     s->io = opts->io ? opts->io : stor_io_posix();
     pthread_mutex_init(&s->cat_mu, NULL);
     pthread_cond_init(&s->cat_cv, NULL);
+    pthread_mutex_init(&s->apply_mu, NULL);
+    pthread_rwlock_init(&s->heads_lock, NULL);
+    pthread_rwlock_init(&s->parts_lock, NULL);
+    pthread_mutex_init(&s->flush_mu, NULL);
+    pthread_cond_init(&s->flush_cv, NULL);
+    s->next_file_id = 1;
     s->dir = st_strdup(opts->data_dir);
     char *wal_dir = NULL, *cat_path = NULL;
     if (!s->dir) { rc = ST_ENOMEM; goto fail; }
@@ -503,9 +496,10 @@ int stor_open(const stor_opts *opts, stor **out)
     if ((rc = check_format(s)) != 0) goto fail;
     sidx_config ic = { .max_series = opts->max_series };
     if ((rc = sidx_create(&ic, &s->idx)) != 0) goto fail;
-    if ((rc = head_create(&s->hd)) != 0) goto fail;
-    cat_path = path_join(s->dir, "catalog.db");
-    wal_dir = path_join(s->dir, "wal");
+    if ((rc = head_create(&s->active)) != 0) goto fail;
+    if ((rc = bcache_create(opts->block_cache_bytes, &s->cache)) != 0) goto fail;
+    cat_path = stor__path_join(s->dir, "catalog.db");
+    wal_dir = stor__path_join(s->dir, "wal");
     if (!cat_path || !wal_dir) { rc = ST_ENOMEM; goto fail; }
     if ((rc = cat_open(cat_path, &s->catalog)) != 0) {
         ST_ERROR("stor", "cannot open catalog %s: %s", cat_path, st_strerror(rc));
@@ -517,16 +511,30 @@ int stor_open(const stor_opts *opts, stor **out)
     }
     if (pthread_create(&s->cat_thread, NULL, cat_main, s) != 0) { rc = ST_ENOMEM; goto fail; }
     s->cat_started = 1;
+    {
+        char *v = NULL;
+        size_t vlen = 0;
+        if (cat_meta_get(s->catalog, "stor.flushed_seq", &v, &vlen) == 0 && v) {
+            char tmp[32];
+            size_t k = vlen < sizeof tmp - 1 ? vlen : sizeof tmp - 1;
+            memcpy(tmp, v, k);
+            tmp[k] = 0;
+            s->flushed_seq = strtoull(tmp, NULL, 10);
+        }
+        st_free(v);
+    }
+    if ((rc = stor__segments_load(s)) != 0) goto fail;
     wal_replay_result rr;
     int64_t t0 = st_mono_ns();
-    rc = wal_replay(wal_dir, s->io, 0, replay_cb, s, &rr);
+    s->last_seq = s->flushed_seq;
+    rc = wal_replay(wal_dir, s->io, s->flushed_seq + 1, replay_cb, s, &rr);
     if (rc) {
         ST_ERROR("stor", "WAL replay failed: %s", st_strerror(rc));
         goto fail;
     }
     if (rr.records)
         ST_INFO("stor", "recovered records=%" PRIu64 " points=%" PRIu64 " lost=%" PRIu64 " truncated_bytes=%" PRIu64 " ms=%" PRId64,
-                rr.records, head_points_count(s->hd), rr.records_lost, rr.bytes_truncated, (st_mono_ns() - t0) / 1000000);
+                rr.records, head_points_count(s->active), rr.records_lost, rr.bytes_truncated, (st_mono_ns() - t0) / 1000000);
     wal_opts wo;
     wal_opts_init(&wo, wal_dir);
     wo.io = s->io;
@@ -534,12 +542,13 @@ int stor_open(const stor_opts *opts, stor **out)
                   : opts->fsync_mode == STOR_FSYNC_INTERVAL ? WAL_FSYNC_INTERVAL : WAL_FSYNC_NEVER;
     wo.fsync_interval_ms = (uint32_t)opts->fsync_interval_ms;
     wo.segment_bytes = opts->wal_segment_bytes;
-    wo.next_seq = rr.next_seq;
+    wo.next_seq = rr.next_seq > s->flushed_seq + 1 ? rr.next_seq : s->flushed_seq + 1;
     wo.lz4 = 1;
     if ((rc = wal_open(&wo, &s->log)) != 0) {
         ST_ERROR("stor", "cannot open the WAL in %s: %s", wal_dir, st_strerror(rc));
         goto fail;
     }
+    if ((rc = stor__flush_start(s)) != 0) goto fail;
     st_free(wal_dir);
     st_free(cat_path);
     *out = s;
@@ -554,6 +563,8 @@ fail:
 void stor_close(stor *s)
 {
     if (!s) return;
+    /* Writers are gone: flush the head so the next start replays little. */
+    stor__flush_stop(s);
     if (s->log) {
         int rc = wal_close(s->log);
         if (rc) ST_ERROR("stor", "WAL close: %s", st_strerror(rc));
@@ -568,11 +579,19 @@ void stor_close(stor *s)
     }
     while (s->cat_head) { cat_job *j = s->cat_head; s->cat_head = j->next; st_free(j); }
     cat_close(s->catalog);
-    head_destroy(s->hd);
+    stor__parts_free(s);
+    bcache_destroy(s->cache);
+    head_destroy(s->active);
+    head_destroy(s->frozen);
     sidx_destroy(s->idx);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->cat_mu);
     pthread_cond_destroy(&s->cat_cv);
+    pthread_mutex_destroy(&s->apply_mu);
+    pthread_rwlock_destroy(&s->heads_lock);
+    pthread_rwlock_destroy(&s->parts_lock);
+    pthread_mutex_destroy(&s->flush_mu);
+    pthread_cond_destroy(&s->flush_cv);
     st_free(s->dir);
     st_free(s);
 }
@@ -923,10 +942,12 @@ static void wal_done(void *arg, int status, uint64_t seq)
 {
     stor_batch *b = arg;
     stor *s = b->s;
-    (void)seq;
     if (status == 0) {
         uint64_t n = 0;
+        pthread_mutex_lock(&s->apply_mu);
         int rc = apply_write(s, b->payload, b->payload_len, 0, &n);
+        s->last_seq = seq;
+        pthread_mutex_unlock(&s->apply_mu);
         if (rc) ST_ERROR("stor", "applying a durable record to the head failed: %s (the WAL has it; a restart recovers it)", st_strerror(rc));
         for (size_t i = 0; i < b->nls; i++) sidx_series_mark_logged(s->idx, b->logged_series[i]);
         for (size_t i = 0; i < b->nlf; i++) sidx_field_mark_logged(s->idx, b->logged_fields[i]);
@@ -981,11 +1002,6 @@ int stor_write(stor_batch *b, stor_done_cb done_cb, void *arg)
 
 /* ---- reads and stats ---- */
 
-int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int64_t tmax, stor_points *out)
-{
-    return head_read(s->hd, series_id, field_id, tmin, tmax, out);
-}
-
 void stor_get_stats(stor *s, stor_stats *out)
 {
     memset(out, 0, sizeof *out);
@@ -998,6 +1014,11 @@ void stor_get_stats(stor *s, stor_stats *out)
         out->wal_records = ws.records;
         out->wal_fsyncs = ws.fsyncs;
     }
-    out->head_bytes = head_bytes(s->hd);
+    pthread_rwlock_rdlock(&s->heads_lock);
+    out->head_bytes = head_bytes(s->active) + (s->frozen ? head_bytes(s->frozen) : 0);
+    pthread_rwlock_unlock(&s->heads_lock);
+    out->flushes = atomic_load(&s->flushes);
+    out->compactions = atomic_load(&s->compactions);
+    out->segments_written = atomic_load(&s->segments_written);
     out->replayed_records = s->replayed;
 }

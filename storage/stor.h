@@ -44,7 +44,9 @@ typedef struct stor_opts {
     int64_t fsync_interval_ms;
     uint64_t wal_segment_bytes;
     uint64_t max_series;           /* 0 = unlimited */
-    size_t max_head_bytes;
+    size_t max_head_bytes;         /* flush when the head passes half of it (two heads exist during a flush) */
+    size_t block_cache_bytes;      /* decoded segment blocks kept in memory */
+    int64_t flush_age_ms;          /* flush a head older than this; 0 -> 10 minutes */
     const stor_io *io;             /* NULL = stor_io_posix() */
 } stor_opts;
 
@@ -113,6 +115,10 @@ static inline void stor_points_fini(stor_points *p) { head_points_fini(p); }
 int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin_ns, int64_t tmax_ns,
               stor_points *out);
 
+/* Flush the head to segment files now and wait for it (tests, tools,
+ * before a backup). 0 or ST_EREADONLY. Any thread. */
+int stor_flush(stor *s);
+
 /* ---- counters (for /metrics) ---- */
 typedef struct stor_stats {
     uint64_t points_written;
@@ -122,6 +128,7 @@ typedef struct stor_stats {
     uint64_t wal_fsyncs;
     uint64_t head_bytes;
     uint64_t replayed_records;
+    uint64_t flushes, compactions, segments_written;
 } stor_stats;
 void stor_get_stats(stor *s, stor_stats *out);
 

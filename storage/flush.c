@@ -1,0 +1,750 @@
+/*
+ * storage/flush.c — turning the head into segment files, merging them, and
+ * dropping what retention no longer keeps. One background thread does all
+ * three, so flushes and compactions never run at the same time (a
+ * compaction output then always holds older data than any later flush).
+ *
+ * Invariants and the crash story:
+ *  1. Flush: under apply_mu the active head becomes the frozen one and a new
+ *     active head starts; frozen_seq = the last record applied. Writes go on
+ *     into the new head; reads see both heads. The frozen head's columns are
+ *     written, in (series, field) order, one segment file per (database,
+ *     partition) they touch (seg_writer_finish: fsync, rename, fsync dir).
+ *     Only then are the files added to the partition lists, the catalog's
+ *     queued definitions applied (barrier), "stor.flushed_seq" stored, the
+ *     frozen head dropped, and the WAL checkpointed up to frozen_seq.
+ *     A crash anywhere before the checkpoint replays the records again
+ *     (the same points: last write wins makes it harmless); temp files are
+ *     deleted at start-up.
+ *  2. Within a partition a file with a higher id holds newer writes; a read
+ *     or compaction resolves equal timestamps by that order.
+ *  3. Compaction merges ALL files of a partition into one new file (next
+ *     id), drops series no longer in the index, swaps the list under
+ *     parts_lock, then unlinks the inputs (readers holding references keep
+ *     reading the unlinked files until they let go).
+ *  4. Retention removes whole partitions whose end is older than
+ *     now - duration: out of the list first, files unlinked after.
+ *  5. A failed write/fsync (ST_EIO...) while flushing makes storage
+ *     read-only; ENOSPC leaves everything in the head and the WAL, and the
+ *     flush is retried later.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "storage/stor_int.h"
+
+enum { COMPACT_MIN_FILES = 4, RETENTION_CHECK_S = 60 };
+
+int64_t stor__floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+    return q;
+}
+
+static void part_dir(stor *s, uint64_t db_id, int64_t index, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/db/%" PRIu64 "/%" PRId64, s->dir, db_id, index);
+}
+
+static int mkdirs(const char *path)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof tmp) return ST_EINVAL;
+    memcpy(tmp, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] == '/' || tmp[i] == 0) {
+            char c = tmp[i];
+            tmp[i] = 0;
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return st_from_errno(errno);
+            tmp[i] = c;
+        }
+    }
+    return 0;
+}
+
+/* parts_lock held for writing. */
+static stor_part *part_get(stor *s, uint64_t db_id, int64_t index, int64_t width, int create)
+{
+    size_t lo = 0, hi = s->nparts;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        stor_part *p = &s->parts[mid];
+        if (p->db_id < db_id || (p->db_id == db_id && p->index < index)) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < s->nparts && s->parts[lo].db_id == db_id && s->parts[lo].index == index) return &s->parts[lo];
+    if (!create) return NULL;
+    if (s->nparts == s->capparts) {
+        size_t cap = s->capparts ? s->capparts * 2 : 16;
+        stor_part *n = st_realloc(s->parts, cap * sizeof *n);
+        if (!n) return NULL;
+        s->parts = n;
+        s->capparts = cap;
+    }
+    memmove(&s->parts[lo + 1], &s->parts[lo], (s->nparts - lo) * sizeof *s->parts);
+    s->nparts++;
+    stor_part *p = &s->parts[lo];
+    memset(p, 0, sizeof *p);
+    p->db_id = db_id;
+    p->index = index;
+    p->width_ns = width;
+    return p;
+}
+
+static int part_add_seg(stor_part *p, seg *sg)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 4;
+        seg **n = st_realloc(p->segs, cap * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        p->segs = n;
+        p->cap = cap;
+    }
+    /* Keep file id order. */
+    size_t i = p->n;
+    uint64_t id = seg_header(sg)->file_id;
+    while (i > 0 && seg_header(p->segs[i - 1])->file_id > id) {
+        p->segs[i] = p->segs[i - 1];
+        i--;
+    }
+    p->segs[i] = sg;
+    p->n++;
+    return 0;
+}
+
+void stor__parts_free(stor *s)
+{
+    for (size_t i = 0; i < s->nparts; i++) {
+        for (size_t k = 0; k < s->parts[i].n; k++) seg_unref(s->parts[i].segs[k]);
+        st_free(s->parts[i].segs);
+    }
+    st_free(s->parts);
+    s->parts = NULL;
+    s->nparts = s->capparts = 0;
+}
+
+/* ---- start-up: data/db/ID/P/NNNNNNNN.seg ---- */
+
+static int load_part_dir(stor *s, uint64_t db_id, int64_t index, const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *e;
+    int rc = 0;
+    sidx_db_info dbi;
+    int64_t width = sidx_db_get(s->idx, db_id, &dbi) == 0 && dbi.shard_duration_ns > 0 ? dbi.shard_duration_ns
+                                                                                       : SIDX_SHARD_DEFAULT_NS;
+    while ((e = readdir(d)) && !rc) {
+        size_t n = strlen(e->d_name);
+        char full[4096];
+        if (snprintf(full, sizeof full, "%s/%s", path, e->d_name) >= (int)sizeof full) continue;
+        if (n > 8 && strcmp(e->d_name + n - 8, ".seg.tmp") == 0) {
+            ST_WARN("stor", "removing unfinished segment %s (its points are in the WAL)", full);
+            unlink(full);
+            continue;
+        }
+        if (n < 5 || strcmp(e->d_name + n - 4, ".seg") != 0) continue;
+        seg *sg;
+        int orc = seg_open(s->io, full, s->cache, &sg);
+        if (orc) {
+            ST_ERROR("stor", "segment %s cannot be opened (%s): its data is not served; run strata check",
+                     full, st_strerror(orc));
+            continue;
+        }
+        uint64_t id = seg_header(sg)->file_id;
+        if (id >= s->next_file_id) s->next_file_id = id + 1;
+        stor_part *p = part_get(s, db_id, index, width, 1);
+        if (!p || part_add_seg(p, sg) != 0) { seg_unref(sg); rc = ST_ENOMEM; }
+    }
+    closedir(d);
+    return rc;
+}
+
+int stor__segments_load(stor *s)
+{
+    char dbroot[4096];
+    snprintf(dbroot, sizeof dbroot, "%s/db", s->dir);
+    DIR *d = opendir(dbroot);
+    if (!d) return 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) && !rc) {
+        char *end;
+        uint64_t db_id = strtoull(e->d_name, &end, 10);
+        if (*end || e->d_name[0] == '.' || !e->d_name[0]) continue;
+        char dbdir[4096];
+        if (snprintf(dbdir, sizeof dbdir, "%s/%s", dbroot, e->d_name) >= (int)sizeof dbdir) continue;
+        DIR *pd = opendir(dbdir);
+        if (!pd) continue;
+        struct dirent *pe;
+        while ((pe = readdir(pd)) && !rc) {
+            char *pend;
+            int64_t index = strtoll(pe->d_name, &pend, 10);
+            if (*pend || pe->d_name[0] == '.' || !pe->d_name[0]) continue;
+            char pdir[4096];
+            if (snprintf(pdir, sizeof pdir, "%s/%s", dbdir, pe->d_name) >= (int)sizeof pdir) continue;
+            rc = load_part_dir(s, db_id, index, pdir);
+        }
+        closedir(pd);
+    }
+    closedir(d);
+    size_t files = 0;
+    for (size_t i = 0; i < s->nparts; i++) files += s->parts[i].n;
+    if (files) ST_INFO("stor", "segments loaded files=%zu partitions=%zu", files, s->nparts);
+    return rc;
+}
+
+/* ---- flush ---- */
+
+typedef struct pwriter {
+    uint64_t db_id;
+    int64_t index, width;
+    seg_writer *w;
+    uint64_t file_id;
+} pwriter;
+
+typedef struct flush_ctx {
+    stor *s;
+    pwriter *pw;
+    size_t npw, cappw;
+} flush_ctx;
+
+static int pw_get(flush_ctx *f, uint64_t db_id, int64_t index, int64_t width, int zstd, seg_writer **out)
+{
+    for (size_t i = 0; i < f->npw; i++)
+        if (f->pw[i].db_id == db_id && f->pw[i].index == index) { *out = f->pw[i].w; return 0; }
+    if (f->npw == f->cappw) {
+        size_t cap = f->cappw ? f->cappw * 2 : 8;
+        pwriter *n = st_realloc(f->pw, cap * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        f->pw = n;
+        f->cappw = cap;
+    }
+    char dir[4096];
+    part_dir(f->s, db_id, index, dir, sizeof dir);
+    int rc = mkdirs(dir);
+    if (rc) return rc;
+    pwriter *p = &f->pw[f->npw];
+    p->db_id = db_id;
+    p->index = index;
+    p->width = width;
+    p->file_id = f->s->next_file_id++;
+    seg_writer_opts o = { 0, zstd, 0 };
+    rc = seg_writer_open(f->s->io, dir, p->file_id, &o, &p->w);
+    if (rc) return rc;
+    f->npw++;
+    *out = p->w;
+    return 0;
+}
+
+typedef struct series_db {
+    uint64_t db_id;
+} series_db;
+
+static int series_db_cb(void *arg, uint64_t series_id, uint64_t db_id, const void *key, size_t key_len)
+{
+    (void)series_id; (void)key; (void)key_len;
+    ((series_db *)arg)->db_id = db_id;
+    return 0;
+}
+
+/* Write the columns of head h (sorted pairs) into per-partition writers. */
+static int flush_columns(flush_ctx *f, head *h, const uint64_t *pairs, size_t ncols)
+{
+    stor *s = f->s;
+    head_points pts;
+    head_points_init(&pts);
+    int rc = 0;
+    uint64_t cur_series = 0, db_id = 0;
+    int64_t width = SIDX_SHARD_DEFAULT_NS;
+    int live = 0;
+    for (size_t c = 0; c < ncols && !rc; c++) {
+        uint64_t series = pairs[2 * c], field = pairs[2 * c + 1];
+        if (series != cur_series || c == 0) {
+            cur_series = series;
+            series_db sd = { 0 };
+            live = sidx_series_get(s->idx, series, series_db_cb, &sd) == 0;
+            db_id = sd.db_id;
+            sidx_db_info dbi;
+            if (live && sidx_db_get(s->idx, db_id, &dbi) == 0) width = dbi.shard_duration_ns > 0 ? dbi.shard_duration_ns : SIDX_SHARD_DEFAULT_NS;
+            else live = 0;
+        }
+        if (!live) continue; /* dropped series: nothing to keep */
+        rc = head_read(h, series, field, ST_TIME_MIN_NS, ST_TIME_MAX_NS, &pts);
+        if (rc || pts.n == 0) continue;
+        size_t i = 0;
+        while (i < pts.n && !rc) {
+            int64_t index = stor__floor_div(pts.ts[i], width);
+            size_t j = i + 1;
+            while (j < pts.n && stor__floor_div(pts.ts[j], width) == index) j++;
+            seg_writer *w;
+            rc = pw_get(f, db_id, index, width, SEG_DEFAULT_ZSTD_LEVEL, &w);
+            if (!rc) rc = seg_writer_add(w, series, field, (st_type)pts.type, j - i, pts.ts + i, pts.vals + i, pts.quality + i);
+            i = j;
+        }
+    }
+    head_points_fini(&pts);
+    return rc;
+}
+
+/* Finish every writer and publish the files. On error nothing is published
+ * and the unfinished files are removed. */
+static int publish(flush_ctx *f, int rc)
+{
+    stor *s = f->s;
+    seg **opened = st_calloc(f->npw ? f->npw : 1, sizeof *opened);
+    if (!opened && !rc) rc = ST_ENOMEM;
+    for (size_t i = 0; i < f->npw; i++) {
+        if (rc) { seg_writer_abort(f->pw[i].w); continue; }
+        seg_info info;
+        rc = seg_writer_finish(f->pw[i].w, &info);
+        if (rc) continue;
+        char dir[4096], path[4200];
+        part_dir(s, f->pw[i].db_id, f->pw[i].index, dir, sizeof dir);
+        seg_path(dir, f->pw[i].file_id, 0, path, sizeof path);
+        rc = seg_open(s->io, path, s->cache, &opened[i]);
+        atomic_fetch_add(&s->segments_written, 1);
+    }
+    if (rc) {
+        /* Take back what was finished: the head still holds the points. */
+        for (size_t i = 0; i < f->npw; i++) {
+            if (!opened || !opened[i]) continue;
+            char path[4200];
+            snprintf(path, sizeof path, "%s", seg_path_of(opened[i]));
+            seg_unref(opened[i]);
+            unlink(path);
+        }
+        st_free(opened);
+        return rc;
+    }
+    pthread_rwlock_wrlock(&s->parts_lock);
+    for (size_t i = 0; i < f->npw && !rc; i++) {
+        stor_part *p = part_get(s, f->pw[i].db_id, f->pw[i].index, f->pw[i].width, 1);
+        if (!p || part_add_seg(p, opened[i]) != 0) { rc = ST_ENOMEM; break; }
+        opened[i] = NULL;
+    }
+    pthread_rwlock_unlock(&s->parts_lock);
+    for (size_t i = 0; i < f->npw; i++) seg_unref(opened ? opened[i] : NULL);
+    st_free(opened);
+    return rc;
+}
+
+static void fail_readonly(stor *s, const char *what, int rc)
+{
+    if (rc == ST_ENOSPC || rc == ST_ENOMEM) {
+        ST_WARN("stor", "%s failed: %s; the data stays in memory and the WAL, retrying later", what, st_strerror(rc));
+        return;
+    }
+    if (!atomic_exchange(&s->readonly, 1))
+        ST_ERROR("stor", "%s failed: %s; storage is read-only until restart (nothing acknowledged is lost: the WAL has it)",
+                 what, st_strerror(rc));
+}
+
+int stor__flush_now(stor *s)
+{
+    if (atomic_load(&s->readonly)) return ST_EREADONLY;
+    head *fresh;
+    int rc = head_create(&fresh);
+    if (rc) return rc;
+    pthread_mutex_lock(&s->apply_mu);
+    if (head_points_count(s->active) == 0) {
+        pthread_mutex_unlock(&s->apply_mu);
+        head_destroy(fresh);
+        return 0;
+    }
+    pthread_rwlock_wrlock(&s->heads_lock);
+    s->frozen = s->active;
+    s->active = fresh;
+    pthread_rwlock_unlock(&s->heads_lock);
+    uint64_t frozen_seq = s->last_seq;
+    s->active_since_ns = 0;
+    pthread_mutex_unlock(&s->apply_mu);
+
+    int64_t t0 = st_mono_ns();
+    uint64_t *pairs = NULL;
+    size_t ncols = 0;
+    flush_ctx f = { s, NULL, 0, 0 };
+    uint64_t points = head_points_count(s->frozen);
+    rc = head_columns(s->frozen, &pairs, &ncols);
+    if (!rc) rc = flush_columns(&f, s->frozen, pairs, ncols);
+    rc = publish(&f, rc);
+    st_free(pairs);
+    size_t files = f.npw;
+    st_free(f.pw);
+    if (rc) {
+        /* Put the frozen points back in front of the active head: reads keep
+         * seeing them (frozen stays), and the next flush retries them too by
+         * merging — simplest: keep the frozen head and retry it first. */
+        fail_readonly(s, "flush", rc);
+        return rc;
+    }
+    /* Definitions reach the catalog before the WAL that carries them goes. */
+    stor__cat_barrier(s);
+    char seqtxt[32];
+    int n = snprintf(seqtxt, sizeof seqtxt, "%" PRIu64, frozen_seq);
+    rc = cat_meta_set(s->catalog, "stor.flushed_seq", seqtxt, (size_t)n);
+    if (rc) {
+        fail_readonly(s, "recording the flushed WAL position", rc);
+        return rc;
+    }
+    s->flushed_seq = frozen_seq;
+    pthread_rwlock_wrlock(&s->heads_lock);
+    head *old = s->frozen;
+    s->frozen = NULL;
+    pthread_rwlock_unlock(&s->heads_lock);
+    head_destroy(old);
+    if (s->log) {
+        int crc = wal_checkpoint(s->log, frozen_seq + 1);
+        if (crc) ST_WARN("stor", "WAL checkpoint: %s (old segments kept; replay skips them)", st_strerror(crc));
+    }
+    atomic_fetch_add(&s->flushes, 1);
+    ST_INFO("stor", "flushed points=%" PRIu64 " columns=%zu files=%zu wal_seq=%" PRIu64 " ms=%" PRId64, points, ncols,
+            files, frozen_seq, (st_mono_ns() - t0) / 1000000);
+    return 0;
+}
+
+/* A flush that failed left s->frozen set; retry it before anything else. */
+static int flush_retry_frozen(stor *s)
+{
+    if (!s->frozen) return 0;
+    head *fr = s->frozen;
+    uint64_t *pairs = NULL;
+    size_t ncols = 0;
+    flush_ctx f = { s, NULL, 0, 0 };
+    uint64_t frozen_seq;
+    pthread_mutex_lock(&s->apply_mu);
+    frozen_seq = s->last_seq;
+    pthread_mutex_unlock(&s->apply_mu);
+    (void)frozen_seq;
+    int rc = head_columns(fr, &pairs, &ncols);
+    if (!rc) rc = flush_columns(&f, fr, pairs, ncols);
+    rc = publish(&f, rc);
+    st_free(pairs);
+    st_free(f.pw);
+    if (rc) { fail_readonly(s, "flush (retry)", rc); return rc; }
+    /* The WAL position of a retried frozen head is not tracked separately:
+     * keep the WAL (a later flush checkpoints it). */
+    pthread_rwlock_wrlock(&s->heads_lock);
+    s->frozen = NULL;
+    pthread_rwlock_unlock(&s->heads_lock);
+    head_destroy(fr);
+    return 0;
+}
+
+/* ---- compaction ---- */
+
+typedef struct cmp_src {
+    seg *sg;
+    size_t col;           /* next column index */
+} cmp_src;
+
+static int compact_part(stor *s, uint64_t db_id, int64_t index)
+{
+    pthread_rwlock_rdlock(&s->parts_lock);
+    stor_part *p = part_get(s, db_id, index, 0, 0);
+    if (!p || p->n < COMPACT_MIN_FILES) { pthread_rwlock_unlock(&s->parts_lock); return 0; }
+    size_t n = p->n;
+    int64_t width = p->width_ns;
+    seg **in = st_malloc(n * sizeof *in);
+    if (!in) { pthread_rwlock_unlock(&s->parts_lock); return ST_ENOMEM; }
+    for (size_t i = 0; i < n; i++) { in[i] = p->segs[i]; seg_ref(in[i]); }
+    pthread_rwlock_unlock(&s->parts_lock);
+
+    int64_t t0 = st_mono_ns();
+    char dir[4096];
+    part_dir(s, db_id, index, dir, sizeof dir);
+    uint64_t file_id = s->next_file_id++;
+    seg_writer_opts o = { 0, 9, 0 }; /* cold data: a higher zstd level */
+    seg_writer *w = NULL;
+    int rc = seg_writer_open(s->io, dir, file_id, &o, &w);
+    stor_points pts, one;
+    stor_points_init(&pts);
+    stor_points_init(&one);
+    size_t *pos = st_calloc(n, sizeof *pos);
+    if (!pos && !rc) rc = ST_ENOMEM;
+    uint64_t points_in = 0, points_out = 0;
+    /* Merge the files' columns in (series, field) order. */
+    while (!rc) {
+        uint64_t bs = UINT64_MAX, bf = UINT64_MAX;
+        for (size_t i = 0; i < n; i++) {
+            const seg_column *c = seg_column_at(in[i], pos[i]);
+            if (c && (c->series_id < bs || (c->series_id == bs && c->field_id < bf))) { bs = c->series_id; bf = c->field_id; }
+        }
+        if (bs == UINT64_MAX) break;
+        int live = sidx_series_get(s->idx, bs, series_db_cb, &(series_db){ 0 }) == 0;
+        /* Concatenate the column from every file, oldest first, then resolve. */
+        pts.n = 0;
+        st_buf_clear(&pts.strings);
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            const seg_column *c = seg_column_at(in[i], pos[i]);
+            if (c && c->series_id == bs && c->field_id == bf) total += c->count;
+        }
+        int64_t *ts = st_malloc((total ? total : 1) * sizeof *ts);
+        st_value *vals = st_malloc((total ? total : 1) * sizeof *vals);
+        uint32_t *q = st_malloc((total ? total : 1) * sizeof *q);
+        uint32_t *prio = st_malloc((total ? total : 1) * sizeof *prio);
+        st_buf strs;
+        st_buf_init(&strs);
+        size_t *soff = st_malloc((total ? total : 1) * sizeof *soff);
+        if (!ts || !vals || !q || !prio || !soff) rc = ST_ENOMEM;
+        size_t k = 0;
+        uint8_t type = 0;
+        for (size_t i = 0; i < n && !rc; i++) {
+            const seg_column *c = seg_column_at(in[i], pos[i]);
+            if (!c || c->series_id != bs || c->field_id != bf) continue;
+            pos[i]++;
+            type = c->type;
+            for (uint32_t b = 0; b < c->nblocks && !rc; b++) {
+                const seg_block *blk;
+                rc = seg_block_read(in[i], c, b, &blk);
+                if (rc == ST_ECORRUPT) { rc = 0; continue; } /* reported; the rest is kept */
+                if (rc) break;
+                for (uint32_t j = 0; j < blk->n && k < total; j++, k++) {
+                    ts[k] = blk->ts[j];
+                    vals[k] = seg_block_value(blk, j);
+                    q[k] = seg_block_quality(blk, j);
+                    prio[k] = (uint32_t)i;
+                    if (type == ST_TYPE_STRING) {
+                        soff[k] = strs.len;
+                        if (st_buf_append(&strs, vals[k].v.s.ptr, vals[k].v.s.len)) rc = ST_ENOMEM;
+                    }
+                }
+                seg_block_release(blk);
+            }
+        }
+        points_in += k;
+        if (!rc && live && k) {
+            /* Sort by (ts, file order) keeping the newest per ts: stable
+             * insertion into order via an index sort. */
+            size_t *ord = st_malloc(k * sizeof *ord);
+            if (!ord) rc = ST_ENOMEM;
+            for (size_t i = 0; !rc && i < k; i++) ord[i] = i;
+            /* simple merge-friendly sort: files are each sorted */
+            for (size_t i = 1; !rc && i < k; i++) {
+                size_t x = ord[i], j = i;
+                while (j > 0 && (ts[ord[j - 1]] > ts[x] || (ts[ord[j - 1]] == ts[x] && prio[ord[j - 1]] > prio[x]))) {
+                    ord[j] = ord[j - 1];
+                    j--;
+                }
+                ord[j] = x;
+            }
+            size_t m = 0;
+            int64_t *ots = st_malloc(k * sizeof *ots);
+            st_value *ov = st_malloc(k * sizeof *ov);
+            uint32_t *oq = st_malloc(k * sizeof *oq);
+            if (!ots || !ov || !oq) rc = ST_ENOMEM;
+            for (size_t i = 0; !rc && i < k; i++) {
+                size_t x = ord[i];
+                if (i + 1 < k && ts[ord[i + 1]] == ts[x]) continue; /* a newer one follows */
+                ots[m] = ts[x];
+                ov[m] = vals[x];
+                if (type == ST_TYPE_STRING) ov[m].v.s.ptr = strs.ptr + soff[x];
+                oq[m] = q[x];
+                m++;
+            }
+            if (!rc && m) rc = seg_writer_add(w, bs, bf, (st_type)type, m, ots, ov, oq);
+            points_out += m;
+            st_free(ots);
+            st_free(ov);
+            st_free(oq);
+            st_free(ord);
+        }
+        st_free(ts);
+        st_free(vals);
+        st_free(q);
+        st_free(prio);
+        st_free(soff);
+        st_buf_fini(&strs);
+    }
+    st_free(pos);
+    stor_points_fini(&pts);
+    stor_points_fini(&one);
+    seg *out = NULL;
+    if (!rc) {
+        seg_info info;
+        rc = seg_writer_finish(w, &info);
+        w = NULL;
+        char path[4200];
+        if (!rc) { seg_path(dir, file_id, 0, path, sizeof path); rc = seg_open(s->io, path, s->cache, &out); }
+    } else {
+        seg_writer_abort(w);
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++) seg_unref(in[i]);
+        st_free(in);
+        fail_readonly(s, "compaction", rc);
+        return rc;
+    }
+    /* Swap: the new file replaces exactly the inputs (flushes run on this
+     * thread, so nothing was added meanwhile). */
+    pthread_rwlock_wrlock(&s->parts_lock);
+    p = part_get(s, db_id, index, width, 0);
+    if (p) {
+        for (size_t i = 0; i < p->n; i++) seg_unref(p->segs[i]);
+        p->n = 0;
+        part_add_seg(p, out); /* cap >= 1 already */
+        out = NULL;
+    }
+    pthread_rwlock_unlock(&s->parts_lock);
+    seg_unref(out);
+    for (size_t i = 0; i < n; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s", seg_path_of(in[i]));
+        seg_unref(in[i]);
+        unlink(path);
+    }
+    st_free(in);
+    s->io->fsync_dir(s->io->ctx, dir);
+    atomic_fetch_add(&s->compactions, 1);
+    ST_INFO("stor", "compacted db=%" PRIu64 " partition=%" PRId64 " files=%zu points_in=%" PRIu64 " points_out=%" PRIu64 " ms=%" PRId64,
+            db_id, index, n, points_in, points_out, (st_mono_ns() - t0) / 1000000);
+    return 0;
+}
+
+static void compact_all(stor *s)
+{
+    for (;;) {
+        uint64_t db = 0;
+        int64_t index = 0;
+        int found = 0;
+        pthread_rwlock_rdlock(&s->parts_lock);
+        for (size_t i = 0; i < s->nparts; i++)
+            if (s->parts[i].n >= COMPACT_MIN_FILES) { db = s->parts[i].db_id; index = s->parts[i].index; found = 1; break; }
+        pthread_rwlock_unlock(&s->parts_lock);
+        if (!found || atomic_load(&s->readonly)) return;
+        if (compact_part(s, db, index) != 0) return;
+    }
+}
+
+/* ---- retention ---- */
+
+static void retention(stor *s)
+{
+    int64_t now = st_now_ns();
+    for (;;) {
+        int found = 0;
+        stor_part victim;
+        pthread_rwlock_wrlock(&s->parts_lock);
+        for (size_t i = 0; i < s->nparts && !found; i++) {
+            stor_part *p = &s->parts[i];
+            sidx_db_info dbi;
+            int gone = sidx_db_get(s->idx, p->db_id, &dbi) != 0;
+            int64_t end = (p->index + 1) * p->width_ns; /* exclusive */
+            if (gone || (dbi.rp_duration_ns > 0 && end <= now - dbi.rp_duration_ns)) {
+                victim = *p;
+                memmove(p, p + 1, (s->nparts - i - 1) * sizeof *p);
+                s->nparts--;
+                found = 1;
+            }
+        }
+        pthread_rwlock_unlock(&s->parts_lock);
+        if (!found) return;
+        char dir[4096];
+        part_dir(s, victim.db_id, victim.index, dir, sizeof dir);
+        for (size_t k = 0; k < victim.n; k++) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s", seg_path_of(victim.segs[k]));
+            seg_unref(victim.segs[k]);
+            unlink(path);
+        }
+        st_free(victim.segs);
+        rmdir(dir);
+        atomic_fetch_add(&s->partitions_dropped, 1);
+        ST_INFO("stor", "dropped partition db=%" PRIu64 " partition=%" PRId64 " files=%zu (retention or dropped database)",
+                victim.db_id, victim.index, victim.n);
+    }
+}
+
+/* ---- the thread ---- */
+
+static void *flush_main(void *arg)
+{
+    stor *s = arg;
+    int64_t age_ns = (s->opts.flush_age_ms > 0 ? s->opts.flush_age_ms : 600000) * 1000000LL;
+    size_t limit = s->opts.max_head_bytes ? s->opts.max_head_bytes / 2 : (size_t)128 << 20;
+    int64_t last_retention = 0;
+    pthread_mutex_lock(&s->flush_mu);
+    while (!s->flush_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        if (!s->flush_request) pthread_cond_timedwait(&s->flush_cv, &s->flush_mu, &ts);
+        if (s->flush_stop) break;
+        int requested = s->flush_request;
+        s->flush_request = 0;
+        pthread_mutex_unlock(&s->flush_mu);
+        if (!atomic_load(&s->readonly)) {
+            if (s->frozen) flush_retry_frozen(s);
+            size_t bytes = head_bytes(s->active);
+            int64_t since = s->active_since_ns;
+            if (requested || bytes >= limit || (since && st_mono_ns() - since >= age_ns)) {
+                if (stor__flush_now(s) == 0) compact_all(s);
+            }
+            int64_t now = st_mono_ns();
+            if (now - last_retention >= (int64_t)RETENTION_CHECK_S * 1000000000LL) {
+                retention(s);
+                last_retention = now;
+            }
+        }
+        pthread_mutex_lock(&s->flush_mu);
+    }
+    pthread_mutex_unlock(&s->flush_mu);
+    return NULL;
+}
+
+int stor__flush_start(stor *s)
+{
+    if (pthread_create(&s->flush_thread, NULL, flush_main, s) != 0) return ST_ENOMEM;
+    s->flush_started = 1;
+    return 0;
+}
+
+void stor__flush_stop(stor *s)
+{
+    if (!s->flush_started) return;
+    pthread_mutex_lock(&s->flush_mu);
+    s->flush_stop = 1;
+    pthread_cond_signal(&s->flush_cv);
+    pthread_mutex_unlock(&s->flush_mu);
+    pthread_join(s->flush_thread, NULL);
+    s->flush_started = 0;
+    if (!atomic_load(&s->readonly) && s->log) {
+        if (s->frozen) flush_retry_frozen(s);
+        stor__flush_now(s);
+    }
+}
+
+/* ---- requests from other threads (tests, DROP, CLI) ---- */
+
+int stor_flush(stor *s)
+{
+    if (!s->flush_started) return stor__flush_now(s);
+    pthread_mutex_lock(&s->flush_mu);
+    s->flush_request = 1;
+    pthread_cond_signal(&s->flush_cv);
+    pthread_mutex_unlock(&s->flush_mu);
+    /* Wait until the request was taken and the heads settled. */
+    for (int i = 0; i < 6000; i++) {
+        pthread_mutex_lock(&s->flush_mu);
+        int pending = s->flush_request;
+        pthread_mutex_unlock(&s->flush_mu);
+        if (!pending && !s->frozen) break;
+        struct timespec d = { 0, 5000000 };
+        nanosleep(&d, NULL);
+    }
+    return atomic_load(&s->readonly) ? ST_EREADONLY : 0;
+}
