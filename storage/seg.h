@@ -206,6 +206,24 @@ static inline uint32_t seg_block_quality(const seg_block *b, uint32_t k)
 int  seg_block_read(seg *s, const seg_column *col, uint32_t block_index, const seg_block **out);
 void seg_block_release(const seg_block *b); /* NULL ok */
 
+/* A point found by seg_column_value_at. */
+typedef struct seg_point {
+    int64_t ts;
+    st_value value;          /* strings borrow from hold (or from the seg) */
+    uint32_t quality;
+    const seg_block *hold;   /* a block reference to release, or NULL */
+} seg_point;
+
+/*
+ * "The value at or before t" in this file: the column's last point with
+ * ts <= t. Answered from the index (no block read) when that point is a
+ * block's last one and the block is all Good (not STRING); else one block
+ * is read. Release out->hold with seg_block_release when done.
+ * 0, ST_ENOTFOUND (every point of the column is after t), or the errors of
+ * seg_block_read.
+ */
+int seg_column_value_at(seg *s, const seg_column *col, int64_t t, seg_point *out);
+
 /* ---------------- verify (strata check) ---------------- */
 
 /* One problem: what (a sentence), series/field/offset where known (else 0). */

@@ -456,6 +456,50 @@ int seg_block_read(seg *s, const seg_column *col, uint32_t block_index, const se
     return 0;
 }
 
+int seg_column_value_at(seg *s, const seg_column *col, int64_t t, seg_point *out)
+{
+    if (!s || !col || !out || !check_col(s, col)) return ST_EINVAL;
+    uint32_t i = seg_column_seek(col, t); /* first block with max_ts >= t */
+    seg_point p;
+    memset(&p, 0, sizeof p);
+    if (i == col->nblocks || col->blocks[i].min_ts > t) {
+        /* t is after block i-1's last point: that point is the answer. */
+        if (i == 0) return ST_ENOTFOUND;
+        const seg_block_info *bi = &col->blocks[i - 1];
+        if (col->type != ST_TYPE_STRING && !bi->not_all_good) {
+            p.ts = bi->max_ts;
+            p.value.type = col->type;
+            switch (col->type) {
+            case ST_TYPE_FLOAT: p.value.v.f = bi->stats.last.f; break;
+            case ST_TYPE_INT: p.value.v.i = bi->stats.last.i; break;
+            case ST_TYPE_UINT: p.value.v.u = bi->stats.last.u; break;
+            default: p.value.v.b = bi->stats.last.u ? 1 : 0; break;
+            }
+            p.quality = ST_QUALITY_GOOD;
+            *out = p;
+            return 0;
+        }
+        i--;
+    }
+    const seg_block *b = NULL;
+    int rc = seg_block_read(s, col, i, &b);
+    if (rc) return rc;
+    /* Last k with ts[k] <= t; ts[0] <= t holds here. */
+    uint32_t lo = 0, hi = b->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (b->ts[mid] <= t) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0) { seg_block_release(b); return ST_ENOTFOUND; } /* not reached for a checked block */
+    p.ts = b->ts[lo - 1];
+    p.value = seg_block_value(b, lo - 1);
+    p.quality = seg_block_quality(b, lo - 1);
+    p.hold = b;
+    *out = p;
+    return 0;
+}
+
 /* ---------------- verify ---------------- */
 
 static int stats_equal(uint8_t type, const seg_stats *a, const seg_stats *b)

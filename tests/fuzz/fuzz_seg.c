@@ -6,7 +6,7 @@
  * footer and index CRCs, and after a successful open every block's CRC, so
  * mutations reach the index parser and the block decoders instead of
  * stopping at a checksum. Then: iterate every column (find must return
- * it, last value readable), read every block through a small cache (count
+ * it, last value readable, value-at lookups), read every block through a small cache (count
  * must match the index, timestamps inside the block's range), and run
  * seg_verify. Never a crash, a leak or an out-of-bounds read.
  */
@@ -61,6 +61,15 @@ static void exercise(seg *sg)
         if (lv.type == ST_TYPE_STRING)
             for (size_t k = 0; k < lv.v.s.len; k++) sink += (unsigned char)lv.v.s.ptr[k];
         (void)seg_column_seek(col, lt);
+        int64_t probes[3] = { col->blocks[0].min_ts, col->blocks[0].max_ts + 1, lt };
+        for (int k = 0; k < 3; k++) {
+            seg_point pt;
+            if (seg_column_value_at(sg, col, probes[k], &pt) == 0) {
+                if (pt.ts > probes[k]) abort();
+                sink += (uint64_t)pt.ts;
+                seg_block_release(pt.hold);
+            }
+        }
         for (uint32_t b = 0; b < col->nblocks; b++) {
             const seg_block *blk = NULL;
             if (seg_block_read(sg, col, b, &blk) != 0) continue;

@@ -746,6 +746,49 @@ TEST(power_loss_never_half_visible)
     CHECK(none >= 5);
 }
 
+TEST(value_at_or_before)
+{
+    const char *dir = fresh_dir();
+    seg_writer_opts o = { 64, 3, 1 };
+    seg_info info;
+    REQUIRE(write_file(stor_io_posix(), dir, 25, 6, 5, &o, &info) == 0);
+    char path[512];
+    seg_path(dir, 25, 0, path, sizeof path);
+    seg *sg = NULL;
+    REQUIRE(seg_open(stor_io_posix(), path, NULL, &sg) == 0);
+    int bad = 0, probes = 0;
+    for (uint64_t s = 1; s <= 6; s++) {
+        for (uint64_t f = 0; f < 5; f++) {
+            const seg_column *col;
+            if (seg_column_find(sg, s * 10, f, &col)) { bad++; continue; }
+            colgen c;
+            colgen_make(&c, s, f, npoints_of(s, f));
+            seg_point p;
+            if (seg_column_value_at(sg, col, c.ts[0] - 1, &p) != ST_ENOTFOUND) bad++;
+            /* At, just after and just before every point (strided). */
+            for (size_t k = 0; k < c.n; k += 1 + c.n / 300) {
+                for (int d = -1; d <= 1; d++) {
+                    int64_t t = c.ts[k] + d;
+                    size_t want = d < 0 ? k - 1 : k; /* timestamps are >= 1 ns apart */
+                    if (d < 0 && k == 0) continue;
+                    if (d < 0 && c.ts[k - 1] == t) want = k - 1;
+                    probes++;
+                    if (seg_column_value_at(sg, col, t, &p) != 0) { bad++; continue; }
+                    uint32_t eq = (s + f) % 4 == 0 ? c.q[want] : ST_QUALITY_GOOD;
+                    if (p.ts != c.ts[want] || !value_eq(&p.value, &c.v[want]) || p.quality != eq) bad++;
+                    seg_block_release(p.hold);
+                }
+            }
+            if (seg_column_value_at(sg, col, INT64_MAX, &p) != 0 || p.ts != c.ts[c.n - 1]) bad++;
+            else seg_block_release(p.hold);
+            colgen_free(&c);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(probes > 1000);
+    seg_unref(sg);
+}
+
 TEST(refcount_outlives_unlink)
 {
     const char *dir = fresh_dir();
@@ -948,6 +991,7 @@ int main(void)
     RUN(truncated_and_bad_footer_index_header);
     RUN(io_faults_leave_nothing);
     RUN(power_loss_never_half_visible);
+    RUN(value_at_or_before);
     RUN(refcount_outlives_unlink);
     RUN(cache_hits_and_eviction);
     RUN(cache_concurrent_readers);
