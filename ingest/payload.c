@@ -20,6 +20,7 @@
 #include "common/num.h"
 #include "common/point.h"
 #include "common/timefmt.h"
+#include "ingest/sparkplug.h"
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -297,7 +298,13 @@ typedef struct pl_ctx {
     /* finished points */
     lp_line *lines;
     size_t nl, capl;
+    /* bytes of flattened keys still allowed: a long key over a long array
+     * would otherwise cost key length x elements */
+    size_t key_budget;
+    size_t payload_len;
 } pl_ctx;
+
+#define PL_KEY_BUDGET(len) (4 * (len) + 65536)
 
 static int enomem(pl_ctx *c)
 {
@@ -465,6 +472,9 @@ static int scalar_value(const jv *v, st_value *out)
 static st_slice join_key(pl_ctx *c, st_slice prefix, st_slice key, int *nomem)
 {
     if (prefix.len == 0) return key;
+    size_t need = prefix.len + 1 + key.len;
+    if (need > c->key_budget) { *nomem = 2; return key; }
+    c->key_budget -= need;
     char *k = st_arena_alloc_bytes(c->a, prefix.len + 1 + key.len);
     if (!k) { *nomem = 1; return key; }
     memcpy(k, prefix.ptr, prefix.len);
@@ -496,6 +506,9 @@ static int flatten(pl_ctx *c, st_slice key, const jv *v)
             if (!d) return enomem(c);
             k = join_key(c, key, (st_slice){ d, (size_t)n }, &nomem);
         }
+        if (nomem == 2)
+            return pl_fail(c->err, c->errlen, c->topic, "json: flattened field keys too long (more than %zu bytes)",
+                           PL_KEY_BUDGET(c->payload_len));
         if (nomem) return enomem(c);
         int rc = flatten(c, k, m);
         if (rc) return rc;
@@ -837,6 +850,8 @@ int pl_decode(const tmap_result *map, st_slice topic, const char *payload, size_
     c.errlen = errlen;
     c.st = st;
 
+    c.payload_len = len;
+    c.key_budget = PL_KEY_BUDGET(len);
     tmap_format f = map->format == TMAP_FORMAT_AUTO ? pl_sniff(topic, payload, len) : map->format;
     st->format = f;
     int rc;
@@ -864,4 +879,44 @@ int pl_decode(const tmap_result *map, st_slice topic, const char *payload, size_
         if (rc) return rc;
     }
     return 0;
+}
+
+int pl_message(const tmap *rules, struct spb_state *spb, st_slice topic, const char *payload,
+               size_t len, const pl_opts *opts, st_arena *a, pl_point_cb cb, void *ctx,
+               pl_stats *stats, char *err, size_t errlen)
+{
+    pl_stats dummy;
+    pl_stats *st = stats ? stats : &dummy;
+    memset(st, 0, sizeof *st);
+    if (err && errlen) err[0] = 0;
+    tmap_result map;
+    int rc = tmap_match(rules, topic, a, &map);
+    if (rc) {
+        st->errors = 1;
+        if (rc == ST_ENOMEM) { if (err && errlen) snprintf(err, errlen, "out of memory"); return rc; }
+        if (rc == ST_ELIMIT) pl_fail(err, errlen, topic, "more than %d topic levels", TMAP_MAX_DEFAULT_LEVELS);
+        else pl_fail(err, errlen, topic, "no topic level to map");
+        return rc;
+    }
+    tmap_format f = map.format == TMAP_FORMAT_AUTO ? pl_sniff(topic, payload, len) : map.format;
+    if (f != TMAP_FORMAT_SPARKPLUG) {
+        map.format = f;
+        return pl_decode(&map, topic, payload, len, opts, a, cb, ctx, st, err, errlen);
+    }
+    st->format = f;
+    if (!spb) {
+        st->errors = 1;
+        pl_fail(err, errlen, topic, "sparkplug: no Sparkplug state for this connection");
+        return ST_EUNSUPPORTED;
+    }
+    spb_result res;
+    rc = spb_handle(spb, &map, topic, (const uint8_t *)payload, len, opts->now_ns, a, cb, ctx, &res, err,
+                    errlen);
+    st->points = res.points;
+    st->skipped = res.skipped;
+    st->unknown = res.unknown;
+    st->rebirth_needed = res.rebirth_needed;
+    st->stale_death = res.stale_death;
+    if (rc == ST_EPARSE || rc == ST_ELIMIT) st->errors = 1;
+    return rc;
 }

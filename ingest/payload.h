@@ -60,6 +60,8 @@
  *        -> arrival time, has_ts = 0. The quality key (opts.quality_field,
  *        default "quality") holding an integer 0..4294967295 is the OPC UA
  *        StatusCode of the point; any other value is an ordinary field.
+ *        Flattened keys may take at most 4 x the payload size + 64 KiB in
+ *        all (a long key over a long array is refused, not multiplied).
  *        null values are skipped (counted in stats.skipped); a point left
  *        without fields is skipped too. A message is all or nothing: when
  *        any part of it is wrong no point of it is delivered.
@@ -100,6 +102,10 @@ typedef struct pl_stats {
     uint64_t errors;     /* bad lines (lp) or 1 for a rejected message */
     uint64_t skipped;    /* null values, transient/null Sparkplug metrics ... */
     tmap_format format;  /* the format actually used (never auto) */
+    /* Sparkplug only (see sparkplug.h spb_result) */
+    uint64_t unknown;        /* metrics that need a rebirth to resolve */
+    uint8_t rebirth_needed;  /* publish spb_rebirth_payload() to spb_rebirth_topic() */
+    uint8_t stale_death;     /* NDEATH of an earlier session: ignored */
 } pl_stats;
 
 /*
@@ -114,6 +120,20 @@ typedef struct pl_stats {
 int pl_decode(const tmap_result *map, st_slice topic, const char *payload, size_t len,
               const pl_opts *opts, st_arena *a, pl_point_cb cb, void *ctx, pl_stats *stats,
               char *err, size_t errlen);
+
+/*
+ * The MQTT listener's one call per PUBLISH: map the topic with rules (NULL
+ * = no rules, the default mapping), then decode with pl_decode, or with
+ * spb_handle for Sparkplug B (spb = the connection's or bridge's state;
+ * NULL refuses Sparkplug with ST_EUNSUPPORTED). Returns what those return
+ * (ST_EINVAL / ST_ELIMIT when the topic cannot be mapped); err names the
+ * topic and the reason; stats is filled in every case. Points are valid
+ * during the callback (copy them, e.g. with lp_batch_on_line).
+ */
+struct spb_state;
+int pl_message(const tmap *rules, struct spb_state *spb, st_slice topic, const char *payload,
+               size_t len, const pl_opts *opts, st_arena *a, pl_point_cb cb, void *ctx,
+               pl_stats *stats, char *err, size_t errlen);
 
 /* The format auto-detection would pick (never AUTO; SPARKPLUG for topics
  * starting with "spBv1.0/"). */

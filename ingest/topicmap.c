@@ -311,6 +311,7 @@ static int rule_match(const tmap_rule *r, st_slice topic, st_arena *a, tmap_resu
     if (n > 1) qsort(tags, n, sizeof *tags, tag_cmp);
     out->tags = tags;
     out->tag_count = n;
+    out->measurement_set = out->measurement.len != 0;
     if (out->measurement.len == 0) out->measurement = first_level(topic);
     return 1;
 }

@@ -96,6 +96,9 @@ typedef struct tmap_result {
     int rule;                /* index of the matching rule, -1 = the default */
     tmap_format format;
     st_slice measurement;    /* never empty on success */
+    uint8_t measurement_set; /* 1: from the rule (constant or capture), not
+                                the first-level default (Sparkplug keeps its
+                                own default measurement otherwise) */
     const lp_tag *tags;      /* sorted by key, unique keys, non-empty values */
     uint32_t tag_count;
     st_slice field;          /* never empty on success */

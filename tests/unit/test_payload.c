@@ -244,6 +244,18 @@ TEST(test_json_errors)
     run_map(NULL, "t/x", deep, sizeof deep);
     CHECK_EQ_INT(R.rc, ST_EPARSE);
     CHECK(strstr(R.err, "nesting too deep") != NULL);
+    /* flattened keys are bounded: a 70 KB key over 20 elements is refused */
+    {
+        static char big[80000];
+        size_t n = 0;
+        n += (size_t)snprintf(big + n, sizeof big - n, "{\"");
+        memset(big + n, 'k', 70000);
+        n += 70000;
+        n += (size_t)snprintf(big + n, sizeof big - n, "\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20]}");
+        run_map(m, "t/x", big, n);
+        CHECK_EQ_INT(R.rc, ST_EPARSE);
+        CHECK(strstr(R.err, "flattened field keys too long") != NULL);
+    }
     /* all or nothing: a good point before a bad one is not delivered */
     run("t/x", "[{\"value\":1},{\"value\":{}}]");
     CHECK_EQ_INT(R.rc, ST_EPARSE);
