@@ -470,7 +470,7 @@ int main(int argc, char **argv)
     static char req[REQ_BYTES];
     if (!ms) { fprintf(stderr, "qbench: out of memory\n"); return 1; }
     double t_end = now_ms() + timeout_s * 1e3;
-    int any_err = 0, printed_err = 0;
+    int any_err = 0;
     for (int qi = 0; qi < nq; qi++) {
         qb_query *q = &qs[qi];
         int rl = snprintf(req, sizeof req,
@@ -479,6 +479,7 @@ int main(int argc, char **argv)
                           q->path, host, port);
         if (rl < 0 || (size_t)rl >= sizeof req) { fprintf(stderr, "qbench: request too long\n"); return 2; }
         long errors = 0, timed = 0;
+        int printed_err = 0; /* the first error of each query is shown */
         for (long r = 0; r < warmup + runs; r++) {
             if (now_ms() > t_end) {
                 errors += warmup + runs - r;

@@ -32,7 +32,8 @@
 #   BENCH_INGEST_RUNS=1   ingest: runs per target (median); BENCH_INGEST_TARGETS,
 #                         _CONNS, _BATCH, _POLL_S: see the ingest section
 #   BENCH_QUERY_HOSTS=100 BENCH_QUERY_POINTS=8640 BENCH_QUERY_RUNS=20
-#   BENCH_QUERY_TARGETS="strata influxdb vm" BENCH_QUERY_PERF=0: see the query section
+#   BENCH_QUERY_TARGETS="strata influxdb vm" BENCH_QUERY_PERF=0 BENCH_QUERY_CONNS=2:
+#                         see the query section
 #
 # Adding a section: write bench_<name>() using fig/section/skip below, and
 # list it in SECTIONS.
@@ -468,12 +469,16 @@ bench_ingest() {
 # (usage_user values in range / (median - floor)).
 # BENCH_QUERY_PERF=1: also `perf record -g` stratad while it answers b and e,
 # and print the hottest symbols (perf report --no-children).
+# BENCH_QUERY_CONNS (default BENCH_INGEST_CONNS, 2): load connections. With
+# more than one, batches land out of time order, as from parallel writers,
+# and part of Strata's head is its out-of-order buffer (head_read then sorts).
 
 Q_HOSTS=${BENCH_QUERY_HOSTS:-100}
 Q_POINTS=${BENCH_QUERY_POINTS:-8640}
 Q_RUNS=${BENCH_QUERY_RUNS:-20}
 Q_TARGETS=${BENCH_QUERY_TARGETS:-strata influxdb vm}
 Q_PERF=${BENCH_QUERY_PERF:-0}
+Q_CONNS=${BENCH_QUERY_CONNS:-$ING_CONNS}
 
 query_start_strata() { ingest_start_strata never; }
 query_count_strata() { ingest_count_strata; }
@@ -489,7 +494,7 @@ query_load() {
     ql_out=$SCRATCH/query_load_$1.out
     t1=$(now_ns)
     "$BUILD/bench/loadgen" --file "$2" --port "$ING_PORT" --path /write --query db=bench \
-        --batch-lines "$ING_BATCH" --connections "$ING_CONNS" --label "$1" > "$ql_out" 2>&1 ||
+        --batch-lines "$ING_BATCH" --connections "$Q_CONNS" --label "$1" > "$ql_out" 2>&1 ||
         { sed 's/^/   /' "$ql_out"; ING_SKIP="$1: loadgen reported errors"; return 1; }
     ql_want=$(sed -n 's/^loadgen: .* values=\([0-9]*\) .*/\1/p' "$ql_out")
     ql_lines=$(sed -n 's/^loadgen: .* lines=\([0-9]*\).*/\1/p' "$ql_out")
