@@ -603,6 +603,44 @@ static int series_cmp(const void *pa, const void *pb)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* Candidate series from the posting lists of the tag equalities that the
+ * condition ANDs at its top level ("host" = 'a' AND ...), intersected: the
+ * full condition is still evaluated on each. 1 when there is none (use
+ * every series of the measurement). */
+static int cond_postings(ctx *c, uint64_t db_id, st_slice m, const iql_expr *e, uint64_t **ids, size_t *n)
+{
+    while (e && e->kind == IQL_E_PAREN) e = e->lhs;
+    if (!e || e->kind != IQL_E_BINARY) return 1;
+    if (e->op == IQL_T_AND) {
+        uint64_t *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        int ra = cond_postings(c, db_id, m, e->lhs, &a, &na);
+        if (ra < 0) return ra;
+        int rb = cond_postings(c, db_id, m, e->rhs, &b, &nb);
+        if (rb < 0) { st_free(a); return rb; }
+        if (ra == 1 && rb == 1) return 1;
+        if (ra == 1) { *ids = b; *n = nb; return 0; }
+        if (rb == 1) { *ids = a; *n = na; return 0; }
+        size_t k = 0, i = 0, j = 0;
+        while (i < na && j < nb) {
+            if (a[i] < b[j]) i++;
+            else if (a[i] > b[j]) j++;
+            else { a[k++] = a[i]; i++; j++; }
+        }
+        st_free(b);
+        if (!k) { st_free(a); a = NULL; }
+        *ids = a;
+        *n = k;
+        return 0;
+    }
+    if (e->op != IQL_T_EQ) return 1;
+    const iql_expr *id = e->lhs, *val = e->rhs;
+    if (id->kind != IQL_E_IDENT) { id = e->rhs; val = e->lhs; }
+    if (id->kind != IQL_E_IDENT || id->aux || is_time_ident(id) || val->kind != IQL_E_STRING) return 1;
+    if (val->s.len == 0) return 1; /* = '' also matches series without the tag */
+    return sidx_postings_copy(c->idx, db_id, m, id->name, val->s, ids, n);
+}
+
 /* The measurement's series passing cond, sorted by tags; *n = 0 when the
  * measurement is unknown. */
 static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond, qseries **out, size_t *n)
@@ -611,7 +649,8 @@ static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond,
     size_t nids = 0;
     *out = NULL;
     *n = 0;
-    int rc = sidx_measurement_series_copy(c->idx, db_id, m, &ids, &nids);
+    int rc = cond_postings(c, db_id, m, cond, &ids, &nids);
+    if (rc == 1) rc = sidx_measurement_series_copy(c->idx, db_id, m, &ids, &nids);
     if (rc == ST_ENOTFOUND) return 0;
     if (rc) return rc;
     qseries *v = nids ? st_arena_alloc(c->a, nids * sizeof *v) : NULL;
@@ -742,7 +781,9 @@ static int db_cb(void *arg, const sidx_db_info *db)
     return name_push(&d->names, db->name);
 }
 
-static int exec_show_databases(ctx *c)
+static int offset_limit_ok(const iql_stmt *st, size_t *k);
+
+static int exec_show_databases(ctx *c, const iql_stmt *st)
 {
     db_collect d;
     memset(&d, 0, sizeof d);
@@ -751,7 +792,9 @@ static int exec_show_databases(ctx *c)
     if (d.names.oom) return ST_ENOMEM;
     st_slice col = ST_SLICE_LIT("name");
     qw_series_begin(c->w, ST_SLICE_LIT("databases"), NULL, 0, &col, 1);
-    for (size_t i = 0; i < d.names.n; i++) row1(c, d.names.v[i]);
+    size_t k = 0;
+    for (size_t i = 0; i < d.names.n; i++)
+        if (offset_limit_ok(st, &k)) row1(c, d.names.v[i]);
     qw_series_end(c->w);
     return 0;
 }
@@ -2418,7 +2461,7 @@ static int exec_stmt(ctx *c, iql_stmt *st)
 {
     switch (st->kind) {
     case IQL_S_SELECT: return exec_select(c, st);
-    case IQL_S_SHOW_DATABASES: return exec_show_databases(c);
+    case IQL_S_SHOW_DATABASES: return exec_show_databases(c, st);
     case IQL_S_SHOW_MEASUREMENTS: return exec_show_measurements(c, st);
     case IQL_S_SHOW_FIELD_KEYS: return exec_show_field_keys(c, st);
     case IQL_S_SHOW_TAG_KEYS: return exec_show_tag_keys(c, st);

@@ -551,6 +551,13 @@ static int parse_dims(parser *p, iql_stmt *s)
             iql_token a = scan(p);
             if (a.tok != IQL_T_DURATION) {
                 if (a.tok == IQL_T_RPAREN) return fail_plain(p, "time dimension expected 1 or 2 arguments");
+                iql_token y = peek(p);
+                if (a.tok == IQL_T_INTEGER && y.tok == IQL_T_IDENT && y.pos == a.end && y.lit.len == 1 &&
+                    (y.lit.ptr[0] | 32) == 'y' && a.lit.len < 20)
+                    /* Grafana turns $__interval of a year or more into "1y" */
+                    return fail_plain(p, "invalid duration %.*sy: InfluxQL has no year unit, use weeks or days "
+                                         "(e.g. time(52w)); Grafana writes $__interval so for ranges of a year or more",
+                                      (int)a.lit.len, a.lit.ptr);
                 return fail_plain(p, "time dimension must have duration argument");
             }
             if ((rc = parse_duration_tok(p, &a, &d->interval_ns))) return rc;
@@ -710,7 +717,7 @@ static int parse_show(parser *p, iql_stmt *s, const iql_token *show)
     switch (t.tok) {
     case IQL_T_DATABASES:
         s->kind = IQL_S_SHOW_DATABASES;
-        return 0;
+        return parse_limit_offset(p, s, 0);
     case IQL_T_MEASUREMENTS:
         s->kind = IQL_S_SHOW_MEASUREMENTS;
         if ((rc = parse_on(p, s))) return rc;
