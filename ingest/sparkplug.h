@@ -39,7 +39,9 @@
  *   NBIRTH  resets the node (its metrics and devices), registers every
  *           metric (name, alias, datatype), remembers the `bdSeq` metric,
  *           writes the metrics and `online=true` for the node.
- *   DBIRTH  the same for one device (its old metrics are forgotten).
+ *   DBIRTH  the same for one device (its old metrics are forgotten); a
+ *           DBIRTH without a live NBIRTH is written and registered but sets
+ *           rebirth_needed (return 0).
  *   NDATA/DDATA  metrics by alias (or by name); the datatype comes from the
  *           birth unless the metric carries one. A metric that cannot be
  *           resolved (unknown alias, or an unknown name without datatype),
@@ -70,7 +72,12 @@
  *
  * Threads: spb_state is owned by the caller (one per MQTT connection or
  * per bridge) and used by one thread at a time. The other functions are
- * pure.
+ * pure. With one state per connection, feed the connection's Will (the
+ * NDEATH) through the same state before destroying it.
+ *
+ * Defaults: max_nodes bounds every edge node ever seen by the state,
+ * including ones known only from DATA or DEATH messages; past it new
+ * nodes are refused until the state is destroyed.
  */
 #ifndef ST_SPARKPLUG_H
 #define ST_SPARKPLUG_H
