@@ -231,3 +231,222 @@ int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
     sp_fini(&sp);
     return 0;
 }
+
+/* ---- stor_scan ---- */
+
+typedef struct cand {
+    size_t file;          /* index into refs */
+    const seg_column *col;
+    uint32_t block;
+    int64_t min_ts, max_ts;
+    int clean;
+} cand;
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->min_ts != y->min_ts) return x->min_ts < y->min_ts ? -1 : 1;
+    return x->file < y->file ? -1 : (x->file > y->file);
+}
+
+static double num_as_double(uint8_t type, seg_num v)
+{
+    switch (type) {
+    case ST_TYPE_FLOAT: return v.f;
+    case ST_TYPE_INT: return (double)v.i;
+    default: return (double)v.u;
+    }
+}
+
+static st_value num_as_value(uint8_t type, seg_num v)
+{
+    st_value x;
+    memset(&x, 0, sizeof x);
+    x.type = type;
+    switch (type) {
+    case ST_TYPE_FLOAT: x.v.f = v.f; break;
+    case ST_TYPE_INT: x.v.i = v.i; break;
+    case ST_TYPE_UINT: x.v.u = v.u; break;
+    default: x.v.b = v.u != 0; break;
+    }
+    return x;
+}
+
+/* Deliver the merged points with ts < limit starting at *pos. */
+static int deliver_until(const stor_scan_cb *cb, const stor_points *m, size_t *pos, int64_t limit, int inclusive_all)
+{
+    size_t i = *pos, j = i;
+    while (j < m->n && (inclusive_all || m->ts[j] < limit)) j++;
+    *pos = j;
+    if (j > i) return cb->on_points(cb->arg, j - i, m->ts + i, m->vals + i, m->quality + i);
+    return 0;
+}
+
+int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int64_t tmax, const stor_scan_cb *cb)
+{
+    int rc = 0;
+    seg **refs = NULL;
+    size_t nrefs = 0, capr = 0;
+    cand *cands = NULL;
+    size_t nc = 0, capc = 0;
+    stor_points heads, merged;
+    head_points_init(&heads);
+    head_points_init(&merged);
+    src_pts sp;
+    memset(&sp, 0, sizeof sp);
+    st_buf_init(&sp.strs);
+
+    sdb d = { 0 };
+    if (s->nparts && sidx_series_get(s->idx, series_id, sdb_cb, &d) == 0) {
+        pthread_rwlock_rdlock(&s->parts_lock);
+        for (size_t i = 0; i < s->nparts && !rc; i++) {
+            stor_part *p = &s->parts[i];
+            if (p->db_id != d.db) continue;
+            int64_t pmin = p->index * p->width_ns, pmax = pmin + (p->width_ns - 1);
+            if (pmax < tmin || pmin > tmax) continue;
+            for (size_t k = 0; k < p->n; k++) {
+                if (nrefs == capr) {
+                    size_t c = capr ? capr * 2 : 16;
+                    seg **nr = st_realloc(refs, c * sizeof *nr);
+                    if (!nr) { rc = ST_ENOMEM; break; }
+                    refs = nr;
+                    capr = c;
+                }
+                seg_ref(p->segs[k]);
+                refs[nrefs++] = p->segs[k];
+            }
+        }
+        pthread_rwlock_unlock(&s->parts_lock);
+    }
+    /* Candidate blocks. */
+    for (size_t i = 0; i < nrefs && !rc; i++) {
+        const seg_column *col;
+        if (seg_column_find(refs[i], series_id, field_id, &col) != 0) continue;
+        for (uint32_t b = seg_column_seek(col, tmin); b < col->nblocks; b++) {
+            if (col->blocks[b].min_ts > tmax) break;
+            if (nc == capc) {
+                size_t c = capc ? capc * 2 : 64;
+                cand *n2 = st_realloc(cands, c * sizeof *n2);
+                if (!n2) { rc = ST_ENOMEM; break; }
+                cands = n2;
+                capc = c;
+            }
+            cand *x = &cands[nc++];
+            x->file = i;
+            x->col = col;
+            x->block = b;
+            x->min_ts = col->blocks[b].min_ts;
+            x->max_ts = col->blocks[b].max_ts;
+            x->clean = col->type != ST_TYPE_STRING && x->min_ts >= tmin && x->max_ts <= tmax;
+        }
+    }
+    /* The heads (frozen then active), merged: they are newer than any file. */
+    if (!rc) {
+        head_points hp;
+        head_points_init(&hp);
+        pthread_rwlock_rdlock(&s->heads_lock);
+        head *hs[2] = { s->frozen, s->active };
+        for (int h = 0; h < 2 && !rc; h++) {
+            if (!hs[h]) continue;
+            rc = head_read(hs[h], series_id, field_id, tmin, tmax, &hp);
+            for (size_t j = 0; !rc && j < hp.n; j++) rc = sp_add(&sp, hp.ts[j], hp.vals[j], hp.quality[j], (uint32_t)(nrefs + (size_t)h));
+        }
+        pthread_rwlock_unlock(&s->heads_lock);
+        head_points_fini(&hp);
+    }
+    if (rc) goto out;
+    /* A block is clean when nothing else has points in its time span. */
+    qsort(cands, nc, sizeof *cands, cand_cmp);
+    int64_t prefix_max = INT64_MIN;
+    for (size_t i = 0; i < nc; i++) {
+        cand *x = &cands[i];
+        if (i > 0 && prefix_max >= x->min_ts) x->clean = 0;
+        if (i + 1 < nc && cands[i + 1].min_ts <= x->max_ts) x->clean = 0;
+        if (x->max_ts > prefix_max) prefix_max = x->max_ts;
+        if (x->clean && sp.n) {
+            /* any head point inside [min_ts, max_ts]? (heads: two sorted runs) */
+            for (size_t j = 0; j < sp.n; j++)
+                if (sp.ts[j] >= x->min_ts && sp.ts[j] <= x->max_ts) { x->clean = 0; break; }
+        }
+    }
+    /* Dirty blocks join the heads' points; then one merge. */
+    for (size_t i = 0; i < nc && !rc; i++) {
+        cand *x = &cands[i];
+        if (x->clean) continue;
+        const seg_block *blk;
+        int brc = seg_block_read(refs[x->file], x->col, x->block, &blk);
+        if (brc == ST_ECORRUPT) continue;
+        if (brc) { rc = brc; break; }
+        for (uint32_t j = 0; j < blk->n && !rc; j++) {
+            if (blk->ts[j] < tmin || blk->ts[j] > tmax) continue;
+            rc = sp_add(&sp, blk->ts[j], seg_block_value(blk, j), seg_block_quality(blk, j), (uint32_t)x->file);
+        }
+        seg_block_release(blk);
+    }
+    if (rc) goto out;
+    {
+        size_t n = sp.n;
+        size_t *ord = st_malloc((n ? n : 1) * sizeof *ord);
+        merged.ts = st_malloc((n ? n : 1) * sizeof *merged.ts);
+        merged.vals = st_malloc((n ? n : 1) * sizeof *merged.vals);
+        merged.quality = st_malloc((n ? n : 1) * sizeof *merged.quality);
+        if (!ord || !merged.ts || !merged.vals || !merged.quality) { st_free(ord); rc = ST_ENOMEM; goto out; }
+        for (size_t i = 0; i < n; i++) ord[i] = i;
+        ord_ctx oc = { sp.ts, sp.prio };
+        if (n > 1) qsort_r(ord, n, sizeof *ord, ord_cmp, &oc);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t x = ord[i];
+            if (i + 1 < n && sp.ts[ord[i + 1]] == sp.ts[x]) continue;
+            merged.ts[m] = sp.ts[x];
+            merged.vals[m] = sp.vals[x];
+            if (sp.type == ST_TYPE_STRING) merged.vals[m].v.s.ptr = sp.strs.ptr + sp.soff[x];
+            merged.quality[m] = sp.q[x];
+            m++;
+        }
+        merged.n = m;
+        st_free(ord);
+    }
+    /* Interleave clean blocks (in time order) with the merged points. */
+    size_t pos = 0;
+    for (size_t i = 0; i < nc && !rc; i++) {
+        cand *x = &cands[i];
+        if (!x->clean) continue;
+        rc = deliver_until(cb, &merged, &pos, x->min_ts, 0);
+        if (rc) break;
+        const seg_block_info *bi = &x->col->blocks[x->block];
+        stor_block_stats bs;
+        memset(&bs, 0, sizeof bs);
+        bs.type = x->col->type;
+        bs.count = bi->count;
+        bs.min_ts = bi->min_ts;
+        bs.max_ts = bi->max_ts;
+        bs.min = num_as_double(bs.type, bi->stats.min);
+        bs.max = num_as_double(bs.type, bi->stats.max);
+        bs.sum = num_as_double(bs.type, bi->stats.sum);
+        bs.first = num_as_value(bs.type, bi->stats.first);
+        bs.last = num_as_value(bs.type, bi->stats.last);
+        if (cb->on_block && cb->on_block(cb->arg, &bs)) continue;
+        const seg_block *blk;
+        int brc = seg_block_read(refs[x->file], x->col, x->block, &blk);
+        if (brc == ST_ECORRUPT) continue;
+        if (brc) { rc = brc; break; }
+        st_value *vals = st_malloc(blk->n * sizeof *vals);
+        uint32_t *q = st_malloc(blk->n * sizeof *q);
+        if (!vals || !q) rc = ST_ENOMEM;
+        for (uint32_t j = 0; !rc && j < blk->n; j++) { vals[j] = seg_block_value(blk, j); q[j] = seg_block_quality(blk, j); }
+        if (!rc) rc = cb->on_points(cb->arg, blk->n, blk->ts, vals, q);
+        st_free(vals);
+        st_free(q);
+        seg_block_release(blk);
+    }
+    if (!rc) rc = deliver_until(cb, &merged, &pos, 0, 1);
+out:
+    for (size_t i = 0; i < nrefs; i++) seg_unref(refs[i]);
+    st_free(refs);
+    st_free(cands);
+    head_points_fini(&heads);
+    head_points_fini(&merged);
+    sp_fini(&sp);
+    return rc;
+}
