@@ -2,7 +2,7 @@
 # tools/deps.sh — install the Debian packages Strata builds and tests with.
 # Run by `make deps` (a prerequisite of make, make run, make test). Fast when
 # everything is present. Why each package is here: README "Dependencies".
-PKGS="tzdata liblz4-dev libzstd-dev libuv1-dev libsqlite3-dev node-llhttp zlib1g-dev libpcre2-dev pkg-config curl influxdb-client"
+PKGS="tzdata liblz4-dev libzstd-dev libuv1-dev libsqlite3-dev node-llhttp zlib1g-dev libpcre2-dev pkg-config curl influxdb-client mosquitto mosquitto-clients zstd"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
