@@ -1,6 +1,6 @@
 /*
  * tools/import.c — strata import (alias: strata write): send line protocol
- * files to a running stratad over HTTP.
+ * and CSV files to a running stratad over HTTP.
  *
  *   strata import [--url U] (--db D [--rp R] | --bucket B [--org O])
  *                 [--precision n|u|ms|s|m|h] [--batch-bytes N] [--workers N]
@@ -38,13 +38,43 @@
  * back-off (--retry-backoff, doubling, at most 30 s). Anything else (401,
  * 403, 404, 413, other 400s) stops the import.
  *
+ * CSV: --format csv|strata-csv, or detected per file from its first line (a
+ * header with a time column; Strata's own export header). tools/import_csv.c
+ * turns each record into line protocol; the batch keeps, per line it sent,
+ * the CSV row it came from, so server-side rejections name FILE:ROW too.
+ * Row errors found by the client (bad time, DST gap...) are reported the
+ * same way and the import goes on.
+ *
+ * Progress: on a terminal (stderr) a ticker thread redraws bytes done/total
+ * (the compressed position for compressed input), rows, rows/s and ETA at
+ * most 10 times a second (tools/progress.h); elsewhere one summary line at
+ * the end.
+ *
+ * Resume (one input file, not stdin): the state file (--state-file, default
+ * FILE.strata-import-state beside the input when that folder is writable,
+ * else in the current folder) holds the input's identity (size, mtime, a
+ * hash of its first 4 KiB) and the watermark: the decompressed byte offset
+ * below which every batch was acknowledged. Batches complete out of order
+ * across workers; a ring of completed batch numbers advances the watermark
+ * over the contiguous prefix only. The state is written atomically (temp +
+ * fsync + rename) every second, at SIGINT and on a fatal error, and removed
+ * when the import completes. SIGINT stops reading, lets the queued and
+ * in-flight batches finish, saves the state and exits 130; --resume checks
+ * the identity (a changed file is refused), re-reads and discards the input
+ * below the watermark (also for compressed input) and goes on. Lines without
+ * a timestamp are stamped when they are read: those below the watermark were
+ * acknowledged once and are never sent again; the rest get stamped when the
+ * resumed import reads them.
+ *
  * Exit: 0 all written, 1 some lines rejected or an input error, 2 usage,
- * 3 the server could not be reached or refused the import.
+ * 3 the server could not be reached or refused the import, 130 interrupted
+ * (SIGINT; state saved).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdatomic.h>
@@ -62,6 +92,7 @@
 #include "common/err.h"
 #include "common/timefmt.h"
 #include "tools/httpc.h"
+#include "tools/progress.h"
 #include "tools/tools.h"
 
 #define IMP_READ_CHUNK      (256u * 1024)
@@ -70,7 +101,13 @@
 #define IMP_MAX_BACKOFF_MS  30000
 #define IMP_MSG_LINE_BYTES  256 /* the server quotes this much of a bad line */
 
-enum { EXIT_OK = 0, EXIT_REJECTED = 1, EXIT_USAGE = 2, EXIT_SERVER = 3 };
+enum { EXIT_OK = 0, EXIT_REJECTED = 1, EXIT_USAGE = 2, EXIT_SERVER = 3, EXIT_INTERRUPTED = 130 };
+enum { FMT_AUTO, FMT_LP, FMT_CSV, FMT_STRATA };
+#define IMP_RING 1024 /* > the most batches in flight (2 * 256 workers + 1) */
+#define IMP_STATE_SUFFIX ".strata-import-state"
+
+static volatile sig_atomic_t g_sigint;
+static void on_sigint(int sig) { (void)sig; g_sigint = 1; }
 
 /* ---- batches ---- */
 
@@ -82,6 +119,9 @@ typedef struct imp_batch {
     uint64_t phys_lines;    /* physical lines in body */
     uint64_t lines;         /* data lines (not blank, not comment) */
     uint64_t seq;
+    uint64_t off_end;       /* decompressed offset in the file after the batch */
+    uint64_t *rows;         /* owned, CSV only: source row of each physical body line */
+    size_t nrows, rows_cap;
     struct imp_batch *next; /* queue / free list link */
 } imp_batch;
 
@@ -89,8 +129,37 @@ static void batch_reset(imp_batch *b)
 {
     st_buf_clear(&b->body);
     b->file = NULL;
-    b->file_index = b->first_line = b->phys_lines = b->lines = b->seq = 0;
+    b->file_index = b->first_line = b->phys_lines = b->lines = b->seq = b->off_end = 0;
+    b->nrows = 0;
     b->next = NULL;
+}
+
+static void batch_free(imp_batch *b)
+{
+    st_buf_fini(&b->body);
+    st_free(b->rows);
+    st_free(b);
+}
+
+static int batch_push_row(imp_batch *b, uint64_t row)
+{
+    if (b->nrows == b->rows_cap) {
+        size_t cap = b->rows_cap ? b->rows_cap * 2 : 256;
+        uint64_t *r = st_realloc(b->rows, cap * sizeof *r);
+        if (!r) return ST_ENOMEM;
+        b->rows = r;
+        b->rows_cap = cap;
+    }
+    b->rows[b->nrows++] = row;
+    return 0;
+}
+
+/* The source row of physical body line lineno (first_line-based). */
+static uint64_t batch_row(const imp_batch *b, uint64_t lineno)
+{
+    if (!b->nrows || lineno < b->first_line) return lineno;
+    uint64_t k = lineno - b->first_line;
+    return k < b->nrows ? b->rows[k] : b->rows[b->nrows - 1];
 }
 
 /* ---- batch sources ---- */
@@ -105,6 +174,10 @@ struct imp_source {
     uint64_t lines;  /* data lines read */
     uint64_t bytes;  /* input bytes (after decompression) */
     uint64_t files;  /* files opened */
+    _Atomic uint64_t raw_done; /* input position for the progress line */
+    /* A row the client rejects (CSV); called on the reader thread. */
+    void (*row_error)(void *arg, const imp_batch *b, uint64_t row, const char *msg);
+    void *row_arg;
 };
 
 /* ---- input: a file or stdin, plain / gzip / zstd ---- */
@@ -122,6 +195,7 @@ typedef struct imp_input {
     ZSTD_DCtx *zd;
     char *raw;        /* owned, IMP_READ_CHUNK */
     size_t raw_len, raw_off;
+    uint64_t raw_read; /* bytes read from fd */
 } imp_input;
 
 static int in_fill_raw(imp_input *in, char *err, size_t errlen)
@@ -136,6 +210,7 @@ static int in_fill_raw(imp_input *in, char *err, size_t errlen)
         }
         in->raw_len = (size_t)r;
         in->raw_off = 0;
+        in->raw_read += (uint64_t)r;
         if (r == 0) in->eof = 1;
         return 0;
     }
@@ -171,6 +246,7 @@ static int in_open(imp_input *in, const char *path, char *err, size_t errlen)
         if (r < 0) { snprintf(err, errlen, "%s: read: %s", in->name, strerror(errno)); return ST_EIO; }
         if (r == 0) in->eof = 1;
         in->raw_len += (size_t)r;
+        in->raw_read += (uint64_t)r;
     }
     const unsigned char *m = (const unsigned char *)in->raw;
     if (in->raw_len >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
@@ -325,7 +401,7 @@ eol:
     return p;
 }
 
-/* ---- the line protocol batch source ---- */
+/* ---- the batch source: line protocol and CSV files ---- */
 
 typedef struct lp_source {
     imp_source base;
@@ -336,6 +412,7 @@ typedef struct lp_source {
     int in_open;
     char *chunk;           /* owned, IMP_READ_CHUNK decompressed bytes */
     size_t chunk_len, chunk_off;
+    uint64_t chunk_base;   /* decompressed offset of chunk[0] in the file */
     size_t batch_bytes;
     int64_t unit_ns;
     char stamp[24];        /* " <ts>" for lines without a timestamp */
@@ -343,12 +420,22 @@ typedef struct lp_source {
     lp_cut sc;             /* state of the line being cut */
     size_t line_start;     /* offset in the batch body where it starts */
     uint64_t line_no;      /* physical line number of the next line in the file */
+    int fmt;               /* FMT_* asked for */
+    int file_fmt;          /* FMT_LP / FMT_CSV / FMT_STRATA of the open file */
+    const imp_csv_opts *csvo; /* borrowed */
+    imp_csv *csv;          /* owned: the open CSV file's converter */
+    int csv_header_done;
+    st_buf rec;            /* owned: the CSV record being cut */
+    uint64_t skip_until;   /* resume: drop lines ending at or before this offset */
+    uint64_t raw_closed;   /* raw bytes of the files already read */
 } lp_source;
 
 static void lp_source_destroy(imp_source *s)
 {
     lp_source *ls = (lp_source *)s;
     if (ls->in_open) in_close(&ls->in);
+    imp_csv_destroy(ls->csv);
+    st_buf_fini(&ls->rec);
     st_free(ls->chunk);
     st_free(ls);
 }
@@ -360,12 +447,23 @@ static void set_stamp(lp_source *ls)
     ls->stamp_len = (size_t)n;
 }
 
-/* The line [line_start, body.len) just ended (its LF not yet appended). */
-static int finish_line(lp_source *ls, imp_batch *b)
+/* The line [line_start, body.len) just ended (its LF not yet appended);
+ * end_off is the file offset after its LF. Lines below the resume point
+ * are dropped (still counted for line numbers). */
+static int finish_line(lp_source *ls, imp_batch *b, uint64_t end_off)
 {
     st_buf *body = &b->body;
     lp_cut *sc = &ls->sc;
     int rc = 0;
+    uint64_t phys = 1 + sc->inner_lfs;
+    if (end_off <= ls->skip_until) {
+        body->len = ls->line_start;
+        if (body->ptr) body->ptr[body->len] = 0;
+        if (b->phys_lines == 0) b->first_line = ls->line_no + phys;
+        ls->line_no += phys;
+        memset(sc, 0, sizeof *sc);
+        return 0;
+    }
     if (sc->st != SC_LEAD && sc->st != SC_COMMENT) {
         b->lines++;
         ls->base.lines++;
@@ -381,7 +479,6 @@ static int finish_line(lp_source *ls, imp_batch *b)
         }
     }
     if (!rc) rc = st_buf_append_byte(body, '\n');
-    uint64_t phys = 1 + sc->inner_lfs;
     b->phys_lines += phys;
     ls->line_no += phys;
     memset(sc, 0, sizeof *sc);
@@ -389,62 +486,169 @@ static int finish_line(lp_source *ls, imp_batch *b)
     return rc ? ST_ENOMEM : 0;
 }
 
+/* A whole CSV record is in ls->rec; end_off is the offset after its LF. */
+static int finish_record(lp_source *ls, imp_batch *b, uint64_t end_off)
+{
+    imp_source *s = &ls->base;
+    uint64_t row = ls->line_no, phys = 1;
+    for (size_t i = 0; i < ls->rec.len; i++) phys += ls->rec.ptr[i] == '\n';
+    ls->line_no += phys;
+    int header = !ls->csv_header_done;
+    ls->csv_header_done = 1;
+    if (!header && end_off <= ls->skip_until) { st_buf_clear(&ls->rec); return 0; }
+    size_t before = b->body.len;
+    uint32_t nl = 0;
+    char err[400];
+    int rc = imp_csv_record(ls->csv, ls->rec.ptr ? ls->rec.ptr : "", ls->rec.len, &b->body, &nl, err, sizeof err);
+    st_buf_clear(&ls->rec);
+    if (rc == ST_EPARSE) {
+        s->lines++;
+        if (s->row_error) s->row_error(s->row_arg, b, row, err);
+        return 0;
+    }
+    if (rc == ST_EINVAL) {
+        snprintf(s->errmsg, sizeof s->errmsg, "%s:%" PRIu64 ": %s", ls->in.name, row, err);
+        return rc;
+    }
+    if (rc) { snprintf(s->errmsg, sizeof s->errmsg, "out of memory"); return rc; }
+    if (nl == 0) return 0;
+    b->lines += nl;
+    s->lines += nl;
+    for (size_t i = before; i < b->body.len; i++)
+        if (b->body.ptr[i] == '\n') {
+            if (batch_push_row(b, row)) { snprintf(s->errmsg, sizeof s->errmsg, "out of memory"); return ST_ENOMEM; }
+            b->phys_lines++;
+        }
+    return 0;
+}
+
+static void note_progress(lp_source *ls)
+{
+    uint64_t pos = ls->in.raw_read - (ls->in.raw_len - ls->in.raw_off);
+    atomic_store(&ls->base.raw_done, ls->raw_closed + pos);
+}
+
+/* Read the next decompressed chunk of the open file; *got = 0 at its end. */
+static int next_chunk(lp_source *ls, size_t *got)
+{
+    ls->chunk_base += ls->chunk_len;
+    int rc = in_read(&ls->in, ls->chunk, IMP_READ_CHUNK, got, ls->base.errmsg, sizeof ls->base.errmsg);
+    if (rc) return rc;
+    ls->base.bytes += *got;
+    ls->chunk_len = *got;
+    ls->chunk_off = 0;
+    note_progress(ls);
+    set_stamp(ls);
+    return 0;
+}
+
+static int open_next_file(lp_source *ls)
+{
+    imp_source *s = &ls->base;
+    ls->cur++;
+    int rc = in_open(&ls->in, ls->files[ls->cur], s->errmsg, sizeof s->errmsg);
+    if (rc) { in_close(&ls->in); return rc; }
+    ls->in_open = 1;
+    ls->line_no = 1;
+    s->files++;
+    memset(&ls->sc, 0, sizeof ls->sc);
+    ls->chunk_base = 0;
+    ls->chunk_len = ls->chunk_off = 0;
+    size_t got;
+    if ((rc = next_chunk(ls, &got))) return rc;
+    int f = ls->fmt;
+    if (f == FMT_AUTO) {
+        const char *lf = memchr(ls->chunk, '\n', got);
+        size_t n = lf ? (size_t)(lf - ls->chunk) : got;
+        f = imp_csv_is_strata_header(ls->chunk, n) ? FMT_STRATA : imp_csv_looks_like(ls->chunk, n) ? FMT_CSV : FMT_LP;
+    }
+    ls->file_fmt = f;
+    imp_csv_destroy(ls->csv);
+    ls->csv = NULL;
+    st_buf_clear(&ls->rec);
+    ls->csv_header_done = 0;
+    if (f != FMT_LP) {
+        imp_csv_opts o = *ls->csvo;
+        o.strata = f == FMT_STRATA;
+        char err[400];
+        rc = imp_csv_create(&o, &ls->csv, err, sizeof err);
+        if (rc) { snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", ls->in.name, err); return rc; }
+    }
+    return 0;
+}
+
 static int lp_source_next(imp_source *s, imp_batch *b)
 {
     lp_source *ls = (lp_source *)s;
+    int rc;
     for (;;) {
         if (!ls->in_open) {
             if (ls->cur + 1 >= ls->nfiles) return 0;
-            ls->cur++;
-            int rc = in_open(&ls->in, ls->files[ls->cur], s->errmsg, sizeof s->errmsg);
-            if (rc) { in_close(&ls->in); return rc; }
-            ls->in_open = 1;
-            ls->line_no = 1;
-            s->files++;
-            memset(&ls->sc, 0, sizeof ls->sc);
+            if ((rc = open_next_file(ls))) return rc;
         }
         if (b->file == NULL) {
             b->file = ls->in.name;
             b->file_index = (uint64_t)ls->cur;
-            b->first_line = ls->line_no;
+            b->first_line = ls->file_fmt == FMT_LP ? ls->line_no : 1;
             ls->line_start = 0;
         }
         if (ls->chunk_off == ls->chunk_len) {
             size_t got;
-            int rc = in_read(&ls->in, ls->chunk, IMP_READ_CHUNK, &got, s->errmsg, sizeof s->errmsg);
-            if (rc) return rc;
+            if ((rc = next_chunk(ls, &got))) return rc;
             if (got == 0) {
                 /* End of this file: a last line without LF still counts. */
-                if (b->body.len > ls->line_start || ls->sc.st != SC_LEAD) {
-                    if (finish_line(ls, b)) goto nomem;
+                uint64_t end = ls->chunk_base;
+                if (ls->file_fmt == FMT_LP) {
+                    if (b->body.len > ls->line_start || ls->sc.st != SC_LEAD) {
+                        if (finish_line(ls, b, end)) goto nomem;
+                    }
+                } else if (ls->rec.len) {
+                    if ((rc = finish_record(ls, b, end))) return rc;
                 }
+                ls->raw_closed += ls->in.raw_read;
                 in_close(&ls->in);
                 ls->in_open = 0;
+                b->off_end = end;
                 if (b->lines > 0) return 1;
                 batch_reset(b); /* only blank or comment lines: nothing to send */
                 continue;
             }
-            s->bytes += got;
-            ls->chunk_len = got;
-            ls->chunk_off = 0;
-            set_stamp(ls);
         }
         while (ls->chunk_off < ls->chunk_len) {
             const char *p = ls->chunk + ls->chunk_off, *end = ls->chunk + ls->chunk_len;
-            const char *lf = cut_run(&ls->sc, p, end);
-            const char *stop = lf ? lf : end;
-            if (st_buf_append(&b->body, p, (size_t)(stop - p))) goto nomem;
-            ls->chunk_off += (size_t)(stop - p) + (lf ? 1 : 0);
-            if (!lf) {
-                if (b->body.len - ls->line_start > IMP_MAX_LINE_BYTES) {
-                    snprintf(s->errmsg, sizeof s->errmsg, "%s:%" PRIu64 ": line longer than %u bytes (not line protocol?)",
-                             ls->in.name, ls->line_no, IMP_MAX_LINE_BYTES);
-                    return ST_ETOOLARGE;
+            if (ls->file_fmt != FMT_LP) {
+                const char *lf = imp_csv_cut(ls->csv, p, end);
+                const char *stop = lf ? lf : end;
+                if (st_buf_append(&ls->rec, p, (size_t)(stop - p))) goto nomem;
+                ls->chunk_off += (size_t)(stop - p) + (lf ? 1 : 0);
+                if (!lf) {
+                    if (ls->rec.len > IMP_MAX_LINE_BYTES) {
+                        snprintf(s->errmsg, sizeof s->errmsg, "%s:%" PRIu64 ": CSV record longer than %u bytes (unbalanced quote?)",
+                                 ls->in.name, ls->line_no, IMP_MAX_LINE_BYTES);
+                        return ST_ETOOLARGE;
+                    }
+                    break;
                 }
-                break;
+                if ((rc = finish_record(ls, b, ls->chunk_base + ls->chunk_off))) return rc;
+            } else {
+                const char *lf = cut_run(&ls->sc, p, end);
+                const char *stop = lf ? lf : end;
+                if (st_buf_append(&b->body, p, (size_t)(stop - p))) goto nomem;
+                ls->chunk_off += (size_t)(stop - p) + (lf ? 1 : 0);
+                if (!lf) {
+                    if (b->body.len - ls->line_start > IMP_MAX_LINE_BYTES) {
+                        snprintf(s->errmsg, sizeof s->errmsg, "%s:%" PRIu64 ": line longer than %u bytes (not line protocol?)",
+                                 ls->in.name, ls->line_no, IMP_MAX_LINE_BYTES);
+                        return ST_ETOOLARGE;
+                    }
+                    break;
+                }
+                if (finish_line(ls, b, ls->chunk_base + ls->chunk_off)) goto nomem;
             }
-            if (finish_line(ls, b)) goto nomem;
-            if (b->body.len >= ls->batch_bytes && b->lines > 0) return 1;
+            if (b->body.len >= ls->batch_bytes && b->lines > 0) {
+                b->off_end = ls->chunk_base + ls->chunk_off;
+                return 1;
+            }
         }
     }
 nomem:
@@ -452,7 +656,8 @@ nomem:
     return ST_ENOMEM;
 }
 
-static int lp_source_create(char **files, int nfiles, size_t batch_bytes, int64_t unit_ns, imp_source **out)
+static int lp_source_create(char **files, int nfiles, size_t batch_bytes, int64_t unit_ns, int fmt,
+                            const imp_csv_opts *csvo, uint64_t skip_until, imp_source **out)
 {
     lp_source *ls = st_calloc(1, sizeof *ls);
     if (!ls) return ST_ENOMEM;
@@ -465,6 +670,10 @@ static int lp_source_create(char **files, int nfiles, size_t batch_bytes, int64_
     ls->cur = -1;
     ls->batch_bytes = batch_bytes;
     ls->unit_ns = unit_ns;
+    ls->fmt = fmt;
+    ls->csvo = csvo;
+    ls->skip_until = skip_until;
+    st_buf_init(&ls->rec);
     ls->in.fd = -1;
     *out = &ls->base;
     return 0;
@@ -482,6 +691,7 @@ typedef struct imp_opts {
     int retries;
     int backoff_ms;
     int timeout_ms;
+    int throttle_ms;     /* testing: pause before each request */
     int64_t unit_ns;
 } imp_opts;
 
@@ -507,7 +717,25 @@ typedef struct imp_run {
     uint64_t errors_total;
     int fatal_exit;          /* EXIT_SERVER / EXIT_REJECTED once stopped */
     char fatal[1200];
+    /* the resume watermark (under mu) */
+    uint64_t wm_next;        /* the lowest batch seq not yet acknowledged */
+    uint64_t watermark;      /* every line below this offset is acknowledged */
+    uint8_t wm_done[IMP_RING];
+    uint64_t wm_end[IMP_RING];
 } imp_run;
+
+/* Batch seq was acknowledged (written, or partly rejected). Under mu. */
+static void wm_ack(imp_run *r, const imp_batch *b)
+{
+    if (b->seq < r->wm_next || b->seq - r->wm_next >= IMP_RING) return; /* cannot happen: the pool is smaller */
+    r->wm_done[b->seq % IMP_RING] = 1;
+    r->wm_end[b->seq % IMP_RING] = b->off_end;
+    while (r->wm_done[r->wm_next % IMP_RING]) {
+        r->wm_done[r->wm_next % IMP_RING] = 0;
+        if (r->wm_end[r->wm_next % IMP_RING] > r->watermark) r->watermark = r->wm_end[r->wm_next % IMP_RING];
+        r->wm_next++;
+    }
+}
 
 static void set_fatal(imp_run *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void set_fatal(imp_run *r, int code, const char *fmt, ...)
@@ -548,6 +776,8 @@ static void add_error(imp_run *r, const imp_batch *b, uint64_t lineno, const cha
     st_buf t;
     st_buf_init(&t);
     if (lineno) st_buf_printf(&t, "%s:%" PRIu64 ": %.*s", b->file, lineno, (int)len, text);
+    else if (b->nrows)
+        st_buf_printf(&t, "%s:%" PRIu64 "-%" PRIu64 ": %.*s", b->file, b->rows[0], b->rows[b->nrows - 1], (int)len, text);
     else
         st_buf_printf(&t, "%s:%" PRIu64 "-%" PRIu64 ": %.*s", b->file, b->first_line,
                       b->first_line + (b->phys_lines ? b->phys_lines - 1 : 0), (int)len, text);
@@ -626,7 +856,7 @@ static uint64_t account_partial(imp_run *r, const imp_batch *b, const char *msg,
         if (!eol) eol = end;
         if (eol > p) {
             count++;
-            add_error(r, b, lineno, p, (size_t)(eol - p));
+            add_error(r, b, lineno ? batch_row(b, lineno) : 0, p, (size_t)(eol - p));
         }
         p = eol + 1;
     }
@@ -661,6 +891,7 @@ static int send_batch(imp_run *r, httpc *c, imp_batch *b, httpc_resp *resp, st_b
             pthread_mutex_lock(&r->mu);
             r->written += b->lines;
             r->batches++;
+            wm_ack(r, b);
             pthread_mutex_unlock(&r->mu);
             return 0;
         }
@@ -673,6 +904,7 @@ static int send_batch(imp_run *r, httpc *c, imp_batch *b, httpc_resp *resp, st_b
                 r->rejected += rej;
                 r->written += b->lines - rej;
                 r->batches++;
+                wm_ack(r, b);
                 pthread_mutex_unlock(&r->mu);
                 return 0;
             }
@@ -733,6 +965,7 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&r->mu);
         if (!b) break;
+        if (o->throttle_ms) sleep_ms(r, o->throttle_ms);
         send_batch(r, c, b, &resp, &etext);
         put_free(r, b);
     }
@@ -762,7 +995,12 @@ static imp_batch *get_free(imp_run *r)
             }
             break;
         }
-        pthread_cond_wait(&r->cv_free, &r->mu);
+        if (g_sigint) break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100000000;
+        if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+        pthread_cond_timedwait(&r->cv_free, &r->mu, &ts);
     }
     pthread_mutex_unlock(&r->mu);
     if (b) batch_reset(b);
@@ -782,7 +1020,7 @@ static void import_usage(FILE *f, const char *cmd)
 {
     fprintf(f,
             "usage: strata %s [OPTIONS] FILE...|-\n"
-            "Send line protocol (plain, gzip or zstd; '-' reads stdin) to a running stratad.\n\n"
+            "Send line protocol or CSV (plain, gzip or zstd; '-' reads stdin) to a running stratad.\n\n"
             "  --url URL            server (default http://127.0.0.1:8086)\n"
             "  --db NAME            database (POST /write); or\n"
             "  --bucket NAME        bucket, db or db/rp (POST /api/v2/write)\n"
@@ -795,9 +1033,27 @@ static void import_usage(FILE *f, const char *cmd)
             "  --token T            Authorization: Token T\n"
             "  --retries N          retries on connection errors and 5xx (default 5)\n"
             "  --retry-backoff MS   first retry delay, doubling each time (default 500)\n"
-            "  --timeout S          connect / I/O timeout in seconds (default 60)\n\n"
+            "  --timeout S          connect / I/O timeout in seconds (default 60)\n"
+            "  --format F           lp, csv or strata-csv (default: detected per file)\n"
+            "  --resume             go on from the state an interrupted import saved (one FILE)\n"
+            "  --state-file PATH    where that state lives (default FILE" IMP_STATE_SUFFIX ")\n"
+            "  --no-progress        no progress bar even on a terminal\n"
+            "CSV:\n"
+            "  --measurement M      measurement of every row (required for csv)\n"
+            "  --tag k=v            tag added to every row (repeatable)\n"
+            "  --delimiter D        , ; tab (default: detected from the header)\n"
+            "  --time-column NAME   default: time, timestamp, date, datetime or _time\n"
+            "  --time-format F      rfc3339, epoch-s|ms|us|ns, 'YYYY-MM-DD HH:MM:SS', 'DD.MM.YYYY HH:MM:SS'\n"
+            "                       or a pattern of %%Y %%m %%d %%H %%M %%S %%f (default: detected)\n"
+            "  --timezone ZONE      IANA zone of times without an offset (default UTC)\n"
+            "  --int-columns A,B    columns sent as integers (default: numbers are floats)\n"
+            "  --name-column C      long form: one row = one value of tag tag=<C>, field value\n"
+            "  --value-column C     long form value column (default value)\n"
+            "  --quality-column C   integer or Good/Bad/Uncertain -> the point's quality\n"
+            "  --quality-field K    the server's quality field key (default quality)\n\n"
             "Lines without a timestamp are stamped with the time they are read.\n"
-            "Exit: 0 all written, 1 lines rejected or input error, 2 usage, 3 server unreachable or refused.\n",
+            "Exit: 0 all written, 1 lines rejected or input error, 2 usage, 3 server unreachable or refused,\n"
+            "130 interrupted (state saved; run again with --resume).\n",
             cmd);
 }
 
@@ -826,12 +1082,145 @@ static void print_summary(const char *cmd, const imp_source *src, const imp_run 
         fprintf(stderr, "(and %" PRIu64 " more errors)\n", r->errors_total - r->nerrors);
 }
 
+/* ---- resume state ---- */
+
+typedef struct imp_ident {
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t head_hash; /* FNV-1a 64 of the first 4 KiB */
+} imp_ident;
+
+static int ident_read(const char *path, imp_ident *id)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0) { if (fd >= 0) close(fd); return -1; }
+    unsigned char buf[4096];
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t n = read(fd, buf + got, sizeof buf - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < got; i++) h = (h ^ buf[i]) * 1099511628211ULL;
+    id->size = (uint64_t)sb.st_size;
+    id->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    id->head_hash = h;
+    return 0;
+}
+
+typedef struct imp_state {
+    const char *path;     /* borrowed / owned by main */
+    imp_ident id;
+    int fmt;
+    imp_run *r;
+    uint64_t saved;       /* watermark last written */
+    int have_saved;
+    pthread_mutex_t mu;   /* one writer at a time (ticker, main) */
+} imp_state;
+
+/* Write the state atomically: temp, fsync, rename. 0 or -1 (errno). */
+static int state_save(imp_state *st)
+{
+    pthread_mutex_lock(&st->r->mu);
+    uint64_t wm = st->r->watermark;
+    pthread_mutex_unlock(&st->r->mu);
+    pthread_mutex_lock(&st->mu);
+    int rc = 0;
+    if (st->have_saved && wm == st->saved) goto out;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", st->path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) { rc = -1; goto out; }
+    char text[512];
+    int n = snprintf(text, sizeof text,
+                     "strata-import-state 1\nsize %" PRIu64 "\nmtime_ns %" PRId64 "\nhead_hash %016" PRIx64
+                     "\nformat %d\nwatermark %" PRIu64 "\n",
+                     st->id.size, st->id.mtime_ns, st->id.head_hash, st->fmt, wm);
+    if (write(fd, text, (size_t)n) != n || fsync(fd) != 0) { close(fd); unlink(tmp); rc = -1; goto out; }
+    close(fd);
+    if (rename(tmp, st->path) != 0) { unlink(tmp); rc = -1; goto out; }
+    st->saved = wm;
+    st->have_saved = 1;
+out:
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* 0 and *wm; 1 no state file; -1 refused (msg). */
+static int state_load(const imp_state *st, uint64_t *wm, char *msg, size_t cap)
+{
+    FILE *f = fopen(st->path, "r");
+    if (!f) return 1;
+    imp_ident id;
+    int fmt = -1, ver = 0;
+    unsigned long long w = 0, size = 0, hash = 0;
+    long long mt = 0;
+    int ok = fscanf(f, "strata-import-state %d size %llu mtime_ns %lld head_hash %llx format %d watermark %llu", &ver,
+                    &size, &mt, &hash, &fmt, &w) == 6;
+    fclose(f);
+    if (!ok || ver != 1) { snprintf(msg, cap, "%s: not a strata import state file", st->path); return -1; }
+    id.size = size;
+    id.mtime_ns = mt;
+    id.head_hash = hash;
+    if (id.size != st->id.size || id.mtime_ns != st->id.mtime_ns || id.head_hash != st->id.head_hash) {
+        snprintf(msg, cap, "the input changed since %s was saved (size, mtime or first 4 KiB differ): refusing to resume",
+                 st->path);
+        return -1;
+    }
+    if (fmt != st->fmt) { snprintf(msg, cap, "%s was saved for another --format", st->path); return -1; }
+    *wm = w;
+    return 0;
+}
+
+/* ---- the ticker: progress line and periodic state saves ---- */
+
+typedef struct imp_tick {
+    imp_source *src;
+    imp_run *r;
+    uint64_t total;
+    imp_state *state;   /* NULL without resume state */
+    int ticks;
+} imp_tick;
+
+static void tick_sample(void *arg, prog_sample *out)
+{
+    imp_tick *t = arg;
+    out->bytes_done = atomic_load(&t->src->raw_done);
+    out->bytes_total = t->total;
+    pthread_mutex_lock(&t->r->mu);
+    out->rows = t->r->written + t->r->rejected;
+    pthread_mutex_unlock(&t->r->mu);
+}
+
+static void tick_tick(void *arg)
+{
+    imp_tick *t = arg;
+    if (t->state && ++t->ticks % 10 == 0) state_save(t->state);
+}
+
+static void on_row_error(void *arg, const imp_batch *b, uint64_t row, const char *msg)
+{
+    imp_run *r = arg;
+    pthread_mutex_lock(&r->mu);
+    r->rejected++;
+    add_error(r, b, row, msg, strlen(msg));
+    pthread_mutex_unlock(&r->mu);
+}
+
 int tool_import_main(int argc, char **argv)
 {
     const char *cmd = argv[0];
     const char *url = "http://127.0.0.1:8086", *db = NULL, *bucket = NULL, *rp = NULL, *org = NULL;
     const char *precision = NULL, *user = NULL, *password = NULL, *token = NULL;
-    long long batch_bytes = 1 << 20, workers = 0, retries = 5, backoff = 500, timeout_s = 60;
+    const char *format = NULL, *state_file = NULL;
+    int resume = 0, no_progress = 0;
+    long long batch_bytes = 1 << 20, workers = 0, retries = 5, backoff = 500, timeout_s = 60, throttle = 0;
+    imp_csv_opts csvo;
+    memset(&csvo, 0, sizeof csvo);
     char **files = st_calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0, stdin_seen = 0;
     if (!files) { fprintf(stderr, "strata %s: out of memory\n", cmd); return EXIT_USAGE; }
@@ -839,11 +1228,19 @@ int tool_import_main(int argc, char **argv)
     imp_opts o;
     memset(&o, 0, sizeof o);
     imp_source *src = NULL;
-    imp_run r;
-    memset(&r, 0, sizeof r);
+    imp_run *rp_run = st_calloc(1, sizeof *rp_run);
+    if (!rp_run) { st_free(files); fprintf(stderr, "strata %s: out of memory\n", cmd); return EXIT_USAGE; }
+    imp_run *r = rp_run;
     int run_ready = 0;
     pthread_t *threads = NULL;
     int nthreads = 0;
+    imp_state state;
+    memset(&state, 0, sizeof state);
+    pthread_mutex_init(&state.mu, NULL);
+    char *state_path = NULL;
+    progress *prog = NULL;
+    struct sigaction old_sa;
+    int sa_set = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -860,6 +1257,8 @@ int tool_import_main(int argc, char **argv)
             while (++i < argc) files[nfiles++] = argv[i];
             break;
         }
+        if (!strcmp(a, "--resume")) { resume = 1; continue; }
+        if (!strcmp(a, "--no-progress")) { no_progress = 1; continue; }
         const char *v = NULL;
         char name[64];
         const char *eq = strchr(a, '=');
@@ -881,6 +1280,24 @@ int tool_import_main(int argc, char **argv)
         else if (!strcmp(name, "--user") || !strcmp(name, "--username")) user = v;
         else if (!strcmp(name, "--password")) password = v;
         else if (!strcmp(name, "--token")) token = v;
+        else if (!strcmp(name, "--format")) format = v;
+        else if (!strcmp(name, "--state-file")) state_file = v;
+        else if (!strcmp(name, "--measurement")) csvo.measurement = v;
+        else if (!strcmp(name, "--tag")) {
+            if (csvo.ntags == IMP_CSV_MAX_LIST) { fprintf(stderr, "strata %s: at most %d --tag\n", cmd, IMP_CSV_MAX_LIST); goto out; }
+            csvo.tags[csvo.ntags++] = v;
+        } else if (!strcmp(name, "--delimiter")) {
+            if (!strcmp(v, "tab") || !strcmp(v, "\\t") || !strcmp(v, "\t")) csvo.delimiter = '\t';
+            else if (!strcmp(v, ",") || !strcmp(v, ";")) csvo.delimiter = v[0];
+            else { fprintf(stderr, "strata %s: --delimiter must be ',', ';' or tab\n", cmd); goto out; }
+        } else if (!strcmp(name, "--time-column")) csvo.time_column = v;
+        else if (!strcmp(name, "--time-format")) csvo.time_format = v;
+        else if (!strcmp(name, "--timezone")) csvo.timezone = v;
+        else if (!strcmp(name, "--int-columns")) csvo.int_columns = v;
+        else if (!strcmp(name, "--name-column")) csvo.name_column = v;
+        else if (!strcmp(name, "--value-column")) csvo.value_column = v;
+        else if (!strcmp(name, "--quality-column")) csvo.quality_column = v;
+        else if (!strcmp(name, "--quality-field")) csvo.quality_field = v;
         else if (!strcmp(name, "--batch-bytes")) {
             if (parse_int(cmd, name, v, 1, 1LL << 30, &batch_bytes)) goto out;
         } else if (!strcmp(name, "--workers")) {
@@ -891,6 +1308,8 @@ int tool_import_main(int argc, char **argv)
             if (parse_int(cmd, name, v, 0, 600000, &backoff)) goto out;
         } else if (!strcmp(name, "--timeout")) {
             if (parse_int(cmd, name, v, 1, 86400, &timeout_s)) goto out;
+        } else if (!strcmp(name, "--throttle-ms")) { /* testing: slow the senders down */
+            if (parse_int(cmd, name, v, 0, 60000, &throttle)) goto out;
         } else {
             fprintf(stderr, "strata %s: unknown option '%s' (see strata %s --help)\n", cmd, name, cmd);
             goto out;
@@ -901,6 +1320,17 @@ int tool_import_main(int argc, char **argv)
     if (rp && !db) { fprintf(stderr, "strata %s: --rp goes with --db (use --bucket db/rp)\n", cmd); goto out; }
     if (token && (user || password)) { fprintf(stderr, "strata %s: give --token or --user/--password, not both\n", cmd); goto out; }
     if (!user != !password) { fprintf(stderr, "strata %s: --user and --password go together\n", cmd); goto out; }
+    int fmt = FMT_AUTO;
+    if (format) {
+        if (!strcmp(format, "lp")) fmt = FMT_LP;
+        else if (!strcmp(format, "csv")) fmt = FMT_CSV;
+        else if (!strcmp(format, "strata-csv")) fmt = FMT_STRATA;
+        else if (strcmp(format, "auto")) { fprintf(stderr, "strata %s: --format must be lp, csv or strata-csv\n", cmd); goto out; }
+    }
+    if (resume && (nfiles != 1 || !strcmp(files[0], "-"))) {
+        fprintf(stderr, "strata %s: --resume works with exactly one input file (not stdin)\n", cmd);
+        goto out;
+    }
     char err[300];
     if (httpc_url_parse(url, &o.url, err, sizeof err)) { fprintf(stderr, "strata %s: --url: %s\n", cmd, err); goto out; }
     o.url_text = url;
@@ -927,6 +1357,17 @@ int tool_import_main(int argc, char **argv)
         }
     }
     o.unit_ns = precs[pi].unit;
+    csvo.unit_ns = o.unit_ns;
+    if (!csvo.quality_field) csvo.quality_field = "quality";
+    {
+        /* Check the CSV options once, up front, when CSV is asked for. */
+        if (fmt == FMT_CSV) {
+            imp_csv *probe = NULL;
+            char cerr[400];
+            if (imp_csv_create(&csvo, &probe, cerr, sizeof cerr)) { fprintf(stderr, "strata %s: %s\n", cmd, cerr); goto out; }
+            imp_csv_destroy(probe);
+        }
+    }
     st_buf t;
     st_buf_init(&t);
     if (db) {
@@ -966,85 +1407,159 @@ int tool_import_main(int argc, char **argv)
     o.retries = (int)retries;
     o.backoff_ms = (int)backoff;
     o.timeout_ms = (int)(timeout_s * 1000);
+    o.throttle_ms = (int)throttle;
 
     /* Every named file must open before anything is sent. */
+    uint64_t total = 0;
+    int total_known = 1;
     for (int i = 0; i < nfiles; i++) {
-        if (!strcmp(files[i], "-")) continue;
+        if (!strcmp(files[i], "-")) { total_known = 0; continue; }
         struct stat sb;
         if (stat(files[i], &sb) != 0) { fprintf(stderr, "strata %s: %s: %s\n", cmd, files[i], strerror(errno)); goto out; }
         if (S_ISDIR(sb.st_mode)) { fprintf(stderr, "strata %s: %s: is a directory\n", cmd, files[i]); goto out; }
+        if (S_ISREG(sb.st_mode)) total += (uint64_t)sb.st_size;
+        else total_known = 0;
+    }
+
+    /* Resume state: one regular input file. */
+    uint64_t skip = 0;
+    struct stat sb0;
+    if (nfiles == 1 && strcmp(files[0], "-") && stat(files[0], &sb0) == 0 && S_ISREG(sb0.st_mode)) {
+        if (state_file) {
+            state_path = st_malloc(strlen(state_file) + 1);
+            if (state_path) strcpy(state_path, state_file);
+        } else {
+            st_buf sp;
+            st_buf_init(&sp);
+            const char *slash = strrchr(files[0], '/');
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - files[0] + 1) : 1, slash ? files[0] : ".");
+            if (access(dir, W_OK) == 0) st_buf_printf(&sp, "%s%s", files[0], IMP_STATE_SUFFIX);
+            else st_buf_printf(&sp, "%s%s", slash ? slash + 1 : files[0], IMP_STATE_SUFFIX);
+            state_path = st_buf_take(&sp);
+        }
+        if (!state_path) { fprintf(stderr, "strata %s: out of memory\n", cmd); goto out; }
+        state.path = state_path;
+        state.fmt = fmt;
+        state.r = r;
+        if (ident_read(files[0], &state.id) != 0) { fprintf(stderr, "strata %s: %s: %s\n", cmd, files[0], strerror(errno)); goto out; }
+        if (resume) {
+            char msg[600];
+            int lr = state_load(&state, &skip, msg, sizeof msg);
+            if (lr < 0) { fprintf(stderr, "strata %s: %s\n", cmd, msg); goto out; }
+            if (lr > 0) fprintf(stderr, "strata %s: no saved state in %s: importing from the start\n", cmd, state_path);
+            else fprintf(stderr, "strata %s: resuming %s at byte %" PRIu64 "\n", cmd, files[0], skip);
+        }
     }
 
     ret = EXIT_REJECTED;
-    if (lp_source_create(files, nfiles, o.batch_bytes, o.unit_ns, &src)) { fprintf(stderr, "strata %s: out of memory\n", cmd); goto out; }
-    r.o = &o;
-    r.max_batches = 2 * (size_t)o.workers + 1;
-    pthread_mutex_init(&r.mu, NULL);
-    pthread_cond_init(&r.cv_work, NULL);
-    pthread_cond_init(&r.cv_free, NULL);
+    if (lp_source_create(files, nfiles, o.batch_bytes, o.unit_ns, fmt, &csvo, skip, &src)) {
+        fprintf(stderr, "strata %s: out of memory\n", cmd);
+        goto out;
+    }
+    src->row_error = on_row_error;
+    src->row_arg = r;
+    r->o = &o;
+    r->max_batches = 2 * (size_t)o.workers + 1;
+    r->watermark = skip;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv_work, NULL);
+    pthread_cond_init(&r->cv_free, NULL);
     run_ready = 1;
     srand((unsigned)(time(NULL) ^ getpid()));
     threads = st_calloc((size_t)o.workers, sizeof *threads);
     if (!threads) { fprintf(stderr, "strata %s: out of memory\n", cmd); goto out; }
+    g_sigint = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, &old_sa) == 0) sa_set = 1;
     int64_t t0 = st_now_ns();
     for (int i = 0; i < o.workers; i++) {
-        int rc = pthread_create(&threads[i], NULL, worker_main, &r);
-        if (rc) { set_fatal(&r, EXIT_REJECTED, "cannot start a worker thread: %s", strerror(rc)); break; }
+        int rc = pthread_create(&threads[i], NULL, worker_main, r);
+        if (rc) { set_fatal(r, EXIT_REJECTED, "cannot start a worker thread: %s", strerror(rc)); break; }
         nthreads++;
     }
+    imp_tick tk = { src, r, total_known ? total : 0, state.path ? &state : NULL, 0 };
+    int draw = isatty(2) && !no_progress;
+    if (draw || tk.state) progress_start(2, draw, 100, tick_sample, tick_tick, &tk, &prog);
     uint64_t seq = 0;
     int input_error = 0;
-    while (!atomic_load(&r.stop)) {
-        imp_batch *b = get_free(&r);
+    while (!atomic_load(&r->stop) && !g_sigint) {
+        imp_batch *b = get_free(r);
         if (!b) {
-            if (!atomic_load(&r.stop)) set_fatal(&r, EXIT_REJECTED, "out of memory");
+            if (!atomic_load(&r->stop) && !g_sigint) set_fatal(r, EXIT_REJECTED, "out of memory");
             break;
         }
         int rc = src->next(src, b);
         if (rc <= 0) {
-            put_free(&r, b);
+            put_free(r, b);
             if (rc < 0) {
                 input_error = 1;
                 /* Stop reading, but let the workers finish what is queued. */
+                if (prog && draw) fprintf(stderr, "\n");
                 fprintf(stderr, "strata %s: %s\n", cmd, src->errmsg);
             }
             break;
         }
         b->seq = seq++;
-        pthread_mutex_lock(&r.mu);
-        if (r.q_tail) r.q_tail->next = b;
-        else r.q_head = b;
-        r.q_tail = b;
-        pthread_cond_signal(&r.cv_work);
-        pthread_mutex_unlock(&r.mu);
+        pthread_mutex_lock(&r->mu);
+        if (r->q_tail) r->q_tail->next = b;
+        else r->q_head = b;
+        r->q_tail = b;
+        pthread_cond_signal(&r->cv_work);
+        pthread_mutex_unlock(&r->mu);
     }
-    pthread_mutex_lock(&r.mu);
-    r.reading_done = 1;
-    pthread_cond_broadcast(&r.cv_work);
-    pthread_mutex_unlock(&r.mu);
+    pthread_mutex_lock(&r->mu);
+    r->reading_done = 1;
+    pthread_cond_broadcast(&r->cv_work);
+    pthread_mutex_unlock(&r->mu);
     for (int i = 0; i < nthreads; i++) pthread_join(threads[i], NULL);
+    progress_stop(prog);
+    prog = NULL;
     double secs = (double)(st_now_ns() - t0) / 1e9;
+    int interrupted = g_sigint != 0;
 
-    qsort(r.errors, r.nerrors, sizeof r.errors[0], cmp_error);
-    print_summary(cmd, src, &r, secs);
-    if (r.fatal_exit) {
-        fprintf(stderr, "strata %s: %s\n", cmd, r.fatal);
-        ret = r.fatal_exit;
-    } else if (input_error || r.rejected > 0) {
+    qsort(r->errors, r->nerrors, sizeof r->errors[0], cmp_error);
+    print_summary(cmd, src, r, secs);
+    if (state.path) {
+        if (interrupted || r->fatal_exit || input_error) {
+            state.have_saved = 0;
+            if (state_save(&state) == 0)
+                fprintf(stderr, "strata %s: %s at byte %" PRIu64 ": state saved to %s; run the same command with --resume\n",
+                        cmd, interrupted ? "interrupted" : "stopped", state.saved, state.path);
+            else
+                fprintf(stderr, "strata %s: cannot save the state to %s: %s\n", cmd, state.path, strerror(errno));
+        } else {
+            unlink(state.path);
+        }
+    }
+    if (interrupted) {
+        ret = EXIT_INTERRUPTED;
+    } else if (r->fatal_exit) {
+        fprintf(stderr, "strata %s: %s\n", cmd, r->fatal);
+        ret = r->fatal_exit;
+    } else if (input_error || r->rejected > 0) {
         ret = EXIT_REJECTED;
     } else {
         ret = EXIT_OK;
     }
 
 out:
+    progress_stop(prog);
+    if (sa_set) sigaction(SIGINT, &old_sa, NULL);
     if (run_ready) {
-        for (imp_batch *b = r.free_list, *n; b; b = n) { n = b->next; st_buf_fini(&b->body); st_free(b); }
-        for (imp_batch *b = r.q_head, *n; b; b = n) { n = b->next; st_buf_fini(&b->body); st_free(b); }
-        for (size_t i = 0; i < r.nerrors; i++) st_free(r.errors[i].text);
-        pthread_cond_destroy(&r.cv_free);
-        pthread_cond_destroy(&r.cv_work);
-        pthread_mutex_destroy(&r.mu);
+        for (imp_batch *b = r->free_list, *n; b; b = n) { n = b->next; batch_free(b); }
+        for (imp_batch *b = r->q_head, *n; b; b = n) { n = b->next; batch_free(b); }
+        for (size_t i = 0; i < r->nerrors; i++) st_free(r->errors[i].text);
+        pthread_cond_destroy(&r->cv_free);
+        pthread_cond_destroy(&r->cv_work);
+        pthread_mutex_destroy(&r->mu);
     }
+    pthread_mutex_destroy(&state.mu);
+    st_free(state_path);
+    st_free(rp_run);
     st_free(threads);
     if (src) src->destroy(src);
     st_free(o.target);

@@ -1,0 +1,787 @@
+/*
+ * tools/import_csv.c — CSV rows to line protocol for `strata import`
+ * (interface in tools/tools.h). One imp_csv per input file; the import's
+ * reader thread only.
+ *
+ * Input: RFC 4180 records (quoted cells may hold the delimiter, "" and
+ * LFs), a header row first (a UTF-8 BOM is dropped), delimiter given or
+ * detected from the header: the most frequent of ',' ';' TAB outside quotes.
+ *
+ * Time: the column given by --time-column, else the first named time,
+ * timestamp, date, datetime or _time (any case). --time-format:
+ *   rfc3339                 with a zone (Z, +01:00) as given; without one
+ *                           ("2024-03-31 02:30:00") in --timezone
+ *   epoch-s|epoch-ms|epoch-us|epoch-ns (also s, ms, us, ns): integers, and
+ *                           decimal fractions for s/ms/us, exact to the ns
+ *   a pattern of %Y %m %d %H %M %S %f and literal bytes ("%d.%m.%Y %H:%M:%S");
+ *                           a fraction ".fff" / ",fff" after %S is accepted
+ * Detected from the first data row when not given: RFC3339 with zone,
+ * "YYYY-MM-DD[ T]HH:MM:SS[.fff]", "DD.MM.YYYY HH:MM:SS", "YYYY-MM-DD",
+ * or an integer epoch whose magnitude picks s/ms/us/ns.
+ * Zone-less times are local times of --timezone (UTC when not given),
+ * resolved with st_tz_local_to_utc: a time in the spring-forward gap is a
+ * row error; in the autumn hour that repeats, rows take the first (summer)
+ * instant until the local time goes backwards inside the repeated hour,
+ * then the second (winter) one: file order resolves it. Going backwards
+ * again inside the same repeated hour is a row error.
+ *
+ * Wide form (default): every other column is a field of --measurement
+ * (plus --tag k=v). Empty cells are skipped; "true"/"false" are booleans;
+ * numbers floats (integers for --int-columns); with the ';' delimiter a
+ * decimal comma ("21,5") is accepted; other text becomes a string field.
+ * Long form (--name-column): each row is one value of --measurement with
+ * tag `tag=<name>` and field `value` (--value-column, default "value");
+ * --quality-column: an integer (decimal or 0x hex) or Good / Bad /
+ * Uncertain (0, 0x80000000, 0x40900000) sent as `<quality_field>=<n>i`.
+ * Strata CSV (time,measurement,tags,field,type,value,quality; what
+ * `strata export --format csv` writes): one line per row with the type
+ * kept; NaN/±Inf cannot travel as line protocol: such rows are row errors.
+ *
+ * Names cannot hold LF in line protocol, and cannot end in a backslash:
+ * such rows are row errors.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/num.h"
+#include "common/point.h"
+#include "common/timefmt.h"
+#include "common/tz.h"
+#include "tools/tools.h"
+
+enum { TF_NONE, TF_RFC3339, TF_EPOCH, TF_PATTERN };
+#define CSV_MAX_COLS 4096
+
+struct imp_csv {
+    imp_csv_opts o;
+    st_tz *tz;               /* owned; NULL = UTC */
+    char delim;
+    int in_quotes;           /* cutter state */
+    int have_header;
+    size_t ncols;
+    st_buf header;           /* owned: header cells, NUL-separated */
+    size_t *hoff;            /* owned: header cell offsets */
+    int time_col, name_col, value_col, quality_col;
+    uint8_t *is_int;         /* owned, per column */
+    int tf;                  /* TF_* */
+    int64_t epoch_unit_ns;
+    char pattern[128];
+    /* cells of the current record */
+    st_buf cells;
+    size_t *coff, *clen;
+    size_t ccap;
+    size_t n;
+    st_buf line;             /* scratch: the line being built */
+    /* autumn ambiguity state */
+    int amb_active;          /* the previous row was in a repeated hour */
+    int amb_second;          /* ... and resolved to the second instant */
+    int64_t amb_prev_local;
+};
+
+/* ---- cells ---- */
+
+static int split(imp_csv *c, const char *p, size_t len)
+{
+    st_buf_clear(&c->cells);
+    c->n = 0;
+    size_t i = 0;
+    for (;;) {
+        if (c->n == c->ccap) {
+            size_t cap = c->ccap ? c->ccap * 2 : 32;
+            if (cap > CSV_MAX_COLS) return ST_ETOOLARGE;
+            size_t *o = st_realloc(c->coff, cap * sizeof *o);
+            if (!o) return ST_ENOMEM;
+            c->coff = o;
+            size_t *l = st_realloc(c->clen, cap * sizeof *l);
+            if (!l) return ST_ENOMEM;
+            c->clen = l;
+            c->ccap = cap;
+        }
+        size_t start = c->cells.len;
+        if (i < len && p[i] == '"') {
+            i++;
+            for (;;) {
+                if (i >= len) break; /* unterminated: take what there is */
+                if (p[i] == '"') {
+                    if (i + 1 < len && p[i + 1] == '"') { if (st_buf_append_byte(&c->cells, '"')) return ST_ENOMEM; i += 2; continue; }
+                    i++;
+                    break;
+                }
+                if (st_buf_append_byte(&c->cells, p[i++])) return ST_ENOMEM;
+            }
+            while (i < len && p[i] != c->delim) { if (st_buf_append_byte(&c->cells, p[i++])) return ST_ENOMEM; }
+        } else {
+            size_t j = i;
+            while (j < len && p[j] != c->delim) j++;
+            if (st_buf_append(&c->cells, p + i, j - i)) return ST_ENOMEM;
+            i = j;
+        }
+        if (st_buf_append_byte(&c->cells, 0)) return ST_ENOMEM;
+        c->coff[c->n] = start;
+        c->clen[c->n] = c->cells.len - 1 - start;
+        c->n++;
+        if (i >= len) break;
+        i++; /* the delimiter */
+    }
+    return 0;
+}
+
+static const char *cell(const imp_csv *c, size_t k) { return c->cells.ptr + c->coff[k]; }
+
+/* ---- line protocol text ---- */
+
+static int put_name(st_buf *b, const char *s, size_t n, int is_meas)
+{
+    if (n == 0 || s[n - 1] == '\\' || memchr(s, '\n', n)) return ST_EPARSE;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if ((ch == ',' || ch == ' ' || (ch == '=' && !is_meas)) && st_buf_append_byte(b, '\\')) return ST_ENOMEM;
+        if (st_buf_append_byte(b, ch)) return ST_ENOMEM;
+    }
+    return 0;
+}
+
+static int put_string(st_buf *b, const char *s, size_t n)
+{
+    if (st_buf_append_byte(b, '"')) return ST_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if ((s[i] == '"' || s[i] == '\\') && st_buf_append_byte(b, '\\')) return ST_ENOMEM;
+        if (st_buf_append_byte(b, s[i])) return ST_ENOMEM;
+    }
+    return st_buf_append_byte(b, '"') ? ST_ENOMEM : 0;
+}
+
+static int put_double(st_buf *b, double d)
+{
+    char t[ST_DOUBLE_BUF];
+    size_t n = st_format_double(d, t);
+    return st_buf_append(b, t, n) ? ST_ENOMEM : 0;
+}
+
+/* A number cell, decimal comma allowed with ';'. 0 and *d, or ST_EPARSE. */
+static int parse_num(const imp_csv *c, const char *s, size_t n, double *d)
+{
+    if (st_parse_double(s, n, ST_NUM_ALLOW_PLUS, d) == 0) return 0;
+    if (c->delim != ';' || n >= 64) return ST_EPARSE;
+    const char *comma = memchr(s, ',', n);
+    if (!comma || memchr(comma + 1, ',', n - (size_t)(comma - s) - 1) || memchr(s, '.', n)) return ST_EPARSE;
+    char t[64];
+    memcpy(t, s, n);
+    t[comma - s] = '.';
+    return st_parse_double(t, n, ST_NUM_ALLOW_PLUS, d) ? ST_EPARSE : 0;
+}
+
+static int is_true(const char *s, size_t n) { return n == 4 && strncasecmp(s, "true", 4) == 0; }
+static int is_false(const char *s, size_t n) { return n == 5 && strncasecmp(s, "false", 5) == 0; }
+
+/* One field value "key=value" from a wide or long cell. */
+static int put_field(const imp_csv *c, st_buf *b, const char *s, size_t n, int as_int, char *err, size_t errlen,
+                     const char *col)
+{
+    if (as_int) {
+        int64_t v;
+        if (st_parse_int64(s, n, &v)) {
+            snprintf(err, errlen, "column %s: '%.*s' is not an integer", col, (int)(n > 60 ? 60 : n), s);
+            return ST_EPARSE;
+        }
+        return st_buf_printf(b, "%" PRId64 "i", v) ? ST_ENOMEM : 0;
+    }
+    if (is_true(s, n)) return st_buf_append_str(b, "true") ? ST_ENOMEM : 0;
+    if (is_false(s, n)) return st_buf_append_str(b, "false") ? ST_ENOMEM : 0;
+    double d;
+    if (parse_num(c, s, n, &d) == 0) return put_double(b, d);
+    return put_string(b, s, n);
+}
+
+/* ---- time ---- */
+
+static int digits(const char *s, size_t n, size_t k, int64_t *v)
+{
+    if (n < k) return -1;
+    int64_t x = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        x = x * 10 + (s[i] - '0');
+    }
+    *v = x;
+    return 0;
+}
+
+/* Fraction digits at s (after '.' or ','): ns and the bytes used. */
+static size_t fraction(const char *s, size_t n, int64_t *ns)
+{
+    size_t i = 0;
+    int64_t v = 0, scale = 100000000;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+        if (scale) { v += (s[i] - '0') * scale; scale /= 10; }
+        i++;
+    }
+    *ns = v;
+    return i;
+}
+
+/* Pattern parse into a local wall time in ns. */
+static int parse_pattern(const char *pat, const char *s, size_t n, int64_t *local_ns)
+{
+    int64_t Y = 1970, M = 1, D = 1, h = 0, mi = 0, sec = 0, frac = 0;
+    size_t i = 0;
+    for (const char *p = pat; *p; p++) {
+        if (*p == '%' && p[1]) {
+            p++;
+            int64_t v;
+            switch (*p) {
+            case 'Y': if (digits(s + i, n - i, 4, &v)) return ST_EPARSE; Y = v; i += 4; break;
+            case 'm': if (digits(s + i, n - i, 2, &v)) return ST_EPARSE; M = v; i += 2; break;
+            case 'd': if (digits(s + i, n - i, 2, &v)) return ST_EPARSE; D = v; i += 2; break;
+            case 'H': if (digits(s + i, n - i, 2, &v)) return ST_EPARSE; h = v; i += 2; break;
+            case 'M': if (digits(s + i, n - i, 2, &v)) return ST_EPARSE; mi = v; i += 2; break;
+            case 'S':
+                if (digits(s + i, n - i, 2, &v)) return ST_EPARSE;
+                sec = v;
+                i += 2;
+                if (p[1] != '.' && p[1] != ',' && i + 1 < n && (s[i] == '.' || s[i] == ',') && s[i + 1] >= '0' && s[i + 1] <= '9')
+                    i += 1 + fraction(s + i + 1, n - i - 1, &frac);
+                break;
+            case 'f': { size_t k = fraction(s + i, n - i, &frac); if (!k) return ST_EPARSE; i += k; break; }
+            case '%': if (i >= n || s[i] != '%') return ST_EPARSE; i++; break;
+            default: return ST_EINVAL;
+            }
+        } else {
+            if (i >= n || s[i] != *p) return ST_EPARSE;
+            i++;
+        }
+    }
+    if (i != n) return ST_EPARSE;
+    if (M < 1 || M > 12 || D < 1 || D > (int64_t)st_days_in_month(Y, (unsigned)M) || h > 23 || mi > 59 || sec > 59)
+        return ST_EPARSE;
+    *local_ns = ((st_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + sec) * 1000000000LL) + frac;
+    return 0;
+}
+
+/* "digits[.digits]" in unit -> ns, exactly. */
+static int parse_epoch(const char *s, size_t n, int64_t unit, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && s[i] == '-') { neg = 1; i++; }
+    size_t d0 = i;
+    __int128 v = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') { v = v * 10 + (s[i] - '0'); if (v > ((__int128)1 << 100)) return ST_ERANGE; i++; }
+    if (i == d0) return ST_EPARSE;
+    v *= unit;
+    if (i < n && s[i] == '.') {
+        i++;
+        int64_t scale = unit / 10;
+        while (i < n && s[i] >= '0' && s[i] <= '9') { v += (s[i] - '0') * (__int128)scale; scale /= 10; i++; }
+    }
+    if (i != n) return ST_EPARSE;
+    if (neg) v = -v;
+    if (v < ST_TIME_MIN_NS || v > ST_TIME_MAX_NS) return ST_ERANGE;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int has_zone(const char *s, size_t n)
+{
+    if (n && (s[n - 1] == 'Z' || s[n - 1] == 'z')) return 1;
+    return n > 6 && (s[n - 6] == '+' || s[n - 6] == '-') && s[n - 3] == ':';
+}
+
+/* Local wall time -> UTC, applying the autumn rule. */
+static int local_to_utc(imp_csv *c, int64_t local_ns, int64_t *out, char *err, size_t errlen, const char *text)
+{
+    if (!c->tz) { *out = local_ns; return 0; }
+    int64_t ls = local_ns >= 0 ? local_ns / 1000000000 : -((-local_ns + 999999999) / 1000000000);
+    int64_t sub = local_ns - ls * 1000000000;
+    int64_t u[2];
+    int k = st_tz_local_to_utc(c->tz, ls, u);
+    if (k == 0) {
+        snprintf(err, errlen, "local time %s does not exist in %s (clocks skip it)", text, st_tz_name(c->tz));
+        c->amb_active = 0;
+        return ST_EPARSE;
+    }
+    if (k == 1) { c->amb_active = 0; *out = u[0] * 1000000000 + sub; return 0; }
+    int second = 0;
+    if (c->amb_active) {
+        if (local_ns < c->amb_prev_local) {
+            if (c->amb_second) {
+                snprintf(err, errlen, "local time %s repeats in %s and goes backwards twice: cannot tell which instant",
+                         text, st_tz_name(c->tz));
+                return ST_EPARSE;
+            }
+            second = 1;
+        } else {
+            second = c->amb_second;
+        }
+    }
+    c->amb_active = 1;
+    c->amb_second = second;
+    c->amb_prev_local = local_ns;
+    *out = u[second] * 1000000000 + sub;
+    return 0;
+}
+
+static void detect_time_format(imp_csv *c, const char *s, size_t n)
+{
+    int64_t t;
+    if (has_zone(s, n) && st_time_parse_rfc3339(s, n, &t) == 0) { c->tf = TF_RFC3339; return; }
+    static const char *const pats[] = { "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y %H:%M:%S",
+                                        "%Y/%m/%d %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d" };
+    for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
+        if (parse_pattern(pats[i], s, n, &t) == 0) {
+            c->tf = TF_PATTERN;
+            snprintf(c->pattern, sizeof c->pattern, "%s", pats[i]);
+            return;
+        }
+    }
+    int64_t v;
+    if (st_parse_int64(s, n, &v) == 0) {
+        uint64_t a = v < 0 ? (uint64_t)-(v + 1) + 1 : (uint64_t)v;
+        c->tf = TF_EPOCH;
+        c->epoch_unit_ns = a < 100000000000ULL ? 1000000000 : a < 100000000000000ULL ? 1000000 :
+                           a < 100000000000000000ULL ? 1000 : 1;
+        return;
+    }
+    c->tf = TF_RFC3339; /* rows will say why they do not parse */
+}
+
+static int parse_time(imp_csv *c, const char *s, size_t n, int64_t *out, char *err, size_t errlen)
+{
+    if (n == 0) { snprintf(err, errlen, "empty time"); return ST_EPARSE; }
+    if (c->tf == TF_NONE) detect_time_format(c, s, n);
+    char text[80];
+    snprintf(text, sizeof text, "'%.*s'", (int)(n > 60 ? 60 : n), s);
+    int64_t local;
+    int rc;
+    switch (c->tf) {
+    case TF_EPOCH:
+        rc = parse_epoch(s, n, c->epoch_unit_ns, out);
+        if (rc) snprintf(err, errlen, "time %s is not an epoch number", text);
+        return rc ? ST_EPARSE : 0;
+    case TF_PATTERN:
+        if (parse_pattern(c->pattern, s, n, &local)) {
+            snprintf(err, errlen, "time %s does not match %s", text, c->pattern);
+            return ST_EPARSE;
+        }
+        return local_to_utc(c, local, out, err, errlen, text);
+    default:
+        if (has_zone(s, n)) {
+            if (st_time_parse_rfc3339(s, n, out)) { snprintf(err, errlen, "time %s is not RFC3339", text); return ST_EPARSE; }
+            c->amb_active = 0;
+            return 0;
+        }
+        if (st_time_parse_rfc3339(s, n, &local)) { snprintf(err, errlen, "time %s is not RFC3339", text); return ST_EPARSE; }
+        return local_to_utc(c, local, out, err, errlen, text);
+    }
+}
+
+/* ---- header ---- */
+
+static const char *const time_names[] = { "time", "timestamp", "date", "datetime", "_time" };
+static const char strata_header[] = "time,measurement,tags,field,type,value,quality";
+
+static int is_time_name(const char *s, size_t n)
+{
+    for (size_t i = 0; i < sizeof time_names / sizeof time_names[0]; i++)
+        if (strlen(time_names[i]) == n && strncasecmp(s, time_names[i], n) == 0) return 1;
+    return 0;
+}
+
+static char detect_delim(const char *p, size_t n)
+{
+    size_t cnt[3] = { 0, 0, 0 };
+    int q = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"') q = !q;
+        else if (!q) cnt[0] += p[i] == ',', cnt[1] += p[i] == ';', cnt[2] += p[i] == '\t';
+    }
+    if (cnt[1] > cnt[0] && cnt[1] >= cnt[2]) return ';';
+    if (cnt[2] > cnt[0] && cnt[2] > cnt[1]) return '\t';
+    return ',';
+}
+
+static void strip(const char **p, size_t *n)
+{
+    if (*n >= 3 && memcmp(*p, "\xEF\xBB\xBF", 3) == 0) { *p += 3; *n -= 3; }
+    if (*n && (*p)[*n - 1] == '\r') (*n)--;
+}
+
+int imp_csv_is_strata_header(const char *rec, size_t len)
+{
+    strip(&rec, &len);
+    return len == sizeof strata_header - 1 && memcmp(rec, strata_header, len) == 0;
+}
+
+int imp_csv_looks_like(const char *rec, size_t len)
+{
+    strip(&rec, &len);
+    char d = detect_delim(rec, len);
+    size_t i = 0;
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && rec[j] != d) j++;
+        const char *s = rec + i;
+        size_t n = j - i;
+        if (n >= 2 && s[0] == '"' && s[n - 1] == '"') s++, n -= 2;
+        while (n && *s == ' ') s++, n--;
+        while (n && s[n - 1] == ' ') n--;
+        if (is_time_name(s, n)) return 1;
+        i = j + 1;
+    }
+    return 0;
+}
+
+static int find_col(const imp_csv *c, const char *name)
+{
+    for (size_t k = 0; k < c->ncols; k++)
+        if (strcmp(c->header.ptr + c->hoff[k], name) == 0) return (int)k;
+    return -1;
+}
+
+static int take_header(imp_csv *c, const char *rec, size_t len, char *err, size_t errlen)
+{
+    if (!c->delim) c->delim = detect_delim(rec, len);
+    int rc = split(c, rec, len);
+    if (rc) { snprintf(err, errlen, "header: %s", st_strerror(rc)); return rc == ST_ENOMEM ? rc : ST_EINVAL; }
+    c->ncols = c->n;
+    c->hoff = st_calloc(c->n, sizeof *c->hoff);
+    c->is_int = st_calloc(c->n, 1);
+    if (!c->hoff || !c->is_int) return ST_ENOMEM;
+    for (size_t k = 0; k < c->n; k++) {
+        c->hoff[k] = c->header.len;
+        const char *s = cell(c, k);
+        size_t n = c->clen[k];
+        while (n && *s == ' ') s++, n--;
+        while (n && s[n - 1] == ' ') n--;
+        if (st_buf_append(&c->header, s, n) || st_buf_append_byte(&c->header, 0)) return ST_ENOMEM;
+    }
+    c->have_header = 1;
+    if (c->o.strata) {
+        if (c->delim != ',' || c->n != 7 || find_col(c, "time") != 0 || find_col(c, "quality") != 6) {
+            snprintf(err, errlen, "not Strata CSV: the header must be %s", strata_header);
+            return ST_EINVAL;
+        }
+        return 0;
+    }
+    c->time_col = -1;
+    if (c->o.time_column) {
+        c->time_col = find_col(c, c->o.time_column);
+        if (c->time_col < 0) { snprintf(err, errlen, "no column named '%s' in the header", c->o.time_column); return ST_EINVAL; }
+    } else {
+        for (size_t k = 0; k < c->ncols && c->time_col < 0; k++) {
+            const char *h = c->header.ptr + c->hoff[k];
+            if (is_time_name(h, strlen(h))) c->time_col = (int)k;
+        }
+        if (c->time_col < 0) {
+            snprintf(err, errlen, "no time column (time, timestamp, date, datetime or _time; or give --time-column)");
+            return ST_EINVAL;
+        }
+    }
+    c->name_col = c->value_col = c->quality_col = -1;
+    if (c->o.name_column) {
+        c->name_col = find_col(c, c->o.name_column);
+        const char *vc = c->o.value_column ? c->o.value_column : "value";
+        c->value_col = find_col(c, vc);
+        if (c->name_col < 0 || c->value_col < 0) {
+            snprintf(err, errlen, "no column named '%s'", c->name_col < 0 ? c->o.name_column : vc);
+            return ST_EINVAL;
+        }
+    }
+    if (c->o.quality_column) {
+        c->quality_col = find_col(c, c->o.quality_column);
+        if (c->quality_col < 0) { snprintf(err, errlen, "no column named '%s'", c->o.quality_column); return ST_EINVAL; }
+    }
+    if (c->o.int_columns) {
+        const char *p = c->o.int_columns;
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            int found = 0;
+            for (size_t k = 0; k < c->ncols; k++) {
+                const char *h = c->header.ptr + c->hoff[k];
+                if (strlen(h) == n && memcmp(h, p, n) == 0) c->is_int[k] = 1, found = 1;
+            }
+            if (!found) { snprintf(err, errlen, "--int-columns: no column named '%.*s'", (int)n, p); return ST_EINVAL; }
+            p += n;
+            if (*p == ',') p++;
+        }
+    }
+    return 0;
+}
+
+/* ---- rows ---- */
+
+static int put_prefix(imp_csv *c, st_buf *b, const char *name, size_t nlen)
+{
+    int rc = put_name(b, c->o.measurement, strlen(c->o.measurement), 1);
+    if (!rc && name) {
+        rc = st_buf_append_str(b, ",tag=") ? ST_ENOMEM : 0;
+        if (!rc) rc = put_name(b, name, nlen, 0);
+    }
+    for (size_t t = 0; t < c->o.ntags && !rc; t++) {
+        const char *kv = c->o.tags[t], *eq = strchr(kv, '=');
+        rc = st_buf_append_byte(b, ',') ? ST_ENOMEM : 0;
+        if (!rc) rc = put_name(b, kv, (size_t)(eq - kv), 0);
+        if (!rc) rc = st_buf_append_byte(b, '=') ? ST_ENOMEM : 0;
+        if (!rc) rc = put_name(b, eq + 1, strlen(eq + 1), 0);
+    }
+    return rc;
+}
+
+static int put_ts(imp_csv *c, st_buf *b, int64_t ts)
+{
+    int64_t u = c->o.unit_ns > 1 ? ts / c->o.unit_ns : ts;
+    return st_buf_printf(b, " %" PRId64 "\n", u) ? ST_ENOMEM : 0;
+}
+
+static int parse_quality(const char *s, size_t n, uint32_t *q)
+{
+    static const struct { const char *name; uint32_t v; } names[] = {
+        { "good", 0 }, { "bad", 0x80000000u }, { "uncertain", 0x40900000u } };
+    for (size_t i = 0; i < 3; i++)
+        if (strlen(names[i].name) == n && strncasecmp(s, names[i].name, n) == 0) { *q = names[i].v; return 0; }
+    uint64_t v;
+    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        char t[20], *e;
+        if (n - 2 > 8) return ST_EPARSE;
+        memcpy(t, s + 2, n - 2);
+        t[n - 2] = 0;
+        v = strtoull(t, &e, 16);
+        if (*e) return ST_EPARSE;
+    } else if (st_parse_uint64(s, n, &v) || v > UINT32_MAX) {
+        return ST_EPARSE;
+    }
+    *q = (uint32_t)v;
+    return 0;
+}
+
+/* Unescape one part of the tags cell ('\\' escapes the next byte). */
+static size_t tag_part(const char *s, size_t n, char stop, st_buf *out)
+{
+    size_t i = 0;
+    while (i < n && s[i] != stop) {
+        if (s[i] == '\\' && i + 1 < n) i++;
+        st_buf_append_byte(out, s[i]);
+        i++;
+    }
+    return i;
+}
+
+static int strata_row(imp_csv *c, st_buf *b, uint32_t *lines, char *err, size_t errlen)
+{
+    if (c->n != 7) { snprintf(err, errlen, "want 7 cells, got %zu", c->n); return ST_EPARSE; }
+    int64_t ts;
+    if (st_time_parse_rfc3339(cell(c, 0), c->clen[0], &ts) && st_parse_int64(cell(c, 0), c->clen[0], &ts)) {
+        snprintf(err, errlen, "bad time '%.60s'", cell(c, 0));
+        return ST_EPARSE;
+    }
+    if (put_name(b, cell(c, 1), c->clen[1], 1)) { snprintf(err, errlen, "bad measurement name"); return ST_EPARSE; }
+    const char *t = cell(c, 2);
+    size_t tn = c->clen[2], i = 0;
+    st_buf part;
+    st_buf_init(&part);
+    while (i < tn) {
+        st_buf_clear(&part);
+        i += tag_part(t + i, tn - i, '=', &part);
+        if (i >= tn) { st_buf_fini(&part); snprintf(err, errlen, "bad tags cell"); return ST_EPARSE; }
+        i++;
+        if (st_buf_append_byte(b, ',') || put_name(b, part.ptr ? part.ptr : "", part.len, 0)) goto badtag;
+        st_buf_clear(&part);
+        i += tag_part(t + i, tn - i, ',', &part);
+        if (i < tn) i++;
+        if (st_buf_append_byte(b, '=') || put_name(b, part.ptr ? part.ptr : "", part.len, 0)) goto badtag;
+    }
+    st_buf_fini(&part);
+    if (st_buf_append_byte(b, ' ') || put_name(b, cell(c, 3), c->clen[3], 0)) { snprintf(err, errlen, "bad field name"); return ST_EPARSE; }
+    st_buf_append_byte(b, '=');
+    const char *ty = cell(c, 4), *v = cell(c, 5);
+    size_t vn = c->clen[5];
+    if (!strcmp(ty, "float")) {
+        double d;
+        if (st_parse_double(v, vn, ST_NUM_ALLOW_SPECIAL | ST_NUM_ALLOW_PLUS, &d)) { snprintf(err, errlen, "bad float '%.60s'", v); return ST_EPARSE; }
+        if (!isfinite(d)) { snprintf(err, errlen, "%s cannot be sent as line protocol", v); return ST_EPARSE; }
+        if (put_double(b, d)) return ST_ENOMEM;
+    } else if (!strcmp(ty, "integer")) {
+        int64_t x;
+        if (st_parse_int64(v, vn, &x)) { snprintf(err, errlen, "bad integer '%.60s'", v); return ST_EPARSE; }
+        st_buf_printf(b, "%" PRId64 "i", x);
+    } else if (!strcmp(ty, "unsigned")) {
+        uint64_t x;
+        if (st_parse_uint64(v, vn, &x)) { snprintf(err, errlen, "bad unsigned '%.60s'", v); return ST_EPARSE; }
+        st_buf_printf(b, "%" PRIu64 "u", x);
+    } else if (!strcmp(ty, "boolean")) {
+        if (!is_true(v, vn) && !is_false(v, vn)) { snprintf(err, errlen, "bad boolean '%.60s'", v); return ST_EPARSE; }
+        st_buf_append_str(b, is_true(v, vn) ? "true" : "false");
+    } else if (!strcmp(ty, "string")) {
+        if (put_string(b, v, vn)) return ST_ENOMEM;
+    } else {
+        snprintf(err, errlen, "unknown type '%.30s'", ty);
+        return ST_EPARSE;
+    }
+    if (c->clen[6]) {
+        uint32_t q;
+        if (parse_quality(cell(c, 6), c->clen[6], &q)) { snprintf(err, errlen, "bad quality '%.30s'", cell(c, 6)); return ST_EPARSE; }
+        if (q) {
+            if (st_buf_append_byte(b, ',') || put_name(b, c->o.quality_field, strlen(c->o.quality_field), 0)) return ST_ENOMEM;
+            st_buf_printf(b, "=%" PRIu32 "i", q);
+        }
+    }
+    if (put_ts(c, b, ts)) return ST_ENOMEM;
+    *lines = 1;
+    return 0;
+badtag:
+    st_buf_fini(&part);
+    snprintf(err, errlen, "bad tag name or value");
+    return ST_EPARSE;
+}
+
+int imp_csv_record(imp_csv *c, const char *rec, size_t len, st_buf *out, uint32_t *lines, char *err, size_t errlen)
+{
+    *lines = 0;
+    if (!c->have_header) {
+        strip(&rec, &len);
+        return take_header(c, rec, len, err, errlen);
+    }
+    if (len && rec[len - 1] == '\r') len--;
+    if (len == 0) return 0;
+    int rc = split(c, rec, len);
+    if (rc == ST_ETOOLARGE) { snprintf(err, errlen, "more than %d cells", CSV_MAX_COLS); return ST_EPARSE; }
+    if (rc) return rc;
+    st_buf *b = &c->line;
+    st_buf_clear(b);
+    if (c->o.strata) {
+        rc = strata_row(c, b, lines, err, errlen);
+        goto done;
+    }
+    if ((size_t)c->time_col >= c->n) { snprintf(err, errlen, "row has %zu cells, no time", c->n); return ST_EPARSE; }
+    int64_t ts;
+    if ((rc = parse_time(c, cell(c, (size_t)c->time_col), c->clen[c->time_col], &ts, err, errlen))) return rc;
+    if (c->name_col >= 0) {
+        if ((size_t)c->name_col >= c->n || (size_t)c->value_col >= c->n) { snprintf(err, errlen, "row has only %zu cells", c->n); return ST_EPARSE; }
+        size_t vn = c->clen[c->value_col];
+        if (vn == 0) return 0; /* empty value: nothing to write */
+        if (put_prefix(c, b, cell(c, (size_t)c->name_col), c->clen[c->name_col])) {
+            snprintf(err, errlen, "bad name '%.60s'", cell(c, (size_t)c->name_col));
+            return ST_EPARSE;
+        }
+        st_buf_append_str(b, " value=");
+        if ((rc = put_field(c, b, cell(c, (size_t)c->value_col), vn, c->is_int[c->value_col], err, errlen,
+                            c->header.ptr + c->hoff[c->value_col]))) return rc;
+    } else {
+        if (put_prefix(c, b, NULL, 0)) { snprintf(err, errlen, "bad --measurement or --tag"); return ST_EPARSE; }
+        size_t nf = 0;
+        for (size_t k = 0; k < c->n && k < c->ncols; k++) {
+            if ((int)k == c->time_col || (int)k == c->quality_col || c->clen[k] == 0) continue;
+            const char *h = c->header.ptr + c->hoff[k];
+            st_buf_append_byte(b, nf ? ',' : ' ');
+            if (put_name(b, h, strlen(h), 0)) { snprintf(err, errlen, "column name '%.60s' cannot be a field key", h); return ST_EPARSE; }
+            st_buf_append_byte(b, '=');
+            if ((rc = put_field(c, b, cell(c, k), c->clen[k], c->is_int[k], err, errlen, h))) return rc;
+            nf++;
+        }
+        if (nf == 0) return 0; /* only empty cells */
+    }
+    if (c->quality_col >= 0 && (size_t)c->quality_col < c->n && c->clen[c->quality_col]) {
+        uint32_t q;
+        if (parse_quality(cell(c, (size_t)c->quality_col), c->clen[c->quality_col], &q)) {
+            snprintf(err, errlen, "bad quality '%.30s' (want an integer, Good, Bad or Uncertain)", cell(c, (size_t)c->quality_col));
+            return ST_EPARSE;
+        }
+        st_buf_append_byte(b, ',');
+        put_name(b, c->o.quality_field, strlen(c->o.quality_field), 0);
+        st_buf_printf(b, "=%" PRIu32 "i", q);
+    }
+    if (put_ts(c, b, ts)) return ST_ENOMEM;
+    *lines = 1;
+done:
+    if (rc) return rc;
+    if (!b->ptr) return ST_ENOMEM;
+    return st_buf_append(out, b->ptr, b->len) ? ST_ENOMEM : 0;
+}
+
+const char *imp_csv_cut(imp_csv *c, const char *p, const char *end)
+{
+    int q = c->in_quotes;
+    for (; p < end; p++) {
+        if (*p == '"') q = !q;
+        else if (*p == '\n' && !q) { c->in_quotes = 0; return p; }
+    }
+    c->in_quotes = q;
+    return NULL;
+}
+
+int imp_csv_create(const imp_csv_opts *o, imp_csv **out, char *err, size_t errlen)
+{
+    if (!o->strata && (!o->measurement || !*o->measurement)) {
+        snprintf(err, errlen, "CSV input needs --measurement");
+        return ST_EINVAL;
+    }
+    for (size_t t = 0; t < o->ntags; t++)
+        if (!strchr(o->tags[t], '=') || o->tags[t][0] == '=') { snprintf(err, errlen, "--tag wants key=value, got '%s'", o->tags[t]); return ST_EINVAL; }
+    imp_csv *c = st_calloc(1, sizeof *c);
+    if (!c) return ST_ENOMEM;
+    c->o = *o;
+    if (!c->o.quality_field) c->o.quality_field = "quality";
+    c->delim = o->strata ? ',' : o->delimiter;
+    st_buf_init(&c->header);
+    st_buf_init(&c->cells);
+    st_buf_init(&c->line);
+    if (o->timezone && strcmp(o->timezone, "UTC")) {
+        int rc = st_tz_load(o->timezone, strlen(o->timezone), &c->tz);
+        if (rc) {
+            snprintf(err, errlen, "--timezone %s: %s", o->timezone, rc == ST_ENOTFOUND ? "unknown zone" : st_strerror(rc));
+            imp_csv_destroy(c);
+            return ST_EINVAL;
+        }
+    }
+    if (o->time_format) {
+        const char *f = o->time_format;
+        static const struct { const char *n; int64_t u; } ep[] = {
+            { "epoch-s", 1000000000 }, { "s", 1000000000 }, { "epoch-ms", 1000000 }, { "ms", 1000000 },
+            { "epoch-us", 1000 }, { "us", 1000 }, { "epoch-ns", 1 }, { "ns", 1 } };
+        for (size_t i = 0; i < sizeof ep / sizeof ep[0]; i++)
+            if (!strcmp(f, ep[i].n)) { c->tf = TF_EPOCH; c->epoch_unit_ns = ep[i].u; }
+        if (!c->tf && !strcmp(f, "rfc3339")) c->tf = TF_RFC3339;
+        if (!c->tf && !strcmp(f, "YYYY-MM-DD HH:MM:SS")) f = "%Y-%m-%d %H:%M:%S";
+        if (!c->tf && !strcmp(f, "DD.MM.YYYY HH:MM:SS")) f = "%d.%m.%Y %H:%M:%S";
+        if (!c->tf) {
+            if (!strchr(f, '%') || strlen(f) >= sizeof c->pattern) {
+                snprintf(err, errlen, "--time-format: want rfc3339, epoch-s|ms|us|ns or a %%Y-%%m-%%d %%H:%%M:%%S pattern, got '%s'", f);
+                imp_csv_destroy(c);
+                return ST_EINVAL;
+            }
+            int bad = 0;
+            for (const char *q = f; *q; q++)
+                if (*q == '%') { q++; if (!*q || !strchr("YmdHMSf%", *q)) bad = 1; if (!*q) break; }
+            if (bad) {
+                snprintf(err, errlen, "--time-format: unknown directive in '%s' (use %%Y %%m %%d %%H %%M %%S %%f)", f);
+                imp_csv_destroy(c);
+                return ST_EINVAL;
+            }
+            c->tf = TF_PATTERN;
+            snprintf(c->pattern, sizeof c->pattern, "%s", f);
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+void imp_csv_destroy(imp_csv *c)
+{
+    if (!c) return;
+    st_tz_free(c->tz);
+    st_buf_fini(&c->header);
+    st_buf_fini(&c->cells);
+    st_buf_fini(&c->line);
+    st_free(c->hoff);
+    st_free(c->is_int);
+    st_free(c->coff);
+    st_free(c->clen);
+    st_free(c);
+}
