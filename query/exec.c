@@ -1136,6 +1136,7 @@ typedef struct qcall {
     /* per group */
     int64_t *ts;
     st_value *vals;
+    uint32_t *sid;            /* each point's series (ordinal in the group) */
     size_t n, cap;
     size_t pos;               /* window cursor */
     qval cur;                 /* this window's result */
@@ -1171,6 +1172,10 @@ typedef struct sel {
     size_t series_emitted;    /* for SLIMIT */
     int tf;                   /* transformation over the single column (TF_*), 0 = none */
     int expand;               /* fn(*) or fn(/re/): calls and columns per measurement */
+    int multi;                /* MULTI_*: distinct/top/bottom/sample, several rows per window */
+    int64_t multi_n;          /* top/bottom/sample N */
+    st_slice *multi_tags;     /* top/bottom tag arguments */
+    size_t nmulti_tags;
     int64_t tf_unit;          /* derivative unit (ns) */
     int64_t tf_n;             /* moving_average window */
 } sel;
@@ -1310,6 +1315,63 @@ static int dedupe_names(ctx *c, qcol *cols, size_t n)
     return 0;
 }
 
+enum { MULTI_NONE, MULTI_DISTINCT, MULTI_TOP, MULTI_BOTTOM, MULTI_SAMPLE };
+static int find_multi(st_slice name)
+{
+    if (ieq(name, "distinct")) return MULTI_DISTINCT;
+    if (ieq(name, "top")) return MULTI_TOP;
+    if (ieq(name, "bottom")) return MULTI_BOTTOM;
+    if (ieq(name, "sample")) return MULTI_SAMPLE;
+    return 0;
+}
+
+/* distinct(x), top(x[, tag...], N), bottom(...), sample(x, N) as the only
+ * column: one call that yields several rows per window. */
+static int plan_multi(ctx *c, sel *q)
+{
+    iql_stmt *st = q->st;
+    iql_field *fd = &st->fields[0];
+    iql_expr *e = fd->expr;
+    int kind = find_multi(e->name);
+    const char *nm = kind == MULTI_DISTINCT ? "distinct" : kind == MULTI_TOP ? "top" : kind == MULTI_BOTTOM ? "bottom" : "sample";
+    if (kind == MULTI_DISTINCT && e->nargs != 1) return fail(c, "distinct function can only have one argument");
+    if (kind == MULTI_SAMPLE && e->nargs != 2)
+        return fail(c, "invalid number of arguments for sample, expected 2, got %zu", e->nargs);
+    if ((kind == MULTI_TOP || kind == MULTI_BOTTOM) && e->nargs < 2)
+        return fail(c, "invalid number of arguments for %s, expected at least 2, got %zu", nm, e->nargs);
+    if (e->args[0]->kind != IQL_E_IDENT) return fail(c, "expected first argument to be a field in %s(), found %s", nm,
+                                                     e->args[0]->kind == IQL_E_WILDCARD ? "*" : "an expression");
+    if (kind != MULTI_DISTINCT) {
+        const iql_expr *last = e->args[e->nargs - 1];
+        if (last->kind != IQL_E_INTEGER) return fail(c, "expected integer as last argument in %s(), found %s", nm, "another value");
+        if (last->i <= 0) return fail(c, "limit (%lld) in %s function must be at least 1", (long long)last->i, nm);
+        q->multi_n = last->i;
+        q->nmulti_tags = e->nargs - 2;
+        if (q->nmulti_tags) {
+            q->multi_tags = st_arena_alloc(c->a, q->nmulti_tags * sizeof *q->multi_tags);
+            if (!q->multi_tags) return ST_ENOMEM;
+            for (size_t i = 0; i < q->nmulti_tags; i++) {
+                if (e->args[i + 1]->kind != IQL_E_IDENT)
+                    return fail(c, "only fields or tags are allowed in %s(), found another value", nm);
+                q->multi_tags[i] = e->args[i + 1]->name;
+            }
+        }
+    }
+    q->multi = kind;
+    q->calls = st_arena_alloc(c->a, sizeof *q->calls);
+    q->cols = st_arena_alloc(c->a, (1 + q->nmulti_tags) * sizeof *q->cols);
+    if (!q->calls || !q->cols) return ST_ENOMEM;
+    memset(q->calls, 0, sizeof *q->calls);
+    q->calls[0].fn = AGG_FIRST;
+    q->calls[0].field = e->args[0]->name;
+    q->ncalls = 1;
+    q->ncols = 1 + q->nmulti_tags;
+    memset(q->cols, 0, q->ncols * sizeof *q->cols);
+    q->cols[0].name = fd->alias.len ? fd->alias : st_slice_cstr(nm);
+    for (size_t i = 0; i < q->nmulti_tags; i++) q->cols[i + 1].name = q->multi_tags[i];
+    return dedupe_names(c, q->cols, q->ncols);
+}
+
 static int is_expand_call(const iql_expr *e)
 {
     return e->kind == IQL_E_CALL && find_agg(e->name) >= 0 && e->nargs >= 1 &&
@@ -1436,7 +1498,12 @@ static int plan_select(ctx *c, sel *q)
             q->tf_unit = e->args[1]->i;
         }
     }
-    for (size_t i = 0; i < st->nfields; i++) {
+    if (st->nfields == 1 && st->fields[0].expr->kind == IQL_E_CALL && find_multi(st->fields[0].expr->name)) {
+        int rc = plan_multi(c, q);
+        if (rc) return rc;
+        any_call = 1;
+    }
+    for (size_t i = 0; i < st->nfields && !q->multi; i++) {
         if (tfe) {
             int hc = 0, hi = 0;
             int rc = collect_calls(c, q, tfe->args[0], &cap, &hc, &hi);
@@ -1474,7 +1541,7 @@ static int plan_select(ctx *c, sel *q)
     if (q->interval && !q->agg) return fail(c, "GROUP BY requires at least one aggregate function");
     if (q->tf && !q->interval) return fail(c, "%s aggregate requires a GROUP BY interval", tf_names[q->tf - 1].name);
     if (q->tf && !q->tf_unit) q->tf_unit = (q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE) ? 1000000000LL : 0;
-    if (q->expand) return 0; /* columns per measurement: expand_calls */
+    if (q->expand || q->multi) return 0; /* columns per measurement: expand_calls; plan_multi */
     if (q->agg) {
         q->ncols = st->nfields;
         q->cols = st_arena_alloc(c->a, q->ncols * sizeof *q->cols);
@@ -1917,8 +1984,9 @@ static int gather(ctx *c, sel *q, qcall *k, qseries *ss, size_t n, stor_points *
     if (!rc && na) {
         k->ts = st_arena_alloc(c->a, na * sizeof *k->ts);
         k->vals = st_arena_alloc(c->a, na * sizeof *k->vals);
-        if (!k->ts || !k->vals) rc = ST_ENOMEM;
-        for (size_t i = 0; !rc && i < na; i++) { k->ts[i] = all[i].ts; k->vals[i] = all[i].v; }
+        k->sid = st_arena_alloc(c->a, na * sizeof *k->sid);
+        if (!k->ts || !k->vals || !k->sid) rc = ST_ENOMEM;
+        for (size_t i = 0; !rc && i < na; i++) { k->ts[i] = all[i].ts; k->vals[i] = all[i].v; k->sid[i] = all[i].seq; }
         if (!rc) k->n = na;
     }
     rowf_fini(&rf);
@@ -2181,6 +2249,157 @@ static int make_windows(ctx *c, const sel *q, int64_t lo, int64_t hi, int64_t **
     return 0;
 }
 
+typedef struct mpt { int64_t ts; size_t i; } mpt; /* a point of the call: time, index */
+
+/* qsort has no context argument: the call being sorted, per thread */
+static _Thread_local const qcall *g_mk;
+
+/* top: larger first, ties earlier first; bottom: smaller first. */
+static int mpt_better(const qcall *k, int top, size_t a, size_t b)
+{
+    int r = val_cmp(&k->vals[a], &k->vals[b]);
+    if (r) return top ? r > 0 : r < 0;
+    return k->ts[a] < k->ts[b];
+}
+
+static _Thread_local int g_mtop;
+static int mpt_rank_cmp(const void *pa, const void *pb)
+{
+    const mpt *a = pa, *b = pb;
+    if (mpt_better(g_mk, g_mtop, a->i, b->i)) return -1;
+    if (mpt_better(g_mk, g_mtop, b->i, a->i)) return 1;
+    return 0;
+}
+
+static int mpt_time_cmp(const void *pa, const void *pb)
+{
+    const mpt *a = pa, *b = pb;
+    if (a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+static int idx_val_cmp_k(const void *pa, const void *pb)
+{
+    const mpt *a = pa, *b = pb;
+    int r = val_cmp(&g_mk->vals[a->i], &g_mk->vals[b->i]);
+    return r ? r : (a->i > b->i) - (a->i < b->i);
+}
+
+/* distinct / top / bottom / sample: several rows per window. Rows carry the
+ * point's time (top, bottom, sample; selectors) or the window start
+ * (distinct, values in ascending order), as InfluxDB. */
+static int exec_multi_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
+{
+    qcall *k = &q->calls[0];
+    stor_points pts;
+    stor_points_init(&pts);
+    int rc = gather(c, q, k, ss, n, &pts);
+    stor_points_fini(&pts);
+    if (rc || k->n == 0) return rc;
+    st_type ty = k->f ? k->f->type : ST_TYPE_NONE;
+    if ((q->multi == MULTI_TOP || q->multi == MULTI_BOTTOM) && ty != ST_TYPE_FLOAT && ty != ST_TYPE_INT && ty != ST_TYPE_UINT)
+        return fail(c, "unsupported %s iterator type: %s", q->multi == MULTI_TOP ? "top" : "bottom", st_type_name(ty));
+    if (!slimit_take(q)) return 0;
+    int64_t *bnd = NULL;
+    size_t nw = 1;
+    if (q->interval) {
+        int64_t lo = q->tmin == INT64_MIN ? k->ts[0] : q->tmin;
+        int64_t hi = q->tmax == INT64_MAX ? k->ts[k->n - 1] : q->tmax;
+        if ((rc = make_windows(c, q, lo, hi, &bnd, &nw))) return rc;
+    }
+    size_t width = q->ncols + 1;
+    mpt *sel_pts = st_malloc(k->n * sizeof *sel_pts);
+    mpt *tmp = st_malloc(k->n * sizeof *tmp);
+    qval *cells = st_malloc(k->n * width * sizeof *cells);
+    rawrow *rows = st_malloc(k->n * sizeof *rows);
+    st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
+    sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
+    size_t nrows = 0;
+    if (!sel_pts || !tmp || !cells || !rows || !names || (q->ngtags && !gt)) { rc = ST_ENOMEM; goto out; }
+    g_mk = k;
+    g_mtop = q->multi == MULTI_TOP;
+    uint64_t rng = (uint64_t)c->now_ns | 1;
+    size_t pos = 0;
+    for (size_t w = 0; w < nw; w++) {
+        size_t lo = pos, hi = lo;
+        if (q->interval) while (hi < k->n && k->ts[hi] < bnd[w + 1]) hi++;
+        else hi = k->n;
+        pos = hi;
+        if (hi == lo) continue;
+        size_t ns = 0;
+        int64_t wtime = q->interval ? bnd[w] : (q->tmin == INT64_MIN ? 0 : q->tmin);
+        if (q->multi == MULTI_DISTINCT) {
+            for (size_t i = lo; i < hi; i++) tmp[i - lo] = (mpt){ k->ts[i], i };
+            qsort(tmp, hi - lo, sizeof *tmp, idx_val_cmp_k);
+            for (size_t i = 0; i < hi - lo; i++)
+                if (i == 0 || val_cmp(&k->vals[tmp[i - 1].i], &k->vals[tmp[i].i]) != 0)
+                    sel_pts[ns++] = (mpt){ wtime, tmp[i].i };
+        } else if (q->multi == MULTI_SAMPLE) {
+            /* reservoir sampling (xorshift64*, seeded by the query's now) */
+            for (size_t i = lo; i < hi; i++) {
+                size_t seen = i - lo;
+                if (seen < (size_t)q->multi_n) { sel_pts[ns++] = (mpt){ k->ts[i], i }; continue; }
+                rng ^= rng >> 12; rng ^= rng << 25; rng ^= rng >> 27;
+                uint64_t r = (rng * 2685821657736338717ULL) % (seen + 1);
+                if (r < (uint64_t)q->multi_n) sel_pts[r] = (mpt){ k->ts[i], i };
+            }
+            qsort(sel_pts, ns, sizeof *sel_pts, mpt_time_cmp);
+        } else {
+            /* with tag arguments: the best point per distinct tag tuple first */
+            size_t nc = 0;
+            for (size_t i = lo; i < hi; i++) {
+                if (q->nmulti_tags) {
+                    size_t j = 0;
+                    for (; j < nc; j++) {
+                        int same = 1;
+                        for (size_t t = 0; t < q->nmulti_tags && same; t++)
+                            same = st_slice_eq(tag_get(&ss[k->sid[tmp[j].i]], q->multi_tags[t]),
+                                               tag_get(&ss[k->sid[i]], q->multi_tags[t]));
+                        if (same) break;
+                    }
+                    if (j < nc) {
+                        if (mpt_better(k, g_mtop, i, tmp[j].i)) tmp[j] = (mpt){ k->ts[i], i };
+                        continue;
+                    }
+                }
+                tmp[nc++] = (mpt){ k->ts[i], i };
+            }
+            qsort(tmp, nc, sizeof *tmp, mpt_rank_cmp);
+            ns = nc < (size_t)q->multi_n ? nc : (size_t)q->multi_n;
+            memcpy(sel_pts, tmp, ns * sizeof *sel_pts);
+            qsort(sel_pts, ns, sizeof *sel_pts, mpt_time_cmp);
+        }
+        for (size_t j = 0; j < ns; j++) {
+            qval *cell = &cells[nrows * width];
+            cell[0].type = QV_TIME;
+            cell[0].v.i = sel_pts[j].ts;
+            cell[1] = k->vals[sel_pts[j].i];
+            for (size_t t = 0; t < q->nmulti_tags; t++) {
+                cell[2 + t].type = ST_TYPE_STRING;
+                cell[2 + t].v.s = tag_get(&ss[k->sid[sel_pts[j].i]], q->multi_tags[t]);
+            }
+            rows[nrows] = (rawrow){ sel_pts[j].ts, 0, (uint32_t)(nrows * width) };
+            nrows++;
+        }
+    }
+    if (nrows) {
+        names[0] = ST_SLICE_LIT("time");
+        for (size_t i = 0; i < q->ncols; i++) names[i + 1] = q->cols[i].name;
+        group_tags(q, &ss[0], gt);
+        qw_series_begin(c->w, m, gt, q->ngtags, names, width);
+        emit_rows(c, q, cells, rows, nrows, width);
+        qw_series_end(c->w);
+    }
+out:
+    g_mk = NULL;
+    st_free(bnd);
+    st_free(sel_pts);
+    st_free(tmp);
+    st_free(cells);
+    st_free(rows);
+    return rc;
+}
+
 static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
 {
     int rc = 0;
@@ -2405,7 +2624,9 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
     while (start < n && !rc) {
         size_t end = start + 1;
         while (end < n && gkey_cmp_series(q, &ss[start], &ss[end]) == 0) end++;
-        rc = q->agg ? exec_agg_group(c, q, m, ss + start, end - start) : exec_raw_group(c, q, m, ss + start, end - start);
+        rc = q->multi ? exec_multi_group(c, q, m, ss + start, end - start)
+             : q->agg ? exec_agg_group(c, q, m, ss + start, end - start)
+                      : exec_raw_group(c, q, m, ss + start, end - start);
         start = end;
     }
     return rc;

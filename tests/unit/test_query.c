@@ -478,6 +478,28 @@ TEST(wildcard_functions_and_math)
                  R("{\"statement_id\":0,\"error\":\"invalid number of arguments for pow, expected 2, got 1\"}"));
 }
 
+TEST(multi_row_functions)
+{
+    CHECK_EQ_STR(run("SELECT DISTINCT n FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"distinct\"],\"values\":[[0,10],[0,30]]}"));
+    CHECK_EQ_STR(run("SELECT distinct(value) AS d FROM cpu WHERE time >= 1700000000s AND time <= 1700000010s", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"d\"],\"values\":[[1700000000,1],[1700000000,2],[1700000000,10],[1700000000,20]]}"));
+    CHECK_EQ_STR(run("SELECT top(value, 2) FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"top\"],\"values\":[[1700000005,10],[1700000010,20]]}"));
+    CHECK_EQ_STR(run("SELECT top(value, host, 2) FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"top\",\"host\"],\"values\":[[1700000010,20,\"b\"],[1700000020,3,\"a\"]]}"));
+    CHECK_EQ_STR(run("SELECT bottom(value, 1) FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"bottom\"],\"values\":[[1700000000,1]]}"));
+    CHECK_EQ_STR(run("SELECT bottom(value, 2) FROM cpu WHERE time >= 1700000000s AND time <= 1700000020s GROUP BY time(10s)", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"bottom\"],\"values\":[[1700000000,1],[1700000005,10],[1700000010,2],[1700000010,20],[1700000020,3]]}"));
+    CHECK_EQ_STR(run("SELECT sample(value, 9) FROM cpu ORDER BY time DESC LIMIT 2", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"sample\"],\"values\":[[1700000020,3],[1700000010,20]]}"));
+    CHECK_EQ_STR(run("SELECT top(value, 0) FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"error\":\"limit (0) in top function must be at least 1\"}"));
+    CHECK_EQ_STR(run("SELECT top(s, 1) FROM mem", "s"),
+                 R("{\"statement_id\":0,\"error\":\"unsupported top iterator type: string\"}"));
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -496,6 +518,7 @@ int main(void)
     RUN(field_conditions);
     RUN(time_zones);
     RUN(wildcard_functions_and_math);
+    RUN(multi_row_functions);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
