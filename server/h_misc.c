@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "server/handlers.h"
 #include "server/version.h"
 
@@ -74,6 +75,54 @@ static void metrics_complete(http_req *r)
     st_buf_fini(&b);
 }
 const http_handler h_metrics = { NULL, NULL, metrics_complete, NULL };
+
+/* POST /internal/force_flush and /internal/force_merge (VictoriaMetrics'
+ * names): flush the head to segment files (and merge each partition's
+ * files). The storage call waits for the background thread, so it runs on
+ * the query pool, never on the loop. */
+typedef struct admin_job {
+    http_req *req;
+    int merge, rc;
+} admin_job;
+
+static void admin_work(void *arg)
+{
+    admin_job *j = arg;
+    srv *s = req_srv(j->req);
+    j->rc = j->merge ? stor_compact(s->storage) : stor_flush(s->storage);
+}
+
+static void admin_done(void *arg)
+{
+    admin_job *j = arg;
+    http_req *r = j->req;
+    if (j->rc) http_respond_error(r, 503, "storage is read-only after a disk error");
+    else http_respond(r, 204, NULL, NULL, 0, NULL);
+}
+
+static void admin_free(http_req *r)
+{
+    st_free(r->state);
+    r->state = NULL;
+}
+
+static void admin_start(http_req *r, int merge)
+{
+    admin_job *j = st_calloc(1, sizeof *j);
+    if (!j) { http_respond_error(r, 503, "out of memory"); return; }
+    j->req = r;
+    j->merge = merge;
+    r->state = j;
+    http_req_go_async(r);
+    if (srv_query_submit(req_srv(r), r->loop, admin_work, admin_done, j) != 0) {
+        http_respond_error(r, 503, "out of memory");
+    }
+}
+
+static void flush_complete(http_req *r) { admin_start(r, 0); }
+static void merge_complete(http_req *r) { admin_start(r, 1); }
+const http_handler h_force_flush = { NULL, NULL, flush_complete, admin_free };
+const http_handler h_force_merge = { NULL, NULL, merge_complete, admin_free };
 
 static void options_complete(http_req *r)
 {

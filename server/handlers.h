@@ -10,7 +10,7 @@
 #include "server/srv.h"
 
 extern const http_handler h_write_v1, h_write_v2, h_query, h_ping, h_health, h_metrics, h_options,
-    h_not_found;
+    h_not_found, h_force_flush, h_force_merge;
 extern const http_handler h_export; /* h_export.c: GET /api/strata/v1/export */
 
 static inline srv *req_srv(const http_req *r) { return r->loop->server; }

@@ -18,6 +18,8 @@ static const struct route {
     { "/status", &h_ping },
     { "/health", &h_health },
     { "/metrics", &h_metrics },
+    { "/internal/force_flush", &h_force_flush },
+    { "/internal/force_merge", &h_force_merge },
     { "/api/strata/v1/export", &h_export },
 };
 

@@ -450,11 +450,11 @@ typedef struct cmp_src {
     size_t col;           /* next column index */
 } cmp_src;
 
-static int compact_part(stor *s, uint64_t db_id, int64_t index)
+static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files)
 {
     pthread_rwlock_rdlock(&s->parts_lock);
     stor_part *p = part_get(s, db_id, index, 0, 0);
-    if (!p || p->n < COMPACT_MIN_FILES) { pthread_rwlock_unlock(&s->parts_lock); return 0; }
+    if (!p || p->n < min_files) { pthread_rwlock_unlock(&s->parts_lock); return 0; }
     size_t n = p->n;
     int64_t width = p->width_ns;
     seg **in = st_malloc(n * sizeof *in);
@@ -614,7 +614,8 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index)
     return 0;
 }
 
-static void compact_all(stor *s)
+/* Compact every partition holding at least min_files files. */
+static void compact_all(stor *s, size_t min_files)
 {
     for (;;) {
         uint64_t db = 0;
@@ -622,10 +623,10 @@ static void compact_all(stor *s)
         int found = 0;
         pthread_rwlock_rdlock(&s->parts_lock);
         for (size_t i = 0; i < s->nparts; i++)
-            if (s->parts[i].n >= COMPACT_MIN_FILES) { db = s->parts[i].db_id; index = s->parts[i].index; found = 1; break; }
+            if (s->parts[i].n >= min_files) { db = s->parts[i].db_id; index = s->parts[i].index; found = 1; break; }
         pthread_rwlock_unlock(&s->parts_lock);
         if (!found || atomic_load(&s->readonly)) return;
-        if (compact_part(s, db, index) != 0) return;
+        if (compact_part(s, db, index, min_files) != 0) return;
     }
 }
 
@@ -685,15 +686,19 @@ static void *flush_main(void *arg)
         if (!s->flush_request) pthread_cond_timedwait(&s->flush_cv, &s->flush_mu, &ts);
         if (s->flush_stop) break;
         int requested = s->flush_request;
+        int merge = s->merge_request;
         s->flush_request = 0;
+        s->merge_request = 0;
+        s->flush_busy = requested || merge;
         pthread_mutex_unlock(&s->flush_mu);
         if (!atomic_load(&s->readonly)) {
             if (s->frozen) flush_retry_frozen(s);
             size_t bytes = head_bytes(s->active);
             int64_t since = s->active_since_ns;
             if (requested || bytes >= limit || (since && st_mono_ns() - since >= age_ns)) {
-                if (stor__flush_now(s) == 0) compact_all(s);
+                if (stor__flush_now(s) == 0) compact_all(s, COMPACT_MIN_FILES);
             }
+            if (merge) compact_all(s, 2);
             int64_t now = st_mono_ns();
             if (now - last_retention >= (int64_t)RETENTION_CHECK_S * 1000000000LL) {
                 retention(s);
@@ -701,6 +706,7 @@ static void *flush_main(void *arg)
             }
         }
         pthread_mutex_lock(&s->flush_mu);
+        s->flush_busy = 0;
     }
     pthread_mutex_unlock(&s->flush_mu);
     return NULL;
@@ -730,21 +736,37 @@ void stor__flush_stop(stor *s)
 
 /* ---- requests from other threads (tests, DROP, CLI) ---- */
 
-int stor_flush(stor *s)
+static int request_and_wait(stor *s, int merge)
 {
-    if (!s->flush_started) return stor__flush_now(s);
     pthread_mutex_lock(&s->flush_mu);
     s->flush_request = 1;
+    if (merge) s->merge_request = 1;
     pthread_cond_signal(&s->flush_cv);
     pthread_mutex_unlock(&s->flush_mu);
     /* Wait until the request was taken and the heads settled. */
     for (int i = 0; i < 6000; i++) {
         pthread_mutex_lock(&s->flush_mu);
-        int pending = s->flush_request;
+        int pending = s->flush_request || s->merge_request || s->flush_busy;
         pthread_mutex_unlock(&s->flush_mu);
         if (!pending && !s->frozen) break;
         struct timespec d = { 0, 5000000 };
         nanosleep(&d, NULL);
     }
     return atomic_load(&s->readonly) ? ST_EREADONLY : 0;
+}
+
+int stor_flush(stor *s)
+{
+    if (!s->flush_started) return stor__flush_now(s);
+    return request_and_wait(s, 0);
+}
+
+int stor_compact(stor *s)
+{
+    if (!s->flush_started) {
+        int rc = stor__flush_now(s);
+        if (!rc) compact_all(s, 2);
+        return rc;
+    }
+    return request_and_wait(s, 1);
 }

@@ -145,6 +145,9 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin_ns, i
 /* Flush the head to segment files now and wait for it (tests, tools,
  * before a backup). 0 or ST_EREADONLY. Any thread. */
 int stor_flush(stor *s);
+/* Flush, then merge every partition holding two or more files into one
+ * (VictoriaMetrics' force_merge). Waits. 0 or ST_EREADONLY. */
+int stor_compact(stor *s);
 
 /* ---- counters (for /metrics) ---- */
 typedef struct stor_stats {
