@@ -201,7 +201,9 @@ static inline uint32_t seg_block_quality(const seg_block *b, uint32_t k)
  * CRC check, decode, check, insert. The result holds a reference: release
  * it with seg_block_release (it stays valid after seg_unref).
  * 0, ST_EINVAL (index out of range), ST_ECORRUPT (one ERROR log line with
- * file, series, field and offset), ST_ENOMEM, I/O errors.
+ * file, series, field, offset, points and time range lost, the first time
+ * only: the block is remembered as bad while the file is open), ST_ENOMEM,
+ * I/O errors (ST_EIO: the caller decides whether storage turns read-only).
  */
 int  seg_block_read(seg *s, const seg_column *col, uint32_t block_index, const seg_block **out);
 void seg_block_release(const seg_block *b); /* NULL ok */

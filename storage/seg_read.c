@@ -36,6 +36,7 @@ struct seg {
     seg_block_info *blocks; /* owned */
     size_t nblocks;
     unsigned char *index;   /* owned: raw index (last strings point into it) */
+    atomic_uchar *bad;      /* owned: per block, 1 once found corrupt (logged once) */
 };
 
 /* A decoded block with its private parts; pub first (pub.ce first in pub). */
@@ -55,6 +56,7 @@ static void seg_free(seg *s)
     st_free(s->cols);
     st_free(s->blocks);
     st_free(s->index);
+    st_free(s->bad);
     st_free(s);
 }
 
@@ -235,6 +237,8 @@ static int seg_open_impl(const stor_io *io, const char *path, bcache *cache, seg
     raw = NULL;
     rc = parse_index(s, s->index, s->ft.index_raw_len, why, why_len);
     if (rc) goto fail;
+    s->bad = st_calloc(s->nblocks ? s->nblocks : 1, sizeof *s->bad);
+    if (!s->bad) { rc = ST_ENOMEM; goto fail; }
     if (cache) s->cache_fid = bcache_file_id(cache);
     *out = s;
     return 0;
@@ -434,6 +438,8 @@ int seg_block_read(seg *s, const seg_column *col, uint32_t block_index, const se
 {
     if (!s || !col || !out || !check_col(s, col) || block_index >= col->nblocks) return ST_EINVAL;
     const seg_block_info *bi = &col->blocks[block_index];
+    size_t gi = (size_t)(bi - s->blocks);
+    if (atomic_load_explicit(&s->bad[gi], memory_order_relaxed)) return ST_ECORRUPT;
     if (s->cache) {
         bcache_entry *e = bcache_lookup(s->cache, s->cache_fid, bi->offset);
         if (e) { *out = (const seg_block *)e; return 0; }
@@ -442,10 +448,16 @@ int seg_block_read(seg *s, const seg_column *col, uint32_t block_index, const se
     seg_blk *b = NULL;
     int rc = block_load(s, col, bi, &b, why, sizeof why);
     if (rc) {
-        if (rc != ST_ENOMEM)
-            ST_ERROR("seg", "unreadable block skipped file=%s series=%" PRIu64 " field=%" PRIu64
-                     " offset=%" PRIu64 " len=%" PRIu32 " points=%" PRIu32 ": %s",
-                     s->path, col->series_id, col->field_id, bi->offset, bi->len, bi->count, why);
+        /* Once per block and open file: later reads fail fast, silently. */
+        if (rc == ST_ECORRUPT && !atomic_exchange(&s->bad[gi], 1))
+            ST_ERROR("seg", "corrupt block not served file=%s series=%" PRIu64 " field=%" PRIu64
+                     " offset=%" PRIu64 " len=%" PRIu32 " lost_points=%" PRIu32 " min_ts=%" PRId64
+                     " max_ts=%" PRId64 ": %s",
+                     s->path, col->series_id, col->field_id, bi->offset, bi->len, bi->count, bi->min_ts,
+                     bi->max_ts, why);
+        else if (rc != ST_ECORRUPT && rc != ST_ENOMEM)
+            ST_ERROR("seg", "block read failed file=%s series=%" PRIu64 " field=%" PRIu64 " offset=%" PRIu64
+                     ": %s", s->path, col->series_id, col->field_id, bi->offset, why);
         return rc;
     }
     if (s->cache) {
@@ -534,6 +546,12 @@ int seg_verify(const stor_io *io, const char *path, seg_verify_cb cb, void *arg,
             bad = 1;
             if (cb) cb(arg, path, 0, 0, 0, ST_ECORRUPT, "header time range does not match the blocks");
         }
+    }
+    uint64_t covered = 0;
+    for (size_t k = 0; k < s->nblocks; k++) covered += s->blocks[k].len;
+    if (covered != s->ft.index_offset - SEG_HDR_SIZE) {
+        bad = 1;
+        if (cb) cb(arg, path, 0, 0, SEG_HDR_SIZE, ST_ECORRUPT, "bytes between blocks that no block covers");
     }
     for (size_t c = 0; c < s->ncols; c++) {
         const seg_column *col = &s->cols[c];

@@ -598,6 +598,8 @@ TEST(corrupt_block_isolated)
             if (b == 1 ? rc != ST_ECORRUPT : rc != 0) bad++;
             seg_block_release(blk);
         }
+        const seg_block *again = NULL;
+        if (seg_block_read(sg, col, 1, &again) != ST_ECORRUPT || again) bad++; /* remembered */
         seg_unref(sg);
         vcoll vc;
         memset(&vc, 0, sizeof vc);
