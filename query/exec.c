@@ -1178,13 +1178,15 @@ typedef struct sel {
     size_t nmulti_tags;
     int64_t tf_unit;          /* derivative unit (ns) */
     int64_t tf_n;             /* moving_average window */
+    int tf_raw;               /* the transformation reads raw values (tf_arg: a synthetic first(field)) */
+    iql_expr *tf_arg;
 } sel;
 
-enum { TF_NONE, TF_DERIVATIVE, TF_NN_DERIVATIVE, TF_DIFFERENCE, TF_NN_DIFFERENCE, TF_CUMSUM, TF_MOVAVG };
+enum { TF_NONE, TF_DERIVATIVE, TF_NN_DERIVATIVE, TF_DIFFERENCE, TF_NN_DIFFERENCE, TF_CUMSUM, TF_MOVAVG, TF_ELAPSED };
 static const struct { const char *name; int tf; } tf_names[] = {
     { "derivative", TF_DERIVATIVE }, { "non_negative_derivative", TF_NN_DERIVATIVE },
     { "difference", TF_DIFFERENCE }, { "non_negative_difference", TF_NN_DIFFERENCE },
-    { "cumulative_sum", TF_CUMSUM }, { "moving_average", TF_MOVAVG } };
+    { "cumulative_sum", TF_CUMSUM }, { "moving_average", TF_MOVAVG }, { "elapsed", TF_ELAPSED } };
 
 static int find_tf(st_slice name)
 {
@@ -1482,12 +1484,27 @@ static int plan_select(ctx *c, sel *q)
         if (st->nfields != 1) return fail(c, "%.*s() must be the only column of the SELECT (for now)", (int)e->name.len, e->name.ptr);
         q->tf = find_tf(e->name);
         tfe = e;
-        size_t want_max = q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE || q->tf == TF_MOVAVG ? 2 : 1;
+        size_t want_max = q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE || q->tf == TF_MOVAVG || q->tf == TF_ELAPSED ? 2 : 1;
         if (e->nargs < 1 || e->nargs > want_max || (q->tf == TF_MOVAVG && e->nargs != 2))
             return fail(c, "invalid number of arguments for %.*s, got %zu", (int)e->name.len, e->name.ptr, e->nargs);
-        if (e->args[0]->kind != IQL_E_CALL)
-            return fail(c, "%.*s() over raw values is not supported yet: use it over an aggregate with GROUP BY time",
-                        (int)e->name.len, e->name.ptr);
+        if (e->args[0]->kind == IQL_E_IDENT) {
+            /* over raw values: every point is a "window" (see exec_agg_group) */
+            iql_expr *call = st_arena_alloc(c->a, sizeof *call);
+            iql_expr **args = st_arena_alloc(c->a, sizeof *args);
+            if (!call || !args) return ST_ENOMEM;
+            memset(call, 0, sizeof *call);
+            call->kind = IQL_E_CALL;
+            call->name = ST_SLICE_LIT("first");
+            call->pos = e->pos;
+            args[0] = e->args[0];
+            call->args = args;
+            call->nargs = 1;
+            tfe = e;
+            q->tf_raw = 1;
+            q->tf_arg = call;
+        } else if (e->args[0]->kind != IQL_E_CALL) {
+            return fail(c, "expected field argument in %.*s()", (int)e->name.len, e->name.ptr);
+        }
         if (q->tf == TF_MOVAVG) {
             if (e->args[1]->kind != IQL_E_INTEGER || e->args[1]->i < 1)
                 return fail(c, "moving_average window must be greater than 1, got %lld", (long long)e->args[1]->i);
@@ -1506,7 +1523,7 @@ static int plan_select(ctx *c, sel *q)
     for (size_t i = 0; i < st->nfields && !q->multi; i++) {
         if (tfe) {
             int hc = 0, hi = 0;
-            int rc = collect_calls(c, q, tfe->args[0], &cap, &hc, &hi);
+            int rc = collect_calls(c, q, q->tf_raw ? q->tf_arg : tfe->args[0], &cap, &hc, &hi);
             if (rc) return rc;
             any_call = 1;
             break;
@@ -1539,8 +1556,10 @@ static int plan_select(ctx *c, sel *q)
         }
     }
     if (q->interval && !q->agg) return fail(c, "GROUP BY requires at least one aggregate function");
-    if (q->tf && !q->interval) return fail(c, "%s aggregate requires a GROUP BY interval", tf_names[q->tf - 1].name);
-    if (q->tf && !q->tf_unit) q->tf_unit = (q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE) ? 1000000000LL : 0;
+    if (q->tf && !q->tf_raw && !q->interval) return fail(c, "%s aggregate requires a GROUP BY interval", tf_names[q->tf - 1].name);
+    if (q->tf_raw && q->interval) return fail(c, "aggregate function required inside the call to %s", tf_names[q->tf - 1].name);
+    if (q->tf && !q->tf_unit)
+        q->tf_unit = (q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE) ? 1000000000LL : q->tf == TF_ELAPSED ? 1 : 0;
     if (q->expand || q->multi) return 0; /* columns per measurement: expand_calls; plan_multi */
     if (q->agg) {
         q->ncols = st->nfields;
@@ -1548,7 +1567,7 @@ static int plan_select(ctx *c, sel *q)
         if (!q->cols) return ST_ENOMEM;
         for (size_t i = 0; i < st->nfields; i++) {
             memset(&q->cols[i], 0, sizeof q->cols[i]);
-            q->cols[i].expr = tfe ? tfe->args[0] : st->fields[i].expr;
+            q->cols[i].expr = tfe ? (q->tf_raw ? q->tf_arg : tfe->args[0]) : st->fields[i].expr;
             q->cols[i].name = st->fields[i].alias.len ? st->fields[i].alias : expr_name(st->fields[i].expr);
         }
         return dedupe_names(c, q->cols, q->ncols);
@@ -2136,6 +2155,9 @@ static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, cons
                 }
             }
             break;
+        case TF_ELAPSED:
+            if (have_prev) { o.type = ST_TYPE_INT; o.v.i = (t - prev_t) / q->tf_unit; }
+            break;
         case TF_CUMSUM:
             if (acc.type == ST_TYPE_NONE) acc = v;
             else if (acc.type == ST_TYPE_INT && v.type == ST_TYPE_INT) acc.v.i = (int64_t)((uint64_t)acc.v.i + (uint64_t)v.v.i);
@@ -2422,6 +2444,29 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
     int64_t wstart, iv = q->interval;
     int64_t *bnd = NULL; /* window boundaries: window w is [bnd[w], bnd[w + 1]) */
     size_t nw = 1;
+    if (q->tf_raw) {
+        /* each point its own window: the transformation walks raw values */
+        qcall *k = &q->calls[0];
+        size_t width = 2;
+        st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
+        sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
+        int64_t *tb = st_malloc((k->n + 1) * sizeof *tb);
+        qval *res = st_malloc(k->n * sizeof *res);
+        uint8_t *has = st_malloc(k->n);
+        if (!names || (q->ngtags && !gt) || !tb || !res || !has) rc = ST_ENOMEM;
+        for (size_t i = 0; !rc && i < k->n; i++) { tb[i] = k->ts[i]; res[i] = k->vals[i]; has[i] = 1; }
+        if (!rc) {
+            tb[k->n] = k->n ? k->ts[k->n - 1] + 1 : 0;
+            names[0] = ST_SLICE_LIT("time");
+            names[1] = q->cols[0].name;
+            group_tags(q, &ss[0], gt);
+            rc = emit_transformed(c, q, m, gt, names, res, has, k->n, tb);
+        }
+        st_free(tb);
+        st_free(res);
+        st_free(has);
+        return rc;
+    }
     if (iv) {
         int64_t lo = q->tmin == INT64_MIN ? first_ts : q->tmin;
         int64_t hi = q->tmax == INT64_MAX ? (c->now_ns > last_ts ? c->now_ns : last_ts) : q->tmax;

@@ -500,6 +500,25 @@ TEST(multi_row_functions)
                  R("{\"statement_id\":0,\"error\":\"unsupported top iterator type: string\"}"));
 }
 
+TEST(raw_transformations)
+{
+    /* host a: (0s,1) (10s,2) (20s,3) */
+    CHECK_EQ_STR(run("SELECT derivative(value) FROM cpu WHERE host = 'a'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"derivative\"],\"values\":[[1700000010,0.1],[1700000020,0.1]]}"));
+    CHECK_EQ_STR(run("SELECT elapsed(value, 1s) FROM cpu WHERE host = 'a'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"elapsed\"],\"values\":[[1700000010,10],[1700000020,10]]}"));
+    CHECK_EQ_STR(run("SELECT elapsed(value) FROM cpu WHERE host = 'a' LIMIT 1", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"elapsed\"],\"values\":[[1700000010,10000000000]]}"));
+    CHECK_EQ_STR(run("SELECT cumulative_sum(n) FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"cumulative_sum\"],\"values\":[[1700000000,10],[1700000020,40]]}"));
+    CHECK_EQ_STR(run("SELECT moving_average(value, 2) FROM cpu WHERE host = 'a'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"moving_average\"],\"values\":[[1700000010,1.5],[1700000020,2.5]]}"));
+    CHECK_EQ_STR(run("SELECT elapsed(mean(value), 1s) FROM cpu WHERE host = 'a' AND time >= 1700000000s AND time <= 1700000020s GROUP BY time(10s)", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"elapsed\"],\"values\":[[1700000010,10],[1700000020,10]]}"));
+    CHECK_EQ_STR(run("SELECT derivative(value) FROM cpu WHERE time >= 1700000000s GROUP BY time(10s)", "s"),
+                 R("{\"statement_id\":0,\"error\":\"aggregate function required inside the call to derivative\"}"));
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -519,6 +538,7 @@ int main(void)
     RUN(time_zones);
     RUN(wildcard_functions_and_math);
     RUN(multi_row_functions);
+    RUN(raw_transformations);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
