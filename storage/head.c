@@ -225,126 +225,153 @@ void head_points_fini(head_points *p)
     memset(p, 0, sizeof *p);
 }
 
-typedef struct merge_item {
+typedef struct ooo_ref {
     int64_t ts;
-    uint64_t order;   /* stream index, then ooo index after all stream entries */
-    st_value v;
-    uint32_t quality;
-    size_t str_off;   /* into strings when type is string */
-} merge_item;
+    size_t idx; /* arrival order */
+} ooo_ref;
 
-static int merge_cmp(const void *a, const void *b)
+static int ooo_cmp(const void *a, const void *b)
 {
-    const merge_item *x = a, *y = b;
+    const ooo_ref *x = a, *y = b;
     if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
-    return x->order < y->order ? -1 : (x->order > y->order);
+    return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
+static st_value ooo_value(const column *c, const ooo_entry *e)
+{
+    st_value v;
+    memset(&v, 0, sizeof v);
+    v.type = c->type;
+    switch (c->type) {
+    case ST_TYPE_FLOAT: memcpy(&v.v.f, &e->bits, 8); break;
+    case ST_TYPE_INT: v.v.i = (int64_t)e->bits; break;
+    case ST_TYPE_UINT: v.v.u = e->bits; break;
+    case ST_TYPE_BOOL: v.v.b = (int)e->bits; break;
+    default: v.v.s = (st_slice){ c->ooo_str.ptr ? c->ooo_str.ptr + e->bits : "", e->len }; break;
+    }
+    return v;
+}
+
+/* Decode the first n values of the in-order stream into vals. scratch holds
+ * at least n * 16 bytes. */
+static int decode_values(const column *c, size_t n, st_value *vals, void *scratch)
+{
+    int rc;
+    switch (c->type) {
+    case ST_TYPE_FLOAT: {
+        double *d = scratch;
+        rc = enc_float_gorilla_decode(c->v.f.buf.ptr, c->v.f.buf.len, n, d);
+        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_FLOAT; vals[i].v.f = d[i]; }
+        return rc;
+    }
+    case ST_TYPE_INT: {
+        int64_t *d = scratch;
+        rc = enc_int_decode(c->v.i.buf.ptr, c->v.i.buf.len, n, d);
+        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_INT; vals[i].v.i = d[i]; }
+        return rc;
+    }
+    case ST_TYPE_UINT: {
+        uint64_t *d = scratch;
+        rc = enc_uint_decode(c->v.i.buf.ptr, c->v.i.buf.len, n, d);
+        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_UINT; vals[i].v.u = d[i]; }
+        return rc;
+    }
+    case ST_TYPE_BOOL: {
+        uint8_t *d = scratch;
+        rc = enc_bool_decode(c->v.b.buf.ptr, c->v.b.buf.len, n, d);
+        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_BOOL; vals[i].v.b = d[i]; }
+        return rc;
+    }
+    default: {
+        st_slice *d = scratch;
+        rc = enc_str_decode(c->v.s.buf.ptr, c->v.s.buf.len, n, d);
+        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_STRING; vals[i].v.s = d[i]; }
+        return rc;
+    }
+    }
+}
+
+/*
+ * The stream is sorted (non-decreasing), so the range is found by binary
+ * search on the decoded timestamps and values are decoded only up to its
+ * end. Out-of-order entries in range are sorted among themselves (few) and
+ * merged linearly; on equal timestamps the later write wins: stream order,
+ * then OOO arrival order (every OOO entry is newer than any stream entry
+ * with its timestamp, invariant 2).
+ */
 int head_read(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, head_points *out)
 {
     int rc = 0;
-    merge_item *items = NULL;
-    int64_t *ts = NULL;
-    st_value *vals = NULL;
-    uint32_t *q = NULL;
+    int64_t *sts = NULL, *ts = NULL;
+    st_value *svals = NULL, *vals = NULL;
+    uint32_t *sq = NULL, *q = NULL;
+    void *scratch = NULL;
+    ooo_ref *oo = NULL;
     pthread_rwlock_rdlock(&h->lock);
     column *c = col_find(h, s, f);
     if (!c) { out->n = 0; out->type = ST_TYPE_NONE; goto unlock; }
-    size_t n = c->ts.count;
-    size_t total = n + c->ooo_n;
     out->type = c->type;
-    if (total == 0) { out->n = 0; goto unlock; }
-    /* Sized for stream + ooo: the merged result can hold both. */
-    ts = st_malloc(total * sizeof *ts);
-    vals = st_malloc(total * sizeof *vals);
-    q = st_malloc(total * sizeof *q);
-    items = st_malloc(total * sizeof *items);
-    if (!ts || !vals || !q || !items) { rc = ST_ENOMEM; goto unlock; }
+    size_t n = c->ts.count;
+    size_t i0 = 0, i1 = 0;
     if (n) {
-        rc = enc_ts_decode(c->ts.buf.ptr, c->ts.buf.len, n, ts);
-        if (!rc) rc = enc_quality_decode(c->q.buf.ptr, c->q.buf.len, n, q);
-        if (rc) goto unlock;
-        switch (c->type) {
-        case ST_TYPE_FLOAT: {
-            double *d = (double *)(void *)items; /* scratch: items is larger */
-            rc = enc_float_gorilla_decode(c->v.f.buf.ptr, c->v.f.buf.len, n, d);
-            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_FLOAT; vals[i].v.f = d[i]; }
-            break;
-        }
-        case ST_TYPE_INT: {
-            int64_t *d = (int64_t *)(void *)items;
-            rc = enc_int_decode(c->v.i.buf.ptr, c->v.i.buf.len, n, d);
-            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_INT; vals[i].v.i = d[i]; }
-            break;
-        }
-        case ST_TYPE_UINT: {
-            uint64_t *d = (uint64_t *)(void *)items;
-            rc = enc_uint_decode(c->v.i.buf.ptr, c->v.i.buf.len, n, d);
-            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_UINT; vals[i].v.u = d[i]; }
-            break;
-        }
-        case ST_TYPE_BOOL: {
-            uint8_t *d = (uint8_t *)(void *)items;
-            rc = enc_bool_decode(c->v.b.buf.ptr, c->v.b.buf.len, n, d);
-            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_BOOL; vals[i].v.b = d[i]; }
-            break;
-        }
-        default: {
-            st_slice *d = (st_slice *)(void *)items;
-            rc = enc_str_decode(c->v.s.buf.ptr, c->v.s.buf.len, n, d);
-            for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_STRING; vals[i].v.s = d[i]; }
-            break;
-        }
-        }
-        if (rc) goto unlock;
+        sts = st_malloc(n * sizeof *sts);
+        if (!sts) { rc = ST_ENOMEM; goto unlock; }
+        if ((rc = enc_ts_decode(c->ts.buf.ptr, c->ts.buf.len, n, sts)) != 0) goto unlock;
+        size_t lo = 0, hi = n;
+        while (lo < hi) { size_t m = (lo + hi) / 2; if (sts[m] < tmin) lo = m + 1; else hi = m; }
+        i0 = lo;
+        hi = n;
+        while (lo < hi) { size_t m = (lo + hi) / 2; if (sts[m] <= tmax) lo = m + 1; else hi = m; }
+        i1 = lo;
     }
-    /* Gather what is in range, in write order. */
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ts[i] < tmin || ts[i] > tmax) continue;
-        items[m].ts = ts[i];
-        items[m].order = i;
-        items[m].v = vals[i];
-        items[m].quality = q[i];
-        m++;
+    size_t no = 0;
+    if (c->ooo_n) {
+        oo = st_malloc(c->ooo_n * sizeof *oo);
+        if (!oo) { rc = ST_ENOMEM; goto unlock; }
+        for (size_t k = 0; k < c->ooo_n; k++)
+            if (c->ooo[k].ts >= tmin && c->ooo[k].ts <= tmax) { oo[no].ts = c->ooo[k].ts; oo[no].idx = k; no++; }
+        if (no > 1) qsort(oo, no, sizeof *oo, ooo_cmp);
     }
-    for (size_t i = 0; i < c->ooo_n; i++) {
-        const ooo_entry *e = &c->ooo[i];
-        if (e->ts < tmin || e->ts > tmax) continue;
-        merge_item *it = &items[m++];
-        it->ts = e->ts;
-        it->order = n + i;
-        it->quality = e->quality;
-        it->v.type = c->type;
-        switch (c->type) {
-        case ST_TYPE_FLOAT: memcpy(&it->v.v.f, &e->bits, 8); break;
-        case ST_TYPE_INT: it->v.v.i = (int64_t)e->bits; break;
-        case ST_TYPE_UINT: it->v.v.u = e->bits; break;
-        case ST_TYPE_BOOL: it->v.v.b = (int)e->bits; break;
-        default: it->v.v.s = (st_slice){ c->ooo_str.ptr + e->bits, e->len }; break;
+    size_t cap = (i1 - i0) + no;
+    if (cap == 0) { out->n = 0; goto unlock; }
+    if (i1 > i0) {
+        svals = st_malloc(i1 * sizeof *svals);
+        sq = st_malloc(i1 * sizeof *sq);
+        scratch = st_malloc(i1 * 16);
+        if (!svals || !sq || !scratch) { rc = ST_ENOMEM; goto unlock; }
+        if ((rc = decode_values(c, i1, svals, scratch)) != 0) goto unlock;
+        if ((rc = enc_quality_decode(c->q.buf.ptr, c->q.buf.len, i1, sq)) != 0) goto unlock;
+    }
+    ts = st_malloc(cap * sizeof *ts);
+    vals = st_malloc(cap * sizeof *vals);
+    q = st_malloc(cap * sizeof *q);
+    if (!ts || !vals || !q) { rc = ST_ENOMEM; goto unlock; }
+    /* Merge; equal timestamps collapse onto the newest (the last seen). */
+    size_t k = 0, a = i0, b = 0;
+    while (a < i1 || b < no) {
+        int64_t t;
+        st_value v;
+        uint32_t qq;
+        if (b >= no || (a < i1 && sts[a] <= oo[b].ts)) {
+            t = sts[a]; v = svals[a]; qq = sq[a]; a++;
+        } else {
+            const ooo_entry *e = &c->ooo[oo[b].idx];
+            t = e->ts; v = ooo_value(c, e); qq = e->quality; b++;
         }
+        if (k && ts[k - 1] == t) k--;
+        ts[k] = t; vals[k] = v; q[k] = qq; k++;
     }
-    if (c->ooo_n) qsort(items, m, sizeof *items, merge_cmp);
-    /* Keep the newest of each timestamp; copy out (strings into out->strings,
-     * since the column's buffers belong to the head). */
-    size_t k = 0;
-    for (size_t i = 0; i < m; i++) {
-        if (i + 1 < m && items[i + 1].ts == items[i].ts) continue;
-        items[k++] = items[i];
-    }
+    /* Strings point into the column; copy them out (the head moves on). */
     st_buf_clear(&out->strings);
     if (c->type == ST_TYPE_STRING) {
-        for (size_t i = 0; i < k; i++) {
-            items[i].str_off = out->strings.len;
-            if (st_buf_append(&out->strings, items[i].v.v.s.ptr, items[i].v.v.s.len)) { rc = ST_ENOMEM; goto unlock; }
+        size_t total = 0;
+        for (size_t x = 0; x < k; x++) total += vals[x].v.s.len;
+        if ((rc = st_buf_reserve(&out->strings, total)) != 0) goto unlock;
+        for (size_t x = 0; x < k; x++) {
+            size_t off = out->strings.len;
+            st_buf_append(&out->strings, vals[x].v.s.ptr, vals[x].v.s.len);
+            vals[x].v.s.ptr = out->strings.ptr + off;
         }
-    }
-    for (size_t i = 0; i < k; i++) {
-        ts[i] = items[i].ts;
-        vals[i] = items[i].v;
-        q[i] = items[i].quality;
-        if (c->type == ST_TYPE_STRING)
-            vals[i].v.s = (st_slice){ out->strings.ptr ? out->strings.ptr + items[i].str_off : "", items[i].v.v.s.len };
     }
     st_free(out->ts);
     st_free(out->vals);
@@ -358,7 +385,11 @@ int head_read(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, head_
     q = NULL;
 unlock:
     pthread_rwlock_unlock(&h->lock);
-    st_free(items);
+    st_free(sts);
+    st_free(svals);
+    st_free(sq);
+    st_free(scratch);
+    st_free(oo);
     st_free(ts);
     st_free(vals);
     st_free(q);
