@@ -560,7 +560,7 @@ static int open_next_file(lp_source *ls)
     if (f == FMT_AUTO) {
         const char *lf = memchr(ls->chunk, '\n', got);
         size_t n = lf ? (size_t)(lf - ls->chunk) : got;
-        f = imp_csv_is_strata_header(ls->chunk, n) ? FMT_STRATA : imp_csv_looks_like(ls->chunk, n) ? FMT_CSV : FMT_LP;
+        f = imp_csv_is_strata_header(ls->chunk, n) ? FMT_STRATA : imp_csv_looks_like(ls->chunk, n, ls->csvo->time_column) ? FMT_CSV : FMT_LP;
     }
     ls->file_fmt = f;
     imp_csv_destroy(ls->csv);

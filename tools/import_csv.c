@@ -419,7 +419,7 @@ int imp_csv_is_strata_header(const char *rec, size_t len)
     return len == sizeof strata_header - 1 && memcmp(rec, strata_header, len) == 0;
 }
 
-int imp_csv_looks_like(const char *rec, size_t len)
+int imp_csv_looks_like(const char *rec, size_t len, const char *time_column)
 {
     strip(&rec, &len);
     char d = detect_delim(rec, len);
@@ -433,6 +433,7 @@ int imp_csv_looks_like(const char *rec, size_t len)
         while (n && *s == ' ') s++, n--;
         while (n && s[n - 1] == ' ') n--;
         if (is_time_name(s, n)) return 1;
+        if (time_column && strlen(time_column) == n && memcmp(time_column, s, n) == 0) return 1;
         i = j + 1;
     }
     return 0;

@@ -42,8 +42,9 @@ void imp_csv_destroy(imp_csv *c); /* accepts NULL */
 /* Record cutting: the LF that ends the record starting (or going on) at p,
  * or NULL when it goes on past end (LFs inside quoted cells do not end it). */
 const char *imp_csv_cut(imp_csv *c, const char *p, const char *end);
-/* 1 when the record is a header with a time column (or Strata's CSV header). */
-int  imp_csv_looks_like(const char *rec, size_t len);
+/* 1 when the record is a header with a time column (a usual name, or
+ * time_column when not NULL). */
+int  imp_csv_looks_like(const char *rec, size_t len, const char *time_column);
 /* 1 when the record is Strata's long-form CSV header. */
 int  imp_csv_is_strata_header(const char *rec, size_t len);
 /*
