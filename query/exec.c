@@ -180,6 +180,7 @@ static int time_value(ctx *c, const iql_expr *e, int64_t *out)
         *out = (int64_t)e->f;
         return 0;
     case IQL_E_PAREN: return time_value(c, e->lhs, out);
+    case IQL_E_PARAM: return fail(c, "missing parameter: %.*s", (int)e->name.len, e->name.ptr);
     case IQL_E_CALL:
         if (ieq(e->name, "now") && e->nargs == 0) { *out = c->now_ns; return 0; }
         return fail(c, "invalid time expression: %.*s()", (int)e->name.len, e->name.ptr);
@@ -1275,6 +1276,7 @@ static int collect_calls(ctx *c, sel *q, iql_expr *e, size_t *cap, int *has_call
     case IQL_E_PAREN: return collect_calls(c, q, e->lhs, cap, has_call, has_ident);
     case IQL_E_IDENT: case IQL_E_WILDCARD: case IQL_E_REGEX: *has_ident = 1; return 0;
     case IQL_E_INTEGER: case IQL_E_NUMBER: return 0;
+    case IQL_E_PARAM: return fail(c, "missing parameter: %.*s", (int)e->name.len, e->name.ptr);
     default: return fail(c, "unsupported expression in SELECT");
     }
 }
@@ -2759,6 +2761,159 @@ int qry_epoch_parse(st_slice s, int *out)
     return ST_EINVAL;
 }
 
+/* ---- bound parameters (params={"name": value}) ---- */
+
+static void js_ws(const char *p, size_t n, size_t *i)
+{
+    while (*i < n && (p[*i] == ' ' || p[*i] == '\t' || p[*i] == '\n' || p[*i] == '\r')) (*i)++;
+}
+
+/* A JSON string at p[*i] ('"'), unescaped into the arena. 0 or -1. */
+static int js_str(st_arena *a, const char *p, size_t n, size_t *i, st_slice *out)
+{
+    if (*i >= n || p[*i] != '"') return -1;
+    size_t j = *i + 1;
+    char *d = st_arena_alloc_bytes(a, n - j + 1);
+    if (!d) return -1;
+    size_t k = 0;
+    while (j < n && p[j] != '"') {
+        char ch = p[j++];
+        if ((unsigned char)ch < 0x20) return -1;
+        if (ch != '\\') { d[k++] = ch; continue; }
+        if (j >= n) return -1;
+        ch = p[j++];
+        switch (ch) {
+        case '"': case '\\': case '/': d[k++] = ch; break;
+        case 'n': d[k++] = '\n'; break;
+        case 't': d[k++] = '\t'; break;
+        case 'r': d[k++] = '\r'; break;
+        case 'b': d[k++] = '\b'; break;
+        case 'f': d[k++] = '\f'; break;
+        case 'u': {
+            if (j + 4 > n) return -1;
+            unsigned cp = 0;
+            for (int h = 0; h < 4; h++) {
+                char x = p[j++];
+                cp <<= 4;
+                if (x >= '0' && x <= '9') cp |= (unsigned)(x - '0');
+                else if ((x | 32) >= 'a' && (x | 32) <= 'f') cp |= (unsigned)((x | 32) - 'a' + 10);
+                else return -1;
+            }
+            if (cp >= 0xD800 && cp <= 0xDFFF) return -1; /* surrogates: not needed for parameters */
+            if (cp < 0x80) d[k++] = (char)cp;
+            else if (cp < 0x800) { d[k++] = (char)(0xC0 | (cp >> 6)); d[k++] = (char)(0x80 | (cp & 63)); }
+            else { d[k++] = (char)(0xE0 | (cp >> 12)); d[k++] = (char)(0x80 | ((cp >> 6) & 63)); d[k++] = (char)(0x80 | (cp & 63)); }
+            break;
+        }
+        default: return -1;
+        }
+    }
+    if (j >= n) return -1;
+    d[k] = 0;
+    *i = j + 1;
+    *out = (st_slice){ d, k };
+    return 0;
+}
+
+typedef struct qparam { st_slice name; iql_expr val; } qparam;
+
+/* Parse the params object into literal nodes. 0, or -1 with a message. */
+static int params_parse(st_arena *a, st_slice js, qparam **out, size_t *nout, char *err, size_t cap)
+{
+    const char *p = js.ptr;
+    size_t n = js.len, i = 0, np = 0, pcap = 0;
+    qparam *v = NULL;
+    *out = NULL;
+    *nout = 0;
+    js_ws(p, n, &i);
+    if (i >= n || p[i] != '{') { snprintf(err, cap, "expected a JSON object"); return -1; }
+    i++;
+    js_ws(p, n, &i);
+    if (i < n && p[i] == '}') { i++; goto end; }
+    for (int guard = 0; guard < 100000; guard++) {
+        js_ws(p, n, &i);
+        st_slice key;
+        if (js_str(a, p, n, &i, &key)) { snprintf(err, cap, "invalid key at offset %zu", i); return -1; }
+        js_ws(p, n, &i);
+        if (i >= n || p[i] != ':') { snprintf(err, cap, "expected ':' at offset %zu", i); return -1; }
+        i++;
+        js_ws(p, n, &i);
+        if (np == pcap) {
+            size_t nc = pcap ? pcap * 2 : 8;
+            qparam *m = st_arena_alloc(a, nc * sizeof *m);
+            if (!m) { snprintf(err, cap, "out of memory"); return -1; }
+            if (np) memcpy(m, v, np * sizeof *m);
+            v = m;
+            pcap = nc;
+        }
+        qparam *q = &v[np];
+        memset(q, 0, sizeof *q);
+        q->name = key;
+        if (i < n && p[i] == '"') {
+            q->val.kind = IQL_E_STRING;
+            if (js_str(a, p, n, &i, &q->val.s)) { snprintf(err, cap, "invalid string for %.*s", (int)(key.len > 64 ? 64 : key.len), key.ptr); return -1; }
+        } else if (n - i >= 4 && memcmp(p + i, "true", 4) == 0) {
+            q->val.kind = IQL_E_BOOL; q->val.i = 1; i += 4;
+        } else if (n - i >= 5 && memcmp(p + i, "false", 5) == 0) {
+            q->val.kind = IQL_E_BOOL; q->val.i = 0; i += 5;
+        } else {
+            size_t st0 = i;
+            int isf = 0;
+            if (i < n && p[i] == '-') i++;
+            while (i < n && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == 'e' || p[i] == 'E' || p[i] == '+' || p[i] == '-')) {
+                if (p[i] == '.' || p[i] == 'e' || p[i] == 'E') isf = 1;
+                i++;
+            }
+            if (i == st0) { snprintf(err, cap, "unsupported value for %.*s", (int)(key.len > 64 ? 64 : key.len), key.ptr); return -1; }
+            if (!isf && st_parse_int64(p + st0, i - st0, &q->val.i) == 0) q->val.kind = IQL_E_INTEGER;
+            else if (st_parse_double(p + st0, i - st0, 0, &q->val.f) == 0) q->val.kind = IQL_E_NUMBER;
+            else { snprintf(err, cap, "invalid number for %.*s", (int)(key.len > 64 ? 64 : key.len), key.ptr); return -1; }
+        }
+        np++;
+        js_ws(p, n, &i);
+        if (i < n && p[i] == ',') { i++; continue; }
+        if (i < n && p[i] == '}') { i++; break; }
+        snprintf(err, cap, "expected ',' or '}' at offset %zu", i);
+        return -1;
+    }
+end:
+    js_ws(p, n, &i);
+    if (i != n) { snprintf(err, cap, "trailing bytes at offset %zu", i); return -1; }
+    *out = v;
+    *nout = np;
+    return 0;
+}
+
+/* Replace $name nodes by their values (in place); unbound ones stay and
+ * fail at execution with "missing parameter". */
+static void bind_expr(iql_expr *e, const qparam *v, size_t n, int depth)
+{
+    if (!e || depth > IQL_MAX_DEPTH * 2) return;
+    if (e->kind == IQL_E_PARAM) {
+        for (size_t i = 0; i < n; i++)
+            if (st_slice_eq(v[i].name, e->name)) {
+                size_t pos = e->pos;
+                *e = v[i].val;
+                e->pos = pos;
+                e->cast = (st_slice){ "", 0 };
+                return;
+            }
+        return;
+    }
+    bind_expr(e->lhs, v, n, depth + 1);
+    bind_expr(e->rhs, v, n, depth + 1);
+    for (size_t i = 0; i < e->nargs; i++) bind_expr(e->args[i], v, n, depth + 1);
+}
+
+static void bind_params(iql_query *qq, const qparam *v, size_t n)
+{
+    for (size_t s = 0; s < qq->nstmts; s++) {
+        iql_stmt *st = qq->stmts[s];
+        for (size_t f = 0; f < st->nfields; f++) bind_expr(st->fields[f].expr, v, n, 0);
+        bind_expr(st->where, v, n, 0);
+    }
+}
+
 static int top_error(st_buf *out, const char *msg, int csv)
 {
     if (csv) {
@@ -2790,6 +2945,19 @@ int qry_execute(stor *s, const qry_request *req, st_buf *out, int *http_status)
         snprintf(msg, sizeof msg, "error parsing query: %s", perr);
         *http_status = 400;
         return top_error(out, msg, req->csv);
+    }
+    if (req->params.len) {
+        qparam *pv;
+        size_t np;
+        char perr2[200];
+        if (params_parse(&a, req->params, &pv, &np, perr2, sizeof perr2) != 0) {
+            st_arena_fini(&a);
+            char msg[300];
+            snprintf(msg, sizeof msg, "error parsing query parameters: %s", perr2);
+            *http_status = 400;
+            return top_error(out, msg, req->csv);
+        }
+        bind_params(qq, pv, np);
     }
     ctx c;
     memset(&c, 0, sizeof c);

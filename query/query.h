@@ -53,6 +53,9 @@ typedef struct qry_request {
     int64_t now_ns;       /* now() for the whole request; 0 = read the clock */
     int64_t timeout_ms;   /* 0 = none */
     uint64_t max_points;  /* points read per statement; 0 = unlimited */
+    st_slice params;      /* params=: a JSON object binding $name in the query (string, number,
+                           * true/false); borrowed; empty = none. Bad JSON: 400 "error parsing
+                           * query parameters: ..."; an unbound $name: "missing parameter: name" */
 } qry_request;
 
 void qry_request_init(qry_request *r); /* zeroes; epoch = RFC3339 */

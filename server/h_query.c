@@ -31,8 +31,8 @@ typedef struct qstate {
     srv *s;                 /* borrowed */
     int form;               /* POST body is a urlencoded form */
     st_buf body;            /* the form body */
-    st_buf q, db, rp;       /* decoded parameters */
-    qry_request qr;         /* slices into q, db, rp */
+    st_buf q, db, rp, params; /* decoded parameters */
+    qry_request qr;         /* slices into q, db, rp, params */
     st_buf out;             /* the response body, written by the worker */
     int status;
 } qstate;
@@ -45,6 +45,7 @@ static void q_free(http_req *r)
     st_buf_fini(&st->q);
     st_buf_fini(&st->db);
     st_buf_fini(&st->rp);
+    st_buf_fini(&st->params);
     st_buf_fini(&st->out);
     st_free(st);
     r->state = NULL;
@@ -66,6 +67,7 @@ static int q_headers(http_req *r)
     st_buf_init(&st->q);
     st_buf_init(&st->db);
     st_buf_init(&st->rp);
+    st_buf_init(&st->params);
     st_buf_init(&st->out);
     r->state = st;
     if (r->method == HTTP_POST && r->h_content_type.len &&
@@ -156,6 +158,7 @@ static void q_complete(http_req *r)
     qr->q = (st_slice){ st->q.ptr, st->q.len };
     qr->db = (st_slice){ st->db.ptr, st->db.len };
     qr->rp = (st_slice){ st->rp.ptr, st->rp.len };
+    if (param(st, "params", &st->params)) qr->params = (st_slice){ st->params.ptr, st->params.len };
     if (param(st, "epoch", &v) && v.len && qry_epoch_parse((st_slice){ v.ptr, v.len }, &qr->epoch) != 0)
         qr->epoch = QRY_EPOCH_RFC3339;
     if (param(st, "pretty", &v)) qr->pretty = truthy(&v);

@@ -73,6 +73,21 @@ def test_multi_statement_and_errors():
     check("no year unit" in js["error"], js)
 
 
+def test_bound_parameters():
+    s = Server()
+    eq(s.write("m,host=a v=1 1000\nm,host=b v=5 2000", precision="ms")[0], 204)
+    st, js = s.query("SELECT v FROM m WHERE host = $h AND v > $min", epoch="ms",
+                     extra={"params": json.dumps({"h": "b", "min": 2})})
+    eq(st, 200, js)
+    eq(js["results"][0]["series"][0]["values"], [[2000, 5]])
+    st, js = s.query("SELECT v FROM m WHERE host = $h", epoch="ms", method="POST",
+                     extra={"params": json.dumps({"h": "a"})})
+    eq(js["results"][0]["series"][0]["values"], [[1000, 1]])
+    st, js = s.query("SELECT v FROM m WHERE host = $h", epoch="ms", extra={"params": "{bad"})
+    eq(st, 400)
+    check(js["error"].startswith("error parsing query parameters: "), js)
+
+
 def test_node_influx_client():
     npm = shutil.which("npm")
     node = shutil.which("node")

@@ -519,6 +519,37 @@ TEST(raw_transformations)
                  R("{\"statement_id\":0,\"error\":\"aggregate function required inside the call to derivative\"}"));
 }
 
+static const char *runp(const char *q, const char *params)
+{
+    qry_request r;
+    qry_request_init(&r);
+    r.q = st_slice_cstr(q);
+    r.db = st_slice_cstr("plant");
+    r.now_ns = (T0 + 3600) * SEC;
+    r.params = st_slice_cstr(params);
+    qry_epoch_parse(st_slice_cstr("s"), &r.epoch);
+    st_buf_fini(&g_out);
+    st_buf_init(&g_out);
+    qry_execute(g_s, &r, &g_out, &g_status);
+    return g_out.ptr ? g_out.ptr : "";
+}
+
+TEST(bound_parameters)
+{
+    CHECK_EQ_STR(runp("SELECT value FROM cpu WHERE host = $h AND value > $min AND time >= $t", "{\"h\":\"a\", \"min\": 1.5, \"t\": \"2023-11-14T22:13:25Z\"}"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":[[1700000010,2],[1700000020,3]]}"));
+    CHECK_EQ_INT(g_status, 200);
+    CHECK_EQ_STR(runp("SELECT value FROM cpu WHERE \"on\" = $b AND n = $n", "{\"b\":true,\"n\":30}"), R("{\"statement_id\":0}"));
+    CHECK_EQ_STR(runp("SELECT count(value) FROM cpu WHERE n = $n", "{\"n\":30, \"unused\": \"x\\u00e9\"}"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"count\"],\"values\":[[0,1]]}"));
+    CHECK_EQ_STR(runp("SELECT value FROM cpu WHERE host = $nope", "{}"),
+                 R("{\"statement_id\":0,\"error\":\"missing parameter: nope\"}"));
+    CHECK_EQ_STR(runp("SELECT value FROM cpu WHERE host = $h", "{\"h\":"),
+                 "{\"error\":\"error parsing query parameters: unsupported value for h\"}\n");
+    CHECK_EQ_INT(g_status, 400);
+    CHECK_EQ_STR(runp("SELECT value FROM cpu", "[1]"), "{\"error\":\"error parsing query parameters: expected a JSON object\"}\n");
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -539,6 +570,7 @@ int main(void)
     RUN(wildcard_functions_and_math);
     RUN(multi_row_functions);
     RUN(raw_transformations);
+    RUN(bound_parameters);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
