@@ -9,8 +9,10 @@ a small --batch-bytes, and checks what the server stored: through /query when
 the query engine answers, else through /metrics (strata_points_written_total
 counts field values). Then: gzip and zstd inputs, bad lines (exit 1, errors
 named FILE:LINE), stdin, v2 --bucket, a server that is down (exit 3 after
-quick retries), usage errors (exit 2), a server that refuses (exit 3), and
-`strata query 'SHOW DATABASES'`.
+quick retries), usage errors (exit 2), a server that refuses (exit 3),
+`strata query 'SHOW DATABASES'`, the progress bar under a real pseudo-terminal
+(and one summary line without one), and an import interrupted with SIGINT then
+continued with --resume (plain and gzip): every value acknowledged exactly once.
 """
 import gzip
 import json
@@ -271,6 +273,113 @@ def test_query_show_databases():
     rc, out, err = strata("query", "--url", url(s), "--db", "alpha", "SELECT nope FROM")
     eq(rc, 1, "a statement error exits 1")
     check(err.startswith("strata query: "), err)
+
+
+def big_lp(path, n, series=4):
+    """n lines over `series` series, two fields each, distinct timestamps; gzip when path ends in .gz."""
+    text = "".join("m,s=s%d v=%d.5,c=%di %d\n" % (i % series, i, i, T0 + i * 1_000_000_000) for i in range(n))
+    data = text.encode()
+    if path.endswith(".gz"):
+        data = gzip.compress(data)
+    with open(path, "wb") as f:
+        f.write(data)
+    return text
+
+
+def test_progress_bar_on_a_terminal_and_one_line_without():
+    s = Server()
+    d = tempfile.mkdtemp(prefix="strata-cli-")
+    try:
+        path = os.path.join(d, "in.lp.gz")
+        big_lp(path, 4000)
+        # A real pseudo-terminal for stderr: python's pty, the child's stdio on the slave side.
+        import pty
+        import select
+        master, slave = pty.openpty()
+        p = subprocess.Popen([STRATA, "import", "--url", url(s), "--db", "tty", "--workers", "2", "--batch-bytes",
+                              "1000", "--throttle-ms", "10", path], stdin=slave, stdout=slave, stderr=slave)
+        os.close(slave)
+        buf = b""
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            r, _, _ = select.select([master], [], [], 0.5)
+            if r:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                buf += chunk
+            elif p.poll() is not None:
+                break
+        p.wait(timeout=30)
+        os.close(master)
+        out = buf.decode("utf-8", "replace")
+        eq(p.returncode, 0, "exit code; output: " + out[-2000:])
+        frames = [f for f in out.split("\r") if "rows/s" in f]
+        check(len(frames) >= 3, "several redraws: %r" % out[-1500:])
+        check(len(frames) < 200, "at most ~10 redraws a second: %d" % len(frames))
+        mid = [f for f in frames if "ETA" in f and "%" in f and "/" in f]
+        check(mid, "bytes done/total, percent and ETA shown: %r" % frames[:3])
+        check(re.search(r"\d+ rows  \d+ rows/s", frames[-1]), "rows and rate: %r" % frames[-1])
+        check("4000 rows" in frames[-1], "final frame counts every row: %r" % frames[-1])
+        check("wrote 4000 lines" in out, "summary after the bar")
+        # Not a terminal: no bar, one summary line.
+        rc, _, err = strata("import", "--url", url(s), "--db", "notty", path)
+        eq(rc, 0, err)
+        check("\r" not in err and "rows/s" not in err, "no progress bar off a terminal: %r" % err)
+        eq(len(err.strip().splitlines()), 1, "one summary line: %r" % err)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_sigint_then_resume_writes_every_line_once():
+    s = Server()
+    d = tempfile.mkdtemp(prefix="strata-cli-")
+    try:
+        n = 12000
+        for name in ("in.lp.gz", "in.lp"):
+            path = os.path.join(d, name)
+            db = "r_" + name.replace(".", "_")
+            big_lp(path, n)
+            before = metric(s, "strata_points_written_total")
+            p = subprocess.Popen([STRATA, "import", "--url", url(s), "--db", db, "--workers", "3", "--batch-bytes",
+                                  "1500", "--throttle-ms", "20", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(1.0)
+            p.send_signal(2)  # SIGINT
+            _, err1 = p.communicate(timeout=60)
+            err1 = err1.decode()
+            eq(p.returncode, 130, "interrupted exit code: " + err1)
+            state = path + ".strata-import-state"
+            check(os.path.exists(state), "state saved: " + err1)
+            check("--resume" in err1, "tells how to go on: " + err1)
+            wrote1 = summary(err1)[3]
+            check(0 < wrote1 < n, "interrupted midway: wrote %d" % wrote1)
+            rc, _, err2 = strata("import", "--url", url(s), "--db", db, "--workers", "3", "--batch-bytes", "1500",
+                                 "--resume", path)
+            eq(rc, 0, "resumed: " + err2)
+            check("resuming" in err2, err2)
+            wrote2 = summary(err2)[3]
+            eq(wrote1 + wrote2, n, "lines written across both runs (%d + %d)" % (wrote1, wrote2))
+            # Every field value was acknowledged exactly once: none missing, none sent twice.
+            eq(metric(s, "strata_points_written_total") - before, 2 * n, "values written")
+            check(not os.path.exists(state), "state removed after completion")
+            if query_ready(s):
+                for k in range(4):
+                    vals = s.values("SELECT count(v), sum(c) FROM m WHERE s='s%d'" % k, db=db)
+                    want_sum = sum(i for i in range(k, n, 4))
+                    eq(vals[0][1:], [n // 4, want_sum], "count and sum of series s%d" % k)
+        # A changed input is refused.
+        path = os.path.join(d, "in.lp")
+        with open(path + ".strata-import-state", "w") as f:
+            f.write("strata-import-state 1\nsize 1\nmtime_ns 1\nhead_hash 0\nformat 0\nwatermark 10\n")
+        rc, _, err = strata("import", "--url", url(s), "--db", "x", "--resume", path)
+        check(rc == 2 and "changed" in err, "changed input refused: %d %s" % (rc, err))
+        rc, _, err = strata("import", "--url", url(s), "--db", "x", "--resume", path, path)
+        check(rc == 2 and "exactly one input file" in err, "resume with two files: %d %s" % (rc, err))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
