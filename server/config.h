@@ -41,6 +41,18 @@ typedef struct srv_config {
     int64_t query_timeout_ms;      /* 0 = none */
     int64_t query_max_points;      /* 0 = unlimited */
     int64_t query_threads;         /* after load: >= 1 (0 on the command line = cores) */
+    /* MQTT (listener and bridge) */
+    char   *mqtt_database;         /* owned; database MQTT points go to */
+    uint64_t mqtt_max_packet_bytes;
+    char   *mqtt_bridge;           /* owned; "" = no bridge; mqtt://[user:pass@]host:port */
+    st_strlist mqtt_bridge_topic;  /* filters subscribed on the bridge; empty = "#" */
+    char   *mqtt_bridge_client_id; /* owned; "" = generated once, kept in the catalog */
+    /* [[mqtt.rule]] tables of the config file, in file order (not a table
+     * row: read from the parsed document after the settings). Owned; NULL
+     * when the file has none. Validated at load (bad rules are refused with
+     * file:line). */
+    struct tmap *mqtt_rules;
+    size_t mqtt_rule_count;
 } srv_config;
 
 /* What the command line asks for besides running. */
@@ -58,6 +70,12 @@ enum srv_cmd srv_config_command(int argc, char **argv);
 int  srv_config_load(int argc, char **argv, srv_config *cfg, char *err, size_t err_size);
 int  srv_config_validate(srv_config *cfg, char *err, size_t err_size);
 void srv_config_free(srv_config *cfg); /* accepts NULL */
+
+/* Read the [[mqtt.rule]] tables of a TOML text into a new tmap (*out NULL
+ * when there are none). Unknown keys, wrong types and rules tmap_add_rule
+ * refuses are ST_EINVAL with "FILE:LINE: mqtt.rule: ..." in err. */
+int  srv_config_mqtt_rules(const char *text, size_t len, const char *name, struct tmap **out,
+                           size_t *count, char *err, size_t err_size);
 
 /* "key=value ..." of the settings that matter, for the start-up log line. */
 int  srv_config_describe(const srv_config *cfg, st_buf *out);

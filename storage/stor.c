@@ -379,6 +379,24 @@ void stor__cat_barrier(stor *s)
     pthread_mutex_unlock(&s->cat_mu);
 }
 
+int stor_meta_get(stor *s, const char *key, char **val, size_t *len)
+{
+    pthread_mutex_lock(&s->cat_mu);
+    while ((s->cat_head || s->cat_busy) && !s->cat_stop) pthread_cond_wait(&s->cat_cv, &s->cat_mu);
+    int rc = cat_meta_get(s->catalog, key, val, len);
+    pthread_mutex_unlock(&s->cat_mu);
+    return rc;
+}
+
+int stor_meta_set(stor *s, const char *key, const void *val, size_t len)
+{
+    pthread_mutex_lock(&s->cat_mu);
+    while ((s->cat_head || s->cat_busy) && !s->cat_stop) pthread_cond_wait(&s->cat_cv, &s->cat_mu);
+    int rc = cat_meta_set(s->catalog, key, val, len);
+    pthread_mutex_unlock(&s->cat_mu);
+    return rc;
+}
+
 /* ---- open / close ---- */
 
 char *stor__path_join(const char *a, const char *b)

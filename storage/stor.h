@@ -149,6 +149,15 @@ int stor_flush(stor *s);
  * (VictoriaMetrics' force_merge). Waits. 0 or ST_EREADONLY. */
 int stor_compact(stor *s);
 
+/* ---- small named values kept in the catalog (e.g. the MQTT bridge's
+ * generated client id). Keys are the caller's ("mqtt.bridge.client_id").
+ * get: an st_malloc'd NUL-terminated copy the caller st_free()s, 0 or
+ * ST_ENOTFOUND; set: durable when it returns. Both wait for the catalog
+ * thread to be idle and hold it off meanwhile: call them at start-up from
+ * the main thread (not from an I/O loop: they touch sqlite3). */
+int stor_meta_get(stor *s, const char *key, char **val, size_t *len);
+int stor_meta_set(stor *s, const char *key, const void *val, size_t len);
+
 /* ---- counters (for /metrics) ---- */
 typedef struct stor_stats {
     uint64_t points_written;
