@@ -396,6 +396,72 @@ unlock:
     return rc;
 }
 
+int head_last_before(head *h, uint64_t s, uint64_t f, int64_t t, int64_t *ts_out, st_value *v_out,
+                     uint32_t *q_out, st_buf *strings)
+{
+    int rc = 0, found = 0;
+    int64_t *sts = NULL;
+    st_value *svals = NULL;
+    uint32_t *sq = NULL;
+    void *scratch = NULL;
+    int64_t best_ts = 0;
+    st_value best;
+    uint32_t best_q = 0;
+    memset(&best, 0, sizeof best);
+    pthread_rwlock_rdlock(&h->lock);
+    column *c = col_find(h, s, f);
+    if (!c) goto unlock;
+    size_t n = c->ts.count;
+    if (n) {
+        sts = st_malloc(n * sizeof *sts);
+        if (!sts) { rc = ST_ENOMEM; goto unlock; }
+        if ((rc = enc_ts_decode(c->ts.buf.ptr, c->ts.buf.len, n, sts)) != 0) goto unlock;
+        size_t lo = 0, hi = n;
+        while (lo < hi) { size_t m = (lo + hi) / 2; if (sts[m] <= t) lo = m + 1; else hi = m; }
+        if (lo > 0) {
+            size_t k = lo; /* values 0..k-1 are needed; the last of them is the answer */
+            svals = st_malloc(k * sizeof *svals);
+            sq = st_malloc(k * sizeof *sq);
+            scratch = st_malloc(k * 16);
+            if (!svals || !sq || !scratch) { rc = ST_ENOMEM; goto unlock; }
+            if ((rc = decode_values(c, k, svals, scratch)) != 0) goto unlock;
+            if ((rc = enc_quality_decode(c->q.buf.ptr, c->q.buf.len, k, sq)) != 0) goto unlock;
+            best_ts = sts[k - 1];
+            best = svals[k - 1];
+            best_q = sq[k - 1];
+            found = 1;
+        }
+    }
+    /* OOO entries are newer than stream entries of the same time. */
+    for (size_t k = 0; k < c->ooo_n; k++) {
+        const ooo_entry *e = &c->ooo[k];
+        if (e->ts > t) continue;
+        if (!found || e->ts >= best_ts) {
+            best_ts = e->ts;
+            best = ooo_value(c, e);
+            best_q = e->quality;
+            found = 1;
+        }
+    }
+    if (found) {
+        st_buf_clear(strings);
+        if (best.type == ST_TYPE_STRING) {
+            if ((rc = st_buf_append(strings, best.v.s.ptr, best.v.s.len)) != 0) goto unlock;
+            best.v.s.ptr = strings->ptr ? strings->ptr : "";
+        }
+        *ts_out = best_ts;
+        *v_out = best;
+        *q_out = best_q;
+    }
+unlock:
+    pthread_rwlock_unlock(&h->lock);
+    st_free(sts);
+    st_free(svals);
+    st_free(sq);
+    st_free(scratch);
+    return rc ? rc : found;
+}
+
 void head_drop_series(head *h, uint64_t s)
 {
     pthread_rwlock_wrlock(&h->lock);

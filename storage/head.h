@@ -54,6 +54,12 @@ void head_points_fini(head_points *p);
 /* Read lock inside. 0 (n may be 0), ST_ENOMEM. */
 int  head_read(head *h, uint64_t series_id, uint64_t field_id, int64_t tmin, int64_t tmax, head_points *out);
 
+/* The newest point with ts <= t: 1 (written to *ts, *v, *q; a string
+ * value is copied into strings, which is cleared first), 0 when none,
+ * ST_ENOMEM. Read lock inside. */
+int head_last_before(head *h, uint64_t series_id, uint64_t field_id, int64_t t, int64_t *ts, st_value *v,
+                     uint32_t *q, st_buf *strings);
+
 /* Drop every column of a series (DROP SERIES / DROP MEASUREMENT / DROP DATABASE). */
 void head_drop_series(head *h, uint64_t series_id);
 

@@ -450,3 +450,148 @@ out:
     sp_fini(&sp);
     return rc;
 }
+
+/* ---- stor_last_before ---- */
+
+/* The last point <= t inside one file's column: 1 found, 0 none, < 0 error.
+ * Strings are copied into strs. */
+static int seg_last_before(seg *sg, const seg_column *col, int64_t t, int64_t *ts, st_value *v, uint32_t *q, st_buf *strs)
+{
+    if (col->nblocks == 0) return 0;
+    /* One block is decoded (its quality is needed too); the block index
+     * finds it without touching older blocks, and the cache keeps it. */
+    uint32_t b = seg_column_seek(col, t); /* first block with max_ts >= t */
+    if (b >= col->nblocks) b = col->nblocks - 1;
+    else if (col->blocks[b].min_ts > t) {
+        if (b == 0) return 0;
+        b--;
+    }
+    const seg_block *blk;
+    int rc = seg_block_read(sg, col, b, &blk);
+    if (rc) return rc == ST_ECORRUPT ? 0 : rc;
+    uint32_t lo = 0, hi = blk->n;
+    while (lo < hi) { uint32_t m = (lo + hi) / 2; if (blk->ts[m] <= t) lo = m + 1; else hi = m; }
+    int found = 0;
+    if (lo > 0) {
+        *ts = blk->ts[lo - 1];
+        *v = seg_block_value(blk, lo - 1);
+        *q = seg_block_quality(blk, lo - 1);
+        if (v->type == ST_TYPE_STRING) {
+            st_buf_clear(strs);
+            if (st_buf_append(strs, v->v.s.ptr, v->v.s.len)) { seg_block_release(blk); return ST_ENOMEM; }
+            v->v.s.ptr = strs->ptr ? strs->ptr : "";
+        }
+        found = 1;
+    }
+    seg_block_release(blk);
+    return found;
+}
+
+int stor_last_before(stor *s, uint64_t series_id, uint64_t field_id, int64_t t, stor_points *out)
+{
+    int rc = 0, found = 0;
+    int64_t best_ts = 0;
+    st_value best;
+    uint32_t best_q = 0;
+    st_buf best_str, tmp_str;
+    st_buf_init(&best_str);
+    st_buf_init(&tmp_str);
+    memset(&best, 0, sizeof best);
+
+    /* Heads first: active, then frozen (a tie goes to the newer source). */
+    pthread_rwlock_rdlock(&s->heads_lock);
+    head *hs[2] = { s->active, s->frozen };
+    for (int h = 0; h < 2 && rc >= 0; h++) {
+        if (!hs[h]) continue;
+        int64_t ts;
+        st_value v;
+        uint32_t q;
+        int r = head_last_before(hs[h], series_id, field_id, t, &ts, &v, &q, &tmp_str);
+        if (r < 0) { rc = r; break; }
+        if (r == 1 && (!found || ts > best_ts)) {
+            best_ts = ts; best = v; best_q = q; found = 1;
+            st_buf tswap = best_str; best_str = tmp_str; tmp_str = tswap;
+            if (best.type == ST_TYPE_STRING) best.v.s.ptr = best_str.ptr ? best_str.ptr : "";
+        }
+    }
+    pthread_rwlock_unlock(&s->heads_lock);
+
+    /* Segments: newest partition at or before t first; within a partition
+     * the newest file first. The first partition that has a point wins over
+     * all older ones. */
+    sdb d = { 0 };
+    if (rc >= 0 && s->nparts && sidx_series_get(s->idx, series_id, sdb_cb, &d) == 0) {
+        seg **refs = NULL;
+        int64_t *pidx = NULL;
+        size_t nrefs = 0, cap = 0;
+        pthread_rwlock_rdlock(&s->parts_lock);
+        for (size_t i = s->nparts; i-- > 0 && rc >= 0;) {
+            stor_part *p = &s->parts[i];
+            if (p->db_id != d.db || p->index * p->width_ns > t) continue;
+            for (size_t k = p->n; k-- > 0;) {
+                if (nrefs == cap) {
+                    size_t c = cap ? cap * 2 : 16;
+                    seg **nr = st_realloc(refs, c * sizeof *nr);
+                    int64_t *np = st_realloc(pidx, c * sizeof *np);
+                    if (nr) refs = nr;
+                    if (np) pidx = np;
+                    if (!nr || !np) { rc = ST_ENOMEM; break; }
+                    cap = c;
+                }
+                seg_ref(p->segs[k]);
+                pidx[nrefs] = p->index;
+                refs[nrefs++] = p->segs[k];
+            }
+        }
+        pthread_rwlock_unlock(&s->parts_lock);
+        int seg_found = 0;
+        int64_t seg_part = 0;
+        for (size_t i = 0; i < nrefs && rc >= 0; i++) {
+            if (seg_found && pidx[i] != seg_part) break; /* older partitions cannot win */
+            const seg_column *col;
+            if (seg_column_find(refs[i], series_id, field_id, &col) != 0) continue;
+            int64_t ts = 0;
+            st_value v;
+            uint32_t q = 0;
+            memset(&v, 0, sizeof v);
+            int r = seg_last_before(refs[i], col, t, &ts, &v, &q, &tmp_str);
+            if (r < 0) { rc = r; break; }
+            if (r == 1) {
+                if (!seg_found) { seg_found = 1; seg_part = pidx[i]; }
+                /* Heads are newer than files; files are visited newest first. */
+                if (!found || ts > best_ts) {
+                    best_ts = ts; best = v; best_q = q; found = 1;
+                    st_buf tswap = best_str; best_str = tmp_str; tmp_str = tswap;
+                    if (best.type == ST_TYPE_STRING) best.v.s.ptr = best_str.ptr ? best_str.ptr : "";
+                }
+            }
+        }
+        for (size_t i = 0; i < nrefs; i++) seg_unref(refs[i]);
+        st_free(refs);
+        st_free(pidx);
+    }
+    if (rc < 0) { st_buf_fini(&best_str); st_buf_fini(&tmp_str); return rc; }
+    head_points_fini(out);
+    head_points_init(out);
+    out->type = found ? best.type : ST_TYPE_NONE;
+    if (found) {
+        out->ts = st_malloc(sizeof *out->ts);
+        out->vals = st_malloc(sizeof *out->vals);
+        out->quality = st_malloc(sizeof *out->quality);
+        if (!out->ts || !out->vals || !out->quality) { rc = ST_ENOMEM; }
+        else {
+            out->n = 1;
+            out->ts[0] = best_ts;
+            out->vals[0] = best;
+            out->quality[0] = best_q;
+            if (best.type == ST_TYPE_STRING) {
+                out->strings = best_str;
+                st_buf_init(&best_str);
+                out->vals[0].v.s.ptr = out->strings.ptr ? out->strings.ptr : "";
+            }
+        }
+    }
+    st_buf_fini(&best_str);
+    st_buf_fini(&tmp_str);
+    return rc < 0 ? rc : 0;
+}

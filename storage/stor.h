@@ -115,6 +115,13 @@ static inline void stor_points_fini(stor_points *p) { head_points_fini(p); }
 int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin_ns, int64_t tmax_ns,
               stor_points *out);
 
+/* The newest point of the column at or before t ("value at or before t":
+ * interpolation, time-weighted averages, step tags, snapshots,
+ * fill(previous), last()): out->n is 1 (ts[0], vals[0], quality[0]) or 0.
+ * Found through each file's per-column last value and block index and
+ * the heads, newest partition first: no scan back over months. */
+int stor_last_before(stor *s, uint64_t series_id, uint64_t field_id, int64_t t, stor_points *out);
+
 /*
  * stor_scan: the column's points in [tmin_ns, tmax_ns] in time order, with
  * whole segment blocks offered as statistics where that is exact: a block

@@ -229,6 +229,20 @@ TEST(flush_segments_and_scan_stats)
         if (p.ts[i] >= 100 && p.ts[i] <= 4100) { want2 += (double)p.vals[i].v.i; n2++; }
     CHECK_EQ_U64(a2.count, n2);
     CHECK(a2.sum == want2);
+    /* Value at or before t, across the segment file and the head. */
+    stor_points lb;
+    stor_points_init(&lb);
+    REQUIRE(stor_last_before(s, sid, fid, 2500, &lb) == 0);
+    CHECK(lb.n == 1 && lb.ts[0] == 2500 && lb.vals[0].v.i == 1000000);
+    REQUIRE(stor_last_before(s, sid, fid, 2499, &lb) == 0);
+    CHECK(lb.n == 1 && lb.ts[0] == 2499 && lb.vals[0].v.i == 2499);
+    REQUIRE(stor_last_before(s, sid, fid, 6000, &lb) == 0);
+    CHECK(lb.n == 1 && lb.ts[0] == 4999 && lb.vals[0].v.i == 4999);
+    REQUIRE(stor_last_before(s, sid, fid, ST_TIME_MAX_NS, &lb) == 0);
+    CHECK(lb.n == 1 && lb.ts[0] == 7000);
+    REQUIRE(stor_last_before(s, sid, fid, -1, &lb) == 0);
+    CHECK_EQ_INT(lb.n, 0);
+    stor_points_fini(&lb);
     /* Restart: the same from segment files + WAL. */
     stor_close(s);
     REQUIRE(open_stor(dir, NULL, &s) == 0);
