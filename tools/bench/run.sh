@@ -44,7 +44,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS="gen lp num enc wal sindex ingest query"
+SECTIONS="gen lp num enc wal sindex seg ingest query"
 ONLY=${BENCH_ONLY:-}
 if [ $# -gt 0 ]; then ONLY=$(echo "$*" | tr ' ' ','); fi
 HOSTS=${BENCH_HOSTS:-100}
@@ -387,6 +387,12 @@ bench_wal() {
     section wal "WAL append throughput per fsync mode ($BUILD/bench/bench_wal)"
     if [ ! -x "$BUILD/bench/bench_wal" ]; then skip "$BUILD/bench/bench_wal not built"; return; fi
     run_bin bench_wal bench_wal "$BUILD/bench/bench_wal" "${BENCH_WAL_SECONDS:-2}" "$SCRATCH"
+}
+
+bench_seg() {
+    section seg "segment files: bytes/value, write MB/s, scan values/s ($BUILD/bench/bench_seg)"
+    if [ ! -x "$BUILD/bench/bench_seg" ]; then skip "$BUILD/bench/bench_seg not built"; return; fi
+    run_bin bench_seg bench_seg "$BUILD/bench/bench_seg" "$HOSTS" "$POINTS" "$SCRATCH"
 }
 
 bench_sindex() {
