@@ -70,6 +70,8 @@ typedef struct ctx {
     qfield *cf;                 /* fields named by the WHERE of the current measurement (arena) */
     size_t ncf, cf_cap;
     st_tz *tz;                  /* owned: tz() of the current statement */
+    struct vtab *vt;            /* borrowed: the subquery result the SELECT reads instead of storage, or NULL */
+    int64_t sub_tmin, sub_tmax; /* the enclosing query's time range, pushed into its subqueries */
     pcre2_match_context *mctx;
     char err[512];
 } ctx;
@@ -83,6 +85,13 @@ static int fail(ctx *c, const char *fmt, ...)
     va_end(ap);
     return ST_EINVAL;
 }
+
+/* subquery results (see "subqueries" below) */
+struct qseries;
+static int q_read(ctx *c, uint64_t sid, uint64_t fid, int64_t tmin, int64_t tmax, stor_points *out);
+static int vt_field_each(ctx *c, st_slice m, sidx_field_fn fn, void *arg);
+static int vt_tag_key_each(ctx *c, st_slice m, sidx_name_fn fn, void *arg);
+static int vt_load_series(ctx *c, st_slice m, const iql_expr *cond, struct qseries **out, size_t *n);
 
 static int ieq(st_slice s, const char *lit)
 {
@@ -234,7 +243,7 @@ static int collect_time(ctx *c, const iql_expr *e, int under_or, int64_t *tmin, 
 /* ---- series and tag conditions ---- */
 
 typedef struct qseries {
-    uint64_t id;
+    uint64_t id;              /* series id (subquery: index + 1 in the vtab) */
     sidx_tag *tags;   /* arena */
     size_t ntags;
     size_t group;
@@ -570,7 +579,7 @@ static int rowf_load(ctx *c, rowf *r, uint64_t sid, int64_t tmin, int64_t tmax)
     size_t total = 0;
     for (size_t i = 0; i < r->n; i++) {
         r->pos[i] = 0;
-        int rc = stor_read(c->s, sid, c->cf[i].id, tmin, tmax, &r->pts[i]);
+        int rc = q_read(c, sid, c->cf[i].id, tmin, tmax, &r->pts[i]);
         if (rc) return rc;
         total += r->pts[i].n;
     }
@@ -650,6 +659,7 @@ static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond,
     size_t nids = 0;
     *out = NULL;
     *n = 0;
+    if (c->vt) return vt_load_series(c, m, cond, out, n);
     int rc = cond_postings(c, db_id, m, cond, &ids, &nids);
     if (rc == 1) rc = sidx_measurement_series_copy(c->idx, db_id, m, &ids, &nids);
     if (rc == ST_ENOTFOUND) return 0;
@@ -1697,7 +1707,7 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             pts[k].n = 0;
             pos[k] = 0;
             if (!q->cols[k].f) continue;
-            rc = stor_read(c->s, ss[si].id, q->cols[k].f->id, q->tmin, q->tmax, &pts[k]);
+            rc = q_read(c, ss[si].id, q->cols[k].f->id, q->tmin, q->tmax, &pts[k]);
             total += pts[k].n;
         }
         if (rc || (rc = check_budget(c, total))) break;
@@ -1980,7 +1990,7 @@ static int gather(ctx *c, sel *q, qcall *k, qseries *ss, size_t n, stor_points *
     memset(&rf, 0, sizeof rf);
     const iql_expr *cond = c->ncf ? q->st->where : NULL;
     for (size_t si = 0; si < n && !rc; si++) {
-        if ((rc = stor_read(c->s, ss[si].id, k->f->id, q->tmin, q->tmax, pts))) break;
+        if ((rc = q_read(c, ss[si].id, k->f->id, q->tmin, q->tmax, pts))) break;
         if ((rc = check_budget(c, pts->n))) break;
         if (cond && pts->n && (rc = rowf_load(c, &rf, ss[si].id, q->tmin, q->tmax))) break;
         if (na + pts->n > cap) {
@@ -2603,13 +2613,14 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
     field_list fl;
     memset(&fl, 0, sizeof fl);
     fl.c = c;
-    int rc = sidx_field_each(c->idx, db_id, m, field_cb, &fl);
+    int rc = c->vt ? vt_field_each(c, m, field_cb, &fl) : sidx_field_each(c->idx, db_id, m, field_cb, &fl);
     if (fl.oom) return ST_ENOMEM;
     if (rc == ST_ENOTFOUND) return 0;
     name_list tk;
     memset(&tk, 0, sizeof tk);
     tk.c = c;
-    sidx_tag_key_each(c->idx, db_id, m, name_cb, &tk);
+    if (c->vt) vt_tag_key_each(c, m, name_cb, &tk);
+    else sidx_tag_key_each(c->idx, db_id, m, name_cb, &tk);
     if (tk.oom) return ST_ENOMEM;
     if ((rc = where_prepare(c, q->st->where, &fl))) return rc;
 
@@ -2679,6 +2690,322 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
     return rc;
 }
 
+/* ---- subqueries ----
+ *
+ * FROM (SELECT ...): the inner statement runs first with its rows diverted
+ * (qw_capture) into a vtab held in memory: one vser per result series
+ * (measurement name, GROUP BY tags, columns). The outer SELECT then runs
+ * unchanged over it: its measurements are the series names, its fields the
+ * inner columns (type of the first non-null value), its tags the inner
+ * GROUP BY tags, and q_read stands in for stor_read. Inner rows count
+ * against the point budget when the outer query reads them. */
+
+typedef struct vser {
+    st_slice name;
+    sidx_tag *tags;           /* arena */
+    size_t ntags;
+    st_slice *cols;           /* arena; the columns after time */
+    size_t ncols;
+    int64_t *ts;              /* owned (st_malloc) */
+    qval *vals;               /* owned: nrows * ncols */
+    size_t nrows, cap;
+    size_t vm;                /* its vmeas */
+    int *colmap;              /* arena: vmeas column -> own column, -1 if absent */
+} vser;
+
+typedef struct vmeas {
+    st_slice name;
+    st_slice *cols;           /* arena: union of the series' columns */
+    st_type *types;
+    size_t ncols, cap;
+    st_slice *tagkeys;        /* arena: union of tag keys, sorted */
+    size_t ntagkeys, tcap;
+} vmeas;
+
+typedef struct vtab {
+    ctx *c;
+    vser *s;                  /* owned */
+    size_t n, cap;
+    vmeas *ms;                /* arena */
+    size_t nms;
+} vtab;
+
+static int vt_series_cb(void *arg, st_slice name, const sidx_tag *tags, size_t ntags, const st_slice *cols, size_t ncols)
+{
+    vtab *vt = arg;
+    ctx *c = vt->c;
+    if (vt->n == vt->cap) {
+        size_t nc = vt->cap ? vt->cap * 2 : 16;
+        vser *m = st_realloc(vt->s, nc * sizeof *m);
+        if (!m) return ST_ENOMEM;
+        vt->s = m;
+        vt->cap = nc;
+    }
+    vser *v = &vt->s[vt->n];
+    memset(v, 0, sizeof *v);
+    vt->n++;
+    v->name = adup(c, name);
+    v->tags = ntags ? st_arena_alloc(c->a, ntags * sizeof *v->tags) : NULL;
+    v->cols = ncols > 1 ? st_arena_alloc(c->a, (ncols - 1) * sizeof *v->cols) : NULL;
+    if (!v->name.ptr || (ntags && !v->tags) || (ncols > 1 && !v->cols)) return ST_ENOMEM;
+    for (size_t i = 0; i < ntags; i++) {
+        v->tags[i].key = adup(c, tags[i].key);
+        v->tags[i].val = adup(c, tags[i].val);
+        if (!v->tags[i].key.ptr || !v->tags[i].val.ptr) return ST_ENOMEM;
+    }
+    v->ntags = ntags;
+    for (size_t i = 1; i < ncols; i++) {
+        v->cols[i - 1] = adup(c, cols[i]);
+        if (!v->cols[i - 1].ptr) return ST_ENOMEM;
+    }
+    v->ncols = ncols ? ncols - 1 : 0;
+    return 0;
+}
+
+static int vt_row_cb(void *arg, const qval *vals, size_t n)
+{
+    vtab *vt = arg;
+    if (!vt->n || n == 0) return 0;
+    vser *v = &vt->s[vt->n - 1];
+    if (v->nrows == v->cap) {
+        size_t nc = v->cap ? v->cap * 2 : 64;
+        int64_t *t = st_realloc(v->ts, nc * sizeof *t);
+        if (!t) return ST_ENOMEM;
+        v->ts = t;
+        qval *m = st_realloc(v->vals, nc * (v->ncols ? v->ncols : 1) * sizeof *m);
+        if (!m) return ST_ENOMEM;
+        v->vals = m;
+        v->cap = nc;
+    }
+    v->ts[v->nrows] = vals[0].v.i;
+    qval *row = &v->vals[v->nrows * v->ncols];
+    for (size_t i = 0; i < v->ncols; i++) {
+        row[i].type = ST_TYPE_NONE;
+        if (i + 1 >= n) continue;
+        row[i] = vals[i + 1];
+        if (row[i].type == QV_TIME) row[i].type = ST_TYPE_INT;
+        if (row[i].type == ST_TYPE_STRING) {
+            row[i].v.s = adup(vt->c, row[i].v.s);
+            if (!row[i].v.s.ptr) return ST_ENOMEM;
+        }
+    }
+    v->nrows++;
+    return 0;
+}
+
+static void vtab_free(vtab *vt)
+{
+    for (size_t i = 0; i < vt->n; i++) {
+        st_free(vt->s[i].ts);
+        st_free(vt->s[i].vals);
+    }
+    st_free(vt->s);
+    memset(vt, 0, sizeof *vt);
+}
+
+/* Group the captured series by name into measurements with column and tag
+ * key unions. */
+static int vt_finish(vtab *vt)
+{
+    ctx *c = vt->c;
+    vt->ms = vt->n ? st_arena_alloc(c->a, vt->n * sizeof *vt->ms) : NULL;
+    if (vt->n && !vt->ms) return ST_ENOMEM;
+    vt->nms = 0;
+    for (size_t i = 0; i < vt->n; i++) {
+        vser *v = &vt->s[i];
+        size_t m = 0;
+        while (m < vt->nms && !st_slice_eq(vt->ms[m].name, v->name)) m++;
+        if (m == vt->nms) {
+            memset(&vt->ms[m], 0, sizeof vt->ms[m]);
+            vt->ms[m].name = v->name;
+            vt->nms++;
+        }
+        v->vm = m;
+        vmeas *vm = &vt->ms[m];
+        for (size_t k = 0; k < v->ncols; k++) {
+            size_t j = 0;
+            while (j < vm->ncols && !st_slice_eq(vm->cols[j], v->cols[k])) j++;
+            if (j == vm->ncols) {
+                if (vm->ncols == vm->cap) {
+                    size_t nc = vm->cap ? vm->cap * 2 : 8;
+                    st_slice *a = st_arena_alloc(c->a, nc * sizeof *a);
+                    st_type *t = st_arena_alloc(c->a, nc * sizeof *t);
+                    if (!a || !t) return ST_ENOMEM;
+                    if (vm->ncols) { memcpy(a, vm->cols, vm->ncols * sizeof *a); memcpy(t, vm->types, vm->ncols * sizeof *t); }
+                    vm->cols = a;
+                    vm->types = t;
+                    vm->cap = nc;
+                }
+                vm->cols[j] = v->cols[k];
+                vm->types[j] = ST_TYPE_NONE;
+                vm->ncols++;
+            }
+            if (vm->types[j] == ST_TYPE_NONE)
+                for (size_t r = 0; r < v->nrows; r++) {
+                    st_type t = (st_type)v->vals[r * v->ncols + k].type;
+                    if (t != ST_TYPE_NONE) { vm->types[j] = t; break; }
+                }
+        }
+        for (size_t t = 0; t < v->ntags; t++) {
+            size_t j = 0;
+            while (j < vm->ntagkeys && !st_slice_eq(vm->tagkeys[j], v->tags[t].key)) j++;
+            if (j < vm->ntagkeys) continue;
+            if (vm->ntagkeys == vm->tcap) {
+                size_t nc = vm->tcap ? vm->tcap * 2 : 8;
+                st_slice *a = st_arena_alloc(c->a, nc * sizeof *a);
+                if (!a) return ST_ENOMEM;
+                if (vm->ntagkeys) memcpy(a, vm->tagkeys, vm->ntagkeys * sizeof *a);
+                vm->tagkeys = a;
+                vm->tcap = nc;
+            }
+            vm->tagkeys[vm->ntagkeys++] = v->tags[t].key;
+        }
+    }
+    for (size_t m = 0; m < vt->nms; m++) {
+        vmeas *vm = &vt->ms[m];
+        for (size_t a = 1; a < vm->ntagkeys; a++)
+            for (size_t b = a; b > 0 && st_slice_cmp(vm->tagkeys[b - 1], vm->tagkeys[b]) > 0; b--) {
+                st_slice t = vm->tagkeys[b]; vm->tagkeys[b] = vm->tagkeys[b - 1]; vm->tagkeys[b - 1] = t;
+            }
+        for (size_t j = 0; j < vm->ncols; j++)
+            if (vm->types[j] == ST_TYPE_NONE) vm->types[j] = ST_TYPE_FLOAT;
+    }
+    for (size_t i = 0; i < vt->n; i++) {
+        vser *v = &vt->s[i];
+        vmeas *vm = &vt->ms[v->vm];
+        v->colmap = st_arena_alloc(c->a, (vm->ncols ? vm->ncols : 1) * sizeof *v->colmap);
+        if (!v->colmap) return ST_ENOMEM;
+        for (size_t j = 0; j < vm->ncols; j++) {
+            v->colmap[j] = -1;
+            for (size_t k = 0; k < v->ncols; k++)
+                if (st_slice_eq(vm->cols[j], v->cols[k])) { v->colmap[j] = (int)k; break; }
+        }
+    }
+    return 0;
+}
+
+static const vmeas *vt_meas(const vtab *vt, st_slice m)
+{
+    for (size_t i = 0; i < vt->nms; i++)
+        if (st_slice_eq(vt->ms[i].name, m)) return &vt->ms[i];
+    return NULL;
+}
+
+static int vt_field_each(ctx *c, st_slice m, sidx_field_fn fn, void *arg)
+{
+    const vmeas *vm = vt_meas(c->vt, m);
+    if (!vm) return ST_ENOTFOUND;
+    for (size_t j = 0; j < vm->ncols; j++)
+        if (fn(arg, j + 1, vm->cols[j], vm->types[j])) break;
+    return 0;
+}
+
+static int vt_tag_key_each(ctx *c, st_slice m, sidx_name_fn fn, void *arg)
+{
+    const vmeas *vm = vt_meas(c->vt, m);
+    if (!vm) return ST_ENOTFOUND;
+    for (size_t j = 0; j < vm->ntagkeys; j++)
+        if (fn(arg, vm->tagkeys[j])) break;
+    return 0;
+}
+
+static int vt_load_series(ctx *c, st_slice m, const iql_expr *cond, qseries **out, size_t *n)
+{
+    vtab *vt = c->vt;
+    qseries *v = vt->n ? st_arena_alloc(c->a, vt->n * sizeof *v) : NULL;
+    if (vt->n && !v) return ST_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < vt->n; i++) {
+        if (!st_slice_eq(vt->s[i].name, m)) continue;
+        qseries s = { i + 1, vt->s[i].tags, vt->s[i].ntags, 0 };
+        if (!cond_eval(c, cond, &s)) continue;
+        v[k++] = s;
+    }
+    if (k > 1) qsort(v, k, sizeof *v, series_cmp);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static int q_read(ctx *c, uint64_t sid, uint64_t fid, int64_t tmin, int64_t tmax, stor_points *out)
+{
+    if (!c->vt) return stor_read(c->s, sid, fid, tmin, tmax, out);
+    vtab *vt = c->vt;
+    out->n = 0;
+    if (sid == 0 || sid > vt->n) return 0;
+    const vser *v = &vt->s[sid - 1];
+    const vmeas *vm = &vt->ms[v->vm];
+    if (fid == 0 || fid > vm->ncols) return 0;
+    out->type = (uint8_t)vm->types[fid - 1];
+    int k = v->colmap[fid - 1];
+    if (k < 0) return 0;
+    size_t cnt = 0;
+    for (size_t r = 0; r < v->nrows; r++)
+        if (v->ts[r] >= tmin && v->ts[r] <= tmax && v->vals[r * v->ncols + (size_t)k].type != ST_TYPE_NONE) cnt++;
+    if (!cnt) return 0;
+    int64_t *ts = st_realloc(out->ts, cnt * sizeof *ts);
+    if (!ts) return ST_ENOMEM;
+    out->ts = ts;
+    st_value *vals = st_realloc(out->vals, cnt * sizeof *vals);
+    if (!vals) return ST_ENOMEM;
+    out->vals = vals;
+    st_free(out->quality);
+    out->quality = NULL;
+    /* inner rows are in time order per series (ORDER BY DESC reversed them: sort back) */
+    size_t j = 0;
+    for (size_t r = 0; r < v->nrows; r++) {
+        const qval *x = &v->vals[r * v->ncols + (size_t)k];
+        if (v->ts[r] < tmin || v->ts[r] > tmax || x->type == ST_TYPE_NONE) continue;
+        out->ts[j] = v->ts[r];
+        out->vals[j] = *x;
+        j++;
+    }
+    for (size_t a = 1; a < cnt; a++)
+        if (out->ts[a - 1] > out->ts[a]) {
+            for (size_t x = 0, y = cnt - 1; x < y; x++, y--) {
+                int64_t t = out->ts[x]; out->ts[x] = out->ts[y]; out->ts[y] = t;
+                st_value w = out->vals[x]; out->vals[x] = out->vals[y]; out->vals[y] = w;
+            }
+            break;
+        }
+    out->n = cnt;
+    return 0;
+}
+
+static int exec_select(ctx *c, iql_stmt *st);
+
+static int exec_from_subquery(ctx *c, sel *q, iql_stmt *sub)
+{
+    vtab vt;
+    memset(&vt, 0, sizeof vt);
+    vt.c = c;
+    qw_capture cap = { vt_series_cb, vt_row_cb, &vt };
+    const qw_capture *save_cap = c->w->cap;
+    const struct st_tz *save_wtz = c->w->tz;
+    st_tz *save_tz = c->tz;
+    vtab *save_vt = c->vt;
+    int64_t save_lo = c->sub_tmin, save_hi = c->sub_tmax;
+    c->w->cap = &cap;
+    c->tz = NULL;
+    c->vt = NULL;
+    c->sub_tmin = q->tmin;
+    c->sub_tmax = q->tmax;
+    int rc = exec_select(c, sub);
+    c->sub_tmin = save_lo;
+    c->sub_tmax = save_hi;
+    if (!rc && c->w->oom) rc = ST_ENOMEM;
+    st_tz_free(c->tz);
+    c->tz = save_tz;
+    c->w->tz = save_wtz;
+    c->w->cap = save_cap;
+    if (!rc) rc = vt_finish(&vt);
+    c->vt = &vt;
+    for (size_t m = 0; !rc && m < vt.nms; m++) rc = exec_select_measurement(c, q, 0, vt.ms[m].name);
+    c->vt = save_vt;
+    vtab_free(&vt);
+    return rc;
+}
+
 static int exec_select(ctx *c, iql_stmt *st)
 {
     sel q;
@@ -2695,10 +3022,16 @@ static int exec_select(ctx *c, iql_stmt *st)
         c->w->tz = c->tz;
     }
     if ((rc = collect_time(c, st->where, 0, &q.tmin, &q.tmax))) return rc;
+    if (c->sub_tmin > q.tmin) q.tmin = c->sub_tmin;
+    if (c->sub_tmax < q.tmax) q.tmax = c->sub_tmax;
     if (q.interval && q.tmax == INT64_MAX) q.tmax = c->now_ns;
     if (q.tmin > q.tmax) return 0;
     for (size_t i = 0; i < st->nsources; i++) {
         const iql_source *src = &st->sources[i];
+        if (src->sub) {
+            if ((rc = exec_from_subquery(c, &q, src->sub))) return rc;
+            continue;
+        }
         uint64_t db_id;
         if ((rc = resolve_source_db(c, src, &db_id))) return rc;
         name_list ms;
@@ -2966,6 +3299,8 @@ int qry_execute(stor *s, const qry_request *req, st_buf *out, int *http_status)
     c.req = req;
     c.a = &a;
     c.now_ns = req->now_ns ? req->now_ns : st_now_ns();
+    c.sub_tmin = INT64_MIN;
+    c.sub_tmax = INT64_MAX;
     if (req->timeout_ms > 0) c.deadline_mono_ns = st_mono_ns() + req->timeout_ms * 1000000;
     c.mctx = pcre2_match_context_create(NULL);
     st_buf body;

@@ -18,6 +18,7 @@
  * lists), WHERE expressions (OR, AND, comparisons, =~ /re/, + - * / %,
  * now(), durations, 'strings', numbers, true/false, parentheses), GROUP BY
  * time(d[, offset]) / tags / * / /re/, fill(...), ORDER BY time ASC|DESC,
+ * subqueries in FROM ("FROM (SELECT ...)", nested up to IQL_MAX_DEPTH),
  * LIMIT, OFFSET, SLIMIT, SOFFSET, tz('zone'); SHOW DATABASES | MEASUREMENTS
  * | FIELD KEYS | TAG KEYS | TAG VALUES | SERIES | RETENTION POLICIES; CREATE
  * DATABASE; DROP DATABASE | MEASUREMENT | SERIES. Statements are separated by
@@ -140,6 +141,7 @@ typedef struct iql_source {
     st_slice db, rp;       /* "" when not given */
     st_slice name;         /* measurement, or the regex when is_regex */
     int is_regex;
+    struct iql_stmt *sub;  /* FROM (SELECT ...): the subquery (name etc. empty), else NULL */
 } iql_source;
 
 typedef enum iql_dim_kind { IQL_DIM_TIME, IQL_DIM_TAG, IQL_DIM_REGEX, IQL_DIM_WILDCARD } iql_dim_kind;

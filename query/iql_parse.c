@@ -473,14 +473,37 @@ static int parse_source(parser *p, iql_source *src)
     return 0;
 }
 
+static int parse_select(parser *p, iql_stmt *s);
+static int expect_kw(parser *p, iql_tok kw);
+
 static int parse_sources(parser *p, iql_stmt *s)
 {
     size_t cap = 0;
     for (;;) {
         int rc = grow(p, (void **)&s->sources, &s->nsources, &cap, sizeof *s->sources);
         if (rc) return rc;
-        if ((rc = parse_source(p, &s->sources[s->nsources]))) return rc;
-        s->nsources++;
+        iql_token lp = peek(p);
+        if (lp.tok == IQL_T_LPAREN && s->kind == IQL_S_SELECT) {
+            /* subquery */
+            scan(p);
+            if (++p->depth > IQL_MAX_DEPTH) return fail_at(p, lp.pos, "subqueries nested too deeply");
+            iql_source *src = &s->sources[s->nsources];
+            memset(src, 0, sizeof *src);
+            iql_stmt *sub = st_arena_alloc(p->a, sizeof *sub);
+            if (!sub) return ST_ENOMEM;
+            memset(sub, 0, sizeof *sub);
+            sub->pos = lp.pos;
+            if ((rc = expect_kw(p, IQL_T_SELECT))) return rc;
+            if ((rc = parse_select(p, sub))) return rc;
+            iql_token r = scan(p);
+            if (r.tok != IQL_T_RPAREN) return expected(p, &r, ")");
+            p->depth--;
+            src->sub = sub;
+            s->nsources++;
+        } else {
+            if ((rc = parse_source(p, &s->sources[s->nsources]))) return rc;
+            s->nsources++;
+        }
         iql_token t = scan(p);
         if (t.tok != IQL_T_COMMA) { unscan(p, &t); return 0; }
     }

@@ -152,6 +152,10 @@ static int lp_escape(st_buf *b, st_slice s)
 
 void qw_series_begin(qw *w, st_slice name, const sidx_tag *tags, size_t ntags, const st_slice *cols, size_t ncols)
 {
+    if (w->cap) {
+        if (w->cap->series(w->cap->arg, name, tags, ntags, cols, ncols)) w->oom = 1;
+        return;
+    }
     st_buf_clear(&w->head);
     w->series_open = 1;
     w->series_written = 0;
@@ -272,6 +276,10 @@ static void csv_header(qw *w)
 
 void qw_row(qw *w, const qval *vals, size_t n)
 {
+    if (w->cap) {
+        if (w->cap->row(w->cap->arg, vals, n)) w->oom = 1;
+        return;
+    }
     st_buf *b = &w->stmt;
     if (!w->series_written) {
         w->series_written = 1;
@@ -304,6 +312,7 @@ void qw_row(qw *w, const qval *vals, size_t n)
 
 void qw_series_end(qw *w)
 {
+    if (w->cap) return;
     if (w->series_open && w->series_written && !w->csv) chk(w, st_buf_append_str(&w->stmt, "]}"));
     w->series_open = 0;
     w->series_written = 0;

@@ -18,10 +18,19 @@
 #define QV_TIME 100
 typedef st_value qval;
 
+/* Rows diverted from the response (a subquery's result feeding the outer
+ * query): series() at each series, row() per row; non-zero = out of memory. */
+typedef struct qw_capture {
+    int (*series)(void *arg, st_slice name, const sidx_tag *tags, size_t ntags, const st_slice *cols, size_t ncols);
+    int (*row)(void *arg, const qval *vals, size_t n);
+    void *arg;
+} qw_capture;
+
 typedef struct qw {
     st_buf *out;        /* borrowed: the response body */
     int csv, epoch, chunked;
     int oom;            /* an append failed: the body is incomplete */
+    const qw_capture *cap; /* borrowed: when set, series and rows go there instead */
     const struct st_tz *tz; /* borrowed: tz() of the current statement (RFC3339 times in its local time), or NULL */
     /* current statement */
     st_buf stmt;        /* owned: the statement's series (JSON) or lines (CSV) */

@@ -550,6 +550,33 @@ TEST(bound_parameters)
     CHECK_EQ_STR(runp("SELECT value FROM cpu", "[1]"), "{\"error\":\"error parsing query parameters: expected a JSON object\"}\n");
 }
 
+TEST(subqueries)
+{
+    /* inner: host a 1, 2, 3 at 0s, 10s, 20s; host b 10, 20, null */
+    const char *inner = "(SELECT mean(value) AS m FROM cpu WHERE time >= 1700000000s AND time <= 1700000020s GROUP BY time(10s), host)";
+    char q[512];
+    snprintf(q, sizeof q, "SELECT max(m) FROM %s", inner);
+    CHECK_EQ_STR(run(q, "s"), S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"max\"],\"values\":[[1700000010,20]]}"));
+    snprintf(q, sizeof q, "SELECT max(m) FROM %s GROUP BY host", inner);
+    CHECK_EQ_STR(run(q, "s"),
+                 S1("{\"name\":\"cpu\",\"tags\":{\"host\":\"a\"},\"columns\":[\"time\",\"max\"],\"values\":[[1700000020,3]]},"
+                    "{\"name\":\"cpu\",\"tags\":{\"host\":\"b\"},\"columns\":[\"time\",\"max\"],\"values\":[[1700000010,20]]}"));
+    /* the outer time range reaches the inner query */
+    CHECK_EQ_STR(run("SELECT max(m) FROM (SELECT mean(value) AS m FROM cpu GROUP BY time(10s), host) "
+                     "WHERE time >= 1700000000s AND time <= 1700000020s GROUP BY time(20s)", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"max\"],\"values\":[[1700000000,20],[1700000020,3]]}"));
+    CHECK_EQ_STR(run("SELECT mean(v) FROM (SELECT value AS v FROM cpu WHERE host = 'b')", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"mean\"],\"values\":[[0,15]]}"));
+    CHECK_EQ_STR(run("SELECT v FROM (SELECT value AS v FROM cpu WHERE host = 'b' ORDER BY time DESC) WHERE v > 15", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"v\"],\"values\":[[1700000010,20]]}"));
+    CHECK_EQ_STR(run("SELECT sum(c) FROM (SELECT count(value) AS c FROM (SELECT value FROM cpu) GROUP BY time(10s)) "
+                     "WHERE time >= 1700000000s AND time <= 1700000020s", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"sum\"],\"values\":[[1700000000,5]]}"));
+    CHECK_EQ_STR(run("SELECT max(m) FROM (SELECT nope(value) AS m FROM cpu)", "s"),
+                 R("{\"statement_id\":0,\"error\":\"undefined function nope()\"}"));
+    CHECK_EQ_STR(run("SELECT max(m) FROM (SELECT mean(value) AS m FROM nothing)", "s"), R("{\"statement_id\":0}"));
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -571,6 +598,7 @@ int main(void)
     RUN(multi_row_functions);
     RUN(raw_transformations);
     RUN(bound_parameters);
+    RUN(subqueries);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
