@@ -286,6 +286,66 @@ TEST(nesting_is_bounded)
     CHECK(parse1("SELECT v FROM m WHERE ((((a = 'b'))))") != NULL);
 }
 
+TEST(distinct_and_subqueries)
+{
+    iql_stmt *s = parse1("SELECT DISTINCT \"v\" FROM m");
+    REQUIRE(s);
+    CHECK_EQ_STR(fmt(s->fields[0].expr), "distinct(v)");
+    s = parse1("SELECT count(DISTINCT(v)) FROM m");
+    REQUIRE(s);
+    CHECK_EQ_STR(fmt(s->fields[0].expr), "count(distinct(v))");
+    s = parse1("SELECT max(m) FROM (SELECT mean(v) AS m FROM cpu GROUP BY time(1h), host) GROUP BY time(1d)");
+    REQUIRE(s);
+    CHECK_EQ_INT(s->nsources, 1);
+    REQUIRE(s->sources[0].sub);
+    const iql_stmt *in = s->sources[0].sub;
+    CHECK_EQ_INT(in->kind, IQL_S_SELECT);
+    CHECK(seq(in->fields[0].alias, "m"));
+    CHECK_EQ_INT(in->ndims, 2);
+    CHECK_EQ_INT(in->dims[0].interval_ns, 3600000000000LL);
+    CHECK_EQ_INT(s->dims[0].interval_ns, 86400000000000LL);
+    /* a subquery next to a measurement, and nested */
+    s = parse1("SELECT v FROM a, (SELECT v FROM (SELECT v FROM b)) WHERE v > 1");
+    REQUIRE(s);
+    CHECK_EQ_INT(s->nsources, 2);
+    CHECK(seq(s->sources[0].name, "a") && !s->sources[0].sub);
+    REQUIRE(s->sources[1].sub && s->sources[1].sub->sources[0].sub);
+    CHECK(seq(s->sources[1].sub->sources[0].sub->sources[0].name, "b"));
+    CHECK_EQ_STR(perr("SELECT v FROM (SELECT v FROM b"), "found EOF, expected ) at line 1, char 31");
+    CHECK_EQ_STR(perr("SHOW TAG KEYS FROM (SELECT v FROM b)"), "found (, expected identifier, regex at line 1, char 20");
+    /* SHOW DATABASES takes LIMIT / OFFSET */
+    s = parse1("SHOW DATABASES LIMIT 2 OFFSET 1");
+    REQUIRE(s);
+    CHECK_EQ_INT(s->limit, 2);
+    CHECK_EQ_INT(s->offset, 1);
+    /* Grafana's $__interval for ranges of a year or more */
+    CHECK_EQ_STR(perr("SELECT mean(v) FROM m GROUP BY time(1y)"),
+                 "invalid duration 1y: InfluxQL has no year unit, use weeks or days (e.g. time(52w)); "
+                 "Grafana writes $__interval so for ranges of a year or more");
+    s = parse1("SELECT v FROM m WHERE host = $h AND time > $t");
+    REQUIRE(s);
+    CHECK_EQ_STR(fmt(s->where), "host = $h AND time > $t");
+}
+
+static void deep_subquery(char *q, size_t cap, int n)
+{
+    size_t k = 0;
+    for (int i = 0; i < n && k + 40 < cap; i++) k += (size_t)snprintf(q + k, cap - k, "SELECT v FROM (");
+    k += (size_t)snprintf(q + k, cap - k, "SELECT v FROM m");
+    for (int i = 0; i < n && k + 2 < cap; i++) q[k++] = ')';
+    q[k] = 0;
+}
+
+TEST(subquery_nesting_is_bounded)
+{
+    static char q[8192];
+    deep_subquery(q, sizeof q, 10);
+    CHECK(parse(q) != NULL);
+    deep_subquery(q, sizeof q, 200);
+    CHECK(parse(q) == NULL);
+    CHECK(strstr(g_err, "nested too deeply") != NULL);
+}
+
 int main(void)
 {
     st_arena_init(&g_arena, 0);
@@ -298,6 +358,8 @@ int main(void)
     RUN(multiple_statements);
     RUN(parse_errors);
     RUN(nesting_is_bounded);
+    RUN(distinct_and_subqueries);
+    RUN(subquery_nesting_is_bounded);
     st_arena_fini(&g_arena);
     return unit_done();
 }
