@@ -325,14 +325,14 @@ static int export_measurement(ex *e, uint64_t db_id, st_slice m)
     rc = sidx_measurement_series_copy(idx, db_id, m, &ids, &nids);
     if (rc == ST_ENOTFOUND) { rc = 0; goto out; }
     if (rc) goto out;
-    qsort(ids, nids, sizeof *ids, cmp_u64);
+    if (nids) qsort(ids, nids, sizeof *ids, cmp_u64);
     for (size_t t = 0; t < e->o->ntags && nids; t++) {
         uint64_t *p = NULL;
         size_t np = 0;
         rc = sidx_postings_copy(idx, db_id, m, e->o->tag_keys[t], e->o->tag_vals[t], &p, &np);
         if (rc == ST_ENOTFOUND) { rc = 0; nids = 0; break; }
         if (rc) goto out;
-        qsort(p, np, sizeof *p, cmp_u64);
+        if (np) qsort(p, np, sizeof *p, cmp_u64);
         nids = intersect(ids, nids, p, np);
         st_free(p);
     }
