@@ -197,4 +197,20 @@ def test_large_export_slow_and_vanishing_clients():
     eq(len(records(out)), n // 10, "tag filter on the large set")
 
 
+def test_same_export_after_restart():
+    """Points flushed to segment files at shutdown export exactly as they did from memory."""
+    s = Server()
+    load(s)
+    body = "\n".join("r,s=s%d v=%d.5,q=%di %d" % (i % 3, i, i, T0 + i * 10**9) for i in range(3000))
+    eq(s.write(body, db="src")[0], 204)
+    before, _ = export(s, "src")
+    before_csv, _ = export(s, "src", "--format", "csv")
+    s.restart()
+    after, _ = export(s, "src")
+    after_csv, _ = export(s, "src", "--format", "csv")
+    eq(after, before, "line protocol after restart")
+    eq(after_csv, before_csv, "CSV after restart")
+    check("points=%d " % (14 + 6000) in after, "every point: " + after[-100:])
+
+
 run_tests(globals())
