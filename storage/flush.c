@@ -341,6 +341,8 @@ static int publish(flush_ctx *f, int rc)
     return rc;
 }
 
+static int flush_retry_frozen(stor *s);
+
 static void fail_readonly(stor *s, const char *what, int rc)
 {
     if (rc == ST_ENOSPC || rc == ST_ENOMEM) {
@@ -355,6 +357,8 @@ static void fail_readonly(stor *s, const char *what, int rc)
 int stor__flush_now(stor *s)
 {
     if (atomic_load(&s->readonly)) return ST_EREADONLY;
+    /* A failed flush left its frozen head: that one goes first. */
+    if (s->frozen && flush_retry_frozen(s) != 0) return ST_EBUSY;
     head *fresh;
     int rc = head_create(&fresh);
     if (rc) return rc;
@@ -436,10 +440,13 @@ static int flush_retry_frozen(stor *s)
     if (rc) { fail_readonly(s, "flush (retry)", rc); return rc; }
     /* The WAL position of a retried frozen head is not tracked separately:
      * keep the WAL (a later flush checkpoints it). */
+    uint64_t points = head_points_count(fr);
     pthread_rwlock_wrlock(&s->heads_lock);
     s->frozen = NULL;
     pthread_rwlock_unlock(&s->heads_lock);
     head_destroy(fr);
+    atomic_fetch_add(&s->flushes, 1);
+    ST_INFO("stor", "flushed points=%" PRIu64 " columns=%zu (retry of a failed flush)", points, ncols);
     return 0;
 }
 

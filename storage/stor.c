@@ -50,7 +50,6 @@
 #include "storage/stor_int.h"
 #include "storage/walrec.h"
 
-#define FORMAT_TEXT "strata-data-format 1\n"
 
 struct stor_batch {
     stor *s;                   /* borrowed */
@@ -446,9 +445,9 @@ static int check_format(stor *s)
     FILE *f = fopen(p, "r");
     if (f) {
         char line[128] = { 0 };
-        if (!fgets(line, sizeof line, f) || strcmp(line, FORMAT_TEXT) != 0) {
+        if (!fgets(line, sizeof line, f) || strcmp(line, STOR_FORMAT_TEXT) != 0) {
             ST_ERROR("stor", "%s says '%.*s', this stratad reads '%.*s'", p, (int)strcspn(line, "\n"), line,
-                     (int)strlen(FORMAT_TEXT) - 1, FORMAT_TEXT);
+                     (int)strlen(STOR_FORMAT_TEXT) - 1, STOR_FORMAT_TEXT);
             rc = ST_EUNSUPPORTED;
         }
         fclose(f);
@@ -457,7 +456,7 @@ static int check_format(stor *s)
         f = tmp ? fopen(tmp, "w") : NULL;
         if (!f) rc = tmp ? st_from_errno(errno) : ST_ENOMEM;
         else {
-            fputs(FORMAT_TEXT, f);
+            fputs(STOR_FORMAT_TEXT, f);
             if (fflush(f) != 0 || fsync(fileno(f)) != 0) rc = st_from_errno(errno);
             fclose(f);
             if (!rc && rename(tmp, p) != 0) rc = st_from_errno(errno);

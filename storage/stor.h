@@ -33,6 +33,9 @@
 #include "storage/io.h"
 #include "storage/sindex.h"
 
+/* data/FORMAT holds exactly this line; a format change bumps it. */
+#define STOR_FORMAT_TEXT "strata-data-format 1\n"
+
 typedef struct stor stor;
 typedef struct stor_batch stor_batch;
 

@@ -17,6 +17,7 @@ static const struct {
     { "write", tool_import_main, "alias of import" },
     { "export", tool_export_main, "stream a database out of stratad as line protocol or CSV (gzip/zstd)" },
     { "query", tool_query_main, "run InfluxQL against stratad: query 'SHOW DATABASES'" },
+    { "check", tool_check_main, "verify a data directory offline (checksums, catalog)" },
 };
 
 static void usage(FILE *f)

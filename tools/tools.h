@@ -57,4 +57,5 @@ int  imp_csv_is_strata_header(const char *rec, size_t len);
 int  imp_csv_record(imp_csv *c, const char *rec, size_t len, st_buf *out, uint32_t *lines, char *err,
                     size_t errlen);
 
+int tool_check_main(int argc, char **argv);
 #endif
