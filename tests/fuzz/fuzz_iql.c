@@ -3,6 +3,7 @@
  * (and replayed by `make test`): arbitrary bytes must parse or fail with a
  * message, never crash, never recurse without bound; whatever parses must
  * format back (WHERE and SELECT expressions) and that text must parse again.
+ * Subqueries (FROM (SELECT ...)) are walked too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,8 +25,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         st_buf b;
         st_buf_init(&b);
-        for (size_t i = 0; i < q->nstmts; i++) {
-            const iql_stmt *s = q->stmts[i];
+        /* statements and the subqueries under them (bounded: the parser
+         * limits nesting; a fixed stack keeps the walk flat) */
+        const iql_stmt *todo[256];
+        size_t nt = 0;
+        for (size_t i = 0; i < q->nstmts && nt < 256; i++) todo[nt++] = q->stmts[i];
+        while (nt) {
+            const iql_stmt *s = todo[--nt];
+            for (size_t j = 0; j < s->nsources; j++)
+                if (s->sources[j].sub && nt < 256) todo[nt++] = s->sources[j].sub;
             if (!s->where) continue;
             st_buf_clear(&b);
             st_buf_append_str(&b, "SELECT v FROM m WHERE ");
