@@ -9,15 +9,60 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/alloc.h"
 #include "common/err.h"
+#include "common/timefmt.h"
 #include "server/config.h"
 #include "server/faults.h"
 #include "server/srv.h"
 #include "storage/stor.h"
 #include "server/version.h"
+
+/* The bridge's client id: the configured one, else one generated on the
+ * first start and kept in the catalog, so the broker finds the same
+ * persistent session after every restart. Owned string or NULL. */
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *r = st_malloc(n);
+    if (r) memcpy(r, s, n);
+    return r;
+}
+
+static char *bridge_client_id(const srv_config *cfg, stor *storage)
+{
+    const char *key = "mqtt.bridge.client_id";
+    if (!cfg->mqtt_bridge || !*cfg->mqtt_bridge) return NULL;
+    if (cfg->mqtt_bridge_client_id && *cfg->mqtt_bridge_client_id) return dup_str(cfg->mqtt_bridge_client_id);
+    char *v = NULL;
+    size_t len = 0;
+    if (stor_meta_get(storage, key, &v, &len) == 0 && v && len) {
+        char *r = dup_str(v);
+        st_free(v);
+        return r;
+    }
+    st_free(v);
+    unsigned char rnd[8] = { 0 };
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd) {
+        uint64_t x = (uint64_t)st_now_ns() ^ ((uint64_t)getpid() << 32);
+        memcpy(rnd, &x, sizeof rnd);
+    }
+    if (f) fclose(f);
+    char id[32];
+    snprintf(id, sizeof id, "strata-");
+    for (int i = 0; i < 8; i++) snprintf(id + 7 + 2 * i, 3, "%02x", rnd[i]);
+    int rc = stor_meta_set(storage, key, id, strlen(id));
+    if (rc) ST_WARN("stratad", "cannot keep the bridge client id in the catalog: %s (a new one is used after a restart)",
+                    st_strerror(rc));
+    else ST_INFO("stratad", "generated the MQTT bridge client id %s (kept in the catalog)", id);
+    return dup_str(id);
+}
 
 int main(int argc, char **argv)
 {
@@ -64,6 +109,13 @@ int main(int argc, char **argv)
         srv_config_free(&cfg);
         return 1;
     }
+    char *bridge_id = bridge_client_id(&cfg, storage);
+    char mqtt_addr[300] = "";
+    if (!cfg.mqtt.off) {
+        const char *mh = cfg.mqtt.host && *cfg.mqtt.host ? cfg.mqtt.host : "0.0.0.0";
+        if (strchr(mh, ':')) snprintf(mqtt_addr, sizeof mqtt_addr, "[%s]:%d", mh, cfg.mqtt.port);
+        else snprintf(mqtt_addr, sizeof mqtt_addr, "%s:%d", mh, cfg.mqtt.port);
+    }
     char http_addr[300];
     const char *host = cfg.http.host && *cfg.http.host ? cfg.http.host : "0.0.0.0";
     if (strchr(host, ':')) snprintf(http_addr, sizeof http_addr, "[%s]:%d", host, cfg.http.port);
@@ -81,7 +133,16 @@ int main(int argc, char **argv)
     o.ready_file = cfg.ready_file ? cfg.ready_file : "";
     o.query_timeout_ms = cfg.query_timeout_ms;
     o.query_max_points = cfg.query_max_points > 0 ? (uint64_t)cfg.query_max_points : 0;
+    o.mqtt_addr = mqtt_addr;
+    o.mqtt_database = cfg.mqtt_database ? cfg.mqtt_database : "mqtt";
+    o.mqtt_max_packet_bytes = (uint32_t)cfg.mqtt_max_packet_bytes;
+    o.mqtt_rules = cfg.mqtt_rules;
+    o.mqtt_bridge = cfg.mqtt_bridge ? cfg.mqtt_bridge : "";
+    o.mqtt_bridge_topics = cfg.mqtt_bridge_topic.items;
+    o.mqtt_bridge_topic_count = cfg.mqtt_bridge_topic.count;
+    o.mqtt_bridge_client_id = bridge_id ? bridge_id : "";
     rc = srv_run(&o, storage);
+    st_free(bridge_id);
     stor_close(storage);
     srv_faults_free(faults);
     if (rc) fprintf(stderr, "stratad: %s\n", st_strerror(rc));

@@ -24,6 +24,8 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "server/http.h"
+#include "server/mqtt_bridge.h"
+#include "server/mqtt_srv.h"
 
 struct srv_post {
     struct srv_post *next;
@@ -204,6 +206,18 @@ static int open_listen_socket(struct sockaddr_storage *ss, int *fd_out)
     return 0;
 }
 
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof host);
+        snprintf(out, cap, "%s:%d", host, ntohs(((const struct sockaddr_in *)ss)->sin_port));
+    } else {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof host);
+        snprintf(out, cap, "[%s]:%d", host, ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+    }
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     srv_loop *l = server->data;
@@ -231,12 +245,16 @@ static void loop_stop_cb(void *arg)
     }
     uv_walk(&l->uv, close_walk_cb, NULL);
     http_loop_stopping(l);
+    mqtt_srv_loop_stopping(l);
+    if (l->server->bridge && mqtt_bridge_loop(l->server->bridge) == l) mqtt_bridge_stop(l->server->bridge);
     srv_loop_maybe_done(l);
 }
 
 void srv_loop_maybe_done(srv_loop *l)
 {
-    if (l->stopping && l->conns == 0 && !uv_is_closing((uv_handle_t *)&l->wake))
+    if (!l->stopping) return;
+    mqtt_srv_loop_close(l);
+    if (l->conns == 0 && l->busy == 0 && !uv_is_closing((uv_handle_t *)&l->wake))
         uv_close((uv_handle_t *)&l->wake, NULL);
 }
 
@@ -263,13 +281,14 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)h, NULL);
 }
 
-static int write_ready_file(const char *path, const char *http_addr)
+static int write_ready_file(const char *path, const char *http_addr, const char *mqtt_addr)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return st_from_errno(errno);
     fprintf(f, "http=%s\n", http_addr);
+    if (mqtt_addr && *mqtt_addr) fprintf(f, "mqtt=%s\n", mqtt_addr);
     if (fclose(f) != 0 || rename(tmp, path) != 0) return st_from_errno(errno);
     return 0;
 }
@@ -291,6 +310,13 @@ int srv_run(const srv_opts *opts, stor *storage)
     struct sockaddr_storage ss;
     if (parse_addr(opts->http_addr, &ss) != 0) {
         ST_ERROR("srv", "bad --http address '%s' (use host:port)", opts->http_addr);
+        rc = ST_EINVAL;
+        goto out;
+    }
+    int want_mqtt = opts->mqtt_addr && *opts->mqtt_addr;
+    struct sockaddr_storage mss;
+    if (want_mqtt && parse_addr(opts->mqtt_addr, &mss) != 0) {
+        ST_ERROR("srv", "bad --mqtt address '%s' (use host:port or off)", opts->mqtt_addr);
         rc = ST_EINVAL;
         goto out;
     }
@@ -322,32 +348,41 @@ int srv_run(const srv_opts *opts, stor *storage)
         }
         l->listening = 1;
         nstarted++;
+        if (want_mqtt) {
+            int mfd = -1;
+            rc = open_listen_socket(&mss, &mfd);
+            if (rc) {
+                ST_ERROR("srv", "cannot listen for MQTT on %s: %s", opts->mqtt_addr, strerror(errno));
+                break;
+            }
+            rc = mqtt_srv_loop_start(l, mfd);
+            if (rc) break;
+        }
+    }
+    if (!rc && opts->mqtt_bridge && *opts->mqtt_bridge) {
+        rc = mqtt_srv_loop_init(&s->loops[0]);
+        if (!rc) rc = mqtt_bridge_create(s, &s->loops[0], &s->bridge);
     }
     if (rc) {
         for (int i = 0; i < s->nloops; i++) {
             srv_loop *l = &s->loops[i];
             if (!l->server) continue;
             if (l->listening) uv_close((uv_handle_t *)&l->listener, NULL);
+            if (l->mqtt_listening) uv_close((uv_handle_t *)&l->mqtt_listener, NULL);
+            l->mqtt_listening = 0;
+            l->stopping = 1;
+            mqtt_srv_loop_close(l);
             uv_close((uv_handle_t *)&l->wake, NULL);
             uv_run(&l->uv, UV_RUN_DEFAULT);
+            mqtt_srv_loop_free(l);
             uv_loop_close(&l->uv);
             pthread_mutex_destroy(&l->mu);
         }
         goto out;
     }
     (void)nstarted;
-
-    char host[INET6_ADDRSTRLEN];
-    int port;
-    if (ss.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        snprintf(s->http_bound, sizeof s->http_bound, "%s:%d", host, port);
-    } else {
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        snprintf(s->http_bound, sizeof s->http_bound, "[%s]:%d", host, port);
-    }
+    format_addr(&ss, s->http_bound, sizeof s->http_bound);
+    if (want_mqtt) format_addr(&mss, s->mqtt_bound, sizeof s->mqtt_bound);
 
     rc = qpool_start(s->queries, opts->query_threads > 0 ? opts->query_threads : 1);
     if (rc) goto out;
@@ -364,10 +399,10 @@ int srv_run(const srv_opts *opts, stor *storage)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
 
-    ST_INFO("srv", "listening http=%s io_threads=%d query_threads=%d", s->http_bound, s->nloops,
-            s->queries->nthreads);
+    ST_INFO("srv", "listening http=%s mqtt=%s io_threads=%d query_threads=%d", s->http_bound,
+            want_mqtt ? s->mqtt_bound : "off", s->nloops, s->queries->nthreads);
     if (opts->ready_file && *opts->ready_file) {
-        int wr = write_ready_file(opts->ready_file, s->http_bound);
+        int wr = write_ready_file(opts->ready_file, s->http_bound, s->mqtt_bound);
         if (wr) ST_ERROR("srv", "cannot write ready file %s: %s", opts->ready_file, st_strerror(wr));
     }
 
@@ -388,10 +423,12 @@ int srv_run(const srv_opts *opts, stor *storage)
         uv_run(&l->uv, UV_RUN_NOWAIT);
         loop_wake_cb(&l->wake);
         uv_loop_close(&l->uv);
+        mqtt_srv_loop_free(l);
         pthread_mutex_destroy(&l->mu);
     }
     ST_INFO("srv", "stopped");
 out:
+    mqtt_bridge_free(s->bridge);
     st_free(s->queries);
     st_free(s->loops);
     st_free(s);

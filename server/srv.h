@@ -35,6 +35,15 @@ typedef struct srv_opts {
     const char *ready_file;      /* "" = none */
     int64_t query_timeout_ms;
     uint64_t query_max_points;
+    /* MQTT (server/mqtt_srv.h, server/mqtt_bridge.h) */
+    const char *mqtt_addr;       /* "host:port"; NULL or "" = no listener */
+    const char *mqtt_database;   /* where MQTT points go */
+    uint32_t mqtt_max_packet_bytes;
+    const struct tmap *mqtt_rules; /* borrowed; NULL = default mapping */
+    const char *mqtt_bridge;     /* mqtt://[user:pass@]host:port; NULL or "" = none */
+    char *const *mqtt_bridge_topics; /* borrowed; count 0 = "#" */
+    size_t mqtt_bridge_topic_count;
+    const char *mqtt_bridge_client_id;
 } srv_opts;
 
 typedef struct srv srv;
@@ -52,6 +61,17 @@ typedef struct srv_counters {
     _Atomic uint64_t connections_open;
     _Atomic uint64_t connections_refused;
     _Atomic uint64_t bytes_received;
+    /* MQTT, listener and bridge */
+    _Atomic uint64_t mqtt_connections;     /* accepted listener connections */
+    _Atomic uint64_t mqtt_messages;        /* PUBLISHes received */
+    _Atomic uint64_t mqtt_messages_bad;    /* payloads (or topics) that matched no format */
+    _Atomic uint64_t mqtt_points;          /* points written from MQTT */
+    _Atomic uint64_t mqtt_points_rejected; /* points refused by storage (type conflict ...) */
+    _Atomic uint64_t mqtt_spb_unknown;     /* Sparkplug metrics needing a rebirth */
+    _Atomic uint64_t mqtt_protocol_errors; /* connections closed for a protocol error */
+    _Atomic uint64_t mqtt_write_errors;    /* groups the WAL refused (no ack sent) */
+    _Atomic uint64_t mqtt_bridge_messages; /* of mqtt_messages: from the bridge */
+    _Atomic uint64_t mqtt_bridge_connects; /* bridge sessions established */
 } srv_counters;
 
 struct srv_loop {
@@ -67,6 +87,11 @@ struct srv_loop {
     uint64_t conns;              /* open connections on this loop */
     struct http_conn *conn_list; /* borrowed list of them (http.c owns the nodes) */
     int stopping;
+    uint64_t busy;               /* other work that must finish before the loop
+                                    ends (MQTT groups in the WAL, the bridge) */
+    uv_tcp_t mqtt_listener;
+    int mqtt_listening;
+    struct mqtt_loop *mqtt;      /* owned (mqtt_srv.c); NULL without MQTT */
 };
 
 struct srv {
@@ -78,6 +103,8 @@ struct srv {
     srv_counters counters;
     int64_t started_ns;
     char http_bound[128];        /* "127.0.0.1:PORT" once bound */
+    char mqtt_bound[128];        /* "" when the MQTT listener is off */
+    struct mqtt_bridge *bridge;  /* owned (mqtt_bridge.c); NULL without a bridge */
     _Atomic int stopping;
 };
 
