@@ -90,7 +90,10 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/timefmt.h"
+#include "ingest/lp.h"
+#include "storage/stor.h"
 #include "tools/httpc.h"
 #include "tools/progress.h"
 #include "tools/tools.h"
@@ -693,6 +696,9 @@ typedef struct imp_opts {
     int timeout_ms;
     int throttle_ms;     /* testing: pause before each request */
     int64_t unit_ns;
+    stor *storage;       /* --offline: the data directory's engine (owned by main) */
+    uint64_t db_id;
+    const char *quality_field;
 } imp_opts;
 
 typedef struct imp_error {
@@ -944,13 +950,127 @@ static void put_free(imp_run *r, imp_batch *b)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* ---- --offline: parse the batch and write it into the storage engine ---- */
+
+typedef struct off_ctx {
+    imp_run *r;
+    imp_batch *b;
+    stor_batch *sb;
+    uint64_t bad;
+    st_slice *tk, *tv;
+    stor_field_in *fv;
+    uint32_t cap_t, cap_f;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, status;
+} off_ctx;
+
+static void off_error(off_ctx *x, uint64_t lineno, const char *msg, size_t len)
+{
+    pthread_mutex_lock(&x->r->mu);
+    add_error(x->r, x->b, batch_row(x->b, x->b->first_line + (lineno ? lineno - 1 : 0)), msg, len);
+    pthread_mutex_unlock(&x->r->mu);
+    x->bad++;
+}
+
+static int off_on_error(void *ctx, uint64_t lineno, st_slice msg)
+{
+    off_error(ctx, lineno, msg.ptr, msg.len);
+    return 0;
+}
+
+static int off_on_line(void *ctx, const lp_line *ln)
+{
+    off_ctx *x = ctx;
+    if (ln->tag_count > x->cap_t) {
+        uint32_t c = ln->tag_count * 2;
+        st_slice *a = st_realloc(x->tk, c * sizeof *a), *b2 = a ? st_realloc(x->tv, c * sizeof *b2) : NULL;
+        if (a) x->tk = a;
+        if (b2) x->tv = b2;
+        if (!a || !b2) return ST_ENOMEM;
+        x->cap_t = c;
+    }
+    if (ln->field_count > x->cap_f) {
+        uint32_t c = ln->field_count * 2;
+        stor_field_in *f = st_realloc(x->fv, c * sizeof *f);
+        if (!f) return ST_ENOMEM;
+        x->fv = f;
+        x->cap_f = c;
+    }
+    for (uint32_t i = 0; i < ln->tag_count; i++) { x->tk[i] = ln->tags[i].key; x->tv[i] = ln->tags[i].val; }
+    for (uint32_t i = 0; i < ln->field_count; i++) { x->fv[i].key = ln->fields[i].key; x->fv[i].value = ln->fields[i].value; }
+    char msg[512];
+    uint32_t dropped = 0;
+    int rc = stor_batch_add(x->sb, ln->measurement, x->tk, x->tv, ln->tag_count, x->fv, ln->field_count, ln->ts_ns,
+                            ln->quality, msg, sizeof msg, &dropped);
+    if (rc == ST_ECONFLICT || rc == ST_ELIMIT || rc == ST_EINVAL) {
+        char full[700];
+        int n = snprintf(full, sizeof full, "unable to write '%.*s': %s", (int)(ln->raw.len > 120 ? 120 : ln->raw.len),
+                         ln->raw.ptr, msg);
+        off_error(x, ln->lineno, full, (size_t)n < sizeof full ? (size_t)n : sizeof full - 1);
+        return 0;
+    }
+    return rc;
+}
+
+static void off_done(void *arg, int status)
+{
+    off_ctx *x = arg;
+    pthread_mutex_lock(&x->mu);
+    x->done = 1;
+    x->status = status;
+    pthread_cond_signal(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+static int send_batch_offline(imp_run *r, imp_batch *b, off_ctx *x)
+{
+    const imp_opts *o = r->o;
+    x->r = r;
+    x->b = b;
+    x->bad = 0;
+    x->done = 0;
+    int rc = stor_batch_create(o->storage, o->db_id, &x->sb);
+    if (rc) { set_fatal(r, EXIT_SERVER, "storage: %s", st_strerror(rc)); return -1; }
+    lp_opts lo;
+    memset(&lo, 0, sizeof lo);
+    lo.precision = o->unit_ns == 1 ? LP_PRECISION_NS : o->unit_ns == 1000 ? LP_PRECISION_US
+                 : o->unit_ns == 1000000 ? LP_PRECISION_MS : o->unit_ns == 1000000000 ? LP_PRECISION_S
+                 : o->unit_ns == 60000000000LL ? LP_PRECISION_M : LP_PRECISION_H;
+    lo.default_ts_ns = st_now_ns() / o->unit_ns * o->unit_ns;
+    lo.quality_field = st_slice_cstr(o->quality_field ? o->quality_field : "quality");
+    rc = lp_parse_buffer(&lo, b->body.ptr ? b->body.ptr : "", b->body.len, off_on_line, off_on_error, x, NULL);
+    if (rc) { stor_batch_destroy(x->sb); set_fatal(r, EXIT_REJECTED, "out of memory"); return -1; }
+    rc = stor_write(x->sb, off_done, x);
+    x->sb = NULL;
+    if (rc == 0) {
+        pthread_mutex_lock(&x->mu);
+        while (!x->done) pthread_cond_wait(&x->cv, &x->mu);
+        pthread_mutex_unlock(&x->mu);
+        rc = x->status;
+    }
+    if (rc) { set_fatal(r, EXIT_SERVER, "storage refused the write: %s", st_strerror(rc)); return -1; }
+    pthread_mutex_lock(&r->mu);
+    uint64_t bad = x->bad > b->lines ? b->lines : x->bad;
+    r->rejected += bad;
+    r->written += b->lines - bad;
+    r->batches++;
+    wm_ack(r, b);
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}
+
 static void *worker_main(void *arg)
 {
     imp_run *r = arg;
     const imp_opts *o = r->o;
     httpc_opts ho = { .connect_timeout_ms = o->timeout_ms, .io_timeout_ms = o->timeout_ms, .headers = o->auth };
     httpc *c = NULL;
-    if (httpc_create(&o->url, &ho, &c)) { set_fatal(r, EXIT_REJECTED, "out of memory"); return NULL; }
+    off_ctx x;
+    memset(&x, 0, sizeof x);
+    pthread_mutex_init(&x.mu, NULL);
+    pthread_cond_init(&x.cv, NULL);
+    if (!o->storage && httpc_create(&o->url, &ho, &c)) { set_fatal(r, EXIT_REJECTED, "out of memory"); return NULL; }
     httpc_resp resp;
     httpc_resp_init(&resp);
     st_buf etext;
@@ -966,9 +1086,15 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&r->mu);
         if (!b) break;
         if (o->throttle_ms) sleep_ms(r, o->throttle_ms);
-        send_batch(r, c, b, &resp, &etext);
+        if (o->storage) send_batch_offline(r, b, &x);
+        else send_batch(r, c, b, &resp, &etext);
         put_free(r, b);
     }
+    st_free(x.tk);
+    st_free(x.tv);
+    st_free(x.fv);
+    pthread_mutex_destroy(&x.mu);
+    pthread_cond_destroy(&x.cv);
     st_buf_fini(&etext);
     httpc_resp_fini(&resp);
     httpc_destroy(c);
@@ -1216,7 +1342,8 @@ int tool_import_main(int argc, char **argv)
     const char *cmd = argv[0];
     const char *url = "http://127.0.0.1:8086", *db = NULL, *bucket = NULL, *rp = NULL, *org = NULL;
     const char *precision = NULL, *user = NULL, *password = NULL, *token = NULL;
-    const char *format = NULL, *state_file = NULL;
+    const char *format = NULL, *state_file = NULL, *offline = NULL;
+    stor *storage = NULL;
     int resume = 0, no_progress = 0;
     long long batch_bytes = 1 << 20, workers = 0, retries = 5, backoff = 500, timeout_s = 60, throttle = 0;
     imp_csv_opts csvo;
@@ -1272,6 +1399,7 @@ int tool_import_main(int argc, char **argv)
             else { fprintf(stderr, "strata %s: %s needs a value\n", cmd, a); goto out; }
         }
         if (!strcmp(name, "--url")) url = v;
+        else if (!strcmp(name, "--offline")) offline = v;
         else if (!strcmp(name, "--db")) db = v;
         else if (!strcmp(name, "--bucket")) bucket = v;
         else if (!strcmp(name, "--rp")) rp = v;
@@ -1408,6 +1536,33 @@ int tool_import_main(int argc, char **argv)
     o.backoff_ms = (int)backoff;
     o.timeout_ms = (int)(timeout_s * 1000);
     o.throttle_ms = (int)throttle;
+    o.quality_field = csvo.quality_field;
+    if (offline) {
+        if (!db) { fprintf(stderr, "strata %s: --offline needs --db\n", cmd); goto out; }
+        /* Straight into the engine: WAL without per-batch fsync (the close
+         * below syncs it and flushes everything to segment files). */
+        st_log_set_level(ST_LOG_WARN);
+        stor_opts so;
+        memset(&so, 0, sizeof so);
+        so.data_dir = offline;
+        so.fsync_mode = STOR_FSYNC_NEVER;
+        so.max_head_bytes = 256u << 20;
+        so.block_cache_bytes = 16u << 20;
+        int src_rc = stor_open(&so, &storage);
+        if (src_rc == ST_EBUSY) {
+            fprintf(stderr, "strata %s: %s is in use by a running stratad: stop it first, or import over HTTP (without --offline)\n",
+                    cmd, offline);
+            ret = EXIT_SERVER;
+            goto out;
+        }
+        if (src_rc) { fprintf(stderr, "strata %s: cannot open %s: %s\n", cmd, offline, st_strerror(src_rc)); ret = EXIT_SERVER; goto out; }
+        if (stor_db_create(storage, st_slice_cstr(db), &o.db_id) != 0) {
+            fprintf(stderr, "strata %s: cannot create database %s in %s\n", cmd, db, offline);
+            ret = EXIT_SERVER;
+            goto out;
+        }
+        o.storage = storage;
+    }
 
     /* Every named file must open before anything is sent. */
     uint64_t total = 0;
@@ -1548,6 +1703,7 @@ int tool_import_main(int argc, char **argv)
 
 out:
     progress_stop(prog);
+    if (storage) stor_close(storage); /* syncs the WAL, flushes the head to segment files */
     if (sa_set) sigaction(SIGINT, &old_sa, NULL);
     if (run_ready) {
         for (imp_batch *b = r->free_list, *n; b; b = n) { n = b->next; batch_free(b); }
