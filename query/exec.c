@@ -1176,6 +1176,7 @@ typedef struct sel {
     int wildcard_fields_only;
     int64_t tmin, tmax;
     int64_t interval, offset;
+    size_t nvis;              /* raw mode: visible columns (hidden ones, read for expressions, follow) */
     st_slice *gtags;          /* GROUP BY tag keys (sorted) for the measurement */
     size_t ngtags;
     int gwild;                /* GROUP BY * */
@@ -1483,6 +1484,89 @@ static int expand_calls(ctx *c, sel *q, const field_list *fl)
     return dedupe_names(c, q->cols, q->ncols);
 }
 
+/* A raw-mode column expression: fields/tags, numbers, + - * / %, math
+ * functions, parentheses. */
+static int raw_expr_ok(const iql_expr *e, int depth)
+{
+    if (depth > IQL_MAX_DEPTH * 2) return 0;
+    switch (e->kind) {
+    case IQL_E_IDENT: case IQL_E_INTEGER: case IQL_E_NUMBER: return 1;
+    case IQL_E_PAREN: return raw_expr_ok(e->lhs, depth + 1);
+    case IQL_E_BINARY:
+        if (e->op != IQL_T_ADD && e->op != IQL_T_SUB && e->op != IQL_T_MUL && e->op != IQL_T_DIV && e->op != IQL_T_MOD) return 0;
+        return raw_expr_ok(e->lhs, depth + 1) && raw_expr_ok(e->rhs, depth + 1);
+    case IQL_E_CALL: {
+        int mf = find_math(e->name);
+        if (!mf || ((int)e->nargs != math_fns[mf - 1].nargs && !(ieq(e->name, "log") && e->nargs == 1))) return 0;
+        for (size_t i = 0; i < e->nargs; i++)
+            if (!raw_expr_ok(e->args[i], depth + 1)) return 0;
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
+static size_t raw_expr_idents(const iql_expr *e)
+{
+    switch (e->kind) {
+    case IQL_E_IDENT: return 1;
+    case IQL_E_PAREN: return raw_expr_idents(e->lhs);
+    case IQL_E_BINARY: return raw_expr_idents(e->lhs) + raw_expr_idents(e->rhs);
+    case IQL_E_CALL: {
+        size_t n = 0;
+        for (size_t i = 0; i < e->nargs; i++) n += raw_expr_idents(e->args[i]);
+        return n;
+    }
+    default: return 0;
+    }
+}
+
+/* Give each identifier of a raw expression a (hidden) column to read. */
+static void raw_expr_bind(sel *q, iql_expr *e, const field_list *fl, const name_list *tagkeys)
+{
+    switch (e->kind) {
+    case IQL_E_IDENT: {
+        const qfield *f = ieq(e->cast, "tag") ? NULL : field_find(fl, e->name);
+        int is_tag = !f && name_has(tagkeys, e->name) && !ieq(e->cast, "field");
+        size_t k;
+        for (k = q->nvis; k < q->ncols; k++)
+            if (q->cols[k].f == f && q->cols[k].is_tag == is_tag && (f || st_slice_eq(q->cols[k].tag, e->name))) break;
+        if (k == q->ncols) {
+            qcol *h = &q->cols[q->ncols++];
+            memset(h, 0, sizeof *h);
+            h->name = e->name;
+            h->f = f;
+            h->is_tag = is_tag;
+            h->tag = is_tag ? e->name : (st_slice){ "", 0 };
+        }
+        e->aux = (void *)(uintptr_t)(k + 1);
+        return;
+    }
+    case IQL_E_PAREN: raw_expr_bind(q, e->lhs, fl, tagkeys); return;
+    case IQL_E_BINARY: raw_expr_bind(q, e->lhs, fl, tagkeys); raw_expr_bind(q, e->rhs, fl, tagkeys); return;
+    case IQL_E_CALL: for (size_t i = 0; i < e->nargs; i++) raw_expr_bind(q, e->args[i], fl, tagkeys); return;
+    default: return;
+    }
+}
+
+static qval eval_math(const iql_expr *e, qval a, qval b);
+
+/* Value of a raw expression over a row's cells (cell[0] is the time). */
+static qval raw_eval(const iql_expr *e, const qval *cell)
+{
+    qval r;
+    r.type = ST_TYPE_NONE;
+    switch (e->kind) {
+    case IQL_E_IDENT: return cell[(uintptr_t)e->aux];
+    case IQL_E_INTEGER: r.type = ST_TYPE_INT; r.v.i = e->i; return r;
+    case IQL_E_NUMBER: r.type = ST_TYPE_FLOAT; r.v.f = e->f; return r;
+    case IQL_E_PAREN: return raw_eval(e->lhs, cell);
+    case IQL_E_BINARY: return arith(e->op, raw_eval(e->lhs, cell), raw_eval(e->rhs, cell));
+    case IQL_E_CALL: return eval_math(e, raw_eval(e->args[0], cell), e->nargs > 1 ? raw_eval(e->args[1], cell) : r);
+    default: return r;
+    }
+}
+
 static int plan_select(ctx *c, sel *q)
 {
     iql_stmt *st = q->st;
@@ -1591,7 +1675,8 @@ static int plan_select(ctx *c, sel *q)
             q->wildcard_fields_only = ieq(e->cast, "field");
             continue;
         }
-        if (e->kind != IQL_E_IDENT) return fail(c, "only fields, tags and * are supported in a SELECT without functions");
+        if (e->kind != IQL_E_IDENT && !raw_expr_ok(e, 0))
+            return fail(c, "only fields, tags, *, arithmetic and math functions are supported in a SELECT without aggregates");
     }
     return 0;
 }
@@ -1601,6 +1686,8 @@ static int plan_raw_cols(ctx *c, sel *q, const field_list *fl, const name_list *
 {
     iql_stmt *st = q->st;
     size_t cap = st->nfields + (q->wildcard ? fl->n + tagkeys->n : 0);
+    for (size_t i = 0; i < st->nfields; i++)
+        if (st->fields[i].expr->kind != IQL_E_IDENT) cap += raw_expr_idents(st->fields[i].expr);
     q->cols = st_arena_alloc(c->a, (cap ? cap : 1) * sizeof *q->cols);
     if (!q->cols) return ST_ENOMEM;
     q->ncols = 0;
@@ -1634,12 +1721,21 @@ static int plan_raw_cols(ctx *c, sel *q, const field_list *fl, const name_list *
         }
         qcol *k = &q->cols[q->ncols++];
         memset(k, 0, sizeof *k);
+        if (e->kind != IQL_E_IDENT) {
+            k->expr = e;
+            k->name = st->fields[i].alias.len ? st->fields[i].alias : expr_name(e);
+            continue;
+        }
         k->name = st->fields[i].alias.len ? st->fields[i].alias : e->name;
         const qfield *f = ieq(e->cast, "tag") ? NULL : field_find(fl, e->name);
         if (f) k->f = f;
         else if (name_has(tagkeys, e->name) && !ieq(e->cast, "field")) { k->is_tag = 1; k->tag = e->name; }
     }
-    return dedupe_names(c, q->cols, q->ncols);
+    /* expressions read their identifiers through hidden trailing columns */
+    q->nvis = q->ncols;
+    for (size_t k = 0; k < q->nvis; k++)
+        if (q->cols[k].expr) raw_expr_bind(q, q->cols[k].expr, fl, tagkeys);
+    return dedupe_names(c, q->cols, q->nvis);
 }
 
 typedef struct rawrow {
@@ -1673,7 +1769,22 @@ static int slimit_take(sel *q)
     return 1;
 }
 
-/* Emit rows (already in time order) honouring ORDER BY, OFFSET, LIMIT. */
+/* Emit rows (already in time order) honouring ORDER BY, OFFSET, LIMIT;
+ * the first `shown` cells of each row of `width`. */
+static void emit_rows2(ctx *c, const sel *q, qval *cells, const rawrow *rows, size_t nrows, size_t width, size_t shown)
+{
+    const iql_stmt *st = q->st;
+    size_t emitted = 0, skipped = 0;
+    (void)width;
+    for (size_t r = 0; r < nrows; r++) {
+        const rawrow *row = &rows[st->order_desc ? nrows - 1 - r : r];
+        if ((int64_t)skipped < st->offset) { skipped++; continue; }
+        if (st->limit > 0 && (int64_t)emitted >= st->limit) break;
+        qw_row(c->w, &cells[row->idx0], shown);
+        emitted++;
+    }
+}
+
 static void emit_rows(ctx *c, const sel *q, qval *cells, const rawrow *rows, size_t nrows, size_t width)
 {
     const iql_stmt *st = q->st;
@@ -1754,6 +1865,8 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             }
             if (!anyfield) continue;
             if (cond && !rowf_pass(c, &rf, &ss[si], cond, t)) continue;
+            for (size_t k = 0; k < q->nvis; k++)
+                if (q->cols[k].expr) cell[k + 1] = raw_eval(q->cols[k].expr, cell);
             rows[nrows] = (rawrow){ t, (uint32_t)si, (uint32_t)(nrows * width) };
             nrows++;
         }
@@ -1766,10 +1879,10 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
         sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
         if (!names || (q->ngtags && !gt)) { rc = ST_ENOMEM; goto out; }
         names[0] = ST_SLICE_LIT("time");
-        for (size_t k = 0; k < ncols; k++) names[k + 1] = q->cols[k].name;
+        for (size_t k = 0; k < q->nvis; k++) names[k + 1] = q->cols[k].name;
         group_tags(q, &ss[0], gt);
-        qw_series_begin(c->w, m, gt, q->ngtags, names, width);
-        emit_rows(c, q, cells, rows, nrows, width);
+        qw_series_begin(c->w, m, gt, q->ngtags, names, q->nvis + 1);
+        emit_rows2(c, q, cells, rows, nrows, width, q->nvis + 1);
         qw_series_end(c->w);
     }
 out:

@@ -577,6 +577,19 @@ TEST(subqueries)
     CHECK_EQ_STR(run("SELECT max(m) FROM (SELECT mean(value) AS m FROM nothing)", "s"), R("{\"statement_id\":0}"));
 }
 
+TEST(raw_expressions)
+{
+    CHECK_EQ_STR(run("SELECT value * 2, abs(value - 15) AS d FROM cpu WHERE host = 'b'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\",\"d\"],\"values\":[[1700000005,20,5],[1700000010,40,5]]}"));
+    /* n is missing at +10s: the quotient is null there */
+    CHECK_EQ_STR(run("SELECT n / value FROM cpu WHERE host = 'a'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"n\"],\"values\":[[1700000000,10],[1700000010,null],[1700000020,10]]}"));
+    CHECK_EQ_STR(run("SELECT round(value / 3), value FROM cpu WHERE host = 'a'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"round\",\"value\"],\"values\":[[1700000000,0,1],[1700000010,1,2],[1700000020,1,3]]}"));
+    CHECK_EQ_STR(run("SELECT value + 1 FROM cpu WHERE value > 15", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":[[1700000010,21]]}"));
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -599,6 +612,7 @@ int main(void)
     RUN(raw_transformations);
     RUN(bound_parameters);
     RUN(subqueries);
+    RUN(raw_expressions);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
