@@ -1007,10 +1007,36 @@ static int exec_show_tag_values(ctx *c, iql_stmt *st)
     for (size_t i = 0; i < ms.n; i++) {
         kv *pairs = NULL;
         size_t np = 0, cap = 0;
-        qseries *ss;
-        size_t n;
-        if ((rc = prepare_where(c, st, db_id, ms.v[i]))) return rc;
-        if ((rc = load_series(c, db_id, ms.v[i], st->where, &ss, &n))) return rc;
+        qseries *ss = NULL;
+        size_t n = 0;
+        if (!st->where) {
+            /* from the index's tag value lists, no series decoded */
+            name_list keys;
+            memset(&keys, 0, sizeof keys);
+            keys.c = c;
+            sidx_tag_key_each(c->idx, db_id, ms.v[i], name_cb, &keys);
+            if (keys.oom) return ST_ENOMEM;
+            for (size_t j = 0; j < keys.n; j++) {
+                if (!key_selected(c, st, keys.v[j], r)) continue;
+                name_list vals;
+                memset(&vals, 0, sizeof vals);
+                vals.c = c;
+                sidx_tag_value_each(c->idx, db_id, ms.v[i], keys.v[j], name_cb, &vals);
+                if (vals.oom) { st_free(pairs); return ST_ENOMEM; }
+                if (np + vals.n > cap) {
+                    size_t nc = cap ? cap : 64;
+                    while (nc < np + vals.n) nc *= 2;
+                    kv *mm = st_realloc(pairs, nc * sizeof *mm);
+                    if (!mm) { st_free(pairs); return ST_ENOMEM; }
+                    pairs = mm;
+                    cap = nc;
+                }
+                for (size_t v = 0; v < vals.n; v++) pairs[np++] = (kv){ keys.v[j], vals.v[v] };
+            }
+        } else {
+            if ((rc = prepare_where(c, st, db_id, ms.v[i]))) return rc;
+            if ((rc = load_series(c, db_id, ms.v[i], st->where, &ss, &n))) return rc;
+        }
         for (size_t j = 0; j < n; j++)
             for (size_t t = 0; t < ss[j].ntags; t++) {
                 if (!key_selected(c, st, ss[j].tags[t].key, r)) continue;
