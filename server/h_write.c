@@ -171,7 +171,7 @@ static int on_lp_line(void *ctx, const lp_line *ln)
     uint32_t dropped = 0;
     rc = stor_batch_add(w->batch, ln->measurement, w->tag_keys, w->tag_vals, ln->tag_count, w->fields,
                         ln->field_count, ln->ts_ns, ln->quality, msg, sizeof msg, &dropped);
-    if (rc == ST_ECONFLICT || rc == ST_ELIMIT || rc == ST_EINVAL) {
+    if (rc == ST_ECONFLICT || rc == ST_ELIMIT || rc == ST_EINVAL || rc == ST_ERANGE) {
         w->dropped += dropped;
         add_error(w, msg, strlen(msg));
         return 0;

@@ -694,8 +694,10 @@ static void *flush_main(void *arg)
         if (s->flush_stop) break;
         int requested = s->flush_request;
         int merge = s->merge_request;
+        int ret_now = s->retention_request;
         s->flush_request = 0;
         s->merge_request = 0;
+        s->retention_request = 0;
         s->flush_busy = requested || merge;
         pthread_mutex_unlock(&s->flush_mu);
         if (!atomic_load(&s->readonly)) {
@@ -707,7 +709,7 @@ static void *flush_main(void *arg)
             }
             if (merge) compact_all(s, 2);
             int64_t now = st_mono_ns();
-            if (now - last_retention >= (int64_t)RETENTION_CHECK_S * 1000000000LL) {
+            if (ret_now || now - last_retention >= (int64_t)RETENTION_CHECK_S * 1000000000LL) {
                 retention(s);
                 last_retention = now;
             }

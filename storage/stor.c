@@ -62,6 +62,7 @@ struct stor_batch {
     size_t nls, cls, nlf, clf;
     int64_t prev_ts;
     uint64_t points_count;
+    int64_t oldest_ns;         /* retention: points before this are refused; INT64_MIN = none */
     sidx_tag *tags;            /* scratch */
     size_t tags_cap;
     /* Field ids of the previous line, by position: consecutive lines of one
@@ -121,6 +122,24 @@ static uint8_t get_u8(rd *r)
 {
     if (r->p >= r->end) { r->bad = 1; return 0; }
     return *r->p++;
+}
+
+typedef struct ids_acc {
+    uint64_t *ids;
+    size_t n, cap;
+} ids_acc;
+
+static int ids_push(ids_acc *a, uint64_t id)
+{
+    if (a->n == a->cap) {
+        size_t c = a->cap ? a->cap * 2 : 64;
+        uint64_t *n = st_realloc(a->ids, c * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        a->ids = n;
+        a->cap = c;
+    }
+    a->ids[a->n++] = id;
+    return 0;
 }
 
 /* ---- applying records (live and replay) ---- */
@@ -289,6 +308,24 @@ static int apply_write(stor *s, const unsigned char *p, size_t n, int replay, ui
 
 static void cat_apply_job(stor *s, cat_job *j)
 {
+    if (j->type == WAL_REC_DELETE) {
+        rd r = { j->data, j->data + j->len, 0 };
+        get_u8(&r);
+        get_u8(&r);
+        get_uvarint(&r);
+        ids_acc a[2] = { { 0 }, { 0 } };
+        for (int k = 0; k < 2 && !r.bad; k++) {
+            uint64_t n = get_uvarint(&r);
+            for (uint64_t i = 0; i < n && !r.bad; i++) ids_push(&a[k], get_uvarint(&r));
+        }
+        int rc = 0;
+        if (!r.bad && a[0].n) rc = cat_series_drop(s->catalog, a[0].ids, a[0].n);
+        if (!r.bad && !rc && a[1].n) rc = cat_fields_drop(s->catalog, a[1].ids, a[1].n);
+        if (rc) ST_WARN("stor", "catalog: drop not stored (%s); the WAL still holds it", st_strerror(rc));
+        st_free(a[0].ids);
+        st_free(a[1].ids);
+        return;
+    }
     if (j->type == WAL_REC_SCHEMA) {
         rd r = { j->data, j->data + j->len, 0 };
         get_u8(&r);
@@ -468,12 +505,74 @@ static int check_format(stor *s)
     return rc;
 }
 
+/* ---- drops (WAL type DELETE) ---- */
+
+static int field_id_cb(void *arg, uint64_t field_id, st_slice key, st_type type)
+{
+    (void)key; (void)type;
+    return ids_push(arg, field_id) ? 1 : 0;
+}
+
+/* Drop from the index and the heads; queue the catalog change. */
+static int apply_delete(stor *s, const unsigned char *p, size_t n)
+{
+    rd r = { p, p + n, 0 };
+    if (get_u8(&r) != WALREC_VERSION) return ST_ECORRUPT;
+    uint8_t op = get_u8(&r);
+    uint64_t db_id = get_uvarint(&r);
+    ids_acc series = { 0 }, fields = { 0 };
+    int rc = 0;
+    if (op == WALREC_DELETE_SERIES) {
+        uint64_t k = get_uvarint(&r);
+        for (uint64_t i = 0; i < k && !r.bad && !rc; i++) rc = ids_push(&series, get_uvarint(&r));
+    } else if (op == WALREC_DELETE_MEASUREMENT) {
+        st_slice m = get_bytes(&r);
+        if (!r.bad) {
+            uint64_t *ids = NULL;
+            size_t k = 0;
+            if (sidx_measurement_series_copy(s->idx, db_id, m, &ids, &k) == 0) {
+                for (size_t i = 0; i < k && !rc; i++) rc = ids_push(&series, ids[i]);
+                st_free(ids);
+            }
+            sidx_field_each(s->idx, db_id, m, field_id_cb, &fields);
+            sidx_measurement_drop(s->idx, db_id, m); /* ST_ENOTFOUND on replay: fine */
+        }
+    } else {
+        return ST_ECORRUPT;
+    }
+    if (r.bad) rc = ST_ECORRUPT;
+    for (size_t i = 0; i < series.n && !rc; i++) {
+        if (op == WALREC_DELETE_SERIES) sidx_series_drop(s->idx, series.ids[i]);
+        pthread_rwlock_rdlock(&s->heads_lock);
+        head_drop_series(s->active, series.ids[i]);
+        if (s->frozen) head_drop_series(s->frozen, series.ids[i]);
+        pthread_rwlock_unlock(&s->heads_lock);
+    }
+    if (!rc && (series.n || fields.n)) {
+        st_buf job;
+        st_buf_init(&job);
+        st_buf_put_u8(&job, WALREC_VERSION);
+        st_buf_put_u8(&job, WALREC_DELETE_IDS);
+        st_buf_put_uvarint(&job, db_id);
+        st_buf_put_uvarint(&job, series.n);
+        for (size_t i = 0; i < series.n; i++) st_buf_put_uvarint(&job, series.ids[i]);
+        st_buf_put_uvarint(&job, fields.n);
+        for (size_t i = 0; i < fields.n; i++) st_buf_put_uvarint(&job, fields.ids[i]);
+        if (job.ptr) cat_enqueue(s, WAL_REC_DELETE, job.ptr, job.len);
+        st_buf_fini(&job);
+    }
+    st_free(series.ids);
+    st_free(fields.ids);
+    return rc;
+}
+
 static int replay_cb(void *arg, int type, uint64_t seq, const void *payload, size_t len)
 {
     stor *s = arg;
     int rc = 0;
     uint64_t n = 0;
     if (type == WAL_REC_WRITE) rc = apply_write(s, payload, len, 1, &n);
+    else if (type == WAL_REC_DELETE) rc = apply_delete(s, payload, len);
     else if (type == WAL_REC_SCHEMA) {
         rc = apply_schema(s, payload, len, 1);
         if (!rc) cat_enqueue(s, WAL_REC_SCHEMA, payload, len);
@@ -693,6 +792,119 @@ int stor_db_drop(stor *s, uint64_t db_id)
     return sidx_db_drop(s->idx, db_id);
 }
 
+/* ---- drops and retention: logged, applied in WAL order, waited for ---- */
+
+typedef struct sync_rec {
+    stor *s;
+    int type;
+    st_buf payload;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, status;
+} sync_rec;
+
+static void sync_rec_done(void *arg, int status, uint64_t seq)
+{
+    sync_rec *x = arg;
+    stor *s = x->s;
+    if (status == 0) {
+        pthread_mutex_lock(&s->apply_mu);
+        if (x->type == WAL_REC_DELETE) status = apply_delete(s, (const unsigned char *)x->payload.ptr, x->payload.len);
+        else status = apply_schema(s, (const unsigned char *)x->payload.ptr, x->payload.len, 1);
+        s->last_seq = seq;
+        pthread_mutex_unlock(&s->apply_mu);
+        if (status == 0 && x->type == WAL_REC_SCHEMA) cat_enqueue(s, WAL_REC_SCHEMA, x->payload.ptr, x->payload.len);
+    } else if (status == ST_EREADONLY) {
+        atomic_store(&s->readonly, 1);
+    }
+    pthread_mutex_lock(&x->mu);
+    x->done = 1;
+    x->status = status;
+    pthread_cond_signal(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* Append the record and wait until it is durable and applied. Not on a
+ * network loop (it waits for an fsync). */
+static int log_and_wait(stor *s, int type, st_buf *payload)
+{
+    if (atomic_load(&s->readonly)) return ST_EREADONLY;
+    if (!payload->ptr) return ST_ENOMEM;
+    sync_rec x;
+    memset(&x, 0, sizeof x);
+    x.s = s;
+    x.type = type;
+    x.payload = *payload;
+    pthread_mutex_init(&x.mu, NULL);
+    pthread_cond_init(&x.cv, NULL);
+    int rc = wal_append(s->log, type, x.payload.ptr, x.payload.len, sync_rec_done, &x);
+    if (rc == 0) {
+        pthread_mutex_lock(&x.mu);
+        while (!x.done) pthread_cond_wait(&x.cv, &x.mu);
+        pthread_mutex_unlock(&x.mu);
+        rc = x.status;
+    }
+    pthread_mutex_destroy(&x.mu);
+    pthread_cond_destroy(&x.cv);
+    return rc;
+}
+
+int stor_measurement_drop(stor *s, uint64_t db_id, st_slice measurement)
+{
+    st_buf b;
+    st_buf_init(&b);
+    st_buf_put_u8(&b, WALREC_VERSION);
+    st_buf_put_u8(&b, WALREC_DELETE_MEASUREMENT);
+    st_buf_put_uvarint(&b, db_id);
+    st_buf_put_uvarint(&b, measurement.len);
+    st_buf_append(&b, measurement.ptr, measurement.len);
+    int rc = log_and_wait(s, WAL_REC_DELETE, &b);
+    st_buf_fini(&b);
+    return rc;
+}
+
+int stor_series_drop(stor *s, uint64_t db_id, const uint64_t *series_ids, size_t n)
+{
+    st_buf b;
+    st_buf_init(&b);
+    st_buf_put_u8(&b, WALREC_VERSION);
+    st_buf_put_u8(&b, WALREC_DELETE_SERIES);
+    st_buf_put_uvarint(&b, db_id);
+    st_buf_put_uvarint(&b, n);
+    for (size_t i = 0; i < n; i++) st_buf_put_uvarint(&b, series_ids[i]);
+    int rc = log_and_wait(s, WAL_REC_DELETE, &b);
+    st_buf_fini(&b);
+    return rc;
+}
+
+int stor_db_set_retention(stor *s, uint64_t db_id, int64_t duration_ns)
+{
+    sidx_db_info info;
+    int rc = sidx_db_get(s->idx, db_id, &info);
+    if (rc) return rc;
+    if (duration_ns < 0) return ST_EINVAL;
+    st_buf b;
+    st_buf_init(&b);
+    st_buf_put_u8(&b, WALREC_VERSION);
+    st_buf_put_u8(&b, WALREC_SCHEMA_DB_RETENTION);
+    st_buf_put_uvarint(&b, db_id);
+    st_buf_put_uvarint(&b, 0);
+    st_buf_put_uvarint(&b, 0);
+    put_svarint(&b, duration_ns);
+    put_svarint(&b, info.shard_duration_ns);
+    put_svarint(&b, info.created_ns);
+    rc = log_and_wait(s, WAL_REC_SCHEMA, &b);
+    st_buf_fini(&b);
+    if (rc == 0) {
+        /* Whole partitions past the window go now (the flush thread). */
+        pthread_mutex_lock(&s->flush_mu);
+        s->retention_request = 1;
+        pthread_cond_signal(&s->flush_cv);
+        pthread_mutex_unlock(&s->flush_mu);
+    }
+    return rc;
+}
+
 /* ---- batches ---- */
 
 typedef struct name_find {
@@ -737,6 +949,7 @@ int stor_batch_create(stor *s, uint64_t db_id, stor_batch **out)
     /* The name, for replay to define the db; read under the index lock. */
     rc = db_name_copy(s->idx, db_id, &b->db_name);
     if (rc) { stor_batch_destroy(b); return rc; }
+    b->oldest_ns = info.rp_duration_ns > 0 ? st_now_ns() - info.rp_duration_ns : INT64_MIN;
     *out = b;
     return 0;
 }
@@ -840,6 +1053,11 @@ int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys
     int rc;
     *dropped = 0;
     if (msg_cap) msg[0] = 0;
+    if (ts_ns < b->oldest_ns) {
+        *dropped = field_count;
+        snprintf(msg, msg_cap, "points beyond retention policy dropped=%u", field_count);
+        return ST_ERANGE;
+    }
     if (tag_count > b->tags_cap) {
         sidx_tag *t = st_realloc(b->tags, tag_count * sizeof *t);
         if (!t) return ST_ENOMEM;

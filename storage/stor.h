@@ -73,6 +73,17 @@ int stor_db_create(stor *s, st_slice name, uint64_t *db_id);
 /* DROP DATABASE: the index forgets it at once; its data is freed. */
 int stor_db_drop(stor *s, uint64_t db_id);
 
+/* These log a record, wait until it is durable and applied, and return:
+ * call them from a worker thread, never a network loop.
+ * ALTER/CREATE RETENTION POLICY ... DURATION d (0 = infinite): writes older
+ * than now - d are refused per line ("points beyond retention policy");
+ * whole partitions past the window are dropped by the background thread. */
+int stor_db_set_retention(stor *s, uint64_t db_id, int64_t duration_ns);
+/* DROP MEASUREMENT / DROP SERIES: gone from the index and the heads at
+ * once; segment bytes are reclaimed by compaction. */
+int stor_measurement_drop(stor *s, uint64_t db_id, st_slice measurement);
+int stor_series_drop(stor *s, uint64_t db_id, const uint64_t *series_ids, size_t n);
+
 /* ---- the write path ---- */
 typedef struct stor_field_in {
     st_slice key;
@@ -86,7 +97,8 @@ void stor_batch_destroy(stor_batch *b); /* accepts NULL; only before stor_write 
 /*
  * Add one line. Returns 0; ST_ECONFLICT (field type conflict: that field is
  * dropped, the others kept — msg says which, and *dropped counts the dropped
- * values), ST_ELIMIT (max-series: the line is dropped), ST_ENOMEM.
+ * values), ST_ELIMIT (max-series: the line is dropped), ST_ERANGE (older
+ * than the retention window: "points beyond retention policy"), ST_ENOMEM.
  * On ST_ECONFLICT the line's other fields are still added.
  */
 int  stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys,

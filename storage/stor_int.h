@@ -72,7 +72,7 @@ struct stor {
     int flush_started;
     pthread_mutex_t flush_mu;
     pthread_cond_t flush_cv;
-    int flush_stop, flush_request, merge_request, flush_busy;
+    int flush_stop, flush_request, merge_request, flush_busy, retention_request;
     _Atomic uint64_t flushes, compactions, segments_written, partitions_dropped;
     /* catalog writer */
     pthread_t cat_thread;

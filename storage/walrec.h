@@ -25,6 +25,13 @@
  *   carries the definition of every series/field it uses that was not yet
  *   durable when the record was built (duplicates are idempotent).
  *
+ * DELETE record (WAL type 2):
+ *   u8 version = 1, u8 op, uvarint db_id, then
+ *     op 1 (drop series):      uvarint n, n x uvarint series_id
+ *     op 2 (drop measurement): uvarint length, measurement
+ *   Applied at once to the index and the heads; segment files keep the
+ *   bytes until compaction, which drops series the index no longer has.
+ *
  * SCHEMA record (WAL type 3):
  *   u8 version = 1, u8 op (1 = create database, 2 = drop database,
  *   3 = set retention), uvarint db_id, uvarint name length, name,
@@ -36,5 +43,8 @@
 
 #define WALREC_VERSION 1
 enum { WALREC_SCHEMA_DB_CREATE = 1, WALREC_SCHEMA_DB_DROP = 2, WALREC_SCHEMA_DB_RETENTION = 3 };
+enum { WALREC_DELETE_SERIES = 1, WALREC_DELETE_MEASUREMENT = 2 };
+/* Catalog job only (never in the WAL): explicit series and field ids. */
+enum { WALREC_DELETE_IDS = 3 };
 
 #endif

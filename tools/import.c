@@ -1003,7 +1003,7 @@ static int off_on_line(void *ctx, const lp_line *ln)
     uint32_t dropped = 0;
     int rc = stor_batch_add(x->sb, ln->measurement, x->tk, x->tv, ln->tag_count, x->fv, ln->field_count, ln->ts_ns,
                             ln->quality, msg, sizeof msg, &dropped);
-    if (rc == ST_ECONFLICT || rc == ST_ELIMIT || rc == ST_EINVAL) {
+    if (rc == ST_ECONFLICT || rc == ST_ELIMIT || rc == ST_EINVAL || rc == ST_ERANGE) {
         char full[700];
         int n = snprintf(full, sizeof full, "unable to write '%.*s': %s", (int)(ln->raw.len > 120 ? 120 : ln->raw.len),
                          ln->raw.ptr, msg);

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include "common/timefmt.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -256,6 +258,66 @@ TEST(flush_segments_and_scan_stats)
     rmrf(dir);
 }
 
+TEST(drops_and_retention)
+{
+    const char *dir = mkdata();
+    stor *s;
+    REQUIRE(open_stor(dir, NULL, &s) == 0);
+    uint64_t db;
+    REQUIRE(stor_db_create(s, st_slice_cstr("db"), &db) == 0);
+    int64_t day = 86400LL * 1000000000LL;
+    int64_t old = (st_now_ns() / day - 10) * day; /* ten days ago, partition-aligned */
+    stor_batch *b;
+    REQUIRE(stor_batch_create(s, db, &b) == 0);
+    for (int i = 0; i < 100; i++) {
+        CHECK_EQ_INT(add_int(b, "a", old + i, i), 0);
+        CHECK_EQ_INT(add_int(b, "b", st_now_ns() - 1000 + i, i), 0);
+    }
+    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_flush(s), 0);
+    stor_points p;
+    stor_points_init(&p);
+    REQUIRE(read_col(s, db, "a", &p) == 0);
+    CHECK_EQ_INT(p.n, 100);
+    /* A 2-day retention: the old partition goes, new old points are refused. */
+    CHECK_EQ_INT(stor_db_set_retention(s, db, 2 * day), 0);
+    for (int i = 0; i < 200 && p.n; i++) {
+        struct timespec d = { 0, 10000000 };
+        nanosleep(&d, NULL);
+        REQUIRE(read_col(s, db, "a", &p) == 0);
+    }
+    CHECK_EQ_INT(p.n, 0);
+    REQUIRE(read_col(s, db, "b", &p) == 0);
+    CHECK_EQ_INT(p.n, 100);
+    REQUIRE(stor_batch_create(s, db, &b) == 0);
+    CHECK_EQ_INT(add_int(b, "a", old, 1), ST_ERANGE);
+    stor_batch_destroy(b);
+    /* DROP MEASUREMENT: gone, also after a restart (WAL replay). */
+    CHECK_EQ_INT(stor_measurement_drop(s, db, st_slice_cstr("m")), 0);
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    CHECK(sidx_measurement_series_copy(stor_index(s), db, st_slice_cstr("m"), &ids, &n) != 0 || n == 0);
+    st_free(ids);
+    stor_close(s);
+    REQUIRE(open_stor(dir, NULL, &s) == 0);
+    sidx_db_info dbi;
+    REQUIRE(sidx_db_lookup(stor_index(s), st_slice_cstr("db"), &dbi) == 0);
+    CHECK_EQ_INT(dbi.rp_duration_ns, 2 * day);
+    ids = NULL;
+    n = 0;
+    CHECK(sidx_measurement_series_copy(stor_index(s), dbi.id, st_slice_cstr("m"), &ids, &n) != 0 || n == 0);
+    st_free(ids);
+    /* Written again after the drop: new series, only the new points. */
+    REQUIRE(stor_batch_create(s, dbi.id, &b) == 0);
+    CHECK_EQ_INT(add_int(b, "b", st_now_ns(), 7), 0);
+    CHECK_EQ_INT(write_wait(b), 0);
+    REQUIRE(read_col(s, dbi.id, "b", &p) == 0);
+    CHECK_EQ_INT(p.n, 1);
+    stor_points_fini(&p);
+    stor_close(s);
+    rmrf(dir);
+}
+
 /* Power cut at a random mutating I/O call; every acknowledged batch survives. */
 static void power_cut_round(uint64_t seed, int mode)
 {
@@ -326,6 +388,7 @@ int main(void)
     st_log_set_level(ST_LOG_OFF);
     RUN(write_read_last_write_wins);
     RUN(flush_segments_and_scan_stats);
+    RUN(drops_and_retention);
     RUN(power_cut_drop);
     RUN(power_cut_tear);
     return unit_done();
