@@ -392,7 +392,7 @@ int mqtt_srv_message(srv_loop *l, mqtt_peer *peer, struct spb_state *spb, uint8_
         size_t tl = 0;
         if (spb_rebirth_topic(topic, t, sizeof t, &tl) != 0) snprintf(t, sizeof t, "(unknown node)");
         if (rebirth && rebirth_cap) snprintf(rebirth, rebirth_cap, "%s", t);
-        ml_warn(ml, "%s; request a rebirth: publish Node Control/Rebirth=true to %s", err, t);
+        ml_warn(ml, "%s", err[0] ? err : t);
     } else if (rc) {
         atomic_fetch_add_explicit(&s->counters.mqtt_messages_bad, 1, memory_order_relaxed);
         ml_warn(ml, "%s", err[0] ? err : "message refused");

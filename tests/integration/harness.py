@@ -28,13 +28,15 @@ _servers = []
 
 
 class Server:
-    def __init__(self, *args, data=None, keep_data=False, env=None, start=True):
+    def __init__(self, *args, data=None, keep_data=False, env=None, start=True, mqtt=False):
         self.tmp = tempfile.mkdtemp(prefix="strata-it-")
         self.data = data or os.path.join(self.tmp, "data")
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.port = None
+        self.mqtt = mqtt          # True: MQTT listener on 127.0.0.1 port 0 (else --mqtt off)
+        self.mqtt_port = None     # from the ready file's mqtt= line
         self.log_path = os.path.join(self.tmp, "stderr.log")
         self.logs = ""
         _servers.append(self)
@@ -45,7 +47,8 @@ class Server:
         ready = os.path.join(self.tmp, "ready")
         if os.path.exists(ready):
             os.unlink(ready)
-        cmd = [STRATAD, "--data", self.data, "--http", "127.0.0.1:0", "--mqtt", "off",
+        cmd = [STRATAD, "--data", self.data, "--http", "127.0.0.1:0",
+               "--mqtt", "127.0.0.1:0" if self.mqtt else "off",
                "--ready-file", ready, "--io-threads", "2"] + self.args + list(extra)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=self.env)
@@ -56,6 +59,8 @@ class Server:
                     k, _, v = line.partition("=")
                     if k == "http":
                         self.port = int(v.rsplit(":", 1)[1])
+                    elif k == "mqtt":
+                        self.mqtt_port = int(v.rsplit(":", 1)[1])
                 return self
             if self.proc.poll() is not None:
                 if expect_fail:
