@@ -295,10 +295,14 @@ static int b_packet(mqtt_bridge *b, const uint8_t *p, size_t n)
         b_subscribe(b);
         return 0;
     case MQTT_SUBACK: {
-        for (size_t i = 0; i < pk.u.suback.codes.len; i++)
+        size_t granted = 0;
+        for (size_t i = 0; i < pk.u.suback.codes.len; i++) {
             if ((uint8_t)pk.u.suback.codes.ptr[i] == 0x80)
                 ST_ERROR("mqtt-bridge", "broker refused the subscription to %s",
                          b->ntopics > i ? b->topics[i] : "#");
+            else granted++;
+        }
+        ST_INFO("mqtt-bridge", "subscribed filters=%zu", granted);
         return 0;
     }
     case MQTT_PUBLISH: {
