@@ -44,7 +44,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS="gen lp num enc wal sindex seg ingest query"
+SECTIONS="gen lp num enc wal sindex seg ingest query disk scan"
 ONLY=${BENCH_ONLY:-}
 if [ $# -gt 0 ]; then ONLY=$(echo "$*" | tr ' ' ','); fi
 HOSTS=${BENCH_HOSTS:-100}
@@ -704,6 +704,460 @@ bench_query() {
     done
     if [ -n "$mism" ]; then fig "q_shapes" "differ" "in:$mism (see shapes above)"; else fig "q_shapes" "match" "series x points (and a, d first values) equal across targets"; fi
     printf '   section time: %s s\n' "$(secs $(($(now_ns) - tq0)))"
+}
+
+# ---- disk: bytes per value on disk, Strata and its peers; bit-exact reads ----
+#
+# Data sets (BENCH_DISK_SETS, default "cpu dec2 plant sparse nab"; nab only
+# when NAB_DIR is given):
+#   cpu     strata gen cpu --hosts BENCH_DISK_HOSTS --points BENCH_DISK_POINTS
+#           (default BENCH_HOSTS x BENCH_POINTS: 100 x 10,000 = 10 M values)
+#   dec2    the same with --decimals 2
+#   plant   strata gen plant --units BENCH_DISK_UNITS (20) --points
+#           BENCH_DISK_PLANT_POINTS (86400: one day at 1 s)
+#   sparse  tools/bench/sparse.py --tags BENCH_DISK_TAGS (2000) --days
+#           BENCH_DISK_DAYS (7): report-by-exception, 1-10 changes per tag and hour
+#   nab     tools/bench/nab2lp.py $NAB_DIR (the NAB real-data CSV folders)
+# Values = fields in the line protocol (loadgen's count, quality included),
+# the same denominator for every target.
+#   Strata: a fresh stratad per set (--wal-fsync never, --max-head-bytes
+#     BENCH_DISK_HEAD, default 64MiB), loadgen, wait until
+#     strata_points_written_total stops moving, read VmHWM (peak RSS while
+#     ingesting with that head budget), POST /internal/force_flush then
+#     /internal/force_merge, then count allocated bytes (du -B1) under
+#     data/db; beside it the apparent size and data/db + catalog.db + wal.
+#     Then the bit-exact check: BENCH_DISK_VERIFY (8) series spread over the
+#     set are read back with SELECT * ... WHERE <every tag> (epoch=ns) and
+#     every source value is compared by its IEEE-754 bits (integers, booleans
+#     and strings by value), the row count too. The quality key is not a
+#     field in Strata and is left out of the comparison.
+#   VictoriaMetrics: a fresh server per set, /write, force_flush, then
+#     force_merge (it runs in the background: wait until its
+#     vm_active_force_merges gauge is 0 and du stops moving), du -B1 of the
+#     whole -storageDataPath (data + indexdb). It keeps ~12 digits of a
+#     double: its full-precision figure is lossy. The samples it counts
+#     (count_over_time) are printed beside its figure.
+#   InfluxDB 1.6: one server, one database per set, cold-compaction settings
+#     (cache-snapshot-write-cold-duration 10s, compact-full-write-cold-duration
+#     30s); after the last set, wait until the file list under data/ and wal/
+#     has not changed for 15 s (at most BENCH_DISK_SETTLE_S, 300), then du
+#     -B1 of data/<db> + wal/<db>.
+# Figures: bytes/value per set and target; ratios strata/vm and
+# strata/influxdb, each printed beside the issue's target: never above VM
+# (<= 0.8x on plant and dec2), <= 0.9x InfluxDB on cpu, below both on nab and
+# sparse; every value bit-exact. BENCH_DISK_TARGETS (default "strata influxdb
+# vm") picks the targets.
+
+DISK_SETS=${BENCH_DISK_SETS:-cpu dec2 plant sparse nab}
+DISK_TARGETS=${BENCH_DISK_TARGETS:-strata influxdb vm}
+DISK_HOSTS=${BENCH_DISK_HOSTS:-$HOSTS}
+DISK_POINTS=${BENCH_DISK_POINTS:-$POINTS}
+DISK_UNITS=${BENCH_DISK_UNITS:-20}
+DISK_PLANT_POINTS=${BENCH_DISK_PLANT_POINTS:-86400}
+DISK_TAGS=${BENCH_DISK_TAGS:-2000}
+DISK_DAYS=${BENCH_DISK_DAYS:-7}
+DISK_HEAD=${BENCH_DISK_HEAD:-64MiB}
+DISK_VERIFY=${BENCH_DISK_VERIFY:-8}
+DISK_SETTLE_S=${BENCH_DISK_SETTLE_S:-300}
+BENCH_DIR=$(dirname "$0")
+
+# disk_start_strata DATA_DIR EXTRA_ARGS... — stratad on a free port (ING_PID,
+# ING_PORT); DATA_DIR is kept (the caller removes it). Non-zero if it did not start.
+disk_start_strata() {
+    ds_dir=$1; shift
+    mkdir -p "$ds_dir" || return 1
+    rm -f "$ds_dir/ready"
+    "$BUILD/stratad" --data "$ds_dir/data" --http 127.0.0.1:0 --mqtt off --wal-fsync never \
+        --ready-file "$ds_dir/ready" "$@" >> "$ds_dir/log" 2>&1 &
+    ING_PID=$!
+    n=0
+    while [ ! -s "$ds_dir/ready" ] && [ "$n" -lt 200 ]; do
+        kill -0 "$ING_PID" 2>/dev/null || break
+        sleep 0.1; n=$((n + 1))
+    done
+    ING_PORT=$(tr ' ' '\n' < "$ds_dir/ready" 2>/dev/null | sed -n 's/^http=.*:\([0-9]*\)$/\1/p')
+    if [ -z "$ING_PORT" ]; then tail -n 5 "$ds_dir/log" | sed 's/^/   /'; return 1; fi
+}
+
+# disk_metric NAME — one counter from Strata's /metrics.
+disk_metric() {
+    curl -s "http://127.0.0.1:$ING_PORT/metrics" 2>/dev/null | awk -v k="$1" '$1 == k { printf "%.0f", $2 }'
+}
+
+# disk_settle_strata — until strata_points_written_total is unchanged for 1 s (max 60 s).
+disk_settle_strata() {
+    dss_prev=x; n=0
+    while [ "$n" -lt 60 ]; do
+        dss_cur=$(disk_metric strata_points_written_total)
+        [ -n "$dss_cur" ] && [ "$dss_cur" = "$dss_prev" ] && return 0
+        dss_prev=$dss_cur; sleep 1; n=$((n + 1))
+    done
+    return 1
+}
+
+# disk_post PATH — POST to the running server, 0 on 2xx.
+disk_post() {
+    dp_code=$(curl -s -o "$SCRATCH/disk_post.out" -w '%{http_code}' -XPOST --max-time 600 \
+        "http://127.0.0.1:$ING_PORT$1" 2>/dev/null)
+    case $dp_code in 2*) return 0 ;; esac
+    printf '   POST %s: %s %s\n' "$1" "$dp_code" "$(head -c 200 "$SCRATCH/disk_post.out")"
+    return 1
+}
+
+alloc_bytes() { du -sB1 "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+apparent_bytes() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+bpv() { awk -v b="$1" -v n="$2" 'BEGIN { if (n <= 0) n = 1; printf "%.3f", b / n }'; }
+
+# disk_load FILE DB LABEL — loadgen FILE into the running server; sets DISK_VALUES.
+disk_load() {
+    dl_out=$SCRATCH/disk_load_$3.out
+    "$BUILD/bench/loadgen" --file "$1" --port "$ING_PORT" --path /write --query "db=$2" \
+        --batch-lines "$ING_BATCH" --connections "$ING_CONNS" --label "$3" > "$dl_out" 2>&1 ||
+        { sed 's/^/   /' "$dl_out"; return 1; }
+    DISK_VALUES=$(sed -n 's/^loadgen: .* values=\([0-9]*\) .*/\1/p' "$dl_out")
+    [ -n "$DISK_VALUES" ]
+}
+
+# The bit-exact check, run by python3: disk_verify.py FILE PORT DB SAMPLES.
+disk_write_verifier() {
+    cat > "$SCRATCH/disk_verify.py" <<'PY'
+import json, struct, sys, urllib.parse, urllib.request
+path, port, db, nsample = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+keys, seen = [], set()
+with open(path, "rb") as f:                      # pass 1: the series, in first-seen order
+    for line in f:
+        k = line.split(b" ", 1)[0]
+        if k not in seen:
+            seen.add(k); keys.append(k)
+pick = sorted({keys[i * len(keys) // nsample] for i in range(min(nsample, len(keys)))}, key=keys.index)
+want = {k: {} for k in pick}                     # key -> {(ts, field): (kind, text)}
+def kind(v):
+    if v.endswith(b"i"): return "i", v[:-1]
+    if v.endswith(b"u"): return "i", v[:-1]
+    if v in (b"t", b"T", b"true", b"True", b"TRUE"): return "b", True
+    if v in (b"f", b"F", b"false", b"False", b"FALSE"): return "b", False
+    if v.startswith(b'"'): return "s", v[1:-1].decode()
+    return "f", v
+with open(path, "rb") as f:                      # pass 2: their values (last write wins)
+    for line in f:
+        k, rest = line.split(b" ", 1)
+        if k in want:
+            fields, ts = rest.rsplit(b" ", 1)
+            for fv in fields.split(b","):
+                fk, v = fv.split(b"=", 1)
+                if fk == b"quality": continue
+                want[k][(int(ts), fk.decode())] = kind(v)
+bits = lambda x: struct.pack("<d", float(x))
+checked = bad = 0; msgs = []
+for k in pick:
+    parts = k.decode().split(",")
+    cond = " AND ".join('"%s"=\'%s\'' % tuple(p.split("=", 1)) for p in parts[1:])
+    q = 'SELECT * FROM "%s"%s' % (parts[0], " WHERE " + cond if cond else "")
+    url = "http://127.0.0.1:%s/query?%s" % (port, urllib.parse.urlencode({"db": db, "epoch": "ns", "q": q}))
+    with urllib.request.urlopen(url, timeout=300) as r:
+        body = json.load(r)
+    got = {}
+    fieldnames = {fk for (_, fk) in want[k]}
+    for res in body.get("results", []):
+        if "error" in res: msgs.append("%s: %s" % (k.decode(), res["error"]))
+        for s in res.get("series", []):
+            cols = s["columns"]
+            for row in s["values"]:
+                for c, v in zip(cols[1:], row[1:]):
+                    if c in fieldnames and v is not None: got[(row[0], c)] = v
+    for key, (kd, src) in want[k].items():
+        checked += 1
+        g = got.pop(key, None)
+        ok = g is not None and (
+            (kd == "f" and not isinstance(g, (bool, str)) and bits(src) == bits(g)) or
+            (kd == "i" and isinstance(g, int) and not isinstance(g, bool) and g == int(src)) or
+            (kd == "b" and g is src) or (kd == "s" and g == src))
+        if not ok:
+            bad += 1
+            if len(msgs) < 5: msgs.append("%s %s@%d: source %r, read %r" % (k.decode(), key[1], key[0], src, g))
+    if got:
+        bad += len(got)
+        if len(msgs) < 5: msgs.append("%s: %d values read that the source does not have" % (k.decode(), len(got)))
+for m in msgs: print("   mismatch:", m)
+print("verify: series=%d values=%d mismatches=%d" % (len(pick), checked, bad))
+sys.exit(1 if bad or not checked else 0)
+PY
+}
+
+# disk_make_set SET FILE — write the set's line protocol to FILE.
+disk_make_set() {
+    case $1 in
+    cpu) "$STRATA_BIN" gen cpu --hosts "$DISK_HOSTS" --points "$DISK_POINTS" --seed "$SEED" --output "$2" ;;
+    dec2) "$STRATA_BIN" gen cpu --hosts "$DISK_HOSTS" --points "$DISK_POINTS" --seed "$SEED" --decimals 2 --output "$2" ;;
+    plant) "$STRATA_BIN" gen plant --units "$DISK_UNITS" --points "$DISK_PLANT_POINTS" --seed "$SEED" --output "$2" ;;
+    sparse) python3 "$BENCH_DIR/sparse.py" --tags "$DISK_TAGS" --days "$DISK_DAYS" --seed "$SEED" --output "$2" ;;
+    nab) python3 "$BENCH_DIR/nab2lp.py" "$NAB_DIR" --output "$2" ;;
+    *) return 1 ;;
+    esac
+}
+
+# disk_strata SET FILE — one Strata run; sets DS_B (bytes/value) or returns 1.
+disk_strata() {
+    DS_B=""
+    dsd=$SCRATCH/disk_strata_$1
+    if ! disk_start_strata "$dsd" --max-head-bytes "$DISK_HEAD"; then fail "$1: stratad did not start"; return 1; fi
+    ING_DIR=$dsd
+    if ! disk_load "$2" bench "strata_$1"; then fail "$1: loading into Strata"; ingest_stop; return 1; fi
+    disk_settle_strata || printf '   strata: points count still moving after 60 s\n'
+    rss=$(ingest_hwm_mib "$ING_PID")
+    fig "disk_${1}_strata_rss" "$rss" "MiB peak RSS while ingesting $DISK_VALUES values, --max-head-bytes $DISK_HEAD"
+    t0=$(now_ns)
+    if ! disk_post /internal/force_flush || ! disk_post /internal/force_merge; then
+        fail "$1: force_flush/force_merge"; ingest_stop; return 1
+    fi
+    t1=$(now_ns)
+    db=$(alloc_bytes "$dsd/data/db"); dba=$(apparent_bytes "$dsd/data/db")
+    tot=$(alloc_bytes "$dsd/data/db" "$dsd/data/wal" "$dsd/data"/catalog.db*)
+    nseg=$(find "$dsd/data/db" -name '*.seg' | wc -l | tr -d ' ')
+    DS_B=$(bpv "$db" "$DISK_VALUES")
+    fig "disk_${1}_strata" "$DS_B" "bytes/value allocated under data/db ($db B, apparent $(bpv "$dba" "$DISK_VALUES"), $nseg .seg files, flush+merge $(secs $((t1 - t0))) s)"
+    printf '   strata: data/db + wal + catalog.db: %s bytes/value\n' "$(bpv "$tot" "$DISK_VALUES")"
+    if python3 "$SCRATCH/disk_verify.py" "$2" "$ING_PORT" bench "$DISK_VERIFY" > "$SCRATCH/disk_verify.out" 2>&1; then
+        sed 's/^/   /' "$SCRATCH/disk_verify.out" | grep -v '^   verify:' | head -n 5
+        fig "disk_${1}_bitexact" "yes" "$(sed -n 's/^verify: //p' "$SCRATCH/disk_verify.out")"
+    else
+        sed 's/^/   /' "$SCRATCH/disk_verify.out" | tail -n 8
+        fail "$1: Strata read-back not bit-exact: $(sed -n 's/^verify: //p' "$SCRATCH/disk_verify.out")"
+    fi
+    ingest_stop
+}
+
+# disk_vm SET FILE — one VictoriaMetrics run; sets DV_B.
+disk_vm() {
+    DV_B=""; ING_SKIP=""
+    if ! ingest_start_vm; then printf '   vm skipped: %s\n' "${ING_SKIP:-did not start}"; ingest_stop; return 1; fi
+    if ! disk_load "$2" bench "vm_$1"; then printf '   vm: load failed\n'; ingest_stop; return 1; fi
+    disk_post /internal/force_flush
+    # samples VM counts (a check that it kept everything, e.g. older than its retention)
+    vmn=$(curl -s -G "http://127.0.0.1:$ING_PORT/api/v1/query" --data-urlencode nocache=1 \
+        --data-urlencode "time=$(date +%s)" \
+        --data-urlencode 'query=sum(count_over_time({__name__=~".+"}[30y]))' 2>/dev/null |
+        sed -n 's/.*"value":\[[^,]*,"\([^"]*\)"\].*/\1/p' | awk '{ printf "%.0f", $1 }')
+    disk_post /internal/force_merge
+    sleep 1
+    prev=x; n=0
+    while [ "$n" -lt 120 ]; do
+        act=$(curl -s "http://127.0.0.1:$ING_PORT/metrics" 2>/dev/null | awk '$1 == "vm_active_force_merges" { print $2 }')
+        cur=$(alloc_bytes "$ING_DIR/data")
+        [ "${act:-0}" = 0 ] && [ "$cur" = "$prev" ] && break
+        prev=$cur; sleep 1; n=$((n + 1))
+    done
+    b=$(alloc_bytes "$ING_DIR/data")
+    DV_B=$(bpv "$b" "$DISK_VALUES")
+    fig "disk_${1}_vm" "$DV_B" "bytes/value allocated, whole storage dir ($b B; it kept ${vmn:-?} of $DISK_VALUES values)"
+    ingest_stop
+}
+
+# InfluxDB: one server for every set (DI_* state), started on first use.
+DI_PID=""; DI_DIR=""; DI_PORT=""
+disk_influx_start() {
+    ING_SKIP=""
+    ingest_start_influxdb || return 1
+    DI_PID=$ING_PID; DI_DIR=$ING_DIR; DI_PORT=$ING_PORT
+    ING_PID=""; ING_DIR=""
+    # cold-compaction settings go in [data]: restart with them
+    kill "$DI_PID" 2>/dev/null; wait "$DI_PID" 2>/dev/null
+    awk '{ print } $0 == "[data]" { print "  cache-snapshot-write-cold-duration = \"10s\""
+        print "  compact-full-write-cold-duration = \"30s\"" }' "$DI_DIR/influxdb.conf" > "$DI_DIR/influxdb2.conf"
+    influxd -config "$DI_DIR/influxdb2.conf" > "$DI_DIR/log" 2>&1 &
+    DI_PID=$!; ING_PID=$DI_PID
+    if ! ingest_wait_http "http://127.0.0.1:$DI_PORT/ping" 30; then ING_PID=""; disk_influx_stop; return 1; fi
+    ING_PID=""
+}
+disk_influx_stop() {
+    if [ -n "$DI_PID" ]; then
+        kill "$DI_PID" 2>/dev/null
+        n=0
+        while kill -0 "$DI_PID" 2>/dev/null && [ "$n" -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+        kill -9 "$DI_PID" 2>/dev/null; wait "$DI_PID" 2>/dev/null; DI_PID=""
+    fi
+    [ -n "$DI_DIR" ] && rm -rf "$DI_DIR"; DI_DIR=""
+}
+# disk_influx_load SET FILE — into database disk_SET; remembers the value count.
+disk_influx_load() {
+    curl -sf -o /dev/null -XPOST "http://127.0.0.1:$DI_PORT/query" --data-urlencode "q=CREATE DATABASE disk_$1" || return 1
+    dil_port=$ING_PORT; ING_PORT=$DI_PORT
+    disk_load "$2" "disk_$1" "influxdb_$1"; dil_rc=$?
+    ING_PORT=$dil_port
+    [ "$dil_rc" = 0 ] && eval "DI_N_$1=$DISK_VALUES"
+    return "$dil_rc"
+}
+# disk_influx_settle — until the file list (names, sizes) is unchanged for 15 s.
+disk_influx_settle() {
+    dis_t0=$(now_ns); prev=""; same=0
+    while [ $(($(now_ns) - dis_t0)) -lt $((DISK_SETTLE_S * 1000000000)) ]; do
+        cur=$(find "$DI_DIR/data" "$DI_DIR/wal" -type f -exec ls -ln {} + 2>/dev/null | awk '{ print $5, $9 }' | cksum)
+        if [ "$cur" = "$prev" ]; then same=$((same + 1)); else same=0; fi
+        # at least 45 s in: the 30 s full-compaction timer must have fired
+        [ "$same" -ge 3 ] && [ $(($(now_ns) - dis_t0)) -ge 45000000000 ] && break
+        prev=$cur; sleep 5
+    done
+    printf '   influxdb: file list settled after %s s\n' "$(secs $(($(now_ns) - dis_t0)))"
+}
+
+disk_ratio() { # NAME A B TARGET
+    [ -n "$2" ] && [ -n "$3" ] || return 0
+    r=$(awk -v a="$2" -v b="$3" 'BEGIN { if (b <= 0) b = 1e-9; printf "%.2f", a / b }')
+    ok=$(awk -v r="$r" -v t="$4" 'BEGIN { print (r <= t) ? "met" : "MISSED" }')
+    fig "$1" "$r" "x (target <= $4: $ok)"
+}
+
+bench_disk() {
+    section disk "bytes per value on disk after flush + merge: Strata, InfluxDB 1.6, VictoriaMetrics 1.79; bit-exact read-back"
+    if [ ! -x "$BUILD/stratad" ] || [ ! -x "$STRATA_BIN" ] || [ ! -x "$BUILD/bench/loadgen" ]; then
+        skip "$BUILD/stratad, $STRATA_BIN or $BUILD/bench/loadgen not built"; return
+    fi
+    command -v curl > /dev/null 2>&1 || { skip "curl not installed"; return; }
+    command -v python3 > /dev/null 2>&1 || { skip "python3 not installed"; return; }
+    td0=$(now_ns)
+    disk_write_verifier
+    trap 'ingest_stop; disk_influx_stop; rm -rf "$SCRATCH"' EXIT
+    trap 'ingest_stop; disk_influx_stop; rm -rf "$SCRATCH"; exit 130' INT TERM
+    case " $DISK_TARGETS " in *" influxdb "*) disk_influx_start || printf '   influxdb skipped: %s\n' "${ING_SKIP:-did not start}" ;; esac
+    sets=""
+    for set in $DISK_SETS; do
+        if [ "$set" = nab ] && [ -z "${NAB_DIR:-}" ]; then printf '   nab: skipped (NAB_DIR not set)\n'; continue; fi
+        f=$SCRATCH/disk_$set.lp
+        if ! disk_make_set "$set" "$f" 2> "$SCRATCH/disk_gen.err"; then
+            sed 's/^/   /' "$SCRATCH/disk_gen.err"; fail "$set: making the data set"; continue
+        fi
+        printf '   -- %s: %s lines, %s bytes of line protocol\n' "$set" "$(wc -l < "$f" | tr -d ' ')" "$(wc -c < "$f" | tr -d ' ')"
+        DS_B=""; DV_B=""
+        case " $DISK_TARGETS " in *" strata "*) disk_strata "$set" "$f" ;; esac
+        case " $DISK_TARGETS " in *" vm "*) disk_vm "$set" "$f" ;; esac
+        if [ -n "$DI_PID" ]; then disk_influx_load "$set" "$f" || printf '   influxdb: loading %s failed\n' "$set"; fi
+        eval "DS_B_$set=\$DS_B; DV_B_$set=\$DV_B"
+        sets="$sets $set"
+        rm -f "$f"
+    done
+    if [ -n "$DI_PID" ]; then
+        disk_influx_settle
+        for set in $sets; do
+            n=$(eval "echo \${DI_N_$set:-}")
+            [ -n "$n" ] || continue
+            b=$(alloc_bytes "$DI_DIR/data/disk_$set" "$DI_DIR/wal/disk_$set")
+            v=$(bpv "$b" "$n")
+            eval "DI_B_$set=$v"
+            fig "disk_${set}_influxdb" "$v" "bytes/value allocated, data + wal ($b B)"
+        done
+        disk_influx_stop
+    fi
+    trap 'rm -rf "$SCRATCH"' EXIT
+    trap 'rm -rf "$SCRATCH"; exit 130' INT TERM
+    for set in $sets; do
+        s=$(eval "echo \${DS_B_$set:-}"); v=$(eval "echo \${DV_B_$set:-}"); i=$(eval "echo \${DI_B_$set:-}")
+        case $set in plant | dec2) tv=0.8 ;; nab | sparse) tv=0.999 ;; *) tv=1.0 ;; esac
+        case $set in cpu) ti=0.9 ;; nab | sparse) ti=0.999 ;; *) ti="" ;; esac
+        disk_ratio "disk_${set}_strata_vs_vm" "$s" "$v" "$tv"
+        if [ -n "$ti" ]; then disk_ratio "disk_${set}_strata_vs_influxdb" "$s" "$i" "$ti"
+        elif [ -n "$s" ] && [ -n "$i" ]; then
+            fig "disk_${set}_strata_vs_influxdb" "$(awk -v a="$s" -v b="$i" 'BEGIN { printf "%.2f", a / b }')" "x (no target)"
+        fi
+    done
+    printf '   section time: %s s\n' "$(secs $(($(now_ns) - td0)))"
+}
+
+# ---- scan: full-column aggregation speed on Strata after flush + merge ----
+#
+# Loads `strata gen cpu --hosts BENCH_SCAN_HOSTS --points BENCH_SCAN_POINTS
+# --decimals 2` (default BENCH_HOSTS x BENCH_POINTS) into a fresh stratad
+# (--wal-fsync never), POSTs /internal/force_flush and /internal/force_merge,
+# then times with $BUILD/bench/qbench (BENCH_SCAN_RUNS, 20, after one warm-up;
+# medians above the /ping floor):
+#   all   SELECT max(usage_user), mean(usage_user), count(usage_user) FROM cpu
+#         WHERE time >= t0 AND time < t0 + points x 10 s (the whole data)
+#   byh   the same GROUP BY time(1h), hostname
+# and reports values/s = usage_user values / (median -
+# floor). The query engine has no switch yet between a full decode of every
+# block and answers from block statistics: BENCH_SCAN_NOSTATS_ARGS="--flag"
+# (the stratad flag that turns statistics off, once there is one) restarts
+# the server on the same data with it and times the same queries again.
+# The answers are checked: count = hosts x points, and the same body with and
+# without the flag.
+
+SCAN_HOSTS=${BENCH_SCAN_HOSTS:-$HOSTS}
+SCAN_POINTS=${BENCH_SCAN_POINTS:-$POINTS}
+SCAN_RUNS=${BENCH_SCAN_RUNS:-20}
+SCAN_NOSTATS=${BENCH_SCAN_NOSTATS_ARGS:-}
+
+# scan_run LABEL — qbench both queries on the running server; figures LABEL_*.
+scan_run() {
+    sr_t0=$((ING_START_S * 1000000000)); sr_te=$(((ING_START_S + SCAN_POINTS * ING_STEP_S) * 1000000000))
+    sr_q1="SELECT max(usage_user), mean(usage_user), count(usage_user) FROM cpu WHERE time >= $sr_t0 AND time < $sr_te"
+    mkdir -p "$SCRATCH/scan_body_$1"
+    "$BUILD/bench/qbench" --port "$ING_PORT" --runs "$SCAN_RUNS" --ping /ping --save "$SCRATCH/scan_body_$1" \
+        --timeout-s 240 \
+        --query all /query --param db=bench --param "q=$sr_q1" --expect '"series"' \
+        --query byh /query --param db=bench --param "q=$sr_q1 GROUP BY time(1h), hostname" --expect '"series"' \
+        > "$SCRATCH/qbench_scan_$1.out" 2> "$SCRATCH/qbench_scan_$1.err"
+    sr_rc=$?
+    sed 's/^/   /' "$SCRATCH/qbench_scan_$1.out"
+    head -n 3 "$SCRATCH/qbench_scan_$1.err" | sed 's/^/   /'
+    [ "$sr_rc" = 0 ] || fail "scan $1: qbench reported errors"
+    # count(usage_user) in the ungrouped answer: the row's last number
+    sr_cnt=$(sed -n 's/.*"values":\[\[[^]]*,\([0-9]*\)\]\].*/\1/p' "$SCRATCH/scan_body_$1/all.json" 2>/dev/null | head -n 1)
+    if [ "$sr_cnt" != "$SCAN_VALUES" ]; then
+        fail "scan $1: count(usage_user) = ${sr_cnt:-?}, want $SCAN_VALUES"
+    fi
+    for l in all byh; do
+        m=$(query_val "scan_$1" "$l" median_ms); p=$(query_val "scan_$1" ping median_ms)
+        if [ -z "$m" ] || [ -z "$p" ]; then continue; fi
+        d=$(awk -v m="$m" -v f="$p" 'BEGIN { d = m - f; if (d < 0.001) d = 0.001; printf "%.3f", d }')
+        fig "scan_${l}_$1" "$(awk -v n="$SCAN_VALUES" -v d="$d" 'BEGIN { printf "%.1f", n / (d / 1e3) / 1e6 }')" \
+            "M values/s ($SCAN_VALUES values; median $m ms, floor $p ms)"
+    done
+}
+
+bench_scan() {
+    section scan "full-column scans over cpu --decimals 2 ($SCAN_HOSTS hosts x $SCAN_POINTS points) after flush + merge"
+    if [ ! -x "$BUILD/stratad" ] || [ ! -x "$BUILD/bench/loadgen" ] || [ ! -x "$BUILD/bench/qbench" ]; then
+        skip "$BUILD/stratad, $BUILD/bench/loadgen or $BUILD/bench/qbench not built"; return
+    fi
+    command -v curl > /dev/null 2>&1 || { skip "curl not installed"; return; }
+    ts0=$(now_ns)
+    sf=$SCRATCH/scan_cpu.lp
+    if ! "$STRATA_BIN" gen cpu --hosts "$SCAN_HOSTS" --points "$SCAN_POINTS" --seed "$SEED" --decimals 2 --output "$sf"; then
+        fail "strata gen cpu for the scan data"; return
+    fi
+    SCAN_VALUES=$((SCAN_HOSTS * SCAN_POINTS))
+    trap 'ingest_stop; rm -rf "$SCRATCH"' EXIT
+    trap 'ingest_stop; rm -rf "$SCRATCH"; exit 130' INT TERM
+    sd=$SCRATCH/scan_strata
+    if ! disk_start_strata "$sd"; then fail "stratad did not start"; rm -f "$sf"; return; fi
+    ING_DIR=$sd
+    if ! disk_load "$sf" bench scan; then fail "loading the scan data"; ingest_stop; rm -f "$sf"; return; fi
+    rm -f "$sf"
+    disk_settle_strata
+    if ! disk_post /internal/force_flush || ! disk_post /internal/force_merge; then
+        fail "force_flush/force_merge"; ingest_stop; return
+    fi
+    printf '   loaded, flushed and merged in %s s (%s .seg files)\n' "$(secs $(($(now_ns) - ts0)))" \
+        "$(find "$sd/data/db" -name '*.seg' | wc -l | tr -d ' ')"
+    scan_run default
+    if [ -n "$SCAN_NOSTATS" ]; then
+        kill "$ING_PID" 2>/dev/null; wait "$ING_PID" 2>/dev/null; ING_PID=""
+        # shellcheck disable=SC2086
+        if disk_start_strata "$sd" $SCAN_NOSTATS; then
+            scan_run nostats
+            for l in all byh; do
+                cmp -s "$SCRATCH/scan_body_default/$l.json" "$SCRATCH/scan_body_nostats/$l.json" ||
+                    fail "scan $l: answers differ with $SCAN_NOSTATS"
+            done
+        else
+            fail "stratad $SCAN_NOSTATS did not start"
+        fi
+    else
+        printf '   note: one figure per query: stratad has no switch for block statistics yet (BENCH_SCAN_NOSTATS_ARGS)\n'
+    fi
+    ingest_stop
+    trap 'rm -rf "$SCRATCH"' EXIT
+    trap 'rm -rf "$SCRATCH"; exit 130' INT TERM
+    printf '   section time: %s s\n' "$(secs $(($(now_ns) - ts0)))"
 }
 
 # ---- main ----
