@@ -3,30 +3,43 @@
  * storage engine (series index for meta data, stor_read for points) and
  * writes rows through the result writer (query/json.c).
  *
- * SELECT, as planned here (first version, built to grow):
+ * SELECT, as planned here:
  *   1. the WHERE clause is split into the time range (time comparisons
- *      reachable through AND) and a tag condition evaluated per series
- *      (=, !=, <>, =~, !~, AND, OR, parentheses; a missing tag is "");
- *   2. the measurement's series that pass are grouped by the GROUP BY tags
- *      (none: one group, all series merged by time, as InfluxDB does);
- *   3. raw selections read each selected field column per series and merge
- *      the rows by time (rows whose selected fields are all null are
- *      skipped); aggregates gather each call's points per group, sorted by
- *      time, and reduce them per GROUP BY time window, then fill.
+ *      reachable through AND; the enclosing query's range for a subquery)
+ *      and a condition evaluated per series on its tags, three-valued, so
+ *      a field comparison is "unknown" there; series that may pass are
+ *      found through the posting lists of top-level tag equalities;
+ *   2. when the condition names fields, it is evaluated again per row on
+ *      the field values at that time (a missing value compares false);
+ *   3. series are grouped by the GROUP BY tags (none: one group, merged by
+ *      time, as InfluxDB does);
+ *   4. raw selections (fields, tags, *, arithmetic and math functions over
+ *      them) read each column per series and merge rows by time (rows whose
+ *      fields are all null are skipped); aggregates gather each call's
+ *      points per group, sorted by time, reduce them per GROUP BY time
+ *      window, then fill; distinct/top/bottom/sample give several rows per
+ *      window; transformations run over the windows or over raw points.
+ *   tz('Zone') aligns windows longer than an hour to local wall time (a
+ *   time(1d) window runs from local midnight to local midnight: 23 or 25
+ *   hours on DST days) and prints RFC3339 times with the zone's offset.
+ *   fn(*) and fn(/re/) expand per measurement to one column per field the
+ *   function accepts, named fn_field. FROM (SELECT ...) runs the inner
+ *   statement into memory first (see "subqueries").
  * Choices where InfluxDB leaves room: a GROUP BY time query without a lower
  * time bound starts at the first point's window; without an upper bound it
  * ends at now(); count() fills empty windows with 0 under fill(null) (as
- * InfluxDB 1.x does).
+ * InfluxDB 1.x does); integral() is the area under the line through the
+ * group's points clipped to each window; mode() breaks ties with the
+ * smallest value; sample() is seeded by the query's now(); a raw
+ * transformation over several series merges them by time first.
  *
- * Transformations (derivative, non_negative_derivative, difference,
- * non_negative_difference, cumulative_sum, moving_average) wrap one
- * aggregate, as the only column, with GROUP BY time; null windows are
- * skipped. Not yet: field conditions in WHERE, tz(), functions over * or a
- * regex, distinct/top/bottom/mode/integral, subqueries, SELECT INTO,
- * DROP MEASUREMENT/SERIES (no storage API), bound parameters.
+ * Not yet: SELECT INTO, DROP MEASUREMENT/SERIES (no storage API),
+ * holt_winters, transformations as one of several columns, chunked output
+ * split by chunk_size (one chunk per statement).
  *
  * Threads: one query per call, on the caller's thread; all scratch in the
- * query's arena or freed before the statement ends.
+ * query's arena or freed before the statement ends. The only thread-local
+ * state is the qsort context of exec_multi_group.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
