@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 from harness import Server, check, eq, run_tests
 
@@ -86,6 +87,54 @@ def test_bound_parameters():
     st, js = s.query("SELECT v FROM m WHERE host = $h", epoch="ms", extra={"params": "{bad"})
     eq(st, 400)
     check(js["error"].startswith("error parsing query parameters: "), js)
+
+
+def test_show_with_tag_filter_uses_postings():
+    """SHOW TAG VALUES / MEASUREMENTS with WHERE "k" = 'v' start from the
+    posting list; a regex condition has to look at every series. Prints
+    both times (python3 tests/run.py --build B -k query_http -v)."""
+    s = Server()
+    n = 20000
+    lines = ["m,host=h%d,rack=r%d v=1 1000" % (i, i % 50) for i in range(n)]
+    for i in range(0, n, 5000):
+        eq(s.write("\n".join(lines[i:i + 5000]), precision="ms")[0], 204)
+    eq(s.write("other,host=h7 v=1 1000", precision="ms")[0], 204)
+
+    def timed(q, reps=20):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            st, js = s.query(q, epoch="ms")
+            eq(st, 200, js)
+        return js, (time.perf_counter() - t0) / reps * 1000
+
+    js, t_eq = timed('SHOW TAG VALUES FROM "m" WITH KEY = "rack" WHERE "host" = \'h123\'')
+    eq(js["results"][0]["series"][0]["values"], [["rack", "r23"]])
+    js, t_re = timed('SHOW TAG VALUES FROM "m" WITH KEY = "rack" WHERE "host" =~ /^h123$/')
+    eq(js["results"][0]["series"][0]["values"], [["rack", "r23"]])
+    js, t_m = timed("SHOW MEASUREMENTS WHERE \"host\" = 'h7'")
+    eq(js["results"][0]["series"][0]["values"], [["m"], ["other"]])
+    print("    figures: %d series: SHOW TAG VALUES WHERE host = 'x' %.2f ms (posting list), "
+          "=~ /x/ %.2f ms (every series); SHOW MEASUREMENTS WHERE host = 'x' %.2f ms" % (n, t_eq, t_re, t_m))
+
+
+def test_panel_query_figure():
+    """A Grafana panel query over 100k points (10 hosts x 10k points, 1 s
+    apart): GROUP BY time(1m), host with a field condition; prints the time."""
+    s = Server()
+    for h in range(10):
+        body = "\n".join("cpu,host=h%d v=%d %d" % (h, i % 100, T0 + i * 1000) for i in range(10000))
+        eq(s.write(body, precision="ms")[0], 204)
+    q = ('SELECT mean("v") FROM "cpu" WHERE "v" >= 50 AND time >= %dms and time <= %dms '
+         'GROUP BY time(1m), "host" fill(null)' % (T0, T0 + 9999000))
+    t0 = time.perf_counter()
+    sr = series(s, q)
+    dt = (time.perf_counter() - t0) * 1000
+    eq(len(sr), 10)
+    # windows align to whole minutes: T0 is 20 s past one, so the first
+    # window holds i = 0..39 (v < 50: null), the second i = 40..99 (v >= 50: 50..99)
+    eq(sr[0]["values"][:2], [[T0 - 20000, None], [T0 + 40000, 74.5]])
+    eq(len(sr[0]["values"]), 167)  # (9999 s + 20 s) / 60 s, rounded up
+    print("    figures: panel query over 100000 points (10 series, field condition, 167 windows each): %.1f ms" % dt)
 
 
 def test_node_influx_client():
