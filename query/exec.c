@@ -626,10 +626,32 @@ static int series_cmp(const void *pa, const void *pb)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* *a (st_malloc'd, sorted, *na ids) |= b (sorted). 0 or ST_ENOMEM. */
+static int ids_union(uint64_t **a, size_t *na, const uint64_t *b, size_t nb)
+{
+    if (!nb) return 0;
+    uint64_t *o = st_malloc((*na + nb) * sizeof *o);
+    if (!o) return ST_ENOMEM;
+    size_t i = 0, j = 0, k = 0;
+    const uint64_t *x = *a;
+    while (i < *na || j < nb) {
+        uint64_t v;
+        if (j >= nb || (i < *na && x[i] < b[j])) v = x[i++];
+        else if (i >= *na || b[j] < x[i]) v = b[j++];
+        else { v = x[i++]; j++; }
+        o[k++] = v;
+    }
+    st_free(*a);
+    *a = o;
+    *na = k;
+    return 0;
+}
+
 /* Candidate series from the posting lists of the tag equalities that the
  * condition ANDs at its top level ("host" = 'a' AND ...), intersected: the
- * full condition is still evaluated on each. 1 when there is none (use
- * every series of the measurement). */
+ * full condition is still evaluated on each; ORs of such conditions and
+ * tag regexes (over the tag's value list) unite them. 1 when the condition
+ * gives no such bound (use every series of the measurement). */
 static int cond_postings(ctx *c, uint64_t db_id, st_slice m, const iql_expr *e, uint64_t **ids, size_t *n)
 {
     while (e && e->kind == IQL_E_PAREN) e = e->lhs;
@@ -656,10 +678,52 @@ static int cond_postings(ctx *c, uint64_t db_id, st_slice m, const iql_expr *e, 
         *n = k;
         return 0;
     }
-    if (e->op != IQL_T_EQ) return 1;
+    if (e->op == IQL_T_OR) {
+        uint64_t *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        int ra = cond_postings(c, db_id, m, e->lhs, &a, &na);
+        if (ra) return ra;
+        int rb = cond_postings(c, db_id, m, e->rhs, &b, &nb);
+        if (rb) { st_free(a); return rb; }
+        int rc = ids_union(&a, &na, b, nb);
+        st_free(b);
+        if (rc) { st_free(a); return rc; }
+        *ids = a;
+        *n = na;
+        return 0;
+    }
+    if (e->op != IQL_T_EQ && e->op != IQL_T_EQREGEX) return 1;
     const iql_expr *id = e->lhs, *val = e->rhs;
     if (id->kind != IQL_E_IDENT) { id = e->rhs; val = e->lhs; }
-    if (id->kind != IQL_E_IDENT || id->aux || is_time_ident(id) || val->kind != IQL_E_STRING) return 1;
+    if (id->kind != IQL_E_IDENT || id->aux || is_time_ident(id)) return 1;
+    if (e->op == IQL_T_EQREGEX) {
+        /* the tag's values that match, their postings united (Grafana's
+         * multi-value variables: "host" =~ /^(a|b)$/) */
+        if (val->kind != IQL_E_REGEX || !val->aux) return 1;
+        qre *r = val->aux;
+        if (re_match(c, r, (st_slice){ "", 0 })) return 1; /* matches series without the tag */
+        name_list vals;
+        memset(&vals, 0, sizeof vals);
+        vals.c = c;
+        int rc = sidx_tag_value_each(c->idx, db_id, m, id->name, name_cb, &vals);
+        if (vals.oom) return ST_ENOMEM;
+        if (rc == ST_ENOTFOUND) return rc;
+        uint64_t *acc = NULL;
+        size_t nacc = 0;
+        for (size_t i = 0; i < vals.n; i++) {
+            if (!re_match(c, r, vals.v[i])) continue;
+            uint64_t *p = NULL;
+            size_t np = 0;
+            if ((rc = sidx_postings_copy(c->idx, db_id, m, id->name, vals.v[i], &p, &np))) { st_free(acc); return rc; }
+            rc = ids_union(&acc, &nacc, p, np);
+            st_free(p);
+            if (rc) { st_free(acc); return rc; }
+        }
+        *ids = acc;
+        *n = nacc;
+        return 0;
+    }
+    if (val->kind != IQL_E_STRING) return 1;
     if (val->s.len == 0) return 1; /* = '' also matches series without the tag */
     return sidx_postings_copy(c->idx, db_id, m, id->name, val->s, ids, n);
 }

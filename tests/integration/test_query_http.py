@@ -91,8 +91,9 @@ def test_bound_parameters():
 
 def test_show_with_tag_filter_uses_postings():
     """SHOW TAG VALUES / MEASUREMENTS with WHERE "k" = 'v' start from the
-    posting list; a regex condition has to look at every series. Prints
-    both times (python3 tests/run.py --build B -k query_http -v)."""
+    posting list, "k" =~ /re/ from the tag's value list and postings; !~
+    has to look at every series. Prints the times
+    (python3 tests/run.py --build B -k query_http -v)."""
     s = Server()
     n = 20000
     lines = ["m,host=h%d,rack=r%d v=1 1000" % (i, i % 50) for i in range(n)]
@@ -109,12 +110,15 @@ def test_show_with_tag_filter_uses_postings():
 
     js, t_eq = timed('SHOW TAG VALUES FROM "m" WITH KEY = "rack" WHERE "host" = \'h123\'')
     eq(js["results"][0]["series"][0]["values"], [["rack", "r23"]])
-    js, t_re = timed('SHOW TAG VALUES FROM "m" WITH KEY = "rack" WHERE "host" =~ /^h123$/')
+    js, t_re = timed('SHOW TAG VALUES FROM "m" WITH KEY = "rack" WHERE "host" =~ /^h12[34]$/')
+    eq(js["results"][0]["series"][0]["values"], [["rack", "r23"], ["rack", "r24"]])
+    js, t_all = timed('SHOW TAG VALUES FROM "m" WITH KEY = "rack" WHERE "host" !~ /^(?!h123$)/')
     eq(js["results"][0]["series"][0]["values"], [["rack", "r23"]])
     js, t_m = timed("SHOW MEASUREMENTS WHERE \"host\" = 'h7'")
     eq(js["results"][0]["series"][0]["values"], [["m"], ["other"]])
-    print("    figures: %d series: SHOW TAG VALUES WHERE host = 'x' %.2f ms (posting list), "
-          "=~ /x/ %.2f ms (every series); SHOW MEASUREMENTS WHERE host = 'x' %.2f ms" % (n, t_eq, t_re, t_m))
+    print("    figures: %d series: SHOW TAG VALUES WHERE host = 'x' %.2f ms (posting list), =~ /re/ %.2f ms "
+          "(value list + postings), !~ /re/ %.2f ms (every series decoded); SHOW MEASUREMENTS WHERE host = 'x' %.2f ms"
+          % (n, t_eq, t_re, t_all, t_m))
 
 
 def test_panel_query_figure():

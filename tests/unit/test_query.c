@@ -590,6 +590,23 @@ TEST(raw_expressions)
                  S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":[[1700000010,21]]}"));
 }
 
+TEST(series_from_postings)
+{
+    /* the same answers whichever way the series are found */
+    CHECK_EQ_STR(run("SELECT value FROM cpu WHERE (host = 'a' OR host = 'b') AND value > 2", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":[[1700000005,10],[1700000010,20],[1700000020,3]]}"));
+    CHECK_EQ_STR(run("SELECT count(value) FROM cpu WHERE host =~ /^(a|zz)$/", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"count\"],\"values\":[[0,3]]}"));
+    CHECK_EQ_STR(run("SELECT count(value) FROM cpu WHERE host =~ /^b/ OR region = 'eu'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"count\"],\"values\":[[0,5]]}"));
+    /* a regex matching "" also takes series without the tag (mem has no region) */
+    CHECK_EQ_STR(run("SHOW MEASUREMENTS WHERE region =~ /^$/", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[[\"mem\"]]}]}"));
+    CHECK_EQ_STR(run("SHOW TAG VALUES FROM cpu WITH KEY = region WHERE host =~ /b|c/ OR host = 'nope'", ""),
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"key\",\"value\"],\"values\":[[\"region\",\"us\"]]}]}"));
+    CHECK_EQ_STR(run("SELECT value FROM cpu WHERE host = 'nope' OR host =~ /^q/", "s"), R("{\"statement_id\":0}"));
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -613,6 +630,7 @@ int main(void)
     RUN(bound_parameters);
     RUN(subqueries);
     RUN(raw_expressions);
+    RUN(series_from_postings);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
