@@ -1268,6 +1268,9 @@ typedef struct qcol {
     st_slice tag;
 } qcol;
 
+/* A transformation over a column's windows. */
+typedef struct tfspec { int tf; int64_t unit, n; const iql_expr *expr; } tfspec;
+
 typedef struct sel {
     iql_stmt *st;
     int agg;                  /* aggregate mode */
@@ -1294,6 +1297,9 @@ typedef struct sel {
     int64_t tf_unit;          /* derivative unit (ns) */
     int64_t tf_n;             /* moving_average window */
     int tf_raw;               /* the transformation reads raw values (tf_arg: a synthetic first(field)) */
+    struct tfspec *ftf;       /* per column: transformations among several columns (tf 0 = plain), or NULL */
+    int64_t pull_windows;     /* moving_average: windows read before the range so the first output is full */
+    int64_t emit_from;        /* ... and rows start at the window holding this time (INT64_MIN = all) */
     iql_expr *tf_arg;
 } sel;
 
@@ -1675,17 +1681,41 @@ static int plan_select(ctx *c, sel *q)
     iql_stmt *st = q->st;
     size_t cap = 0;
     int any_call = 0, any_ident = 0;
-    /* a transformation (derivative(mean(v), 1s)...) as the only column */
+    /* transformations (derivative(mean(v), 1s)...): one as the only column
+     * (q->tf; over raw values too), or several next to other columns (q->ftf) */
     iql_expr *tfe = NULL;
     for (size_t i = 0; i < st->nfields; i++) {
         iql_expr *e = st->fields[i].expr;
         if (e->kind != IQL_E_CALL || !find_tf(e->name)) continue;
-        if (st->nfields != 1) return fail(c, "%.*s() must be the only column of the SELECT (for now)", (int)e->name.len, e->name.ptr);
-        q->tf = find_tf(e->name);
-        tfe = e;
-        size_t want_max = q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE || q->tf == TF_MOVAVG || q->tf == TF_ELAPSED ? 2 : 1;
-        if (e->nargs < 1 || e->nargs > want_max || (q->tf == TF_MOVAVG && e->nargs != 2))
+        tfspec t = { find_tf(e->name), 0, 0, NULL };
+        size_t want_max = t.tf == TF_DERIVATIVE || t.tf == TF_NN_DERIVATIVE || t.tf == TF_MOVAVG || t.tf == TF_ELAPSED ? 2 : 1;
+        if (e->nargs < 1 || e->nargs > want_max || (t.tf == TF_MOVAVG && e->nargs != 2))
             return fail(c, "invalid number of arguments for %.*s, got %zu", (int)e->name.len, e->name.ptr, e->nargs);
+        if (t.tf == TF_MOVAVG) {
+            if (e->args[1]->kind != IQL_E_INTEGER || e->args[1]->i < 1)
+                return fail(c, "moving_average window must be greater than 1, got %lld", (long long)e->args[1]->i);
+            t.n = e->args[1]->i;
+        } else if (e->nargs == 2) {
+            if (e->args[1]->kind != IQL_E_DURATION || e->args[1]->i <= 0)
+                return fail(c, "second argument to %.*s must be a duration", (int)e->name.len, e->name.ptr);
+            t.unit = e->args[1]->i;
+        }
+        if (st->nfields != 1) {
+            if (e->args[0]->kind != IQL_E_CALL)
+                return fail(c, "%.*s() over raw values must be the only column of the SELECT", (int)e->name.len, e->name.ptr);
+            if (!q->ftf) {
+                q->ftf = st_arena_alloc(c->a, st->nfields * sizeof *q->ftf);
+                if (!q->ftf) return ST_ENOMEM;
+                memset(q->ftf, 0, st->nfields * sizeof *q->ftf);
+            }
+            t.expr = e->args[0];
+            q->ftf[i] = t;
+            continue;
+        }
+        q->tf = t.tf;
+        q->tf_n = t.n;
+        q->tf_unit = t.unit;
+        tfe = e;
         if (e->args[0]->kind == IQL_E_IDENT) {
             /* over raw values: every point is a "window" (see exec_agg_group) */
             iql_expr *call = st_arena_alloc(c->a, sizeof *call);
@@ -1698,20 +1728,10 @@ static int plan_select(ctx *c, sel *q)
             args[0] = e->args[0];
             call->args = args;
             call->nargs = 1;
-            tfe = e;
             q->tf_raw = 1;
             q->tf_arg = call;
         } else if (e->args[0]->kind != IQL_E_CALL) {
             return fail(c, "expected field argument in %.*s()", (int)e->name.len, e->name.ptr);
-        }
-        if (q->tf == TF_MOVAVG) {
-            if (e->args[1]->kind != IQL_E_INTEGER || e->args[1]->i < 1)
-                return fail(c, "moving_average window must be greater than 1, got %lld", (long long)e->args[1]->i);
-            q->tf_n = e->args[1]->i;
-        } else if (e->nargs == 2) {
-            if (e->args[1]->kind != IQL_E_DURATION || e->args[1]->i <= 0)
-                return fail(c, "second argument to %.*s must be a duration", (int)e->name.len, e->name.ptr);
-            q->tf_unit = e->args[1]->i;
         }
     }
     if (st->nfields == 1 && st->fields[0].expr->kind == IQL_E_CALL && find_multi(st->fields[0].expr->name)) {
@@ -1729,11 +1749,13 @@ static int plan_select(ctx *c, sel *q)
         }
         int hc = 0, hi = 0;
         if (is_expand_call(st->fields[i].expr)) {
+            if (q->ftf) return fail(c, "functions over * or a regex next to transformations are not supported");
             q->expand = 1;
             any_call = 1;
             continue;
         }
-        int rc = collect_calls(c, q, st->fields[i].expr, &cap, &hc, &hi);
+        iql_expr *ce = q->ftf && q->ftf[i].tf ? (iql_expr *)q->ftf[i].expr : st->fields[i].expr;
+        int rc = collect_calls(c, q, ce, &cap, &hc, &hi);
         if (rc) return rc;
         if (hc && hi) return fail(c, "mixing aggregate and non-aggregate queries is not supported");
         any_call |= hc;
@@ -1757,8 +1779,18 @@ static int plan_select(ctx *c, sel *q)
     if (q->interval && !q->agg) return fail(c, "GROUP BY requires at least one aggregate function");
     if (q->tf && !q->tf_raw && !q->interval) return fail(c, "%s aggregate requires a GROUP BY interval", tf_names[q->tf - 1].name);
     if (q->tf_raw && q->interval) return fail(c, "aggregate function required inside the call to %s", tf_names[q->tf - 1].name);
+    /* derivative's default unit is the GROUP BY interval, else 1s (InfluxDB's DerivativeInterval) */
+    int64_t dunit = q->interval ? q->interval : 1000000000LL;
     if (q->tf && !q->tf_unit)
-        q->tf_unit = (q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE) ? 1000000000LL : q->tf == TF_ELAPSED ? 1 : 0;
+        q->tf_unit = (q->tf == TF_DERIVATIVE || q->tf == TF_NN_DERIVATIVE) ? dunit : q->tf == TF_ELAPSED ? 1 : 0;
+    if (q->tf == TF_MOVAVG && q->interval) q->pull_windows = q->tf_n - 1;
+    for (size_t i = 0; q->ftf && i < st->nfields; i++) {
+        tfspec *t = &q->ftf[i];
+        if (!t->tf) continue;
+        if (!q->interval) return fail(c, "%s aggregate requires a GROUP BY interval", tf_names[t->tf - 1].name);
+        if (!t->unit) t->unit = (t->tf == TF_DERIVATIVE || t->tf == TF_NN_DERIVATIVE) ? dunit : 1;
+        if (t->tf == TF_MOVAVG && t->n - 1 > q->pull_windows) q->pull_windows = t->n - 1;
+    }
     if (q->expand || q->multi) return 0; /* columns per measurement: expand_calls; plan_multi */
     if (q->agg) {
         q->ncols = st->nfields;
@@ -1766,7 +1798,8 @@ static int plan_select(ctx *c, sel *q)
         if (!q->cols) return ST_ENOMEM;
         for (size_t i = 0; i < st->nfields; i++) {
             memset(&q->cols[i], 0, sizeof q->cols[i]);
-            q->cols[i].expr = tfe ? (q->tf_raw ? q->tf_arg : tfe->args[0]) : st->fields[i].expr;
+            q->cols[i].expr = tfe ? (q->tf_raw ? q->tf_arg : tfe->args[0])
+                                  : q->ftf && q->ftf[i].tf ? (iql_expr *)q->ftf[i].expr : st->fields[i].expr;
             q->cols[i].name = st->fields[i].alias.len ? st->fields[i].alias : expr_name(st->fields[i].expr);
         }
         return dedupe_names(c, q->cols, q->ncols);
@@ -2341,34 +2374,33 @@ static qval eval_col(const sel *q, const iql_expr *e)
     }
 }
 
-/* The single column's windows through a transformation: nulls are
- * skipped; the first output needs a previous value (derivative,
- * difference) or a full window (moving_average). */
-static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, const st_slice *names, const qval *res,
-                            const uint8_t *has, size_t nw, const int64_t *bnd)
+/* One transformation over a column's per-window values: out[w] for each
+ * window (null where there is none). Nulls are skipped; the first output
+ * needs a previous value (derivative, difference, elapsed) or a full
+ * window (moving_average). */
+
+static int tf_run(sel *q, const tfspec *t, const qval *res, size_t nw, const int64_t *bnd, qval *out)
 {
-    const iql_stmt *st = q->st;
-    qval *out = st_malloc(nw * 2 * sizeof *out);
-    double *ring = q->tf == TF_MOVAVG ? st_malloc((size_t)q->tf_n * sizeof *ring) : NULL;
-    if (!out || (q->tf == TF_MOVAVG && !ring)) { st_free(out); st_free(ring); return ST_ENOMEM; }
-    size_t nout = 0, nring = 0;
+    double *ring = t->tf == TF_MOVAVG ? st_malloc((size_t)t->n * sizeof *ring) : NULL;
+    if (t->tf == TF_MOVAVG && !ring) return ST_ENOMEM;
+    size_t nring = 0;
     int have_prev = 0;
     qval prev = { 0 }, acc = { 0 };
     int64_t prev_t = 0;
     acc.type = ST_TYPE_NONE;
     for (size_t w = 0; w < nw; w++) {
+        out[w].type = ST_TYPE_NONE;
         for (size_t i = 0; i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
-        (void)has;
-        qval v = eval_col(q, q->cols[0].expr);
+        qval v = eval_col(q, t->expr);
         if (v.type != ST_TYPE_FLOAT && v.type != ST_TYPE_INT && v.type != ST_TYPE_UINT) continue;
-        int64_t t = bnd[w];
+        int64_t tm = bnd[w];
         qval o;
         o.type = ST_TYPE_NONE;
-        switch (q->tf) {
+        switch (t->tf) {
         case TF_DERIVATIVE: case TF_NN_DERIVATIVE:
             if (have_prev) {
-                double d = (num_of(&v) - num_of(&prev)) / ((double)(t - prev_t) / (double)q->tf_unit);
-                if (q->tf == TF_DERIVATIVE || d >= 0) { o.type = ST_TYPE_FLOAT; o.v.f = d; }
+                double d = (num_of(&v) - num_of(&prev)) / ((double)(tm - prev_t) / (double)t->unit);
+                if (t->tf == TF_DERIVATIVE || d >= 0) { o.type = ST_TYPE_FLOAT; o.v.f = d; }
             }
             break;
         case TF_DIFFERENCE: case TF_NN_DIFFERENCE:
@@ -2376,15 +2408,15 @@ static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, cons
                 if (v.type == ST_TYPE_INT && prev.type == ST_TYPE_INT) {
                     o.type = ST_TYPE_INT;
                     o.v.i = (int64_t)((uint64_t)v.v.i - (uint64_t)prev.v.i);
-                    if (q->tf == TF_NN_DIFFERENCE && o.v.i < 0) o.type = ST_TYPE_NONE;
+                    if (t->tf == TF_NN_DIFFERENCE && o.v.i < 0) o.type = ST_TYPE_NONE;
                 } else {
                     double d = num_of(&v) - num_of(&prev);
-                    if (q->tf == TF_DIFFERENCE || d >= 0) { o.type = ST_TYPE_FLOAT; o.v.f = d; }
+                    if (t->tf == TF_DIFFERENCE || d >= 0) { o.type = ST_TYPE_FLOAT; o.v.f = d; }
                 }
             }
             break;
         case TF_ELAPSED:
-            if (have_prev) { o.type = ST_TYPE_INT; o.v.i = (t - prev_t) / q->tf_unit; }
+            if (have_prev) { o.type = ST_TYPE_INT; o.v.i = (tm - prev_t) / t->unit; }
             break;
         case TF_CUMSUM:
             if (acc.type == ST_TYPE_NONE) acc = v;
@@ -2393,25 +2425,45 @@ static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, cons
             o = acc;
             break;
         case TF_MOVAVG: {
-            ring[nring % (size_t)q->tf_n] = num_of(&v);
+            ring[nring % (size_t)t->n] = num_of(&v);
             nring++;
-            if (nring >= (size_t)q->tf_n) {
+            if (nring >= (size_t)t->n) {
                 double sum = 0;
-                for (int64_t k = 0; k < q->tf_n; k++) sum += ring[k];
+                for (int64_t k = 0; k < t->n; k++) sum += ring[k];
                 o.type = ST_TYPE_FLOAT;
-                o.v.f = sum / (double)q->tf_n;
+                o.v.f = sum / (double)t->n;
             }
             break;
         }
         default: break;
         }
         prev = v;
-        prev_t = t;
+        prev_t = tm;
         have_prev = 1;
-        if (o.type == ST_TYPE_NONE) continue;
+        out[w] = o;
+    }
+    st_free(ring);
+    return 0;
+}
+
+/* The single transformed column: rows only where it gives a value. */
+static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, const st_slice *names, const qval *res,
+                            const uint8_t *has, size_t nw, const int64_t *bnd)
+{
+    const iql_stmt *st = q->st;
+    (void)has;
+    qval *tfv = st_malloc((nw ? nw : 1) * sizeof *tfv);
+    qval *out = st_malloc((nw ? nw : 1) * 2 * sizeof *out);
+    if (!tfv || !out) { st_free(tfv); st_free(out); return ST_ENOMEM; }
+    tfspec t = { q->tf, q->tf_unit, q->tf_n, q->cols[0].expr };
+    int rc = tf_run(q, &t, res, nw, bnd, tfv);
+    size_t nout = 0;
+    for (size_t w = 0; !rc && w < nw; w++) {
+        if (tfv[w].type == ST_TYPE_NONE) continue;
+        if (q->interval && bnd[w + 1] <= q->emit_from) continue; /* read only to fill moving_average */
         out[nout * 2].type = QV_TIME;
-        out[nout * 2].v.i = t;
-        out[nout * 2 + 1] = o;
+        out[nout * 2].v.i = bnd[w];
+        out[nout * 2 + 1] = tfv[w];
         nout++;
     }
     if (nout) {
@@ -2426,9 +2478,9 @@ static int emit_transformed(ctx *c, sel *q, st_slice m, const sidx_tag *gt, cons
         }
         qw_series_end(c->w);
     }
+    st_free(tfv);
     st_free(out);
-    st_free(ring);
-    return 0;
+    return rc;
 }
 
 /* UTC instant of local wall time local_ns; a wall time in a spring-forward
@@ -2712,6 +2764,7 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
     for (size_t k = 0; k < q->ncols; k++) names[k + 1] = q->cols[k].name;
     group_tags(q, &ss[0], gt);
 
+    qval *tfvals = NULL;
     /* windows -> per call results; buffer all rows (fill linear looks ahead) */
     qval *res = st_malloc(nw * q->ncalls * sizeof *res);
     int64_t *sel_ts = st_malloc(nw * q->ncalls * sizeof *sel_ts);
@@ -2782,9 +2835,19 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
         }
     }
     if (q->tf) { rc = emit_transformed(c, q, m, gt, names, res, has, nw, bnd); goto out; }
+    /* transformations among the columns: their values per window first */
+    if (q->ftf) {
+        tfvals = st_malloc(q->ncols * nw * sizeof *tfvals);
+        if (!tfvals) { rc = ST_ENOMEM; goto out; }
+        for (size_t k = 0; k < q->ncols && !rc; k++)
+            if (q->ftf[k].tf) rc = tf_run(q, &q->ftf[k], res, nw, bnd, &tfvals[k * nw]);
+        if (rc) goto out;
+    }
     /* rows */
     {
         int single_selector = q->ncalls == 1 && agg_is_selector(q->calls[0].fn) && !iv;
+        int all_tf = q->ftf != NULL;
+        for (size_t k = 0; q->ftf && k < q->ncols; k++) all_tf &= q->ftf[k].tf != 0;
         size_t emitted = 0, skipped = 0;
         qw_series_begin(c->w, m, gt, q->ngtags, names, width);
         for (size_t r = 0; r < nw; r++) {
@@ -2795,19 +2858,27 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
                 anyval |= res[w * q->ncalls + i].type != ST_TYPE_NONE;
             }
             if (!anyhas && (st->fill == IQL_FILL_NONE || !iv)) continue;
+            if (iv && bnd[w + 1] <= q->emit_from) continue;
+            if (all_tf) {
+                int anytf = 0;
+                for (size_t k = 0; k < q->ncols; k++) anytf |= tfvals[k * nw + w].type != ST_TYPE_NONE;
+                if (!anytf) continue;
+            }
             (void)anyval;
             if ((int64_t)skipped < st->offset) { skipped++; continue; }
             if (st->limit > 0 && (int64_t)emitted >= st->limit) break;
             for (size_t i = 0; i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
             row[0].type = QV_TIME;
             row[0].v.i = iv ? bnd[w] : (single_selector && has[w * q->ncalls] ? sel_ts[w * q->ncalls] : wstart);
-            for (size_t k = 0; k < q->ncols; k++) row[k + 1] = eval_col(q, q->cols[k].expr);
+            for (size_t k = 0; k < q->ncols; k++)
+                row[k + 1] = q->ftf && q->ftf[k].tf ? tfvals[k * nw + w] : eval_col(q, q->cols[k].expr);
             qw_row(c->w, row, width);
             emitted++;
         }
         qw_series_end(c->w);
     }
 out:
+    st_free(tfvals);
     st_free(bnd);
     st_free(res);
     st_free(sel_ts);
@@ -3242,6 +3313,14 @@ static int exec_select(ctx *c, iql_stmt *st)
     if (c->sub_tmax < q.tmax) q.tmax = c->sub_tmax;
     if (q.interval && q.tmax == INT64_MAX) q.tmax = c->now_ns;
     if (q.tmin > q.tmax) return 0;
+    q.emit_from = INT64_MIN;
+    if (q.pull_windows > 0 && q.tmin != INT64_MIN) {
+        /* moving_average: read n - 1 windows before the range */
+        int64_t back;
+        q.emit_from = q.tmin;
+        if (__builtin_mul_overflow(q.pull_windows, q.interval, &back) || __builtin_sub_overflow(q.tmin, back, &q.tmin))
+            q.tmin = INT64_MIN;
+    }
     for (size_t i = 0; i < st->nsources; i++) {
         const iql_source *src = &st->sources[i];
         if (src->sub) {

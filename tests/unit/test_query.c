@@ -294,9 +294,10 @@ TEST(transformations)
     snprintf(q, sizeof q, "SELECT derivative(mean(value), 1s)%s", w);
     CHECK_EQ_STR(run(q, "s"),
                  R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"derivative\"],\"values\":[[1700000010,0.55],[1700000020,-0.8]]}]}"));
+    /* without a unit: per GROUP BY interval (InfluxDB's DerivativeInterval) */
     snprintf(q, sizeof q, "SELECT non_negative_derivative(mean(value))%s", w);
     CHECK_EQ_STR(run(q, "s"),
-                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"non_negative_derivative\"],\"values\":[[1700000010,0.55]]}]}"));
+                 R("{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"non_negative_derivative\"],\"values\":[[1700000010,5.5]]}]}"));
     /* max per window: 10, 20, 3 */
     snprintf(q, sizeof q, "SELECT cumulative_sum(max(value))%s", w);
     CHECK_EQ_STR(run(q, "s"),
@@ -607,6 +608,27 @@ TEST(series_from_postings)
     CHECK_EQ_STR(run("SELECT value FROM cpu WHERE host = 'nope' OR host =~ /^q/", "s"), R("{\"statement_id\":0}"));
 }
 
+TEST(transformations_with_other_columns)
+{
+    const char *w = " FROM cpu WHERE time >= 1700000000s AND time <= 1700000020s GROUP BY time(10s)";
+    char q[512];
+    /* means 5.5, 11, 3 */
+    snprintf(q, sizeof q, "SELECT mean(value), derivative(mean(value)) AS d%s", w);
+    CHECK_EQ_STR(run(q, "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"mean\",\"d\"],\"values\":[[1700000000,5.5,null],[1700000010,11,5.5],[1700000020,3,-8]]}"));
+    /* max 10, 20, 3 */
+    snprintf(q, sizeof q, "SELECT difference(max(value)), cumulative_sum(max(value))%s", w);
+    CHECK_EQ_STR(run(q, "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"difference\",\"cumulative_sum\"],\"values\":[[1700000000,null,10],[1700000010,10,30],[1700000020,-17,33]]}"));
+    /* moving_average reads n - 1 windows before the range: the first row is full */
+    CHECK_EQ_STR(run("SELECT moving_average(mean(value), 2) FROM cpu WHERE time >= 1700000010s AND time <= 1700000020s GROUP BY time(10s)", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"moving_average\"],\"values\":[[1700000010,8.25],[1700000020,7]]}"));
+    CHECK_EQ_STR(run("SELECT max(value), moving_average(mean(value), 2) FROM cpu WHERE time >= 1700000010s AND time <= 1700000020s GROUP BY time(10s)", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"max\",\"moving_average\"],\"values\":[[1700000010,20,8.25],[1700000020,3,7]]}"));
+    CHECK_EQ_STR(run("SELECT mean(value), derivative(value) FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"error\":\"derivative() over raw values must be the only column of the SELECT\"}"));
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -631,6 +653,7 @@ int main(void)
     RUN(subqueries);
     RUN(raw_expressions);
     RUN(series_from_postings);
+    RUN(transformations_with_other_columns);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
