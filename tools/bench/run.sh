@@ -18,6 +18,12 @@
 #   ingest  $BUILD/bench/loadgen posts the gen file to stratad (--wal-fsync group
 #         and interval), InfluxDB 1.6 and VictoriaMetrics 1.79: values/s until
 #         counted, peak RSS, ratios (see the section's comment)
+#   mqtt  $BUILD/bench/mqttload publishes single-value line-protocol messages
+#         (pre-built) over BENCH_MQTT_CONNS=8 connections, BENCH_MQTT_MESSAGES=
+#         2000000 per run, QoS 0 and QoS 1 (BENCH_MQTT_WINDOW=2000 unacked per
+#         connection) to stratad (--wal-fsync group: a PUBACK means the point is
+#         in the WAL), then the same load to a mosquitto broker with a
+#         mosquitto_sub draining it (reference): msg/s and values/s
 #   query $BUILD/bench/qbench times dashboard queries (a-e) against Strata,
 #         InfluxDB 1.6 and VictoriaMetrics 1.79 loaded with the same cpu data,
 #         medians above the /ping floor, ratios; f, g: Strata values/s
@@ -44,7 +50,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS="gen lp num enc wal sindex seg ingest query disk scan"
+SECTIONS="gen lp num enc wal sindex seg ingest mqtt query disk scan"
 ONLY=${BENCH_ONLY:-}
 if [ $# -gt 0 ]; then ONLY=$(echo "$*" | tr ' ' ','); fi
 HOSTS=${BENCH_HOSTS:-100}
@@ -806,6 +812,10 @@ disk_post() {
 
 alloc_bytes() { du -sB1 "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 apparent_bytes() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+# file_bytes DIR PATTERN — the sum of the sizes of the files named PATTERN under DIR.
+file_bytes() {
+    find "$1" -type f -name "$2" -exec ls -ln {} + 2>/dev/null | awk '{ s += $5 } END { printf "%.0f", s }'
+}
 bpv() { awk -v b="$1" -v n="$2" 'BEGIN { if (n <= 0) n = 1; printf "%.3f", b / n }'; }
 
 # disk_load FILE DB LABEL — loadgen FILE into the running server; sets DISK_VALUES.
@@ -914,8 +924,10 @@ disk_strata() {
     db=$(alloc_bytes "$dsd/data/db"); dba=$(apparent_bytes "$dsd/data/db")
     tot=$(alloc_bytes "$dsd/data/db" "$dsd/data/wal" "$dsd/data"/catalog.db*)
     nseg=$(find "$dsd/data/db" -name '*.seg' | wc -l | tr -d ' ')
+    segb=$(file_bytes "$dsd/data/db" '*.seg')
     DS_B=$(bpv "$db" "$DISK_VALUES")
     fig "disk_${1}_strata" "$DS_B" "bytes/value allocated under data/db ($db B, apparent $(bpv "$dba" "$DISK_VALUES"), $nseg .seg files, flush+merge $(secs $((t1 - t0))) s)"
+    fig "disk_${1}_strata_files" "$(bpv "$segb" "$DISK_VALUES")" "bytes/value in the .seg files' own sizes ($segb B: no directories, no block rounding)"
     printf '   strata: data/db + wal + catalog.db: %s bytes/value\n' "$(bpv "$tot" "$DISK_VALUES")"
     if python3 "$SCRATCH/disk_verify.py" "$2" "$ING_PORT" bench "$DISK_VERIFY" > "$SCRATCH/disk_verify.out" 2>&1; then
         sed 's/^/   /' "$SCRATCH/disk_verify.out" | grep -v '^   verify:' | head -n 5
@@ -1043,7 +1055,8 @@ bench_disk() {
             b=$(alloc_bytes "$DI_DIR/data/disk_$set" "$DI_DIR/wal/disk_$set")
             v=$(bpv "$b" "$n")
             eval "DI_B_$set=$v"
-            fig "disk_${set}_influxdb" "$v" "bytes/value allocated, data + wal ($b B)"
+            ntsm=$(find "$DI_DIR/data/disk_$set" -name '*.tsm' | wc -l | tr -d ' ')
+            fig "disk_${set}_influxdb" "$v" "bytes/value allocated, data + wal ($b B; .tsm $(file_bytes "$DI_DIR/data/disk_$set" '*.tsm') B in $ntsm files, .wal $(file_bytes "$DI_DIR/wal/disk_$set" '*.wal') B)"
         done
         disk_influx_stop
     fi
@@ -1158,6 +1171,72 @@ bench_scan() {
     trap 'rm -rf "$SCRATCH"' EXIT
     trap 'rm -rf "$SCRATCH"; exit 130' INT TERM
     printf '   section time: %s s\n' "$(secs $(($(now_ns) - ts0)))"
+}
+
+MQ_CONNS=${BENCH_MQTT_CONNS:-8}
+MQ_MESSAGES=${BENCH_MQTT_MESSAGES:-2000000}
+MQ_WINDOW=${BENCH_MQTT_WINDOW:-2000}
+
+# mqtt_wait_file FILE PID — until FILE is non-empty (10 s) while PID lives.
+mqtt_wait_file() {
+    n=0
+    while [ ! -s "$1" ] && [ "$n" -lt 100 ]; do
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1; n=$((n + 1))
+    done
+    [ -s "$1" ]
+}
+
+mqtt_stop() { # PID...
+    for p in "$@"; do
+        kill "$p" 2>/dev/null
+        n=0
+        while kill -0 "$p" 2>/dev/null && [ "$n" -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+        kill -9 "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+}
+
+bench_mqtt() {
+    section mqtt "MQTT publish throughput: $MQ_CONNS connections, $MQ_MESSAGES single-value messages per run"
+    if [ ! -x "$BUILD/stratad" ] || [ ! -x "$BUILD/bench/mqttload" ]; then
+        skip "$BUILD/stratad or $BUILD/bench/mqttload not built"; return
+    fi
+    dir=$(mktemp -d "$SCRATCH/mqtt.XXXXXX") || return
+    "$BUILD/stratad" --data "$dir/data" --http 127.0.0.1:0 --mqtt 127.0.0.1:0 --log-level warn \
+        --ready-file "$dir/ready" > "$dir/log" 2>&1 &
+    pid=$!
+    if ! mqtt_wait_file "$dir/ready" "$pid"; then
+        tail -n 5 "$dir/log" | sed 's/^/   /'; fail "stratad did not start"; mqtt_stop "$pid"; return
+    fi
+    port=$(sed -n 's/^mqtt=.*:\([0-9]*\)$/\1/p' "$dir/ready")
+    for q in 0 1; do
+        run_bin "mqtt_strata_qos$q" mqttload "$BUILD/bench/mqttload" --port "$port" --conns "$MQ_CONNS" \
+            --messages "$MQ_MESSAGES" --qos "$q" --window "$MQ_WINDOW" --name strata
+    done
+    mqtt_stop "$pid"
+    printf "   stratad warnings logged: %s\n" "$(grep -c warn "$dir/log")"
+    # Reference: the same load through a mosquitto broker to one subscriber.
+    mosq=$(command -v mosquitto || { [ -x /usr/sbin/mosquitto ] && echo /usr/sbin/mosquitto; })
+    if [ -z "$mosq" ] || ! command -v mosquitto_sub > /dev/null 2>&1; then
+        skip "mosquitto reference: mosquitto / mosquitto_sub not installed"; rm -rf "$dir"; return
+    fi
+    mport=$(ingest_free_port) || { skip "no free port for mosquitto"; rm -rf "$dir"; return; }
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' \
+        "$mport" > "$dir/mosquitto.conf"
+    "$mosq" -c "$dir/mosquitto.conf" > "$dir/mosquitto.log" 2>&1 &
+    mpid=$!
+    n=0
+    until mosquitto_pub -p "$mport" -t probe -m x > /dev/null 2>&1 || [ "$n" -ge 100 ]; do sleep 0.1; n=$((n + 1)); done
+    mosquitto_sub -p "$mport" -t 'bench/#' -q 0 > /dev/null 2>&1 &
+    spid=$!
+    sleep 0.3
+    for q in 0 1; do
+        run_bin "mqtt_mosquitto_qos$q" mqttload "$BUILD/bench/mqttload" --port "$mport" --conns "$MQ_CONNS" \
+            --messages "$MQ_MESSAGES" --qos "$q" --window "$MQ_WINDOW" --name mosquitto
+    done
+    mqtt_stop "$spid" "$mpid"
+    rm -rf "$dir"
 }
 
 # ---- main ----
