@@ -34,8 +34,9 @@
  * transformation over several series merges them by time first.
  *
  * Not yet: SELECT INTO, DROP MEASUREMENT/SERIES (no storage API),
- * holt_winters, transformations as one of several columns, chunked output
- * split by chunk_size (one chunk per statement).
+ * holt_winters, time comparisons joined by OR, chunked output split by
+ * chunk_size (one chunk per statement), tags of a subquery's SELECT * kept
+ * as tags (they become string fields).
  *
  * Threads: one query per call, on the caller's thread; all scratch in the
  * query's arena or freed before the statement ends. The only thread-local
@@ -1323,6 +1324,8 @@ static int find_agg(st_slice name)
     return -1;
 }
 
+static int find_multi(st_slice name);
+
 /* Register the calls inside e (aggregate mode); 1 in *has_call if any. */
 static int collect_calls(ctx *c, sel *q, iql_expr *e, size_t *cap, int *has_call, int *has_ident)
 {
@@ -1340,6 +1343,10 @@ static int collect_calls(ctx *c, sel *q, iql_expr *e, size_t *cap, int *has_call
             return 0;
         }
         int fn = find_agg(e->name);
+        if (fn < 0 && find_multi(e->name))
+            return fail(c, "%.*s() cannot be combined with other functions or fields", (int)e->name.len, e->name.ptr);
+        if (fn < 0 && (ieq(e->name, "holt_winters") || ieq(e->name, "holt_winters_with_fit")))
+            return fail(c, "%.*s() is not supported", (int)e->name.len, e->name.ptr);
         if (fn < 0) return fail(c, "undefined function %.*s()", (int)e->name.len, e->name.ptr);
         size_t want = fn == AGG_PERCENTILE ? 2 : 1;
         if (fn == AGG_INTEGRAL && e->nargs == 2) want = 2;
@@ -1694,6 +1701,8 @@ static int plan_select(ctx *c, sel *q)
         if (t.tf == TF_MOVAVG) {
             if (e->args[1]->kind != IQL_E_INTEGER || e->args[1]->i < 1)
                 return fail(c, "moving_average window must be greater than 1, got %lld", (long long)e->args[1]->i);
+            if (e->args[1]->i > 1000000)
+                return fail(c, "moving_average window must be at most 1000000, got %lld", (long long)e->args[1]->i);
             t.n = e->args[1]->i;
         } else if (e->nargs == 2) {
             if (e->args[1]->kind != IQL_E_DURATION || e->args[1]->i <= 0)
@@ -2508,6 +2517,9 @@ static int make_windows(ctx *c, const sel *q, int64_t lo, int64_t hi, int64_t **
 {
     int64_t iv = q->interval, off = q->offset % iv;
     const st_tz *tz = c->tz;
+    /* keep the window arithmetic below far from int64 overflow */
+    if (lo < -(INT64_C(1) << 62) || hi > (INT64_C(1) << 62) || iv > (INT64_C(1) << 60))
+        return fail(c, "too many windows: the time range is too large for GROUP BY time");
     int64_t zoff = tz ? (int64_t)st_tz_offset_at(tz, floor_div(lo, 1000000000LL), NULL, NULL) * 1000000000LL : 0;
     int local = tz && iv > 3600LL * 1000000000LL;
     int64_t wstart;

@@ -629,6 +629,46 @@ TEST(transformations_with_other_columns)
                  R("{\"statement_id\":0,\"error\":\"derivative() over raw values must be the only column of the SELECT\"}"));
 }
 
+TEST(odd_queries_fail_cleanly)
+{
+    /* each answers 200 (maybe with a statement error) or 400, never crashes
+     * (this file runs under ASan+UBSan in make asan) */
+    static const char *qs[] = {
+        "SELECT mean(value) FROM cpu WHERE time >= -9223372036854775806 GROUP BY time(1ns)",
+        "SELECT mean(value) FROM cpu WHERE time <= 9223372036854775806 AND time >= 0 GROUP BY time(1d) tz('Europe/Berlin')",
+        "SELECT count(value) FROM cpu WHERE time >= 0 AND time < 1000000000000000000 GROUP BY time(3650d) tz('UTC')",
+        "SELECT moving_average(value, 99999999999) FROM cpu",
+        "SELECT moving_average(mean(value), 1000000) FROM cpu WHERE time >= 1700000000s GROUP BY time(1ns)",
+        "SELECT top(value, 9223372036854775807) FROM cpu",
+        "SELECT sample(value, 9223372036854775807) FROM cpu",
+        "SELECT percentile(value, 1e308), percentile(value, -5) FROM cpu",
+        "SELECT integral(value, 1ns) FROM cpu GROUP BY time(1s) fill(linear)",
+        "SELECT elapsed(value, 1ns) FROM cpu",
+        "SELECT mean(*) FROM (SELECT * FROM cpu) GROUP BY *",
+        "SELECT * FROM (SELECT * FROM (SELECT * FROM mem))",
+        "SELECT top(v, host, 1) FROM (SELECT value AS v FROM cpu)",
+        "SELECT value FROM cpu WHERE value / 0 > 1 OR n % 0 = 0",
+        "SELECT value FROM cpu WHERE s =~ /(a+)+$/ AND value > 'x'",
+        "SELECT value FROM cpu WHERE \"on\" = 1 AND host = true",
+        "SELECT max(value) FROM cpu GROUP BY /re(/",
+        "SELECT value FROM cpu tz('../../etc/passwd')",
+        "SELECT log(max(value), 0), pow(min(value), 1e308), asin(mean(value)) FROM cpu",
+        "SELECT count(distinct(s)), mode(s), distinct(s) FROM mem",
+        "SELECT distinct(s) FROM mem GROUP BY time(1h)",
+        "SELECT derivative(mean(value), 1ns), difference(count(value)) FROM cpu WHERE time > 0 GROUP BY time(1000d)",
+        "SELECT v FROM m WHERE $a = $b",
+        "SHOW TAG VALUES WITH KEY =~ /./ WHERE host =~ /^$/ OR host = '' LIMIT 1 OFFSET 99",
+        "SHOW MEASUREMENTS WHERE value > 1 LIMIT 0",
+        "SHOW SERIES WHERE \"on\" = true; SHOW FIELD KEYS OFFSET 5",
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        const char *out = run(qs[i], "ms");
+        CHECK(g_status == 200 || g_status == 400);
+        CHECK(strncmp(out, "{\"results\":[", 12) == 0 || strncmp(out, "{\"error\":", 9) == 0);
+        if (g_status != 200 && g_status != 400) printf("  query %zu: %d %s\n", i, g_status, out);
+    }
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -654,6 +694,7 @@ int main(void)
     RUN(raw_expressions);
     RUN(series_from_postings);
     RUN(transformations_with_other_columns);
+    RUN(odd_queries_fail_cleanly);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
