@@ -457,7 +457,15 @@ typedef struct cmp_src {
     size_t col;           /* next column index */
 } cmp_src;
 
-static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files)
+static int del_hits(const stor_del *d, uint64_t series, int64_t ts)
+{
+    if (!d || ts < d->tmin || ts > d->tmax) return 0;
+    size_t lo = 0, hi = d->n;
+    while (lo < hi) { size_t m = (lo + hi) / 2; if (d->ids[m] < series) lo = m + 1; else hi = m; }
+    return lo < d->n && d->ids[lo] == series;
+}
+
+static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files, const stor_del *del)
 {
     pthread_rwlock_rdlock(&s->parts_lock);
     stor_part *p = part_get(s, db_id, index, 0, 0);
@@ -556,6 +564,7 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
             for (size_t i = 0; !rc && i < k; i++) {
                 size_t x = ord[i];
                 if (i + 1 < k && ts[ord[i + 1]] == ts[x]) continue; /* a newer one follows */
+                if (del_hits(del, bs, ts[x])) continue;             /* deleted */
                 ots[m] = ts[x];
                 ov[m] = vals[x];
                 if (type == ST_TYPE_STRING) ov[m].v.s.ptr = strs.ptr + soff[x];
@@ -633,7 +642,79 @@ static void compact_all(stor *s, size_t min_files)
             if (s->parts[i].n >= min_files) { db = s->parts[i].db_id; index = s->parts[i].index; found = 1; break; }
         pthread_rwlock_unlock(&s->parts_lock);
         if (!found || atomic_load(&s->readonly)) return;
-        if (compact_part(s, db, index, min_files) != 0) return;
+        if (compact_part(s, db, index, min_files, NULL) != 0) return;
+    }
+}
+
+/* ---- range deletes: rewrite the partitions they touch ---- */
+
+static int id_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : (x > y);
+}
+
+void stor__delete_queue(stor *s, uint64_t db_id, const uint64_t *ids, size_t n, int64_t tmin, int64_t tmax)
+{
+    stor_del *d = st_malloc(sizeof *d + n * sizeof d->ids[0]);
+    if (!d) {
+        ST_ERROR("stor", "out of memory queuing a delete's rewrite: deleted points may be served until restart");
+        return;
+    }
+    d->next = NULL;
+    d->db_id = db_id;
+    d->tmin = tmin;
+    d->tmax = tmax;
+    d->n = n;
+    memcpy(d->ids, ids, n * sizeof ids[0]);
+    qsort(d->ids, n, sizeof d->ids[0], id_cmp);
+    pthread_mutex_lock(&s->flush_mu);
+    stor_del **tail = &s->dels;
+    while (*tail) tail = &(*tail)->next;
+    *tail = d;
+    pthread_cond_signal(&s->flush_cv);
+    pthread_mutex_unlock(&s->flush_mu);
+}
+
+/* Flush thread. The rewrites run before any flush, so the WAL position
+ * never passes a delete whose files are not rewritten yet. */
+static void process_deletes(stor *s)
+{
+    for (;;) {
+        pthread_mutex_lock(&s->flush_mu);
+        stor_del *d = s->dels;
+        pthread_mutex_unlock(&s->flush_mu);
+        if (!d) return;
+        int64_t idx[4096];
+        size_t ni = 0;
+        pthread_rwlock_rdlock(&s->parts_lock);
+        for (size_t i = 0; i < s->nparts && ni < 4096; i++) {
+            stor_part *p = &s->parts[i];
+            if (p->db_id != d->db_id) continue;
+            int64_t pmin = p->index * p->width_ns, pmax = pmin + (p->width_ns - 1);
+            if (pmax >= d->tmin && pmin <= d->tmax) idx[ni++] = p->index;
+        }
+        pthread_rwlock_unlock(&s->parts_lock);
+        int rc = 0;
+        for (size_t i = 0; i < ni && !rc; i++) rc = compact_part(s, d->db_id, idx[i], 1, d);
+        if (rc) return; /* read-only or out of space: retried on the next pass */
+        pthread_mutex_lock(&s->flush_mu);
+        s->dels = d->next;
+        pthread_cond_broadcast(&s->flush_cv);
+        pthread_mutex_unlock(&s->flush_mu);
+        st_free(d);
+    }
+}
+
+void stor__delete_wait(stor *s)
+{
+    for (int i = 0; i < 60000; i++) {
+        pthread_mutex_lock(&s->flush_mu);
+        int pending = s->dels != NULL;
+        pthread_mutex_unlock(&s->flush_mu);
+        if (!pending || atomic_load(&s->readonly) || !s->flush_started) return;
+        struct timespec d = { 0, 2000000 };
+        nanosleep(&d, NULL);
     }
 }
 
@@ -690,7 +771,7 @@ static void *flush_main(void *arg)
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 200 * 1000000L;
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        if (!s->flush_request) pthread_cond_timedwait(&s->flush_cv, &s->flush_mu, &ts);
+        if (!s->flush_request && !s->dels) pthread_cond_timedwait(&s->flush_cv, &s->flush_mu, &ts);
         if (s->flush_stop) break;
         int requested = s->flush_request;
         int merge = s->merge_request;
@@ -701,6 +782,7 @@ static void *flush_main(void *arg)
         s->flush_busy = requested || merge;
         pthread_mutex_unlock(&s->flush_mu);
         if (!atomic_load(&s->readonly)) {
+            process_deletes(s);
             if (s->frozen) flush_retry_frozen(s);
             size_t bytes = head_bytes(s->active);
             int64_t since = s->active_since_ns;
@@ -738,8 +820,14 @@ void stor__flush_stop(stor *s)
     pthread_join(s->flush_thread, NULL);
     s->flush_started = 0;
     if (!atomic_load(&s->readonly) && s->log) {
+        process_deletes(s);
         if (s->frozen) flush_retry_frozen(s);
-        stor__flush_now(s);
+        if (!s->dels) stor__flush_now(s); /* a pending rewrite keeps its WAL records */
+    }
+    while (s->dels) {
+        stor_del *d = s->dels;
+        s->dels = d->next;
+        st_free(d);
     }
 }
 

@@ -462,6 +462,59 @@ unlock:
     return rc ? rc : found;
 }
 
+int head_delete_range(head *h, uint64_t s, int64_t tmin, int64_t tmax)
+{
+    /* Collect the series' columns, then rebuild each from its kept points. */
+    size_t *idx = NULL, n = 0;
+    pthread_rwlock_rdlock(&h->lock);
+    idx = st_malloc((h->ncols ? h->ncols : 1) * sizeof *idx);
+    if (!idx) { pthread_rwlock_unlock(&h->lock); return ST_ENOMEM; }
+    for (size_t i = 0; i < h->ncols; i++)
+        if (h->cols[i]->series_id == s && !h->cols[i]->dropped) idx[n++] = i;
+    pthread_rwlock_unlock(&h->lock);
+    int rc = 0;
+    head_points keep;
+    head_points_init(&keep);
+    for (size_t k = 0; k < n && !rc; k++) {
+        column *c = h->cols[idx[k]];
+        rc = head_read(h, s, c->field_id, ST_TIME_MIN_NS, ST_TIME_MAX_NS, &keep);
+        if (rc) break;
+        pthread_rwlock_wrlock(&h->lock);
+        column *fresh;
+        /* A new column replaces the old one in place (same map slot). */
+        column *old = h->cols[idx[k]];
+        uint8_t type = old->type;
+        fresh = st_calloc(1, sizeof *fresh);
+        if (!fresh) { pthread_rwlock_unlock(&h->lock); rc = ST_ENOMEM; break; }
+        fresh->series_id = old->series_id;
+        fresh->field_id = old->field_id;
+        fresh->type = type;
+        fresh->last_ts = INT64_MIN;
+        enc_ts_appender_init(&fresh->ts);
+        switch (type) {
+        case ST_TYPE_FLOAT: enc_float_appender_init(&fresh->v.f); break;
+        case ST_TYPE_INT: enc_int_appender_init(&fresh->v.i); break;
+        case ST_TYPE_UINT: enc_uint_appender_init(&fresh->v.i); break;
+        case ST_TYPE_BOOL: enc_bool_appender_init(&fresh->v.b); break;
+        default: enc_str_appender_init(&fresh->v.s); break;
+        }
+        enc_quality_appender_init(&fresh->q);
+        st_buf_init(&fresh->ooo_str);
+        h->cols[idx[k]] = fresh;
+        uint64_t removed = old->ts.count + old->ooo_n; /* the kept ones are counted again as appended */
+        for (size_t i = 0; i < keep.n && !rc; i++) {
+            if (keep.ts[i] >= tmin && keep.ts[i] <= tmax) continue;
+            rc = head_append(h, s, fresh->field_id, keep.ts[i], &keep.vals[i], keep.quality[i]);
+        }
+        h->points -= removed > h->points ? h->points : removed;
+        pthread_rwlock_unlock(&h->lock);
+        col_free(old);
+    }
+    head_points_fini(&keep);
+    st_free(idx);
+    return rc;
+}
+
 void head_drop_series(head *h, uint64_t s)
 {
     pthread_rwlock_wrlock(&h->lock);

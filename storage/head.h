@@ -60,6 +60,10 @@ int  head_read(head *h, uint64_t series_id, uint64_t field_id, int64_t tmin, int
 int head_last_before(head *h, uint64_t series_id, uint64_t field_id, int64_t t, int64_t *ts, st_value *v,
                      uint32_t *q, st_buf *strings);
 
+/* Remove the series' points with ts in [tmin, tmax] (DELETE ... WHERE
+ * time). Write lock inside; the columns are rebuilt. 0 or ST_ENOMEM. */
+int head_delete_range(head *h, uint64_t series_id, int64_t tmin, int64_t tmax);
+
 /* Drop every column of a series (DROP SERIES / DROP MEASUREMENT / DROP DATABASE). */
 void head_drop_series(head *h, uint64_t series_id);
 

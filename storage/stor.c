@@ -522,6 +522,21 @@ static int apply_delete(stor *s, const unsigned char *p, size_t n)
     uint64_t db_id = get_uvarint(&r);
     ids_acc series = { 0 }, fields = { 0 };
     int rc = 0;
+    if (op == WALREC_DELETE_RANGE) {
+        uint64_t k = get_uvarint(&r);
+        for (uint64_t i = 0; i < k && !r.bad && !rc; i++) rc = ids_push(&series, get_uvarint(&r));
+        int64_t tmin = get_svarint(&r), tmax = get_svarint(&r);
+        if (r.bad) rc = ST_ECORRUPT;
+        for (size_t i = 0; i < series.n && !rc; i++) {
+            pthread_rwlock_rdlock(&s->heads_lock);
+            rc = head_delete_range(s->active, series.ids[i], tmin, tmax);
+            if (!rc && s->frozen) rc = head_delete_range(s->frozen, series.ids[i], tmin, tmax);
+            pthread_rwlock_unlock(&s->heads_lock);
+        }
+        if (!rc && series.n) stor__delete_queue(s, db_id, series.ids, series.n, tmin, tmax);
+        st_free(series.ids);
+        return rc;
+    }
     if (op == WALREC_DELETE_SERIES) {
         uint64_t k = get_uvarint(&r);
         for (uint64_t i = 0; i < k && !r.bad && !rc; i++) rc = ids_push(&series, get_uvarint(&r));
@@ -665,6 +680,7 @@ int stor_open(const stor_opts *opts, stor **out)
         goto fail;
     }
     if ((rc = stor__flush_start(s)) != 0) goto fail;
+    stor__delete_wait(s); /* range deletes found in the WAL rewrite their files first */
     st_free(wal_dir);
     st_free(cat_path);
     *out = s;
@@ -874,6 +890,24 @@ int stor_series_drop(stor *s, uint64_t db_id, const uint64_t *series_ids, size_t
     for (size_t i = 0; i < n; i++) st_buf_put_uvarint(&b, series_ids[i]);
     int rc = log_and_wait(s, WAL_REC_DELETE, &b);
     st_buf_fini(&b);
+    return rc;
+}
+
+int stor_delete(stor *s, uint64_t db_id, const uint64_t *series_ids, size_t n, int64_t tmin_ns, int64_t tmax_ns)
+{
+    if (n == 0 || tmin_ns > tmax_ns) return 0;
+    st_buf b;
+    st_buf_init(&b);
+    st_buf_put_u8(&b, WALREC_VERSION);
+    st_buf_put_u8(&b, WALREC_DELETE_RANGE);
+    st_buf_put_uvarint(&b, db_id);
+    st_buf_put_uvarint(&b, n);
+    for (size_t i = 0; i < n; i++) st_buf_put_uvarint(&b, series_ids[i]);
+    put_svarint(&b, tmin_ns);
+    put_svarint(&b, tmax_ns);
+    int rc = log_and_wait(s, WAL_REC_DELETE, &b);
+    st_buf_fini(&b);
+    if (rc == 0) stor__delete_wait(s);
     return rc;
 }
 

@@ -83,6 +83,11 @@ int stor_db_set_retention(stor *s, uint64_t db_id, int64_t duration_ns);
  * once; segment bytes are reclaimed by compaction. */
 int stor_measurement_drop(stor *s, uint64_t db_id, st_slice measurement);
 int stor_series_drop(stor *s, uint64_t db_id, const uint64_t *series_ids, size_t n);
+/* DELETE FROM m WHERE <tags> AND time ...: the series' points in
+ * [tmin_ns, tmax_ns]. Logged; applied to the heads at once; the segment
+ * files of the partitions in range are rewritten without them before this
+ * returns (and again at start-up if a crash came first). */
+int stor_delete(stor *s, uint64_t db_id, const uint64_t *series_ids, size_t n, int64_t tmin_ns, int64_t tmax_ns);
 
 /* ---- the write path ---- */
 typedef struct stor_field_in {

@@ -33,6 +33,15 @@ typedef struct cat_job {
     unsigned char data[];
 } cat_job;
 
+/* A range delete whose segment files still have to be rewritten. */
+typedef struct stor_del {
+    struct stor_del *next;
+    uint64_t db_id;
+    int64_t tmin, tmax;
+    size_t n;
+    uint64_t ids[];        /* sorted series ids */
+} stor_del;
+
 /* One time partition of one database: its segment files, oldest first. */
 typedef struct stor_part {
     uint64_t db_id;
@@ -73,6 +82,7 @@ struct stor {
     pthread_mutex_t flush_mu;
     pthread_cond_t flush_cv;
     int flush_stop, flush_request, merge_request, flush_busy, retention_request;
+    stor_del *dels;            /* pending partition rewrites (flush_mu) */
     _Atomic uint64_t flushes, compactions, segments_written, partitions_dropped;
     /* catalog writer */
     pthread_t cat_thread;
@@ -89,6 +99,8 @@ int  stor__flush_start(stor *s);            /* the background thread */
 void stor__flush_stop(stor *s);             /* stop it; flushes the head first when clean */
 int  stor__flush_now(stor *s);              /* flush the active head (flush thread or close) */
 void stor__parts_free(stor *s);
+void stor__delete_queue(stor *s, uint64_t db_id, const uint64_t *ids, size_t n, int64_t tmin, int64_t tmax);
+void stor__delete_wait(stor *s);            /* until the queued rewrites are done */
 int64_t stor__floor_div(int64_t a, int64_t b);
 /* stor.c */
 void stor__cat_barrier(stor *s);            /* wait until queued catalog jobs are applied */

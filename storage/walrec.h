@@ -29,6 +29,8 @@
  *   u8 version = 1, u8 op, uvarint db_id, then
  *     op 1 (drop series):      uvarint n, n x uvarint series_id
  *     op 2 (drop measurement): uvarint length, measurement
+ *     op 4 (delete a time range): uvarint n, n x uvarint series_id,
+ *                              svarint tmin_ns, svarint tmax_ns (inclusive)
  *   Applied at once to the index and the heads; segment files keep the
  *   bytes until compaction, which drops series the index no longer has.
  *
@@ -43,7 +45,7 @@
 
 #define WALREC_VERSION 1
 enum { WALREC_SCHEMA_DB_CREATE = 1, WALREC_SCHEMA_DB_DROP = 2, WALREC_SCHEMA_DB_RETENTION = 3 };
-enum { WALREC_DELETE_SERIES = 1, WALREC_DELETE_MEASUREMENT = 2 };
+enum { WALREC_DELETE_SERIES = 1, WALREC_DELETE_MEASUREMENT = 2, WALREC_DELETE_RANGE = 4 };
 /* Catalog job only (never in the WAL): explicit series and field ids. */
 enum { WALREC_DELETE_IDS = 3 };
 

@@ -318,6 +318,51 @@ TEST(drops_and_retention)
     rmrf(dir);
 }
 
+TEST(delete_time_range)
+{
+    const char *dir = mkdata();
+    stor *s;
+    REQUIRE(open_stor(dir, NULL, &s) == 0);
+    uint64_t db;
+    REQUIRE(stor_db_create(s, st_slice_cstr("db"), &db) == 0);
+    stor_batch *b;
+    REQUIRE(stor_batch_create(s, db, &b) == 0);
+    for (int64_t t = 0; t < 3000; t++) { add_int(b, "a", t, t); add_int(b, "b", t, t); }
+    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_flush(s), 0);                 /* 0..2999 in a segment file */
+    REQUIRE(stor_batch_create(s, db, &b) == 0);
+    for (int64_t t = 3000; t < 4000; t++) add_int(b, "a", t, t);
+    CHECK_EQ_INT(write_wait(b), 0);                 /* 3000..3999 in the head */
+    sidx_tag t = { st_slice_cstr("host"), st_slice_cstr("a") };
+    uint64_t sid;
+    unsigned fl;
+    REQUIRE(sidx_series_resolve(stor_index(s), db, st_slice_cstr("m"), &t, 1, &sid, &fl) == 0);
+    CHECK_EQ_INT(stor_delete(s, db, &sid, 1, 1000, 3499), 0);
+    stor_points p;
+    stor_points_init(&p);
+    REQUIRE(read_col(s, db, "a", &p) == 0);
+    CHECK_EQ_INT(p.n, 1000 + 500);
+    CHECK_EQ_INT(p.ts[999], 999);
+    CHECK_EQ_INT(p.ts[1000], 3500);
+    REQUIRE(read_col(s, db, "b", &p) == 0);
+    CHECK_EQ_INT(p.n, 3000);                        /* other series untouched */
+    /* New points in the range after the delete are kept. */
+    REQUIRE(stor_batch_create(s, db, &b) == 0);
+    add_int(b, "a", 2000, 42);
+    CHECK_EQ_INT(write_wait(b), 0);
+    stor_close(s);
+    REQUIRE(open_stor(dir, NULL, &s) == 0);
+    sidx_db_info dbi;
+    REQUIRE(sidx_db_lookup(stor_index(s), st_slice_cstr("db"), &dbi) == 0);
+    REQUIRE(read_col(s, dbi.id, "a", &p) == 0);
+    CHECK_EQ_INT(p.n, 1501);
+    CHECK_EQ_INT(p.ts[1000], 2000);
+    CHECK_EQ_INT(p.vals[1000].v.i, 42);
+    stor_points_fini(&p);
+    stor_close(s);
+    rmrf(dir);
+}
+
 /* Power cut at a random mutating I/O call; every acknowledged batch survives. */
 static void power_cut_round(uint64_t seed, int mode)
 {
@@ -389,6 +434,7 @@ int main(void)
     RUN(write_read_last_write_wins);
     RUN(flush_segments_and_scan_stats);
     RUN(drops_and_retention);
+    RUN(delete_time_range);
     RUN(power_cut_drop);
     RUN(power_cut_tear);
     return unit_done();
