@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/toml.h"
 #include "ingest/topicmap.h"
+#include "server/mqtt_bridge.h"
 #include "server/version.h"
 
 #define OFF(field, ctype) ST_SETTING_OFFSET(srv_config, field, ctype)
@@ -146,6 +147,14 @@ int srv_config_validate(srv_config *cfg, char *err, size_t err_size)
     if (!cfg->mqtt.off && cfg->mqtt.port != 0 && cfg->mqtt.port == cfg->http.port &&
         strcmp(cfg->mqtt.host, cfg->http.host) == 0) {
         snprintf(err, err_size, "--mqtt: %s:%d is also the --http address", cfg->mqtt.host, cfg->mqtt.port);
+        return ST_EINVAL;
+    }
+    if (cfg->mqtt_bridge && *cfg->mqtt_bridge) {
+        mqtt_bridge_url u;
+        if (mqtt_bridge_parse_url(cfg->mqtt_bridge, &u, err, err_size) != 0) return ST_EINVAL;
+    }
+    if (!cfg->mqtt_database || !*cfg->mqtt_database) {
+        snprintf(err, err_size, "--mqtt-database: must not be empty");
         return ST_EINVAL;
     }
     if (cfg->io_threads == 0) cfg->io_threads = cores();

@@ -171,7 +171,7 @@ static int group_get(mqtt_loop *ml, mq_group **out)
     sidx_db_info dbi;
     int rc = sidx_db_lookup(stor_index(s->storage), db, &dbi);
     if (rc == 0) ml->db_id = dbi.id;
-    else rc = stor_db_create(s->storage, db, &ml->db_id);
+    else if (rc == ST_ENOTFOUND && s->opts.auto_create) rc = stor_db_create(s->storage, db, &ml->db_id);
     if (!rc) rc = stor_batch_create(s->storage, ml->db_id, &g->batch);
     if (rc) { g->next = ml->free_list; ml->free_list = g; return rc; }
     ml->open = g;
@@ -362,8 +362,11 @@ int mqtt_srv_message(srv_loop *l, mqtt_peer *peer, struct spb_state *spb, uint8_
     mq_group *g;
     int rc = group_get(ml, &g);
     if (rc) {
-        ST_ERROR("mqtt", "cannot write message from topic %.*s: %s", (int)(topic.len > 200 ? 200 : topic.len),
-                 topic.ptr, st_strerror(rc));
+        char t[240];
+        snprintf(t, sizeof t, "%.*s", (int)(topic.len > 200 ? 200 : topic.len), topic.ptr);
+        ml_warn(ml, "topic %s: cannot write to database %s: %s; closing the connection", t,
+                s->opts.mqtt_database ? s->opts.mqtt_database : "mqtt",
+                rc == ST_ENOTFOUND ? "database not found (--no-auto-create)" : st_strerror(rc));
         return ST_ENOMEM;
     }
     ml->cur = g;

@@ -70,7 +70,8 @@ struct mqtt_peer {
  * group is durable. spb: the Sparkplug state of the connection/bridge
  * (NULL refuses Sparkplug). rebirth: filled with the NCMD topic when a
  * rebirth is needed (rebirth[0] = 0 otherwise), cap bytes. 0 or ST_ENOMEM
- * (nothing queued: the caller closes the connection). Errors in the payload
+ * (nothing queued — out of memory, or the database is missing with
+ * --no-auto-create, logged here: the caller closes the connection). Errors in the payload
  * are counted and logged here (with the topic), never returned. */
 int mqtt_srv_message(srv_loop *l, mqtt_peer *peer, struct spb_state *spb, uint8_t version,
                      st_slice topic, const void *payload, size_t len, uint16_t packet_id,

@@ -154,5 +154,13 @@ def test_bridge_reconnects_after_broker_restart_and_applies_rules():
         broker.stop()
 
 
+def test_bad_bridge_url_is_refused_at_start():
+    s = Server(start=False)
+    s.args += ["--mqtt-bridge", "http://127.0.0.1:1883"]
+    s.start(expect_fail=True)
+    eq(s.proc.wait(10), 2, "exit code")
+    check("--mqtt-bridge" in s.read_log() and "mqtt://" in s.read_log(), s.read_log()[-500:])
+
+
 if __name__ == "__main__":
     run_tests(globals())
