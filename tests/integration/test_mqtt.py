@@ -122,6 +122,19 @@ def test_qos1_is_acknowledged_after_the_wal():
     eq(s.values("SELECT v FROM dur", db="mqtt"), [[T0, 1]], "acknowledged point after kill -9")
 
 
+def test_no_puback_when_the_wal_write_fails():
+    """fdatasync fails (EIO): storage turns read-only, the QoS 1 message gets
+    no PUBACK and the connection is closed, so the client resends later."""
+    s = Server(mqtt=True, env={"STRATA_TEST_FAULT": "fdatasync:0:EIO:sticky"})
+    topic, payload = b"f/t", b"failed v=1"
+    body = struct.pack(">H", len(topic)) + topic + struct.pack(">H", 9) + payload
+    got = raw_connect(s.mqtt_port, connect_packet(b"fault") + b"\x32" + bytes([len(body)]) + body)
+    check(not got.endswith(b"<timeout>"), "connection left open after a failed write")
+    eq(got[:4], b"\x20\x02\x00\x00", "CONNACK")
+    check(b"\x40\x02\x00\x09" not in got[4:], "PUBACK sent for a write that failed: %r" % got)
+    check("not acknowledged" in s.read_log(), "no ERROR line for the lost write: " + s.read_log()[-800:])
+
+
 def test_rules_plain_and_json():
     if not have_mosquitto():
         return
