@@ -1256,6 +1256,7 @@ typedef struct qcall {
     size_t pos;               /* window cursor */
     qval cur;                 /* this window's result */
     int64_t cur_ts;           /* selector's point time */
+    size_t cur_i;             /* selector's point index (SIZE_MAX: none) */
     int has_data;             /* this window had points */
     qval prev;                /* fill(previous) */
 } qcall;
@@ -1263,6 +1264,7 @@ typedef struct qcall {
 typedef struct qcol {
     st_slice name;
     iql_expr *expr;           /* aggregate mode: expression over calls */
+    int aux;                  /* aggregate mode: a field or tag next to one selector, taken from its point */
     /* raw mode, per measurement */
     const qfield *f;
     int is_tag;
@@ -1291,6 +1293,7 @@ typedef struct sel {
     size_t series_emitted;    /* for SLIMIT */
     int tf;                   /* transformation over the single column (TF_*), 0 = none */
     int expand;               /* fn(*) or fn(/re/): calls and columns per measurement */
+    int has_aux;              /* columns with cols[].aux */
     int multi;                /* MULTI_*: distinct/top/bottom/sample, several rows per window */
     int64_t multi_n;          /* top/bottom/sample N */
     st_slice *multi_tags;     /* top/bottom tag arguments */
@@ -1770,7 +1773,16 @@ static int plan_select(ctx *c, sel *q)
         any_call |= hc;
         any_ident |= hi;
     }
-    if (any_call && any_ident) return fail(c, "mixing aggregate and non-aggregate queries is not supported");
+    if (any_call && any_ident) {
+        /* one selector with plain fields or tags beside it (SELECT last(v), host) */
+        int ok = q->ncalls == 1 && !q->tf && !q->ftf && !q->expand && !q->multi && agg_is_selector(q->calls[0].fn);
+        for (size_t i = 0; ok && i < st->nfields; i++) {
+            const iql_expr *e = st->fields[i].expr;
+            ok = e->kind == IQL_E_CALL || e->kind == IQL_E_IDENT;
+        }
+        if (!ok) return fail(c, "mixing aggregate and non-aggregate queries is not supported");
+        q->has_aux = 1;
+    }
     q->agg = any_call;
     for (size_t i = 0; i < st->ndims; i++) {
         iql_dim *d = &st->dims[i];
@@ -1810,6 +1822,7 @@ static int plan_select(ctx *c, sel *q)
             q->cols[i].expr = tfe ? (q->tf_raw ? q->tf_arg : tfe->args[0])
                                   : q->ftf && q->ftf[i].tf ? (iql_expr *)q->ftf[i].expr : st->fields[i].expr;
             q->cols[i].name = st->fields[i].alias.len ? st->fields[i].alias : expr_name(st->fields[i].expr);
+            q->cols[i].aux = q->has_aux && st->fields[i].expr->kind == IQL_E_IDENT;
         }
         return dedupe_names(c, q->cols, q->ncols);
     }
@@ -1864,6 +1877,7 @@ static int plan_raw_cols(ctx *c, sel *q, const field_list *fl, const name_list *
                 }
             continue;
         }
+        if (is_time_ident(e) && !st->fields[i].alias.len) continue; /* the time column is always first */
         qcol *k = &q->cols[q->ncols++];
         memset(k, 0, sizeof *k);
         if (e->kind != IQL_E_IDENT) {
@@ -2095,6 +2109,7 @@ static int reduce(ctx *c, qcall *k, size_t lo, size_t hi)
 {
     k->cur.type = ST_TYPE_NONE;
     k->cur_ts = 0;
+    k->cur_i = SIZE_MAX;
     k->has_data = hi > lo;
     size_t n = hi - lo;
     const st_value *v = k->vals + lo;
@@ -2173,10 +2188,11 @@ static int reduce(ctx *c, qcall *k, size_t lo, size_t hi)
         }
         k->cur = v[best];
         k->cur_ts = ts[best];
+        k->cur_i = lo + best;
         return 0;
     }
-    case AGG_FIRST: k->cur = v[0]; k->cur_ts = ts[0]; return 0;
-    case AGG_LAST: k->cur = v[n - 1]; k->cur_ts = ts[n - 1]; return 0;
+    case AGG_FIRST: k->cur = v[0]; k->cur_ts = ts[0]; k->cur_i = lo; return 0;
+    case AGG_LAST: k->cur = v[n - 1]; k->cur_ts = ts[n - 1]; k->cur_i = hi - 1; return 0;
     case AGG_SPREAD: {
         st_value mn = v[0], mx = v[0];
         for (size_t i = 1; i < n; i++) {
@@ -2220,6 +2236,7 @@ static int reduce(ctx *c, qcall *k, size_t lo, size_t hi)
         qsort(tmp, n, sizeof *tmp, idx_val_cmp);
         k->cur = v[tmp[i].i];
         k->cur_ts = tmp[i].ts;
+        k->cur_i = lo + tmp[i].i;
         st_free(tmp);
         return 0;
     }
@@ -2714,6 +2731,34 @@ out:
     return rc;
 }
 
+/* An auxiliary column's value at the selector's point (index pi of k): the
+ * tag of the point's series, or the field's value in that series at that
+ * time (null if none). */
+static qval aux_value(const sel *q, const qcall *k, const qcall *af, const qcol *col, const qseries *ss, size_t pi)
+{
+    (void)q;
+    qval r;
+    r.type = ST_TYPE_NONE;
+    if (pi == SIZE_MAX || pi >= k->n) return r;
+    uint32_t sid = k->sid[pi];
+    int64_t t = k->ts[pi];
+    if (col->is_tag) {
+        st_slice v = tag_get(&ss[sid], col->tag);
+        if (v.len) { r.type = ST_TYPE_STRING; r.v.s = v; }
+        return r;
+    }
+    if (!col->f || !af->n) return r;
+    size_t lo = 0, hi = af->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (af->ts[mid] < t) lo = mid + 1;
+        else hi = mid;
+    }
+    for (; lo < af->n && af->ts[lo] == t; lo++)
+        if (af->sid[lo] == sid) return af->vals[lo];
+    return r;
+}
+
 static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
 {
     int rc = 0;
@@ -2771,12 +2816,29 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
     st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
     qval *row = st_arena_alloc(c->a, width * sizeof *row);
     sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
-    if (!names || !row || (q->ngtags && !gt)) return ST_ENOMEM;
+    if (!names || !row || (q->ngtags && !gt)) { st_free(bnd); return ST_ENOMEM; }
     names[0] = ST_SLICE_LIT("time");
     for (size_t k = 0; k < q->ncols; k++) names[k + 1] = q->cols[k].name;
     group_tags(q, &ss[0], gt);
 
     qval *tfvals = NULL;
+    size_t *sel_i = NULL;
+    qcall *auxf = NULL; /* has_aux: the aux fields' points, per column */
+    if (q->has_aux) {
+        sel_i = st_malloc(nw * sizeof *sel_i);
+        auxf = st_calloc(q->ncols, sizeof *auxf);
+        if (!sel_i || !auxf) { st_free(sel_i); st_free(auxf); st_free(bnd); return ST_ENOMEM; }
+        stor_points ap;
+        stor_points_init(&ap);
+        for (size_t k = 0; k < q->ncols && !rc; k++) {
+            if (!q->cols[k].aux || !q->cols[k].f) continue;
+            auxf[k].fn = AGG_FIRST;
+            auxf[k].f = q->cols[k].f;
+            rc = gather(c, q, &auxf[k], ss, n, &ap);
+        }
+        stor_points_fini(&ap);
+        if (rc) { st_free(sel_i); st_free(auxf); st_free(bnd); return rc; }
+    }
     /* windows -> per call results; buffer all rows (fill linear looks ahead) */
     qval *res = st_malloc(nw * q->ncalls * sizeof *res);
     int64_t *sel_ts = st_malloc(nw * q->ncalls * sizeof *sel_ts);
@@ -2797,6 +2859,7 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             rc = reduce(c, k, lo, hi);
             res[w * q->ncalls + i] = k->cur;
             sel_ts[w * q->ncalls + i] = k->cur_ts;
+            if (sel_i) sel_i[w] = k->cur_i; /* has_aux: one call */
             has[w * q->ncalls + i] = (uint8_t)k->has_data;
         }
         if (!rc && (w & 1023) == 0 && c->deadline_mono_ns && st_mono_ns() > c->deadline_mono_ns)
@@ -2882,14 +2945,18 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             for (size_t i = 0; i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
             row[0].type = QV_TIME;
             row[0].v.i = iv ? bnd[w] : (single_selector && has[w * q->ncalls] ? sel_ts[w * q->ncalls] : wstart);
-            for (size_t k = 0; k < q->ncols; k++)
+            for (size_t k = 0; k < q->ncols; k++) {
+                if (q->cols[k].aux) { row[k + 1] = aux_value(q, &q->calls[0], &auxf[k], &q->cols[k], ss, sel_i[w]); continue; }
                 row[k + 1] = q->ftf && q->ftf[k].tf ? tfvals[k * nw + w] : eval_col(q, q->cols[k].expr);
+            }
             qw_row(c->w, row, width);
             emitted++;
         }
         qw_series_end(c->w);
     }
 out:
+    st_free(sel_i);
+    st_free(auxf);
     st_free(tfvals);
     st_free(bnd);
     st_free(res);
@@ -2948,6 +3015,14 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
         }
 
     if (q->expand && (rc = expand_calls(c, q, &fl))) return rc;
+    for (size_t k = 0; q->has_aux && k < q->ncols; k++) {
+        qcol *col = &q->cols[k];
+        if (!col->aux) continue;
+        const iql_expr *e = col->expr;
+        col->f = ieq(e->cast, "tag") ? NULL : field_find(&fl, e->name);
+        col->is_tag = !col->f && !ieq(e->cast, "field");
+        col->tag = e->name;
+    }
     if (q->agg) {
         for (size_t i = 0; i < q->ncalls; i++) {
             q->calls[i].f = field_find(&fl, q->calls[i].field);

@@ -587,6 +587,8 @@ TEST(raw_expressions)
                  S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"n\"],\"values\":[[1700000000,10],[1700000010,null],[1700000020,10]]}"));
     CHECK_EQ_STR(run("SELECT round(value / 3), value FROM cpu WHERE host = 'a'", "s"),
                  S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"round\",\"value\"],\"values\":[[1700000000,0,1],[1700000010,1,2],[1700000020,1,3]]}"));
+    CHECK_EQ_STR(run("SELECT time, value FROM cpu WHERE host = 'b'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":[[1700000005,10],[1700000010,20]]}"));
     CHECK_EQ_STR(run("SELECT value + 1 FROM cpu WHERE value > 15", "s"),
                  S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"value\"],\"values\":[[1700000010,21]]}"));
 }
@@ -669,6 +671,22 @@ TEST(odd_queries_fail_cleanly)
     }
 }
 
+TEST(selector_with_fields_and_tags)
+{
+    /* last point overall: a@+20 (3, n=30); max: b@+10 (20, no n) */
+    CHECK_EQ_STR(run("SELECT last(value), host, n, region FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"last\",\"host\",\"n\",\"region\"],\"values\":[[1700000020,3,\"a\",30,\"eu\"]]}"));
+    CHECK_EQ_STR(run("SELECT max(value), host AS h, n FROM cpu", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"max\",\"h\",\"n\"],\"values\":[[1700000010,20,\"b\",null]]}"));
+    /* per window: the window's time, the selected point's tag */
+    CHECK_EQ_STR(run("SELECT min(value), host FROM cpu WHERE time >= 1700000000s AND time <= 1700000010s GROUP BY time(10s)", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"min\",\"host\"],\"values\":[[1700000000,1,\"a\"],[1700000010,2,\"a\"]]}"));
+    CHECK_EQ_STR(run("SELECT mean(value), host FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"error\":\"mixing aggregate and non-aggregate queries is not supported\"}"));
+    CHECK_EQ_STR(run("SELECT first(value), last(value), host FROM cpu", "s"),
+                 R("{\"statement_id\":0,\"error\":\"mixing aggregate and non-aggregate queries is not supported\"}"));
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -695,6 +713,7 @@ int main(void)
     RUN(series_from_postings);
     RUN(transformations_with_other_columns);
     RUN(odd_queries_fail_cleanly);
+    RUN(selector_with_fields_and_tags);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
