@@ -915,6 +915,7 @@ disk_strata() {
     if ! disk_load "$2" bench "strata_$1"; then fail "$1: loading into Strata"; ingest_stop; return 1; fi
     disk_settle_strata || printf '   strata: points count still moving after 60 s\n'
     rss=$(ingest_hwm_mib "$ING_PID")
+    [ "${rss:-0}" -gt "$DISK_RSS_MAX" ] && { DISK_RSS_MAX=$rss; DISK_RSS_SET="$1, $DISK_VALUES values"; }
     fig "disk_${1}_strata_rss" "$rss" "MiB peak RSS while ingesting $DISK_VALUES values, --max-head-bytes $DISK_HEAD"
     t0=$(now_ns)
     if ! disk_post /internal/force_flush || ! disk_post /internal/force_merge; then
@@ -1031,7 +1032,7 @@ bench_disk() {
     trap 'ingest_stop; disk_influx_stop; rm -rf "$SCRATCH"' EXIT
     trap 'ingest_stop; disk_influx_stop; rm -rf "$SCRATCH"; exit 130' INT TERM
     case " $DISK_TARGETS " in *" influxdb "*) disk_influx_start || printf '   influxdb skipped: %s\n' "${ING_SKIP:-did not start}" ;; esac
-    sets=""
+    sets=""; DISK_RSS_MAX=0; DISK_RSS_SET=""
     for set in $DISK_SETS; do
         if [ "$set" = nab ] && [ -z "${NAB_DIR:-}" ]; then printf '   nab: skipped (NAB_DIR not set)\n'; continue; fi
         f=$SCRATCH/disk_$set.lp
@@ -1062,6 +1063,8 @@ bench_disk() {
     fi
     trap 'rm -rf "$SCRATCH"' EXIT
     trap 'rm -rf "$SCRATCH"; exit 130' INT TERM
+    [ "$DISK_RSS_MAX" -gt 0 ] &&
+        fig "disk_strata_peak_rss" "$DISK_RSS_MAX" "MiB VmHWM, the largest over the sets ($DISK_RSS_SET) with --max-head-bytes $DISK_HEAD"
     for set in $sets; do
         s=$(eval "echo \${DS_B_$set:-}"); v=$(eval "echo \${DV_B_$set:-}"); i=$(eval "echo \${DI_B_$set:-}")
         case $set in plant | dec2) tv=0.8 ;; nab | sparse) tv=0.999 ;; *) tv=1.0 ;; esac
