@@ -62,12 +62,25 @@ static void metrics_complete(http_req *r)
     metric(&b, "strata_http_connections", "gauge", "Open HTTP connections.", LOAD(connections_open));
     metric(&b, "strata_http_connections_refused_total", "counter", "Connections refused by max-connections.", LOAD(connections_refused));
     metric(&b, "strata_http_received_bytes_total", "counter", "Request body bytes received.", LOAD(bytes_received));
+    metric(&b, "strata_mqtt_connections_total", "counter", "MQTT listener connections accepted.", LOAD(mqtt_connections));
+    metric(&b, "strata_mqtt_messages_total", "counter", "MQTT PUBLISHes received (listener and bridge).", LOAD(mqtt_messages));
+    metric(&b, "strata_mqtt_messages_bad_total", "counter", "MQTT payloads or topics that matched no format.", LOAD(mqtt_messages_bad));
+    metric(&b, "strata_mqtt_points_total", "counter", "Points written from MQTT.", LOAD(mqtt_points));
+    metric(&b, "strata_mqtt_points_rejected_total", "counter", "MQTT points refused by storage.", LOAD(mqtt_points_rejected));
+    metric(&b, "strata_mqtt_sparkplug_unknown_total", "counter", "Sparkplug metrics that need a rebirth.", LOAD(mqtt_spb_unknown));
+    metric(&b, "strata_mqtt_protocol_errors_total", "counter", "MQTT connections closed for a protocol error.", LOAD(mqtt_protocol_errors));
+    metric(&b, "strata_mqtt_write_errors_total", "counter", "MQTT write groups the WAL refused (not acknowledged).", LOAD(mqtt_write_errors));
+    metric(&b, "strata_mqtt_bridge_messages_total", "counter", "Messages received from the bridged broker.", LOAD(mqtt_bridge_messages));
+    metric(&b, "strata_mqtt_bridge_connects_total", "counter", "Bridge sessions established.", LOAD(mqtt_bridge_connects));
 #undef LOAD
     metric(&b, "strata_series", "gauge", "Series in the index.", st.series_count);
     metric(&b, "strata_wal_bytes_total", "counter", "Bytes appended to the WAL.", st.wal_bytes);
     metric(&b, "strata_wal_records_total", "counter", "Records appended to the WAL.", st.wal_records);
     metric(&b, "strata_wal_fsyncs_total", "counter", "WAL fsyncs.", st.wal_fsyncs);
     metric(&b, "strata_head_bytes", "gauge", "Bytes held by the in-memory head.", st.head_bytes);
+    metric(&b, "strata_flushes_total", "counter", "Head flushes to segment files.", st.flushes);
+    metric(&b, "strata_compactions_total", "counter", "Partition compactions.", st.compactions);
+    metric(&b, "strata_segments_written_total", "counter", "Segment files written by flushes.", st.segments_written);
     metric(&b, "strata_storage_readonly", "gauge", "1 after a disk error made storage read-only.",
            (uint64_t)stor_is_readonly(s->storage));
     if (b.ptr) http_respond(r, 200, "text/plain; version=0.0.4", b.ptr, b.len, NULL);

@@ -146,7 +146,9 @@ int main(int argc, char **argv)
     stor_close(storage);
     srv_faults_free(faults);
     if (rc) fprintf(stderr, "stratad: %s\n", st_strerror(rc));
-    rc = rc ? 1 : 0;
+    /* A setting found bad only when used (a bridge URL, a listen address) is
+     * still a bad setting: exit 2, as for the ones the loader refuses. */
+    rc = rc == ST_EINVAL ? 2 : rc ? 1 : 0;
 
     srv_config_free(&cfg);
     return rc;
