@@ -1,0 +1,530 @@
+/*
+ * query/fastagg.c — streaming windowed aggregates (see fastagg.h for the
+ * semantics). One accumulator per window; each series of the group is
+ * scanned once with stor_scan and folded straight into the accumulators,
+ * in the group's series order, so the combining rules across series are
+ * the tie rules (first: earlier series; last: later series; min/max:
+ * earlier time, then earlier series).
+ *
+ * Points arrive per series in time order, in runs; a run is cut at window
+ * boundaries (galloping search) and each slice is folded by a tight loop
+ * specialised by type. A block offered as statistics is taken when it lies
+ * inside one window and the aggregates asked for can be answered exactly:
+ * INT/UINT statistics arrive as doubles, so they are taken only when
+ * max(|min|, |max|) * count < 2^52 (then sum, min and max are exact and the
+ * sum did not wrap).
+ *
+ * Threads: the caller's; state lives in the caller's qfa_result.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "query/fastagg.h"
+
+typedef struct acc {
+    uint64_t count;
+    double dsum;                 /* FLOAT sum; mean's sum for every numeric type */
+    uint64_t isum;               /* INT/UINT sum, wrapping */
+    st_value min, max, first, last;
+    int64_t min_ts, max_ts, first_ts, last_ts;
+    int64_t min_hi, max_hi;      /* QFA_SEL_TS: a pending block's span [min_ts, min_hi] */
+    uint32_t min_s, max_s, first_s, last_s;
+    uint8_t min_pend, max_pend;
+    size_t first_off, last_off;  /* STRING: offsets of the copies in r->strs */
+} acc;
+
+typedef struct run {
+    stor *s;
+    qfa_result *r;
+    acc *a;
+    const int64_t *b;            /* boundaries or NULL */
+    size_t nw;
+    uint8_t type;
+    unsigned aggs, flags;
+    int use_stats, numeric;
+    uint32_t si;                 /* the series being scanned */
+    uint64_t sid, field;
+    uint64_t values;             /* values of this series */
+    int any_pend;
+    int err;                     /* ST_ENOMEM while copying a string */
+} run;
+
+#define MINMAX_AGGS (QFA_MIN | QFA_MAX | QFA_SPREAD)
+#define NUMERIC_AGGS (QFA_SUM | QFA_MEAN | QFA_MIN | QFA_MAX | QFA_SPREAD)
+
+void qfa_result_init(qfa_result *r)
+{
+    memset(r, 0, sizeof *r);
+    st_buf_init(&r->strs);
+    stor_points_init(&r->scratch);
+}
+
+void qfa_result_fini(qfa_result *r)
+{
+    st_free(r->win);
+    st_free(r->acc);
+    st_buf_fini(&r->strs);
+    stor_points_fini(&r->scratch);
+    memset(r, 0, sizeof *r);
+}
+
+int qfa_supported(unsigned aggs, st_type type)
+{
+    if (!aggs) aggs = QFA_ALL_AGGS;
+    if (aggs & ~QFA_ALL_AGGS) return 0;
+    switch (type) {
+    case ST_TYPE_FLOAT: case ST_TYPE_INT: case ST_TYPE_UINT: return 1;
+    case ST_TYPE_BOOL: case ST_TYPE_STRING: return (aggs & NUMERIC_AGGS) == 0;
+    default: return 0;
+    }
+}
+
+static int reserve(qfa_result *r, size_t nw)
+{
+    if (nw <= r->cap) return 0;
+    qfa_win *w = st_malloc(nw * sizeof *w);
+    acc *a = st_malloc(nw * sizeof *a);
+    if (!w || !a) { st_free(w); st_free(a); return ST_ENOMEM; }
+    st_free(r->win);
+    st_free(r->acc);
+    r->win = w;
+    r->acc = a;
+    r->cap = nw;
+    return 0;
+}
+
+/* ---- value comparisons (one column type) ---- */
+
+/* v is a better minimum than cur: NaN loses to any number (seg_stats). */
+static inline int min_better(uint8_t ty, st_value v, st_value cur)
+{
+    switch (ty) {
+    case ST_TYPE_FLOAT: return isnan(cur.v.f) ? !isnan(v.v.f) : v.v.f < cur.v.f;
+    case ST_TYPE_INT: return v.v.i < cur.v.i;
+    default: return v.v.u < cur.v.u;
+    }
+}
+
+static inline int max_better(uint8_t ty, st_value v, st_value cur)
+{
+    switch (ty) {
+    case ST_TYPE_FLOAT: return isnan(cur.v.f) ? !isnan(v.v.f) : v.v.f > cur.v.f;
+    case ST_TYPE_INT: return v.v.i > cur.v.i;
+    default: return v.v.u > cur.v.u;
+    }
+}
+
+static inline int num_eq(uint8_t ty, st_value a, st_value b)
+{
+    switch (ty) {
+    case ST_TYPE_FLOAT: return a.v.f == b.v.f || (isnan(a.v.f) && isnan(b.v.f));
+    case ST_TYPE_INT: return a.v.i == b.v.i;
+    default: return a.v.u == b.v.u;
+    }
+}
+
+/* ---- folding ---- */
+
+/* A min/max candidate from series x->si at ts (a block when pend). On a tie
+ * the earlier point wins; the caller keeps pending blocks out of ties. */
+static inline void put_min(run *x, acc *a, st_value v, int64_t ts, int pend, int64_t hi)
+{
+    if (a->count == 0 || min_better(x->type, v, a->min) || (num_eq(x->type, v, a->min) && ts < a->min_ts)) {
+        a->min = v; a->min_ts = ts; a->min_s = x->si; a->min_pend = (uint8_t)pend; a->min_hi = hi;
+        if (pend) x->any_pend = 1;
+    }
+}
+
+static inline void put_max(run *x, acc *a, st_value v, int64_t ts, int pend, int64_t hi)
+{
+    if (a->count == 0 || max_better(x->type, v, a->max) || (num_eq(x->type, v, a->max) && ts < a->max_ts)) {
+        a->max = v; a->max_ts = ts; a->max_s = x->si; a->max_pend = (uint8_t)pend; a->max_hi = hi;
+        if (pend) x->any_pend = 1;
+    }
+}
+
+static inline size_t str_copy(run *x, st_value v)
+{
+    size_t off = x->r->strs.len;
+    if (st_buf_append(&x->r->strs, v.v.s.ptr ? v.v.s.ptr : "", v.v.s.len)) x->err = ST_ENOMEM;
+    return off;
+}
+
+/* first/last of a slice (or block) at times tf <= tl; before count grows. */
+static inline void put_first_last(run *x, acc *a, st_value vf, int64_t tf, st_value vl, int64_t tl)
+{
+    if ((x->aggs & QFA_FIRST) && (a->count == 0 || tf < a->first_ts)) {
+        a->first = vf; a->first_ts = tf; a->first_s = x->si;
+        if (vf.type == ST_TYPE_STRING) a->first_off = str_copy(x, vf);
+    }
+    if ((x->aggs & QFA_LAST) && (a->count == 0 || tl >= a->last_ts)) {
+        a->last = vl; a->last_ts = tl; a->last_s = x->si;
+        if (vl.type == ST_TYPE_STRING) a->last_off = str_copy(x, vl);
+    }
+}
+
+/* Fold n >= 1 points of one window (time order, one series). */
+static void fold_slice(run *x, acc *a, const int64_t *ts, const st_value *v, size_t n)
+{
+    put_first_last(x, a, v[0], ts[0], v[n - 1], ts[n - 1]);
+    if (x->numeric) {
+        if (x->aggs & (QFA_SUM | QFA_MEAN)) {
+            /* left to right from the first value, as a block's statistics */
+            if (x->type == ST_TYPE_FLOAT) {
+                double s = v[0].v.f;
+                for (size_t j = 1; j < n; j++) s += v[j].v.f;
+                a->dsum = a->count ? a->dsum + s : s;
+            } else if (x->type == ST_TYPE_INT) {
+                uint64_t is = 0;
+                double ds = (double)v[0].v.i;
+                for (size_t j = 0; j < n; j++) is += (uint64_t)v[j].v.i;
+                for (size_t j = 1; j < n; j++) ds += (double)v[j].v.i;
+                a->isum += is;
+                a->dsum = a->count ? a->dsum + ds : ds;
+            } else {
+                uint64_t is = 0;
+                double ds = (double)v[0].v.u;
+                for (size_t j = 0; j < n; j++) is += v[j].v.u;
+                for (size_t j = 1; j < n; j++) ds += (double)v[j].v.u;
+                a->isum += is;
+                a->dsum = a->count ? a->dsum + ds : ds;
+            }
+        }
+        if (x->aggs & MINMAX_AGGS) {
+            size_t mi = 0, xi = 0;
+            if (x->type == ST_TYPE_FLOAT) {
+                size_t j0 = 0;
+                while (j0 < n && isnan(v[j0].v.f)) j0++;
+                if (j0 < n) {
+                    double mn = v[j0].v.f, mx = mn;
+                    mi = xi = j0;
+                    for (size_t j = j0 + 1; j < n; j++) {
+                        double f = v[j].v.f;
+                        if (f < mn) { mn = f; mi = j; }
+                        if (f > mx) { mx = f; xi = j; }
+                    }
+                }
+            } else if (x->type == ST_TYPE_INT) {
+                int64_t mn = v[0].v.i, mx = mn;
+                for (size_t j = 1; j < n; j++) {
+                    int64_t f = v[j].v.i;
+                    if (f < mn) { mn = f; mi = j; }
+                    if (f > mx) { mx = f; xi = j; }
+                }
+            } else {
+                uint64_t mn = v[0].v.u, mx = mn;
+                for (size_t j = 1; j < n; j++) {
+                    uint64_t f = v[j].v.u;
+                    if (f < mn) { mn = f; mi = j; }
+                    if (f > mx) { mx = f; xi = j; }
+                }
+            }
+            put_min(x, a, v[mi], ts[mi], 0, 0);
+            put_max(x, a, v[xi], ts[xi], 0, 0);
+        }
+    }
+    a->count += n;
+}
+
+/* First index in [i, n) with ts >= limit (galloping: windows are often a
+ * few points wide, sometimes thousands). */
+static size_t gallop(const int64_t *ts, size_t i, size_t n, int64_t limit)
+{
+    if (i >= n || ts[i] >= limit) return i;
+    size_t lo = i, step = 1; /* ts[lo] < limit */
+    size_t hi = i + 1;
+    while (hi < n && ts[hi] < limit) {
+        lo = hi;
+        step *= 2;
+        hi = lo + step;
+    }
+    if (hi > n) hi = n;
+    /* ts[lo] < limit, answer in (lo, hi] */
+    lo++;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < limit) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Window of t: [0, nw) or nw when outside. */
+static size_t win_of(const run *x, int64_t t)
+{
+    if (!x->b) return 0;
+    if (t < x->b[0] || t >= x->b[x->nw]) return x->nw;
+    size_t lo = 0, hi = x->nw; /* b[lo] <= t < b[hi] */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->b[mid] <= t) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static void fold_window(run *x, acc *a, const int64_t *ts, const st_value *v, const uint32_t *q, size_t n)
+{
+    if (!(x->flags & QFA_GOOD_ONLY)) {
+        fold_slice(x, a, ts, v, n);
+        x->values += n;
+        x->r->values_points += n;
+        return;
+    }
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && q[i] != ST_QUALITY_GOOD) i++;
+        size_t j = i;
+        while (j < n && q[j] == ST_QUALITY_GOOD) j++;
+        if (j > i) {
+            fold_slice(x, a, ts + i, v + i, j - i);
+            x->values += j - i;
+            x->r->values_points += j - i;
+        }
+        i = j;
+    }
+}
+
+static int on_points(void *arg, size_t n, const int64_t *ts, const st_value *vals, const uint32_t *quality)
+{
+    run *x = arg;
+    if (n == 0 || vals[0].type != x->type) return 0; /* one column holds one type */
+    size_t i = 0;
+    if (!x->b) {
+        fold_window(x, &x->a[0], ts, vals, quality, n);
+        return x->err;
+    }
+    while (i < n) {
+        size_t w = win_of(x, ts[i]);
+        if (w == x->nw) {
+            if (ts[i] >= x->b[x->nw]) break;
+            i = gallop(ts, i, n, x->b[0]);
+            continue;
+        }
+        size_t end = gallop(ts, i, n, x->b[w + 1]);
+        fold_window(x, &x->a[w], ts + i, vals + i, quality + i, end - i);
+        i = end;
+        /* the next point is most often in the next window */
+        while (i < n && w + 1 < x->nw && ts[i] >= x->b[w + 1] && ts[i] < x->b[w + 2]) {
+            w++;
+            end = gallop(ts, i, n, x->b[w + 1]);
+            fold_window(x, &x->a[w], ts + i, vals + i, quality + i, end - i);
+            i = end;
+        }
+    }
+    return x->err;
+}
+
+#define EXACT_LIMIT 4503599627370496.0 /* 2^52 */
+
+static st_value stat_num(uint8_t ty, double d)
+{
+    st_value v;
+    memset(&v, 0, sizeof v);
+    v.type = ty;
+    if (ty == ST_TYPE_FLOAT) v.v.f = d;
+    else if (ty == ST_TYPE_INT) v.v.i = (int64_t)d;
+    else v.v.u = (uint64_t)d;
+    return v;
+}
+
+static int on_block(void *arg, const stor_block_stats *bs)
+{
+    run *x = arg;
+    if (!x->use_stats || (x->flags & QFA_GOOD_ONLY) || bs->type != x->type || bs->count == 0) return 0;
+    size_t w = win_of(x, bs->min_ts);
+    if (w == x->nw || (x->b && bs->max_ts >= x->b[w + 1])) return 0;
+    acc *a = &x->a[w];
+    int need_num = x->numeric && (x->aggs & NUMERIC_AGGS);
+    if (need_num && x->type != ST_TYPE_FLOAT) {
+        double m = fmax(fabs(bs->min), fabs(bs->max));
+        if (!(m * (double)bs->count < EXACT_LIMIT)) return 0;
+    }
+    st_value mn, mx;
+    if (need_num) {
+        mn = stat_num(x->type, bs->min);
+        mx = stat_num(x->type, bs->max);
+        if ((x->flags & QFA_SEL_TS) && a->count && (x->aggs & MINMAX_AGGS)) {
+            /* a tie with another series' point inside the block's span
+             * needs the point's time: take the points */
+            if (a->min_s != x->si && num_eq(x->type, mn, a->min)) return 0;
+            if (a->max_s != x->si && num_eq(x->type, mx, a->max)) return 0;
+        }
+    }
+    put_first_last(x, a, bs->first, bs->min_ts, bs->last, bs->max_ts);
+    if (need_num) {
+        if (x->aggs & (QFA_SUM | QFA_MEAN)) {
+            a->dsum = a->count ? a->dsum + bs->sum : bs->sum;
+            if (x->type == ST_TYPE_INT) a->isum += (uint64_t)(int64_t)bs->sum;
+            else if (x->type == ST_TYPE_UINT) a->isum += (uint64_t)bs->sum;
+        }
+        if (x->aggs & MINMAX_AGGS) {
+            int pend = (x->flags & QFA_SEL_TS) != 0;
+            put_min(x, a, mn, bs->min_ts, pend, bs->max_ts);
+            put_max(x, a, mx, bs->min_ts, pend, bs->max_ts);
+        }
+    }
+    a->count += bs->count;
+    x->values += bs->count;
+    x->r->values_stats += bs->count;
+    x->r->blocks_stats++;
+    return 1;
+}
+
+/* QFA_SEL_TS: find the points behind min/max candidates taken from blocks
+ * of the series just scanned: the block's first point equal to the value.
+ * (If a write replaced that block meanwhile, the block's first time stays.) */
+static int resolve_pending(run *x)
+{
+    stor_points *p = &x->r->scratch;
+    for (size_t w = 0; w < x->nw; w++) {
+        acc *a = &x->a[w];
+        for (int k = 0; k < 2; k++) {
+            uint8_t *pend = k ? &a->max_pend : &a->min_pend;
+            if (!*pend) continue;
+            int64_t *t = k ? &a->max_ts : &a->min_ts;
+            st_value want = k ? a->max : a->min;
+            int rc = stor_read(x->s, x->sid, x->field, *t, k ? a->max_hi : a->min_hi, p);
+            if (rc) return rc;
+            for (size_t j = 0; j < p->n; j++) {
+                if (p->vals[j].type == x->type && num_eq(x->type, p->vals[j], want)) { *t = p->ts[j]; break; }
+            }
+            *pend = 0;
+        }
+    }
+    x->any_pend = 0;
+    return 0;
+}
+
+static void output(run *x)
+{
+    qfa_result *r = x->r;
+    for (size_t w = 0; w < x->nw; w++) {
+        const acc *a = &x->a[w];
+        qfa_win *o = &r->win[w];
+        memset(o, 0, sizeof *o);
+        o->count = a->count;
+        if (!a->count) continue;
+        o->sum.type = x->type;
+        if (x->type == ST_TYPE_FLOAT) o->sum.v.f = a->dsum;
+        else o->sum.v.u = a->isum; /* INT: the same bits as v.i */
+        o->mean = a->dsum / (double)a->count;
+        o->min = a->min;
+        o->max = a->max;
+        o->min_ts = a->min_ts;
+        o->max_ts = a->max_ts;
+        o->min_series = a->min_s;
+        o->max_series = a->max_s;
+        o->spread.type = x->type;
+        if (x->type == ST_TYPE_FLOAT) o->spread.v.f = a->max.v.f - a->min.v.f;
+        else o->spread.v.u = a->max.v.u - a->min.v.u; /* wrapping, INT too */
+        o->first = a->first;
+        o->last = a->last;
+        o->first_ts = a->first_ts;
+        o->last_ts = a->last_ts;
+        o->first_series = a->first_s;
+        o->last_series = a->last_s;
+        if (x->type == ST_TYPE_STRING) {
+            if (x->aggs & QFA_FIRST) o->first.v.s.ptr = r->strs.ptr + a->first_off;
+            if (x->aggs & QFA_LAST) o->last.v.s.ptr = r->strs.ptr + a->last_off;
+        }
+        if (!x->numeric) {
+            memset(&o->sum, 0, sizeof o->sum);
+            memset(&o->spread, 0, sizeof o->spread);
+            o->mean = 0;
+        }
+    }
+}
+
+static int begin(const qfa_opts *opts, const qfa_query *q, qfa_result *r, run *x)
+{
+    unsigned aggs = opts && opts->aggs ? opts->aggs : QFA_ALL_AGGS;
+    if (q->nwindows == 0 || (!q->bounds_ns && q->nwindows != 1) || (q->nseries && !q->series)) return ST_EINVAL;
+    if (!qfa_supported(aggs, (st_type)q->type)) return ST_EINVAL;
+    if (q->nseries > UINT32_MAX) return ST_EINVAL;
+    int rc = reserve(r, q->nwindows);
+    if (rc) return rc;
+    memset(r->acc, 0, q->nwindows * sizeof(acc));
+    st_buf_clear(&r->strs);
+    r->nwindows = q->nwindows;
+    r->values_points = r->values_stats = r->blocks_stats = 0;
+    memset(x, 0, sizeof *x);
+    x->r = r;
+    x->a = r->acc;
+    x->b = q->bounds_ns;
+    x->nw = q->nwindows;
+    x->type = q->type;
+    x->aggs = aggs;
+    x->flags = opts ? opts->flags : 0;
+    x->use_stats = opts ? opts->use_stats : 0;
+    x->numeric = q->type == ST_TYPE_FLOAT || q->type == ST_TYPE_INT || q->type == ST_TYPE_UINT;
+    x->field = q->field_id;
+    return 0;
+}
+
+int qfa_run(stor *s, const qfa_opts *opts, const qfa_query *q, qfa_result *r)
+{
+    run x;
+    int rc = begin(opts, q, r, &x);
+    if (rc) return rc;
+    x.s = s;
+    int64_t lo = q->tmin_ns, hi = q->tmax_ns;
+    if (q->bounds_ns) {
+        if (q->bounds_ns[0] > lo) lo = q->bounds_ns[0];
+        if (q->bounds_ns[q->nwindows] - 1 < hi) hi = q->bounds_ns[q->nwindows] - 1;
+    }
+    stor_scan_cb cb = { on_block, on_points, &x };
+    for (size_t i = 0; i < q->nseries && lo <= hi; i++) {
+        x.si = (uint32_t)i;
+        x.sid = q->series[i];
+        x.values = 0;
+        rc = stor_scan(s, x.sid, q->field_id, lo, hi, &cb);
+        if (!rc) rc = x.err;
+        if (!rc && x.any_pend) rc = resolve_pending(&x);
+        if (!rc && opts && opts->check) rc = opts->check(opts->check_arg, x.values);
+        if (rc) return rc;
+    }
+    output(&x);
+    return 0;
+}
+
+int qfa_last(stor *s, const qfa_opts *opts, const qfa_query *q, qfa_result *r)
+{
+    if (opts && (opts->flags & QFA_GOOD_ONLY)) return ST_EUNSUPPORTED;
+    qfa_query one = *q;
+    one.bounds_ns = NULL;
+    one.nwindows = 1;
+    qfa_opts o;
+    memset(&o, 0, sizeof o);
+    o.aggs = QFA_COUNT | QFA_FIRST | QFA_LAST;
+    run x;
+    int rc = begin(&o, &one, r, &x);
+    if (rc) return rc;
+    x.s = s;
+    acc *a = &x.a[0];
+    stor_points *p = &r->scratch;
+    for (size_t i = 0; i < q->nseries; i++) {
+        x.si = (uint32_t)i;
+        rc = stor_last_before(s, q->series[i], q->field_id, q->tmax_ns, p);
+        if (rc) return rc;
+        uint64_t got = p->n == 1 && p->ts[0] >= q->tmin_ns && p->vals[0].type == q->type;
+        if (got && (a->count == 0 || p->ts[0] >= a->last_ts)) {
+            a->count = 0; /* the newest replaces: put_first_last takes it as the only point */
+            put_first_last(&x, a, p->vals[0], p->ts[0], p->vals[0], p->ts[0]);
+            if (x.err) return x.err;
+            a->count = 1;
+            a->min = a->max = a->last;
+            a->min_ts = a->max_ts = a->last_ts;
+            a->min_s = a->max_s = a->last_s;
+        }
+        if (opts && opts->check && (rc = opts->check(opts->check_arg, got))) return rc;
+    }
+    x.numeric = 0;
+    output(&x);
+    if (r->win[0].count) {
+        r->win[0].min = r->win[0].max = r->win[0].last;
+    }
+    return 0;
+}
