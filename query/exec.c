@@ -1219,6 +1219,78 @@ static int exec_drop_db(ctx *c, const iql_stmt *st)
     return rc;
 }
 
+/* ---- retention policies, drops and deletes ---- */
+
+static int rp_check_name(ctx *c, uint64_t db_id, st_slice rp)
+{
+    if (sidx_db_rp_check(c->idx, db_id, rp) == 0) return 0;
+    return fail(c, "retention policy not found: %.*s", (int)rp.len, rp.ptr);
+}
+
+/* Strata keeps one retention policy per database (DESIGN.md "Data
+ * model"): CREATE with its name sets the duration like ALTER does. */
+static int exec_rp(ctx *c, const iql_stmt *st)
+{
+    uint64_t db_id;
+    int rc = resolve_db(c, st->db, &db_id);
+    if (rc) return rc;
+    if (sidx_db_rp_check(c->idx, db_id, st->rp_name) != 0) {
+        if (st->kind == IQL_S_CREATE_RP)
+            return fail(c, "Strata keeps one retention policy per database (\"autogen\"): "
+                           "set its duration with ALTER RETENTION POLICY \"autogen\" ON \"%.*s\" DURATION ...",
+                        (int)st->db.len, st->db.ptr);
+        return rp_check_name(c, db_id, st->rp_name);
+    }
+    if (st->has_shard) {
+        sidx_db_info info;
+        if (sidx_db_get(c->idx, db_id, &info) == 0 && info.shard_duration_ns != st->shard_ns)
+            return fail(c, "the shard (partition) duration is fixed when a database is created");
+    }
+    if (!st->has_duration) return 0;
+    rc = stor_db_set_retention(c->s, db_id, st->duration_ns);
+    if (rc == ST_EREADONLY) return fail(c, "storage is read-only");
+    return rc;
+}
+
+static int exec_drop_measurement(ctx *c, const iql_stmt *st)
+{
+    uint64_t db_id;
+    int rc = resolve_source_db(c, &st->sources[0], &db_id);
+    if (rc) return rc;
+    rc = stor_measurement_drop(c->s, db_id, st->sources[0].name);
+    if (rc == ST_EREADONLY) return fail(c, "storage is read-only");
+    return rc;
+}
+
+/* DROP SERIES and DELETE: the series the FROM/WHERE tag conditions select,
+ * per measurement; DELETE also takes the WHERE time range. */
+static int exec_drop_or_delete(ctx *c, iql_stmt *st)
+{
+    uint64_t db_id;
+    name_list ms;
+    int rc = source_measurements(c, st, &db_id, &ms);
+    if (rc) return rc;
+    int64_t tmin = ST_TIME_MIN_NS, tmax = ST_TIME_MAX_NS;
+    if (st->kind == IQL_S_DELETE && (rc = collect_time(c, st->where, 0, &tmin, &tmax))) return rc;
+    for (size_t i = 0; i < ms.n && !rc; i++) {
+        qseries *ss;
+        size_t n;
+        if ((rc = prepare_where(c, st, db_id, ms.v[i]))) break;
+        if (c->ncf) return fail(c, "fields not supported in WHERE clause during deletion");
+        if ((rc = load_series(c, db_id, ms.v[i], st->where, &ss, &n))) break;
+        if (!n) continue;
+        uint64_t *ids = st_arena_alloc(c->a, n * sizeof *ids);
+        if (!ids) return ST_ENOMEM;
+        for (size_t j = 0; j < n; j++) ids[j] = ss[j].id;
+        if (st->kind == IQL_S_DELETE && (tmin != ST_TIME_MIN_NS || tmax != ST_TIME_MAX_NS))
+            rc = stor_delete(c->s, db_id, ids, n, tmin, tmax);
+        else
+            rc = stor_series_drop(c->s, db_id, ids, n);
+        if (rc == ST_EREADONLY) return fail(c, "storage is read-only");
+    }
+    return rc;
+}
+
 /* ---- SELECT ---- */
 
 enum agg_fn { AGG_COUNT, AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_FIRST, AGG_LAST, AGG_SPREAD, AGG_STDDEV,
@@ -3453,8 +3525,10 @@ static int exec_stmt(ctx *c, iql_stmt *st)
     case IQL_S_SHOW_RETENTION_POLICIES: return exec_show_rp(c, st);
     case IQL_S_CREATE_DATABASE: return exec_create_db(c, st);
     case IQL_S_DROP_DATABASE: return exec_drop_db(c, st);
-    case IQL_S_DROP_MEASUREMENT: return fail(c, "DROP MEASUREMENT is not supported yet");
-    case IQL_S_DROP_SERIES: return fail(c, "DROP SERIES is not supported yet");
+    case IQL_S_DROP_MEASUREMENT: return exec_drop_measurement(c, st);
+    case IQL_S_DROP_SERIES: return exec_drop_or_delete(c, st);
+    case IQL_S_DELETE: return exec_drop_or_delete(c, st);
+    case IQL_S_CREATE_RP: case IQL_S_ALTER_RP: return exec_rp(c, st);
     }
     return fail(c, "unsupported statement");
 }

@@ -169,6 +169,9 @@ typedef enum iql_stmt_kind {
     IQL_S_DROP_DATABASE,
     IQL_S_DROP_MEASUREMENT,
     IQL_S_DROP_SERIES,
+    IQL_S_CREATE_RP,       /* CREATE RETENTION POLICY name ON db DURATION d REPLICATION n [SHARD DURATION d] [DEFAULT] */
+    IQL_S_ALTER_RP,        /* ALTER RETENTION POLICY name ON db [DURATION d] [REPLICATION n] [SHARD DURATION d] [DEFAULT] */
+    IQL_S_DELETE,          /* DELETE [FROM m] [WHERE tags AND time] */
 } iql_stmt_kind;
 
 typedef struct iql_stmt {
@@ -194,6 +197,11 @@ typedef struct iql_stmt {
     st_slice *with_vals;   /* one value (or pattern), or the IN list */
     size_t nwith_vals;
     size_t pos;            /* byte offset of the statement */
+    /* CREATE/ALTER RETENTION POLICY */
+    st_slice rp_name;
+    int has_duration, has_shard;
+    int64_t duration_ns;   /* 0 = INF */
+    int64_t shard_ns;
 } iql_stmt;
 
 typedef struct iql_query {

@@ -803,6 +803,45 @@ static int parse_show(parser *p, iql_stmt *s, const iql_token *show)
     }
 }
 
+/* "name ON db" then DURATION / REPLICATION / SHARD DURATION / DEFAULT in any order. */
+static int parse_rp_clauses(parser *p, iql_stmt *s, int create)
+{
+    int rc = parse_ident(p, &s->rp_name);
+    if (rc) return rc;
+    if ((rc = expect_kw(p, IQL_T_ON)) || (rc = parse_ident(p, &s->db))) return rc;
+    int have_rep = 0, any = 0;
+    for (;;) {
+        iql_token t = peek(p);
+        if (t.tok == IQL_T_DURATION_KW) {
+            scan(p);
+            iql_token d = scan(p);
+            if (d.tok == IQL_T_INF) s->duration_ns = 0;
+            else if ((rc = parse_duration_tok(p, &d, &s->duration_ns))) return rc;
+            s->has_duration = 1;
+        } else if (t.tok == IQL_T_REPLICATION) {
+            scan(p);
+            iql_token n = scan(p);
+            if (n.tok != IQL_T_INTEGER) return expected(p, &n, "integer");
+            have_rep = 1;
+        } else if (t.tok == IQL_T_SHARD) {
+            scan(p);
+            if ((rc = expect_kw(p, IQL_T_DURATION_KW))) return rc;
+            iql_token d = scan(p);
+            if ((rc = parse_duration_tok(p, &d, &s->shard_ns))) return rc;
+            s->has_shard = 1;
+        } else if (t.tok == IQL_T_DEFAULT) {
+            scan(p);
+        } else {
+            break;
+        }
+        any = 1;
+    }
+    if (create && !s->has_duration) { iql_token t = peek(p); return expected(p, &t, "DURATION"); }
+    if (create && !have_rep) { iql_token t = peek(p); return expected(p, &t, "REPLICATION"); }
+    if (!any) { iql_token t = peek(p); return expected(p, &t, "DURATION, REPLICATION, SHARD, DEFAULT"); }
+    return 0;
+}
+
 static int parse_create(parser *p, iql_stmt *s, const iql_token *kw)
 {
     iql_token t = scan(p);
@@ -814,7 +853,13 @@ static int parse_create(parser *p, iql_stmt *s, const iql_token *kw)
         if (w.tok == IQL_T_WITH) return fail_at(p, w.pos, "CREATE DATABASE ... WITH is not supported");
         return 0;
     }
-    if (t.tok == IQL_T_CONTINUOUS || t.tok == IQL_T_USER || t.tok == IQL_T_RETENTION || t.tok == IQL_T_SUBSCRIPTION)
+    if (t.tok == IQL_T_RETENTION) {
+        int rc = expect_kw(p, IQL_T_POLICY);
+        if (rc) return rc;
+        s->kind = IQL_S_CREATE_RP;
+        return parse_rp_clauses(p, s, 1);
+    }
+    if (t.tok == IQL_T_CONTINUOUS || t.tok == IQL_T_USER || t.tok == IQL_T_SUBSCRIPTION)
         return fail_at(p, kw->pos, "CREATE %s is not supported", iql_tok_name(t.tok));
     return expected(p, &t, "CONTINUOUS, DATABASE, USER, RETENTION, SUBSCRIPTION");
 }
@@ -860,7 +905,20 @@ static int parse_statement(parser *p, iql_stmt **out)
     case IQL_T_SHOW: rc = parse_show(p, s, &t); break;
     case IQL_T_CREATE: rc = parse_create(p, s, &t); break;
     case IQL_T_DROP: rc = parse_drop(p, s, &t); break;
-    case IQL_T_DELETE: case IQL_T_EXPLAIN: case IQL_T_GRANT: case IQL_T_REVOKE: case IQL_T_ALTER:
+    case IQL_T_ALTER: {
+        iql_token r = scan(p);
+        if (r.tok != IQL_T_RETENTION) return fail_at(p, t.pos, "ALTER %s is not supported", iql_tok_name(r.tok));
+        if ((rc = expect_kw(p, IQL_T_POLICY))) return rc;
+        s->kind = IQL_S_ALTER_RP;
+        rc = parse_rp_clauses(p, s, 0);
+        break;
+    }
+    case IQL_T_DELETE:
+        s->kind = IQL_S_DELETE;
+        if ((rc = parse_from_opt(p, s)) == 0 && (rc = parse_where_opt(p, s)) == 0 && !s->nsources && !s->where)
+            rc = fail_plain(p, "DELETE statement must have a FROM or WHERE clause");
+        break;
+    case IQL_T_EXPLAIN: case IQL_T_GRANT: case IQL_T_REVOKE:
     case IQL_T_SET: case IQL_T_KILL:
         return fail_at(p, t.pos, "%s is not supported", iql_tok_name(t.tok));
     default:
