@@ -819,7 +819,7 @@ void stor__flush_stop(stor *s)
     pthread_mutex_unlock(&s->flush_mu);
     pthread_join(s->flush_thread, NULL);
     s->flush_started = 0;
-    if (!atomic_load(&s->readonly) && s->log) {
+    if (!atomic_load(&s->readonly) && (s->log || s->opts.bulk_load)) {
         process_deletes(s);
         if (s->frozen) flush_retry_frozen(s);
         if (!s->dels) stor__flush_now(s); /* a pending rewrite keeps its WAL records */

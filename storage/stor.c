@@ -675,7 +675,9 @@ int stor_open(const stor_opts *opts, stor **out)
     wo.segment_bytes = opts->wal_segment_bytes;
     wo.next_seq = rr.next_seq > s->flushed_seq + 1 ? rr.next_seq : s->flushed_seq + 1;
     wo.lz4 = 1;
-    if ((rc = wal_open(&wo, &s->log)) != 0) {
+    if (opts->bulk_load) {
+        /* Bulk load: no WAL (see stor_opts.bulk_load). */
+    } else if ((rc = wal_open(&wo, &s->log)) != 0) {
         ST_ERROR("stor", "cannot open the WAL in %s: %s", wal_dir, st_strerror(rc));
         goto fail;
     }
@@ -766,6 +768,7 @@ static int log_schema(stor *s, int op, const sidx_db_info *info)
     put_svarint(b, info->shard_duration_ns);
     int rc = put_svarint(b, info->created_ns);
     if (rc || !b->ptr) { st_buf_fini(b); st_free(j); return ST_ENOMEM; }
+    if (!s->log) { schema_done(j, 0, 0); return 0; }
     rc = wal_append(s->log, WAL_REC_SCHEMA, b->ptr, b->len, schema_done, j);
     if (rc) { st_buf_fini(b); st_free(j); }
     return rc;
@@ -853,7 +856,8 @@ static int log_and_wait(stor *s, int type, st_buf *payload)
     x.payload = *payload;
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
-    int rc = wal_append(s->log, type, x.payload.ptr, x.payload.len, sync_rec_done, &x);
+    int rc = s->log ? wal_append(s->log, type, x.payload.ptr, x.payload.len, sync_rec_done, &x) : 0;
+    if (!s->log) sync_rec_done(&x, 0, s->last_seq);
     if (rc == 0) {
         pthread_mutex_lock(&x.mu);
         while (!x.done) pthread_cond_wait(&x.cv, &x.mu);
@@ -1261,6 +1265,12 @@ int stor_write(stor_batch *b, stor_done_cb done_cb, void *arg)
     st_buf_fini(&b->vals);
     b->done = done_cb;
     b->arg = arg;
+    if (!s->log) {
+        /* Bulk load: applied now, on the caller's thread; durable at the
+         * closing flush. */
+        wal_done(b, 0, s->last_seq);
+        return 0;
+    }
     rc = wal_append(s->log, WAL_REC_WRITE, b->payload, b->payload_len, wal_done, b);
     if (rc) {
         if (rc == ST_EREADONLY) atomic_store(&s->readonly, 1);

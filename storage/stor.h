@@ -50,6 +50,9 @@ typedef struct stor_opts {
     size_t max_head_bytes;         /* flush when the head passes half of it (two heads exist during a flush) */
     size_t block_cache_bytes;      /* decoded segment blocks kept in memory */
     int64_t flush_age_ms;          /* flush a head older than this; 0 -> 10 minutes */
+    int bulk_load;                 /* offline import: no WAL; stor_write applies at once on the caller's
+                                      thread, and data is durable only once stor_close (or stor_flush)
+                                      returned — an interrupted bulk load is simply run again */
     const stor_io *io;             /* NULL = stor_io_posix() */
 } stor_opts;
 

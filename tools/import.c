@@ -1594,14 +1594,16 @@ int tool_import_main(int argc, char **argv)
     o.quality_field = csvo.quality_field;
     if (offline) {
         if (!db) { fprintf(stderr, "strata %s: --offline needs --db\n", cmd); goto out; }
-        /* Straight into the engine: WAL without per-batch fsync (the close
-         * below syncs it and flushes everything to segment files). */
+        /* Straight into the engine, without a WAL: the close below flushes
+         * everything to segment files; an interrupted import is run again
+         * (points are idempotent: the same point overwrites itself). */
         st_log_set_level(ST_LOG_WARN);
         stor_opts so;
         memset(&so, 0, sizeof so);
         so.data_dir = offline;
         so.fsync_mode = STOR_FSYNC_NEVER;
-        so.max_head_bytes = 256u << 20;
+        so.bulk_load = 1;           /* no WAL: durable at the closing flush */
+        so.max_head_bytes = 128u << 20;
         so.block_cache_bytes = 16u << 20;
         int src_rc = stor_open(&so, &storage);
         if (src_rc == ST_EBUSY) {
