@@ -169,7 +169,20 @@ static inline void put_first_last(run *x, acc *a, st_value vf, int64_t tf, st_va
 static void fold_slice(run *x, acc *a, const int64_t *ts, const st_value *v, size_t n)
 {
     put_first_last(x, a, v[0], ts[0], v[n - 1], ts[n - 1]);
-    if (x->numeric) {
+    if (x->type == ST_TYPE_FLOAT && (x->aggs & (QFA_SUM | QFA_MEAN)) && (x->aggs & MINMAX_AGGS) && !isnan(v[0].v.f)) {
+        /* the dashboard case (mean + max over floats): one pass */
+        double s = v[0].v.f, mn = s, mx = s;
+        size_t mi = 0, xi = 0;
+        for (size_t j = 1; j < n; j++) {
+            double f = v[j].v.f;
+            s += f;
+            if (f < mn) { mn = f; mi = j; }
+            if (f > mx) { mx = f; xi = j; }
+        }
+        a->dsum = a->count ? a->dsum + s : s;
+        put_min(x, a, v[mi], ts[mi], 0, 0);
+        put_max(x, a, v[xi], ts[xi], 0, 0);
+    } else if (x->numeric) {
         if (x->aggs & (QFA_SUM | QFA_MEAN)) {
             /* left to right from the first value, as a block's statistics */
             if (x->type == ST_TYPE_FLOAT) {

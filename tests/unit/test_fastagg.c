@@ -16,6 +16,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "query/fastagg.h"
 #include "storage/stor.h"
 #include "tests/unit/unit.h"
@@ -650,6 +651,7 @@ TEST(oom)
 
 int main(void)
 {
+    st_log_set_level(ST_LOG_WARN);
     RUN(hand_computed);
     RUN(int_sum_wraps);
     RUN(windows_match_naive);
