@@ -845,11 +845,12 @@ static int request_and_wait(stor *s, int merge)
         pthread_mutex_lock(&s->flush_mu);
         int pending = s->flush_request || s->merge_request || s->flush_busy;
         pthread_mutex_unlock(&s->flush_mu);
-        if (!pending && !s->frozen) break;
+        if (!pending) break; /* the request was served (flush_busy covers the work) */
         struct timespec d = { 0, 5000000 };
         nanosleep(&d, NULL);
     }
-    return atomic_load(&s->readonly) ? ST_EREADONLY : 0;
+    if (atomic_load(&s->readonly)) return ST_EREADONLY;
+    return s->frozen ? ST_ENOSPC : 0; /* a frozen head left behind: the flush failed (retried later) */
 }
 
 int stor_flush(stor *s)

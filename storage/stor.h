@@ -173,7 +173,8 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin_ns, i
               const stor_scan_cb *cb);
 
 /* Flush the head to segment files now and wait for it (tests, tools,
- * before a backup). 0 or ST_EREADONLY. Any thread. */
+ * before a backup). 0, ST_ENOSPC (it failed; retried later) or
+ * ST_EREADONLY. Any thread but a network loop. */
 int stor_flush(stor *s);
 /* Flush, then merge every partition holding two or more files into one
  * (VictoriaMetrics' force_merge). Waits. 0 or ST_EREADONLY. */
