@@ -27,6 +27,9 @@
 #   query $BUILD/bench/qbench times dashboard queries (a-e) against Strata,
 #         InfluxDB 1.6 and VictoriaMetrics 1.79 loaded with the same cpu data,
 #         medians above the /ping floor, ratios; f, g: Strata values/s
+#   import strata import over HTTP and --offline (~1 GiB line protocol, ~200 MiB
+#         wide CSV) and InfluxDB 1.6's `influx -import`: values/s, client peak
+#         RSS, ratios (see the section's comment)
 #
 # Environment:
 #   BENCH_ONLY=gen,lp     run only these sections
@@ -40,6 +43,8 @@
 #   BENCH_QUERY_HOSTS=100 BENCH_QUERY_POINTS=8640 BENCH_QUERY_RUNS=20
 #   BENCH_QUERY_TARGETS="strata influxdb vm" BENCH_QUERY_PERF=0 BENCH_QUERY_CONNS=2:
 #                         see the query section
+#   BENCH_IMPORT_LP_MB=1024 BENCH_IMPORT_CSV_MB=200 BENCH_IMPORT_HOSTS=100
+#   BENCH_IMPORT_WORKERS=2 BENCH_IMPORT_TARGETS BENCH_IMPORT_PERF=0: see the import section
 #
 # Adding a section: write bench_<name>() using fig/section/skip below, and
 # list it in SECTIONS.
@@ -50,7 +55,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS="gen lp num enc wal sindex seg ingest mqtt query disk scan"
+SECTIONS="gen lp num enc wal sindex seg ingest mqtt query disk scan import"
 ONLY=${BENCH_ONLY:-}
 if [ $# -gt 0 ]; then ONLY=$(echo "$*" | tr ' ' ','); fi
 HOSTS=${BENCH_HOSTS:-100}
@@ -1245,6 +1250,314 @@ bench_mqtt() {
     done
     mqtt_stop "$spid" "$mpid"
     rm -rf "$dir"
+}
+
+# ---- import: strata import over HTTP and --offline, beside influx -import ----
+#
+# Data (scratch files, removed after use):
+#   lp   strata gen cpu --hosts BENCH_IMPORT_HOSTS (100) --points P, P chosen
+#        so the file is ~BENCH_IMPORT_LP_MB MiB (1024) of line protocol
+#   csv  a wide CSV of ~BENCH_IMPORT_CSV_MB MiB (200): time (epoch ns) and one
+#        column per field. `strata gen cpu --format csv` also writes the ten
+#        tag columns (hostname, region, ...), which strata import's wide form
+#        can only read as string fields (and every host would land in one
+#        series: last write wins). Unless `strata import --help` offers
+#        --tag-columns (then the gen CSV is used as it is, with
+#        --tag-columns hostname,...,service_environment), the CSV is
+#        `strata gen cpu --hosts 1 --format csv` with the tag columns cut off
+#        and the host's tags passed as --tag k=v: one series, 10 float columns.
+# Runs (BENCH_IMPORT_TARGETS, default all five, in this order):
+#   influx_lp   InfluxDB 1.6 started as in the ingest section; `influx -import
+#               -path F -precision ns` (Debian influxdb-client) with F = a
+#               "# DDL / CREATE DATABASE bench / # DML / # CONTEXT-DATABASE:
+#               bench" header + the lp file (copied untimed)
+#   http_lp     `strata import --url ... --db bench --workers BENCH_IMPORT_WORKERS
+#               (2) FILE.lp` into a fresh stratad (--wal-fsync group, defaults)
+#   offline_lp  `strata import --offline DIR --db bench FILE.lp`, DIR empty
+#   http_csv    as http_lp with the csv file (--measurement cpu --time-format
+#               epoch-ns ...)
+#   offline_csv as offline_lp with the csv file
+# Each is timed from start to exit (for HTTP, plus the time until a count
+# query sees every value; offline: the CLI's exit, after its closing flush)
+# and its peak RSS read by /usr/bin/time -v (installed with apt-get when
+# missing and root; else VmHWM sampled every 50 ms). values = lines x 10
+# fields. Offline imports are checked afterwards (untimed) by starting
+# stratad on the directory and counting; influx -import must report
+# "Failed 0 inserts". Figures: values/s per run, CLI peak RSS vs the 100 MiB
+# target, the server's peak RSS for the HTTP runs, Strata HTTP / influx
+# -import (target >= 3), offline values/s vs 10 M values/s.
+# BENCH_IMPORT_PERF=1: then `perf record -g` one more offline lp import and
+# one HTTP lp import (stratad and the CLI) and print the hottest symbols.
+
+IMP_LP_MB=${BENCH_IMPORT_LP_MB:-1024}
+IMP_CSV_MB=${BENCH_IMPORT_CSV_MB:-200}
+IMP_HOSTS=${BENCH_IMPORT_HOSTS:-100}
+IMP_WORKERS=${BENCH_IMPORT_WORKERS:-2}
+IMP_TARGETS=${BENCH_IMPORT_TARGETS:-influx_lp http_lp offline_lp http_csv offline_csv}
+IMP_PERF=${BENCH_IMPORT_PERF:-0}
+IMP_TAGKEYS="hostname region datacenter rack os arch team service service_version service_environment"
+IMP_TIMEBIN=""
+IMP_CSV_MODE=cutoff
+IMP_CSV_HOSTS=1
+
+# imp_points BYTES_PER_100_POINTS TARGET_MIB — points per host for that size.
+imp_points() { awk -v s="$1" -v m="$2" 'BEGIN { p = int(m * 1048576 * 100 / s + 0.999); if (p < 1) p = 1; print p }'; }
+
+# imp_time NAME CMD... — run CMD (output in $SCRATCH/imp_NAME.out); sets IT_RC,
+# IT_NS (wall time) and IT_RSS (peak RSS, MiB).
+imp_time() {
+    it_out=$SCRATCH/imp_$1.out; shift
+    it_t0=$(now_ns)
+    if [ -n "$IMP_TIMEBIN" ]; then
+        "$IMP_TIMEBIN" -v -o "$it_out.time" "$@" > "$it_out" 2>&1
+        IT_RC=$?
+        IT_NS=$(($(now_ns) - it_t0))
+        IT_RSS=$(awk -F': *' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$it_out.time")
+    else
+        "$@" > "$it_out" 2>&1 &
+        it_pid=$!; it_hwm=0
+        while :; do
+            it_st=$(awk '/^State:/ { print $2 }' "/proc/$it_pid/status" 2>/dev/null)
+            [ -z "$it_st" ] || [ "$it_st" = Z ] && break
+            it_h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$it_pid/status" 2>/dev/null)
+            [ -n "$it_h" ] && [ "$it_h" -gt "$it_hwm" ] && it_hwm=$it_h
+            sleep 0.05
+        done
+        wait "$it_pid"; IT_RC=$?
+        IT_NS=$(($(now_ns) - it_t0))
+        IT_RSS=$(awk -v k="$it_hwm" 'BEGIN { printf "%.1f", k / 1024 }')
+    fi
+}
+
+# imp_wait_count TARGET WANT — poll ingest_count_TARGET until WANT values are
+# visible (ING_POLL_S at most); sets IC_NS (time until the answering query
+# was sent) and IC_GOT. Non-zero if it never got there.
+imp_wait_count() {
+    ic_t0=$(now_ns); ic_deadline=$((ic_t0 + ING_POLL_S * 1000000000)); ING_FIELDS=10
+    while :; do
+        ic_tq=$(now_ns)
+        IC_GOT=$("ingest_count_$1")
+        [ -n "$IC_GOT" ] && [ "$IC_GOT" -ge "$2" ] 2>/dev/null && break
+        [ "$ic_tq" -gt "$ic_deadline" ] && { IC_NS=$((ic_tq - ic_t0)); return 1; }
+        sleep 0.2
+    done
+    IC_NS=$((ic_tq - ic_t0))
+}
+
+# imp_summary NAME — strata import's summary line, indented.
+imp_summary() { grep -v '^[[:space:]]*$' "$SCRATCH/imp_$1.out" | tail -n 3 | sed 's/^/   /'; }
+
+# imp_figs NAME VALUES NS RSS_MIB [NOTE] — values/s and CLI peak RSS figures.
+imp_figs() {
+    IMP_VPS=$(awk -v v="$2" -v ns="$3" 'BEGIN { if (ns <= 0) ns = 1; printf "%.0f", v / (ns / 1e9) }')
+    eval "IMP_R_$1=$IMP_VPS"
+    fig "import_$1_values_s" "$(awk -v v="$IMP_VPS" 'BEGIN { printf "%.2f", v / 1e6 }')" \
+        "M values/s ($2 values in $(secs "$3") s${5:+; $5})"
+    ok=$(awk -v r="$4" 'BEGIN { print (r < 100) ? "met" : "MISSED" }')
+    fig "import_$1_cli_rss" "$4" "MiB peak RSS of the client (target < 100: $ok)"
+}
+
+# imp_strata_args KIND — the format options for KIND (lp | csv).
+imp_strata_args() {
+    [ "$1" = lp ] && return 0
+    printf '%s\n' --measurement cpu --time-format epoch-ns
+    if [ "$IMP_CSV_MODE" = tagcols ]; then
+        printf '%s\n' --tag-columns "$(echo "$IMP_TAGKEYS" | tr ' ' ',')"
+    else
+        cat "$SCRATCH/imp_csv_tags"
+    fi
+}
+
+# imp_http KIND FILE LINES — fresh stratad (--wal-fsync group), strata import over HTTP.
+imp_http() {
+    ING_SKIP=""
+    if ! ingest_start_strata group; then fail "http_$1: stratad did not start"; ingest_stop; return 1; fi
+    old_ifs=$IFS; IFS='
+'
+    set -f
+    # shellcheck disable=SC2046
+    set -- "$1" "$2" "$3" $(imp_strata_args "$1")
+    set +f
+    IFS=$old_ifs
+    ih_k=$1; ih_f=$2; ih_lines=$3; shift 3
+    imp_time "http_$ih_k" "$STRATA_BIN" import --url "http://127.0.0.1:$ING_PORT" --db bench \
+        --workers "$IMP_WORKERS" "$@" "$ih_f"
+    imp_summary "http_$ih_k"
+    if [ "$IT_RC" != 0 ]; then fail "http_$ih_k: strata import exited $IT_RC"; ingest_stop; return 1; fi
+    want=$((ih_lines * 10))
+    if ! imp_wait_count strata "$want"; then
+        fail "http_$ih_k: only ${IC_GOT:-?} of $want values counted after ${ING_POLL_S}s"; ingest_stop; return 1
+    fi
+    srss=$(ingest_hwm_mib "$ING_PID")
+    imp_figs "http_$ih_k" "$want" $((IT_NS + IC_NS)) "$IT_RSS" "import $(secs "$IT_NS") s + $(secs "$IC_NS") s until counted"
+    fig "import_http_${ih_k}_server_rss" "${srss:-?}" "MiB VmHWM of stratad"
+    ingest_stop
+}
+
+# imp_offline KIND FILE LINES — strata import --offline into an empty directory,
+# then (untimed) stratad on it to count.
+imp_offline() {
+    ING_DIR=$(mktemp -d "$SCRATCH/offline.XXXXXX") || return 1
+    old_ifs=$IFS; IFS='
+'
+    set -f
+    # shellcheck disable=SC2046
+    set -- "$1" "$2" "$3" $(imp_strata_args "$1")
+    set +f
+    IFS=$old_ifs
+    io_k=$1; io_f=$2; io_lines=$3; shift 3
+    imp_time "offline_$io_k" "$STRATA_BIN" import --offline "$ING_DIR/data" --db bench "$@" "$io_f"
+    imp_summary "offline_$io_k"
+    if [ "$IT_RC" != 0 ]; then fail "offline_$io_k: strata import exited $IT_RC"; ingest_stop; return 1; fi
+    printf '   on disk: %s bytes allocated under data/\n' "$(du -sB1 "$ING_DIR/data" | awk '{ print $1 }')"
+    want=$((io_lines * 10))
+    io_dir=$ING_DIR
+    if ! disk_start_strata "$io_dir"; then fail "offline_$io_k: stratad did not start on the imported directory"; ingest_stop; return 1; fi
+    ING_DIR=$io_dir
+    if ! imp_wait_count strata "$want"; then
+        fail "offline_$io_k: only ${IC_GOT:-?} of $want values counted"; ingest_stop; return 1
+    fi
+    imp_figs "offline_$io_k" "$want" "$IT_NS" "$IT_RSS" "counted afterwards by stratad"
+    fig "import_offline_${io_k}_vs_target" "$(awk -v v="$IMP_VPS" 'BEGIN { printf "%.2f", v / 1e7 }')" \
+        "x 10 M values/s ($(awk -v v="$IMP_VPS" 'BEGIN { print (v >= 1e7) ? "met" : "MISSED" }'))"
+    ingest_stop
+}
+
+# imp_influx FILE LINES — influx -import into a fresh InfluxDB 1.6.
+imp_influx() {
+    ingest_need_pkg influx influxdb-client || { skip "influx_lp: influx not installed (package influxdb-client)"; return 1; }
+    ING_SKIP=""
+    if ! ingest_start_influxdb; then skip "influx_lp: ${ING_SKIP:-influxd did not start}"; ingest_stop; return 1; fi
+    ii_f=$ING_DIR/import.lp
+    { printf '# DDL\nCREATE DATABASE bench\n# DML\n# CONTEXT-DATABASE: bench\n'; cat "$1"; } > "$ii_f" ||
+        { fail "influx_lp: writing the import file"; ingest_stop; return 1; }
+    imp_time influx_lp influx -host 127.0.0.1 -port "$ING_PORT" -import -path "$ii_f" -precision ns
+    rm -f "$ii_f"
+    grep -v 'Processed [0-9]* lines' "$SCRATCH/imp_influx_lp.out" | tail -n 3 | sed 's/^/   /'
+    if [ "$IT_RC" != 0 ] || ! grep -q 'Failed 0 inserts' "$SCRATCH/imp_influx_lp.out"; then
+        fail "influx_lp: influx -import exited $IT_RC or reported failed inserts"; ingest_stop; return 1
+    fi
+    want=$(($2 * 10))
+    if ! imp_wait_count influxdb "$want"; then
+        fail "influx_lp: only ${IC_GOT:-?} of $want values counted after ${ING_POLL_S}s"; ingest_stop; return 1
+    fi
+    srss=$(ingest_hwm_mib "$ING_PID")
+    imp_figs influx_lp "$want" $((IT_NS + IC_NS)) "$IT_RSS" "import $(secs "$IT_NS") s + $(secs "$IC_NS") s until counted"
+    fig "import_influx_lp_server_rss" "${srss:-?}" "MiB VmHWM of influxd"
+    ingest_stop
+}
+
+# imp_perf_top DATA LABEL — the hottest symbols of a perf.data file.
+imp_perf_top() {
+    if [ ! -s "$1" ]; then printf '   perf (%s): no profile\n' "$2"; return; fi
+    printf '   perf (%s): hottest symbols, self time\n' "$2"
+    perf report -i "$1" --stdio --no-children --sort comm,dso,symbol -g none --percent-limit 1.5 2>/dev/null |
+        grep -v '^#' | sed '/^$/d' | head -n 25 | sed 's/^/     /'
+    rm -f "$1"
+}
+
+# imp_perf FILE — perf record one offline and one HTTP lp import.
+imp_perf() {
+    command -v perf > /dev/null 2>&1 || { printf '   perf: not installed\n'; return; }
+    ING_DIR=$(mktemp -d "$SCRATCH/perf.XXXXXX") || return
+    perf record -g -o "$SCRATCH/perf_off.data" -- "$STRATA_BIN" import --offline "$ING_DIR/data" --db bench "$1" \
+        > "$SCRATCH/perf_off.log" 2>&1
+    imp_perf_top "$SCRATCH/perf_off.data" "strata import --offline"
+    ingest_stop
+    ingest_start_strata group || { ingest_stop; return; }
+    perf record -g -o "$SCRATCH/perf_srv.data" -p "$ING_PID" > "$SCRATCH/perf_srv.log" 2>&1 &
+    pp=$!
+    sleep 0.5
+    perf record -g -o "$SCRATCH/perf_cli.data" -- "$STRATA_BIN" import --url "http://127.0.0.1:$ING_PORT" --db bench \
+        --workers "$IMP_WORKERS" "$1" > "$SCRATCH/perf_cli.log" 2>&1
+    kill -INT "$pp" 2>/dev/null; wait "$pp" 2>/dev/null
+    imp_perf_top "$SCRATCH/perf_cli.data" "strata import over HTTP"
+    imp_perf_top "$SCRATCH/perf_srv.data" "stratad during the HTTP import"
+    ingest_stop
+}
+
+# imp_csv_gen POINTS — the wide CSV on stdout (see the section comment).
+imp_csv_gen() {
+    if [ "$IMP_CSV_MODE" = tagcols ]; then
+        "$STRATA_BIN" gen cpu --hosts "$IMP_CSV_HOSTS" --points "$1" --seed "$SEED" --format csv
+    else
+        "$STRATA_BIN" gen cpu --hosts "$IMP_CSV_HOSTS" --points "$1" --seed "$SEED" --format csv | cut -d, -f1,12-
+    fi
+}
+
+imp_want() { case " $IMP_TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+bench_import() {
+    section import "strata import (HTTP, --offline) beside influx -import: ~$IMP_LP_MB MiB line protocol, ~$IMP_CSV_MB MiB wide CSV"
+    if [ ! -x "$BUILD/stratad" ] || [ ! -x "$STRATA_BIN" ]; then skip "$BUILD/stratad or $STRATA_BIN not built"; return; fi
+    command -v curl > /dev/null 2>&1 || { skip "curl not installed"; return; }
+    ti0=$(now_ns)
+    if [ -x /usr/bin/time ] || ingest_need_pkg /usr/bin/time time; then IMP_TIMEBIN=/usr/bin/time
+    else printf '   /usr/bin/time missing: peak RSS sampled from /proc/PID/status VmHWM every 50 ms\n'; fi
+    trap 'ingest_stop; rm -rf "$SCRATCH"' EXIT
+    trap 'ingest_stop; rm -rf "$SCRATCH"; exit 130' INT TERM
+
+    # ---- line protocol ----
+    lpf=$SCRATCH/import_cpu.lp
+    if imp_want influx_lp || imp_want http_lp || imp_want offline_lp; then
+        s=$("$STRATA_BIN" gen cpu --hosts "$IMP_HOSTS" --points 100 --seed "$SEED" | wc -c | tr -d ' ')
+        pts=$(imp_points "$((s / IMP_HOSTS))" "$IMP_LP_MB")
+        if ! "$STRATA_BIN" gen cpu --hosts "$IMP_HOSTS" --points "$pts" --seed "$SEED" --output "$lpf"; then
+            fail "strata gen cpu for the lp file"; rm -f "$lpf"
+        else
+            lines=$((IMP_HOSTS * pts))
+            printf '   lp: %s hosts x %s points = %s lines, %s values, %s bytes\n' "$IMP_HOSTS" "$pts" "$lines" \
+                $((lines * 10)) "$(wc -c < "$lpf" | tr -d ' ')"
+            imp_want influx_lp && imp_influx "$lpf" "$lines"
+            imp_want http_lp && imp_http lp "$lpf" "$lines"
+            imp_want offline_lp && imp_offline lp "$lpf" "$lines"
+            [ "$IMP_PERF" = 1 ] && imp_perf "$lpf"
+            rm -f "$lpf"
+        fi
+    fi
+
+    # ---- wide CSV ----
+    csvf=$SCRATCH/import_cpu.csv
+    if imp_want http_csv || imp_want offline_csv; then
+        if "$STRATA_BIN" import --help 2>&1 | grep -q -- '--tag-columns'; then
+            IMP_CSV_MODE=tagcols; IMP_CSV_HOSTS=$IMP_HOSTS
+        else
+            IMP_CSV_MODE=cutoff; IMP_CSV_HOSTS=1
+            # host_0's tag values from the first data row, as --tag k=v
+            "$STRATA_BIN" gen cpu --hosts 1 --points 1 --seed "$SEED" --format csv | sed -n 2p | cut -d, -f2-11 |
+                tr ',' '\n' | awk -v k="$IMP_TAGKEYS" 'BEGIN { n = split(k, kk, " ") } { print "--tag"; print kk[NR] "=" $0 }' \
+                > "$SCRATCH/imp_csv_tags"
+        fi
+        s=$(imp_csv_gen 100 | wc -c | tr -d ' ')
+        ch=$IMP_CSV_HOSTS
+        pts=$(imp_points "$((s / ch))" "$IMP_CSV_MB")
+        if ! imp_csv_gen "$pts" > "$csvf"; then
+            fail "strata gen cpu --format csv"; rm -f "$csvf"
+        else
+            lines=$((ch * pts))
+            printf '   csv: %s hosts x %s points = %s rows, %s values, %s bytes, %s\n' "$ch" "$pts" "$lines" \
+                $((lines * 10)) "$(wc -c < "$csvf" | tr -d ' ')" \
+                "$([ "$IMP_CSV_MODE" = tagcols ] && echo "tag columns as tags (--tag-columns)" ||
+                    echo "tag columns cut off, host_0's tags as --tag (strata import has no --tag-columns)")"
+            printf '   csv header: %s\n' "$(head -n 1 "$csvf" | cut -c 1-100)..."
+            imp_want http_csv && imp_http csv "$csvf" "$lines"
+            imp_want offline_csv && imp_offline csv "$csvf" "$lines"
+            rm -f "$csvf"
+        fi
+    fi
+
+    # ---- ratios ----
+    ix=${IMP_R_influx_lp:-}
+    for k in lp csv; do
+        h=$(eval "echo \${IMP_R_http_$k:-}")
+        if [ -z "$h" ] || [ -z "$ix" ]; then continue; fi
+        r=$(awk -v a="$h" -v b="$ix" 'BEGIN { printf "%.2f", a / b }')
+        note=""; [ "$k" = csv ] && note=", vs influx -import's lp figure: it reads no CSV"
+        fig "import_http_${k}_vs_influx" "$r" "x values/s (target >= 3: $(awk -v r="$r" 'BEGIN { print (r >= 3) ? "met" : "MISSED" }')$note)"
+    done
+    trap 'rm -rf "$SCRATCH"' EXIT
+    trap 'rm -rf "$SCRATCH"; exit 130' INT TERM
+    printf '   section time: %s s\n' "$(secs $(($(now_ns) - ti0)))"
 }
 
 # ---- main ----
