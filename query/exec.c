@@ -58,6 +58,7 @@
 #include "common/timefmt.h"
 #include "common/tz.h"
 #include "query/iql.h"
+#include "query/fastagg.h"
 #include "query/qry_int.h"
 #include "query/query.h"
 
@@ -2831,9 +2832,175 @@ static qval aux_value(const sel *q, const qcall *k, const qcall *af, const qcol 
     return r;
 }
 
+/* ---- the fast path: windowed simple aggregates streamed from storage ----
+ * count/sum/mean/min/max/first/last/spread over stored fields, no field
+ * condition, no auxiliary columns, not over a subquery: query/fastagg.c
+ * folds each series' points in time order (no gathering, no sort) and
+ * takes whole blocks' statistics where a block fits a window. Produces the
+ * same per-window cells as the gather/reduce path. */
+
+/* The QFA_* bit of an aggregate, or -1. */
+static int qfa_fn(int fn)
+{
+    switch (fn) {
+    case AGG_COUNT: return QFA_COUNT;
+    case AGG_SUM: return QFA_SUM;
+    case AGG_MEAN: return QFA_MEAN;
+    case AGG_MIN: return QFA_MIN;
+    case AGG_MAX: return QFA_MAX;
+    case AGG_FIRST: return QFA_FIRST;
+    case AGG_LAST: return QFA_LAST;
+    case AGG_SPREAD: return QFA_SPREAD;
+    default: return -1;
+    }
+}
+
+static int fast_ok(const ctx *c, const sel *q)
+{
+    if (c->vt || c->ncf || q->tf_raw || q->has_aux || q->ncalls == 0) return 0;
+    for (size_t i = 0; i < q->ncalls; i++) {
+        const qcall *k = &q->calls[i];
+        int b = qfa_fn(k->fn);
+        if (b < 0 || !k->f) return 0;
+        if (!qfa_supported((unsigned)b, k->f->type)) return 0;
+    }
+    return 1;
+}
+
+static int qfa_budget(void *arg, uint64_t n) { return check_budget(arg, (size_t)n); }
+
+static qval cell_of(ctx *c, int fn, const qfa_win *w, int64_t *selts)
+{
+    qval v;
+    memset(&v, 0, sizeof v);
+    v.type = ST_TYPE_NONE;
+    *selts = 0;
+    if (fn == AGG_COUNT) { v.type = ST_TYPE_INT; v.v.i = (int64_t)w->count; return v; }
+    if (w->count == 0) return v;
+    switch (fn) {
+    case AGG_SUM: v = w->sum; break;
+    case AGG_MEAN: v.type = ST_TYPE_FLOAT; v.v.f = w->mean; break;
+    case AGG_SPREAD: v = w->spread; break;
+    case AGG_MIN: v = w->min; *selts = w->min_ts; break;
+    case AGG_MAX: v = w->max; *selts = w->max_ts; break;
+    case AGG_FIRST: v = w->first; *selts = w->first_ts; break;
+    case AGG_LAST: v = w->last; *selts = w->last_ts; break;
+    default: break;
+    }
+    if (v.type == ST_TYPE_STRING) v.v.s = adup(c, v.v.s);
+    return v;
+}
+
+/* Fill bnd/nw and the per-window cells; *total = points seen (0: no rows). */
+static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, size_t *nw_out, qval **res_out,
+                    int64_t **selts_out, uint8_t **has_out, uint64_t *total)
+{
+    int rc = 0;
+    int64_t iv = q->interval;
+    uint64_t *ids = st_arena_alloc(c->a, (n ? n : 1) * sizeof *ids);
+    if (!ids) return ST_ENOMEM;
+    for (size_t i = 0; i < n; i++) ids[i] = ss[i].id;
+    int64_t tmin = q->tmin == INT64_MIN ? ST_TIME_MIN_NS : q->tmin;
+    int64_t tmax = q->tmax == INT64_MAX ? ST_TIME_MAX_NS : q->tmax;
+    int single_selector = q->ncalls == 1 && agg_is_selector(q->calls[0].fn) && !iv;
+    int64_t *bnd = NULL;
+    size_t nw = 1;
+    qfa_result fr;
+    qfa_result_init(&fr);
+    *total = 0;
+    if (iv) {
+        int64_t lo = q->tmin, hi = q->tmax;
+        if (lo == INT64_MIN || hi == INT64_MAX) {
+            /* The data's own first and last times bound the windows. */
+            qfa_opts o1 = { QFA_FIRST | QFA_LAST, 0, 1, qfa_budget, c };
+            int64_t f_ts = INT64_MAX, l_ts = INT64_MIN;
+            for (size_t i = 0; i < q->ncalls && !rc; i++) {
+                qfa_query fq = { q->calls[i].f->id, (uint8_t)q->calls[i].f->type, ids, n, tmin, tmax, NULL, 1 };
+                rc = qfa_run(c->s, &o1, &fq, &fr);
+                if (!rc && fr.win[0].count) {
+                    if (fr.win[0].first_ts < f_ts) f_ts = fr.win[0].first_ts;
+                    if (fr.win[0].last_ts > l_ts) l_ts = fr.win[0].last_ts;
+                }
+            }
+            if (rc || f_ts == INT64_MAX) { qfa_result_fini(&fr); return rc; }
+            if (lo == INT64_MIN) lo = f_ts;
+            if (hi == INT64_MAX) hi = c->now_ns > l_ts ? c->now_ns : l_ts;
+        }
+        if ((rc = make_windows(c, q, lo, hi, &bnd, &nw))) { qfa_result_fini(&fr); return rc; }
+    }
+    size_t nc = q->ncalls;
+    qval *res = st_malloc(nw * nc * sizeof *res);
+    int64_t *sel_ts = st_malloc(nw * nc * sizeof *sel_ts);
+    uint8_t *has = st_malloc(nw * nc);
+    uint8_t *done = st_calloc(nc, 1);
+    if (!res || !sel_ts || !has || !done) rc = ST_ENOMEM;
+    /* One scan per distinct field, for all its calls. */
+    for (size_t i = 0; i < nc && !rc; i++) {
+        if (done[i]) continue;
+        const qfield *f = q->calls[i].f;
+        unsigned aggs = 0;
+        for (size_t j = i; j < nc; j++)
+            if (q->calls[j].f->id == f->id) aggs |= (unsigned)qfa_fn(q->calls[j].fn);
+        qfa_opts o = { aggs, single_selector ? QFA_SEL_TS : 0, 1, qfa_budget, c };
+        qfa_query fq = { f->id, (uint8_t)f->type, ids, n, tmin, tmax, bnd, nw };
+        if (!iv && q->ncalls == 1 && q->calls[0].fn == AGG_LAST) rc = qfa_last(c->s, &o, &fq, &fr);
+        else rc = qfa_run(c->s, &o, &fq, &fr);
+        for (size_t j = i; j < nc && !rc; j++) {
+            if (q->calls[j].f->id != f->id) continue;
+            done[j] = 1;
+            for (size_t w = 0; w < nw; w++) {
+                const qfa_win *fw = &fr.win[w];
+                res[w * nc + j] = cell_of(c, q->calls[j].fn, fw, &sel_ts[w * nc + j]);
+                has[w * nc + j] = fw->count > 0;
+                if (j == i) *total += fw->count;
+            }
+        }
+    }
+    qfa_result_fini(&fr);
+    st_free(done);
+    if (rc || *total == 0) {
+        st_free(res); st_free(sel_ts); st_free(has); st_free(bnd);
+        return rc;
+    }
+    *bnd_out = bnd;
+    *nw_out = nw;
+    *res_out = res;
+    *selts_out = sel_ts;
+    *has_out = has;
+    return 0;
+}
+
 static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
 {
     int rc = 0;
+    int64_t wstart, iv = q->interval;
+    int64_t *bnd = NULL; /* window boundaries: window w is [bnd[w], bnd[w + 1]) */
+    size_t nw = 1;
+    qval *tfvals = NULL;
+    size_t *sel_i = NULL;
+    qcall *auxf = NULL;
+    qval *res = NULL;
+    int64_t *sel_ts = NULL;
+    uint8_t *has = NULL;
+    st_slice *names = NULL;
+    qval *row = NULL;
+    sidx_tag *gt = NULL;
+    size_t width = q->ncols + 1;
+    const iql_stmt *st = q->st;
+    if (fast_ok(c, q)) {
+        uint64_t seen = 0;
+        if ((rc = fast_agg(c, q, ss, n, &bnd, &nw, &res, &sel_ts, &has, &seen)) || seen == 0) return rc;
+        if (!slimit_take(q)) { rc = 0; goto out; }
+        wstart = iv ? bnd[0] : (q->tmin == INT64_MIN ? 0 : q->tmin);
+        names = st_arena_alloc(c->a, width * sizeof *names);
+        row = st_arena_alloc(c->a, width * sizeof *row);
+        gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
+        if (!names || !row || (q->ngtags && !gt)) { rc = ST_ENOMEM; goto out; }
+        names[0] = ST_SLICE_LIT("time");
+        for (size_t k = 0; k < q->ncols; k++) names[k + 1] = q->cols[k].name;
+        group_tags(q, &ss[0], gt);
+        goto fill;
+    }
     stor_points pts;
     stor_points_init(&pts);
     int64_t first_ts = INT64_MAX, last_ts = INT64_MIN;
@@ -2850,30 +3017,27 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
     if (rc || total == 0) return rc;
     if (!slimit_take(q)) return 0;
 
-    int64_t wstart, iv = q->interval;
-    int64_t *bnd = NULL; /* window boundaries: window w is [bnd[w], bnd[w + 1]) */
-    size_t nw = 1;
     if (q->tf_raw) {
         /* each point its own window: the transformation walks raw values */
         qcall *k = &q->calls[0];
-        size_t width = 2;
-        st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
-        sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
+        size_t w2 = 2;
+        st_slice *nm2 = st_arena_alloc(c->a, w2 * sizeof *nm2);
+        sidx_tag *gt2 = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt2) : NULL;
         int64_t *tb = st_malloc((k->n + 1) * sizeof *tb);
-        qval *res = st_malloc(k->n * sizeof *res);
-        uint8_t *has = st_malloc(k->n);
-        if (!names || (q->ngtags && !gt) || !tb || !res || !has) rc = ST_ENOMEM;
-        for (size_t i = 0; !rc && i < k->n; i++) { tb[i] = k->ts[i]; res[i] = k->vals[i]; has[i] = 1; }
+        qval *res2 = st_malloc(k->n * sizeof *res2);
+        uint8_t *has2 = st_malloc(k->n);
+        if (!nm2 || (q->ngtags && !gt2) || !tb || !res2 || !has2) rc = ST_ENOMEM;
+        for (size_t i = 0; !rc && i < k->n; i++) { tb[i] = k->ts[i]; res2[i] = k->vals[i]; has2[i] = 1; }
         if (!rc) {
             tb[k->n] = k->n ? k->ts[k->n - 1] + 1 : 0;
-            names[0] = ST_SLICE_LIT("time");
-            names[1] = q->cols[0].name;
-            group_tags(q, &ss[0], gt);
-            rc = emit_transformed(c, q, m, gt, names, res, has, k->n, tb);
+            nm2[0] = ST_SLICE_LIT("time");
+            nm2[1] = q->cols[0].name;
+            group_tags(q, &ss[0], gt2);
+            rc = emit_transformed(c, q, m, gt2, nm2, res2, has2, k->n, tb);
         }
         st_free(tb);
-        st_free(res);
-        st_free(has);
+        st_free(res2);
+        st_free(has2);
         return rc;
     }
     if (iv) {
@@ -2884,18 +3048,15 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
     } else {
         wstart = q->tmin == INT64_MIN ? 0 : q->tmin;
     }
-    size_t width = q->ncols + 1;
-    st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
-    qval *row = st_arena_alloc(c->a, width * sizeof *row);
-    sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
+    names = st_arena_alloc(c->a, width * sizeof *names);
+    row = st_arena_alloc(c->a, width * sizeof *row);
+    gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
     if (!names || !row || (q->ngtags && !gt)) { st_free(bnd); return ST_ENOMEM; }
     names[0] = ST_SLICE_LIT("time");
     for (size_t k = 0; k < q->ncols; k++) names[k + 1] = q->cols[k].name;
     group_tags(q, &ss[0], gt);
 
-    qval *tfvals = NULL;
-    size_t *sel_i = NULL;
-    qcall *auxf = NULL; /* has_aux: the aux fields' points, per column */
+    /* has_aux: auxf holds the aux fields' points, per column */
     if (q->has_aux) {
         sel_i = st_malloc(nw * sizeof *sel_i);
         auxf = st_calloc(q->ncols, sizeof *auxf);
@@ -2912,9 +3073,9 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
         if (rc) { st_free(sel_i); st_free(auxf); st_free(bnd); return rc; }
     }
     /* windows -> per call results; buffer all rows (fill linear looks ahead) */
-    qval *res = st_malloc(nw * q->ncalls * sizeof *res);
-    int64_t *sel_ts = st_malloc(nw * q->ncalls * sizeof *sel_ts);
-    uint8_t *has = st_malloc(nw * q->ncalls);
+    res = st_malloc(nw * q->ncalls * sizeof *res);
+    sel_ts = st_malloc(nw * q->ncalls * sizeof *sel_ts);
+    has = st_malloc(nw * q->ncalls);
     if (!res || !sel_ts || !has) { rc = ST_ENOMEM; goto out; }
     for (size_t w = 0; w < nw && !rc; w++) {
         for (size_t i = 0; i < q->ncalls && !rc; i++) {
@@ -2938,8 +3099,7 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             rc = fail(c, "query-timeout limit exceeded");
     }
     if (rc) goto out;
-    /* fill */
-    const iql_stmt *st = q->st;
+fill:
     for (size_t i = 0; i < q->ncalls; i++) {
         qcall *k = &q->calls[i];
         size_t prev = SIZE_MAX;
