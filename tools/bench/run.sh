@@ -30,6 +30,15 @@
 #   import strata import over HTTP and --offline (~1 GiB line protocol, ~200 MiB
 #         wide CSV) and InfluxDB 1.6's `influx -import`: values/s, client peak
 #         RSS, ratios (see the section's comment)
+#   disk  bytes per value on disk after force_flush + force_merge: cpu full
+#         precision and --decimals 2, plant (with and without its noise
+#         column), a sparse report-by-exception set (tools/bench/sparse.py),
+#         NAB (NAB_DIR, tools/bench/nab2lp.py); Strata beside InfluxDB 1.6 and
+#         VictoriaMetrics 1.79, ratios against the storage issue's targets,
+#         bit-exact read-back on Strata, stratad's peak RSS per set under
+#         --max-head-bytes (see the section's comment)
+#   scan  full-column aggregations over cpu --decimals 2 on Strata after flush
+#         + merge (qbench): values/s
 #
 # Environment:
 #   BENCH_ONLY=gen,lp     run only these sections
@@ -37,12 +46,18 @@
 #   BENCH_POINTS=10000    ... and points per host (100 x 10000 = 1M lines, ~490 MB)
 #   BENCH_SEED=1
 #   BENCH_TMPDIR=DIR      where the scratch folder goes (default $TMPDIR or /tmp)
-#   NAB_DIR=DIR           (later sections) an existing data set to use
+#   NAB_DIR=DIR           disk: the NAB data folder (CSV timestamp,value files);
+#                         without it the nab set is skipped
 #   BENCH_INGEST_RUNS=1   ingest: runs per target (median); BENCH_INGEST_TARGETS,
 #                         _CONNS, _BATCH, _POLL_S: see the ingest section
 #   BENCH_QUERY_HOSTS=100 BENCH_QUERY_POINTS=8640 BENCH_QUERY_RUNS=20
 #   BENCH_QUERY_TARGETS="strata influxdb vm" BENCH_QUERY_PERF=0 BENCH_QUERY_CONNS=2:
 #                         see the query section
+#   BENCH_DISK_SETS="cpu dec2 plant plantq sparse nab" BENCH_DISK_TARGETS="strata influxdb vm"
+#   BENCH_DISK_HOSTS, _POINTS (BENCH_HOSTS, BENCH_POINTS) _UNITS=20 _PLANT_POINTS=86400
+#   BENCH_DISK_TAGS=2000 _DAYS=7 _HEAD=64MiB _VERIFY=8 _SETTLE_S=300: see the disk section
+#   BENCH_SCAN_HOSTS, _POINTS (BENCH_HOSTS, BENCH_POINTS) BENCH_SCAN_RUNS=20
+#   BENCH_SCAN_NOSTATS_ARGS="--flag": see the scan section
 #   BENCH_IMPORT_LP_MB=1024 BENCH_IMPORT_CSV_MB=200 BENCH_IMPORT_HOSTS=100
 #   BENCH_IMPORT_WORKERS=2 BENCH_IMPORT_TARGETS BENCH_IMPORT_PERF=0: see the import section
 #
