@@ -1318,7 +1318,7 @@ IMP_TIMEBIN=""
 IMP_CSV_MODE=cutoff
 IMP_CSV_HOSTS=1
 
-# imp_points BYTES_PER_100_POINTS TARGET_MIB — points per host for that size.
+# imp_points BYTES TARGET_MIB — points per host, given BYTES for 100 points of every host.
 imp_points() { awk -v s="$1" -v m="$2" 'BEGIN { p = int(m * 1048576 * 100 / s + 0.999); if (p < 1) p = 1; print p }'; }
 
 # imp_time NAME CMD... — run CMD (output in $SCRATCH/imp_NAME.out); sets IT_RC,
@@ -1519,7 +1519,7 @@ bench_import() {
     lpf=$SCRATCH/import_cpu.lp
     if imp_want influx_lp || imp_want http_lp || imp_want offline_lp; then
         s=$("$STRATA_BIN" gen cpu --hosts "$IMP_HOSTS" --points 100 --seed "$SEED" | wc -c | tr -d ' ')
-        pts=$(imp_points "$((s / IMP_HOSTS))" "$IMP_LP_MB")
+        pts=$(imp_points "$s" "$IMP_LP_MB")
         if ! "$STRATA_BIN" gen cpu --hosts "$IMP_HOSTS" --points "$pts" --seed "$SEED" --output "$lpf"; then
             fail "strata gen cpu for the lp file"; rm -f "$lpf"
         else
@@ -1548,7 +1548,7 @@ bench_import() {
         fi
         s=$(imp_csv_gen 100 | wc -c | tr -d ' ')
         ch=$IMP_CSV_HOSTS
-        pts=$(imp_points "$((s / ch))" "$IMP_CSV_MB")
+        pts=$(imp_points "$s" "$IMP_CSV_MB")
         if ! imp_csv_gen "$pts" > "$csvf"; then
             fail "strata gen cpu --format csv"; rm -f "$csvf"
         else
