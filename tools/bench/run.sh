@@ -59,7 +59,8 @@
 #   BENCH_SCAN_HOSTS, _POINTS (BENCH_HOSTS, BENCH_POINTS) BENCH_SCAN_RUNS=20
 #   BENCH_SCAN_NOSTATS_ARGS="--flag": see the scan section
 #   BENCH_IMPORT_LP_MB=1024 BENCH_IMPORT_CSV_MB=200 BENCH_IMPORT_HOSTS=100
-#   BENCH_IMPORT_WORKERS=2 BENCH_IMPORT_TARGETS BENCH_IMPORT_PERF=0: see the import section
+#   BENCH_IMPORT_WORKERS=2 BENCH_IMPORT_RUNS=3 BENCH_IMPORT_TARGETS BENCH_IMPORT_PERF=0:
+#                         see the import section
 #
 # Adding a section: write bench_<name>() using fig/section/skip below, and
 # list it in SECTIONS.
@@ -1304,6 +1305,8 @@ bench_mqtt() {
 # "Failed 0 inserts". Figures: values/s per run, CLI peak RSS vs the 100 MiB
 # target, the server's peak RSS for the HTTP runs, Strata HTTP / influx
 # -import (target >= 3), offline values/s vs 10 M values/s.
+# BENCH_IMPORT_RUNS (3): runs per target, each on a fresh server or directory;
+# the figure is the median values/s and the largest peak RSS.
 # BENCH_IMPORT_PERF=1: then `perf record -g` one more offline lp import and
 # one HTTP lp import (stratad and the CLI) and print the hottest symbols.
 
@@ -1313,6 +1316,7 @@ IMP_HOSTS=${BENCH_IMPORT_HOSTS:-100}
 IMP_WORKERS=${BENCH_IMPORT_WORKERS:-2}
 IMP_TARGETS=${BENCH_IMPORT_TARGETS:-influx_lp http_lp offline_lp http_csv offline_csv}
 IMP_PERF=${BENCH_IMPORT_PERF:-0}
+IMP_RUNS=${BENCH_IMPORT_RUNS:-3}
 IMP_TAGKEYS="hostname region datacenter rack os arch team service service_version service_environment"
 IMP_TIMEBIN=""
 IMP_CSV_MODE=cutoff
@@ -1365,14 +1369,39 @@ imp_wait_count() {
 # imp_summary NAME — strata import's summary line, indented.
 imp_summary() { grep -v '^[[:space:]]*$' "$SCRATCH/imp_$1.out" | tail -n 3 | sed 's/^/   /'; }
 
-# imp_figs NAME VALUES NS RSS_MIB [NOTE] — values/s and CLI peak RSS figures.
-imp_figs() {
-    IMP_VPS=$(awk -v v="$2" -v ns="$3" 'BEGIN { if (ns <= 0) ns = 1; printf "%.0f", v / (ns / 1e9) }')
-    eval "IMP_R_$1=$IMP_VPS"
-    fig "import_$1_values_s" "$(awk -v v="$IMP_VPS" 'BEGIN { printf "%.2f", v / 1e6 }')" \
-        "M values/s ($2 values in $(secs "$3") s${5:+; $5})"
-    ok=$(awk -v r="$4" 'BEGIN { print (r < 100) ? "met" : "MISSED" }')
-    fig "import_$1_cli_rss" "$4" "MiB peak RSS of the client (target < 100: $ok)"
+# imp_run_done NAME VALUES NS CLI_RSS SERVER_RSS NOTE — one run's line; its
+# values/s and peak RSS go to $SCRATCH/imp_runs_NAME for imp_target.
+imp_run_done() {
+    ird_vps=$(awk -v v="$2" -v ns="$3" 'BEGIN { if (ns <= 0) ns = 1; printf "%.0f", v / (ns / 1e9) }')
+    printf '   %s: %s values in %s s (%s): %s M values/s, client peak RSS %s MiB%s\n' "$1" "$2" "$(secs "$3")" "$6" \
+        "$(awk -v v="$ird_vps" 'BEGIN { printf "%.2f", v / 1e6 }')" "$4" "${5:+, server $5 MiB}"
+    printf '%s %s %s\n' "$ird_vps" "$4" "${5:-0}" >> "$SCRATCH/imp_runs_$1"
+}
+
+# imp_target NAME FUNC ARGS... — BENCH_IMPORT_RUNS runs of FUNC ARGS, then the
+# figures: median values/s, the largest client (and server) peak RSS.
+imp_target() {
+    itn=$1; shift
+    : > "$SCRATCH/imp_runs_$itn"
+    itr=0
+    while [ "$itr" -lt "$IMP_RUNS" ]; do
+        itr=$((itr + 1))
+        "$@" || break
+    done
+    [ -s "$SCRATCH/imp_runs_$itn" ] || return 0
+    itc=$(wc -l < "$SCRATCH/imp_runs_$itn" | tr -d ' ')
+    itv=$(sort -n "$SCRATCH/imp_runs_$itn" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+    itm=$(awk '$2 > m { m = $2 } END { printf "%.1f", m }' "$SCRATCH/imp_runs_$itn")
+    its=$(awk '$3 > m { m = $3 } END { print m + 0 }' "$SCRATCH/imp_runs_$itn")
+    eval "IMP_R_$itn=$itv"
+    fig "import_${itn}_values_s" "$(awk -v v="$itv" 'BEGIN { printf "%.2f", v / 1e6 }')" "M values/s (median of $itc)"
+    fig "import_${itn}_cli_rss" "$itm" "MiB client peak RSS (target < 100: $(awk -v r="$itm" 'BEGIN { print (r < 100) ? "met" : "MISSED" }'))"
+    case $itn in
+    http_*) fig "import_${itn}_server_rss" "$its" "MiB VmHWM of stratad" ;;
+    influx_*) fig "import_${itn}_server_rss" "$its" "MiB VmHWM of influxd" ;;
+    offline_*) fig "import_${itn}_vs_target" "$(awk -v v="$itv" 'BEGIN { printf "%.2f", v / 1e7 }')" \
+        "x 10 M values/s ($(awk -v v="$itv" 'BEGIN { print (v >= 1e7) ? "met" : "MISSED" }'))" ;;
+    esac
 }
 
 # imp_strata_args KIND — the format options for KIND (lp | csv).
@@ -1407,8 +1436,7 @@ imp_http() {
         fail "http_$ih_k: only ${IC_GOT:-?} of $want values counted after ${ING_POLL_S}s"; ingest_stop; return 1
     fi
     srss=$(ingest_hwm_mib "$ING_PID")
-    imp_figs "http_$ih_k" "$want" $((IT_NS + IC_NS)) "$IT_RSS" "import $(secs "$IT_NS") s + $(secs "$IC_NS") s until counted"
-    fig "import_http_${ih_k}_server_rss" "${srss:-?}" "MiB VmHWM of stratad"
+    imp_run_done "http_$ih_k" "$want" $((IT_NS + IC_NS)) "$IT_RSS" "$srss" "import $(secs "$IT_NS") s + $(secs "$IC_NS") s until counted"
     ingest_stop
 }
 
@@ -1435,9 +1463,7 @@ imp_offline() {
     if ! imp_wait_count strata "$want"; then
         fail "offline_$io_k: only ${IC_GOT:-?} of $want values counted"; ingest_stop; return 1
     fi
-    imp_figs "offline_$io_k" "$want" "$IT_NS" "$IT_RSS" "counted afterwards by stratad"
-    fig "import_offline_${io_k}_vs_target" "$(awk -v v="$IMP_VPS" 'BEGIN { printf "%.2f", v / 1e7 }')" \
-        "x 10 M values/s ($(awk -v v="$IMP_VPS" 'BEGIN { print (v >= 1e7) ? "met" : "MISSED" }'))"
+    imp_run_done "offline_$io_k" "$want" "$IT_NS" "$IT_RSS" "" "to the CLI's exit; counted afterwards by stratad"
     ingest_stop
 }
 
@@ -1460,8 +1486,7 @@ imp_influx() {
         fail "influx_lp: only ${IC_GOT:-?} of $want values counted after ${ING_POLL_S}s"; ingest_stop; return 1
     fi
     srss=$(ingest_hwm_mib "$ING_PID")
-    imp_figs influx_lp "$want" $((IT_NS + IC_NS)) "$IT_RSS" "import $(secs "$IT_NS") s + $(secs "$IC_NS") s until counted"
-    fig "import_influx_lp_server_rss" "${srss:-?}" "MiB VmHWM of influxd"
+    imp_run_done influx_lp "$want" $((IT_NS + IC_NS)) "$IT_RSS" "$srss" "import $(secs "$IT_NS") s + $(secs "$IC_NS") s until counted"
     ingest_stop
 }
 
@@ -1526,9 +1551,9 @@ bench_import() {
             lines=$((IMP_HOSTS * pts))
             printf '   lp: %s hosts x %s points = %s lines, %s values, %s bytes\n' "$IMP_HOSTS" "$pts" "$lines" \
                 $((lines * 10)) "$(wc -c < "$lpf" | tr -d ' ')"
-            imp_want influx_lp && imp_influx "$lpf" "$lines"
-            imp_want http_lp && imp_http lp "$lpf" "$lines"
-            imp_want offline_lp && imp_offline lp "$lpf" "$lines"
+            imp_want influx_lp && imp_target influx_lp imp_influx "$lpf" "$lines"
+            imp_want http_lp && imp_target http_lp imp_http lp "$lpf" "$lines"
+            imp_want offline_lp && imp_target offline_lp imp_offline lp "$lpf" "$lines"
             [ "$IMP_PERF" = 1 ] && imp_perf "$lpf"
             rm -f "$lpf"
         fi
@@ -1558,8 +1583,8 @@ bench_import() {
                 "$([ "$IMP_CSV_MODE" = tagcols ] && echo "tag columns as tags (--tag-columns)" ||
                     echo "tag columns cut off, host_0's tags as --tag (strata import has no --tag-columns)")"
             printf '   csv header: %s\n' "$(head -n 1 "$csvf" | cut -c 1-100)..."
-            imp_want http_csv && imp_http csv "$csvf" "$lines"
-            imp_want offline_csv && imp_offline csv "$csvf" "$lines"
+            imp_want http_csv && imp_target http_csv imp_http csv "$csvf" "$lines"
+            imp_want offline_csv && imp_target offline_csv imp_offline csv "$csvf" "$lines"
             rm -f "$csvf"
         fi
     fi
