@@ -1326,7 +1326,7 @@ IMP_CSV_HOSTS=1
 imp_points() { awk -v s="$1" -v m="$2" 'BEGIN { p = int(m * 1048576 * 100 / s + 0.999); if (p < 1) p = 1; print p }'; }
 
 # imp_time NAME CMD... — run CMD (output in $SCRATCH/imp_NAME.out); sets IT_RC,
-# IT_NS (wall time) and IT_RSS (peak RSS, MiB).
+# IT_NS (wall time), IT_RSS (peak RSS, MiB) and IT_CPU (user + sys seconds).
 imp_time() {
     it_out=$SCRATCH/imp_$1.out; shift
     it_t0=$(now_ns)
@@ -1335,6 +1335,7 @@ imp_time() {
         IT_RC=$?
         IT_NS=$(($(now_ns) - it_t0))
         IT_RSS=$(awk -F': *' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$it_out.time")
+        IT_CPU=$(awk -F': *' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$it_out.time")
     else
         "$@" > "$it_out" 2>&1 &
         it_pid=$!; it_hwm=0
@@ -1348,6 +1349,7 @@ imp_time() {
         wait "$it_pid"; IT_RC=$?
         IT_NS=$(($(now_ns) - it_t0))
         IT_RSS=$(awk -v k="$it_hwm" 'BEGIN { printf "%.1f", k / 1024 }')
+        IT_CPU="?"
     fi
 }
 
@@ -1373,8 +1375,8 @@ imp_summary() { grep -v '^[[:space:]]*$' "$SCRATCH/imp_$1.out" | tail -n 3 | sed
 # values/s and peak RSS go to $SCRATCH/imp_runs_NAME for imp_target.
 imp_run_done() {
     ird_vps=$(awk -v v="$2" -v ns="$3" 'BEGIN { if (ns <= 0) ns = 1; printf "%.0f", v / (ns / 1e9) }')
-    printf '   %s: %s values in %s s (%s): %s M values/s, client peak RSS %s MiB%s\n' "$1" "$2" "$(secs "$3")" "$6" \
-        "$(awk -v v="$ird_vps" 'BEGIN { printf "%.2f", v / 1e6 }')" "$4" "${5:+, server $5 MiB}"
+    printf '   %s: %s values in %s s (%s): %s M values/s, client peak RSS %s MiB%s, client CPU %s s\n' "$1" "$2" \
+        "$(secs "$3")" "$6" "$(awk -v v="$ird_vps" 'BEGIN { printf "%.2f", v / 1e6 }')" "$4" "${5:+, server $5 MiB}" "$IT_CPU"
     printf '%s %s %s\n' "$ird_vps" "$4" "${5:-0}" >> "$SCRATCH/imp_runs_$1"
 }
 
@@ -1535,6 +1537,8 @@ bench_import() {
     if [ ! -x "$BUILD/stratad" ] || [ ! -x "$STRATA_BIN" ]; then skip "$BUILD/stratad or $STRATA_BIN not built"; return; fi
     command -v curl > /dev/null 2>&1 || { skip "curl not installed"; return; }
     ti0=$(now_ns)
+    # the 2 cores may be shared: the load says how noisy these figures are
+    printf '   load average at start: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
     if [ -x /usr/bin/time ] || ingest_need_pkg /usr/bin/time time; then IMP_TIMEBIN=/usr/bin/time
     else printf '   /usr/bin/time missing: peak RSS sampled from /proc/PID/status VmHWM every 50 ms\n'; fi
     trap 'ingest_stop; rm -rf "$SCRATCH"' EXIT
