@@ -104,6 +104,18 @@ int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
     int sorted = 1;               /* sources so far are in time order end to end */
     int64_t last_ts = INT64_MIN;
 
+    /* The heads FIRST, then the segment files: a flush that publishes its
+     * file and drops the frozen head between the two steps then shows the
+     * points twice (resolved below), never not at all. */
+    head_points hp[2];
+    head_points_init(&hp[0]);
+    head_points_init(&hp[1]);
+    pthread_rwlock_rdlock(&s->heads_lock);
+    if (s->frozen) rc = head_read(s->frozen, series_id, field_id, tmin, tmax, &hp[0]);
+    if (!rc) rc = head_read(s->active, series_id, field_id, tmin, tmax, &hp[1]);
+    pthread_rwlock_unlock(&s->heads_lock);
+    if (rc) goto heads_fail;
+
     /* 1. segments of the partitions in range, oldest file first */
     sdb d = { 0 };
     if (s->nparts && sidx_series_get(s->idx, series_id, sdb_cb, &d) == 0) {
@@ -155,35 +167,28 @@ int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         st_free(refs);
     }
 
-    /* 2-3. the heads, frozen then active */
-    if (!rc) {
-        head_points hp;
-        head_points_init(&hp);
-        pthread_rwlock_rdlock(&s->heads_lock);
-        head *hs[2] = { s->frozen, s->active };
-        for (int h = 0; h < 2 && !rc; h++) {
-            if (!hs[h]) continue;
-            rc = head_read(hs[h], series_id, field_id, tmin, tmax, &hp);
-            if (rc || hp.n == 0) continue;
-            if (sp.n == 0 && h == 1 && !s->frozen) {
-                /* The common case: everything is in the active head. */
-                pthread_rwlock_unlock(&s->heads_lock);
-                head_points_fini(out);
-                *out = hp;
-                sp_fini(&sp);
-                return 0;
-            }
-            size_t before = sp.n;
-            for (size_t j = 0; j < hp.n && !rc; j++) rc = sp_add(&sp, hp.ts[j], hp.vals[j], hp.quality[j], prio);
-            if (sp.n > before) {
-                if (sp.ts[before] <= last_ts) sorted = 0;
-                last_ts = sp.ts[sp.n - 1];
-            }
-            prio++;
-        }
-        pthread_rwlock_unlock(&s->heads_lock);
-        head_points_fini(&hp);
+    /* 2-3. the heads (read above), frozen then active */
+    if (!rc && sp.n == 0 && hp[0].n == 0) {
+        /* The common case: everything is in the active head. */
+        head_points_fini(out);
+        *out = hp[1];
+        head_points_fini(&hp[0]);
+        sp_fini(&sp);
+        return 0;
     }
+    for (int h = 0; h < 2 && !rc; h++) {
+        if (hp[h].n == 0) continue;
+        size_t before = sp.n;
+        for (size_t j = 0; j < hp[h].n && !rc; j++) rc = sp_add(&sp, hp[h].ts[j], hp[h].vals[j], hp[h].quality[j], prio);
+        if (sp.n > before) {
+            if (sp.ts[before] <= last_ts) sorted = 0;
+            last_ts = sp.ts[sp.n - 1];
+        }
+        prio++;
+    }
+heads_fail:
+    head_points_fini(&hp[0]);
+    head_points_fini(&hp[1]);
     if (rc) { sp_fini(&sp); return rc; }
 
     /* Merge: order by (ts, source), keep the last of each timestamp. */
@@ -296,8 +301,24 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
     memset(&sp, 0, sizeof sp);
     st_buf_init(&sp.strs);
 
+    /* The heads FIRST (see stor_read): newer than any file, whatever order
+     * they are merged in; priorities above every file's. */
+    {
+        head_points hp;
+        head_points_init(&hp);
+        pthread_rwlock_rdlock(&s->heads_lock);
+        head *hs[2] = { s->frozen, s->active };
+        for (int h = 0; h < 2 && !rc; h++) {
+            if (!hs[h]) continue;
+            rc = head_read(hs[h], series_id, field_id, tmin, tmax, &hp);
+            for (size_t j = 0; !rc && j < hp.n; j++)
+                rc = sp_add(&sp, hp.ts[j], hp.vals[j], hp.quality[j], UINT32_MAX - 1u + (uint32_t)h);
+        }
+        pthread_rwlock_unlock(&s->heads_lock);
+        head_points_fini(&hp);
+    }
     sdb d = { 0 };
-    if (s->nparts && sidx_series_get(s->idx, series_id, sdb_cb, &d) == 0) {
+    if (!rc && s->nparts && sidx_series_get(s->idx, series_id, sdb_cb, &d) == 0) {
         pthread_rwlock_rdlock(&s->parts_lock);
         for (size_t i = 0; i < s->nparts && !rc; i++) {
             stor_part *p = &s->parts[i];
@@ -339,20 +360,6 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
             x->max_ts = col->blocks[b].max_ts;
             x->clean = col->type != ST_TYPE_STRING && x->min_ts >= tmin && x->max_ts <= tmax;
         }
-    }
-    /* The heads (frozen then active), merged: they are newer than any file. */
-    if (!rc) {
-        head_points hp;
-        head_points_init(&hp);
-        pthread_rwlock_rdlock(&s->heads_lock);
-        head *hs[2] = { s->frozen, s->active };
-        for (int h = 0; h < 2 && !rc; h++) {
-            if (!hs[h]) continue;
-            rc = head_read(hs[h], series_id, field_id, tmin, tmax, &hp);
-            for (size_t j = 0; !rc && j < hp.n; j++) rc = sp_add(&sp, hp.ts[j], hp.vals[j], hp.quality[j], (uint32_t)(nrefs + (size_t)h));
-        }
-        pthread_rwlock_unlock(&s->heads_lock);
-        head_points_fini(&hp);
     }
     if (rc) goto out;
     /* A block is clean when nothing else has points in its time span. */
