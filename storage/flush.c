@@ -481,7 +481,9 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
     char dir[4096];
     part_dir(s, db_id, index, dir, sizeof dir);
     uint64_t file_id = s->next_file_id++;
-    seg_writer_opts o = { 0, 9, 0 }; /* cold data: a higher zstd level */
+    /* Cold data: larger blocks (the fixed cost per block is amortised over
+     * 8x more points) and a higher zstd level. */
+    seg_writer_opts o = { 8192, 9, 0 };
     seg_writer *w = NULL;
     int rc = seg_writer_open(s->io, dir, file_id, &o, &w);
     stor_points pts, one;
@@ -630,9 +632,25 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
     return 0;
 }
 
-/* Compact every partition holding at least min_files files. */
+/* Rewrite every partition once into one cold file (force_merge). */
+static void merge_all_once(stor *s)
+{
+    pthread_rwlock_rdlock(&s->parts_lock);
+    size_t n = s->nparts;
+    uint64_t *db = st_malloc((n ? n : 1) * sizeof *db);
+    int64_t *idx = st_malloc((n ? n : 1) * sizeof *idx);
+    for (size_t i = 0; db && idx && i < n; i++) { db[i] = s->parts[i].db_id; idx[i] = s->parts[i].index; }
+    pthread_rwlock_unlock(&s->parts_lock);
+    for (size_t i = 0; db && idx && i < n && !atomic_load(&s->readonly); i++)
+        if (compact_part(s, db[i], idx[i], 1, NULL) != 0) break;
+    st_free(db);
+    st_free(idx);
+}
+
+/* Compact every partition holding at least min_files (>= 2) files. */
 static void compact_all(stor *s, size_t min_files)
 {
+    if (min_files < 2) { merge_all_once(s); return; }
     for (;;) {
         uint64_t db = 0;
         int64_t index = 0;
@@ -789,7 +807,7 @@ static void *flush_main(void *arg)
             if (requested || bytes >= limit || (since && st_mono_ns() - since >= age_ns)) {
                 if (stor__flush_now(s) == 0) compact_all(s, COMPACT_MIN_FILES);
             }
-            if (merge) compact_all(s, 2);
+            if (merge) compact_all(s, 1); /* explicit: every partition into one cold file */
             int64_t now = st_mono_ns();
             if (ret_now || now - last_retention >= (int64_t)RETENTION_CHECK_S * 1000000000LL) {
                 retention(s);
@@ -863,7 +881,7 @@ int stor_compact(stor *s)
 {
     if (!s->flush_started) {
         int rc = stor__flush_now(s);
-        if (!rc) compact_all(s, 2);
+        if (!rc) compact_all(s, 1);
         return rc;
     }
     return request_and_wait(s, 1);

@@ -176,8 +176,9 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin_ns, i
  * before a backup). 0, ST_ENOSPC (it failed; retried later) or
  * ST_EREADONLY. Any thread but a network loop. */
 int stor_flush(stor *s);
-/* Flush, then merge every partition holding two or more files into one
- * (VictoriaMetrics' force_merge). Waits. 0 or ST_EREADONLY. */
+/* Flush, then rewrite every partition into one file in the cold form
+ * (8192-point blocks, higher zstd level): VictoriaMetrics' force_merge.
+ * Waits. 0 or ST_EREADONLY. */
 int stor_compact(stor *s);
 
 /* ---- small named values kept in the catalog (e.g. the MQTT bridge's
