@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -1267,8 +1268,21 @@ int stor_write(stor_batch *b, stor_done_cb done_cb, void *arg)
     b->arg = arg;
     if (!s->log) {
         /* Bulk load: applied now, on the caller's thread; durable at the
-         * closing flush. */
+         * closing flush. Back-pressure keeps memory near max_head_bytes:
+         * past half of it a flush is asked for, and while one is running
+         * with the new head past half again, the writer waits. */
         wal_done(b, 0, s->last_seq);
+        size_t limit = s->opts.max_head_bytes ? s->opts.max_head_bytes / 2 : (size_t)64 << 20;
+        if (head_bytes(s->active) >= limit) {
+            pthread_mutex_lock(&s->flush_mu);
+            s->flush_request = 1;
+            pthread_cond_signal(&s->flush_cv);
+            pthread_mutex_unlock(&s->flush_mu);
+            for (int i = 0; i < 60000 && s->frozen && head_bytes(s->active) >= limit && !atomic_load(&s->readonly); i++) {
+                struct timespec d = { 0, 1000000 };
+                nanosleep(&d, NULL);
+            }
+        }
         return 0;
     }
     rc = wal_append(s->log, WAL_REC_WRITE, b->payload, b->payload_len, wal_done, b);

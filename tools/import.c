@@ -766,6 +766,8 @@ typedef struct imp_run {
     pthread_mutex_t mu;
     pthread_cond_t cv_work;  /* a batch was queued, or reading ended, or stop */
     pthread_cond_t cv_free;  /* a batch buffer came back */
+    pthread_cond_t cv_apply; /* --offline: the next batch in read order may be applied */
+    uint64_t apply_next;     /* --offline: seq of the batch whose turn it is */
     imp_batch *q_head, *q_tail;
     imp_batch *free_list;
     size_t allocated, max_batches;
@@ -812,6 +814,7 @@ static void set_fatal(imp_run *r, int code, const char *fmt, ...)
     atomic_store(&r->stop, 1);
     pthread_cond_broadcast(&r->cv_work);
     pthread_cond_broadcast(&r->cv_free);
+    pthread_cond_broadcast(&r->cv_apply);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -1096,8 +1099,19 @@ static int send_batch_offline(imp_run *r, imp_batch *b, off_ctx *x)
     lo.quality_field = st_slice_cstr(o->quality_field ? o->quality_field : "quality");
     rc = lp_parse_buffer(&lo, b->body.ptr ? b->body.ptr : "", b->body.len, off_on_line, off_on_error, x, NULL);
     if (rc) { stor_batch_destroy(x->sb); set_fatal(r, EXIT_REJECTED, "out of memory"); return -1; }
+    /* Parsed in parallel, applied in read order: the head then takes the
+     * points as appends (compressed), not into its out-of-order buffer. */
+    pthread_mutex_lock(&r->mu);
+    while (r->apply_next != b->seq && !atomic_load(&r->stop)) pthread_cond_wait(&r->cv_apply, &r->mu);
+    int stopped = atomic_load(&r->stop);
+    pthread_mutex_unlock(&r->mu);
+    if (stopped) { stor_batch_destroy(x->sb); x->sb = NULL; return -1; }
     rc = stor_write(x->sb, off_done, x);
     x->sb = NULL;
+    pthread_mutex_lock(&r->mu);
+    r->apply_next++;
+    pthread_cond_broadcast(&r->cv_apply);
+    pthread_mutex_unlock(&r->mu);
     if (rc == 0) {
         pthread_mutex_lock(&x->mu);
         while (!x->done) pthread_cond_wait(&x->cv, &x->mu);
@@ -1677,6 +1691,7 @@ int tool_import_main(int argc, char **argv)
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv_work, NULL);
     pthread_cond_init(&r->cv_free, NULL);
+    pthread_cond_init(&r->cv_apply, NULL);
     run_ready = 1;
     srand((unsigned)(time(NULL) ^ getpid()));
     threads = st_calloc((size_t)o.workers, sizeof *threads);
@@ -1767,6 +1782,7 @@ out:
         for (imp_batch *b = r->q_head, *n; b; b = n) { n = b->next; batch_free(b); }
         for (size_t i = 0; i < r->nerrors; i++) st_free(r->errors[i].text);
         pthread_cond_destroy(&r->cv_free);
+        pthread_cond_destroy(&r->cv_apply);
         pthread_cond_destroy(&r->cv_work);
         pthread_mutex_destroy(&r->mu);
     }
