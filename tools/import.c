@@ -1242,6 +1242,7 @@ static void import_usage(FILE *f, const char *cmd)
             "                       or a pattern of %%Y %%m %%d %%H %%M %%S %%f (default: detected)\n"
             "  --timezone ZONE      IANA zone of times without an offset (default UTC)\n"
             "  --int-columns A,B    columns sent as integers (default: numbers are floats)\n"
+            "  --tag-columns A,B    wide form: these columns become tags of each row's line, not fields\n"
             "  --name-column C      long form: one row = one value of tag tag=<C>, field value\n"
             "  --value-column C     long form value column (default value)\n"
             "  --quality-column C   integer or Good/Bad/Uncertain -> the point's quality\n"
@@ -1491,6 +1492,7 @@ int tool_import_main(int argc, char **argv)
         else if (!strcmp(name, "--time-format")) csvo.time_format = v;
         else if (!strcmp(name, "--timezone")) csvo.timezone = v;
         else if (!strcmp(name, "--int-columns")) csvo.int_columns = v;
+        else if (!strcmp(name, "--tag-columns")) csvo.tag_columns = v;
         else if (!strcmp(name, "--name-column")) csvo.name_column = v;
         else if (!strcmp(name, "--value-column")) csvo.value_column = v;
         else if (!strcmp(name, "--quality-column")) csvo.quality_column = v;

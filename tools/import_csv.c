@@ -70,6 +70,7 @@ struct imp_csv {
     size_t *hoff;            /* owned: header cell offsets */
     int time_col, name_col, value_col, quality_col;
     uint8_t *is_int;         /* owned, per column */
+    uint8_t *is_tag;         /* owned, per column: --tag-columns */
     int tf;                  /* TF_* */
     int64_t epoch_unit_ns;
     char pattern[128];
@@ -454,7 +455,8 @@ static int take_header(imp_csv *c, const char *rec, size_t len, char *err, size_
     c->ncols = c->n;
     c->hoff = st_calloc(c->n, sizeof *c->hoff);
     c->is_int = st_calloc(c->n, 1);
-    if (!c->hoff || !c->is_int) return ST_ENOMEM;
+    c->is_tag = st_calloc(c->n, 1);
+    if (!c->hoff || !c->is_int || !c->is_tag) return ST_ENOMEM;
     for (size_t k = 0; k < c->n; k++) {
         c->hoff[k] = c->header.len;
         const char *s = cell(c, k);
@@ -499,6 +501,20 @@ static int take_header(imp_csv *c, const char *rec, size_t len, char *err, size_
         c->quality_col = find_col(c, c->o.quality_column);
         if (c->quality_col < 0) { snprintf(err, errlen, "no column named '%s'", c->o.quality_column); return ST_EINVAL; }
     }
+    if (c->o.tag_columns) {
+        const char *p = c->o.tag_columns;
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            int found = 0;
+            for (size_t k = 0; k < c->ncols; k++) {
+                const char *h = c->header.ptr + c->hoff[k];
+                if (strlen(h) == n && memcmp(h, p, n) == 0 && (int)k != c->time_col) c->is_tag[k] = 1, found = 1;
+            }
+            if (!found) { snprintf(err, errlen, "--tag-columns: no column named '%.*s'", (int)n, p); return ST_EINVAL; }
+            p += n;
+            if (*p == ',') p++;
+        }
+    }
     if (c->o.int_columns) {
         const char *p = c->o.int_columns;
         while (*p) {
@@ -533,6 +549,21 @@ static int put_prefix(imp_csv *c, st_buf *b, const char *name, size_t nlen)
         if (!rc) rc = put_name(b, eq + 1, strlen(eq + 1), 0);
     }
     return rc;
+}
+
+/* The row's --tag-columns cells as tags (empty cells left out). */
+static int put_tag_cols(imp_csv *c, st_buf *b, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < c->n && k < c->ncols; k++) {
+        if (!c->is_tag[k] || c->clen[k] == 0) continue;
+        const char *h = c->header.ptr + c->hoff[k];
+        if (st_buf_append_byte(b, ',') || put_name(b, h, strlen(h), 0) || st_buf_append_byte(b, '=') ||
+            put_name(b, cell(c, k), c->clen[k], 0)) {
+            snprintf(err, errlen, "column %.60s: '%.60s' cannot be a tag", h, cell(c, k));
+            return ST_EPARSE;
+        }
+    }
+    return 0;
 }
 
 static int put_ts(imp_csv *c, st_buf *b, int64_t ts)
@@ -671,14 +702,16 @@ int imp_csv_record(imp_csv *c, const char *rec, size_t len, st_buf *out, uint32_
             snprintf(err, errlen, "bad name '%.60s'", cell(c, (size_t)c->name_col));
             return ST_EPARSE;
         }
+        if ((rc = put_tag_cols(c, b, err, errlen))) return rc;
         st_buf_append_str(b, " value=");
         if ((rc = put_field(c, b, cell(c, (size_t)c->value_col), vn, c->is_int[c->value_col], err, errlen,
                             c->header.ptr + c->hoff[c->value_col]))) return rc;
     } else {
         if (put_prefix(c, b, NULL, 0)) { snprintf(err, errlen, "bad --measurement or --tag"); return ST_EPARSE; }
+        if ((rc = put_tag_cols(c, b, err, errlen))) return rc;
         size_t nf = 0;
         for (size_t k = 0; k < c->n && k < c->ncols; k++) {
-            if ((int)k == c->time_col || (int)k == c->quality_col || c->clen[k] == 0) continue;
+            if ((int)k == c->time_col || (int)k == c->quality_col || c->is_tag[k] || c->clen[k] == 0) continue;
             const char *h = c->header.ptr + c->hoff[k];
             st_buf_append_byte(b, nf ? ',' : ' ');
             if (put_name(b, h, strlen(h), 0)) { snprintf(err, errlen, "column name '%.60s' cannot be a field key", h); return ST_EPARSE; }
@@ -782,6 +815,7 @@ void imp_csv_destroy(imp_csv *c)
     st_buf_fini(&c->line);
     st_free(c->hoff);
     st_free(c->is_int);
+    st_free(c->is_tag);
     st_free(c->coff);
     st_free(c->clen);
     st_free(c);

@@ -29,6 +29,7 @@ typedef struct imp_csv_opts {
     const char *tags[IMP_CSV_MAX_LIST]; /* "k=v" added to every line */
     size_t ntags;
     const char *int_columns;    /* comma-separated column names sent as integers */
+    const char *tag_columns;    /* comma-separated column names that become tags of each row's line */
     const char *name_column, *value_column, *quality_column; /* long form when name_column */
     const char *quality_field;  /* the server's quality field key ("quality") */
     int64_t unit_ns;            /* timestamps are written in this unit (--precision) */

@@ -182,4 +182,28 @@ def test_many_bad_rows_first_ten_and_count():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_tag_columns():
+    s = Server()
+    d = tempfile.mkdtemp(prefix="strata-csvtag-")
+    try:
+        f = os.path.join(d, "hosts.csv")
+        with open(f, "w") as fh:
+            fh.write("time,host,rack,usage\n")
+            fh.write("2024-01-01T00:00:00Z,a,r1,1.5\n2024-01-01T00:00:00Z,b,r1,2.5\n2024-01-01T00:00:10Z,a,,3.5\n")
+        p = subprocess.run([STRATA, "import", "--url", "http://127.0.0.1:%d" % s.port, "--db", "db",
+                            "--measurement", "cpu", "--tag-columns", "host,rack", f], capture_output=True, text=True)
+        eq(p.returncode, 0, p.stderr)
+        st, js = s.query("SHOW TAG KEYS FROM cpu")
+        eq([v[0] for v in js["results"][0]["series"][0]["values"]], ["host", "rack"])
+        st, js = s.query("SHOW FIELD KEYS FROM cpu")
+        eq([v[0] for v in js["results"][0]["series"][0]["values"]], ["usage"])
+        eq(s.values("SELECT usage FROM cpu WHERE host = 'a'"), [[1704067200000000000, 1.5], [1704067210000000000, 3.5]])
+        eq(s.values("SELECT usage FROM cpu WHERE host = 'b' AND rack = 'r1'"), [[1704067200000000000, 2.5]])
+        p = subprocess.run([STRATA, "import", "--url", "http://127.0.0.1:%d" % s.port, "--db", "db",
+                            "--measurement", "cpu", "--tag-columns", "nope", f], capture_output=True, text=True)
+        check(p.returncode != 0 and "--tag-columns: no column named 'nope'" in p.stderr, p.stderr)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 run_tests(globals())
