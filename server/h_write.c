@@ -25,8 +25,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/timefmt.h"
-#include "common/utf8.h"
 #include "ingest/lp.h"
+#include "ingest/lpstor.h"
 #include "server/handlers.h"
 
 enum { MAX_ERRORS_REPORTED = 10, INFLATE_CHUNK = 64 * 1024 };
@@ -51,9 +51,7 @@ typedef struct wstate {
     int status;                /* completion status from storage */
     uint64_t points;           /* values in the submitted batch */
     uint64_t utf8_rejected;    /* lines refused for non-UTF-8 names */
-    st_slice *tag_keys, *tag_vals; /* owned scratch for one line */
-    stor_field_in *fields;     /* owned scratch */
-    uint32_t scratch_cap_tags, scratch_cap_fields;
+    lpstor adapt;              /* owned: lines -> the batch */
     char zout[INFLATE_CHUNK];
 } wstate;
 
@@ -67,9 +65,7 @@ static void w_free(http_req *r)
     st_buf_fini(&w->db);
     st_buf_fini(&w->rp);
     st_buf_fini(&w->errmsg);
-    st_free(w->tag_keys);
-    st_free(w->tag_vals);
-    st_free(w->fields);
+    lpstor_fini(&w->adapt);
     st_free(w);
     r->state = NULL;
 }
@@ -107,71 +103,23 @@ static int on_lp_error(void *ctx, uint64_t lineno, st_slice msg)
     return 0;
 }
 
-static int grow_scratch(wstate *w, uint32_t ntags, uint32_t nfields)
-{
-    if (ntags > w->scratch_cap_tags) {
-        uint32_t cap = ntags < 16 ? 16 : ntags;
-        st_slice *k = st_realloc(w->tag_keys, cap * sizeof *k);
-        if (!k) return ST_ENOMEM;
-        w->tag_keys = k;
-        st_slice *v = st_realloc(w->tag_vals, cap * sizeof *v);
-        if (!v) return ST_ENOMEM;
-        w->tag_vals = v;
-        w->scratch_cap_tags = cap;
-    }
-    if (nfields > w->scratch_cap_fields) {
-        uint32_t cap = nfields < 16 ? 16 : nfields;
-        stor_field_in *f = st_realloc(w->fields, cap * sizeof *f);
-        if (!f) return ST_ENOMEM;
-        w->fields = f;
-        w->scratch_cap_fields = cap;
-    }
-    return 0;
-}
-
-/* InfluxDB refuses keys that are not UTF-8 ("key contains invalid
- * unicode"); so does Strata, per line, naming the part. */
-static const char *bad_utf8_name(const lp_line *ln)
-{
-    if (!st_utf8_valid(ln->measurement.ptr, ln->measurement.len)) return "measurement";
-    for (uint32_t i = 0; i < ln->tag_count; i++) {
-        if (!st_utf8_valid(ln->tags[i].key.ptr, ln->tags[i].key.len)) return "tag key";
-        if (!st_utf8_valid(ln->tags[i].val.ptr, ln->tags[i].val.len)) return "tag value";
-    }
-    for (uint32_t i = 0; i < ln->field_count; i++)
-        if (!st_utf8_valid(ln->fields[i].key.ptr, ln->fields[i].key.len)) return "field key";
-    return NULL;
-}
-
 static int on_lp_line(void *ctx, const lp_line *ln)
 {
     wstate *w = ctx;
-    const char *bad = bad_utf8_name(ln);
-    if (bad) {
-        char msg[400];
-        int n = snprintf(msg, sizeof msg, "unable to parse '%.*s': invalid UTF-8 in %s (line %llu)",
-                         (int)(ln->raw.len > 200 ? 200 : ln->raw.len), ln->raw.ptr, bad,
-                         (unsigned long long)ln->lineno);
-        w->parse_errors = 1;
-        w->utf8_rejected++;
-        add_error(w, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-        return 0;
-    }
-    int rc = grow_scratch(w, ln->tag_count, ln->field_count);
-    if (rc) return rc;
-    for (uint32_t i = 0; i < ln->tag_count; i++) {
-        w->tag_keys[i] = ln->tags[i].key;
-        w->tag_vals[i] = ln->tags[i].val;
-    }
-    for (uint32_t i = 0; i < ln->field_count; i++) {
-        w->fields[i].key = ln->fields[i].key;
-        w->fields[i].value = ln->fields[i].value;
-    }
     char msg[512];
     uint32_t dropped = 0;
-    rc = stor_batch_add(w->batch, ln->measurement, w->tag_keys, w->tag_vals, ln->tag_count, w->fields,
-                        ln->field_count, ln->ts_ns, ln->quality, msg, sizeof msg, &dropped);
-    if (rc == ST_ECONFLICT || rc == ST_ELIMIT || rc == ST_EINVAL || rc == ST_ERANGE) {
+    int rc = lpstor_add(&w->adapt, w->batch, ln, msg, sizeof msg, &dropped);
+    if (rc == LPSTOR_BAD_NAME) {
+        /* InfluxDB refuses keys that are not UTF-8 ("key contains invalid unicode"). */
+        char full[700];
+        int n = snprintf(full, sizeof full, "unable to parse '%.*s': %s (line %llu)",
+                         (int)(ln->raw.len > 200 ? 200 : ln->raw.len), ln->raw.ptr, msg, (unsigned long long)ln->lineno);
+        w->parse_errors = 1;
+        w->utf8_rejected++;
+        add_error(w, full, (size_t)n < sizeof full ? (size_t)n : sizeof full - 1);
+        return 0;
+    }
+    if (rc == LPSTOR_REFUSED) {
         w->dropped += dropped;
         add_error(w, msg, strlen(msg));
         return 0;
@@ -185,6 +133,7 @@ static int w_headers(http_req *r, int v2)
     atomic_fetch_add_explicit(&s->counters.write_requests, 1, memory_order_relaxed);
     wstate *w = st_calloc(1, sizeof *w);
     if (!w) { http_respond_error(r, 503, "out of memory"); return 0; }
+    lpstor_init(&w->adapt);
     w->req = r;
     w->s = s;
     w->v2 = v2;

@@ -40,6 +40,7 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "common/utf8.h"
+#include "ingest/lpstor.h"
 #include "ingest/mqtt.h"
 #include "ingest/sparkplug.h"
 #include "server/handlers.h"
@@ -83,9 +84,7 @@ typedef struct mqtt_loop {
     uint64_t next_conn_id;
     int paused;                  /* reading stopped: too many groups in flight */
     st_arena arena;              /* one message's decode */
-    st_slice *tag_keys, *tag_vals;
-    stor_field_in *fields;
-    uint32_t cap_tags, cap_fields;
+    lpstor adapt;                /* owned: points -> the group's batch */
     uint64_t db_id;
     int64_t log_window_ms;
     uint32_t log_count;
@@ -285,66 +284,16 @@ static void on_check(uv_check_t *h)
 
 /* ---- message -> points ---- */
 
-static int grow_scratch(mqtt_loop *ml, uint32_t ntags, uint32_t nfields)
-{
-    if (ntags > ml->cap_tags) {
-        uint32_t cap = ntags < 16 ? 16 : ntags;
-        st_slice *k = st_realloc(ml->tag_keys, cap * sizeof *k);
-        if (!k) return ST_ENOMEM;
-        ml->tag_keys = k;
-        st_slice *v = st_realloc(ml->tag_vals, cap * sizeof *v);
-        if (!v) return ST_ENOMEM;
-        ml->tag_vals = v;
-        ml->cap_tags = cap;
-    }
-    if (nfields > ml->cap_fields) {
-        uint32_t cap = nfields < 16 ? 16 : nfields;
-        stor_field_in *f = st_realloc(ml->fields, cap * sizeof *f);
-        if (!f) return ST_ENOMEM;
-        ml->fields = f;
-        ml->cap_fields = cap;
-    }
-    return 0;
-}
-
-static int names_valid(const lp_line *ln)
-{
-    if (!st_utf8_valid(ln->measurement.ptr, ln->measurement.len)) return 0;
-    for (uint32_t i = 0; i < ln->tag_count; i++)
-        if (!st_utf8_valid(ln->tags[i].key.ptr, ln->tags[i].key.len) ||
-            !st_utf8_valid(ln->tags[i].val.ptr, ln->tags[i].val.len))
-            return 0;
-    for (uint32_t i = 0; i < ln->field_count; i++)
-        if (!st_utf8_valid(ln->fields[i].key.ptr, ln->fields[i].key.len)) return 0;
-    return 1;
-}
-
 static int on_point(void *ctx, const lp_line *ln)
 {
     mqtt_loop *ml = ctx;
     mq_group *g = ml->cur;
-    if (!names_valid(ln)) {
-        ml->msg_rejected++;
-        if (!ml->msg_err[0]) snprintf(ml->msg_err, sizeof ml->msg_err, "invalid UTF-8 in a name");
-        return 0;
-    }
-    int rc = grow_scratch(ml, ln->tag_count, ln->field_count);
-    if (rc) return rc;
-    for (uint32_t i = 0; i < ln->tag_count; i++) {
-        ml->tag_keys[i] = ln->tags[i].key;
-        ml->tag_vals[i] = ln->tags[i].val;
-    }
-    for (uint32_t i = 0; i < ln->field_count; i++) {
-        ml->fields[i].key = ln->fields[i].key;
-        ml->fields[i].value = ln->fields[i].value;
-    }
     uint32_t dropped = 0;
     uint64_t before = stor_batch_points(g->batch);
     char msg[256];
-    rc = stor_batch_add(g->batch, ln->measurement, ml->tag_keys, ml->tag_vals, ln->tag_count, ml->fields,
-                        ln->field_count, ln->ts_ns, ln->quality, msg, sizeof msg, &dropped);
+    int rc = lpstor_add(&ml->adapt, g->batch, ln, msg, sizeof msg, &dropped);
     g->points += stor_batch_points(g->batch) - before;
-    if (rc == ST_ECONFLICT || rc == ST_ELIMIT || rc == ST_EINVAL) {
+    if (rc == LPSTOR_BAD_NAME || rc == LPSTOR_REFUSED) {
         ml->msg_rejected += dropped ? dropped : 1;
         if (!ml->msg_err[0]) snprintf(ml->msg_err, sizeof ml->msg_err, "%s", msg);
         return 0;
@@ -722,6 +671,7 @@ int mqtt_srv_loop_init(srv_loop *l)
 {
     if (l->mqtt) return 0;
     mqtt_loop *ml = st_calloc(1, sizeof *ml);
+    if (ml) lpstor_init(&ml->adapt);
     if (!ml) return ST_ENOMEM;
     ml->loop = l;
     st_arena_init(&ml->arena, 64 * 1024);
@@ -791,9 +741,7 @@ void mqtt_srv_loop_free(srv_loop *l)
     while (ml->head) { mq_group *g = ml->head; ml->head = g->next; group_free(g); }
     while (ml->free_list) { mq_group *g = ml->free_list; ml->free_list = g->next; group_free(g); }
     st_arena_fini(&ml->arena);
-    st_free(ml->tag_keys);
-    st_free(ml->tag_vals);
-    st_free(ml->fields);
+    lpstor_fini(&ml->adapt);
     st_free(ml);
     l->mqtt = NULL;
 }

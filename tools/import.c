@@ -93,6 +93,7 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "ingest/lp.h"
+#include "ingest/lpstor.h"
 #include "storage/stor.h"
 #include "tools/httpc.h"
 #include "tools/progress.h"
@@ -1015,9 +1016,7 @@ typedef struct off_ctx {
     imp_batch *b;
     stor_batch *sb;
     uint64_t bad;
-    st_slice *tk, *tv;
-    stor_field_in *fv;
-    uint32_t cap_t, cap_f;
+    lpstor adapt;           /* owned: lines -> the batch */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int done, status;
@@ -1040,28 +1039,10 @@ static int off_on_error(void *ctx, uint64_t lineno, st_slice msg)
 static int off_on_line(void *ctx, const lp_line *ln)
 {
     off_ctx *x = ctx;
-    if (ln->tag_count > x->cap_t) {
-        uint32_t c = ln->tag_count * 2;
-        st_slice *a = st_realloc(x->tk, c * sizeof *a), *b2 = a ? st_realloc(x->tv, c * sizeof *b2) : NULL;
-        if (a) x->tk = a;
-        if (b2) x->tv = b2;
-        if (!a || !b2) return ST_ENOMEM;
-        x->cap_t = c;
-    }
-    if (ln->field_count > x->cap_f) {
-        uint32_t c = ln->field_count * 2;
-        stor_field_in *f = st_realloc(x->fv, c * sizeof *f);
-        if (!f) return ST_ENOMEM;
-        x->fv = f;
-        x->cap_f = c;
-    }
-    for (uint32_t i = 0; i < ln->tag_count; i++) { x->tk[i] = ln->tags[i].key; x->tv[i] = ln->tags[i].val; }
-    for (uint32_t i = 0; i < ln->field_count; i++) { x->fv[i].key = ln->fields[i].key; x->fv[i].value = ln->fields[i].value; }
     char msg[512];
     uint32_t dropped = 0;
-    int rc = stor_batch_add(x->sb, ln->measurement, x->tk, x->tv, ln->tag_count, x->fv, ln->field_count, ln->ts_ns,
-                            ln->quality, msg, sizeof msg, &dropped);
-    if (rc == ST_ECONFLICT || rc == ST_ELIMIT || rc == ST_EINVAL || rc == ST_ERANGE) {
+    int rc = lpstor_add(&x->adapt, x->sb, ln, msg, sizeof msg, &dropped);
+    if (rc == LPSTOR_BAD_NAME || rc == LPSTOR_REFUSED) {
         char full[700];
         int n = snprintf(full, sizeof full, "unable to write '%.*s': %s", (int)(ln->raw.len > 120 ? 120 : ln->raw.len),
                          ln->raw.ptr, msg);
@@ -1137,6 +1118,7 @@ static void *worker_main(void *arg)
     httpc *c = NULL;
     off_ctx x;
     memset(&x, 0, sizeof x);
+    lpstor_init(&x.adapt);
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
     if (!o->storage && httpc_create(&o->url, &ho, &c)) { set_fatal(r, EXIT_REJECTED, "out of memory"); return NULL; }
@@ -1159,9 +1141,7 @@ static void *worker_main(void *arg)
         else send_batch(r, c, b, &resp, &etext);
         put_free(r, b);
     }
-    st_free(x.tk);
-    st_free(x.tv);
-    st_free(x.fv);
+    lpstor_fini(&x.adapt);
     pthread_mutex_destroy(&x.mu);
     pthread_cond_destroy(&x.cv);
     st_buf_fini(&etext);
