@@ -82,6 +82,47 @@ static int sdb_cb(void *arg, uint64_t sid, uint64_t db, const void *k, size_t kl
     return 0;
 }
 
+/* References to the segment files of the series' partitions overlapping
+ * [tmin, tmax], partitions in time order and files in write order (oldest
+ * first). The caller seg_unref()s each and st_free()s the array. */
+static int collect_refs(stor *s, uint64_t series_id, int64_t tmin, int64_t tmax, seg ***out, size_t *nout)
+{
+    seg **refs = NULL;
+    size_t nrefs = 0, cap = 0;
+    int rc = 0;
+    sdb d = { 0 };
+    *out = NULL;
+    *nout = 0;
+    if (!s->nparts || sidx_series_get(s->idx, series_id, sdb_cb, &d) != 0) return 0;
+    pthread_rwlock_rdlock(&s->parts_lock);
+    for (size_t i = 0; i < s->nparts && !rc; i++) {
+        stor_part *p = &s->parts[i];
+        if (p->db_id != d.db) continue;
+        int64_t pmin = p->index * p->width_ns, pmax = pmin + (p->width_ns - 1);
+        if (pmax < tmin || pmin > tmax) continue;
+        for (size_t k = 0; k < p->n; k++) {
+            if (nrefs == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                seg **nr = st_realloc(refs, nc * sizeof *nr);
+                if (!nr) { rc = ST_ENOMEM; break; }
+                refs = nr;
+                cap = nc;
+            }
+            seg_ref(p->segs[k]);
+            refs[nrefs++] = p->segs[k];
+        }
+    }
+    pthread_rwlock_unlock(&s->parts_lock);
+    if (rc) {
+        for (size_t i = 0; i < nrefs; i++) seg_unref(refs[i]);
+        st_free(refs);
+        return rc;
+    }
+    *out = refs;
+    *nout = nrefs;
+    return 0;
+}
+
 typedef struct ord_ctx { const int64_t *ts; const uint32_t *prio; } ord_ctx;
 
 /* (ts, source, arrival): equal timestamps keep their write order. */
@@ -117,29 +158,10 @@ int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
     if (rc) goto heads_fail;
 
     /* 1. segments of the partitions in range, oldest file first */
-    sdb d = { 0 };
-    if (s->nparts && sidx_series_get(s->idx, series_id, sdb_cb, &d) == 0) {
-        seg **refs = NULL;
-        size_t nrefs = 0, cap = 0;
-        pthread_rwlock_rdlock(&s->parts_lock);
-        for (size_t i = 0; i < s->nparts && !rc; i++) {
-            stor_part *p = &s->parts[i];
-            if (p->db_id != d.db) continue;
-            int64_t pmin = p->index * p->width_ns, pmax = pmin + (p->width_ns - 1);
-            if (pmax < tmin || pmin > tmax) continue;
-            for (size_t k = 0; k < p->n; k++) {
-                if (nrefs == cap) {
-                    size_t nc = cap ? cap * 2 : 16;
-                    seg **nr = st_realloc(refs, nc * sizeof *nr);
-                    if (!nr) { rc = ST_ENOMEM; break; }
-                    refs = nr;
-                    cap = nc;
-                }
-                seg_ref(p->segs[k]);
-                refs[nrefs++] = p->segs[k];
-            }
-        }
-        pthread_rwlock_unlock(&s->parts_lock);
+    seg **refs = NULL;
+    size_t nrefs = 0;
+    if (!rc) rc = collect_refs(s, series_id, tmin, tmax, &refs, &nrefs);
+    {
         /* Partitions are in time order, files within one in write order. */
         for (size_t i = 0; i < nrefs && !rc; i++) {
             const seg_column *col;
@@ -291,7 +313,7 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
 {
     int rc = 0;
     seg **refs = NULL;
-    size_t nrefs = 0, capr = 0;
+    size_t nrefs = 0;
     cand *cands = NULL;
     size_t nc = 0, capc = 0;
     stor_points heads, merged;
@@ -317,28 +339,7 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         pthread_rwlock_unlock(&s->heads_lock);
         head_points_fini(&hp);
     }
-    sdb d = { 0 };
-    if (!rc && s->nparts && sidx_series_get(s->idx, series_id, sdb_cb, &d) == 0) {
-        pthread_rwlock_rdlock(&s->parts_lock);
-        for (size_t i = 0; i < s->nparts && !rc; i++) {
-            stor_part *p = &s->parts[i];
-            if (p->db_id != d.db) continue;
-            int64_t pmin = p->index * p->width_ns, pmax = pmin + (p->width_ns - 1);
-            if (pmax < tmin || pmin > tmax) continue;
-            for (size_t k = 0; k < p->n; k++) {
-                if (nrefs == capr) {
-                    size_t c = capr ? capr * 2 : 16;
-                    seg **nr = st_realloc(refs, c * sizeof *nr);
-                    if (!nr) { rc = ST_ENOMEM; break; }
-                    refs = nr;
-                    capr = c;
-                }
-                seg_ref(p->segs[k]);
-                refs[nrefs++] = p->segs[k];
-            }
-        }
-        pthread_rwlock_unlock(&s->parts_lock);
-    }
+    if (!rc) rc = collect_refs(s, series_id, tmin, tmax, &refs, &nrefs);
     /* Candidate blocks. */
     for (size_t i = 0; i < nrefs && !rc; i++) {
         const seg_column *col;
