@@ -6,6 +6,7 @@
  * Bad settings: one line on stderr, exit 2; storage that cannot open
  * (directory locked by another process, bad format): exit 1. Main thread.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,10 @@ int main(int argc, char **argv)
         return 2;
     }
     st_log_set_level(cfg.log_level);
+    /* Every I/O loop, the WAL writer, the flush and query threads would get
+     * a glibc malloc arena of their own, and head chunks freed by a flush
+     * stay in them: a few arenas keep RSS near --max-head-bytes. */
+    mallopt(M_ARENA_MAX, 4);
     st_buf line;
     st_buf_init(&line);
     if (srv_config_describe(&cfg, &line) == 0)

@@ -1278,7 +1278,9 @@ int stor_write(stor_batch *b, stor_done_cb done_cb, void *arg)
             s->flush_request = 1;
             pthread_cond_signal(&s->flush_cv);
             pthread_mutex_unlock(&s->flush_mu);
-            for (int i = 0; i < 60000 && s->frozen && head_bytes(s->active) >= limit && !atomic_load(&s->readonly); i++) {
+            /* Until the flush thread has swapped the head out (it flushes one
+             * head at a time, so at most two exist). */
+            for (int i = 0; i < 60000 && head_bytes(s->active) >= limit && !atomic_load(&s->readonly); i++) {
                 struct timespec d = { 0, 1000000 };
                 nanosleep(&d, NULL);
             }

@@ -73,6 +73,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1594,12 +1595,16 @@ int tool_import_main(int argc, char **argv)
          * everything to segment files; an interrupted import is run again
          * (points are idempotent: the same point overwrites itself). */
         st_log_set_level(ST_LOG_WARN);
+        /* Workers, the flush thread and the catalog thread each get a glibc
+         * malloc arena by default, and freed head chunks stay in them: the
+         * peak RSS doubled. Two arenas keep the CLI well under 100 MB. */
+        mallopt(M_ARENA_MAX, 2);
         stor_opts so;
         memset(&so, 0, sizeof so);
         so.data_dir = offline;
         so.fsync_mode = STOR_FSYNC_NEVER;
         so.bulk_load = 1;           /* no WAL: durable at the closing flush */
-        so.max_head_bytes = 128u << 20;
+        so.max_head_bytes = 48u << 20; /* two heads of 24 MiB at most: the CLI stays under 100 MB */
         so.block_cache_bytes = 16u << 20;
         int src_rc = stor_open(&so, &storage);
         if (src_rc == ST_EBUSY) {
