@@ -364,7 +364,7 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
     }
     if (rc) goto out;
     /* A block is clean when nothing else has points in its time span. */
-    qsort(cands, nc, sizeof *cands, cand_cmp);
+    if (nc > 1) qsort(cands, nc, sizeof *cands, cand_cmp);
     int64_t prefix_max = INT64_MIN;
     for (size_t i = 0; i < nc; i++) {
         cand *x = &cands[i];
