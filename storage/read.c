@@ -400,8 +400,12 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         merged.quality = st_malloc((n ? n : 1) * sizeof *merged.quality);
         if (!ord || !merged.ts || !merged.vals || !merged.quality) { st_free(ord); rc = ST_ENOMEM; goto out; }
         for (size_t i = 0; i < n; i++) ord[i] = i;
+        /* Usually one source in time order (the active head): strictly
+         * increasing times need neither a sort nor de-duplication. */
+        int in_order = 1;
+        for (size_t i = 1; i < n && in_order; i++) in_order = sp.ts[i - 1] < sp.ts[i];
         ord_ctx oc = { sp.ts, sp.prio };
-        if (n > 1) qsort_r(ord, n, sizeof *ord, ord_cmp, &oc);
+        if (n > 1 && !in_order) qsort_r(ord, n, sizeof *ord, ord_cmp, &oc);
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
             size_t x = ord[i];
