@@ -39,6 +39,8 @@ typedef struct column {
     } v;
     enc_quality_appender q;
     int64_t last_ts;
+    st_value last_v;   /* the value at last_ts (strings: not kept, last_v.type = NONE) */
+    uint32_t last_q;
     ooo_entry *ooo;    /* owned */
     size_t ooo_n, ooo_cap;
     st_buf ooo_str;    /* owned: string bytes of OOO entries */
@@ -206,6 +208,9 @@ int head_append(head *h, uint64_t s, uint64_t f, int64_t ts, const st_value *v, 
     rc = enc_ts_appender_append(&c->ts, ts);
     if (rc) return rc;
     c->last_ts = ts;
+    c->last_v = *v;
+    if (v->type == ST_TYPE_STRING) c->last_v.type = ST_TYPE_NONE;
+    c->last_q = quality;
     h->points++;
     return 0;
 }
@@ -412,6 +417,15 @@ int head_last_before(head *h, uint64_t s, uint64_t f, int64_t t, int64_t *ts_out
     column *c = col_find(h, s, f);
     if (!c) goto unlock;
     size_t n = c->ts.count;
+    if (n && t >= c->last_ts && c->last_v.type != ST_TYPE_NONE) {
+        /* The newest in-order point answers it (every OOO entry is older
+         * than last_ts): no decoding. */
+        best_ts = c->last_ts;
+        best = c->last_v;
+        best_q = c->last_q;
+        found = 1;
+        n = 0;
+    }
     if (n) {
         sts = st_malloc(n * sizeof *sts);
         if (!sts) { rc = ST_ENOMEM; goto unlock; }
