@@ -452,6 +452,17 @@ static int flush_retry_frozen(stor *s)
 
 /* ---- compaction ---- */
 
+typedef struct cmp_ctx { const int64_t *ts; const uint32_t *prio; } cmp_ctx;
+
+static int cmp_ord(const void *a, const void *b, void *arg)
+{
+    const cmp_ctx *c = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    if (c->ts[x] != c->ts[y]) return c->ts[x] < c->ts[y] ? -1 : 1;
+    if (c->prio[x] != c->prio[y]) return c->prio[x] < c->prio[y] ? -1 : 1;
+    return x < y ? -1 : (x > y);
+}
+
 typedef struct cmp_src {
     seg *sg;
     size_t col;           /* next column index */
@@ -494,6 +505,7 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
     uint64_t points_in = 0, points_out = 0;
     /* Merge the files' columns in (series, field) order. */
     while (!rc) {
+        if (s->flush_stop) { rc = ST_ECLOSED; break; } /* shutting down: the inputs stay */
         uint64_t bs = UINT64_MAX, bf = UINT64_MAX;
         for (size_t i = 0; i < n; i++) {
             const seg_column *c = seg_column_at(in[i], pos[i]);
@@ -544,20 +556,16 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
         }
         points_in += k;
         if (!rc && live && k) {
-            /* Sort by (ts, file order) keeping the newest per ts: stable
-             * insertion into order via an index sort. */
+            /* Order by (ts, file order, position): each file is sorted, but
+             * files may overlap in time (a flush repeated after a crash), so
+             * a real sort — an insertion sort went quadratic there. */
             size_t *ord = st_malloc(k * sizeof *ord);
             if (!ord) rc = ST_ENOMEM;
             for (size_t i = 0; !rc && i < k; i++) ord[i] = i;
-            /* simple merge-friendly sort: files are each sorted */
-            for (size_t i = 1; !rc && i < k; i++) {
-                size_t x = ord[i], j = i;
-                while (j > 0 && (ts[ord[j - 1]] > ts[x] || (ts[ord[j - 1]] == ts[x] && prio[ord[j - 1]] > prio[x]))) {
-                    ord[j] = ord[j - 1];
-                    j--;
-                }
-                ord[j] = x;
-            }
+            int in_order = 1;
+            for (size_t i = 1; !rc && i < k && in_order; i++) in_order = ts[i - 1] < ts[i];
+            cmp_ctx cc = { ts, prio };
+            if (!rc && !in_order) qsort_r(ord, k, sizeof *ord, cmp_ord, &cc);
             size_t m = 0;
             int64_t *ots = st_malloc(k * sizeof *ots);
             st_value *ov = st_malloc(k * sizeof *ov);
@@ -603,7 +611,7 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
     if (rc) {
         for (size_t i = 0; i < n; i++) seg_unref(in[i]);
         st_free(in);
-        fail_readonly(s, "compaction", rc);
+        if (rc != ST_ECLOSED) fail_readonly(s, "compaction", rc);
         return rc;
     }
     /* Swap: the new file replaces exactly the inputs (flushes run on this
