@@ -325,21 +325,29 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
 
     /* The heads FIRST (see stor_read): newer than any file, whatever order
      * they are merged in; priorities above every file's. */
-    {
-        head_points hp;
-        head_points_init(&hp);
-        pthread_rwlock_rdlock(&s->heads_lock);
-        head *hs[2] = { s->frozen, s->active };
-        for (int h = 0; h < 2 && !rc; h++) {
-            if (!hs[h]) continue;
-            rc = head_read(hs[h], series_id, field_id, tmin, tmax, &hp);
-            for (size_t j = 0; !rc && j < hp.n; j++)
-                rc = sp_add(&sp, hp.ts[j], hp.vals[j], hp.quality[j], UINT32_MAX - 1u + (uint32_t)h);
-        }
-        pthread_rwlock_unlock(&s->heads_lock);
-        head_points_fini(&hp);
-    }
+    head_points hp[2];
+    head_points_init(&hp[0]);
+    head_points_init(&hp[1]);
+    pthread_rwlock_rdlock(&s->heads_lock);
+    if (s->frozen) rc = head_read(s->frozen, series_id, field_id, tmin, tmax, &hp[0]);
+    if (!rc) rc = head_read(s->active, series_id, field_id, tmin, tmax, &hp[1]);
+    pthread_rwlock_unlock(&s->heads_lock);
     if (!rc) rc = collect_refs(s, series_id, tmin, tmax, &refs, &nrefs);
+    if (!rc && hp[0].n == 0) {
+        int in_files = 0;
+        for (size_t i = 0; i < nrefs && !in_files; i++) {
+            const seg_column *col;
+            in_files = seg_column_find(refs[i], series_id, field_id, &col) == 0;
+        }
+        if (!in_files) {
+            /* Only the active head: its points are sorted and de-duplicated. */
+            if (hp[1].n) rc = cb->on_points(cb->arg, hp[1].n, hp[1].ts, hp[1].vals, hp[1].quality);
+            goto out;
+        }
+    }
+    for (int h = 0; h < 2 && !rc; h++)
+        for (size_t j = 0; !rc && j < hp[h].n; j++)
+            rc = sp_add(&sp, hp[h].ts[j], hp[h].vals[j], hp[h].quality[j], UINT32_MAX - 1u + (uint32_t)h);
     /* Candidate blocks. */
     for (size_t i = 0; i < nrefs && !rc; i++) {
         const seg_column *col;
@@ -457,6 +465,8 @@ out:
     for (size_t i = 0; i < nrefs; i++) seg_unref(refs[i]);
     st_free(refs);
     st_free(cands);
+    head_points_fini(&hp[0]);
+    head_points_fini(&hp[1]);
     head_points_fini(&heads);
     head_points_fini(&merged);
     sp_fini(&sp);
