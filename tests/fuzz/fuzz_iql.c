@@ -27,13 +27,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         st_buf_init(&b);
         /* statements and the subqueries under them (bounded: the parser
          * limits nesting; a fixed stack keeps the walk flat) */
-        const iql_stmt *todo[256];
+        const iql_stmt *stack[256];
         size_t nt = 0;
-        for (size_t i = 0; i < q->nstmts && nt < 256; i++) todo[nt++] = q->stmts[i];
+        for (size_t i = 0; i < q->nstmts && nt < 256; i++) stack[nt++] = q->stmts[i];
         while (nt) {
-            const iql_stmt *s = todo[--nt];
+            const iql_stmt *s = stack[--nt];
             for (size_t j = 0; j < s->nsources; j++)
-                if (s->sources[j].sub && nt < 256) todo[nt++] = s->sources[j].sub;
+                if (s->sources[j].sub && nt < 256) stack[nt++] = s->sources[j].sub;
             if (!s->where) continue;
             st_buf_clear(&b);
             st_buf_append_str(&b, "SELECT v FROM m WHERE ");
