@@ -67,6 +67,7 @@ void qfa_result_fini(qfa_result *r)
     st_free(r->acc);
     st_buf_fini(&r->strs);
     stor_points_fini(&r->scratch);
+    st_free(r->conv);
     memset(r, 0, sizeof *r);
 }
 
@@ -165,78 +166,112 @@ static inline void put_first_last(run *x, acc *a, st_value vf, int64_t tf, st_va
     }
 }
 
-/* Fold n >= 1 points of one window (time order, one series). */
-static void fold_slice(run *x, acc *a, const int64_t *ts, const st_value *v, size_t n)
+/* A run of one series' points, typed as storage/scan.h's stor_run (a
+ * STRING run keeps its st_values in sv). */
+typedef struct tview {
+    const int64_t *ts;
+    const double *f;
+    const int64_t *i;
+    const uint64_t *u;
+    const uint8_t *b;
+    const st_value *sv;
+} tview;
+
+static inline st_value tv_value(uint8_t ty, const tview *v, size_t j)
 {
-    put_first_last(x, a, v[0], ts[0], v[n - 1], ts[n - 1]);
-    if (x->type == ST_TYPE_FLOAT && (x->aggs & (QFA_SUM | QFA_MEAN)) && (x->aggs & MINMAX_AGGS) && !isnan(v[0].v.f)) {
-        /* the dashboard case (mean + max over floats): one pass */
-        double s = v[0].v.f, mn = s, mx = s;
-        size_t mi = 0, xi = 0;
-        for (size_t j = 1; j < n; j++) {
-            double f = v[j].v.f;
-            s += f;
-            if (f < mn) { mn = f; mi = j; }
-            if (f > mx) { mx = f; xi = j; }
-        }
-        a->dsum = a->count ? a->dsum + s : s;
-        put_min(x, a, v[mi], ts[mi], 0, 0);
-        put_max(x, a, v[xi], ts[xi], 0, 0);
-    } else if (x->numeric) {
-        if (x->aggs & (QFA_SUM | QFA_MEAN)) {
-            /* left to right from the first value, as a block's statistics */
-            if (x->type == ST_TYPE_FLOAT) {
-                double s = v[0].v.f;
-                for (size_t j = 1; j < n; j++) s += v[j].v.f;
-                a->dsum = a->count ? a->dsum + s : s;
-            } else if (x->type == ST_TYPE_INT) {
-                uint64_t is = 0;
-                double ds = (double)v[0].v.i;
-                for (size_t j = 0; j < n; j++) is += (uint64_t)v[j].v.i;
-                for (size_t j = 1; j < n; j++) ds += (double)v[j].v.i;
-                a->isum += is;
-                a->dsum = a->count ? a->dsum + ds : ds;
-            } else {
-                uint64_t is = 0;
-                double ds = (double)v[0].v.u;
-                for (size_t j = 0; j < n; j++) is += v[j].v.u;
-                for (size_t j = 1; j < n; j++) ds += (double)v[j].v.u;
-                a->isum += is;
-                a->dsum = a->count ? a->dsum + ds : ds;
+    st_value x;
+    memset(&x, 0, sizeof x);
+    x.type = ty;
+    switch (ty) {
+    case ST_TYPE_FLOAT: x.v.f = v->f[j]; break;
+    case ST_TYPE_INT: x.v.i = v->i[j]; break;
+    case ST_TYPE_UINT: x.v.u = v->u[j]; break;
+    case ST_TYPE_BOOL: x.v.b = v->b[j]; break;
+    default: return v->sv[j];
+    }
+    return x;
+}
+
+/* Fold points [o, o + n) of one window (n >= 1; time order, one series). */
+static void fold_slice(run *x, acc *a, const tview *v, size_t o, size_t n)
+{
+    const int64_t *ts = v->ts + o;
+    put_first_last(x, a, tv_value(x->type, v, o), ts[0], tv_value(x->type, v, o + n - 1), ts[n - 1]);
+    int sums = (x->aggs & (QFA_SUM | QFA_MEAN)) != 0, minmax = (x->aggs & MINMAX_AGGS) != 0;
+    size_t mi = 0, xi = 0;
+    if (!x->numeric) {
+        /* count, first, last only */
+    } else if (x->type == ST_TYPE_FLOAT) {
+        const double *f = v->f + o;
+        if (sums && minmax && !isnan(f[0])) {
+            /* the dashboard case (mean + max over floats): one pass */
+            double sm = f[0], mn = sm, mx = sm;
+            for (size_t j = 1; j < n; j++) {
+                double d = f[j];
+                sm += d;
+                if (d < mn) { mn = d; mi = j; }
+                if (d > mx) { mx = d; xi = j; }
             }
-        }
-        if (x->aggs & MINMAX_AGGS) {
-            size_t mi = 0, xi = 0;
-            if (x->type == ST_TYPE_FLOAT) {
+            a->dsum = a->count ? a->dsum + sm : sm;
+        } else {
+            if (sums) {
+                /* left to right from the first value, as a block's statistics */
+                double sm = f[0];
+                for (size_t j = 1; j < n; j++) sm += f[j];
+                a->dsum = a->count ? a->dsum + sm : sm;
+            }
+            if (minmax) {
+                /* NaN is ignored unless every value is NaN (then the first) */
                 size_t j0 = 0;
-                while (j0 < n && isnan(v[j0].v.f)) j0++;
+                while (j0 < n && isnan(f[j0])) j0++;
                 if (j0 < n) {
-                    double mn = v[j0].v.f, mx = mn;
+                    double mn = f[j0], mx = mn;
                     mi = xi = j0;
                     for (size_t j = j0 + 1; j < n; j++) {
-                        double f = v[j].v.f;
-                        if (f < mn) { mn = f; mi = j; }
-                        if (f > mx) { mx = f; xi = j; }
+                        if (f[j] < mn) { mn = f[j]; mi = j; }
+                        if (f[j] > mx) { mx = f[j]; xi = j; }
                     }
                 }
-            } else if (x->type == ST_TYPE_INT) {
-                int64_t mn = v[0].v.i, mx = mn;
-                for (size_t j = 1; j < n; j++) {
-                    int64_t f = v[j].v.i;
-                    if (f < mn) { mn = f; mi = j; }
-                    if (f > mx) { mx = f; xi = j; }
-                }
-            } else {
-                uint64_t mn = v[0].v.u, mx = mn;
-                for (size_t j = 1; j < n; j++) {
-                    uint64_t f = v[j].v.u;
-                    if (f < mn) { mn = f; mi = j; }
-                    if (f > mx) { mx = f; xi = j; }
-                }
             }
-            put_min(x, a, v[mi], ts[mi], 0, 0);
-            put_max(x, a, v[xi], ts[xi], 0, 0);
         }
+    } else if (x->type == ST_TYPE_INT) {
+        const int64_t *d = v->i + o;
+        if (sums) {
+            uint64_t is = 0;
+            double ds = (double)d[0];
+            for (size_t j = 0; j < n; j++) is += (uint64_t)d[j];
+            for (size_t j = 1; j < n; j++) ds += (double)d[j];
+            a->isum += is;
+            a->dsum = a->count ? a->dsum + ds : ds;
+        }
+        if (minmax) {
+            int64_t mn = d[0], mx = mn;
+            for (size_t j = 1; j < n; j++) {
+                if (d[j] < mn) { mn = d[j]; mi = j; }
+                if (d[j] > mx) { mx = d[j]; xi = j; }
+            }
+        }
+    } else {
+        const uint64_t *d = v->u + o;
+        if (sums) {
+            uint64_t is = 0;
+            double ds = (double)d[0];
+            for (size_t j = 0; j < n; j++) is += d[j];
+            for (size_t j = 1; j < n; j++) ds += (double)d[j];
+            a->isum += is;
+            a->dsum = a->count ? a->dsum + ds : ds;
+        }
+        if (minmax) {
+            uint64_t mn = d[0], mx = mn;
+            for (size_t j = 1; j < n; j++) {
+                if (d[j] < mn) { mn = d[j]; mi = j; }
+                if (d[j] > mx) { mx = d[j]; xi = j; }
+            }
+        }
+    }
+    if (x->numeric && minmax) {
+        put_min(x, a, tv_value(x->type, v, o + mi), ts[mi], 0, 0);
+        put_max(x, a, tv_value(x->type, v, o + xi), ts[xi], 0, 0);
     }
     a->count += n;
 }
@@ -278,21 +313,22 @@ static size_t win_of(const run *x, int64_t t)
     return lo;
 }
 
-static void fold_window(run *x, acc *a, const int64_t *ts, const st_value *v, const uint32_t *q, size_t n)
+/* Points [o, o + n) of one window; q NULL: all Good. */
+static void fold_window(run *x, acc *a, const tview *v, const uint32_t *q, size_t o, size_t n)
 {
-    if (!(x->flags & QFA_GOOD_ONLY)) {
-        fold_slice(x, a, ts, v, n);
+    if (!(x->flags & QFA_GOOD_ONLY) || !q) {
+        fold_slice(x, a, v, o, n);
         x->values += n;
         x->r->values_points += n;
         return;
     }
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && q[i] != ST_QUALITY_GOOD) i++;
+    size_t i = o, e = o + n;
+    while (i < e) {
+        while (i < e && q[i] != ST_QUALITY_GOOD) i++;
         size_t j = i;
-        while (j < n && q[j] == ST_QUALITY_GOOD) j++;
+        while (j < e && q[j] == ST_QUALITY_GOOD) j++;
         if (j > i) {
-            fold_slice(x, a, ts + i, v + i, j - i);
+            fold_slice(x, a, v, i, j - i);
             x->values += j - i;
             x->r->values_points += j - i;
         }
@@ -300,15 +336,15 @@ static void fold_window(run *x, acc *a, const int64_t *ts, const st_value *v, co
     }
 }
 
-static int on_points(void *arg, size_t n, const int64_t *ts, const st_value *vals, const uint32_t *quality)
+/* A run of n points cut at window boundaries. */
+static int fold_run(run *x, const tview *v, const uint32_t *q, size_t n)
 {
-    run *x = arg;
-    if (n == 0 || vals[0].type != x->type) return 0; /* one column holds one type */
-    size_t i = 0;
+    const int64_t *ts = v->ts;
     if (!x->b) {
-        fold_window(x, &x->a[0], ts, vals, quality, n);
+        fold_window(x, &x->a[0], v, q, 0, n);
         return x->err;
     }
+    size_t i = 0;
     while (i < n) {
         size_t w = win_of(x, ts[i]);
         if (w == x->nw) {
@@ -317,17 +353,54 @@ static int on_points(void *arg, size_t n, const int64_t *ts, const st_value *val
             continue;
         }
         size_t end = gallop(ts, i, n, x->b[w + 1]);
-        fold_window(x, &x->a[w], ts + i, vals + i, quality + i, end - i);
+        fold_window(x, &x->a[w], v, q, i, end - i);
         i = end;
         /* the next point is most often in the next window */
         while (i < n && w + 1 < x->nw && ts[i] >= x->b[w + 1] && ts[i] < x->b[w + 2]) {
             w++;
             end = gallop(ts, i, n, x->b[w + 1]);
-            fold_window(x, &x->a[w], ts + i, vals + i, quality + i, end - i);
+            fold_window(x, &x->a[w], v, q, i, end - i);
             i = end;
         }
     }
     return x->err;
+}
+
+static int on_run(void *arg, const stor_run *r)
+{
+    run *x = arg;
+    if (r->n == 0 || r->type != x->type) return 0; /* one column holds one type */
+    tview v = { r->ts, r->f, r->i, r->u, r->b, NULL };
+    return fold_run(x, &v, r->quality, r->n);
+}
+
+/* Merged points arrive as st_values: typed into r->conv first (strings
+ * stay st_values). */
+static int on_points(void *arg, size_t n, const int64_t *ts, const st_value *vals, const uint32_t *quality)
+{
+    run *x = arg;
+    if (n == 0 || vals[0].type != x->type) return 0;
+    tview v;
+    memset(&v, 0, sizeof v);
+    v.ts = ts;
+    if (x->type == ST_TYPE_STRING) {
+        v.sv = vals;
+    } else {
+        qfa_result *r = x->r;
+        if (n > r->conv_cap) {
+            void *c = st_realloc(r->conv, n * sizeof(uint64_t));
+            if (!c) return ST_ENOMEM;
+            r->conv = c;
+            r->conv_cap = n;
+        }
+        switch (x->type) {
+        case ST_TYPE_FLOAT: { double *d = r->conv; for (size_t j = 0; j < n; j++) d[j] = vals[j].v.f; v.f = d; break; }
+        case ST_TYPE_INT: { int64_t *d = r->conv; for (size_t j = 0; j < n; j++) d[j] = vals[j].v.i; v.i = d; break; }
+        case ST_TYPE_UINT: { uint64_t *d = r->conv; for (size_t j = 0; j < n; j++) d[j] = vals[j].v.u; v.u = d; break; }
+        default: { uint8_t *d = r->conv; for (size_t j = 0; j < n; j++) d[j] = (uint8_t)(vals[j].v.b != 0); v.b = d; break; }
+        }
+    }
+    return fold_run(x, &v, quality, n);
 }
 
 #define EXACT_LIMIT 4503599627370496.0 /* 2^52 */
@@ -488,7 +561,7 @@ int qfa_run(stor *s, const qfa_opts *opts, const qfa_query *q, qfa_result *r)
         if (q->bounds_ns[0] > lo) lo = q->bounds_ns[0];
         if (q->bounds_ns[q->nwindows] - 1 < hi) hi = q->bounds_ns[q->nwindows] - 1;
     }
-    stor_scan_cb cb = { on_block, on_points, &x };
+    stor_scan_cb cb = { on_block, on_points, on_run, &x };
     for (size_t i = 0; i < q->nseries && lo <= hi; i++) {
         x.si = (uint32_t)i;
         x.sid = q->series[i];

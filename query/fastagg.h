@@ -125,6 +125,8 @@ typedef struct qfa_result {
     void *acc;                    /* owned: per-window accumulators */
     st_buf strs;                  /* owned: first/last strings */
     stor_points scratch;          /* owned: QFA_SEL_TS re-reads, qfa_last */
+    void *conv;                   /* owned: merged points typed for folding */
+    size_t conv_cap;              /* values conv holds (8 bytes each) */
 } qfa_result;
 
 void qfa_result_init(qfa_result *r);

@@ -1,16 +1,30 @@
 /*
  * storage/head.c — the in-memory head (see head.h).
  *
+ * A column is a list of chunks, each with its own appenders (time, value
+ * and quality streams) and the statistics of its points (seg_stats_add:
+ * the segment blocks' definition). The last chunk takes the appends; it is
+ * sealed (its buffers trimmed) and a new one started when it holds
+ * HEAD_CHUNK_POINTS points, or holds HEAD_CHUNK_CUT_MIN and the next point
+ * falls in another UTC hour: GROUP BY time(1h) windows (and windows of
+ * whole hours) then contain whole chunks that statistics answer, and a read
+ * of a time range decodes only the chunks that overlap it. A chunk is never
+ * cut between equal timestamps.
+ *
  * Invariants:
- *  1. A column's in-order stream holds non-decreasing timestamps, in WAL
- *     order; ooo holds every point that arrived with ts < the stream's last.
+ *  1. A column's chunks hold non-decreasing timestamps in WAL order, and
+ *     chunk k's max_ts < chunk k+1's min_ts; ooo holds every point that
+ *     arrived with ts < the column's last in-order ts.
  *  2. For equal timestamps, later entries (in stream order, then ooo order)
- *     are newer; reads keep the newest.
- *  3. The column map and each column change only under the write lock.
+ *     are newer; reads keep the newest. A chunk holding equal timestamps has
+ *     dup set: its statistics count both and are never offered.
+ *  3. The column map, each column and h->bytes change only under the write
+ *     lock; h->bytes is what head_bytes reports, kept as buffers grow.
  */
 #include "storage/head.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +32,12 @@
 #include "common/err.h"
 #include "common/hmap.h"
 #include "storage/enc.h"
+#include "storage/seg_format.h"
+
+#define HEAD_CHUNK_POINTS  1024
+#define HEAD_CHUNK_CUT_MIN 64
+#define HEAD_CHUNK_ALIGN_NS INT64_C(3600000000000)
+#define HEAD_OOO_MERGE     4096 /* OOO points a column keeps before they are merged without a seal */
 
 typedef struct ooo_entry {
     int64_t ts;
@@ -26,11 +46,8 @@ typedef struct ooo_entry {
     uint32_t quality;
 } ooo_entry;
 
-typedef struct column {
-    uint64_t series_id, field_id;
-    uint8_t type;
-    int dropped;
-    enc_ts_appender ts;
+typedef struct hchunk {
+    enc_ts_appender ts;  /* ts.count is the chunk's point count */
     union {
         enc_float_appender f;
         enc_int_appender i;
@@ -38,20 +55,35 @@ typedef struct column {
         enc_str_appender s;
     } v;
     enc_quality_appender q;
+    int64_t min_ts, max_ts;
+    seg_stats st;        /* numeric and BOOL columns */
+    uint8_t dup;         /* two points share a timestamp */
+    uint8_t not_good;    /* some point's quality is not Good */
+} hchunk;
+
+typedef struct column {
+    uint64_t series_id, field_id;
+    uint8_t type;
+    int dropped;
+    hchunk *ch;        /* owned: nch chunks, time order */
+    size_t nch, capch;
+    uint64_t count;    /* in-order points */
     int64_t last_ts;
     st_value last_v;   /* the value at last_ts (strings: not kept, last_v.type = NONE) */
     uint32_t last_q;
-    ooo_entry *ooo;    /* owned */
+    ooo_entry *ooo;    /* owned, arrival order */
     size_t ooo_n, ooo_cap;
     st_buf ooo_str;    /* owned: string bytes of OOO entries */
 } column;
 
 struct head {
+    atomic_int refs;
     pthread_rwlock_t lock;
     st_hmap *map;          /* (series, field) -> column index + 1 */
     column **cols;         /* owned */
     size_t ncols, capcols;
     uint64_t points;
+    size_t bytes;          /* columns, chunks, streams, OOO buffers */
 };
 
 int head_create(head **out)
@@ -61,31 +93,82 @@ int head_create(head **out)
     int rc = st_hmap_create(1024, &h->map);
     if (rc) { st_free(h); return rc; }
     pthread_rwlock_init(&h->lock, NULL);
+    atomic_init(&h->refs, 1);
     *out = h;
     return 0;
+}
+
+/* ---- chunks ---- */
+
+static st_buf *vbuf(hchunk *k, uint8_t type)
+{
+    switch (type) {
+    case ST_TYPE_FLOAT: return &k->v.f.buf;
+    case ST_TYPE_INT: case ST_TYPE_UINT: return &k->v.i.buf;
+    case ST_TYPE_BOOL: return &k->v.b.buf;
+    default: return &k->v.s.buf;
+    }
+}
+
+static size_t chunk_cap(hchunk *k, uint8_t type) { return k->ts.buf.cap + k->q.buf.cap + vbuf(k, type)->cap; }
+
+static void chunk_init(hchunk *k, uint8_t type)
+{
+    memset(k, 0, sizeof *k);
+    enc_ts_appender_init(&k->ts);
+    switch (type) {
+    case ST_TYPE_FLOAT: enc_float_appender_init(&k->v.f); break;
+    case ST_TYPE_INT: enc_int_appender_init(&k->v.i); break;
+    case ST_TYPE_UINT: enc_uint_appender_init(&k->v.i); break;
+    case ST_TYPE_BOOL: enc_bool_appender_init(&k->v.b); break;
+    default: enc_str_appender_init(&k->v.s); break;
+    }
+    enc_quality_appender_init(&k->q);
+}
+
+static void chunk_fini(hchunk *k, uint8_t type)
+{
+    enc_ts_appender_fini(&k->ts);
+    switch (type) {
+    case ST_TYPE_FLOAT: enc_float_appender_fini(&k->v.f); break;
+    case ST_TYPE_INT: enc_int_appender_fini(&k->v.i); break;
+    case ST_TYPE_UINT: enc_uint_appender_fini(&k->v.i); break;
+    case ST_TYPE_BOOL: enc_bool_appender_fini(&k->v.b); break;
+    default: enc_str_appender_fini(&k->v.s); break;
+    }
+    enc_quality_appender_fini(&k->q);
+}
+
+static int64_t hour_of(int64_t t)
+{
+    int64_t q = t / HEAD_CHUNK_ALIGN_NS;
+    return (t % HEAD_CHUNK_ALIGN_NS < 0) ? q - 1 : q;
+}
+
+/* ---- columns ---- */
+
+static size_t col_bytes(const column *c)
+{
+    size_t b = sizeof *c + c->capch * sizeof(hchunk) + c->ooo_cap * sizeof(ooo_entry) + c->ooo_str.cap;
+    for (size_t k = 0; k < c->nch; k++) b += chunk_cap(&c->ch[k], c->type);
+    return b;
 }
 
 static void col_free(column *c)
 {
     if (!c) return;
-    enc_ts_appender_fini(&c->ts);
-    switch (c->type) {
-    case ST_TYPE_FLOAT: enc_float_appender_fini(&c->v.f); break;
-    case ST_TYPE_INT: enc_int_appender_fini(&c->v.i); break;
-    case ST_TYPE_UINT: enc_uint_appender_fini(&c->v.i); break;
-    case ST_TYPE_BOOL: enc_bool_appender_fini(&c->v.b); break;
-    case ST_TYPE_STRING: enc_str_appender_fini(&c->v.s); break;
-    default: break;
-    }
-    enc_quality_appender_fini(&c->q);
+    for (size_t k = 0; k < c->nch; k++) chunk_fini(&c->ch[k], c->type);
+    st_free(c->ch);
     st_free(c->ooo);
     st_buf_fini(&c->ooo_str);
     st_free(c);
 }
 
+void head_ref(head *h) { atomic_fetch_add(&h->refs, 1); }
+
 void head_destroy(head *h)
 {
-    if (!h) return;
+    if (!h || atomic_fetch_sub(&h->refs, 1) != 1) return;
     for (size_t i = 0; i < h->ncols; i++) col_free(h->cols[i]);
     st_free(h->cols);
     st_hmap_destroy(h->map);
@@ -112,38 +195,76 @@ static column *col_find(head *h, uint64_t s, uint64_t f)
     return c->dropped ? NULL : c;
 }
 
-static int col_create(head *h, uint64_t s, uint64_t f, uint8_t type, column **out)
+static column *col_new(uint64_t s, uint64_t f, uint8_t type)
 {
-    if (h->ncols == h->capcols) {
-        size_t cap = h->capcols ? h->capcols * 2 : 256;
-        column **n = st_realloc(h->cols, cap * sizeof *n);
-        if (!n) return ST_ENOMEM;
-        h->cols = n;
-        h->capcols = cap;
-    }
     column *c = st_calloc(1, sizeof *c);
-    if (!c) return ST_ENOMEM;
+    if (!c) return NULL;
     c->series_id = s;
     c->field_id = f;
     c->type = type;
     c->last_ts = INT64_MIN;
-    enc_ts_appender_init(&c->ts);
-    switch (type) {
-    case ST_TYPE_FLOAT: enc_float_appender_init(&c->v.f); break;
-    case ST_TYPE_INT: enc_int_appender_init(&c->v.i); break;
-    case ST_TYPE_UINT: enc_uint_appender_init(&c->v.i); break;
-    case ST_TYPE_BOOL: enc_bool_appender_init(&c->v.b); break;
-    case ST_TYPE_STRING: enc_str_appender_init(&c->v.s); break;
-    default: st_free(c); return ST_EINVAL;
-    }
-    enc_quality_appender_init(&c->q);
     st_buf_init(&c->ooo_str);
+    return c;
+}
+
+static int col_create(head *h, uint64_t s, uint64_t f, uint8_t type, column **out)
+{
+    if (type < ST_TYPE_FLOAT || type > ST_TYPE_STRING) return ST_EINVAL;
+    if (h->ncols == h->capcols) {
+        size_t cap = h->capcols ? h->capcols * 2 : 256;
+        column **n = st_realloc(h->cols, cap * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        h->bytes += (cap - h->capcols) * sizeof *n;
+        h->cols = n;
+        h->capcols = cap;
+    }
+    column *c = col_new(s, f, type);
+    if (!c) return ST_ENOMEM;
     unsigned char k[16];
     col_key(s, f, k);
     int rc = st_hmap_put(h->map, k, sizeof k, h->ncols + 1);
     if (rc) { col_free(c); return rc; }
     h->cols[h->ncols++] = c;
+    h->bytes += col_bytes(c);
     *out = c;
+    return 0;
+}
+
+static int col_merge_ooo(size_t *bytes, column *c);
+
+/* The chunk the next in-order point at ts goes to: the last one, or a new
+ * one after sealing the last (invariant 1: never between equal times).
+ * Sealing first merges the column's OOO points into its chunks. *bytes
+ * follows the memory held. */
+static int col_chunk_for(size_t *bytes, column *c, int64_t ts, hchunk **out)
+{
+    hchunk *k = c->nch ? &c->ch[c->nch - 1] : NULL;
+    if (k && (k->ts.count == 0 || ts == k->max_ts ||
+              (k->ts.count < HEAD_CHUNK_POINTS &&
+               (k->ts.count < HEAD_CHUNK_CUT_MIN || hour_of(ts) == hour_of(k->min_ts))))) {
+        *out = k;
+        return 0;
+    }
+    if (c->ooo_n) col_merge_ooo(bytes, c); /* best effort: on failure the OOO points stay */
+    if (c->nch == c->capch) {
+        size_t cap = c->capch ? c->capch * 2 : 4;
+        hchunk *n = st_realloc(c->ch, cap * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        *bytes += (cap - c->capch) * sizeof *n;
+        c->ch = n;
+        c->capch = cap;
+    }
+    k = c->nch ? &c->ch[c->nch - 1] : NULL;
+    if (k) { /* seal: give back the spare capacity (a failure keeps it) */
+        size_t before = chunk_cap(k, c->type);
+        enc_buf_trim(&k->ts.buf);
+        enc_buf_trim(vbuf(k, c->type));
+        enc_buf_trim(&k->q.buf);
+        *bytes -= before - chunk_cap(k, c->type);
+    }
+    k = &c->ch[c->nch++];
+    chunk_init(k, c->type);
+    *out = k;
     return 0;
 }
 
@@ -160,6 +281,50 @@ static uint64_t value_bits(const st_value *v)
     return b;
 }
 
+/* Append an in-order point (ts >= c->last_ts, v of the column's type). */
+static int col_append(size_t *bytes, column *c, int64_t ts, const st_value *v, uint32_t quality)
+{
+    hchunk *k;
+    int rc = col_chunk_for(bytes, c, ts, &k);
+    if (rc) return rc;
+    size_t before = chunk_cap(k, c->type);
+    /* Each appender leaves itself unchanged on failure; a failure after the
+     * first would desynchronise the streams: the time and quality streams
+     * reserve their room first (then they cannot fail), the value goes
+     * first. */
+    if ((rc = st_buf_reserve(&k->ts.buf, ENC_BITW_SLACK)) != 0 || (rc = st_buf_reserve(&k->q.buf, 8)) != 0) {
+        *bytes += chunk_cap(k, c->type) - before;
+        return rc;
+    }
+    switch (c->type) {
+    case ST_TYPE_FLOAT: rc = enc_float_appender_append(&k->v.f, v->v.f); break;
+    case ST_TYPE_INT: rc = enc_int_appender_append(&k->v.i, v->v.i); break;
+    case ST_TYPE_UINT: rc = enc_uint_appender_append(&k->v.i, v->v.u); break;
+    case ST_TYPE_BOOL: rc = enc_bool_appender_append(&k->v.b, v->v.b); break;
+    default: rc = enc_str_appender_append(&k->v.s, v->v.s.ptr, v->v.s.len); break;
+    }
+    if (!rc) rc = enc_quality_appender_append(&k->q, quality);
+    if (!rc) rc = enc_ts_appender_append(&k->ts, ts);
+    *bytes += chunk_cap(k, c->type) - before;
+    if (rc) return rc;
+    size_t idx = (size_t)k->ts.count - 1;
+    if (idx == 0) k->min_ts = ts;
+    else if (ts == k->max_ts) k->dup = 1;
+    k->max_ts = ts;
+    if (quality != ST_QUALITY_GOOD) k->not_good = 1;
+    if (c->type != ST_TYPE_STRING) {
+        seg_num nv;
+        nv.u = value_bits(v);
+        seg_stats_add(&k->st, c->type, idx, nv);
+    }
+    c->count++;
+    c->last_ts = ts;
+    c->last_v = *v;
+    if (v->type == ST_TYPE_STRING) c->last_v.type = ST_TYPE_NONE;
+    c->last_q = quality;
+    return 0;
+}
+
 int head_append(head *h, uint64_t s, uint64_t f, int64_t ts, const st_value *v, uint32_t quality)
 {
     column *c = col_find(h, s, f);
@@ -173,6 +338,7 @@ int head_append(head *h, uint64_t s, uint64_t f, int64_t ts, const st_value *v, 
             size_t cap = c->ooo_cap ? c->ooo_cap * 2 : 16;
             ooo_entry *n = st_realloc(c->ooo, cap * sizeof *n);
             if (!n) return ST_ENOMEM;
+            h->bytes += (cap - c->ooo_cap) * sizeof *n;
             c->ooo = n;
             c->ooo_cap = cap;
         }
@@ -181,38 +347,23 @@ int head_append(head *h, uint64_t s, uint64_t f, int64_t ts, const st_value *v, 
         e->quality = quality;
         e->len = 0;
         if (v->type == ST_TYPE_STRING) {
+            size_t before = c->ooo_str.cap;
             e->bits = c->ooo_str.len;
             e->len = (uint32_t)v->v.s.len;
             if (st_buf_append(&c->ooo_str, v->v.s.ptr, v->v.s.len)) return ST_ENOMEM;
+            h->bytes += c->ooo_str.cap - before;
         } else {
             e->bits = value_bits(v);
         }
         c->ooo_n++;
         h->points++;
+        /* A long backfill into a quiet column: merge before it grows big. */
+        if (c->ooo_n >= HEAD_OOO_MERGE) col_merge_ooo(&h->bytes, c);
         return 0;
     }
-    /* In order. Each appender leaves itself unchanged on failure; a failure
-     * after the first would desynchronise the streams, so reserve first by
-     * appending value then quality then time (the time stream defines count). */
-    int rc;
-    switch (c->type) {
-    case ST_TYPE_FLOAT: rc = enc_float_appender_append(&c->v.f, v->v.f); break;
-    case ST_TYPE_INT: rc = enc_int_appender_append(&c->v.i, v->v.i); break;
-    case ST_TYPE_UINT: rc = enc_uint_appender_append(&c->v.i, v->v.u); break;
-    case ST_TYPE_BOOL: rc = enc_bool_appender_append(&c->v.b, v->v.b); break;
-    default: rc = enc_str_appender_append(&c->v.s, v->v.s.ptr, v->v.s.len); break;
-    }
-    if (rc) return rc;
-    rc = enc_quality_appender_append(&c->q, quality);
-    if (rc) return rc; /* value stream is one ahead: reads use the ts count */
-    rc = enc_ts_appender_append(&c->ts, ts);
-    if (rc) return rc;
-    c->last_ts = ts;
-    c->last_v = *v;
-    if (v->type == ST_TYPE_STRING) c->last_v.type = ST_TYPE_NONE;
-    c->last_q = quality;
-    h->points++;
-    return 0;
+    int rc = col_append(&h->bytes, c, ts, v, quality);
+    if (!rc) h->points++;
+    return rc;
 }
 
 void head_points_init(head_points *p)
@@ -229,6 +380,8 @@ void head_points_fini(head_points *p)
     st_buf_fini(&p->strings);
     memset(p, 0, sizeof *p);
 }
+
+/* ---- reading: a scan over a column's chunks and OOO points ---- */
 
 typedef struct ooo_ref {
     int64_t ts;
@@ -257,193 +410,509 @@ static st_value ooo_value(const column *c, const ooo_entry *e)
     return v;
 }
 
-/* Decode the first n values of the in-order stream into vals. scratch holds
- * at least n * 16 bytes. */
-static int decode_values(const column *c, size_t n, st_value *vals, void *scratch)
+/* Scratch of one scan: a decoded chunk (typed) and merge output. */
+typedef struct scan_buf {
+    size_t cap;          /* points the arrays hold */
+    int64_t *ts;
+    void *vals;          /* 16 bytes per point: doubles, ints, bools or slices */
+    uint32_t *q;
+    st_value *sv;        /* cap + the OOO points in range */
+    int64_t *sts;
+    uint32_t *sq;
+    size_t scap;
+} scan_buf;
+
+static void scan_buf_fini(scan_buf *b)
 {
-    int rc;
+    st_free(b->ts);
+    st_free(b->vals);
+    st_free(b->q);
+    st_free(b->sv);
+    st_free(b->sts);
+    st_free(b->sq);
+}
+
+static int scan_buf_reserve(scan_buf *b, size_t n, size_t merged)
+{
+    if (n > b->cap) {
+        int64_t *ts = st_realloc(b->ts, n * sizeof *ts);
+        if (ts) b->ts = ts;
+        void *v = st_realloc(b->vals, n * 16);
+        if (v) b->vals = v;
+        uint32_t *q = st_realloc(b->q, n * sizeof *q);
+        if (q) b->q = q;
+        if (!ts || !v || !q) return ST_ENOMEM;
+        b->cap = n;
+    }
+    if (merged > b->scap) {
+        st_value *sv = st_realloc(b->sv, merged * sizeof *sv);
+        if (sv) b->sv = sv;
+        int64_t *sts = st_realloc(b->sts, merged * sizeof *sts);
+        if (sts) b->sts = sts;
+        uint32_t *sq = st_realloc(b->sq, merged * sizeof *sq);
+        if (sq) b->sq = sq;
+        if (!sv || !sts || !sq) return ST_ENOMEM;
+        b->scap = merged;
+    }
+    return 0;
+}
+
+/* Decode chunk k whole into b (ts, vals, q; q only when not all Good). */
+static int chunk_decode(const column *c, hchunk *k, scan_buf *b)
+{
+    size_t n = (size_t)k->ts.count;
+    int rc = scan_buf_reserve(b, n, 0);
+    if (rc) return rc;
+    if ((rc = enc_ts_decode(k->ts.buf.ptr, k->ts.buf.len, n, b->ts)) != 0) return rc;
     switch (c->type) {
-    case ST_TYPE_FLOAT: {
-        double *d = scratch;
-        rc = enc_float_gorilla_decode(c->v.f.buf.ptr, c->v.f.buf.len, n, d);
-        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_FLOAT; vals[i].v.f = d[i]; }
-        return rc;
+    case ST_TYPE_FLOAT: rc = enc_float_gorilla_decode(k->v.f.buf.ptr, k->v.f.buf.len, n, b->vals); break;
+    case ST_TYPE_INT: rc = enc_int_decode(k->v.i.buf.ptr, k->v.i.buf.len, n, b->vals); break;
+    case ST_TYPE_UINT: rc = enc_uint_decode(k->v.i.buf.ptr, k->v.i.buf.len, n, b->vals); break;
+    case ST_TYPE_BOOL: rc = enc_bool_decode(k->v.b.buf.ptr, k->v.b.buf.len, n, b->vals); break;
+    default: rc = enc_str_decode(k->v.s.buf.ptr, k->v.s.buf.len, n, b->vals); break;
     }
-    case ST_TYPE_INT: {
-        int64_t *d = scratch;
-        rc = enc_int_decode(c->v.i.buf.ptr, c->v.i.buf.len, n, d);
-        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_INT; vals[i].v.i = d[i]; }
-        return rc;
+    if (rc) return rc;
+    if (k->not_good) rc = enc_quality_decode(k->q.buf.ptr, k->q.buf.len, n, b->q);
+    return rc;
+}
+
+static st_value typed_value(uint8_t type, const void *vals, size_t j)
+{
+    st_value v;
+    memset(&v, 0, sizeof v);
+    v.type = type;
+    switch (type) {
+    case ST_TYPE_FLOAT: v.v.f = ((const double *)vals)[j]; break;
+    case ST_TYPE_INT: v.v.i = ((const int64_t *)vals)[j]; break;
+    case ST_TYPE_UINT: v.v.u = ((const uint64_t *)vals)[j]; break;
+    case ST_TYPE_BOOL: v.v.b = ((const uint8_t *)vals)[j]; break;
+    default: v.v.s = ((const st_slice *)vals)[j]; break;
     }
-    case ST_TYPE_UINT: {
-        uint64_t *d = scratch;
-        rc = enc_uint_decode(c->v.i.buf.ptr, c->v.i.buf.len, n, d);
-        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_UINT; vals[i].v.u = d[i]; }
-        return rc;
+    return v;
+}
+
+typedef struct scan_ctx {
+    const column *c;
+    const stor_scan_cb *cb;
+    scan_buf b;
+    const ooo_ref *oo;   /* OOO points in range, sorted */
+    size_t no, ob;       /* count; next undelivered */
+} scan_ctx;
+
+/* Merge points [j0, j1) of the decoded chunk (NULL: none) with the OOO
+ * points of ts <= limit, equal times keeping the newest; to on_points. */
+static int deliver_merged(scan_ctx *x, const hchunk *k, size_t j0, size_t j1, int64_t limit)
+{
+    size_t oe = x->ob;
+    while (oe < x->no && x->oo[oe].ts <= limit) oe++;
+    size_t total = (j1 - j0) + (oe - x->ob);
+    if (total == 0) return 0;
+    scan_buf *b = &x->b;
+    int rc = scan_buf_reserve(b, 0, total);
+    if (rc) return rc;
+    size_t m = 0, a = j0, o = x->ob;
+    while (a < j1 || o < oe) {
+        int64_t t;
+        st_value v;
+        uint32_t q;
+        if (o >= oe || (a < j1 && b->ts[a] <= x->oo[o].ts)) {
+            t = b->ts[a];
+            v = typed_value(x->c->type, b->vals, a);
+            q = k->not_good ? b->q[a] : ST_QUALITY_GOOD;
+            a++;
+        } else {
+            const ooo_entry *e = &x->c->ooo[x->oo[o].idx];
+            t = e->ts;
+            v = ooo_value(x->c, e);
+            q = e->quality;
+            o++;
+        }
+        if (m && b->sts[m - 1] == t) m--;
+        b->sts[m] = t;
+        b->sv[m] = v;
+        b->sq[m] = q;
+        m++;
     }
-    case ST_TYPE_BOOL: {
-        uint8_t *d = scratch;
-        rc = enc_bool_decode(c->v.b.buf.ptr, c->v.b.buf.len, n, d);
-        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_BOOL; vals[i].v.b = d[i]; }
-        return rc;
+    x->ob = oe;
+    return x->cb->on_points(x->cb->arg, m, b->sts, b->sv, b->sq);
+}
+
+/* Points [j0, j1) of the decoded chunk: typed when the caller takes it. */
+static int deliver_run(scan_ctx *x, const hchunk *k, size_t j0, size_t j1)
+{
+    if (j1 <= j0) return 0;
+    scan_buf *b = &x->b;
+    uint8_t type = x->c->type;
+    if (x->cb->on_run && type != ST_TYPE_STRING) {
+        stor_run r;
+        memset(&r, 0, sizeof r);
+        r.type = type;
+        r.n = j1 - j0;
+        r.ts = b->ts + j0;
+        switch (type) {
+        case ST_TYPE_FLOAT: r.f = (const double *)b->vals + j0; break;
+        case ST_TYPE_INT: r.i = (const int64_t *)b->vals + j0; break;
+        case ST_TYPE_UINT: r.u = (const uint64_t *)b->vals + j0; break;
+        default: r.b = (const uint8_t *)b->vals + j0; break;
+        }
+        r.quality = k->not_good ? b->q + j0 : NULL;
+        return x->cb->on_run(x->cb->arg, &r);
     }
-    default: {
-        st_slice *d = scratch;
-        rc = enc_str_decode(c->v.s.buf.ptr, c->v.s.buf.len, n, d);
-        for (size_t i = 0; !rc && i < n; i++) { vals[i].type = ST_TYPE_STRING; vals[i].v.s = d[i]; }
-        return rc;
+    return deliver_merged(x, k, j0, j1, INT64_MIN);
+}
+
+static void chunk_block_stats(const column *c, const hchunk *k, stor_block_stats *bs)
+{
+    scan_stats_from_seg(c->type, (uint32_t)k->ts.count, k->min_ts, k->max_ts, &k->st, bs);
+}
+
+/* The first chunk whose max_ts >= t (nch when none). */
+static size_t chunk_seek(const column *c, int64_t t)
+{
+    size_t lo = 0, hi = c->nch;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (c->ch[m].ts.count && c->ch[m].max_ts < t) lo = m + 1;
+        else hi = m;
     }
+    return lo;
+}
+
+static size_t lower_ts(const int64_t *ts, size_t n, int64_t t) /* first index with ts >= t */
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { size_t m = lo + (hi - lo) / 2; if (ts[m] < t) lo = m + 1; else hi = m; }
+    return lo;
+}
+
+static size_t upper_ts(const int64_t *ts, size_t n, int64_t t) /* first index with ts > t */
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { size_t m = lo + (hi - lo) / 2; if (ts[m] <= t) lo = m + 1; else hi = m; }
+    return lo;
+}
+
+/* The column's scan, read lock held by the caller. */
+static int col_scan(const column *c, int64_t tmin, int64_t tmax, int offer_stats, const stor_scan_cb *cb)
+{
+    scan_ctx x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.cb = cb;
+    int rc = 0;
+    ooo_ref *oo = NULL;
+    if (c->ooo_n) {
+        oo = st_malloc(c->ooo_n * sizeof *oo);
+        if (!oo) return ST_ENOMEM;
+        for (size_t k = 0; k < c->ooo_n; k++)
+            if (c->ooo[k].ts >= tmin && c->ooo[k].ts <= tmax) { oo[x.no].ts = c->ooo[k].ts; oo[x.no].idx = k; x.no++; }
+        if (x.no > 1) qsort(oo, x.no, sizeof *oo, ooo_cmp);
+        x.oo = oo;
     }
+    for (size_t ci = chunk_seek(c, tmin); ci < c->nch && !rc; ci++) {
+        hchunk *k = &c->ch[ci];
+        size_t n = (size_t)k->ts.count;
+        if (n == 0) continue;
+        if (k->min_ts > tmax) break;
+        /* OOO points before the chunk go first, on their own. */
+        if (x.ob < x.no && x.oo[x.ob].ts < k->min_ts && (rc = deliver_merged(&x, NULL, 0, 0, k->min_ts - 1)) != 0) break;
+        int ooo_in = x.ob < x.no && x.oo[x.ob].ts <= k->max_ts;
+        int inside = k->min_ts >= tmin && k->max_ts <= tmax;
+        if (inside && !ooo_in && !k->dup && offer_stats && cb->on_block && c->type != ST_TYPE_STRING) {
+            stor_block_stats bs;
+            chunk_block_stats(c, k, &bs);
+            if (cb->on_block(cb->arg, &bs)) continue;
+        }
+        if ((rc = chunk_decode(c, k, &x.b)) != 0) break;
+        size_t j0 = inside ? 0 : lower_ts(x.b.ts, n, tmin);
+        size_t j1 = inside ? n : upper_ts(x.b.ts, n, tmax);
+        if (ooo_in || k->dup || c->type == ST_TYPE_STRING) rc = deliver_merged(&x, k, j0, j1, k->max_ts);
+        else rc = deliver_run(&x, k, j0, j1);
+    }
+    if (!rc && x.ob < x.no) rc = deliver_merged(&x, NULL, 0, 0, INT64_MAX);
+    scan_buf_fini(&x.b);
+    st_free(oo);
+    return rc;
+}
+
+/* ---- merging OOO points into the chunks ---- */
+
+#define NO_CHUNK ((size_t)-1)
+
+/* The last non-empty chunk starting at or before t; NO_CHUNK when t is
+ * older than every chunk (or there is none). */
+static size_t chunk_target(const column *c, int64_t t)
+{
+    size_t lo = 0, hi = c->nch;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (c->ch[m].ts.count && c->ch[m].min_ts <= t) lo = m + 1;
+        else hi = m;
+    }
+    return lo ? lo - 1 : NO_CHUNK;
+}
+
+/* Chunk ci (NO_CHUNK: none, insert before the first) merged with the OOO
+ * points refs[0..n) (sorted) and re-encoded into one or more chunks that
+ * replace it. */
+static int chunk_rebuild(size_t *bytes, column *c, size_t ci, const ooo_ref *refs, size_t n, scan_buf *b)
+{
+    hchunk *old = ci == NO_CHUNK ? NULL : &c->ch[ci];
+    size_t kn = old ? (size_t)old->ts.count : 0;
+    int rc = 0;
+    if (kn && (rc = chunk_decode(c, old, b)) != 0) return rc;
+    size_t total = kn + n;
+    int64_t *mts = st_malloc(total * sizeof *mts);
+    st_value *mv = st_malloc(total * sizeof *mv);
+    uint32_t *mq = st_malloc(total * sizeof *mq);
+    column tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.type = c->type;
+    tmp.last_ts = INT64_MIN;
+    size_t tb = 0;
+    if (!mts || !mv || !mq) { rc = ST_ENOMEM; goto done; }
+    size_t m = 0, a = 0, o = 0;
+    while (a < kn || o < n) {
+        int64_t t;
+        st_value v;
+        uint32_t q;
+        if (o >= n || (a < kn && b->ts[a] <= refs[o].ts)) { /* equal times: the OOO point is newer */
+            t = b->ts[a];
+            v = typed_value(c->type, b->vals, a);
+            q = old->not_good ? b->q[a] : ST_QUALITY_GOOD;
+            a++;
+        } else {
+            const ooo_entry *e = &c->ooo[refs[o].idx];
+            t = e->ts;
+            v = ooo_value(c, e);
+            q = e->quality;
+            o++;
+        }
+        if (m && mts[m - 1] == t) m--;
+        mts[m] = t;
+        mv[m] = v;
+        mq[m] = q;
+        m++;
+    }
+    for (size_t i = 0; i < m && !rc; i++) rc = col_append(&tb, &tmp, mts[i], &mv[i], mq[i]);
+    if (rc) goto done;
+    hchunk *last = &tmp.ch[tmp.nch - 1];
+    enc_buf_trim(&last->ts.buf);
+    enc_buf_trim(vbuf(last, c->type));
+    enc_buf_trim(&last->q.buf);
+    /* splice tmp's chunks in place of ci */
+    size_t drop = old ? 1 : 0, at = old ? ci : 0;
+    size_t need = c->nch - drop + tmp.nch;
+    if (need > c->capch) {
+        size_t cap = c->capch ? c->capch : 4;
+        while (cap < need) cap *= 2;
+        hchunk *nc = st_realloc(c->ch, cap * sizeof *nc);
+        if (!nc) { rc = ST_ENOMEM; goto done; }
+        *bytes += (cap - c->capch) * sizeof *nc;
+        c->ch = nc;
+        c->capch = cap;
+        old = drop ? &c->ch[ci] : NULL;
+    }
+    if (old) {
+        *bytes -= chunk_cap(old, c->type);
+        chunk_fini(old, c->type);
+    }
+    memmove(&c->ch[at + tmp.nch], &c->ch[at + drop], (c->nch - at - drop) * sizeof *c->ch);
+    for (size_t k = 0; k < tmp.nch; k++) {
+        c->ch[at + k] = tmp.ch[k];
+        *bytes += chunk_cap(&tmp.ch[k], c->type);
+    }
+    c->nch = need;
+    c->count = c->count - kn + m;
+    tmp.nch = 0; /* the chunks moved */
+done:
+    for (size_t k = 0; k < tmp.nch; k++) chunk_fini(&tmp.ch[k], c->type);
+    st_free(tmp.ch);
+    st_free(mts);
+    st_free(mv);
+    st_free(mq);
+    return rc;
 }
 
 /*
- * The stream is sorted (non-decreasing), so the range is found by binary
- * search on the decoded timestamps and values are decoded only up to its
- * end. Out-of-order entries in range are sorted among themselves (few) and
- * merged linearly; on equal timestamps the later write wins: stream order,
- * then OOO arrival order (every OOO entry is newer than any stream entry
- * with its timestamp, invariant 2).
+ * Merge the column's OOO points into its chunks, keeping invariant 1: a
+ * point goes to the last chunk starting at or before it (before the first
+ * chunk when older than all); each chunk receiving points is rebuilt.
+ * Chunks are visited from the last, so the indices of those before stay
+ * valid. Called when the last chunk is sealed (every OOO point is older
+ * than the column's last time, so all of them can go) and when a column
+ * holds HEAD_OOO_MERGE of them. On failure the points not merged stay in
+ * ooo, in arrival order.
  */
-int head_read(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, head_points *out)
+static int col_merge_ooo(size_t *bytes, column *c)
 {
+    size_t no = c->ooo_n;
+    if (!no) return 0;
+    ooo_ref *oo = st_malloc(no * sizeof *oo);
+    if (!oo) return ST_ENOMEM;
+    for (size_t k = 0; k < no; k++) { oo[k].ts = c->ooo[k].ts; oo[k].idx = k; }
+    qsort(oo, no, sizeof *oo, ooo_cmp);
+    scan_buf b;
+    memset(&b, 0, sizeof b);
     int rc = 0;
-    int64_t *sts = NULL, *ts = NULL;
-    st_value *svals = NULL, *vals = NULL;
-    uint32_t *sq = NULL, *q = NULL;
-    void *scratch = NULL;
-    ooo_ref *oo = NULL;
+    size_t e1 = no;
+    while (e1 > 0 && !rc) {
+        size_t ci = chunk_target(c, oo[e1 - 1].ts);
+        size_t e0 = e1 - 1;
+        while (e0 > 0 && chunk_target(c, oo[e0 - 1].ts) == ci) e0--;
+        rc = chunk_rebuild(bytes, c, ci, oo + e0, e1 - e0, &b);
+        if (!rc) e1 = e0;
+    }
+    scan_buf_fini(&b);
+    if (e1 == 0) {
+        c->ooo_n = 0;
+        st_buf_clear(&c->ooo_str);
+    } else {
+        /* keep oo[0..e1) in arrival order; their string bytes stay where they are */
+        for (size_t k = 0; k < e1; k++) oo[k].ts = (int64_t)oo[k].idx;
+        qsort(oo, e1, sizeof *oo, ooo_cmp);
+        for (size_t k = 0; k < e1; k++) c->ooo[k] = c->ooo[oo[k].idx];
+        c->ooo_n = e1;
+    }
+    st_free(oo);
+    return rc;
+}
+
+int head_scan(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, int offer_stats, const stor_scan_cb *cb)
+{
     pthread_rwlock_rdlock(&h->lock);
     column *c = col_find(h, s, f);
-    if (!c) { out->n = 0; out->type = ST_TYPE_NONE; goto unlock; }
-    out->type = c->type;
-    size_t n = c->ts.count;
-    size_t i0 = 0, i1 = 0;
-    if (n) {
-        sts = st_malloc(n * sizeof *sts);
-        if (!sts) { rc = ST_ENOMEM; goto unlock; }
-        if ((rc = enc_ts_decode(c->ts.buf.ptr, c->ts.buf.len, n, sts)) != 0) goto unlock;
-        size_t lo = 0, hi = n;
-        while (lo < hi) { size_t m = (lo + hi) / 2; if (sts[m] < tmin) lo = m + 1; else hi = m; }
-        i0 = lo;
-        hi = n;
-        while (lo < hi) { size_t m = (lo + hi) / 2; if (sts[m] <= tmax) lo = m + 1; else hi = m; }
-        i1 = lo;
-    }
-    size_t no = 0;
-    if (c->ooo_n) {
-        oo = st_malloc(c->ooo_n * sizeof *oo);
-        if (!oo) { rc = ST_ENOMEM; goto unlock; }
-        for (size_t k = 0; k < c->ooo_n; k++)
-            if (c->ooo[k].ts >= tmin && c->ooo[k].ts <= tmax) { oo[no].ts = c->ooo[k].ts; oo[no].idx = k; no++; }
-        if (no > 1) qsort(oo, no, sizeof *oo, ooo_cmp);
-    }
-    size_t cap = (i1 - i0) + no;
-    if (cap == 0) { out->n = 0; goto unlock; }
-    if (i1 > i0) {
-        svals = st_malloc(i1 * sizeof *svals);
-        sq = st_malloc(i1 * sizeof *sq);
-        scratch = st_malloc(i1 * 16);
-        if (!svals || !sq || !scratch) { rc = ST_ENOMEM; goto unlock; }
-        if ((rc = decode_values(c, i1, svals, scratch)) != 0) goto unlock;
-        if ((rc = enc_quality_decode(c->q.buf.ptr, c->q.buf.len, i1, sq)) != 0) goto unlock;
-    }
-    ts = st_malloc(cap * sizeof *ts);
-    vals = st_malloc(cap * sizeof *vals);
-    q = st_malloc(cap * sizeof *q);
-    if (!ts || !vals || !q) { rc = ST_ENOMEM; goto unlock; }
-    /* Merge; equal timestamps collapse onto the newest (the last seen). */
-    size_t k = 0, a = i0, b = 0;
-    while (a < i1 || b < no) {
-        int64_t t;
-        st_value v;
-        uint32_t qq;
-        if (b >= no || (a < i1 && sts[a] <= oo[b].ts)) {
-            t = sts[a]; v = svals[a]; qq = sq[a]; a++;
-        } else {
-            const ooo_entry *e = &c->ooo[oo[b].idx];
-            t = e->ts; v = ooo_value(c, e); qq = e->quality; b++;
+    int rc = c ? col_scan(c, tmin, tmax, offer_stats, cb) : 0;
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+int head_first_ts(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, int64_t *lo)
+{
+    int found = 0;
+    int64_t best = INT64_MAX;
+    pthread_rwlock_rdlock(&h->lock);
+    column *c = col_find(h, s, f);
+    if (c) {
+        size_t ci = chunk_seek(c, tmin);
+        for (; ci < c->nch; ci++) {
+            const hchunk *k = &c->ch[ci];
+            if (k->ts.count == 0) continue;
+            if (k->min_ts <= tmax) { best = k->min_ts < tmin ? tmin : k->min_ts; found = 1; }
+            break;
         }
-        if (k && ts[k - 1] == t) k--;
-        ts[k] = t; vals[k] = v; q[k] = qq; k++;
-    }
-    /* Strings point into the column; copy them out (the head moves on). */
-    st_buf_clear(&out->strings);
-    if (c->type == ST_TYPE_STRING) {
-        size_t total = 0;
-        for (size_t x = 0; x < k; x++) total += vals[x].v.s.len;
-        if ((rc = st_buf_reserve(&out->strings, total)) != 0) goto unlock;
-        for (size_t x = 0; x < k; x++) {
-            size_t off = out->strings.len;
-            st_buf_append(&out->strings, vals[x].v.s.ptr, vals[x].v.s.len);
-            vals[x].v.s.ptr = out->strings.ptr + off;
+        for (size_t k = 0; k < c->ooo_n; k++) {
+            int64_t t = c->ooo[k].ts;
+            if (t >= tmin && t <= tmax && t < best) { best = t; found = 1; }
         }
     }
+    pthread_rwlock_unlock(&h->lock);
+    if (found) *lo = best;
+    return found;
+}
+
+/* head_read: a scan without statistics, gathered. */
+typedef struct gather {
+    head_points *out;
+    size_t cap;
+    int err;
+} gather;
+
+static int gather_points(void *arg, size_t n, const int64_t *ts, const st_value *vals, const uint32_t *q)
+{
+    gather *g = arg;
+    head_points *o = g->out;
+    if (o->n + n > g->cap) {
+        size_t cap = g->cap ? g->cap : 256;
+        while (cap < o->n + n) cap *= 2;
+        int64_t *t2 = st_realloc(o->ts, cap * sizeof *t2);
+        if (t2) o->ts = t2;
+        st_value *v2 = st_realloc(o->vals, cap * sizeof *v2);
+        if (v2) o->vals = v2;
+        uint32_t *q2 = st_realloc(o->quality, cap * sizeof *q2);
+        if (q2) o->quality = q2;
+        if (!t2 || !v2 || !q2) return ST_ENOMEM;
+        g->cap = cap;
+    }
+    memcpy(o->ts + o->n, ts, n * sizeof *ts);
+    memcpy(o->vals + o->n, vals, n * sizeof *vals);
+    memcpy(o->quality + o->n, q, n * sizeof *q);
+    if (o->type == ST_TYPE_STRING) {
+        /* strings point into the head: copy them out as offsets, fixed up at the end */
+        for (size_t i = 0; i < n; i++) {
+            st_value *v = &o->vals[o->n + i];
+            size_t off = o->strings.len;
+            if (st_buf_append(&o->strings, v->v.s.ptr, v->v.s.len)) return ST_ENOMEM;
+            v->v.s.ptr = (const char *)(uintptr_t)off;
+        }
+    }
+    o->n += n;
+    return 0;
+}
+
+int head_read(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, head_points *out)
+{
     st_free(out->ts);
     st_free(out->vals);
     st_free(out->quality);
-    out->ts = ts;
-    out->vals = vals;
-    out->quality = q;
-    out->n = k;
-    ts = NULL;
-    vals = NULL;
-    q = NULL;
-unlock:
+    out->ts = NULL;
+    out->vals = NULL;
+    out->quality = NULL;
+    out->n = 0;
+    st_buf_clear(&out->strings);
+    gather g = { out, 0, 0 };
+    stor_scan_cb cb = { NULL, gather_points, NULL, &g };
+    pthread_rwlock_rdlock(&h->lock);
+    column *c = col_find(h, s, f);
+    out->type = c ? c->type : ST_TYPE_NONE;
+    int rc = c ? col_scan(c, tmin, tmax, 0, &cb) : 0;
     pthread_rwlock_unlock(&h->lock);
-    st_free(sts);
-    st_free(svals);
-    st_free(sq);
-    st_free(scratch);
-    st_free(oo);
-    st_free(ts);
-    st_free(vals);
-    st_free(q);
-    return rc;
+    if (rc) { out->n = 0; return rc; }
+    if (out->type == ST_TYPE_STRING)
+        for (size_t i = 0; i < out->n; i++)
+            out->vals[i].v.s.ptr = (out->strings.ptr ? out->strings.ptr : "") + (uintptr_t)out->vals[i].v.s.ptr;
+    return 0;
 }
 
 int head_last_before(head *h, uint64_t s, uint64_t f, int64_t t, int64_t *ts_out, st_value *v_out,
                      uint32_t *q_out, st_buf *strings)
 {
     int rc = 0, found = 0;
-    int64_t *sts = NULL;
-    st_value *svals = NULL;
-    uint32_t *sq = NULL;
-    void *scratch = NULL;
     int64_t best_ts = 0;
     st_value best;
     uint32_t best_q = 0;
     memset(&best, 0, sizeof best);
+    scan_buf b;
+    memset(&b, 0, sizeof b);
     pthread_rwlock_rdlock(&h->lock);
     column *c = col_find(h, s, f);
     if (!c) goto unlock;
-    size_t n = c->ts.count;
-    if (n && t >= c->last_ts && c->last_v.type != ST_TYPE_NONE) {
+    if (c->count && t >= c->last_ts && c->last_v.type != ST_TYPE_NONE) {
         /* The newest in-order point answers it (every OOO entry is older
          * than last_ts): no decoding. */
         best_ts = c->last_ts;
         best = c->last_v;
         best_q = c->last_q;
         found = 1;
-        n = 0;
-    }
-    if (n) {
-        sts = st_malloc(n * sizeof *sts);
-        if (!sts) { rc = ST_ENOMEM; goto unlock; }
-        if ((rc = enc_ts_decode(c->ts.buf.ptr, c->ts.buf.len, n, sts)) != 0) goto unlock;
-        size_t lo = 0, hi = n;
-        while (lo < hi) { size_t m = (lo + hi) / 2; if (sts[m] <= t) lo = m + 1; else hi = m; }
-        if (lo > 0) {
-            size_t k = lo; /* values 0..k-1 are needed; the last of them is the answer */
-            svals = st_malloc(k * sizeof *svals);
-            sq = st_malloc(k * sizeof *sq);
-            scratch = st_malloc(k * 16);
-            if (!svals || !sq || !scratch) { rc = ST_ENOMEM; goto unlock; }
-            if ((rc = decode_values(c, k, svals, scratch)) != 0) goto unlock;
-            if ((rc = enc_quality_decode(c->q.buf.ptr, c->q.buf.len, k, sq)) != 0) goto unlock;
-            best_ts = sts[k - 1];
-            best = svals[k - 1];
-            best_q = sq[k - 1];
-            found = 1;
+    } else if (c->count) {
+        /* the last chunk starting at or before t (only the last chunk can be empty) */
+        size_t lo = 0, hi = c->nch;
+        while (lo < hi) {
+            size_t m = lo + (hi - lo) / 2;
+            if (c->ch[m].ts.count && c->ch[m].min_ts <= t) lo = m + 1;
+            else hi = m;
+        }
+        size_t ci = lo ? lo - 1 : c->nch;
+        if (ci < c->nch) {
+            hchunk *k = &c->ch[ci];
+            if ((rc = chunk_decode(c, k, &b)) != 0) goto unlock;
+            size_t j = upper_ts(b.ts, (size_t)k->ts.count, t);
+            if (j > 0) {
+                best_ts = b.ts[j - 1];
+                best = typed_value(c->type, b.vals, j - 1);
+                best_q = k->not_good ? b.q[j - 1] : ST_QUALITY_GOOD;
+                found = 1;
+            }
         }
     }
     /* OOO entries are newer than stream entries of the same time. */
@@ -469,10 +938,7 @@ int head_last_before(head *h, uint64_t s, uint64_t f, int64_t t, int64_t *ts_out
     }
 unlock:
     pthread_rwlock_unlock(&h->lock);
-    st_free(sts);
-    st_free(svals);
-    st_free(sq);
-    st_free(scratch);
+    scan_buf_fini(&b);
     return rc ? rc : found;
 }
 
@@ -494,28 +960,14 @@ int head_delete_range(head *h, uint64_t s, int64_t tmin, int64_t tmax)
         rc = head_read(h, s, c->field_id, ST_TIME_MIN_NS, ST_TIME_MAX_NS, &keep);
         if (rc) break;
         pthread_rwlock_wrlock(&h->lock);
-        column *fresh;
         /* A new column replaces the old one in place (same map slot). */
         column *old = h->cols[idx[k]];
-        uint8_t type = old->type;
-        fresh = st_calloc(1, sizeof *fresh);
+        column *fresh = col_new(old->series_id, old->field_id, old->type);
         if (!fresh) { pthread_rwlock_unlock(&h->lock); rc = ST_ENOMEM; break; }
-        fresh->series_id = old->series_id;
-        fresh->field_id = old->field_id;
-        fresh->type = type;
-        fresh->last_ts = INT64_MIN;
-        enc_ts_appender_init(&fresh->ts);
-        switch (type) {
-        case ST_TYPE_FLOAT: enc_float_appender_init(&fresh->v.f); break;
-        case ST_TYPE_INT: enc_int_appender_init(&fresh->v.i); break;
-        case ST_TYPE_UINT: enc_uint_appender_init(&fresh->v.i); break;
-        case ST_TYPE_BOOL: enc_bool_appender_init(&fresh->v.b); break;
-        default: enc_str_appender_init(&fresh->v.s); break;
-        }
-        enc_quality_appender_init(&fresh->q);
-        st_buf_init(&fresh->ooo_str);
         h->cols[idx[k]] = fresh;
-        uint64_t removed = old->ts.count + old->ooo_n; /* the kept ones are counted again as appended */
+        size_t old_bytes = col_bytes(old);
+        h->bytes = h->bytes - (old_bytes > h->bytes ? h->bytes : old_bytes) + col_bytes(fresh);
+        uint64_t removed = old->count + old->ooo_n; /* the kept ones are counted again as appended */
         for (size_t i = 0; i < keep.n && !rc; i++) {
             if (keep.ts[i] >= tmin && keep.ts[i] <= tmax) continue;
             rc = head_append(h, s, fresh->field_id, keep.ts[i], &keep.vals[i], keep.quality[i]);
@@ -552,7 +1004,7 @@ int head_columns(head *h, uint64_t **pairs, size_t *n)
     if (!p) { pthread_rwlock_unlock(&h->lock); return ST_ENOMEM; }
     for (size_t i = 0; i < h->ncols; i++) {
         column *c = h->cols[i];
-        if (c->dropped || (c->ts.count == 0 && c->ooo_n == 0)) continue;
+        if (c->dropped || (c->count == 0 && c->ooo_n == 0)) continue;
         p[2 * k] = c->series_id;
         p[2 * k + 1] = c->field_id;
         k++;
@@ -567,17 +1019,7 @@ int head_columns(head *h, uint64_t **pairs, size_t *n)
 size_t head_bytes(head *h)
 {
     pthread_rwlock_rdlock(&h->lock);
-    size_t b = st_hmap_bytes(h->map) + h->capcols * sizeof(column *);
-    for (size_t i = 0; i < h->ncols; i++) {
-        column *c = h->cols[i];
-        b += sizeof *c + c->ts.buf.cap + c->q.buf.cap + c->ooo_cap * sizeof(ooo_entry) + c->ooo_str.cap;
-        switch (c->type) {
-        case ST_TYPE_FLOAT: b += c->v.f.buf.cap; break;
-        case ST_TYPE_INT: case ST_TYPE_UINT: b += c->v.i.buf.cap; break;
-        case ST_TYPE_BOOL: b += c->v.b.buf.cap; break;
-        default: b += c->v.s.buf.cap; break;
-        }
-    }
+    size_t b = st_hmap_bytes(h->map) + h->bytes;
     pthread_rwlock_unlock(&h->lock);
     return b;
 }

@@ -3,15 +3,19 @@
  * Gorilla/delta encoded as points arrive (storage/enc.h appenders), so
  * memory stays near the compressed size.
  *
- * Points arriving in time order append to the column's in-order stream; a
- * point older than the column's last timestamp goes to its small
- * out-of-order (OOO) buffer. Reads merge both and resolve duplicates: the
- * same timestamp written twice keeps the later write (appends happen in WAL
- * sequence order, and an OOO entry is always newer than an in-order entry
- * with the same timestamp, because in-order only accepts ts >= last).
+ * Points arriving in time order append to the column's in-order stream,
+ * kept as a list of chunks (at most 1024 points, cut at UTC hour boundaries
+ * once they hold 64) that each carry the statistics of their points, so a
+ * read of a time range decodes only the chunks overlapping it and a scan
+ * can answer whole chunks from statistics (head_scan); a point older than
+ * the column's last timestamp goes to its small out-of-order (OOO) buffer.
+ * Reads merge both and resolve duplicates: the same timestamp written twice
+ * keeps the later write (appends happen in WAL sequence order, and an OOO
+ * entry is always newer than an in-order entry with the same timestamp,
+ * because in-order only accepts ts >= last).
  *
  * Threads: head_append from one thread at a time (the WAL writer thread,
- * or recovery); head_read from any thread. One rwlock: appends of a whole
+ * or recovery); head_read / head_scan from any thread. One rwlock: appends of a whole
  * WAL record take it for writing once (head_lock_write/unlock).
  */
 #ifndef ST_HEAD_H
@@ -22,10 +26,15 @@
 
 #include "common/buf.h"
 #include "common/point.h"
+#include "storage/scan.h"
 
 typedef struct head head;
 
+/* A head is refcounted: head_create gives the first reference, head_ref
+ * another (a reader that scans it after letting go of the lock that found
+ * it), head_destroy drops one and frees the head with the last. */
 int  head_create(head **out);
+void head_ref(head *h);
 void head_destroy(head *h); /* accepts NULL */
 
 /* Bracket a run of appends (one WAL record). */
@@ -53,6 +62,19 @@ void head_points_init(head_points *p);
 void head_points_fini(head_points *p);
 /* Read lock inside. 0 (n may be 0), ST_ENOMEM. */
 int  head_read(head *h, uint64_t series_id, uint64_t field_id, int64_t tmin, int64_t tmax, head_points *out);
+
+/* Stream the column's points in [tmin, tmax] to cb (storage/scan.h): in
+ * time order, duplicates resolved; with offer_stats, a chunk lying inside
+ * the range with no out-of-order point or repeated time in its span is
+ * offered to cb->on_block first. The read lock is held throughout: the
+ * callbacks must not write to this head. 0, ST_ENOMEM, ST_ECORRUPT, or a
+ * callback's non-zero return. */
+int head_scan(head *h, uint64_t series_id, uint64_t field_id, int64_t tmin, int64_t tmax, int offer_stats,
+              const stor_scan_cb *cb);
+
+/* A lower bound of the column's point times in [tmin, tmax] (no decoding):
+ * 1 and *lo set when the column may have points there, else 0. */
+int head_first_ts(head *h, uint64_t series_id, uint64_t field_id, int64_t tmin, int64_t tmax, int64_t *lo);
 
 /* The newest point with ts <= t: 1 (written to *ts, *v, *q; a string
  * value is copied into strings, which is cleared first), 0 when none,

@@ -276,29 +276,6 @@ static int cand_cmp(const void *a, const void *b)
     return x->file < y->file ? -1 : (x->file > y->file);
 }
 
-static double num_as_double(uint8_t type, seg_num v)
-{
-    switch (type) {
-    case ST_TYPE_FLOAT: return v.f;
-    case ST_TYPE_INT: return (double)v.i;
-    default: return (double)v.u;
-    }
-}
-
-static st_value num_as_value(uint8_t type, seg_num v)
-{
-    st_value x;
-    memset(&x, 0, sizeof x);
-    x.type = type;
-    switch (type) {
-    case ST_TYPE_FLOAT: x.v.f = v.f; break;
-    case ST_TYPE_INT: x.v.i = v.i; break;
-    case ST_TYPE_UINT: x.v.u = v.u; break;
-    default: x.v.b = v.u != 0; break;
-    }
-    return x;
-}
-
 /* Deliver the merged points with ts < limit starting at *pos. */
 static int deliver_until(const stor_scan_cb *cb, const stor_points *m, size_t *pos, int64_t limit, int inclusive_all)
 {
@@ -309,6 +286,42 @@ static int deliver_until(const stor_scan_cb *cb, const stor_points *m, size_t *p
     return 0;
 }
 
+/* A clean block declined as statistics: its points, typed when the
+ * caller takes runs (no conversion), else as st_values. */
+static int deliver_block(const stor_scan_cb *cb, const seg_block *blk)
+{
+    if (blk->n == 0) return 0;
+    if (cb->on_run && blk->type != ST_TYPE_STRING) {
+        stor_run r;
+        memset(&r, 0, sizeof r);
+        r.type = blk->type;
+        r.n = blk->n;
+        r.ts = blk->ts;
+        r.f = blk->f;
+        r.i = blk->i;
+        r.u = blk->u;
+        r.b = blk->b;
+        r.quality = blk->quality;
+        return cb->on_run(cb->arg, &r);
+    }
+    st_value *vals = st_malloc(blk->n * sizeof *vals);
+    uint32_t *q = st_malloc(blk->n * sizeof *q);
+    int rc = vals && q ? 0 : ST_ENOMEM;
+    for (uint32_t j = 0; !rc && j < blk->n; j++) { vals[j] = seg_block_value(blk, j); q[j] = seg_block_quality(blk, j); }
+    if (!rc) rc = cb->on_points(cb->arg, blk->n, blk->ts, vals, q);
+    st_free(vals);
+    st_free(q);
+    return rc;
+}
+
+/*
+ * Sources: segment blocks of the partitions in range, the frozen head, the
+ * active head. Blocks that nothing else overlaps in time are clean (offered
+ * as statistics, else delivered as they are); everything else is merged.
+ * The common shape — the active head's points all after every other
+ * source's — is split: the rest first, then the active head streamed by
+ * head_scan (its chunks offered as statistics too).
+ */
 int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int64_t tmax, const stor_scan_cb *cb)
 {
     int rc = 0;
@@ -316,39 +329,24 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
     size_t nrefs = 0;
     cand *cands = NULL;
     size_t nc = 0, capc = 0;
-    stor_points heads, merged;
-    head_points_init(&heads);
+    stor_points merged;
     head_points_init(&merged);
     src_pts sp;
     memset(&sp, 0, sizeof sp);
     st_buf_init(&sp.strs);
-
-    /* The heads FIRST (see stor_read): newer than any file, whatever order
-     * they are merged in; priorities above every file's. */
     head_points hp[2];
     head_points_init(&hp[0]);
     head_points_init(&hp[1]);
+
+    /* The heads FIRST (see stor_read): references, so they can be read
+     * after the lock; priorities above every file's. */
     pthread_rwlock_rdlock(&s->heads_lock);
-    if (s->frozen) rc = head_read(s->frozen, series_id, field_id, tmin, tmax, &hp[0]);
-    if (!rc) rc = head_read(s->active, series_id, field_id, tmin, tmax, &hp[1]);
+    head *heads[2] = { s->frozen, s->active };
+    for (int h = 0; h < 2; h++) if (heads[h]) head_ref(heads[h]);
     pthread_rwlock_unlock(&s->heads_lock);
-    if (!rc) rc = collect_refs(s, series_id, tmin, tmax, &refs, &nrefs);
-    if (!rc && hp[0].n == 0) {
-        int in_files = 0;
-        for (size_t i = 0; i < nrefs && !in_files; i++) {
-            const seg_column *col;
-            in_files = seg_column_find(refs[i], series_id, field_id, &col) == 0;
-        }
-        if (!in_files) {
-            /* Only the active head: its points are sorted and de-duplicated. */
-            if (hp[1].n) rc = cb->on_points(cb->arg, hp[1].n, hp[1].ts, hp[1].vals, hp[1].quality);
-            goto out;
-        }
-    }
-    for (int h = 0; h < 2 && !rc; h++)
-        for (size_t j = 0; !rc && j < hp[h].n; j++)
-            rc = sp_add(&sp, hp[h].ts[j], hp[h].vals[j], hp[h].quality[j], UINT32_MAX - 1u + (uint32_t)h);
+    rc = collect_refs(s, series_id, tmin, tmax, &refs, &nrefs);
     /* Candidate blocks. */
+    int64_t others_max = INT64_MIN;
     for (size_t i = 0; i < nrefs && !rc; i++) {
         const seg_column *col;
         if (seg_column_find(refs[i], series_id, field_id, &col) != 0) continue;
@@ -368,8 +366,20 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
             x->min_ts = col->blocks[b].min_ts;
             x->max_ts = col->blocks[b].max_ts;
             x->clean = col->type != ST_TYPE_STRING && x->min_ts >= tmin && x->max_ts <= tmax;
+            if (x->max_ts > others_max) others_max = x->max_ts;
         }
     }
+    if (!rc && heads[0]) {
+        rc = head_read(heads[0], series_id, field_id, tmin, tmax, &hp[0]);
+        if (!rc && hp[0].n && hp[0].ts[hp[0].n - 1] > others_max) others_max = hp[0].ts[hp[0].n - 1];
+    }
+    int64_t head_lo = 0;
+    int split = !rc && head_first_ts(heads[1], series_id, field_id, tmin, tmax, &head_lo) &&
+                (others_max == INT64_MIN || others_max < head_lo);
+    if (!rc && !split) rc = head_read(heads[1], series_id, field_id, tmin, tmax, &hp[1]);
+    for (int h = 0; h < 2 && !rc; h++)
+        for (size_t j = 0; !rc && j < hp[h].n; j++)
+            rc = sp_add(&sp, hp[h].ts[j], hp[h].vals[j], hp[h].quality[j], UINT32_MAX - 1u + (uint32_t)h);
     if (rc) goto out;
     /* A block is clean when nothing else has points in its time span. */
     if (nc > 1) qsort(cands, nc, sizeof *cands, cand_cmp);
@@ -380,7 +390,7 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         if (i + 1 < nc && cands[i + 1].min_ts <= x->max_ts) x->clean = 0;
         if (x->max_ts > prefix_max) prefix_max = x->max_ts;
         if (x->clean && sp.n) {
-            /* any head point inside [min_ts, max_ts]? (heads: two sorted runs) */
+            /* any head point inside [min_ts, max_ts]? */
             for (size_t j = 0; j < sp.n; j++)
                 if (sp.ts[j] >= x->min_ts && sp.ts[j] <= x->max_ts) { x->clean = 0; break; }
         }
@@ -408,8 +418,8 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         merged.quality = st_malloc((n ? n : 1) * sizeof *merged.quality);
         if (!ord || !merged.ts || !merged.vals || !merged.quality) { st_free(ord); rc = ST_ENOMEM; goto out; }
         for (size_t i = 0; i < n; i++) ord[i] = i;
-        /* Usually one source in time order (the active head): strictly
-         * increasing times need neither a sort nor de-duplication. */
+        /* Usually one source in time order: strictly increasing times need
+         * neither a sort nor de-duplication. */
         int in_order = 1;
         for (size_t i = 1; i < n && in_order; i++) in_order = sp.ts[i - 1] < sp.ts[i];
         ord_ctx oc = { sp.ts, sp.prio };
@@ -436,38 +446,25 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         if (rc) break;
         const seg_block_info *bi = &x->col->blocks[x->block];
         stor_block_stats bs;
-        memset(&bs, 0, sizeof bs);
-        bs.type = x->col->type;
-        bs.count = bi->count;
-        bs.min_ts = bi->min_ts;
-        bs.max_ts = bi->max_ts;
-        bs.min = num_as_double(bs.type, bi->stats.min);
-        bs.max = num_as_double(bs.type, bi->stats.max);
-        bs.sum = num_as_double(bs.type, bi->stats.sum);
-        bs.first = num_as_value(bs.type, bi->stats.first);
-        bs.last = num_as_value(bs.type, bi->stats.last);
+        scan_stats_from_seg(x->col->type, bi->count, bi->min_ts, bi->max_ts, &bi->stats, &bs);
         if (cb->on_block && cb->on_block(cb->arg, &bs)) continue;
         const seg_block *blk;
         int brc = seg_block_read(refs[x->file], x->col, x->block, &blk);
         if (brc == ST_ECORRUPT) continue;
         if (brc) { rc = brc; break; }
-        st_value *vals = st_malloc(blk->n * sizeof *vals);
-        uint32_t *q = st_malloc(blk->n * sizeof *q);
-        if (!vals || !q) rc = ST_ENOMEM;
-        for (uint32_t j = 0; !rc && j < blk->n; j++) { vals[j] = seg_block_value(blk, j); q[j] = seg_block_quality(blk, j); }
-        if (!rc) rc = cb->on_points(cb->arg, blk->n, blk->ts, vals, q);
-        st_free(vals);
-        st_free(q);
+        rc = deliver_block(cb, blk);
         seg_block_release(blk);
     }
     if (!rc) rc = deliver_until(cb, &merged, &pos, 0, 1);
+    /* The active head after everything else. */
+    if (!rc && split) rc = head_scan(heads[1], series_id, field_id, tmin, tmax, 1, cb);
 out:
     for (size_t i = 0; i < nrefs; i++) seg_unref(refs[i]);
     st_free(refs);
     st_free(cands);
+    for (int h = 0; h < 2; h++) head_destroy(heads[h]);
     head_points_fini(&hp[0]);
     head_points_fini(&hp[1]);
-    head_points_fini(&heads);
     head_points_fini(&merged);
     sp_fini(&sp);
     return rc;

@@ -31,6 +31,7 @@
 #include "common/slice.h"
 #include "storage/head.h"
 #include "storage/io.h"
+#include "storage/scan.h"
 #include "storage/sindex.h"
 
 /* data/FORMAT holds exactly this line; a format change bumps it. */
@@ -146,29 +147,15 @@ int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin_ns, i
 int stor_last_before(stor *s, uint64_t series_id, uint64_t field_id, int64_t t, stor_points *out);
 
 /*
- * stor_scan: the column's points in [tmin_ns, tmax_ns] in time order, with
- * whole segment blocks offered as statistics where that is exact: a block
- * entirely inside the range that no other source (another file, a head)
- * overlaps in time. on_block returns 1 to take the statistics (the block's
- * points are then not delivered), 0 to get them through on_points. Runs of
- * points arrive in time order, duplicates resolved (last write wins), never
- * overlapping a block taken as statistics. A callback's non-zero return
- * (on_points) stops the scan and is returned. 0, ST_ENOMEM, I/O errors.
+ * stor_scan: the column's points in [tmin_ns, tmax_ns] in time order, as
+ * storage/scan.h describes, with stored stretches offered as statistics
+ * where that is exact: a segment block or a head chunk entirely inside the
+ * range that no other source (another file, a head, an out-of-order point)
+ * overlaps in time. Runs of points arrive in time order, duplicates
+ * resolved (last write wins), never overlapping a stretch taken as
+ * statistics. A callback's non-zero return (on_run, on_points) stops the
+ * scan and is returned. 0, ST_ENOMEM, I/O errors.
  */
-typedef struct stor_block_stats {
-    uint8_t type;                 /* st_type; STRING blocks are never offered */
-    uint32_t count;
-    int64_t min_ts, max_ts;       /* first and last point times */
-    double min, max, sum;         /* as doubles (ints converted) */
-    st_value first, last;         /* the values at min_ts and max_ts */
-} stor_block_stats;
-
-typedef struct stor_scan_cb {
-    int (*on_block)(void *arg, const stor_block_stats *b);
-    int (*on_points)(void *arg, size_t n, const int64_t *ts, const st_value *vals, const uint32_t *quality);
-    void *arg;
-} stor_scan_cb;
-
 int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin_ns, int64_t tmax_ns,
               const stor_scan_cb *cb);
 
