@@ -2912,7 +2912,7 @@ static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, si
         int64_t lo = q->tmin, hi = q->tmax;
         if (lo == INT64_MIN || hi == INT64_MAX) {
             /* The data's own first and last times bound the windows. */
-            qfa_opts o1 = { QFA_FIRST | QFA_LAST, 0, 1, qfa_budget, c };
+            qfa_opts o1 = { QFA_FIRST | QFA_LAST, 0, !c->req->no_block_stats, qfa_budget, c };
             int64_t f_ts = INT64_MAX, l_ts = INT64_MIN;
             for (size_t i = 0; i < q->ncalls && !rc; i++) {
                 qfa_query fq = { q->calls[i].f->id, (uint8_t)q->calls[i].f->type, ids, n, tmin, tmax, NULL, 1 };
@@ -2941,7 +2941,7 @@ static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, si
         unsigned aggs = 0;
         for (size_t j = i; j < nc; j++)
             if (q->calls[j].f->id == f->id) aggs |= (unsigned)qfa_fn(q->calls[j].fn);
-        qfa_opts o = { aggs, single_selector ? QFA_SEL_TS : 0, 1, qfa_budget, c };
+        qfa_opts o = { aggs, single_selector ? QFA_SEL_TS : 0, !c->req->no_block_stats, qfa_budget, c };
         qfa_query fq = { f->id, (uint8_t)f->type, ids, n, tmin, tmax, bnd, nw };
         if (!iv && q->ncalls == 1 && q->calls[0].fn == AGG_LAST) rc = qfa_last(c->s, &o, &fq, &fr);
         else rc = qfa_run(c->s, &o, &fq, &fr);

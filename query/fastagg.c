@@ -47,6 +47,7 @@ typedef struct run {
     uint32_t si;                 /* the series being scanned */
     uint64_t sid, field;
     uint64_t values;             /* values of this series */
+    size_t last_len;             /* points in the last window cut by a search */
     int any_pend;
     int err;                     /* ST_ENOMEM while copying a string */
 } run;
@@ -336,6 +337,18 @@ static void fold_window(run *x, acc *a, const tview *v, const uint32_t *q, size_
     }
 }
 
+/* The end of the window starting at i (first index with ts >= limit):
+ * regular data puts it where the previous window's length says, checked
+ * in O(1); else a galloping search. */
+static size_t window_end(run *x, const int64_t *ts, size_t i, size_t n, int64_t limit)
+{
+    size_t e = i + x->last_len;
+    if (x->last_len && e <= n && ts[e - 1] < limit && (e == n || ts[e] >= limit)) return e;
+    e = gallop(ts, i, n, limit);
+    x->last_len = e - i;
+    return e;
+}
+
 /* A run of n points cut at window boundaries. */
 static int fold_run(run *x, const tview *v, const uint32_t *q, size_t n)
 {
@@ -352,13 +365,13 @@ static int fold_run(run *x, const tview *v, const uint32_t *q, size_t n)
             i = gallop(ts, i, n, x->b[0]);
             continue;
         }
-        size_t end = gallop(ts, i, n, x->b[w + 1]);
+        size_t end = window_end(x, ts, i, n, x->b[w + 1]);
         fold_window(x, &x->a[w], v, q, i, end - i);
         i = end;
         /* the next point is most often in the next window */
         while (i < n && w + 1 < x->nw && ts[i] >= x->b[w + 1] && ts[i] < x->b[w + 2]) {
             w++;
-            end = gallop(ts, i, n, x->b[w + 1]);
+            end = window_end(x, ts, i, n, x->b[w + 1]);
             fold_window(x, &x->a[w], v, q, i, end - i);
             i = end;
         }

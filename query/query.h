@@ -53,6 +53,7 @@ typedef struct qry_request {
     int64_t now_ns;       /* now() for the whole request; 0 = read the clock */
     int64_t timeout_ms;   /* 0 = none */
     uint64_t max_points;  /* points read per statement; 0 = unlimited */
+    int no_block_stats;   /* 1: aggregates decode every point instead of using block statistics */
     st_slice params;      /* params=: a JSON object binding $name in the query (string, number,
                            * true/false); borrowed; empty = none. Bad JSON: 400 "error parsing
                            * query parameters: ..."; an unbound $name: "missing parameter: name" */

@@ -40,6 +40,7 @@ typedef struct srv_config {
     uint64_t block_cache_bytes;
     int64_t query_timeout_ms;      /* 0 = none */
     int64_t query_max_points;      /* 0 = unlimited */
+    bool query_block_stats;        /* aggregates from block/chunk statistics */
     int64_t query_threads;         /* after load: >= 1 (0 on the command line = cores) */
     /* MQTT (listener and bridge) */
     char   *mqtt_database;         /* owned; database MQTT points go to */

@@ -170,6 +170,7 @@ static void q_complete(http_req *r)
     qr->is_get = r->method != HTTP_POST;
     qr->timeout_ms = s->opts.query_timeout_ms;
     qr->max_points = s->opts.query_max_points;
+    qr->no_block_stats = s->opts.query_no_block_stats;
     if (qr->q.len == 0) {
         /* answered here: nothing to run */
         qry_execute(s->storage, qr, &st->out, &st->status);

@@ -138,6 +138,7 @@ int main(int argc, char **argv)
     o.ready_file = cfg.ready_file ? cfg.ready_file : "";
     o.query_timeout_ms = cfg.query_timeout_ms;
     o.query_max_points = cfg.query_max_points > 0 ? (uint64_t)cfg.query_max_points : 0;
+    o.query_no_block_stats = !cfg.query_block_stats;
     o.mqtt_addr = mqtt_addr;
     o.mqtt_database = cfg.mqtt_database ? cfg.mqtt_database : "mqtt";
     o.mqtt_max_packet_bytes = (uint32_t)cfg.mqtt_max_packet_bytes;

@@ -35,6 +35,7 @@ typedef struct srv_opts {
     const char *ready_file;      /* "" = none */
     int64_t query_timeout_ms;
     uint64_t query_max_points;
+    int query_no_block_stats;      /* 1: decode every point (--query-block-stats false) */
     /* MQTT (server/mqtt_srv.h, server/mqtt_bridge.h) */
     const char *mqtt_addr;       /* "host:port"; NULL or "" = no listener */
     const char *mqtt_database;   /* where MQTT points go */
