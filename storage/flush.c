@@ -506,6 +506,13 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
     /* Merge the files' columns in (series, field) order. */
     while (!rc) {
         if (s->flush_stop) { rc = ST_ECLOSED; break; } /* shutting down: the inputs stay */
+        /* Writers wait while the head is over its budget: flush it from
+         * here rather than after a long merge (the swap below keeps files
+         * added meanwhile, newer than the output). */
+        if (head_bytes(s->active) >= stor__head_limit(s) && stor__flush_now(s) != 0 && atomic_load(&s->readonly)) {
+            rc = ST_EREADONLY;
+            break;
+        }
         uint64_t bs = UINT64_MAX, bf = UINT64_MAX;
         for (size_t i = 0; i < n; i++) {
             const seg_column *c = seg_column_at(in[i], pos[i]);
@@ -614,15 +621,20 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
         if (rc != ST_ECLOSED) fail_readonly(s, "compaction", rc);
         return rc;
     }
-    /* Swap: the new file replaces exactly the inputs (flushes run on this
-     * thread, so nothing was added meanwhile). */
+    /* Swap: the new file takes the place of the inputs; a file a flush
+     * added meanwhile (from inside this merge) stays after it, newer. */
     pthread_rwlock_wrlock(&s->parts_lock);
     p = part_get(s, db_id, index, width, 0);
     if (p) {
-        for (size_t i = 0; i < p->n; i++) seg_unref(p->segs[i]);
-        p->n = 0;
-        part_add_seg(p, out); /* cap >= 1 already */
-        out = NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < p->n; i++) {
+            int input = 0;
+            for (size_t j = 0; j < n && !input; j++) input = p->segs[i] == in[j];
+            if (!input) { p->segs[k++] = p->segs[i]; continue; }
+            seg_unref(p->segs[i]);
+            if (out) { p->segs[k++] = out; out = NULL; } /* at the first input: k <= i */
+        }
+        p->n = k;
     }
     pthread_rwlock_unlock(&s->parts_lock);
     seg_unref(out);

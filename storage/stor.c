@@ -1212,10 +1212,45 @@ int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys
     return conflict ? ST_ECONFLICT : 0;
 }
 
+size_t stor__head_limit(const stor *s)
+{
+    return s->opts.max_head_bytes ? s->opts.max_head_bytes / 2 : (size_t)64 << 20;
+}
+
+/* Whether the active head is over the limit (the pointer read under the
+ * lock: a flush swaps it and later frees the old one). */
+static int head_over(stor *s, size_t limit)
+{
+    pthread_rwlock_rdlock(&s->heads_lock);
+    /* (an empty head's own tables may pass a tiny budget: nothing to flush) */
+    int over = head_bytes(s->active) >= limit && head_points_count(s->active) > 0;
+    pthread_rwlock_unlock(&s->heads_lock);
+    return over;
+}
+
+void stor__head_pressure(stor *s)
+{
+    size_t limit = stor__head_limit(s);
+    if (!head_over(s, limit)) return;
+    pthread_mutex_lock(&s->flush_mu);
+    s->flush_request = 1;
+    pthread_cond_signal(&s->flush_cv);
+    pthread_mutex_unlock(&s->flush_mu);
+    /* Until the flush thread has swapped the head out (it flushes one head
+     * at a time, and flushes from inside a long compaction too). */
+    for (int i = 0; i < 60000 && head_over(s, limit) && !atomic_load(&s->readonly); i++) {
+        struct timespec d = { 0, 1000000 };
+        nanosleep(&d, NULL);
+    }
+}
+
 static void wal_done(void *arg, int status, uint64_t seq)
 {
     stor_batch *b = arg;
     stor *s = b->s;
+    /* Back-pressure before the apply (and so before the acknowledgement):
+     * the WAL writer waits, and with it every writer. */
+    if (status == 0) stor__head_pressure(s);
     if (status == 0) {
         uint64_t n = 0;
         pthread_mutex_lock(&s->apply_mu);
@@ -1271,20 +1306,7 @@ int stor_write(stor_batch *b, stor_done_cb done_cb, void *arg)
          * closing flush. Back-pressure keeps memory near max_head_bytes:
          * past half of it a flush is asked for, and while one is running
          * with the new head past half again, the writer waits. */
-        wal_done(b, 0, s->last_seq);
-        size_t limit = s->opts.max_head_bytes ? s->opts.max_head_bytes / 2 : (size_t)64 << 20;
-        if (head_bytes(s->active) >= limit) {
-            pthread_mutex_lock(&s->flush_mu);
-            s->flush_request = 1;
-            pthread_cond_signal(&s->flush_cv);
-            pthread_mutex_unlock(&s->flush_mu);
-            /* Until the flush thread has swapped the head out (it flushes one
-             * head at a time, so at most two exist). */
-            for (int i = 0; i < 60000 && head_bytes(s->active) >= limit && !atomic_load(&s->readonly); i++) {
-                struct timespec d = { 0, 1000000 };
-                nanosleep(&d, NULL);
-            }
-        }
+        wal_done(b, 0, s->last_seq); /* back-pressure inside */
         return 0;
     }
     rc = wal_append(s->log, WAL_REC_WRITE, b->payload, b->payload_len, wal_done, b);

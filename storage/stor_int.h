@@ -98,6 +98,13 @@ int  stor__segments_load(stor *s);          /* open every segment under data/db 
 int  stor__flush_start(stor *s);            /* the background thread */
 void stor__flush_stop(stor *s);             /* stop it; flushes the head first when clean */
 int  stor__flush_now(stor *s);              /* flush the active head (flush thread or close) */
+/* Head memory back-pressure for writers (not the flush thread): past half
+ * of max_head_bytes in the active head a flush is asked for, and the caller
+ * waits until the flush thread has swapped it out (at most 60 s; not when
+ * read-only). Two heads exist at most, so the heads stay within
+ * max_head_bytes plus one record each. */
+void stor__head_pressure(stor *s);
+size_t stor__head_limit(const stor *s);     /* max_head_bytes / 2 (64 MiB when unset) */
 void stor__parts_free(stor *s);
 void stor__delete_queue(stor *s, uint64_t db_id, const uint64_t *ids, size_t n, int64_t tmin, int64_t tmax);
 void stor__delete_wait(stor *s);            /* until the queued rewrites are done */

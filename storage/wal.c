@@ -292,10 +292,14 @@ fail:
     return ST_EREADONLY;
 }
 
+/* The item is freed before its callback runs: a caller woken by the
+ * callback finds nothing of its write still held. */
 static void complete(wal_item *it, int status, uint64_t seq)
 {
-    it->cb(it->arg, status, status ? 0 : seq);
+    wal_done_cb cb = it->cb;
+    void *arg = it->arg;
     st_free(it);
+    cb(arg, status, status ? 0 : seq);
 }
 
 /* Writes zeros over [off, off+len) of the current segment. */
