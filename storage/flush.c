@@ -545,7 +545,7 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
             type = c->type;
             for (uint32_t b = 0; b < c->nblocks && !rc; b++) {
                 const seg_block *blk;
-                rc = seg_block_read(in[i], c, b, &blk);
+                rc = seg_block_read_once(in[i], c, b, &blk);
                 if (rc == ST_ECORRUPT) { rc = 0; continue; } /* reported; the rest is kept */
                 if (rc) break;
                 for (uint32_t j = 0; j < blk->n && k < total; j++, k++) {

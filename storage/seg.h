@@ -206,6 +206,9 @@ static inline uint32_t seg_block_quality(const seg_block *b, uint32_t k)
  * I/O errors (ST_EIO: the caller decides whether storage turns read-only).
  */
 int  seg_block_read(seg *s, const seg_column *col, uint32_t block_index, const seg_block **out);
+/* The same, but a block not in the cache is not put there (compaction
+ * reads every block once: it would push the queries' blocks out). */
+int  seg_block_read_once(seg *s, const seg_column *col, uint32_t block_index, const seg_block **out);
 void seg_block_release(const seg_block *b); /* NULL ok */
 
 /* A point found by seg_column_value_at. */

@@ -434,7 +434,19 @@ static int check_col(const seg *s, const seg_column *col)
     return col >= s->cols && col < s->cols + s->ncols;
 }
 
+static int block_read(seg *s, const seg_column *col, uint32_t block_index, int fill, const seg_block **out);
+
 int seg_block_read(seg *s, const seg_column *col, uint32_t block_index, const seg_block **out)
+{
+    return block_read(s, col, block_index, 1, out);
+}
+
+int seg_block_read_once(seg *s, const seg_column *col, uint32_t block_index, const seg_block **out)
+{
+    return block_read(s, col, block_index, 0, out);
+}
+
+static int block_read(seg *s, const seg_column *col, uint32_t block_index, int fill, const seg_block **out)
 {
     if (!s || !col || !out || !check_col(s, col) || block_index >= col->nblocks) return ST_EINVAL;
     const seg_block_info *bi = &col->blocks[block_index];
@@ -460,7 +472,7 @@ int seg_block_read(seg *s, const seg_column *col, uint32_t block_index, const se
                      ": %s", s->path, col->series_id, col->field_id, bi->offset, why);
         return rc;
     }
-    if (s->cache) {
+    if (s->cache && fill) {
         *out = (const seg_block *)bcache_insert(s->cache, s->cache_fid, bi->offset, &b->pub.ce);
         return 0;
     }

@@ -1091,6 +1091,11 @@ bench_disk() {
     trap 'rm -rf "$SCRATCH"; exit 130' INT TERM
     [ "$DISK_RSS_MAX" -gt 0 ] &&
         fig "disk_strata_peak_rss" "$DISK_RSS_MAX" "MiB VmHWM, the largest over the sets ($DISK_RSS_SET) with --max-head-bytes $DISK_HEAD"
+    case $DISK_HEAD in
+    *MiB) [ "$DISK_RSS_MAX" -gt 0 ] &&
+        fig "disk_strata_rss_over_head" "$((DISK_RSS_MAX - ${DISK_HEAD%MiB}))" \
+            "MiB of that above --max-head-bytes (request bodies, WAL queue, index, allocator; writers wait while the head is full)" ;;
+    esac
     for set in $sets; do
         s=$(eval "echo \${DS_B_$set:-}"); v=$(eval "echo \${DV_B_$set:-}"); i=$(eval "echo \${DI_B_$set:-}")
         case $set in plant | plantq | dec2) tv=0.8 ;; nab | sparse) tv=0.999 ;; *) tv=1.0 ;; esac
