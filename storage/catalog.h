@@ -82,7 +82,7 @@ int cat_apply(cat *c, const cat_series_def *series, size_t nseries,
 
 /* Store a database created by sidx_db_create (info->id set, names non-empty
  * after sidx defaults; an empty rp_name is stored as "autogen", a zero
- * shard duration as one day). ST_EEXISTS if a live database has that name or
+ * shard duration as SIDX_SHARD_DEFAULT_NS, 7 days). ST_EEXISTS if a live database has that name or
  * the id is taken. */
 int cat_db_create(cat *c, const sidx_db_info *info);
 int cat_db_set_retention(cat *c, uint64_t db_id, int64_t rp_duration_ns); /* ST_ENOTFOUND */

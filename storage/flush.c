@@ -1,8 +1,9 @@
 /*
  * storage/flush.c — turning the head into segment files, merging them, and
  * dropping what retention no longer keeps. One background thread does all
- * three, so flushes and compactions never run at the same time (a
- * compaction output then always holds older data than any later flush).
+ * three; a long compaction flushes from inside its merge when writers wait
+ * on a full head (such a file is newer than the compaction's output, by
+ * its id and by its place in the partition list).
  *
  * Invariants and the crash story:
  *  1. Flush: under apply_mu the active head becomes the frozen one and a new
@@ -18,9 +19,12 @@
  *     deleted at start-up.
  *  2. Within a partition a file with a higher id holds newer writes; a read
  *     or compaction resolves equal timestamps by that order.
- *  3. Compaction merges ALL files of a partition into one new file (next
- *     id), drops series no longer in the index, swaps the list under
- *     parts_lock, then unlinks the inputs (readers holding references keep
+ *  3. Compaction merges a run of a partition's NEWEST files into one new
+ *     file (next id): in the background the size-tiered run of
+ *     tiered_first (each point rewritten O(log n) times), for force_merge
+ *     and range deletes all of them. It drops series no longer in the
+ *     index, swaps the list under parts_lock (the output takes the run's
+ *     place), then unlinks the inputs (readers holding references keep
  *     reading the unlinked files until they let go).
  *  4. Retention removes whole partitions whose end is older than
  *     now - duration: out of the list first, files unlinked after.
@@ -476,16 +480,43 @@ static int del_hits(const stor_del *d, uint64_t series, int64_t ts)
     return lo < d->n && d->ids[lo] == series;
 }
 
+/*
+ * Which files of a partition a background compaction merges: the newest
+ * files, as far back as each older file is no larger than LSM_RATIO times
+ * the files after it together (size-tiered: a big old file waits until the
+ * newer ones add up to it, so each point is rewritten O(log n) times, not
+ * once per compaction). Returns the index of the first file of that run,
+ * or p->n when the run has fewer than min_files files. Always a suffix:
+ * the output is the newest file, as its file id says after a restart.
+ */
+#define LSM_RATIO 2
+static size_t tiered_first(const stor_part *p, size_t min_files)
+{
+    size_t first = p->n;
+    uint64_t newer = 0;
+    while (first > 0) {
+        uint64_t sz = seg_file_size(p->segs[first - 1]);
+        if (first < p->n && sz > LSM_RATIO * newer) break;
+        newer += sz;
+        first--;
+    }
+    return p->n - first >= min_files ? first : p->n;
+}
+
+/* Merge the partition's files (all of them when min_files <= 1 or for a
+ * delete; else the tiered run of tiered_first) into one. */
 static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files, const stor_del *del)
 {
     pthread_rwlock_rdlock(&s->parts_lock);
     stor_part *p = part_get(s, db_id, index, 0, 0);
     if (!p || p->n < min_files) { pthread_rwlock_unlock(&s->parts_lock); return 0; }
-    size_t n = p->n;
+    size_t first = min_files <= 1 || del ? 0 : tiered_first(p, min_files);
+    if (first >= p->n) { pthread_rwlock_unlock(&s->parts_lock); return 0; }
+    size_t n = p->n - first;
     int64_t width = p->width_ns;
     seg **in = st_malloc(n * sizeof *in);
     if (!in) { pthread_rwlock_unlock(&s->parts_lock); return ST_ENOMEM; }
-    for (size_t i = 0; i < n; i++) { in[i] = p->segs[i]; seg_ref(in[i]); }
+    for (size_t i = 0; i < n; i++) { in[i] = p->segs[first + i]; seg_ref(in[i]); }
     pthread_rwlock_unlock(&s->parts_lock);
 
     int64_t t0 = st_mono_ns();
@@ -677,7 +708,9 @@ static void compact_all(stor *s, size_t min_files)
         int found = 0;
         pthread_rwlock_rdlock(&s->parts_lock);
         for (size_t i = 0; i < s->nparts; i++)
-            if (s->parts[i].n >= min_files) { db = s->parts[i].db_id; index = s->parts[i].index; found = 1; break; }
+            if (tiered_first(&s->parts[i], min_files) < s->parts[i].n) {
+                db = s->parts[i].db_id; index = s->parts[i].index; found = 1; break;
+            }
         pthread_rwlock_unlock(&s->parts_lock);
         if (!found || atomic_load(&s->readonly)) return;
         if (compact_part(s, db, index, min_files, NULL) != 0) return;

@@ -150,6 +150,7 @@ void seg_unref(seg *s);
 
 const seg_hdr *seg_header(const seg *s);
 const char *seg_path_of(const seg *s);
+uint64_t seg_file_size(const seg *s);
 size_t seg_column_count(const seg *s);
 /* The i-th column in (series, field) order; NULL past the end. */
 const seg_column *seg_column_at(const seg *s, size_t i);

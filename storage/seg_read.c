@@ -275,6 +275,7 @@ void seg_unref(seg *s)
 
 const seg_hdr *seg_header(const seg *s) { return &s->hdr; }
 const char *seg_path_of(const seg *s) { return s->path; }
+uint64_t seg_file_size(const seg *s) { return s->file_size; }
 size_t seg_column_count(const seg *s) { return s->ncols; }
 const seg_column *seg_column_at(const seg *s, size_t i) { return i < s->ncols ? &s->cols[i] : NULL; }
 

@@ -107,14 +107,14 @@ void sidx_next_ids_raise(sidx *idx, uint64_t db, uint64_t series, uint64_t field
 /* ---- databases --------------------------------------------------------- */
 
 #define SIDX_RP_DEFAULT_NAME "autogen"
-#define SIDX_SHARD_DEFAULT_NS (24LL * 3600 * 1000000000LL)
+#define SIDX_SHARD_DEFAULT_NS (7LL * 24 * 3600 * 1000000000LL) /* InfluxDB autogen: 168h */
 
 typedef struct sidx_db_info {  /* open value type */
     uint64_t id;
     st_slice name;             /* borrowed (see each function) */
     st_slice rp_name;          /* borrowed; empty -> "autogen" on create */
     int64_t  rp_duration_ns;   /* 0 = infinite */
-    int64_t  shard_duration_ns;/* partition width; 0 -> 1 day on create */
+    int64_t  shard_duration_ns;/* partition width; 0 -> 7 days on create */
     int64_t  created_ns;
 } sidx_db_info;
 

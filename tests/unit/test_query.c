@@ -162,7 +162,7 @@ TEST(show_meta)
                  R("{\"statement_id\":0,\"series\":[{\"columns\":[\"key\"],\"values\":[[\"cpu,host=a,region=eu\"],[\"cpu,host=b,region=us\"],[\"mem,host=a\"]]}]}"));
     CHECK_EQ_STR(run("SHOW RETENTION POLICIES ON \"plant\"", ""),
                  R("{\"statement_id\":0,\"series\":[{\"columns\":[\"name\",\"duration\",\"shardGroupDuration\",\"replicaN\",\"default\"],"
-                   "\"values\":[[\"autogen\",\"0s\",\"24h0m0s\",1,true]]}]}"));
+                   "\"values\":[[\"autogen\",\"0s\",\"168h0m0s\",1,true]]}]}"));
 }
 
 TEST(errors)
