@@ -2105,7 +2105,12 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
     }
     if (rc) goto out;
     if (nrows == 0) goto out;
-    qsort(rows, nrows, sizeof *rows, rawrow_cmp);
+    {
+        /* one series, or series that do not interleave: already in order */
+        int sorted = 1;
+        for (size_t i = 1; i < nrows && sorted; i++) sorted = rawrow_cmp(&rows[i - 1], &rows[i]) <= 0;
+        if (!sorted) qsort(rows, nrows, sizeof *rows, rawrow_cmp);
+    }
     if (slimit_take(q)) {
         st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
         sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
