@@ -384,30 +384,50 @@ static uint64_t fp_base(const double *v, size_t n, int o)
 /* Index of the first residual: values before it are b0 (and s_1). */
 static size_t fp_first(size_t n, int o) { return n < (size_t)o ? n : (size_t)o; }
 
-/* Payload bytes of order o. */
-static size_t fp_size(const double *v, size_t n, int o)
+/* Payload bytes of each order: sz[o]. Two passes: differences of orders 1
+ * and 2 and the minimum, then order 0's residuals from that minimum. */
+static void fp_sizes(const double *v, size_t n, size_t sz[3])
 {
-    size_t bytes = 1 + (n ? 8 : 0);
-    if (o == 2 && n >= 2)
-        bytes += enc__uvarint_len(enc__zz((int64_t)(fp_sort(dbits(v[1])) - fp_sort(dbits(v[0])))));
-    uint64_t b0 = fp_base(v, n, o);
-    for (size_t i = fp_first(n, o); i < n; i += FP_GROUP) {
+    for (int o = 0; o <= 2; o++) sz[o] = 1 + (n ? 8 : 0);
+    if (!n) return;
+    if (n >= 2) sz[2] += enc__uvarint_len(enc__zz((int64_t)(fp_sort(dbits(v[1])) - fp_sort(dbits(v[0])))));
+    uint64_t s1 = fp_sort(dbits(v[0])), d1 = 0, any1 = 0, any2 = 0;
+    int64_t mn = (int64_t)s1;
+    for (size_t i = 1; i < n; i++) {
+        uint64_t s = fp_sort(dbits(v[i])), d = s - s1;
+        if ((int64_t)s < mn) mn = (int64_t)s;
+        any1 |= enc__zz((int64_t)d);
+        if ((i - 1) % FP_GROUP == FP_GROUP - 1 || i == n - 1) {
+            size_t c = (i - 1) % FP_GROUP + 1;
+            sz[1] += 1 + (size_t)enc__packed_bytes(c, enc__bitwidth(any1));
+            any1 = 0;
+        }
+        if (i >= 2) {
+            any2 |= enc__zz((int64_t)(d - d1));
+            if ((i - 2) % FP_GROUP == FP_GROUP - 1 || i == n - 1) {
+                size_t c = (i - 2) % FP_GROUP + 1;
+                sz[2] += 1 + (size_t)enc__packed_bytes(c, enc__bitwidth(any2));
+                any2 = 0;
+            }
+        }
+        s1 = s;
+        d1 = d;
+    }
+    for (size_t i = 0; i < n; i += FP_GROUP) {
         size_t c = n - i < FP_GROUP ? n - i : FP_GROUP;
         uint64_t any = 0;
-        for (size_t j = 0; j < c; j++) any |= fp_resid(v, i + j, o, b0);
-        bytes += 1 + (size_t)enc__packed_bytes(c, enc__bitwidth(any));
+        for (size_t j = 0; j < c; j++) any |= fp_sort(dbits(v[i + j])) - (uint64_t)mn;
+        sz[0] += 1 + (size_t)enc__packed_bytes(c, enc__bitwidth(any));
     }
-    return bytes;
 }
 
 /* The smallest order: its payload bytes, and the order in *o. */
 static size_t fp_best(const double *v, size_t n, int *o)
 {
-    size_t best = SIZE_MAX;
-    for (int k = 0; k <= 2; k++) {
-        size_t sz = fp_size(v, n, k);
-        if (sz < best) { best = sz; *o = k; }
-    }
+    size_t sz[3], best = SIZE_MAX;
+    fp_sizes(v, n, sz);
+    for (int k = 0; k <= 2; k++)
+        if (sz[k] < best) { best = sz[k]; *o = k; }
     return best;
 }
 

@@ -472,6 +472,72 @@ static int fp_order_of(const st_buf *b)
     return pos < b->len ? p[pos] : -1;
 }
 
+/* The FLOATPACK payload of order o written from storage/enc.h's format
+ * text, one bit at a time (a second implementation to compare with). */
+static size_t fp_reference(const double *v, size_t n, int o, uint8_t *out)
+{
+    size_t len = 0;
+    static uint64_t s[8192];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = dbits(v[i]);
+        s[i] = b >> 63 ? b ^ 0x7fffffffffffffffull : b;
+    }
+    uint64_t b0 = n ? s[0] : 0;
+    if (o == 0)
+        for (size_t i = 0; i < n; i++) if ((int64_t)s[i] < (int64_t)b0) b0 = s[i];
+    out[len++] = (uint8_t)o;
+    if (n) for (int k = 0; k < 8; k++) out[len++] = (uint8_t)(b0 >> (8 * k));
+    if (o == 2 && n >= 2) {
+        int64_t d = (int64_t)(s[1] - s[0]);
+        uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+        do { out[len++] = (uint8_t)((z & 0x7f) | (z >= 0x80 ? 0x80 : 0)); z >>= 7; } while (z);
+    }
+    size_t first = n < (size_t)o ? n : (size_t)o;
+    for (size_t g = first; g < n; g += 32) {
+        size_t c = n - g < 32 ? n - g : 32;
+        uint64_t r[32];
+        unsigned w = 0;
+        for (size_t j = 0; j < c; j++) {
+            size_t i = g + j;
+            if (o == 0) r[j] = s[i] - b0;
+            else {
+                int64_t d = o == 1 ? (int64_t)(s[i] - s[i - 1]) : (int64_t)((s[i] - s[i - 1]) - (s[i - 1] - s[i - 2]));
+                r[j] = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+            }
+            while (w < 64 && (r[j] >> w)) w++;
+        }
+        out[len++] = (uint8_t)w;
+        size_t nb = (c * w + 7) / 8;
+        memset(out + len, 0, nb);
+        for (size_t j = 0; j < c; j++)
+            for (unsigned k = 0; k < w; k++)
+                if ((r[j] >> k) & 1) out[len + (j * w + k) / 8] |= (uint8_t)(1u << ((j * w + k) % 8));
+        len += nb;
+    }
+    return len;
+}
+
+/* The library's FLOATPACK payload is the reference's, byte for byte, at the
+ * smallest of the three orders. */
+static void fp_check_reference(const double *v, size_t n, const st_buf *b)
+{
+    static uint8_t ref[3][8192 * 9 + 64];
+    size_t rl[3];
+    int best = 0;
+    for (int o = 0; o <= 2; o++) {
+        rl[o] = fp_reference(v, n, o, ref[o]);
+        if (rl[o] < rl[best]) best = o;
+    }
+    size_t hdr = 1;
+    while (hdr < b->len && ((const uint8_t *)b->ptr)[hdr] & 0x80) hdr++;
+    hdr++;
+    CHECK_EQ_U64(b->len - hdr, rl[best]);
+    if (b->len - hdr == rl[best] && memcmp(b->ptr + hdr, ref[best], rl[best]) != 0) {
+        printf("  floatpack payload differs from the reference (n=%zu order %d)\n", n, best);
+        CHECK(0);
+    }
+}
+
 TEST(test_floatpack_roundtrip)
 {
     static const size_t fsz[] = { 0, 1, 2, 3, 31, 32, 33, 34, 63, 64, 65, 95, 1000, 8192 };
@@ -488,6 +554,7 @@ TEST(test_floatpack_roundtrip)
                 st_buf_clear(&b);
                 REQUIRE(enc_block_encode_with(ENC_TYPE_FLOAT, ENC_FLOATPACK, v, n, &b, z ? 3 : 0) == 0);
                 CHECK_EQ_INT(enc_block_id(b.ptr, b.len), ENC_FLOATPACK);
+                if (!z) fp_check_reference(v, n, &b);
                 memset(o, 0xa5, n * sizeof *o);
                 CHECK_EQ_INT(decode_exact(b.ptr, b.len, n, o), 0);
                 if (!bits_equal(v, o, n)) { printf("  floatpack mismatch %s n=%zu zstd %d\n", pname[k], n, z); CHECK(0); }
@@ -555,6 +622,7 @@ TEST(test_floatpack_widths)
             }
             st_buf_clear(&b);
             REQUIRE(enc_block_encode_with(ENC_TYPE_FLOAT, ENC_FLOATPACK, v, n, &b, 0) == 0);
+            fp_check_reference(v, n, &b);
             memset(o, 0x5a, sizeof o);
             if (decode_exact(b.ptr, b.len, n, o) != 0 || !bits_equal(v, o, n)) bad++;
             /* Cut anywhere: never decodes. */
