@@ -189,8 +189,10 @@ static inline int dec_ok(double v, int e, int64_t *k)
 
 /* The exponent that converts most of a sample (ties: the smallest), and
  * in *alt a smaller one that converts at least 90% as many (or -1): fewer
- * digits can beat a few exceptions, so the encoder tries both. */
-static int dec_choose_e(const double *v, size_t n, int *alt)
+ * digits can beat a few exceptions, so the encoder tries both. *half: at
+ * least half the sample converts (else the block is almost surely more
+ * than half exceptions, which dec_encode refuses after a full pass). */
+static int dec_choose_e(const double *v, size_t n, int *alt, int *half)
 {
     size_t okc[DEC_MAX_E + 1] = { 0 };
     enum { SAMPLE = 256 };
@@ -207,6 +209,7 @@ static int dec_choose_e(const double *v, size_t n, int *alt)
         if (ok == total) break;
     }
     *alt = -1;
+    *half = best_ok * 2 >= total;
     for (int e = 0; e < best_e; e++)
         if (okc[e] * 10 >= best_ok * 9 && okc[e]) { *alt = e; break; }
     return best_e;
@@ -214,7 +217,7 @@ static int dec_choose_e(const double *v, size_t n, int *alt)
 
 int enc_decimal_analyze(const double *v, size_t n, int *e_out, size_t *exceptions_out)
 {
-    int alt, e = dec_choose_e(v, n, &alt);
+    int alt, half, e = dec_choose_e(v, n, &alt, &half);
     size_t x = 0;
     int64_t k;
     for (size_t i = 0; i < n; i++) x += (size_t)!dec_ok(v[i], e, &k);
@@ -516,7 +519,7 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
         *id = force;
         if (force == ENC_RAW) return enc__raw64_encode((const uint64_t *)(const void *)v, n, out);
         if (force == ENC_GORILLA) return enc_float_gorilla_encode(v, n, out);
-        if (force == ENC_DECIMAL) { int alt; return dec_encode(v, n, 1, dec_choose_e(v, n, &alt), out); }
+        if (force == ENC_DECIMAL) { int alt, half; return dec_encode(v, n, 1, dec_choose_e(v, n, &alt, &half), out); }
         if (force == ENC_FLOATPACK) return fp_encode(v, n, -1, out);
         return ST_EINVAL;
     }
@@ -536,9 +539,9 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
     }
     st_buf d;
     st_buf_init(&d);
-    int alt, e = dec_choose_e(v, n, &alt);
-    rc = dec_encode(v, n, 0, e, &d);
-    if ((rc == 0 || rc == ST_ERANGE) && alt >= 0) {
+    int alt, half, e = dec_choose_e(v, n, &alt, &half);
+    rc = half ? dec_encode(v, n, 0, e, &d) : ST_ERANGE;
+    if (half && (rc == 0 || rc == ST_ERANGE) && alt >= 0) {
         st_buf d2;
         st_buf_init(&d2);
         int rc2 = dec_encode(v, n, 0, alt, &d2);
