@@ -188,6 +188,11 @@ int  enc__pack(st_buf *out, const uint64_t *v, size_t n, unsigned w);
 /* Unpack n values of w bits from in, which holds enc__packed_bytes(n, w)
  * bytes (checked by the caller). */
 void enc__unpack(const uint8_t *in, size_t n, unsigned w, uint64_t *out);
+/* Unpack one group of 32 values of w bits (0..64), packed as above, into
+ * out[0..32). Reads ENC_UNPACK32_READ(w) bytes from in: the group's 4w bytes
+ * rounded up to whole 64-bit words (up to 4 bytes past an odd-width group). */
+#define ENC_UNPACK32_READ(w) ((size_t)8 * (((w) + 1) / 2))
+void enc__unpack32(const uint8_t *in, unsigned w, uint64_t *out);
 
 /*
  * The integer pack ("INTPACK") shared by timestamps, integers and the

@@ -88,6 +88,27 @@
  *     subnormals, too many digits). The decoder writes k / 10^e for
  *     every position (for an exception position: from the filler k), then
  *     the exceptions' bits over them.
+ *   ENC_FLOATPACK [float]: full-precision values (random walks, noise).
+ *       Each double's IEEE-754 bits b (as int64) become the integer
+ *       s = b ^ ((b >> 63) >>> 1) (>> arithmetic, >>> logical: a negative
+ *       value's 63 low bits are flipped), which orders like the doubles and
+ *       maps back by the same expression; every bit pattern round-trips.
+ *         u8     order o: 0, 1 or 2
+ *         if n >= 1: u64le b0: o = 0 any base (the encoder takes min s_i);
+ *                o = 1, 2: s_0
+ *         if o = 2 and n >= 2: uvarint zz(s_1 - s_0)
+ *         residuals, all mod 2^64: o = 0: r_i = s_i - b0 for i in [0, n);
+ *                o = 1: zz(s_i - s_{i-1}) for i in [1, n); o = 2:
+ *                zz((s_i - s_{i-1}) - (s_{i-1} - s_{i-2})) for i in [2, n)
+ *         in groups of 32 residuals (the last group has the rest, c <= 32):
+ *                u8 w (0..64), then the c residuals in w bits each, LSB
+ *                first (storage/bits.h), (c * w + 7) / 8 bytes (4w for a
+ *                full group)
+ *     Neighbours share sign, exponent and high mantissa bits, which the
+ *     differences cancel; the width per 32 values follows the scale as a
+ *     series moves between exponents (the difference of two patterns
+ *     counts the doubles between them, about |v_i - v_{i-1}| / ulp). The
+ *     encoder writes the smallest order; the decoder reads whole groups.
  *   ENC_BOOL_BITS [bool]: n bits packed LSB first.
  *   ENC_BOOL_RLE [bool]: u8 first value (0/1), then uvarint run lengths
  *       (>= 1, summing to n), values alternating.
@@ -132,6 +153,7 @@ typedef enum enc_id {
     ENC_STR_DICT = 8,
     ENC_QUAL_RLE = 9,
     ENC_INTPACK_DIV10 = 10,
+    ENC_FLOATPACK = 11,
     ENC_ID_COUNT
 } enc_id;
 #define ENC_FLAG_ZSTD 0x80u

@@ -153,6 +153,7 @@ const char *enc_id_name(int id)
     static const char *const names[ENC_ID_COUNT] = {
         "raw", "ts-const", "intpack", "gorilla", "decimal",
         "bool-bits", "bool-rle", "str-plain", "str-dict", "qual-rle", "intpack-div10",
+        "floatpack",
     };
     return id >= 0 && id < ENC_ID_COUNT ? names[id] : "unknown";
 }

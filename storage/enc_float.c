@@ -2,7 +2,9 @@
  * storage/enc_float.c — float64 encodings: Gorilla XOR (head stream and a
  * block candidate), the decimal path (the ALP idea: a power of ten turns
  * the block's values into integers that convert back bit-exactly, then the
- * integer pack; values that do not convert are patched exceptions), and RAW.
+ * integer pack; values that do not convert are patched exceptions),
+ * FLOATPACK (full-precision values: differences of the order-preserving
+ * integers of the bit patterns, a bit width per 32 values), and RAW.
  * Formats in storage/enc.h. No global state; one owner per appender/reader.
  *
  * The decimal check is done with exactly the decoder's expression,
@@ -187,8 +189,10 @@ static inline int dec_ok(double v, int e, int64_t *k)
 
 /* The exponent that converts most of a sample (ties: the smallest), and
  * in *alt a smaller one that converts at least 90% as many (or -1): fewer
- * digits can beat a few exceptions, so the encoder tries both. */
-static int dec_choose_e(const double *v, size_t n, int *alt)
+ * digits can beat a few exceptions, so the encoder tries both. *half: at
+ * least half the sample converts (else the block is almost surely more
+ * than half exceptions, which dec_encode refuses after a full pass). */
+static int dec_choose_e(const double *v, size_t n, int *alt, int *half)
 {
     size_t okc[DEC_MAX_E + 1] = { 0 };
     enum { SAMPLE = 256 };
@@ -205,6 +209,7 @@ static int dec_choose_e(const double *v, size_t n, int *alt)
         if (ok == total) break;
     }
     *alt = -1;
+    *half = best_ok * 2 >= total;
     for (int e = 0; e < best_e; e++)
         if (okc[e] * 10 >= best_ok * 9 && okc[e]) { *alt = e; break; }
     return best_e;
@@ -212,7 +217,7 @@ static int dec_choose_e(const double *v, size_t n, int *alt)
 
 int enc_decimal_analyze(const double *v, size_t n, int *e_out, size_t *exceptions_out)
 {
-    int alt, e = dec_choose_e(v, n, &alt);
+    int alt, half, e = dec_choose_e(v, n, &alt, &half);
     size_t x = 0;
     int64_t k;
     for (size_t i = 0; i < n; i++) x += (size_t)!dec_ok(v[i], e, &k);
@@ -347,6 +352,164 @@ static int dec_decode(const uint8_t *p, size_t len, size_t n, double *out)
     return 0;
 }
 
+/* ---- FLOATPACK: order-preserving integers, differences, width per group ---- */
+
+/* The bits of a double as an int64 that orders like the double (negative
+ * values get their 63 low bits flipped); its own inverse. */
+static inline uint64_t fp_sort(uint64_t u) { return u ^ ((uint64_t)((int64_t)u >> 63) >> 1); }
+
+#define FP_GROUP 32
+
+/* Residual i (i >= the order) of order o over the sortable integers s. */
+static inline uint64_t fp_resid(const double *v, size_t i, int o, uint64_t b0)
+{
+    uint64_t s = fp_sort(dbits(v[i]));
+    if (o == 0) return s - b0;
+    uint64_t s1 = fp_sort(dbits(v[i - 1]));
+    if (o == 1) return enc__zz((int64_t)(s - s1));
+    uint64_t s2 = fp_sort(dbits(v[i - 2]));
+    return enc__zz((int64_t)((s - s1) - (s1 - s2)));
+}
+
+/* b0 of order o: the smallest s_i (o = 0) or s_0. */
+static uint64_t fp_base(const double *v, size_t n, int o)
+{
+    if (!n) return 0;
+    if (o) return fp_sort(dbits(v[0]));
+    int64_t mn = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        int64_t s = (int64_t)fp_sort(dbits(v[i]));
+        if (s < mn) mn = s;
+    }
+    return (uint64_t)mn;
+}
+
+/* Index of the first residual: values before it are b0 (and s_1). */
+static size_t fp_first(size_t n, int o) { return n < (size_t)o ? n : (size_t)o; }
+
+/* Payload bytes of each order: sz[o]. Two passes: differences of orders 1
+ * and 2 and the minimum, then order 0's residuals from that minimum. */
+static void fp_sizes(const double *v, size_t n, size_t sz[3])
+{
+    for (int o = 0; o <= 2; o++) sz[o] = 1 + (n ? 8 : 0);
+    if (!n) return;
+    if (n >= 2) sz[2] += enc__uvarint_len(enc__zz((int64_t)(fp_sort(dbits(v[1])) - fp_sort(dbits(v[0])))));
+    uint64_t s1 = fp_sort(dbits(v[0])), d1 = 0, any1 = 0, any2 = 0;
+    int64_t mn = (int64_t)s1;
+    for (size_t i = 1; i < n; i++) {
+        uint64_t s = fp_sort(dbits(v[i])), d = s - s1;
+        if ((int64_t)s < mn) mn = (int64_t)s;
+        any1 |= enc__zz((int64_t)d);
+        if ((i - 1) % FP_GROUP == FP_GROUP - 1 || i == n - 1) {
+            size_t c = (i - 1) % FP_GROUP + 1;
+            sz[1] += 1 + (size_t)enc__packed_bytes(c, enc__bitwidth(any1));
+            any1 = 0;
+        }
+        if (i >= 2) {
+            any2 |= enc__zz((int64_t)(d - d1));
+            if ((i - 2) % FP_GROUP == FP_GROUP - 1 || i == n - 1) {
+                size_t c = (i - 2) % FP_GROUP + 1;
+                sz[2] += 1 + (size_t)enc__packed_bytes(c, enc__bitwidth(any2));
+                any2 = 0;
+            }
+        }
+        s1 = s;
+        d1 = d;
+    }
+    for (size_t i = 0; i < n; i += FP_GROUP) {
+        size_t c = n - i < FP_GROUP ? n - i : FP_GROUP;
+        uint64_t any = 0;
+        for (size_t j = 0; j < c; j++) any |= fp_sort(dbits(v[i + j])) - (uint64_t)mn;
+        sz[0] += 1 + (size_t)enc__packed_bytes(c, enc__bitwidth(any));
+    }
+}
+
+/* The smallest order: its payload bytes, and the order in *o. */
+static size_t fp_best(const double *v, size_t n, int *o)
+{
+    size_t sz[3], best = SIZE_MAX;
+    fp_sizes(v, n, sz);
+    for (int k = 0; k <= 2; k++)
+        if (sz[k] < best) { best = sz[k]; *o = k; }
+    return best;
+}
+
+/* Append the payload of order o (-1: the smallest). */
+static int fp_encode(const double *v, size_t n, int o, st_buf *out)
+{
+    if (o < 0) (void)fp_best(v, n, &o);
+    size_t start = out->len;
+    uint64_t b0 = fp_base(v, n, o);
+    int rc = st_buf_put_u8(out, (uint8_t)o);
+    if (!rc && n) rc = st_buf_put_u64le(out, b0);
+    if (!rc && o == 2 && n >= 2)
+        rc = st_buf_put_uvarint(out, enc__zz((int64_t)(fp_sort(dbits(v[1])) - b0)));
+    uint64_t r[FP_GROUP];
+    for (size_t i = fp_first(n, o); i < n && !rc; i += FP_GROUP) {
+        size_t c = n - i < FP_GROUP ? n - i : FP_GROUP;
+        uint64_t any = 0;
+        for (size_t j = 0; j < c; j++) any |= r[j] = fp_resid(v, i + j, o, b0);
+        unsigned w = enc__bitwidth(any);
+        rc = st_buf_put_u8(out, (uint8_t)w);
+        if (!rc) rc = enc__pack(out, r, c, w);
+    }
+    if (rc) { out->len = start; if (out->ptr) out->ptr[start] = 0; }
+    return rc;
+}
+
+static int fp_decode(const uint8_t *p, size_t len, size_t n, double *out)
+{
+    size_t pos = 0;
+    if (len < 1) return ST_ECORRUPT;
+    int o = p[pos++];
+    if (o > 2) return ST_ECORRUPT;
+    uint64_t *u = (uint64_t *)(void *)out;
+    uint64_t s = 0, d = 0;
+    if (n) {
+        if (len - pos < 8) return ST_ECORRUPT;
+        s = enc__ld64(p + pos);
+        pos += 8;
+    }
+    size_t first = fp_first(n, o);
+    if (first >= 1) u[0] = fp_sort(s);
+    if (first >= 2) {
+        uint64_t z;
+        if (enc__get_uvarint(p, len, &pos, &z)) return ST_ECORRUPT;
+        d = (uint64_t)enc__unzz(z);
+        s += d;
+        u[1] = fp_sort(s);
+    }
+    const uint64_t b0 = s;
+    uint64_t r[FP_GROUP];
+    uint8_t pad[ENC_UNPACK32_READ(64)];
+    for (size_t i = first; i < n; i += FP_GROUP) {
+        size_t c = n - i < FP_GROUP ? n - i : FP_GROUP;
+        if (pos >= len) return ST_ECORRUPT;
+        unsigned w = p[pos++];
+        if (w > 64) return ST_ECORRUPT;
+        size_t nb = (size_t)enc__packed_bytes(c, w), rd = ENC_UNPACK32_READ(w);
+        if (len - pos < nb) return ST_ECORRUPT;
+        const uint8_t *g = p + pos;
+        if (len - pos < rd) {
+            /* The last bytes of the payload: unpack from a zero-padded copy. */
+            memcpy(pad, g, nb);
+            memset(pad + nb, 0, rd - nb);
+            g = pad;
+        }
+        enc__unpack32(g, w, r);
+        pos += nb;
+        uint64_t *o_ = u + i;
+        if (o == 0) {
+            for (size_t j = 0; j < c; j++) o_[j] = fp_sort(b0 + r[j]);
+        } else if (o == 1) {
+            for (size_t j = 0; j < c; j++) { s += (uint64_t)enc__unzz(r[j]); o_[j] = fp_sort(s); }
+        } else {
+            for (size_t j = 0; j < c; j++) { d += (uint64_t)enc__unzz(r[j]); s += d; o_[j] = fp_sort(s); }
+        }
+    }
+    return pos == len ? 0 : ST_ECORRUPT;
+}
+
 /* ---- blocks ---- */
 
 int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, int *id)
@@ -356,18 +519,29 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
         *id = force;
         if (force == ENC_RAW) return enc__raw64_encode((const uint64_t *)(const void *)v, n, out);
         if (force == ENC_GORILLA) return enc_float_gorilla_encode(v, n, out);
-        if (force == ENC_DECIMAL) { int alt; return dec_encode(v, n, 1, dec_choose_e(v, n, &alt), out); }
+        if (force == ENC_DECIMAL) { int alt, half; return dec_encode(v, n, 1, dec_choose_e(v, n, &alt, &half), out); }
+        if (force == ENC_FLOATPACK) return fp_encode(v, n, -1, out);
         return ST_EINVAL;
     }
     int rc = enc_float_gorilla_encode(v, n, out);
     if (rc) return rc;
-    size_t gor = out->len - start;
+    size_t best = out->len - start; /* of the encoding in out */
     *id = ENC_GORILLA;
+    /* FLOATPACK is sized without encoding; on a tie with Gorilla it wins
+     * (it decodes several times faster). */
+    int fp_order = 0;
+    if (fp_best(v, n, &fp_order) <= best) {
+        out->len = start;
+        rc = fp_encode(v, n, fp_order, out);
+        if (rc) return rc;
+        best = out->len - start;
+        *id = ENC_FLOATPACK;
+    }
     st_buf d;
     st_buf_init(&d);
-    int alt, e = dec_choose_e(v, n, &alt);
-    rc = dec_encode(v, n, 0, e, &d);
-    if ((rc == 0 || rc == ST_ERANGE) && alt >= 0) {
+    int alt, half, e = dec_choose_e(v, n, &alt, &half);
+    rc = half ? dec_encode(v, n, 0, e, &d) : ST_ERANGE;
+    if (half && (rc == 0 || rc == ST_ERANGE) && alt >= 0) {
         st_buf d2;
         st_buf_init(&d2);
         int rc2 = dec_encode(v, n, 0, alt, &d2);
@@ -381,7 +555,7 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
         }
         st_buf_fini(&d2);
     }
-    if (rc == 0 && d.len < gor) {
+    if (rc == 0 && d.len < best) {
         out->len = start;
         rc = st_buf_append(out, d.ptr, d.len);
         *id = ENC_DECIMAL;
@@ -416,6 +590,8 @@ int enc__float_block_decode(int id, const uint8_t *p, size_t len, size_t n, doub
     }
     case ENC_DECIMAL:
         return dec_decode(p, len, n, out);
+    case ENC_FLOATPACK:
+        return fp_decode(p, len, n, out);
     default:
         return ST_ECORRUPT;
     }

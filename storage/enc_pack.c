@@ -1,7 +1,8 @@
 /*
  * storage/enc_pack.c — fixed-width bit packing and the integer pack
  * (INTPACK: order 0/1/2 + frame of reference + fixed width), shared by the
- * timestamp, integer and decimal block encodings. Formats in storage/bits.h.
+ * timestamp, integer and decimal block encodings, and the 32-value groups
+ * FLOATPACK unpacks. Formats in storage/bits.h.
  *
  * Unpacking runs 64 values at a time through one function per width whose
  * shifts are compile-time constants (the loop is fully unrolled), so the
@@ -89,6 +90,40 @@ void enc__unpack(const uint8_t *in, size_t n, unsigned w, uint64_t *out)
     size_t off = (i / 64) * 8 * w;
     enc__bitr_init(&r, in + off, (size_t)enc__packed_bytes(n, w) - off);
     for (; i < n; i++) out[i] = enc__bitr_get(&r, w);
+}
+
+/* Groups of 32 values (FLOATPACK): the same unrolled shape, 4w bytes a group. */
+#define ENC__UNPACK32(W)                                                      \
+    static void unpack32_##W(const uint8_t *in, uint64_t *out)                \
+    {                                                                         \
+        _Pragma("GCC unroll 32")                                              \
+        for (unsigned i = 0; i < 32; i++) {                                   \
+            unsigned bit = i * (W), wi = bit >> 6, sh = bit & 63;             \
+            uint64_t v = enc__ld64(in + 8 * wi) >> sh;                        \
+            if (sh + (W) > 64) v |= enc__ld64(in + 8 * (wi + 1)) << ((64 - sh) & 63); \
+            out[i] = v & enc__mask(W);                                        \
+        }                                                                     \
+    }
+
+ENC__UNPACK32(1) ENC__UNPACK32(2) ENC__UNPACK32(3) ENC__UNPACK32(4) ENC__UNPACK32(5)
+ENC__UNPACK32(6) ENC__UNPACK32(7) ENC__UNPACK32(8) ENC__UNPACK32(9)
+ENC__X8(ENC__UNPACK32, 1) ENC__X8(ENC__UNPACK32, 2) ENC__X8(ENC__UNPACK32, 3)
+ENC__X8(ENC__UNPACK32, 4) ENC__X8(ENC__UNPACK32, 5)
+ENC__UNPACK32(60) ENC__UNPACK32(61) ENC__UNPACK32(62) ENC__UNPACK32(63) ENC__UNPACK32(64)
+
+#define ENC__G(W) unpack32_##W,
+#define ENC__GX(a) ENC__G(a##0) ENC__G(a##1) ENC__G(a##2) ENC__G(a##3) ENC__G(a##4) \
+    ENC__G(a##5) ENC__G(a##6) ENC__G(a##7) ENC__G(a##8) ENC__G(a##9)
+static const unpack64_fn unpack32[65] = {
+    NULL, ENC__G(1) ENC__G(2) ENC__G(3) ENC__G(4) ENC__G(5) ENC__G(6) ENC__G(7) ENC__G(8) ENC__G(9)
+    ENC__GX(1) ENC__GX(2) ENC__GX(3) ENC__GX(4) ENC__GX(5)
+    ENC__G(60) ENC__G(61) ENC__G(62) ENC__G(63) ENC__G(64)
+};
+
+void enc__unpack32(const uint8_t *in, unsigned w, uint64_t *out)
+{
+    if (w == 0) { memset(out, 0, 32 * sizeof *out); return; }
+    unpack32[w](in, out);
 }
 
 /* ---- INTPACK ---- */

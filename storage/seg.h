@@ -58,8 +58,8 @@
 /* ---------------- writer ---------------- */
 
 /* Points per block. 1024 by measurement (tools/bench/bench_seg, gen-cpu
- * data, zstd 3): bytes/value full precision / 2 decimals 7.06 / 1.30 at
- * 256, 6.79 / 1.08 at 1024, 6.72 / 1.02 at 4096; a random one-block read
+ * data, zstd 3): bytes/value full precision / 2 decimals 6.48 / 1.30 at
+ * 256, 6.21 / 1.08 at 1024, 6.15 / 1.02 at 4096; a random one-block read
  * costs 2-5 us at 1024 and 8-24 us at 4096. 1024 keeps within 1-5% of the
  * larger block's size at a quarter of its read cost, and one block of a
  * sparse tag per file still holds up to 1024 points. */

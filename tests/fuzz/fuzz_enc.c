@@ -23,6 +23,9 @@
 
 #define MAXN 4096
 
+/* A new encoding id must join the ids[] table of roundtrip() below. */
+_Static_assert(ENC_ID_COUNT == 12, "add the new encoding to roundtrip()'s ids[]");
+
 static void decode_untrusted(int type, const uint8_t *p, size_t len, size_t n)
 {
     static uint8_t out[MAXN * 16 + 16];
@@ -141,7 +144,7 @@ static void roundtrip(int type, const uint8_t *p, size_t len)
     }
     static const int ids[][4] = {
         [ENC_TYPE_TIME] = { ENC_TS_CONST, ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10 },
-        [ENC_TYPE_FLOAT] = { ENC_GORILLA, ENC_DECIMAL, ENC_RAW, -2 },
+        [ENC_TYPE_FLOAT] = { ENC_GORILLA, ENC_DECIMAL, ENC_RAW, ENC_FLOATPACK },
         [ENC_TYPE_INT] = { ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10, -2 },
         [ENC_TYPE_UINT] = { ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10, -2 },
         [ENC_TYPE_BOOL] = { ENC_BOOL_BITS, ENC_BOOL_RLE, -2, -2 },

@@ -273,9 +273,11 @@ static size_t elem_size(enc_type t)
     }
 }
 
+/* A new encoding id must join this table (and tests/fuzz/fuzz_enc.c's). */
+_Static_assert(ENC_ID_COUNT == 12, "add the new encoding to ids_of[]");
 static const int ids_of[7][4] = {
     [ENC_TYPE_TIME] = { ENC_TS_CONST, ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10 },
-    [ENC_TYPE_FLOAT] = { ENC_GORILLA, ENC_DECIMAL, ENC_RAW, -1 },
+    [ENC_TYPE_FLOAT] = { ENC_GORILLA, ENC_DECIMAL, ENC_RAW, ENC_FLOATPACK },
     [ENC_TYPE_INT] = { ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10, -1 },
     [ENC_TYPE_UINT] = { ENC_INTPACK, ENC_RAW, ENC_INTPACK_DIV10, -1 },
     [ENC_TYPE_BOOL] = { ENC_BOOL_BITS, ENC_BOOL_RLE, -1, -1 },
@@ -394,6 +396,297 @@ TEST(test_block_float)
         }
     }
     st_free(v);
+}
+
+/* ---------------- FLOATPACK ---------------- */
+
+static const uint64_t fp_special[] = {
+    0x0000000000000000ull, 0x8000000000000000ull,                         /* +-0.0 */
+    0x7ff8000000000000ull, 0xfff8000000000000ull, 0x7ff0000000000001ull, /* NaNs: quiet, */
+    0x7ff4000000000abcull, 0xfff0000000000001ull, 0x7fffffffffffffffull, /* signalling, payloads */
+    0xffffffffffffffffull,
+    0x7ff0000000000000ull, 0xfff0000000000000ull,                         /* +-Inf */
+    0x0000000000000001ull, 0x8000000000000001ull, 0x000fffffffffffffull, /* subnormals */
+    0x800fffffffffffffull, 0x0008000000000000ull,
+    0x0010000000000000ull, 0x8010000000000000ull,                         /* +-DBL_MIN */
+    0x7fefffffffffffffull, 0xffefffffffffffffull,                         /* +-DBL_MAX */
+    0x3ff0000000000000ull, 0xbff0000000000000ull, 0x4340000000000001ull, 0x43e0000000000000ull,
+    0x0020000000000000ull, 0x7fe0000000000000ull,                         /* extreme exponents */
+};
+#define FP_NSPECIAL (sizeof fp_special / sizeof fp_special[0])
+
+enum { P_CPU, P_ZERO_WALK, P_NOISE, P_RAMP, P_SPECIAL, P_RANDBITS, P_CONST, P_WALK_SPECIAL, P_COUNT };
+static const char *const pname[P_COUNT] = {
+    "cpu-walk-0..100", "walk-around-zero", "noise-2..4", "ramp-1/3", "special-values", "random-bits",
+    "constant", "walk+specials",
+};
+
+static void gen_fp(int kind, double *v, size_t n)
+{
+    double w = kind == P_ZERO_WALK ? 0.0 : 50.0 + 40.0 * rnd01();
+    for (size_t i = 0; i < n; i++) {
+        switch (kind) {
+        case P_CPU: /* strata gen cpu: step uniform in [-1, 1], clamped to [0, 100] */
+            w += 2.0 * rnd01() - 1.0;
+            v[i] = w = w < 0.0 ? 0.0 : w > 100.0 ? 100.0 : w;
+            break;
+        case P_ZERO_WALK: w += rnd01() - 0.5; v[i] = w; break;
+        case P_NOISE: v[i] = 2.0 + 2.0 * rnd01(); break;
+        case P_RAMP: v[i] = 1000.0 + (double)i / 3.0; break;
+        case P_SPECIAL: v[i] = bitsd(fp_special[rnd() % FP_NSPECIAL]); break;
+        case P_RANDBITS: v[i] = bitsd(rnd()); break;
+        case P_CONST: v[i] = -1.0 / 3.0; break;
+        case P_WALK_SPECIAL:
+            w += rnd01() - 0.5;
+            v[i] = i % 37 == 11 ? bitsd(fp_special[(i / 37) % FP_NSPECIAL]) : w;
+            break;
+        }
+    }
+}
+
+/* Decode from an exact-size copy, so a read past the end is caught by ASan. */
+static int decode_exact(const void *p, size_t len, size_t n, double *out)
+{
+    void *c = st_malloc(len ? len : 1);
+    if (!c) return ST_ENOMEM;
+    memcpy(c, p, len);
+    int rc = enc_block_decode(c, len, ENC_TYPE_FLOAT, n, out);
+    st_free(c);
+    return rc;
+}
+
+static int bits_equal(const double *a, const double *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (dbits(a[i]) != dbits(b[i])) return 0;
+    return 1;
+}
+
+/* The order byte of a FLOATPACK block without zstd. */
+static int fp_order_of(const st_buf *b)
+{
+    const uint8_t *p = (const uint8_t *)b->ptr;
+    size_t pos = 1;
+    while (pos < b->len && (p[pos] & 0x80)) pos++;
+    pos++;
+    return pos < b->len ? p[pos] : -1;
+}
+
+/* The FLOATPACK payload of order o written from storage/enc.h's format
+ * text, one bit at a time (a second implementation to compare with). */
+static size_t fp_reference(const double *v, size_t n, int o, uint8_t *out)
+{
+    size_t len = 0;
+    static uint64_t s[8192];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = dbits(v[i]);
+        s[i] = b >> 63 ? b ^ 0x7fffffffffffffffull : b;
+    }
+    uint64_t b0 = n ? s[0] : 0;
+    if (o == 0)
+        for (size_t i = 0; i < n; i++) if ((int64_t)s[i] < (int64_t)b0) b0 = s[i];
+    out[len++] = (uint8_t)o;
+    if (n) for (int k = 0; k < 8; k++) out[len++] = (uint8_t)(b0 >> (8 * k));
+    if (o == 2 && n >= 2) {
+        int64_t d = (int64_t)(s[1] - s[0]);
+        uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+        do { out[len++] = (uint8_t)((z & 0x7f) | (z >= 0x80 ? 0x80 : 0)); z >>= 7; } while (z);
+    }
+    size_t first = n < (size_t)o ? n : (size_t)o;
+    for (size_t g = first; g < n; g += 32) {
+        size_t c = n - g < 32 ? n - g : 32;
+        uint64_t r[32];
+        unsigned w = 0;
+        for (size_t j = 0; j < c; j++) {
+            size_t i = g + j;
+            if (o == 0) r[j] = s[i] - b0;
+            else {
+                int64_t d = o == 1 ? (int64_t)(s[i] - s[i - 1]) : (int64_t)((s[i] - s[i - 1]) - (s[i - 1] - s[i - 2]));
+                r[j] = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+            }
+            while (w < 64 && (r[j] >> w)) w++;
+        }
+        out[len++] = (uint8_t)w;
+        size_t nb = (c * w + 7) / 8;
+        memset(out + len, 0, nb);
+        for (size_t j = 0; j < c; j++)
+            for (unsigned k = 0; k < w; k++)
+                if ((r[j] >> k) & 1) out[len + (j * w + k) / 8] |= (uint8_t)(1u << ((j * w + k) % 8));
+        len += nb;
+    }
+    return len;
+}
+
+/* The library's FLOATPACK payload is the reference's, byte for byte, at the
+ * smallest of the three orders. */
+static void fp_check_reference(const double *v, size_t n, const st_buf *b)
+{
+    static uint8_t ref[3][8192 * 9 + 64];
+    size_t rl[3];
+    int best = 0;
+    for (int o = 0; o <= 2; o++) {
+        rl[o] = fp_reference(v, n, o, ref[o]);
+        if (rl[o] < rl[best]) best = o;
+    }
+    size_t hdr = 1;
+    while (hdr < b->len && ((const uint8_t *)b->ptr)[hdr] & 0x80) hdr++;
+    hdr++;
+    CHECK_EQ_U64(b->len - hdr, rl[best]);
+    if (b->len - hdr == rl[best] && memcmp(b->ptr + hdr, ref[best], rl[best]) != 0) {
+        printf("  floatpack payload differs from the reference (n=%zu order %d)\n", n, best);
+        CHECK(0);
+    }
+}
+
+TEST(test_floatpack_roundtrip)
+{
+    static const size_t fsz[] = { 0, 1, 2, 3, 31, 32, 33, 34, 63, 64, 65, 95, 1000, 8192 };
+    size_t nmax = 8192;
+    double *v = st_malloc(nmax * sizeof *v), *o = st_malloc((nmax + 1) * sizeof *o);
+    REQUIRE(v && o);
+    st_buf b;
+    st_buf_init(&b);
+    for (int k = 0; k < P_COUNT; k++) {
+        for (size_t s = 0; s < sizeof fsz / sizeof fsz[0]; s++) {
+            size_t n = fsz[s];
+            gen_fp(k, v, n);
+            for (int z = 0; z <= 1; z++) {
+                st_buf_clear(&b);
+                REQUIRE(enc_block_encode_with(ENC_TYPE_FLOAT, ENC_FLOATPACK, v, n, &b, z ? 3 : 0) == 0);
+                CHECK_EQ_INT(enc_block_id(b.ptr, b.len), ENC_FLOATPACK);
+                if (!z) fp_check_reference(v, n, &b);
+                memset(o, 0xa5, n * sizeof *o);
+                CHECK_EQ_INT(decode_exact(b.ptr, b.len, n, o), 0);
+                if (!bits_equal(v, o, n)) { printf("  floatpack mismatch %s n=%zu zstd %d\n", pname[k], n, z); CHECK(0); }
+                CHECK_EQ_INT(decode_exact(b.ptr, b.len, n + 1, o), ST_ECORRUPT);
+                if (n) CHECK_EQ_INT(decode_exact(b.ptr, b.len, n - 1, o), ST_ECORRUPT);
+                /* Trailing garbage is refused. */
+                if (!z) {
+                    CHECK_EQ_INT(st_buf_put_u8(&b, 0), 0);
+                    CHECK_EQ_INT(decode_exact(b.ptr, b.len, n, o), ST_ECORRUPT);
+                    b.len--;
+                }
+                if (n <= 100 || n == 1000) corrupt_block(ENC_TYPE_FLOAT, &b, n, o);
+            }
+            if (n == 8192) {
+                st_buf_clear(&b);
+                CHECK_EQ_INT(enc_block_encode_with(ENC_TYPE_FLOAT, ENC_FLOATPACK, v, n, &b, 0), 0);
+                int order = fp_order_of(&b);
+                size_t fpl = b.len;
+                st_buf g;
+                st_buf_init(&g);
+                CHECK_EQ_INT(enc_float_gorilla_encode(v, n, &g), 0);
+                st_buf_clear(&b);
+                CHECK_EQ_INT(enc_block_encode(ENC_TYPE_FLOAT, v, n, &b, 0), 0);
+                int id = enc_block_id(b.ptr, b.len);
+                printf("  floatpack %-18s n=%zu order %d %6.2f bits/value (gorilla %6.2f; chosen %s)\n", pname[k], n,
+                       order, fpl * 8.0 / (double)n, g.len * 8.0 / (double)n, enc_id_name(id));
+                /* Each order is the smallest for the data it is made for. */
+                if (k == P_CPU || k == P_ZERO_WALK) {
+                    CHECK_EQ_INT(order, 1);
+                    CHECK_EQ_INT(id, ENC_FLOATPACK);
+                    CHECK(fpl * 8 < n * 51);
+                    CHECK(fpl + fpl / 32 < g.len);
+                }
+                if (k == P_NOISE) { CHECK_EQ_INT(order, 0); CHECK_EQ_INT(id, ENC_FLOATPACK); CHECK(fpl * 8 < n * 53); }
+                if (k == P_RAMP) { CHECK_EQ_INT(order, 2); CHECK_EQ_INT(id, ENC_FLOATPACK); CHECK(fpl * 8 < n * 4); }
+                if (k == P_CONST) CHECK(fpl * 8 < n);
+                if (k == P_RANDBITS) CHECK_EQ_INT(id, ENC_RAW);
+                st_buf_fini(&g);
+            }
+        }
+    }
+    st_buf_fini(&b);
+    st_free(v);
+    st_free(o);
+}
+
+/* Columns whose residuals need exactly w bits, for every w: each unpack
+ * width, in full groups, short last groups, and groups ending exactly at
+ * the end of the block (decoded from the zero-padded copy). */
+TEST(test_floatpack_widths)
+{
+    static const size_t ns[] = { 32, 33, 40, 64, 96, 100 };
+    double v[100], o[100];
+    st_buf b;
+    st_buf_init(&b);
+    int bad = 0;
+    for (unsigned w = 0; w <= 64; w++) {
+        for (size_t s = 0; s < sizeof ns / sizeof ns[0]; s++) {
+            size_t n = ns[s];
+            uint64_t base = rnd(), m = w >= 64 ? ~0ull : (1ull << w) - 1;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t r = rnd() & m;
+                if (i == 3 && w) r |= 1ull << (w - 1);
+                v[i] = bitsd(base + r);
+            }
+            st_buf_clear(&b);
+            REQUIRE(enc_block_encode_with(ENC_TYPE_FLOAT, ENC_FLOATPACK, v, n, &b, 0) == 0);
+            fp_check_reference(v, n, &b);
+            memset(o, 0x5a, sizeof o);
+            if (decode_exact(b.ptr, b.len, n, o) != 0 || !bits_equal(v, o, n)) bad++;
+            /* Cut anywhere: never decodes. */
+            for (size_t cut = b.len > 40 ? b.len - 40 : 0; cut < b.len; cut++)
+                if (decode_exact(b.ptr, cut, n, o) != ST_ECORRUPT) bad++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    st_buf_fini(&b);
+}
+
+/* Hand-made payloads: every field out of range is refused. */
+TEST(test_floatpack_corrupt)
+{
+    double o[64];
+    /* header: id 11, n = 2; payload: order, base, group */
+    uint8_t blk[64] = { ENC_FLOATPACK, 2, 1, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 2, 0x02 };
+    /* s_0 = the bits of 1.0; one group: width 2, residual zz(+1) = 2 */
+    size_t len = 13;
+    CHECK_EQ_INT(decode_exact(blk, len, 2, o), 0);
+    CHECK_EQ_U64(dbits(o[0]), 0x3ff0000000000000ull);
+    CHECK_EQ_U64(dbits(o[1]), 0x3ff0000000000001ull);
+    blk[2] = 3; /* order 3 */
+    CHECK_EQ_INT(decode_exact(blk, len, 2, o), ST_ECORRUPT);
+    blk[2] = 1;
+    blk[11] = 65; /* width 65 */
+    CHECK_EQ_INT(decode_exact(blk, len, 2, o), ST_ECORRUPT);
+    blk[11] = 9; /* width 9 needs 2 bytes */
+    CHECK_EQ_INT(decode_exact(blk, len, 2, o), ST_ECORRUPT);
+    blk[11] = 0; /* width 0: the residual byte is trailing garbage */
+    CHECK_EQ_INT(decode_exact(blk, len, 2, o), ST_ECORRUPT);
+    CHECK_EQ_INT(decode_exact(blk, len - 1, 2, o), 0);
+    CHECK_EQ_U64(dbits(o[1]), 0x3ff0000000000000ull);
+    /* n = 0: just the order byte */
+    uint8_t empty[3] = { ENC_FLOATPACK, 0, 1 };
+    CHECK_EQ_INT(decode_exact(empty, 3, 0, o), 0);
+    CHECK_EQ_INT(decode_exact(empty, 2, 0, o), ST_ECORRUPT);
+    /* order 2 with n = 2: base and the first difference, no group */
+    uint8_t o2[12] = { ENC_FLOATPACK, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0x03 };
+    CHECK_EQ_INT(decode_exact(o2, 12, 2, o), 0);
+    CHECK_EQ_U64(dbits(o[0]), 0);
+    CHECK_EQ_U64(dbits(o[1]), 0x8000000000000001ull); /* s = -2: -4.9e-324 */
+    CHECK_EQ_INT(decode_exact(o2, 11, 2, o), ST_ECORRUPT);
+    o2[11] = 0x80; /* unterminated varint */
+    CHECK_EQ_INT(decode_exact(o2, 12, 2, o), ST_ECORRUPT);
+    /* Random payloads after a valid FLOATPACK header: no crash, no read
+     * past the end; short widths so some decode. */
+    double big[300];
+    st_buf j;
+    st_buf_init(&j);
+    int ok = 0;
+    for (int t = 0; t < 20000; t++) {
+        size_t n = (size_t)(rnd() % 300), l = (size_t)(rnd() % 400);
+        st_buf_clear(&j);
+        CHECK_EQ_INT(st_buf_put_u8(&j, ENC_FLOATPACK), 0);
+        CHECK_EQ_INT(st_buf_put_uvarint(&j, n), 0);
+        CHECK_EQ_INT(st_buf_put_u8(&j, (uint8_t)(rnd() % 3)), 0);
+        for (size_t i = 0; i < l; i++) CHECK_EQ_INT(st_buf_put_u8(&j, (uint8_t)(i >= 8 && rnd() % 4 ? rnd() % 8 : rnd())), 0);
+        int rc = decode_exact(j.ptr, j.len, n, big);
+        CHECK(rc == 0 || rc == ST_ECORRUPT);
+        ok += rc == 0;
+    }
+    printf("  floatpack random payloads: %d of 20000 decoded\n", ok);
+    st_buf_fini(&j);
 }
 
 TEST(test_decimal_exponent)
@@ -528,6 +821,22 @@ TEST(test_alloc_failures)
         if (rc == 0) break;
         if (k > 100) { CHECK(0); break; }
     }
+    double w[2000];
+    gen_fp(P_CPU, w, 2000);
+    for (int64_t k = 0;; k++) {
+        st_buf b;
+        st_buf_init(&b);
+        int64_t live = st_alloc_live();
+        st_alloc_fail_at(k, 0);
+        int rc = enc_block_encode(ENC_TYPE_FLOAT, w, 2000, &b, 3);
+        st_alloc_fail_at(-1, 0);
+        if (rc == 0) CHECK_EQ_INT(enc_block_id(b.ptr, b.len), ENC_FLOATPACK);
+        st_buf_fini(&b);
+        CHECK(rc == 0 || rc == ST_ENOMEM);
+        CHECK_EQ_INT(st_alloc_live(), live);
+        if (rc == 0) break;
+        if (k > 100) { CHECK(0); break; }
+    }
     enc_float_appender a;
     enc_float_appender_init(&a);
     st_alloc_fail_at(0, 1);
@@ -565,6 +874,9 @@ int main(void)
     RUN(test_int_stream);
     RUN(test_bool_str_quality_stream);
     RUN(test_block_float);
+    RUN(test_floatpack_roundtrip);
+    RUN(test_floatpack_widths);
+    RUN(test_floatpack_corrupt);
     RUN(test_decimal_exponent);
     RUN(test_block_int_time);
     RUN(test_block_bool_str_quality);

@@ -123,12 +123,15 @@ int main(int argc, char **argv)
     if (argc > 1) N = (size_t)strtoull(argv[1], NULL, 10);
     if (argc > 2) BLOCK = (size_t)strtoull(argv[2], NULL, 10);
     if (!N || !BLOCK) return 2;
-    double *walk = malloc(N * 8), *dec2 = malloc(N * 8), *dec1 = malloc(N * 8);
+    double *walk = malloc(N * 8), *dec2 = malloc(N * 8), *dec1 = malloc(N * 8), *cpu = malloc(N * 8);
     int64_t *ts = malloc(N * 8), *tsj = malloc(N * 8), *tsm = malloc(N * 8), *cnt = malloc(N * 8), *small = malloc(N * 8);
-    double w = 100;
+    double w = 100, c = 50;
     for (size_t i = 0; i < N; i++) {
         w += rnd01() - 0.5;
         walk[i] = w;
+        /* strata gen cpu's fields: step uniform in [-1, 1], clamped to [0, 100] */
+        c += 2.0 * rnd01() - 1.0;
+        cpu[i] = c = c < 0.0 ? 0.0 : c > 100.0 ? 100.0 : c;
         dec2[i] = round(w * 100) / 100;
         dec1[i] = round(w * 10) / 10;
         ts[i] = 1700000000000000000ll + (int64_t)i * 10000000000ll;
@@ -143,6 +146,10 @@ int main(int argc, char **argv)
     bench_block("2-decimal", ENC_TYPE_FLOAT, ENC_DECIMAL, dec2, 8, 0);
     bench_block("1-decimal", ENC_TYPE_FLOAT, ENC_DECIMAL, dec1, 8, 0);
     bench_block("2-decimal", ENC_TYPE_FLOAT, -1, dec2, 8, 0);
+    bench_block("random-walk", ENC_TYPE_FLOAT, ENC_FLOATPACK, walk, 8, 0);
+    bench_block("cpu-walk", ENC_TYPE_FLOAT, ENC_GORILLA, cpu, 8, 0);
+    bench_block("cpu-walk", ENC_TYPE_FLOAT, ENC_FLOATPACK, cpu, 8, 0);
+    bench_block("cpu-walk", ENC_TYPE_FLOAT, -1, cpu, 8, 0);
     bench_block("random-walk", ENC_TYPE_FLOAT, ENC_RAW, walk, 8, 0);
     bench_block("2-decimal", ENC_TYPE_FLOAT, -1, dec2, 8, 3);
     bench_block("random-walk", ENC_TYPE_FLOAT, -1, walk, 8, 3);
@@ -155,6 +162,6 @@ int main(int argc, char **argv)
     bench_head_float("2-decimal", dec2);
     bench_head_ts("regular-10s", ts);
     bench_head_ts("jitter-1ms", tsj);
-    free(walk); free(dec2); free(dec1); free(ts); free(tsj); free(tsm); free(cnt); free(small);
+    free(walk); free(cpu); free(dec2); free(dec1); free(ts); free(tsj); free(tsm); free(cnt); free(small);
     return (int)(sink & 0);
 }
