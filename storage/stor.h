@@ -52,7 +52,8 @@ typedef struct stor_opts {
     int64_t flush_age_ms;          /* flush a head older than this; 0 -> 10 minutes */
     int bulk_load;                 /* offline import: no WAL; stor_write applies at once on the caller's
                                       thread, and data is durable only once stor_close (or stor_flush)
-                                      returned — an interrupted bulk load is simply run again */
+                                      returned — an interrupted bulk load is simply run again. Flushes
+                                      do not compact (the server merges the files later) */
     const stor_io *io;             /* NULL = stor_io_posix() */
 } stor_opts;
 
