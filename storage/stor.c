@@ -197,30 +197,49 @@ static int apply_points(stor *s, rd *r, uint64_t *npoints)
         ts += get_svarint(r);
         uint32_t quality = (uint32_t)get_uvarint(r);
         uint64_t nv = get_uvarint(r);
+        if (r->bad) break;
+        /* Each value takes at least 2 bytes: a count past that is corrupt
+         * (and must not size the scratch). */
+        if (nv > (uint64_t)(r->end - r->p) / 2) { r->bad = 1; break; }
+        if (nv > s->ap_cap) {
+            size_t cap = s->ap_cap ? s->ap_cap : 16;
+            while (cap < nv) cap *= 2;
+            uint64_t *f = st_realloc(s->ap_fields, cap * sizeof *f);
+            if (!f) { rc = ST_ENOMEM; goto out; }
+            s->ap_fields = f;
+            st_value *v = st_realloc(s->ap_vals, cap * sizeof *v);
+            if (!v) { rc = ST_ENOMEM; goto out; }
+            s->ap_vals = v;
+            s->ap_cap = cap;
+        }
+        size_t k = 0;
         for (uint64_t i = 0; i < nv && !r->bad; i++) {
             uint64_t field = get_uvarint(r);
-            st_value v;
-            v.type = get_u8(r);
-            switch (v.type) {
+            st_value *v = &s->ap_vals[k];
+            v->type = get_u8(r);
+            switch (v->type) {
             case ST_TYPE_FLOAT: {
                 if (r->end - r->p < 8) { r->bad = 1; break; }
                 uint64_t bits = 0;
-                for (int k = 0; k < 8; k++) bits |= (uint64_t)r->p[k] << (8 * k);
+                for (int b = 0; b < 8; b++) bits |= (uint64_t)r->p[b] << (8 * b);
                 r->p += 8;
-                memcpy(&v.v.f, &bits, 8);
+                memcpy(&v->v.f, &bits, 8);
                 break;
             }
-            case ST_TYPE_INT: v.v.i = get_svarint(r); break;
-            case ST_TYPE_UINT: v.v.u = get_uvarint(r); break;
-            case ST_TYPE_BOOL: v.v.b = get_u8(r) != 0; break;
-            case ST_TYPE_STRING: v.v.s = get_bytes(r); break;
+            case ST_TYPE_INT: v->v.i = get_svarint(r); break;
+            case ST_TYPE_UINT: v->v.u = get_uvarint(r); break;
+            case ST_TYPE_BOOL: v->v.b = get_u8(r) != 0; break;
+            case ST_TYPE_STRING: v->v.s = get_bytes(r); break;
             default: r->bad = 1; break;
             }
             if (r->bad) break;
-            int arc = head_append(hd, series, field, ts, &v, quality);
-            if (arc == ST_ENOMEM) { rc = arc; goto out; }
-            if (arc == 0) n++;
+            s->ap_fields[k++] = field;
         }
+        /* The values decoded before a corrupt byte still go in, as before. */
+        size_t took = 0;
+        int arc = head_append_line(hd, series, ts, quality, k, s->ap_fields, s->ap_vals, &took);
+        n += took;
+        if (arc == ST_ENOMEM) { rc = arc; goto out; }
     }
 out:
     head_unlock_write(hd);
@@ -718,6 +737,8 @@ void stor_close(stor *s)
     bcache_destroy(s->cache);
     head_destroy(s->active);
     head_destroy(s->frozen);
+    st_free(s->ap_fields);
+    st_free(s->ap_vals);
     sidx_destroy(s->idx);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->cat_mu);

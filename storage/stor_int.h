@@ -68,6 +68,9 @@ struct stor {
     head *active;              /* owned */
     head *frozen;              /* owned; NULL unless a flush is running */
     uint64_t last_seq;         /* last WAL seq applied to a head (apply_mu) */
+    uint64_t *ap_fields;       /* owned: one point's field ids while applying (apply_mu) */
+    st_value *ap_vals;         /* owned: and its values */
+    size_t ap_cap;
     int64_t active_since_ns;   /* when the active head got its first point */
     /* segments */
     bcache *cache;             /* owned */
