@@ -720,6 +720,7 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         .has_ts = (uint8_t)has_ts,
         .lineno = lineno,
         .raw = { s, n },
+        .key = { key0, keylen },
     };
     p->stats.fields += nf;
     rc = p->on_line ? p->on_line(p->ctx, &line) : 0;
@@ -942,6 +943,7 @@ int lp_batch_on_line(void *batch, const lp_line *line)
     l->tags = tags;
     l->fields = fields;
     l->raw = (st_slice){ NULL, 0 };
+    l->key = (st_slice){ NULL, 0 };
     b->count++;
     b->value_count += line->field_count;
     return 0;

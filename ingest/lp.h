@@ -94,6 +94,11 @@ typedef struct lp_line {
     uint8_t has_ts;
     uint64_t lineno;        /* 1-based line number in the stream */
     st_slice raw;           /* the line as received (no line end); empty in an lp_batch copy */
+    st_slice key;           /* the series key as written: measurement and tags, escaped, from the
+                               line's first non-blank byte to the space before the fields. Lines with
+                               equal keys have equal measurement and tags (a consumer may cache what
+                               it made of them). Empty when unknown: an lp_batch copy, or a line
+                               built elsewhere or changed after parsing (tags added) */
 } lp_line;
 
 typedef struct lp_opts {

@@ -73,6 +73,13 @@ struct stor_batch {
     st_buf fc_keys;            /* the keys, concatenated */
     struct fcache { size_t off, len; uint64_t id; uint8_t type; } *fc;
     uint32_t fc_n, fc_cap;
+    /* Series refs handed out (stor_batch_series_ref): a producer that knows
+     * a line's series from an earlier line skips the index for it. */
+    uint64_t id;               /* unique among this stor's batches */
+    uint64_t last_series;      /* series of the line added last; 0 = refused */
+    struct sref { uint64_t series_id; size_t meas_off, meas_len; } *refs;
+    uint32_t nrefs, caprefs;
+    st_buf ref_meas;           /* the refs' measurements, concatenated */
     unsigned char *payload;    /* owned: the record while in the WAL */
     size_t payload_len;
     stor_done_cb done;
@@ -1006,6 +1013,8 @@ int stor_batch_create(stor *s, uint64_t db_id, stor_batch **out)
     st_buf_init(&b->vals);
     st_buf_init(&b->fc_meas);
     st_buf_init(&b->fc_keys);
+    st_buf_init(&b->ref_meas);
+    b->id = atomic_fetch_add(&s->batch_ids, 1) + 1;
     /* The name, for replay to define the db; read under the index lock. */
     rc = db_name_copy(s->idx, db_id, &b->db_name);
     if (rc) { stor_batch_destroy(b); return rc; }
@@ -1026,6 +1035,8 @@ void stor_batch_destroy(stor_batch *b)
     st_buf_fini(&b->fc_meas);
     st_buf_fini(&b->fc_keys);
     st_free(b->fc);
+    st_free(b->refs);
+    st_buf_fini(&b->ref_meas);
     st_free(b->logged_series);
     st_free(b->logged_fields);
     st_free(b->tags);
@@ -1034,6 +1045,7 @@ void stor_batch_destroy(stor_batch *b)
 }
 
 uint64_t stor_batch_points(const stor_batch *b) { return b->points_count; }
+uint64_t stor_batch_id(const stor_batch *b) { return b->id; }
 
 static int id_push(uint64_t **arr, size_t *n, size_t *cap, uint64_t id)
 {
@@ -1105,65 +1117,15 @@ static int fc_set(stor_batch *b, uint32_t i, st_slice key, uint64_t id, uint8_t 
     return 0;
 }
 
-int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys, const st_slice *tag_vals,
-                   uint32_t tag_count, const stor_field_in *fields, uint32_t field_count, int64_t ts_ns,
-                   uint32_t quality, char *msg, size_t msg_cap, uint32_t *dropped)
+/* The fields of one line of series_id: resolve them (the previous line's
+ * fields by position, else the index), define new ones, append the point. */
+static int add_fields(stor_batch *b, uint64_t series_id, st_slice measurement, const stor_field_in *fields,
+                      uint32_t field_count, int64_t ts_ns, uint32_t quality, char *msg, size_t msg_cap,
+                      uint32_t *dropped)
 {
     stor *s = b->s;
     int rc;
-    *dropped = 0;
-    if (msg_cap) msg[0] = 0;
-    if (ts_ns < b->oldest_ns) {
-        *dropped = field_count;
-        snprintf(msg, msg_cap, "points beyond retention policy dropped=%u", field_count);
-        return ST_ERANGE;
-    }
-    if (tag_count > b->tags_cap) {
-        sidx_tag *t = st_realloc(b->tags, tag_count * sizeof *t);
-        if (!t) return ST_ENOMEM;
-        b->tags = t;
-        b->tags_cap = tag_count;
-    }
-    int sorted = 1;
-    for (uint32_t i = 0; i < tag_count; i++) {
-        b->tags[i].key = tag_keys[i];
-        b->tags[i].val = tag_vals[i];
-        if (i && st_slice_cmp(tag_keys[i - 1], tag_keys[i]) >= 0) sorted = 0;
-    }
-    if (!sorted) sidx_tags_sort(b->tags, tag_count);
-    uint64_t series_id;
     unsigned flags;
-    rc = sidx_series_resolve(s->idx, b->db_id, measurement, b->tags, tag_count, &series_id, &flags);
-    if (rc) {
-        *dropped = field_count;
-        if (rc == ST_ELIMIT)
-            snprintf(msg, msg_cap, "max-series limit exceeded: (%" PRIu64 ") dropped=%u", s->opts.max_series, field_count);
-        else if (rc == ST_EINVAL)
-            snprintf(msg, msg_cap, "invalid series: duplicate tag keys or empty measurement");
-        else if (rc == ST_ETOOLARGE)
-            snprintf(msg, msg_cap, "max key length exceeded (65535 bytes)");
-        else
-            return rc;
-        return rc == ST_ELIMIT ? ST_ELIMIT : ST_EINVAL;
-    }
-    if (!(flags & SIDX_F_LOGGED)) {
-        int seen = batch_seen(b, 1, series_id, &rc);
-        if (rc) return rc;
-        if (!seen) {
-            size_t klen;
-            rc = sidx_key_len(measurement, b->tags, tag_count, &klen);
-            if (rc) return rc;
-            if ((rc = st_buf_put_uvarint(&b->defs_series, series_id)) != 0) return rc;
-            if ((rc = st_buf_put_uvarint(&b->defs_series, klen)) != 0) return rc;
-            if ((rc = st_buf_reserve(&b->defs_series, klen)) != 0) return rc;
-            size_t got;
-            rc = sidx_key_encode(measurement, b->tags, tag_count, b->defs_series.ptr + b->defs_series.len, klen, &got);
-            if (rc) return rc;
-            b->defs_series.len += got;
-            b->nseries_defs++;
-            if ((rc = id_push(&b->logged_series, &b->nls, &b->cls, series_id)) != 0) return rc;
-        }
-    }
     st_buf_clear(&b->vals);
     uint32_t nvals = 0;
     int conflict = 0;
@@ -1231,6 +1193,111 @@ int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys
         b->points_count += nvals;
     }
     return conflict ? ST_ECONFLICT : 0;
+}
+
+int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys, const st_slice *tag_vals,
+                   uint32_t tag_count, const stor_field_in *fields, uint32_t field_count, int64_t ts_ns,
+                   uint32_t quality, char *msg, size_t msg_cap, uint32_t *dropped)
+{
+    stor *s = b->s;
+    int rc;
+    *dropped = 0;
+    b->last_series = 0;
+    if (msg_cap) msg[0] = 0;
+    if (ts_ns < b->oldest_ns) {
+        *dropped = field_count;
+        snprintf(msg, msg_cap, "points beyond retention policy dropped=%u", field_count);
+        return ST_ERANGE;
+    }
+    if (tag_count > b->tags_cap) {
+        sidx_tag *t = st_realloc(b->tags, tag_count * sizeof *t);
+        if (!t) return ST_ENOMEM;
+        b->tags = t;
+        b->tags_cap = tag_count;
+    }
+    int sorted = 1;
+    for (uint32_t i = 0; i < tag_count; i++) {
+        b->tags[i].key = tag_keys[i];
+        b->tags[i].val = tag_vals[i];
+        if (i && st_slice_cmp(tag_keys[i - 1], tag_keys[i]) >= 0) sorted = 0;
+    }
+    if (!sorted) sidx_tags_sort(b->tags, tag_count);
+    uint64_t series_id;
+    unsigned flags;
+    rc = sidx_series_resolve(s->idx, b->db_id, measurement, b->tags, tag_count, &series_id, &flags);
+    if (rc) {
+        *dropped = field_count;
+        if (rc == ST_ELIMIT)
+            snprintf(msg, msg_cap, "max-series limit exceeded: (%" PRIu64 ") dropped=%u", s->opts.max_series, field_count);
+        else if (rc == ST_EINVAL)
+            snprintf(msg, msg_cap, "invalid series: duplicate tag keys or empty measurement");
+        else if (rc == ST_ETOOLARGE)
+            snprintf(msg, msg_cap, "max key length exceeded (65535 bytes)");
+        else
+            return rc;
+        return rc == ST_ELIMIT ? ST_ELIMIT : ST_EINVAL;
+    }
+    if (!(flags & SIDX_F_LOGGED)) {
+        int seen = batch_seen(b, 1, series_id, &rc);
+        if (rc) return rc;
+        if (!seen) {
+            size_t klen;
+            rc = sidx_key_len(measurement, b->tags, tag_count, &klen);
+            if (rc) return rc;
+            if ((rc = st_buf_put_uvarint(&b->defs_series, series_id)) != 0) return rc;
+            if ((rc = st_buf_put_uvarint(&b->defs_series, klen)) != 0) return rc;
+            if ((rc = st_buf_reserve(&b->defs_series, klen)) != 0) return rc;
+            size_t got;
+            rc = sidx_key_encode(measurement, b->tags, tag_count, b->defs_series.ptr + b->defs_series.len, klen, &got);
+            if (rc) return rc;
+            b->defs_series.len += got;
+            b->nseries_defs++;
+            if ((rc = id_push(&b->logged_series, &b->nls, &b->cls, series_id)) != 0) return rc;
+        }
+    }
+    rc = add_fields(b, series_id, measurement, fields, field_count, ts_ns, quality, msg, msg_cap, dropped);
+    if (rc == 0 || rc == ST_ECONFLICT) b->last_series = series_id;
+    return rc;
+}
+
+int stor_batch_series_ref(stor_batch *b, stor_series_ref *out)
+{
+    if (!b->last_series) return ST_ENOTFOUND;
+    if (b->nrefs == b->caprefs) {
+        uint32_t cap = b->caprefs ? b->caprefs * 2 : 64;
+        struct sref *n = st_realloc(b->refs, cap * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        b->refs = n;
+        b->caprefs = cap;
+    }
+    /* The last line's measurement is the field cache's. */
+    struct sref *r = &b->refs[b->nrefs];
+    r->series_id = b->last_series;
+    r->meas_off = b->ref_meas.len;
+    r->meas_len = b->fc_meas.len;
+    if (st_buf_append(&b->ref_meas, b->fc_meas.ptr ? b->fc_meas.ptr : "", b->fc_meas.len)) return ST_ENOMEM;
+    out->batch = b->id;
+    out->idx = b->nrefs++;
+    return 0;
+}
+
+int stor_batch_add_ref(stor_batch *b, stor_series_ref ref, const stor_field_in *fields, uint32_t field_count,
+                       int64_t ts_ns, uint32_t quality, char *msg, size_t msg_cap, uint32_t *dropped)
+{
+    *dropped = 0;
+    b->last_series = 0;
+    if (msg_cap) msg[0] = 0;
+    if (ref.batch != b->id || ref.idx >= b->nrefs) return ST_EINVAL;
+    if (ts_ns < b->oldest_ns) {
+        *dropped = field_count;
+        snprintf(msg, msg_cap, "points beyond retention policy dropped=%u", field_count);
+        return ST_ERANGE;
+    }
+    const struct sref *r = &b->refs[ref.idx];
+    st_slice m = { b->ref_meas.ptr ? b->ref_meas.ptr + r->meas_off : "", r->meas_len };
+    int rc = add_fields(b, r->series_id, m, fields, field_count, ts_ns, quality, msg, msg_cap, dropped);
+    if (rc == 0 || rc == ST_ECONFLICT) b->last_series = r->series_id;
+    return rc;
 }
 
 static void wal_done(void *arg, int status, uint64_t seq)

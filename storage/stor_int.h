@@ -61,6 +61,7 @@ struct stor {
     wal *log;                  /* owned */
     _Atomic int readonly;
     _Atomic uint64_t points_written;
+    _Atomic uint64_t batch_ids;        /* the last stor_batch id handed out */
     uint64_t replayed;
     /* heads */
     pthread_mutex_t apply_mu;  /* held while a record is applied / heads swap */

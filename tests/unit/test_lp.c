@@ -550,6 +550,28 @@ TEST(stream_in_place)
     lp_parser_destroy(p);
 }
 
+static int key_line(void *ctx, const lp_line *l)
+{
+    st_buf *b = ctx;
+    st_buf_append(b, l->key.ptr, l->key.len);
+    st_buf_append_byte(b, '|');
+    return 0;
+}
+
+TEST(series_key_as_written)
+{
+    /* The key: first non-blank byte to the space before the fields, escapes kept. */
+    const char *in = "m v=1\n \tcpu,b=2,a=1 v=1 5\nm\\ x,t=a\\,b\\ c  v=\"s p\" 6\r\nm,t=\"q\" v=1\n";
+    st_buf b;
+    st_buf_init(&b);
+    lp_opts o;
+    memset(&o, 0, sizeof o);
+    CHECK_EQ_INT(lp_parse_buffer(&o, in, strlen(in), key_line, NULL, &b, NULL), 0);
+    st_buf_append_byte(&b, 0);
+    CHECK_EQ_STR(b.ptr, "m|cpu,b=2,a=1|m\\ x,t=a\\,b\\ c|m,t=\"q\"|");
+    st_buf_fini(&b);
+}
+
 static int stop_at_2(void *ctx, const lp_line *l)
 {
     int *n = ctx;
@@ -846,6 +868,7 @@ int main(void)
     RUN(stream_expected_content);
     RUN(stream_in_place);
     RUN(callback_stops_parser);
+    RUN(series_key_as_written);
     RUN(stats_counts);
     RUN(finish_then_feed_again);
     RUN(batch_contents_and_ownership);
