@@ -6,14 +6,16 @@
  * names and strings, the error message). Called by one thread at a time:
  * an I/O loop parsing a request body, or a tool.
  *
- * How a chunk is cut into lines: memchr finds the next LF; when the bytes
- * before it hold no '"' that LF ends the line (the common case: two memchr
- * and no per-byte state). Otherwise a small state machine (scan_run) walks
- * the line: measurement and tags up to the first space not preceded by a
- * backslash, then fields, where a '"' right after '=' opens a string that
- * only an unescaped '"' closes (raw LF inside it does not end the line),
- * then the timestamp. The machine keeps its state in the parser, so a line
- * straddling chunks is scanned once, byte by byte, never rescanned.
+ * How a chunk is cut into lines (lp_scan_line, exported so that tools cut
+ * input into batches exactly where the parser ends lines): memchr finds the
+ * next LF; when the bytes before it hold no '"' that LF ends the line (the
+ * common case: two memchr and no per-byte state). Otherwise a small state
+ * machine (lp_scan_run) walks the line: measurement and tags up to the
+ * first space not preceded by a backslash, then fields, where a '"' right
+ * after '=' opens a string that only an unescaped '"' closes (raw LF inside
+ * it does not end the line, and is counted), then the timestamp. The
+ * machine keeps its state in the parser, so a line straddling chunks is
+ * scanned once, byte by byte, never rescanned.
  *
  * Where we differ from the InfluxDB 1.x server (deliberately):
  *  - one CR before LF is dropped (1.x keeps it and fails the line);
@@ -38,7 +40,7 @@
 
 #define LP_MSG_LINE_BYTES 256 /* bytes of the line quoted in an error */
 
-/* ---- the line-end scanner (see the opening comment) ---- */
+/* ---- the line-end scanner (see the opening comment and lp.h) ---- */
 
 enum {
     SC_LEAD = 0, /* leading blanks */
@@ -51,43 +53,47 @@ enum {
     SC_STR_ESC,
     SC_FVAL,
     SC_TS,
+    SC_PLAIN,    /* ended by lp_scan_line's memchr path: no '"' in the line */
 };
 
-typedef struct lp_scan {
-    unsigned char st;
-    unsigned char prev; /* previous byte, for "escaped by a backslash before it" */
-} lp_scan;
-
-/* Runs the machine over [p, end). Returns the LF that ends the line, or NULL
- * when the line goes on past end (state kept for the next bytes). */
-static const char *scan_run(lp_scan *sc, const char *p, const char *end)
+const char *lp_scan_run(lp_scan *sc, const char *p, const char *end)
 {
     unsigned st = sc->st, prev = sc->prev;
+    uint64_t lfs = sc->inner_lfs;
     for (; p < end; p++) {
         unsigned c = (unsigned char)*p;
         switch (st) {
         case SC_LEAD:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (c == ' ' || c == '\t') break;
             st = c == '#' ? SC_COMMENT : SC_KEY;
             break;
         case SC_COMMENT:
         case SC_TS: {
+            /* Nothing after this can hide a LF: memchr, and for the
+             * timestamp only the first byte that is not blank matters. */
             const char *q = memchr(p, '\n', (size_t)(end - p));
-            sc->st = (unsigned char)st;
-            sc->prev = end > p ? (unsigned char)end[-1] : (unsigned char)prev;
+            const char *e = q ? q : end;
+            if (st == SC_TS && !sc->ts_seen) {
+                const char *t = p;
+                while (t < e && (*t == ' ' || *t == '\r')) t++;
+                sc->ts_seen = t < e;
+            }
+            sc->st = (uint8_t)st;
+            sc->prev = e > p ? (uint8_t)e[-1] : (uint8_t)prev;
+            sc->inner_lfs = lfs;
             return q;
         }
         case SC_KEY:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (c == ' ' && prev != '\\') st = SC_SP;
             break;
         case SC_SP:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (c != ' ') st = c == '=' ? SC_FVAL0 : SC_FKEY;
             break;
         case SC_FKEY:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (prev != '\\') {
                 if (c == '=') st = SC_FVAL0;
                 else if (c == ' ') st = SC_TS;
@@ -98,25 +104,95 @@ static const char *scan_run(lp_scan *sc, const char *p, const char *end)
             st = SC_FVAL;
             /* fall through */
         case SC_FVAL:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (c == ',') st = SC_FKEY;
             else if (c == ' ') st = SC_TS;
             break;
         case SC_STR:
             if (c == '\\') st = SC_STR_ESC;
             else if (c == '"') st = SC_FVAL;
+            else if (c == '\n') lfs++;
             break;
         case SC_STR_ESC:
+            lfs += c == '\n';
             st = SC_STR;
             break;
+        default: /* SC_PLAIN: the line ended; the caller resets before the next one */
+            return NULL;
         }
-        /* After '=' or ',' the prev rule must not see a backslash from the
-         * previous token: a fresh key starts clean. */
         prev = c;
     }
-    sc->st = (unsigned char)st;
-    sc->prev = (unsigned char)prev;
+    sc->st = (uint8_t)st;
+    sc->prev = (uint8_t)prev;
+    sc->inner_lfs = lfs;
     return NULL;
+eol:
+    sc->st = (uint8_t)st;
+    sc->prev = (uint8_t)prev;
+    sc->inner_lfs = lfs;
+    return p;
+}
+
+const char *lp_scan_line(lp_scan *sc, const char *p, const char *end)
+{
+    if (sc->st == SC_LEAD && p < end) {
+        /* No '"' before the LF: no string can hide a LF, the LF ends it. */
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl && !memchr(p, '"', (size_t)(nl - p))) {
+            sc->st = SC_PLAIN;
+            return nl;
+        }
+    }
+    return lp_scan_run(sc, p, end);
+}
+
+/* The next unescaped space in [p, e), or NULL. */
+static const char *next_sep(const char *p, const char *e)
+{
+    while (p < e) {
+        const char *q = memchr(p, ' ', (size_t)(e - p));
+        if (!q) return NULL;
+        if (q == p || q[-1] != '\\') return q;
+        p = q + 1;
+    }
+    return NULL;
+}
+
+int lp_scan_kind(const lp_scan *sc, const char *line, size_t len)
+{
+    /* Blank as the parser sees it: one CR at the end dropped, then only
+     * spaces and tabs, or a '#' first. */
+    const char *s = line, *e = line + len;
+    if (e > s && e[-1] == '\r') e--;
+    while (s < e && (*s == ' ' || *s == '\t')) s++;
+    if (s == e || *s == '#') return LP_SCAN_BLANK;
+    unsigned st = sc->st;
+    int ts_seen = sc->ts_seen;
+    if (st == SC_PLAIN) {
+        /* The state the machine would have ended in, found by separators. */
+        st = SC_KEY;
+        const char *sp1 = next_sep(s, e);             /* after measurement+tags */
+        if (sp1) {
+            const char *f = sp1;
+            while (f < e && *f == ' ') f++;
+            const char *sp2 = next_sep(f, e);         /* after the fields */
+            const char *fe = sp2 ? sp2 : e;
+            if (f == e) st = SC_SP;
+            else if (!memchr(f, '=', (size_t)(fe - f))) st = SC_FKEY;
+            else if (!sp2) st = SC_FVAL;
+            else {
+                st = SC_TS;
+                const char *t = sp2;
+                while (t < e && *t == ' ') t++;
+                ts_seen = t < e;
+            }
+        }
+    }
+    switch (st) {
+    case SC_FVAL: return LP_SCAN_NO_TS;
+    case SC_TS: return ts_seen ? LP_SCAN_TS : LP_SCAN_NO_TS;
+    default: return LP_SCAN_OTHER;
+    }
 }
 
 /* ---- the parser ---- */
@@ -132,11 +208,10 @@ struct lp_parser {
     char *carry;             /* owned */
     size_t carry_len, carry_cap;
     uint64_t carry_total;    /* bytes of the partial line, stored or not */
-    uint64_t carry_lfs;      /* raw LFs inside it (in strings) */
     int in_carry;            /* a partial line is pending */
     int64_t carry_first;     /* offset of its first byte other than ' ' '\t', -1 = none yet */
     unsigned char carry_first_c;
-    lp_scan sc;
+    lp_scan sc;              /* the scanner on the partial line (its inner LFs too) */
 
     uint64_t next_lineno;
     lp_stats stats;
@@ -743,13 +818,6 @@ static int handle_line(lp_parser *p, const char *s, const char *e, uint64_t inne
     return rc;
 }
 
-static uint64_t count_lf(const char *s, const char *e)
-{
-    uint64_t n = 0;
-    while (s < e && (s = memchr(s, '\n', (size_t)(e - s))) != NULL) { n++; s++; }
-    return n;
-}
-
 /* Bytes kept of a partial line: all of it without a limit, else enough to
  * tell "too long" and to quote it in the message. */
 static size_t carry_keep(const lp_parser *p)
@@ -772,7 +840,6 @@ static int carry_append(lp_parser *p, const char *s, size_t n)
             }
     }
     p->carry_total += n;
-    p->carry_lfs += count_lf(s, s + n);
     size_t keep = carry_keep(p);
     if (p->carry_len >= keep) return 0;
     if (n > keep - p->carry_len) n = keep - p->carry_len;
@@ -792,13 +859,12 @@ static int carry_append(lp_parser *p, const char *s, size_t n)
 /* The pending partial line is complete. */
 static int carry_flush(lp_parser *p)
 {
-    uint64_t lfs = p->carry_lfs;
+    uint64_t lfs = p->sc.inner_lfs;
     uint64_t total = p->carry_total;
     size_t len = p->carry_len;
     p->in_carry = 0;
     p->carry_len = 0;
     p->carry_total = 0;
-    p->carry_lfs = 0;
     p->sc = (lp_scan){ 0 };
     int64_t first = p->carry_first;
     p->carry_first = -1;
@@ -833,36 +899,23 @@ static int feed(lp_parser *p, const char *buf, size_t len)
     const char *s = buf, *end = buf + len;
     int rc;
     if (p->in_carry) {
-        const char *q = scan_run(&p->sc, s, end);
+        const char *q = lp_scan_run(&p->sc, s, end);
         if (!q) return carry_append(p, s, len);
         if ((rc = carry_append(p, s, (size_t)(q - s)))) return rc;
         if ((rc = carry_flush(p))) return rc;
         s = q + 1;
     }
     while (s < end) {
-        const char *lf = memchr(s, '\n', (size_t)(end - s));
-        if (!lf) break;
-        uint64_t inner = 0;
-        if (memchr(s, '"', (size_t)(lf - s))) {
-            lp_scan sc = { 0 };
-            const char *q = scan_run(&sc, s, end);
-            if (!q) {
-                p->in_carry = 1;
-                p->sc = sc;
-                return carry_append(p, s, (size_t)(end - s));
-            }
-            inner = count_lf(s, q);
-            lf = q;
-        }
-        if ((rc = handle_line(p, s, lf, inner))) return rc;
-        s = lf + 1;
-    }
-    if (s < end) {
         lp_scan sc = { 0 };
-        scan_run(&sc, s, end);
-        p->in_carry = 1;
-        p->sc = sc;
-        return carry_append(p, s, (size_t)(end - s));
+        const char *lf = lp_scan_line(&sc, s, end);
+        if (!lf) {
+            /* The line goes on in the next chunk: keep it and the scanner. */
+            p->in_carry = 1;
+            p->sc = sc;
+            return carry_append(p, s, (size_t)(end - s));
+        }
+        if ((rc = handle_line(p, s, lf, sc.inner_lfs))) return rc;
+        s = lf + 1;
     }
     return 0;
 }

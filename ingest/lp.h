@@ -143,6 +143,40 @@ typedef struct lp_stats {
 } lp_stats;
 void lp_parser_stats(const lp_parser *p, lp_stats *out);
 
+/*
+ * The line-end scanner the parser cuts its input with, for tools that cut
+ * line protocol into batches (strata import) and must end lines exactly
+ * where the parser does. A line ends at the first LF that is not inside a
+ * double-quoted string field value. lp_scan is an open value type: zero it
+ * at the start of each line; it carries a line across chunks. No
+ * allocation; any thread (one lp_scan per line being cut).
+ */
+typedef struct lp_scan {
+    uint8_t st;          /* the machine's state (private) */
+    uint8_t prev;        /* the byte before (private: backslash escapes) */
+    uint8_t ts_seen;     /* a byte other than ' ' and CR after the fields (private: lp_scan_kind) */
+    uint64_t inner_lfs;  /* LFs inside string values so far: the line spans 1 + inner_lfs physical lines */
+} lp_scan;
+
+/* From a zeroed lp_scan, the LF that ends the line starting at p; when no
+ * '"' comes before the first LF in [p, end) that is the answer (memchr, no
+ * per-byte work). Else, and on a continued line, as lp_scan_run. */
+const char *lp_scan_line(lp_scan *sc, const char *p, const char *end);
+/* Scan [p, end) as the next bytes of sc's line, byte by byte: the LF that
+ * ends it, or NULL when the line goes on past end (sc then holds the state
+ * for the next bytes). */
+const char *lp_scan_run(lp_scan *sc, const char *p, const char *end);
+
+/* What a complete line looks like, from the scanner that found its end and
+ * its bytes [line, line + len) without the LF: */
+enum {
+    LP_SCAN_BLANK = 0, /* blank or comment: the parser skips it */
+    LP_SCAN_TS,        /* fields, then a timestamp (or something after them) */
+    LP_SCAN_NO_TS,     /* ends with its fields (then maybe blanks and a CR): a client may stamp it */
+    LP_SCAN_OTHER,     /* anything else (malformed: left to the parser's message) */
+};
+int lp_scan_kind(const lp_scan *sc, const char *line, size_t len);
+
 /* Parse one whole buffer (no streaming); convenience for tests and tools. */
 int lp_parse_buffer(const lp_opts *opts, const char *buf, size_t len, lp_line_cb on_line,
                     lp_error_cb on_error, void *ctx, lp_stats *stats);

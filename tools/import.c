@@ -21,8 +21,9 @@
  *  - input: files or "-" (stdin), plain, gzip or zstd (detected by the magic
  *    bytes, decompressed as a stream).
  *  - a line ends at a LF that is not inside a double-quoted string field
- *    value: the same state machine as ingest/lp.c's line-end scanner, so the
- *    client and the server always agree where lines end.
+ *    value: lines are cut with ingest/lp.h's scanner (lp_scan_line), the one
+ *    the parser uses, so the client and the server always agree where lines
+ *    end; lp_scan_kind tells blank lines and lines without a timestamp.
  *  - a batch ends at a line end once it holds --batch-bytes, and at the end
  *    of each file (a batch belongs to one file: errors map to FILE:LINE).
  *    Blank and comment lines stay in the batch so its physical line numbers
@@ -326,141 +327,6 @@ static int in_read(imp_input *in, char *dst, size_t cap, size_t *got, char *err,
     }
 }
 
-/* ---- line protocol: where lines end (mirrors ingest/lp.c's scan_run) ---- */
-
-enum { SC_LEAD = 0, SC_COMMENT, SC_KEY, SC_SP, SC_FKEY, SC_FVAL0, SC_STR, SC_STR_ESC, SC_FVAL, SC_TS };
-
-typedef struct lp_cut {
-    unsigned char st;
-    unsigned char prev;
-    unsigned char ts_seen; /* a non-blank byte after the fields */
-    uint64_t inner_lfs;    /* raw LFs inside string values of this line */
-} lp_cut;
-
-/* Runs over [p, end); returns the LF that ends the line, or NULL when the
- * line goes on past end (state kept). */
-/* The next unescaped space in [p, e), or NULL. */
-static const char *next_sep(const char *p, const char *e)
-{
-    while (p < e) {
-        const char *q = memchr(p, ' ', (size_t)(e - p));
-        if (!q) return NULL;
-        if (q == p || q[-1] != '\\') return q;
-        p = q + 1;
-    }
-    return NULL;
-}
-
-/*
- * Fast path for a whole line at the start of a line: no double quote before
- * its LF (so no string field can hide a LF), not a comment. Finds the line's
- * end with memchr and whether it carries a timestamp (a third section).
- * Returns the LF, or NULL to fall back to the state machine.
- */
-static const char *cut_fast(lp_cut *sc, const char *p, const char *end)
-{
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl || memchr(p, '"', (size_t)(nl - p))) return NULL;
-    const char *s = p;
-    while (s < nl && (*s == ' ' || *s == '\t')) s++;
-    if (s == nl || *s == '#') return NULL;
-    const char *e = nl;
-    if (e > s && e[-1] == '\r') e--;
-    /* The state the machine would end in, so finish_line stamps exactly the
-     * lines whose fields ended cleanly. */
-    unsigned st = SC_KEY;
-    const char *sp1 = next_sep(s, e);              /* after measurement+tags */
-    if (sp1) {
-        const char *f = sp1;
-        while (f < e && *f == ' ') f++;
-        const char *sp2 = next_sep(f, e);          /* after the fields */
-        const char *fe = sp2 ? sp2 : e;
-        if (f == e) st = SC_SP;
-        else if (!memchr(f, '=', (size_t)(fe - f))) st = SC_FKEY;
-        else if (!sp2) st = SC_FVAL;
-        else {
-            st = SC_TS;
-            const char *t = sp2;
-            while (t < e && *t == ' ') t++;
-            if (t < e) sc->ts_seen = 1;
-        }
-    }
-    sc->st = (unsigned char)st;
-    sc->prev = '\n';
-    return nl;
-}
-
-static const char *cut_run(lp_cut *sc, const char *p, const char *end)
-{
-    if (sc->st == SC_LEAD && p < end) {
-        const char *nl = cut_fast(sc, p, end);
-        if (nl) return nl;
-    }
-    unsigned st = sc->st, prev = sc->prev;
-    for (; p < end; p++) {
-        unsigned c = (unsigned char)*p;
-        switch (st) {
-        case SC_LEAD:
-            if (c == '\n') goto eol;
-            if (c == ' ' || c == '\t') break;
-            st = c == '#' ? SC_COMMENT : SC_KEY;
-            break;
-        case SC_COMMENT: {
-            const char *q = memchr(p, '\n', (size_t)(end - p));
-            if (q) { p = q; goto eol; }
-            p = end - 1;
-            c = (unsigned char)*p;
-            break;
-        }
-        case SC_TS:
-            if (c == '\n') goto eol;
-            if (c != ' ' && c != '\r') sc->ts_seen = 1;
-            break;
-        case SC_KEY:
-            if (c == '\n') goto eol;
-            if (c == ' ' && prev != '\\') st = SC_SP;
-            break;
-        case SC_SP:
-            if (c == '\n') goto eol;
-            if (c != ' ') st = c == '=' ? SC_FVAL0 : SC_FKEY;
-            break;
-        case SC_FKEY:
-            if (c == '\n') goto eol;
-            if (prev != '\\') {
-                if (c == '=') st = SC_FVAL0;
-                else if (c == ' ') st = SC_TS;
-            }
-            break;
-        case SC_FVAL0:
-            if (c == '"') { st = SC_STR; break; }
-            st = SC_FVAL;
-            /* fall through */
-        case SC_FVAL:
-            if (c == '\n') goto eol;
-            if (c == ',') st = SC_FKEY;
-            else if (c == ' ') st = SC_TS;
-            break;
-        case SC_STR:
-            if (c == '\\') st = SC_STR_ESC;
-            else if (c == '"') st = SC_FVAL;
-            else if (c == '\n') sc->inner_lfs++;
-            break;
-        case SC_STR_ESC:
-            if (c == '\n') sc->inner_lfs++;
-            st = SC_STR;
-            break;
-        }
-        prev = c;
-    }
-    sc->st = (unsigned char)st;
-    sc->prev = (unsigned char)prev;
-    return NULL;
-eol:
-    sc->st = (unsigned char)st;
-    sc->prev = (unsigned char)prev;
-    return p;
-}
-
 /* ---- the batch source: line protocol and CSV files ---- */
 
 typedef struct lp_source {
@@ -477,7 +343,7 @@ typedef struct lp_source {
     int64_t unit_ns;
     char stamp[24];        /* " <ts>" for lines without a timestamp */
     size_t stamp_len;
-    lp_cut sc;             /* state of the line being cut */
+    lp_scan sc;            /* ingest/lp.h's scanner on the line being cut */
     size_t line_start;     /* offset in the batch body where it starts */
     uint64_t line_no;      /* physical line number of the next line in the file */
     int fmt;               /* FMT_* asked for */
@@ -513,7 +379,7 @@ static void set_stamp(lp_source *ls)
 static int finish_line(lp_source *ls, imp_batch *b, uint64_t end_off)
 {
     st_buf *body = &b->body;
-    lp_cut *sc = &ls->sc;
+    lp_scan *sc = &ls->sc;
     int rc = 0;
     uint64_t phys = 1 + sc->inner_lfs;
     if (end_off <= ls->skip_until) {
@@ -524,16 +390,16 @@ static int finish_line(lp_source *ls, imp_batch *b, uint64_t end_off)
         memset(sc, 0, sizeof *sc);
         return 0;
     }
-    if (sc->st != SC_LEAD && sc->st != SC_COMMENT) {
+    int kind = lp_scan_kind(sc, body->ptr ? body->ptr + ls->line_start : "", body->len - ls->line_start);
+    if (kind != LP_SCAN_BLANK) {
         b->lines++;
         ls->base.lines++;
         /* Stamp only a line whose fields ended cleanly; a malformed one goes
          * as is, so the server's error quotes the line from the file. */
-        if (!sc->ts_seen && (sc->st == SC_FVAL || sc->st == SC_TS)) {
+        if (kind == LP_SCAN_NO_TS) {
             size_t n = body->len;
             if (n > ls->line_start && body->ptr[n - 1] == '\r') n--;
-            if (sc->st == SC_TS)
-                while (n > ls->line_start && body->ptr[n - 1] == ' ') n--;
+            while (n > ls->line_start && body->ptr[n - 1] == ' ') n--;
             body->len = n;
             rc = st_buf_append(body, ls->stamp, ls->stamp_len);
         }
@@ -659,7 +525,7 @@ static int lp_source_next(imp_source *s, imp_batch *b)
                 /* End of this file: a last line without LF still counts. */
                 uint64_t end = ls->chunk_base;
                 if (ls->file_fmt == FMT_LP) {
-                    if (b->body.len > ls->line_start || ls->sc.st != SC_LEAD) {
+                    if (b->body.len > ls->line_start) {
                         if (finish_line(ls, b, end)) goto nomem;
                     }
                 } else if (ls->rec.len) {
@@ -691,7 +557,7 @@ static int lp_source_next(imp_source *s, imp_batch *b)
                 }
                 if ((rc = finish_record(ls, b, ls->chunk_base + ls->chunk_off))) return rc;
             } else {
-                const char *lf = cut_run(&ls->sc, p, end);
+                const char *lf = lp_scan_line(&ls->sc, p, end);
                 const char *stop = lf ? lf : end;
                 if (st_buf_append(&b->body, p, (size_t)(stop - p))) goto nomem;
                 ls->chunk_off += (size_t)(stop - p) + (lf ? 1 : 0);
@@ -861,10 +727,9 @@ static size_t match_line(const imp_batch *b, size_t *cur, uint64_t *cur_line, co
     size_t pos = *cur;
     uint64_t line = *cur_line;
     while (pos < b->body.len) {
-        lp_cut sc;
-        memset(&sc, 0, sizeof sc);
+        lp_scan sc = { 0 };
         const char *ls = body + pos;
-        const char *lf = cut_run(&sc, ls, end);
+        const char *lf = lp_scan_line(&sc, ls, end);
         const char *le = lf ? lf : end;
         const char *s = ls;
         while (s < le && (*s == ' ' || *s == '\t')) s++;

@@ -572,6 +572,50 @@ TEST(series_key_as_written)
     st_buf_fini(&b);
 }
 
+/* One line through the scanner, whole and byte by byte: its kind and inner LFs. */
+static int scan_one(const char *line, int bytewise, uint64_t *lfs)
+{
+    size_t n = strlen(line);
+    lp_scan sc = { 0 };
+    const char *lf = NULL;
+    if (!bytewise) lf = lp_scan_line(&sc, line, line + n);
+    for (size_t i = 0; bytewise && !lf && i < n; i++) lf = lp_scan_line(&sc, line + i, line + i + 1);
+    size_t len = lf ? (size_t)(lf - line) : n;
+    *lfs = sc.inner_lfs;
+    return lp_scan_kind(&sc, line, len);
+}
+
+TEST(scanner_kinds)
+{
+    static const struct { const char *line; int kind; uint64_t lfs; } cases[] = {
+        { "\n", LP_SCAN_BLANK, 0 },
+        { "  \t\r\n", LP_SCAN_BLANK, 0 },
+        { "\r\n", LP_SCAN_BLANK, 0 },
+        { " # m v=1 1\n", LP_SCAN_BLANK, 0 },
+        { "m v=1 1\n", LP_SCAN_TS, 0 },
+        { "m v=1 1\r\n", LP_SCAN_TS, 0 },
+        { "m,t=a\\ b v=1,w=2 1\n", LP_SCAN_TS, 0 },
+        { "m v=1\n", LP_SCAN_NO_TS, 0 },
+        { "m v=1   \r\n", LP_SCAN_NO_TS, 0 },
+        { "m v=1", LP_SCAN_NO_TS, 0 },                  /* last line, no LF */
+        { "m v=\"a\nb\\\"\nc\" 5\n", LP_SCAN_TS, 2 },   /* LFs inside a string */
+        { "m v=\"a\nb\",w=1\n", LP_SCAN_NO_TS, 1 },
+        { "m s=\"x y\" \n", LP_SCAN_NO_TS, 0 },
+        { "m\n", LP_SCAN_OTHER, 0 },
+        { "m \n", LP_SCAN_OTHER, 0 },
+        { "m v\n", LP_SCAN_OTHER, 0 },
+        { "m v=\"open\n", LP_SCAN_OTHER, 1 },           /* unbalanced: runs to the end */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int bytewise = 0; bytewise < 2; bytewise++) {
+            uint64_t lfs;
+            int kind = scan_one(cases[i].line, bytewise, &lfs);
+            if (kind != cases[i].kind || lfs != cases[i].lfs)
+                UNIT__FAIL("case %zu%s: kind %d lfs %llu", i, bytewise ? " (byte by byte)" : "", kind,
+                           (unsigned long long)lfs);
+        }
+}
+
 static int stop_at_2(void *ctx, const lp_line *l)
 {
     int *n = ctx;
@@ -869,6 +913,7 @@ int main(void)
     RUN(stream_in_place);
     RUN(callback_stops_parser);
     RUN(series_key_as_written);
+    RUN(scanner_kinds);
     RUN(stats_counts);
     RUN(finish_then_feed_again);
     RUN(batch_contents_and_ownership);
