@@ -397,6 +397,31 @@ static int grow(void **ptr, size_t *cap, size_t need, size_t elem)
 
 static inline int is_end(const char *i, const char *e) { return i >= e || *i == ',' || *i == ' '; }
 
+/* Eight ASCII digits at p (p + 8 readable) as their value, 8 bytes at a
+ * time (the SWAR trick of fast_float/simdjson), or UINT64_MAX when one of
+ * them is not a digit. Numbers and timestamps are mostly digits. */
+static inline uint64_t digits8(const char *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, 8);
+    if (((v & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
+         (((v + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >> 4)) != UINT64_C(0x3333333333333333))
+        return UINT64_MAX;
+    v = (v & UINT64_C(0x0F0F0F0F0F0F0F0F)) * 2561 >> 8;
+    v = (v & UINT64_C(0x00FF00FF00FF00FF)) * 6553601 >> 16;
+    return (uint32_t)((v & UINT64_C(0x0000FFFF0000FFFF)) * UINT64_C(42949672960001) >> 32);
+#else
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++) {
+        unsigned d = (unsigned)(p[k] - '0');
+        if (d > 9) return UINT64_MAX;
+        v = v * 10 + d;
+    }
+    return v;
+#endif
+}
+
 /* Value parse outcomes. */
 enum { V_OK = 0, V_NUMBER, V_BOOL, V_QUOTES, V_FORMAT, V_TOOLONG };
 
@@ -440,12 +465,15 @@ static int parse_value(lp_parser *p, const char **ip, const char *e, st_value *v
         const char *q = i;
         int neg = *q == '-';
         q += neg;
-        uint64_t m = 0;
+        uint64_t m = 0, d8;
         int nd = 0, frac = 0, dot = 0;
+        /* m is only used when nd <= 19; past that it may wrap (unused). */
+        while (e - q >= 8 && (d8 = digits8(q)) != UINT64_MAX) { m = m * 100000000 + d8; nd += 8; q += 8; }
         while (q < e && (unsigned)(*q - '0') <= 9) { m = m * 10 + (unsigned)(*q - '0'); nd++; q++; }
         if (q < e && *q == '.') {
             dot = 1;
             q++;
+            while (e - q >= 8 && (d8 = digits8(q)) != UINT64_MAX) { m = m * 100000000 + d8; nd += 8; frac += 8; q += 8; }
             while (q < e && (unsigned)(*q - '0') <= 9) { m = m * 10 + (unsigned)(*q - '0'); nd++; frac++; q++; }
         }
         if (nd > 0 && nd <= 19) {
@@ -723,9 +751,11 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         const char *t0 = i;
         int neg = *i == '-';
         i += neg;
-        uint64_t u = 0;
+        uint64_t u = 0, d8;
         int over = 0;
         const char *d0 = i;
+        /* 16 digits cannot overflow: eight at a time up to there. */
+        while (e - i >= 8 && i - d0 <= 8 && (d8 = digits8(i)) != UINT64_MAX) { u = u * 100000000 + d8; i += 8; }
         while (i < e && *i != ' ') {
             unsigned d = (unsigned)(*i - '0');
             if (d > 9) { reason = "bad timestamp"; goto bad; }

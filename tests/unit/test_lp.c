@@ -194,6 +194,14 @@ TEST(float_exact_bits)
     }
 }
 
+/* Digits eight at a time: runs of 7, 8, 9, 16, 17 digits on either side of the point. */
+T(float_digit_runs, "m a=12345678,b=1234567.8,c=12345678.12345678,d=0.1234567890123456,e=123456789.1234567,f=-87654321i,g=1234567812345678u 1234567812345678",
+  "1: m a=f:12345678,b=f:1234567.8,c=f:12345678.12345678,d=f:0.1234567890123456,e=f:123456789.1234567,f=i:-87654321,g=u:1234567812345678 1234567812345678")
+T(ts_digit_runs, "a v=1 12345678\nb v=1 123456789012345678\nc v=1 -9223372036854775806",
+  "1: a v=f:1 12345678\n2: b v=f:1 123456789012345678\n3: c v=f:1 -9223372036854775806")
+E(err_ts_digits_over, "m v=1 12345678123456781234", "time outside range -9223372036854775806 - 9223372036854775806")
+E(err_ts_digit_then_junk, "m v=1 1234567x", "bad timestamp")
+
 /* ---- integers ---- */
 T(int_limits, "m a=9223372036854775807i,b=-9223372036854775808i,c=0i,d=-0i,e=007i",
   "1: m a=i:9223372036854775807,b=i:-9223372036854775808,c=i:0,d=i:0,e=i:7 42d")
@@ -821,6 +829,10 @@ int main(void)
     RUN(err_minus_only);
     RUN(err_exp_no_digits);
     RUN(float_exact_bits);
+    RUN(float_digit_runs);
+    RUN(ts_digit_runs);
+    RUN(err_ts_digits_over);
+    RUN(err_ts_digit_then_junk);
     RUN(int_limits);
     RUN(err_int_over);
     RUN(err_int_under);
