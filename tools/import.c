@@ -1461,9 +1461,11 @@ int tool_import_main(int argc, char **argv)
          * (points are idempotent: the same point overwrites itself). */
         st_log_set_level(ST_LOG_WARN);
         /* Workers, the flush thread and the catalog thread each get a glibc
-         * malloc arena by default, and freed head chunks stay in them: the
-         * peak RSS doubled. Two arenas keep the CLI well under 100 MB. */
-        mallopt(M_ARENA_MAX, 2);
+         * malloc arena by default, and the chunks of a flushed head stay
+         * free in the arena that made them while the next head grows in
+         * another: the peak RSS doubled (with two arenas it still reached
+         * 110 MB now and then). One arena reuses them. */
+        mallopt(M_ARENA_MAX, 1);
         stor_opts so;
         memset(&so, 0, sizeof so);
         so.data_dir = offline;
