@@ -158,14 +158,22 @@ static const char *next_sep(const char *p, const char *e)
     return NULL;
 }
 
-int lp_scan_kind(const lp_scan *sc, const char *line, size_t len)
+int lp_line_blank(const char *line, size_t len)
 {
-    /* Blank as the parser sees it: one CR at the end dropped, then only
-     * spaces and tabs, or a '#' first. */
+    /* As parse_line sees it: one CR at the end dropped, then only spaces
+     * and tabs, or a '#' first. */
     const char *s = line, *e = line + len;
     if (e > s && e[-1] == '\r') e--;
     while (s < e && (*s == ' ' || *s == '\t')) s++;
-    if (s == e || *s == '#') return LP_SCAN_BLANK;
+    return s == e || *s == '#';
+}
+
+int lp_scan_kind(const lp_scan *sc, const char *line, size_t len)
+{
+    if (lp_line_blank(line, len)) return LP_SCAN_BLANK;
+    const char *s = line, *e = line + len;
+    while (*s == ' ' || *s == '\t') s++;
+    if (e[-1] == '\r') e--;
     unsigned st = sc->st;
     int ts_seen = sc->ts_seen;
     if (st == SC_PLAIN) {

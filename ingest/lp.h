@@ -176,6 +176,9 @@ enum {
     LP_SCAN_OTHER,     /* anything else (malformed: left to the parser's message) */
 };
 int lp_scan_kind(const lp_scan *sc, const char *line, size_t len);
+/* 1 when the parser skips the line [line, line + len) (no LF): blank (one
+ * CR at its end dropped) or a comment. Cheaper than lp_scan_kind. */
+int lp_line_blank(const char *line, size_t len);
 
 /* Parse one whole buffer (no streaming); convenience for tests and tools. */
 int lp_parse_buffer(const lp_opts *opts, const char *buf, size_t len, lp_line_cb on_line,

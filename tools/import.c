@@ -27,9 +27,12 @@
  *  - a batch ends at a line end once it holds --batch-bytes, and at the end
  *    of each file (a batch belongs to one file: errors map to FILE:LINE).
  *    Blank and comment lines stay in the batch so its physical line numbers
- *    match the file's.
+ *    match the file's. The whole lines of a read chunk go into the batch in
+ *    one copy; a line straddling chunks, or one to stamp, goes alone.
  *  - a line without a timestamp gets one when it is read (the time of its
  *    input chunk, in --precision): a retried batch writes the same points.
+ *    --offline never retries: there the parser stamps it with the time its
+ *    batch is parsed, and the reader only tells blank lines (lp_line_blank).
  *
  * Sending: 2xx = written. 400/422 whose message says "partial write" or
  * "unable to parse" = written except the rejected lines, counted from the
@@ -271,6 +274,21 @@ static int in_open(imp_input *in, const char *path, char *err, size_t errlen)
 static int in_read(imp_input *in, char *dst, size_t cap, size_t *got, char *err, size_t errlen)
 {
     *got = 0;
+    if (in->kind == IN_PLAIN && in->raw_off == in->raw_len && !in->eof) {
+        /* Plain input goes straight into dst (raw only held the magic). */
+        for (;;) {
+            ssize_t r = read(in->fd, dst, cap);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) {
+                snprintf(err, errlen, "%s: read: %s", in->name, strerror(errno));
+                return ST_EIO;
+            }
+            if (r == 0) in->eof = 1;
+            in->raw_read += (uint64_t)r;
+            *got = (size_t)r;
+            return 0;
+        }
+    }
     for (;;) {
         int rc = in_fill_raw(in, err, errlen);
         if (rc) return rc;
@@ -343,6 +361,7 @@ typedef struct lp_source {
     int64_t unit_ns;
     char stamp[24];        /* " <ts>" for lines without a timestamp */
     size_t stamp_len;
+    int stamp_lines;       /* 1: stamp them here; 0 (--offline): the parser stamps them */
     lp_scan sc;            /* ingest/lp.h's scanner on the line being cut */
     size_t line_start;     /* offset in the batch body where it starts */
     uint64_t line_no;      /* physical line number of the next line in the file */
@@ -390,7 +409,9 @@ static int finish_line(lp_source *ls, imp_batch *b, uint64_t end_off)
         memset(sc, 0, sizeof *sc);
         return 0;
     }
-    int kind = lp_scan_kind(sc, body->ptr ? body->ptr + ls->line_start : "", body->len - ls->line_start);
+    const char *line = body->ptr ? body->ptr + ls->line_start : "";
+    size_t line_len = body->len - ls->line_start;
+    int kind = ls->stamp_lines ? lp_scan_kind(sc, line, line_len) : lp_line_blank(line, line_len) ? LP_SCAN_BLANK : LP_SCAN_OTHER;
     if (kind != LP_SCAN_BLANK) {
         b->lines++;
         ls->base.lines++;
@@ -410,6 +431,37 @@ static int finish_line(lp_source *ls, imp_batch *b, uint64_t end_off)
     memset(sc, 0, sizeof *sc);
     ls->line_start = body->len;
     return rc ? ST_ENOMEM : 0;
+}
+
+/* The whole lines at the start of [p, end), appended to the batch in one
+ * piece (no partial line pending, past the resume point): counted as
+ * finish_line counts them, up to the batch's size. Stops before a line
+ * to stamp (finish_line does that) and before a line that does not end in
+ * the chunk. Returns the bytes taken (whole lines with their LFs). */
+static size_t take_lines(lp_source *ls, imp_batch *b, const char *p, const char *end)
+{
+    const char *run = p;
+    uint64_t lines = 0, phys = 0;
+    size_t room = ls->batch_bytes > b->body.len ? ls->batch_bytes - b->body.len : 0;
+    while (p < end) {
+        lp_scan sc = { 0 };
+        const char *lf = lp_scan_line(&sc, p, end);
+        if (!lf) break;
+        int kind = ls->stamp_lines ? lp_scan_kind(&sc, p, (size_t)(lf - p))
+                 : lp_line_blank(p, (size_t)(lf - p)) ? LP_SCAN_BLANK : LP_SCAN_OTHER;
+        if (kind == LP_SCAN_NO_TS) break;
+        lines += kind != LP_SCAN_BLANK;
+        phys += 1 + sc.inner_lfs;
+        p = lf + 1;
+        if ((size_t)(p - run) >= room && b->lines + lines > 0) break;
+    }
+    if (p == run || st_buf_append(&b->body, run, (size_t)(p - run))) return 0; /* out of memory: the slow path says so */
+    b->lines += lines;
+    ls->base.lines += lines;
+    b->phys_lines += phys;
+    ls->line_no += phys;
+    ls->line_start = b->body.len;
+    return (size_t)(p - run);
 }
 
 /* A whole CSV record is in ls->rec; end_off is the offset after its LF. */
@@ -557,6 +609,17 @@ static int lp_source_next(imp_source *s, imp_batch *b)
                 }
                 if ((rc = finish_record(ls, b, ls->chunk_base + ls->chunk_off))) return rc;
             } else {
+                size_t took = 0;
+                if (b->body.len == ls->line_start && ls->chunk_base + ls->chunk_off >= ls->skip_until)
+                    took = take_lines(ls, b, p, end);
+                if (took) {
+                    ls->chunk_off += took;
+                    if (b->body.len >= ls->batch_bytes && b->lines > 0) {
+                        b->off_end = ls->chunk_base + ls->chunk_off;
+                        return 1;
+                    }
+                    continue;
+                }
                 const char *lf = lp_scan_line(&ls->sc, p, end);
                 const char *stop = lf ? lf : end;
                 if (st_buf_append(&b->body, p, (size_t)(stop - p))) goto nomem;
@@ -583,7 +646,7 @@ nomem:
 }
 
 static int lp_source_create(char **files, int nfiles, size_t batch_bytes, int64_t unit_ns, int fmt,
-                            const imp_csv_opts *csvo, uint64_t skip_until, imp_source **out)
+                            const imp_csv_opts *csvo, uint64_t skip_until, int stamp_lines, imp_source **out)
 {
     lp_source *ls = st_calloc(1, sizeof *ls);
     if (!ls) return ST_ENOMEM;
@@ -599,6 +662,7 @@ static int lp_source_create(char **files, int nfiles, size_t batch_bytes, int64_
     ls->fmt = fmt;
     ls->csvo = csvo;
     ls->skip_until = skip_until;
+    ls->stamp_lines = stamp_lines;
     st_buf_init(&ls->rec);
     ls->in.fd = -1;
     *out = &ls->base;
@@ -1533,7 +1597,7 @@ int tool_import_main(int argc, char **argv)
     }
 
     ret = EXIT_REJECTED;
-    if (lp_source_create(files, nfiles, o.batch_bytes, o.unit_ns, fmt, &csvo, skip, &src)) {
+    if (lp_source_create(files, nfiles, o.batch_bytes, o.unit_ns, fmt, &csvo, skip, !o.storage, &src)) {
         fprintf(stderr, "strata %s: out of memory\n", cmd);
         goto out;
     }
