@@ -1074,6 +1074,41 @@ static int batch_seen(stor_batch *b, int kind, uint64_t id, int *rc)
     return 0;
 }
 
+/* Bytes put_field writes at most for a value other than a string. */
+#define FIELD_MAX_BYTES (10 + 1 + 10)
+
+static inline size_t raw_uvarint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) { p[n++] = (unsigned char)(v | 0x80); v >>= 7; }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+/* Field id and value as put_value writes them, straight into room the
+ * caller reserved (FIELD_MAX_BYTES): no call and no check per byte group.
+ * Not for strings. */
+static inline void put_field(st_buf *o, uint64_t field_id, const st_value *v)
+{
+    unsigned char *p = (unsigned char *)o->ptr + o->len, *p0 = p;
+    p += raw_uvarint(p, field_id);
+    *p++ = v->type;
+    switch (v->type) {
+    case ST_TYPE_FLOAT: {
+        uint64_t bits;
+        memcpy(&bits, &v->v.f, 8);
+        for (int k = 0; k < 8; k++) p[k] = (unsigned char)(bits >> (8 * k));
+        p += 8;
+        break;
+    }
+    case ST_TYPE_INT: p += raw_uvarint(p, ((uint64_t)v->v.i << 1) ^ (uint64_t)(v->v.i >> 63)); break;
+    case ST_TYPE_UINT: p += raw_uvarint(p, v->v.u); break;
+    default: *p++ = v->v.b ? 1 : 0; break; /* BOOL */
+    }
+    o->len += (size_t)(p - p0);
+    o->ptr[o->len] = 0;
+}
+
 static int put_value(st_buf *o, const st_value *v)
 {
     int rc = st_buf_put_u8(o, v->type);
@@ -1137,6 +1172,7 @@ static int add_fields(stor_batch *b, uint64_t series_id, st_slice measurement, c
         b->fc_n = 0;
         if ((rc = st_buf_append(&b->fc_meas, measurement.ptr, measurement.len)) != 0) return rc;
     }
+    if ((rc = st_buf_reserve(&b->vals, (size_t)field_count * FIELD_MAX_BYTES)) != 0) return rc;
     for (uint32_t i = 0; i < field_count; i++) {
         const stor_field_in *f = &fields[i];
         uint64_t field_id;
@@ -1146,8 +1182,16 @@ static int add_fields(stor_batch *b, uint64_t series_id, st_slice measurement, c
             /* Same field as the previous line: resolved (and, if new, defined
              * in this batch) already. */
             field_id = b->fc[i].id;
-            if ((rc = st_buf_put_uvarint(&b->vals, field_id)) != 0) return rc;
-            if ((rc = put_value(&b->vals, &f->value)) != 0) return rc;
+            if (f->value.type != ST_TYPE_STRING) {
+                /* Room: reserved above for every value, strings aside (a
+                 * string appends through put_value, which reserves). */
+                if (b->vals.cap - b->vals.len <= FIELD_MAX_BYTES &&
+                    (rc = st_buf_reserve(&b->vals, FIELD_MAX_BYTES)) != 0)
+                    return rc;
+                put_field(&b->vals, field_id, &f->value);
+            } else if ((rc = st_buf_put_uvarint(&b->vals, field_id)) != 0 || (rc = put_value(&b->vals, &f->value)) != 0) {
+                return rc;
+            }
             nvals++;
             continue;
         }
@@ -1185,10 +1229,16 @@ static int add_fields(stor_batch *b, uint64_t series_id, st_slice measurement, c
     }
     if (nvals) {
         st_buf *p = &b->points;
-        if ((rc = st_buf_put_uvarint(p, series_id)) || (rc = put_svarint(p, (int64_t)((uint64_t)ts_ns - (uint64_t)b->prev_ts))) ||
-            (rc = st_buf_put_uvarint(p, quality)) || (rc = st_buf_put_uvarint(p, nvals)) ||
-            (rc = st_buf_append(p, b->vals.ptr, b->vals.len)))
-            return rc;
+        if ((rc = st_buf_reserve(p, 4 * 10 + b->vals.len)) != 0) return rc;
+        unsigned char *o = (unsigned char *)p->ptr + p->len, *o0 = o;
+        uint64_t dts = (uint64_t)ts_ns - (uint64_t)b->prev_ts;
+        o += raw_uvarint(o, series_id);
+        o += raw_uvarint(o, (dts << 1) ^ (uint64_t)((int64_t)dts >> 63));
+        o += raw_uvarint(o, quality);
+        o += raw_uvarint(o, nvals);
+        memcpy(o, b->vals.ptr, b->vals.len);
+        p->len += (size_t)(o - o0) + b->vals.len;
+        p->ptr[p->len] = 0;
         b->prev_ts = ts_ns;
         b->points_count += nvals;
     }
