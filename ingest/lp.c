@@ -35,7 +35,9 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
+#include "common/hmap.h"
 #include "common/num.h"
 
 #define LP_MSG_LINE_BYTES 256 /* bytes of the line quoted in an error */
@@ -205,6 +207,25 @@ int lp_scan_kind(const lp_scan *sc, const char *line, size_t len)
 
 /* ---- the parser ---- */
 
+/*
+ * The key cache: a line's series key (measurement and tags as written)
+ * mostly repeats one met a few lines before. A key without backslashes
+ * that parsed cleanly is kept with where its measurement and its sorted tags
+ * are in it; a later line with the same bytes up to its first space takes
+ * them from there instead of scanning and sorting its tags again (a key
+ * without backslashes ends at its first space, so equal bytes are an equal
+ * key). Two-way set associative, LP_KC_SLOTS slots; the bytes go into one
+ * buffer, emptied with the slots when it passes LP_KC_MAX_BYTES.
+ */
+#define LP_KC_SLOTS 2048u
+#define LP_KC_MAX_BYTES (512u * 1024)
+
+typedef struct lp_kc_slot {
+    uint64_t hash;           /* 0 = empty */
+    uint32_t off;            /* in kc_bytes: the key, then 4 uint16 per tag */
+    uint16_t key_len, meas_len, ntags;
+} lp_kc_slot;
+
 struct lp_parser {
     lp_opts opts;
     lp_line_cb on_line;
@@ -232,6 +253,10 @@ struct lp_parser {
     char *unesc;             /* owned: unescaped names and strings */
     size_t unesc_cap, unesc_len;
     char msg[1024];
+
+    /* series keys met lately (see key_cache_*) */
+    lp_kc_slot *kc;          /* owned: LP_KC_SLOTS slots, made at the first key cached */
+    st_buf kc_bytes;         /* owned: their keys and tag offsets */
 };
 
 int lp_precision_parse_v1(const char *s, size_t len, lp_precision *out)
@@ -296,6 +321,8 @@ void lp_parser_destroy(lp_parser *p)
     st_free(p->tags);
     st_free(p->fields);
     st_free(p->unesc);
+    st_free(p->kc);
+    st_buf_fini(&p->kc_bytes);
     st_free(p);
 }
 
@@ -628,6 +655,58 @@ static const char *value_reason(int r)
     }
 }
 
+uint64_t lp_key_hash(const char *key, size_t len)
+{
+    uint64_t h = st_hash_bytes(key, len, 0);
+    return h ? h : 1;
+}
+
+static inline uint64_t key_hash(const char *k, size_t n) { return lp_key_hash(k, n); }
+
+static const lp_kc_slot *kc_find(const lp_parser *p, uint64_t h, const char *k, size_t n)
+{
+    if (!p->kc) return NULL;
+    size_t a = (size_t)h & (LP_KC_SLOTS - 1);
+    for (size_t w = 0; w < 2; w++) {
+        const lp_kc_slot *c = &p->kc[a ^ w];
+        if (c->hash == h && c->key_len == n && memcmp(p->kc_bytes.ptr + c->off, k, n) == 0) return c;
+    }
+    return NULL;
+}
+
+/* Keep key [k, k + n) with its measurement length and its nt sorted tags
+ * (slices into the key). 0 or ST_ENOMEM (like every allocation here: the
+ * cache is only an optimisation, but an error path is one path). */
+static int kc_put(lp_parser *p, uint64_t h, const char *k, size_t n, size_t meas_len, const lp_tag *tags, size_t nt)
+{
+    if (n > UINT16_MAX || nt > UINT16_MAX / 4) return 0;
+    if (!p->kc) {
+        p->kc = st_calloc(LP_KC_SLOTS, sizeof *p->kc);
+        if (!p->kc) return ST_ENOMEM;
+    }
+    if (p->kc_bytes.len + n + nt * 8 > LP_KC_MAX_BYTES) {
+        memset(p->kc, 0, LP_KC_SLOTS * sizeof *p->kc);
+        st_buf_clear(&p->kc_bytes);
+    }
+    size_t off = p->kc_bytes.len;
+    if (st_buf_reserve(&p->kc_bytes, n + nt * 8)) return ST_ENOMEM;
+    memcpy(p->kc_bytes.ptr + off, k, n);
+    char *t = p->kc_bytes.ptr + off + n;
+    for (size_t i = 0; i < nt; i++) {
+        uint16_t q[4] = { (uint16_t)(tags[i].key.ptr - k), (uint16_t)tags[i].key.len,
+                          (uint16_t)(tags[i].val.ptr - k), (uint16_t)tags[i].val.len };
+        memcpy(t + 8 * i, q, sizeof q);
+    }
+    p->kc_bytes.len += n + nt * 8;
+    /* The way to use: an empty one, else the one the hash's next bit names. */
+    size_t a = (size_t)h & (LP_KC_SLOTS - 1);
+    lp_kc_slot *c = &p->kc[a];
+    if (c->hash && p->kc[a ^ 1].hash == 0) c = &p->kc[a ^ 1];
+    else if (c->hash && p->kc[a ^ 1].hash && ((h >> 32) & 1)) c = &p->kc[a ^ 1];
+    *c = (lp_kc_slot){ h, (uint32_t)off, (uint16_t)n, (uint16_t)meas_len, (uint16_t)nt };
+    return 0;
+}
+
 /* Parse one line [s, e) (no line end). 0, ST_ENOMEM or a callback's return. */
 static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t lineno)
 {
@@ -657,13 +736,33 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
     /* measurement */
     const char *key0 = i;
     if (*i == ',') { reason = "missing measurement"; goto bad; }
+    size_t nt = 0;
     int esc = 0;
+    const char *kend;
+    /* A key met before (see the key cache): its measurement and tags as then. */
+    const char *sp = memchr(i, ' ', (size_t)(e - i));
+    if (sp && memchr(i, '\\', (size_t)(sp - i))) sp = NULL; /* escapes: not cached, not hashed */
+    uint64_t khash = sp ? key_hash(key0, (size_t)(sp - key0)) : 0;
+    const lp_kc_slot *hit = sp ? kc_find(p, khash, key0, (size_t)(sp - key0)) : NULL;
+    if (hit) {
+        if (hit->ntags > p->tags_cap && grow((void **)&p->tags, &p->tags_cap, hit->ntags, sizeof(lp_tag)))
+            return ST_ENOMEM;
+        const char *t = p->kc_bytes.ptr + hit->off + hit->key_len;
+        for (nt = 0; nt < hit->ntags; nt++) {
+            uint16_t q[4];
+            memcpy(q, t + 8 * nt, sizeof q);
+            p->tags[nt].key = (st_slice){ key0 + q[0], q[1] };
+            p->tags[nt].val = (st_slice){ key0 + q[2], q[3] };
+        }
+        meas = (st_slice){ key0, hit->meas_len };
+        i = sp;
+        goto fields;
+    }
     i = scan_name(i, e, C_MEAS, &esc);
     if (i >= e) { reason = "missing fields"; goto bad; }
     meas = esc ? unescape_name(p, key0, (size_t)(i - key0), 1) : (st_slice){ key0, (size_t)(i - key0) };
 
     /* tags */
-    size_t nt = 0;
     int sorted = 1;
     while (*i == ',') {
         i++;
@@ -695,10 +794,9 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         }
         nt++;
     }
-    size_t keylen = (size_t)(i - key0);
-    if (keylen > LP_MAX_KEY_BYTES) {
+    if ((size_t)(i - key0) > LP_MAX_KEY_BYTES) {
         reason = "max key length exceeded: %N > 65535";
-        rnum = keylen;
+        rnum = (size_t)(i - key0);
         goto bad;
     }
     if (!sorted) {
@@ -715,7 +813,11 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         for (size_t a = 1; a < nt; a++)
             if (st_slice_eq(p->tags[a - 1].key, p->tags[a].key)) { reason = "duplicate tags"; goto bad; }
     }
+    /* Without a backslash the key ends at its first space: khash is its hash. */
+    if (khash && kc_put(p, khash, key0, (size_t)(i - key0), meas.len, p->tags, nt)) return ST_ENOMEM;
 
+fields:
+    kend = i;
     /* fields */
     while (i < e && *i == ' ') i++;
     if (i >= e) { reason = "missing fields"; goto bad; }
@@ -833,7 +935,8 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         .has_ts = (uint8_t)has_ts,
         .lineno = lineno,
         .raw = { s, n },
-        .key = { key0, keylen },
+        .key = { key0, (size_t)(kend - key0) },
+        .key_hash = khash,
     };
     p->stats.fields += nf;
     rc = p->on_line ? p->on_line(p->ctx, &line) : 0;

@@ -10,8 +10,10 @@
  * valid only during the callback (they point into the caller's chunk or
  * into the parser's scratch; unescaped names live in scratch). Lines wholly
  * inside a chunk are parsed in place. No allocation per line once the
- * scratch has grown to the largest line seen. Splitting the same bytes into
- * chunks differently never changes what is delivered.
+ * scratch has grown to the largest line seen (and the key cache: up to
+ * 2048 series keys, 512 KiB, that let a line whose key repeats a recent one
+ * skip scanning and sorting its tags). Splitting the same bytes into chunks
+ * differently never changes what is delivered.
  *
  * Grammar decisions (details in ingest/lp.c's opening comment):
  *  - a line ends at LF, except inside a double-quoted string field value
@@ -99,7 +101,12 @@ typedef struct lp_line {
                                equal keys have equal measurement and tags (a consumer may cache what
                                it made of them). Empty when unknown: an lp_batch copy, or a line
                                built elsewhere or changed after parsing (tags added) */
+    uint64_t key_hash;      /* lp_key_hash(key), or 0 when not worked out (a key with backslashes,
+                               or no key): the consumer hashes it if it needs to */
 } lp_line;
+
+/* The hash lp_line.key_hash holds: 64 bits, never 0. Pure; any thread. */
+uint64_t lp_key_hash(const char *key, size_t len);
 
 typedef struct lp_opts {
     lp_precision precision;

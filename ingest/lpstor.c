@@ -7,7 +7,6 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
-#include "common/hmap.h"
 #include "common/utf8.h"
 
 #define LPSTOR_MAX_PROBE 32 /* a lookup gives up after this many slots (bounded cost, whatever the keys) */
@@ -84,12 +83,6 @@ static const char *bad_utf8_name(const lp_line *ln, int key_ok)
 
 /* ---- the series cache ---- */
 
-static uint64_t key_hash(const lpstor *x, st_slice key)
-{
-    /* The seed is the table's address: set when the table is made. */
-    uint64_t h = st_hash_bytes(key.ptr, key.len, (uint64_t)(uintptr_t)x->slots);
-    return h ? h : 1;
-}
 
 static void cache_clear(lpstor *x, uint64_t batch_id)
 {
@@ -121,27 +114,20 @@ static void slot_place(lpstor_slot *slots, uint32_t cap, lpstor_slot e)
 }
 
 /* Remember key -> ref; a failure only means the next line goes the long way. */
-static void cache_put(lpstor *x, st_slice key, stor_series_ref ref)
+static void cache_put(lpstor *x, st_slice key, uint64_t h, stor_series_ref ref)
 {
     if (x->nslots >= LPSTOR_CACHE_MAX || key.len > UINT32_MAX) return;
     if ((x->nslots + 1) * 4 > x->cap_slots * 3) {
         uint32_t cap = x->cap_slots ? x->cap_slots * 2 : 64;
         lpstor_slot *n = st_calloc(cap, sizeof *n);
         if (!n) return;
-        /* A new table gets a new seed (its address): rehash every key. */
-        lpstor_slot *old = x->slots;
-        uint32_t oldcap = x->cap_slots;
+        for (uint32_t i = 0; i < x->cap_slots; i++)
+            if (x->slots[i].hash) slot_place(n, cap, x->slots[i]);
+        st_free(x->slots);
         x->slots = n;
         x->cap_slots = cap;
-        for (uint32_t i = 0; i < oldcap; i++) {
-            if (!old[i].hash) continue;
-            lpstor_slot e = old[i];
-            e.hash = key_hash(x, (st_slice){ x->keys.ptr + e.key_off, e.key_len });
-            slot_place(n, cap, e);
-        }
-        st_free(old);
     }
-    lpstor_slot e = { key_hash(x, key), x->keys.len, (uint32_t)key.len, ref };
+    lpstor_slot e = { h, x->keys.len, (uint32_t)key.len, ref };
     if (st_buf_append(&x->keys, key.ptr, key.len)) return;
     slot_place(x->slots, x->cap_slots, e);
     x->nslots++;
@@ -155,7 +141,7 @@ int lpstor_add(lpstor *x, stor_batch *b, const lp_line *ln, char *msg, size_t ms
     if (ln->key.len) {
         uint64_t bid = stor_batch_id(b);
         if (bid != x->batch_id) cache_clear(x, bid);
-        hit = cache_find(x, ln->key, key_hash(x, ln->key));
+        hit = cache_find(x, ln->key, ln->key_hash ? ln->key_hash : lp_key_hash(ln->key.ptr, ln->key.len));
         key_ok = hit || name_valid(ln->key);
     }
     const char *bad = bad_utf8_name(ln, key_ok);
@@ -181,7 +167,7 @@ int lpstor_add(lpstor *x, stor_batch *b, const lp_line *ln, char *msg, size_t ms
                             ln->ts_ns, ln->quality, msg, msg_cap, dropped);
         stor_series_ref ref;
         if (ln->key.len && (rc == 0 || rc == ST_ECONFLICT) && stor_batch_series_ref(b, &ref) == 0)
-            cache_put(x, ln->key, ref);
+            cache_put(x, ln->key, ln->key_hash ? ln->key_hash : lp_key_hash(ln->key.ptr, ln->key.len), ref);
     }
     if (rc == ST_ECONFLICT || rc == ST_ELIMIT || rc == ST_EINVAL || rc == ST_ERANGE) return LPSTOR_REFUSED;
     return rc;

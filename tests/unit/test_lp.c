@@ -624,6 +624,68 @@ TEST(scanner_kinds)
         }
 }
 
+/* Repeated keys come from the key cache: every line must read as it did the
+ * first time, through evictions (more keys than slots) and the buffer
+ * reset (more key bytes than it keeps); key_hash is the key's hash or 0. */
+static int key_hash_line(void *ctx, const lp_line *l)
+{
+    int *bad = ctx;
+    if (l->key_hash && l->key_hash != lp_key_hash(l->key.ptr, l->key.len)) (*bad)++;
+    return dump_line(&out_buf, l);
+}
+
+static int key_hash_error(void *ctx, uint64_t lineno, st_slice msg)
+{
+    (void)ctx;
+    return dump_error(&out_buf, lineno, msg);
+}
+
+TEST(key_cache_repeats)
+{
+    static const char *const keys[] = { "m", "cpu,host=a", "cpu,z=1,a=2,m=3", "m\\ x,t=1", "m,t=a\\,b",
+                                        "cpu,time=1", "cpu,a=1,a=2", "m,=x", "cpu,host=a,zone=" };
+    st_buf in;
+    st_buf_init(&in);
+    for (int pass = 0; pass < 3; pass++)
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) st_buf_printf(&in, "%s v=%zu %d\n", keys[k], k, pass);
+    /* 5000 keys of ~150 bytes: past the slots and past the bytes kept */
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < 5000; k++)
+            st_buf_printf(&in, "cpu,host=h%d,pad=%0120d,z=%d v=%d %d\n", k, k, k % 7, k, pass);
+    int bad = 0;
+    st_buf_fini(&out_buf);
+    st_buf_init(&out_buf);
+    lp_opts o = def_opts();
+    REQUIRE(lp_parse_buffer(&o, in.ptr, in.len, key_hash_line, key_hash_error, &bad, NULL) == 0);
+    CHECK_EQ_INT(bad, 0);
+    /* Line n of a pass reads as line n of the first pass, but for lineno, value and time. */
+    size_t nk = sizeof keys / sizeof keys[0];
+    char *lines[3 * 9 + 10000];
+    size_t nl = 0;
+    for (char *t = strtok(out_buf.ptr, "\n"); t && nl < sizeof lines / sizeof lines[0]; t = strtok(NULL, "\n")) lines[nl++] = t;
+    REQUIRE(nl == 3 * nk + 10000);
+    for (size_t k = 0; k < nk; k++)
+        for (int pass = 1; pass < 3; pass++) {
+            const char *a = strchr(lines[k], ' '), *b = strchr(lines[pass * nk + k], ' ');
+            REQUIRE(a && b);
+            if (strstr(a, "': ") && strstr(b, "': ")) { /* errors: the same reason */
+                a = strstr(a, "': ");
+                b = strstr(b, "': ");
+            }
+            size_t la = strlen(a), lb = strlen(b);
+            /* strip the trailing " <time>" (the value is the same k) */
+            while (la && a[la - 1] != ' ') la--;
+            while (lb && b[lb - 1] != ' ') lb--;
+            CHECK_EQ_MEM(a, la, b, lb);
+        }
+    for (int k = 0; k < 5000; k++) {
+        const char *a = strchr(lines[3 * nk + k], ' '), *b = strchr(lines[3 * nk + 5000 + k], ' ');
+        REQUIRE(a && b);
+        CHECK_EQ_MEM(a, strlen(a) - 1, b, strlen(b) - 1);
+    }
+    st_buf_fini(&in);
+}
+
 static int stop_at_2(void *ctx, const lp_line *l)
 {
     int *n = ctx;
@@ -926,6 +988,7 @@ int main(void)
     RUN(callback_stops_parser);
     RUN(series_key_as_written);
     RUN(scanner_kinds);
+    RUN(key_cache_repeats);
     RUN(stats_counts);
     RUN(finish_then_feed_again);
     RUN(batch_contents_and_ownership);
