@@ -6,14 +6,16 @@
  * names and strings, the error message). Called by one thread at a time:
  * an I/O loop parsing a request body, or a tool.
  *
- * How a chunk is cut into lines: memchr finds the next LF; when the bytes
- * before it hold no '"' that LF ends the line (the common case: two memchr
- * and no per-byte state). Otherwise a small state machine (scan_run) walks
- * the line: measurement and tags up to the first space not preceded by a
- * backslash, then fields, where a '"' right after '=' opens a string that
- * only an unescaped '"' closes (raw LF inside it does not end the line),
- * then the timestamp. The machine keeps its state in the parser, so a line
- * straddling chunks is scanned once, byte by byte, never rescanned.
+ * How a chunk is cut into lines (lp_scan_line, exported so that tools cut
+ * input into batches exactly where the parser ends lines): memchr finds the
+ * next LF; when the bytes before it hold no '"' that LF ends the line (the
+ * common case: two memchr and no per-byte state). Otherwise a small state
+ * machine (lp_scan_run) walks the line: measurement and tags up to the
+ * first space not preceded by a backslash, then fields, where a '"' right
+ * after '=' opens a string that only an unescaped '"' closes (raw LF inside
+ * it does not end the line, and is counted), then the timestamp. The
+ * machine keeps its state in the parser, so a line straddling chunks is
+ * scanned once, byte by byte, never rescanned.
  *
  * Where we differ from the InfluxDB 1.x server (deliberately):
  *  - one CR before LF is dropped (1.x keeps it and fails the line);
@@ -33,12 +35,14 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
+#include "common/hmap.h"
 #include "common/num.h"
 
 #define LP_MSG_LINE_BYTES 256 /* bytes of the line quoted in an error */
 
-/* ---- the line-end scanner (see the opening comment) ---- */
+/* ---- the line-end scanner (see the opening comment and lp.h) ---- */
 
 enum {
     SC_LEAD = 0, /* leading blanks */
@@ -51,43 +55,47 @@ enum {
     SC_STR_ESC,
     SC_FVAL,
     SC_TS,
+    SC_PLAIN,    /* ended by lp_scan_line's memchr path: no '"' in the line */
 };
 
-typedef struct lp_scan {
-    unsigned char st;
-    unsigned char prev; /* previous byte, for "escaped by a backslash before it" */
-} lp_scan;
-
-/* Runs the machine over [p, end). Returns the LF that ends the line, or NULL
- * when the line goes on past end (state kept for the next bytes). */
-static const char *scan_run(lp_scan *sc, const char *p, const char *end)
+const char *lp_scan_run(lp_scan *sc, const char *p, const char *end)
 {
     unsigned st = sc->st, prev = sc->prev;
+    uint64_t lfs = sc->inner_lfs;
     for (; p < end; p++) {
         unsigned c = (unsigned char)*p;
         switch (st) {
         case SC_LEAD:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (c == ' ' || c == '\t') break;
             st = c == '#' ? SC_COMMENT : SC_KEY;
             break;
         case SC_COMMENT:
         case SC_TS: {
+            /* Nothing after this can hide a LF: memchr, and for the
+             * timestamp only the first byte that is not blank matters. */
             const char *q = memchr(p, '\n', (size_t)(end - p));
-            sc->st = (unsigned char)st;
-            sc->prev = end > p ? (unsigned char)end[-1] : (unsigned char)prev;
+            const char *e = q ? q : end;
+            if (st == SC_TS && !sc->ts_seen) {
+                const char *t = p;
+                while (t < e && (*t == ' ' || *t == '\r')) t++;
+                sc->ts_seen = t < e;
+            }
+            sc->st = (uint8_t)st;
+            sc->prev = e > p ? (uint8_t)e[-1] : (uint8_t)prev;
+            sc->inner_lfs = lfs;
             return q;
         }
         case SC_KEY:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (c == ' ' && prev != '\\') st = SC_SP;
             break;
         case SC_SP:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (c != ' ') st = c == '=' ? SC_FVAL0 : SC_FKEY;
             break;
         case SC_FKEY:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (prev != '\\') {
                 if (c == '=') st = SC_FVAL0;
                 else if (c == ' ') st = SC_TS;
@@ -98,28 +106,125 @@ static const char *scan_run(lp_scan *sc, const char *p, const char *end)
             st = SC_FVAL;
             /* fall through */
         case SC_FVAL:
-            if (c == '\n') return p;
+            if (c == '\n') goto eol;
             if (c == ',') st = SC_FKEY;
             else if (c == ' ') st = SC_TS;
             break;
         case SC_STR:
             if (c == '\\') st = SC_STR_ESC;
             else if (c == '"') st = SC_FVAL;
+            else if (c == '\n') lfs++;
             break;
         case SC_STR_ESC:
+            lfs += c == '\n';
             st = SC_STR;
             break;
+        default: /* SC_PLAIN: the line ended; the caller resets before the next one */
+            return NULL;
         }
-        /* After '=' or ',' the prev rule must not see a backslash from the
-         * previous token: a fresh key starts clean. */
         prev = c;
     }
-    sc->st = (unsigned char)st;
-    sc->prev = (unsigned char)prev;
+    sc->st = (uint8_t)st;
+    sc->prev = (uint8_t)prev;
+    sc->inner_lfs = lfs;
+    return NULL;
+eol:
+    sc->st = (uint8_t)st;
+    sc->prev = (uint8_t)prev;
+    sc->inner_lfs = lfs;
+    return p;
+}
+
+const char *lp_scan_line(lp_scan *sc, const char *p, const char *end)
+{
+    if (sc->st == SC_LEAD && p < end) {
+        /* No '"' before the LF: no string can hide a LF, the LF ends it. */
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl && !memchr(p, '"', (size_t)(nl - p))) {
+            sc->st = SC_PLAIN;
+            return nl;
+        }
+    }
+    return lp_scan_run(sc, p, end);
+}
+
+/* The next unescaped space in [p, e), or NULL. */
+static const char *next_sep(const char *p, const char *e)
+{
+    while (p < e) {
+        const char *q = memchr(p, ' ', (size_t)(e - p));
+        if (!q) return NULL;
+        if (q == p || q[-1] != '\\') return q;
+        p = q + 1;
+    }
     return NULL;
 }
 
+int lp_line_blank(const char *line, size_t len)
+{
+    /* As parse_line sees it: one CR at the end dropped, then only spaces
+     * and tabs, or a '#' first. */
+    const char *s = line, *e = line + len;
+    if (e > s && e[-1] == '\r') e--;
+    while (s < e && (*s == ' ' || *s == '\t')) s++;
+    return s == e || *s == '#';
+}
+
+int lp_scan_kind(const lp_scan *sc, const char *line, size_t len)
+{
+    if (lp_line_blank(line, len)) return LP_SCAN_BLANK;
+    const char *s = line, *e = line + len;
+    while (*s == ' ' || *s == '\t') s++;
+    if (e[-1] == '\r') e--;
+    unsigned st = sc->st;
+    int ts_seen = sc->ts_seen;
+    if (st == SC_PLAIN) {
+        /* The state the machine would have ended in, found by separators. */
+        st = SC_KEY;
+        const char *sp1 = next_sep(s, e);             /* after measurement+tags */
+        if (sp1) {
+            const char *f = sp1;
+            while (f < e && *f == ' ') f++;
+            const char *sp2 = next_sep(f, e);         /* after the fields */
+            const char *fe = sp2 ? sp2 : e;
+            if (f == e) st = SC_SP;
+            else if (!memchr(f, '=', (size_t)(fe - f))) st = SC_FKEY;
+            else if (!sp2) st = SC_FVAL;
+            else {
+                st = SC_TS;
+                const char *t = sp2;
+                while (t < e && *t == ' ') t++;
+                ts_seen = t < e;
+            }
+        }
+    }
+    switch (st) {
+    case SC_FVAL: return LP_SCAN_NO_TS;
+    case SC_TS: return ts_seen ? LP_SCAN_TS : LP_SCAN_NO_TS;
+    default: return LP_SCAN_OTHER;
+    }
+}
+
 /* ---- the parser ---- */
+
+/*
+ * The key cache: a line's series key (measurement and tags as written)
+ * mostly repeats one met a few lines before. A key without backslashes
+ * that parsed cleanly is kept with where its measurement and its sorted tags
+ * are in it; a later line with the same bytes up to its first space takes
+ * them from there instead of scanning and sorting its tags again (a key
+ * without backslashes ends at its first space, so equal bytes are an equal
+ * key). Two-way set associative, LP_KC_SLOTS slots; the bytes go into one
+ * buffer, emptied with the slots when it passes LP_KC_MAX_BYTES.
+ */
+#define LP_KC_SLOTS 2048u
+#define LP_KC_MAX_BYTES (512u * 1024)
+
+typedef struct lp_kc_slot {
+    uint64_t hash;           /* 0 = empty */
+    uint32_t off;            /* in kc_bytes: the key, then 4 uint16 per tag */
+    uint16_t key_len, meas_len, ntags;
+} lp_kc_slot;
 
 struct lp_parser {
     lp_opts opts;
@@ -132,11 +237,10 @@ struct lp_parser {
     char *carry;             /* owned */
     size_t carry_len, carry_cap;
     uint64_t carry_total;    /* bytes of the partial line, stored or not */
-    uint64_t carry_lfs;      /* raw LFs inside it (in strings) */
     int in_carry;            /* a partial line is pending */
     int64_t carry_first;     /* offset of its first byte other than ' ' '\t', -1 = none yet */
     unsigned char carry_first_c;
-    lp_scan sc;
+    lp_scan sc;              /* the scanner on the partial line (its inner LFs too) */
 
     uint64_t next_lineno;
     lp_stats stats;
@@ -149,6 +253,10 @@ struct lp_parser {
     char *unesc;             /* owned: unescaped names and strings */
     size_t unesc_cap, unesc_len;
     char msg[1024];
+
+    /* series keys met lately (see key_cache_*) */
+    lp_kc_slot *kc;          /* owned: LP_KC_SLOTS slots, made at the first key cached */
+    st_buf kc_bytes;         /* owned: their keys and tag offsets */
 };
 
 int lp_precision_parse_v1(const char *s, size_t len, lp_precision *out)
@@ -213,6 +321,8 @@ void lp_parser_destroy(lp_parser *p)
     st_free(p->tags);
     st_free(p->fields);
     st_free(p->unesc);
+    st_free(p->kc);
+    st_buf_fini(&p->kc_bytes);
     st_free(p);
 }
 
@@ -322,6 +432,31 @@ static int grow(void **ptr, size_t *cap, size_t need, size_t elem)
 
 static inline int is_end(const char *i, const char *e) { return i >= e || *i == ',' || *i == ' '; }
 
+/* Eight ASCII digits at p (p + 8 readable) as their value, 8 bytes at a
+ * time (the SWAR trick of fast_float/simdjson), or UINT64_MAX when one of
+ * them is not a digit. Numbers and timestamps are mostly digits. */
+static inline uint64_t digits8(const char *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, 8);
+    if (((v & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
+         (((v + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >> 4)) != UINT64_C(0x3333333333333333))
+        return UINT64_MAX;
+    v = (v & UINT64_C(0x0F0F0F0F0F0F0F0F)) * 2561 >> 8;
+    v = (v & UINT64_C(0x00FF00FF00FF00FF)) * 6553601 >> 16;
+    return (uint32_t)((v & UINT64_C(0x0000FFFF0000FFFF)) * UINT64_C(42949672960001) >> 32);
+#else
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++) {
+        unsigned d = (unsigned)(p[k] - '0');
+        if (d > 9) return UINT64_MAX;
+        v = v * 10 + d;
+    }
+    return v;
+#endif
+}
+
 /* Value parse outcomes. */
 enum { V_OK = 0, V_NUMBER, V_BOOL, V_QUOTES, V_FORMAT, V_TOOLONG };
 
@@ -365,12 +500,15 @@ static int parse_value(lp_parser *p, const char **ip, const char *e, st_value *v
         const char *q = i;
         int neg = *q == '-';
         q += neg;
-        uint64_t m = 0;
+        uint64_t m = 0, d8;
         int nd = 0, frac = 0, dot = 0;
+        /* m is only used when nd <= 19; past that it may wrap (unused). */
+        while (e - q >= 8 && (d8 = digits8(q)) != UINT64_MAX) { m = m * 100000000 + d8; nd += 8; q += 8; }
         while (q < e && (unsigned)(*q - '0') <= 9) { m = m * 10 + (unsigned)(*q - '0'); nd++; q++; }
         if (q < e && *q == '.') {
             dot = 1;
             q++;
+            while (e - q >= 8 && (d8 = digits8(q)) != UINT64_MAX) { m = m * 100000000 + d8; nd += 8; frac += 8; q += 8; }
             while (q < e && (unsigned)(*q - '0') <= 9) { m = m * 10 + (unsigned)(*q - '0'); nd++; frac++; q++; }
         }
         if (nd > 0 && nd <= 19) {
@@ -517,6 +655,58 @@ static const char *value_reason(int r)
     }
 }
 
+uint64_t lp_key_hash(const char *key, size_t len)
+{
+    uint64_t h = st_hash_bytes(key, len, 0);
+    return h ? h : 1;
+}
+
+static inline uint64_t key_hash(const char *k, size_t n) { return lp_key_hash(k, n); }
+
+static const lp_kc_slot *kc_find(const lp_parser *p, uint64_t h, const char *k, size_t n)
+{
+    if (!p->kc) return NULL;
+    size_t a = (size_t)h & (LP_KC_SLOTS - 1);
+    for (size_t w = 0; w < 2; w++) {
+        const lp_kc_slot *c = &p->kc[a ^ w];
+        if (c->hash == h && c->key_len == n && memcmp(p->kc_bytes.ptr + c->off, k, n) == 0) return c;
+    }
+    return NULL;
+}
+
+/* Keep key [k, k + n) with its measurement length and its nt sorted tags
+ * (slices into the key). 0 or ST_ENOMEM (like every allocation here: the
+ * cache is only an optimisation, but an error path is one path). */
+static int kc_put(lp_parser *p, uint64_t h, const char *k, size_t n, size_t meas_len, const lp_tag *tags, size_t nt)
+{
+    if (n > UINT16_MAX || nt > UINT16_MAX / 4) return 0;
+    if (!p->kc) {
+        p->kc = st_calloc(LP_KC_SLOTS, sizeof *p->kc);
+        if (!p->kc) return ST_ENOMEM;
+    }
+    if (p->kc_bytes.len + n + nt * 8 > LP_KC_MAX_BYTES) {
+        memset(p->kc, 0, LP_KC_SLOTS * sizeof *p->kc);
+        st_buf_clear(&p->kc_bytes);
+    }
+    size_t off = p->kc_bytes.len;
+    if (st_buf_reserve(&p->kc_bytes, n + nt * 8)) return ST_ENOMEM;
+    memcpy(p->kc_bytes.ptr + off, k, n);
+    char *t = p->kc_bytes.ptr + off + n;
+    for (size_t i = 0; i < nt; i++) {
+        uint16_t q[4] = { (uint16_t)(tags[i].key.ptr - k), (uint16_t)tags[i].key.len,
+                          (uint16_t)(tags[i].val.ptr - k), (uint16_t)tags[i].val.len };
+        memcpy(t + 8 * i, q, sizeof q);
+    }
+    p->kc_bytes.len += n + nt * 8;
+    /* The way to use: an empty one, else the one the hash's next bit names. */
+    size_t a = (size_t)h & (LP_KC_SLOTS - 1);
+    lp_kc_slot *c = &p->kc[a];
+    if (c->hash && p->kc[a ^ 1].hash == 0) c = &p->kc[a ^ 1];
+    else if (c->hash && p->kc[a ^ 1].hash && ((h >> 32) & 1)) c = &p->kc[a ^ 1];
+    *c = (lp_kc_slot){ h, (uint32_t)off, (uint16_t)n, (uint16_t)meas_len, (uint16_t)nt };
+    return 0;
+}
+
 /* Parse one line [s, e) (no line end). 0, ST_ENOMEM or a callback's return. */
 static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t lineno)
 {
@@ -546,13 +736,33 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
     /* measurement */
     const char *key0 = i;
     if (*i == ',') { reason = "missing measurement"; goto bad; }
+    size_t nt = 0;
     int esc = 0;
+    const char *kend;
+    /* A key met before (see the key cache): its measurement and tags as then. */
+    const char *sp = memchr(i, ' ', (size_t)(e - i));
+    if (sp && memchr(i, '\\', (size_t)(sp - i))) sp = NULL; /* escapes: not cached, not hashed */
+    uint64_t khash = sp ? key_hash(key0, (size_t)(sp - key0)) : 0;
+    const lp_kc_slot *hit = sp ? kc_find(p, khash, key0, (size_t)(sp - key0)) : NULL;
+    if (hit) {
+        if (hit->ntags > p->tags_cap && grow((void **)&p->tags, &p->tags_cap, hit->ntags, sizeof(lp_tag)))
+            return ST_ENOMEM;
+        const char *t = p->kc_bytes.ptr + hit->off + hit->key_len;
+        for (nt = 0; nt < hit->ntags; nt++) {
+            uint16_t q[4];
+            memcpy(q, t + 8 * nt, sizeof q);
+            p->tags[nt].key = (st_slice){ key0 + q[0], q[1] };
+            p->tags[nt].val = (st_slice){ key0 + q[2], q[3] };
+        }
+        meas = (st_slice){ key0, hit->meas_len };
+        i = sp;
+        goto fields;
+    }
     i = scan_name(i, e, C_MEAS, &esc);
     if (i >= e) { reason = "missing fields"; goto bad; }
     meas = esc ? unescape_name(p, key0, (size_t)(i - key0), 1) : (st_slice){ key0, (size_t)(i - key0) };
 
     /* tags */
-    size_t nt = 0;
     int sorted = 1;
     while (*i == ',') {
         i++;
@@ -584,10 +794,9 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         }
         nt++;
     }
-    size_t keylen = (size_t)(i - key0);
-    if (keylen > LP_MAX_KEY_BYTES) {
+    if ((size_t)(i - key0) > LP_MAX_KEY_BYTES) {
         reason = "max key length exceeded: %N > 65535";
-        rnum = keylen;
+        rnum = (size_t)(i - key0);
         goto bad;
     }
     if (!sorted) {
@@ -604,7 +813,11 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         for (size_t a = 1; a < nt; a++)
             if (st_slice_eq(p->tags[a - 1].key, p->tags[a].key)) { reason = "duplicate tags"; goto bad; }
     }
+    /* Without a backslash the key ends at its first space: khash is its hash. */
+    if (khash && kc_put(p, khash, key0, (size_t)(i - key0), meas.len, p->tags, nt)) return ST_ENOMEM;
 
+fields:
+    kend = i;
     /* fields */
     while (i < e && *i == ' ') i++;
     if (i >= e) { reason = "missing fields"; goto bad; }
@@ -648,9 +861,11 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         const char *t0 = i;
         int neg = *i == '-';
         i += neg;
-        uint64_t u = 0;
+        uint64_t u = 0, d8;
         int over = 0;
         const char *d0 = i;
+        /* 16 digits cannot overflow: eight at a time up to there. */
+        while (e - i >= 8 && i - d0 <= 8 && (d8 = digits8(i)) != UINT64_MAX) { u = u * 100000000 + d8; i += 8; }
         while (i < e && *i != ' ') {
             unsigned d = (unsigned)(*i - '0');
             if (d > 9) { reason = "bad timestamp"; goto bad; }
@@ -720,6 +935,8 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         .has_ts = (uint8_t)has_ts,
         .lineno = lineno,
         .raw = { s, n },
+        .key = { key0, (size_t)(kend - key0) },
+        .key_hash = khash,
     };
     p->stats.fields += nf;
     rc = p->on_line ? p->on_line(p->ctx, &line) : 0;
@@ -740,13 +957,6 @@ static int handle_line(lp_parser *p, const char *s, const char *e, uint64_t inne
     int rc = parse_line(p, s, e, lineno);
     if (rc) p->stopped = rc;
     return rc;
-}
-
-static uint64_t count_lf(const char *s, const char *e)
-{
-    uint64_t n = 0;
-    while (s < e && (s = memchr(s, '\n', (size_t)(e - s))) != NULL) { n++; s++; }
-    return n;
 }
 
 /* Bytes kept of a partial line: all of it without a limit, else enough to
@@ -771,7 +981,6 @@ static int carry_append(lp_parser *p, const char *s, size_t n)
             }
     }
     p->carry_total += n;
-    p->carry_lfs += count_lf(s, s + n);
     size_t keep = carry_keep(p);
     if (p->carry_len >= keep) return 0;
     if (n > keep - p->carry_len) n = keep - p->carry_len;
@@ -791,13 +1000,12 @@ static int carry_append(lp_parser *p, const char *s, size_t n)
 /* The pending partial line is complete. */
 static int carry_flush(lp_parser *p)
 {
-    uint64_t lfs = p->carry_lfs;
+    uint64_t lfs = p->sc.inner_lfs;
     uint64_t total = p->carry_total;
     size_t len = p->carry_len;
     p->in_carry = 0;
     p->carry_len = 0;
     p->carry_total = 0;
-    p->carry_lfs = 0;
     p->sc = (lp_scan){ 0 };
     int64_t first = p->carry_first;
     p->carry_first = -1;
@@ -832,36 +1040,23 @@ static int feed(lp_parser *p, const char *buf, size_t len)
     const char *s = buf, *end = buf + len;
     int rc;
     if (p->in_carry) {
-        const char *q = scan_run(&p->sc, s, end);
+        const char *q = lp_scan_run(&p->sc, s, end);
         if (!q) return carry_append(p, s, len);
         if ((rc = carry_append(p, s, (size_t)(q - s)))) return rc;
         if ((rc = carry_flush(p))) return rc;
         s = q + 1;
     }
     while (s < end) {
-        const char *lf = memchr(s, '\n', (size_t)(end - s));
-        if (!lf) break;
-        uint64_t inner = 0;
-        if (memchr(s, '"', (size_t)(lf - s))) {
-            lp_scan sc = { 0 };
-            const char *q = scan_run(&sc, s, end);
-            if (!q) {
-                p->in_carry = 1;
-                p->sc = sc;
-                return carry_append(p, s, (size_t)(end - s));
-            }
-            inner = count_lf(s, q);
-            lf = q;
-        }
-        if ((rc = handle_line(p, s, lf, inner))) return rc;
-        s = lf + 1;
-    }
-    if (s < end) {
         lp_scan sc = { 0 };
-        scan_run(&sc, s, end);
-        p->in_carry = 1;
-        p->sc = sc;
-        return carry_append(p, s, (size_t)(end - s));
+        const char *lf = lp_scan_line(&sc, s, end);
+        if (!lf) {
+            /* The line goes on in the next chunk: keep it and the scanner. */
+            p->in_carry = 1;
+            p->sc = sc;
+            return carry_append(p, s, (size_t)(end - s));
+        }
+        if ((rc = handle_line(p, s, lf, sc.inner_lfs))) return rc;
+        s = lf + 1;
     }
     return 0;
 }
@@ -942,6 +1137,7 @@ int lp_batch_on_line(void *batch, const lp_line *line)
     l->tags = tags;
     l->fields = fields;
     l->raw = (st_slice){ NULL, 0 };
+    l->key = (st_slice){ NULL, 0 };
     b->count++;
     b->value_count += line->field_count;
     return 0;

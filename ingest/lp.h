@@ -10,8 +10,10 @@
  * valid only during the callback (they point into the caller's chunk or
  * into the parser's scratch; unescaped names live in scratch). Lines wholly
  * inside a chunk are parsed in place. No allocation per line once the
- * scratch has grown to the largest line seen. Splitting the same bytes into
- * chunks differently never changes what is delivered.
+ * scratch has grown to the largest line seen (and the key cache: up to
+ * 2048 series keys, 512 KiB, that let a line whose key repeats a recent one
+ * skip scanning and sorting its tags). Splitting the same bytes into chunks
+ * differently never changes what is delivered.
  *
  * Grammar decisions (details in ingest/lp.c's opening comment):
  *  - a line ends at LF, except inside a double-quoted string field value
@@ -94,7 +96,17 @@ typedef struct lp_line {
     uint8_t has_ts;
     uint64_t lineno;        /* 1-based line number in the stream */
     st_slice raw;           /* the line as received (no line end); empty in an lp_batch copy */
+    st_slice key;           /* the series key as written: measurement and tags, escaped, from the
+                               line's first non-blank byte to the space before the fields. Lines with
+                               equal keys have equal measurement and tags (a consumer may cache what
+                               it made of them). Empty when unknown: an lp_batch copy, or a line
+                               built elsewhere or changed after parsing (tags added) */
+    uint64_t key_hash;      /* lp_key_hash(key), or 0 when not worked out (a key with backslashes,
+                               or no key): the consumer hashes it if it needs to */
 } lp_line;
+
+/* The hash lp_line.key_hash holds: 64 bits, never 0. Pure; any thread. */
+uint64_t lp_key_hash(const char *key, size_t len);
 
 typedef struct lp_opts {
     lp_precision precision;
@@ -137,6 +149,43 @@ typedef struct lp_stats {
     uint64_t bytes;
 } lp_stats;
 void lp_parser_stats(const lp_parser *p, lp_stats *out);
+
+/*
+ * The line-end scanner the parser cuts its input with, for tools that cut
+ * line protocol into batches (strata import) and must end lines exactly
+ * where the parser does. A line ends at the first LF that is not inside a
+ * double-quoted string field value. lp_scan is an open value type: zero it
+ * at the start of each line; it carries a line across chunks. No
+ * allocation; any thread (one lp_scan per line being cut).
+ */
+typedef struct lp_scan {
+    uint8_t st;          /* the machine's state (private) */
+    uint8_t prev;        /* the byte before (private: backslash escapes) */
+    uint8_t ts_seen;     /* a byte other than ' ' and CR after the fields (private: lp_scan_kind) */
+    uint64_t inner_lfs;  /* LFs inside string values so far: the line spans 1 + inner_lfs physical lines */
+} lp_scan;
+
+/* From a zeroed lp_scan, the LF that ends the line starting at p; when no
+ * '"' comes before the first LF in [p, end) that is the answer (memchr, no
+ * per-byte work). Else, and on a continued line, as lp_scan_run. */
+const char *lp_scan_line(lp_scan *sc, const char *p, const char *end);
+/* Scan [p, end) as the next bytes of sc's line, byte by byte: the LF that
+ * ends it, or NULL when the line goes on past end (sc then holds the state
+ * for the next bytes). */
+const char *lp_scan_run(lp_scan *sc, const char *p, const char *end);
+
+/* What a complete line looks like, from the scanner that found its end and
+ * its bytes [line, line + len) without the LF: */
+enum {
+    LP_SCAN_BLANK = 0, /* blank or comment: the parser skips it */
+    LP_SCAN_TS,        /* fields, then a timestamp (or something after them) */
+    LP_SCAN_NO_TS,     /* ends with its fields (then maybe blanks and a CR): a client may stamp it */
+    LP_SCAN_OTHER,     /* anything else (malformed: left to the parser's message) */
+};
+int lp_scan_kind(const lp_scan *sc, const char *line, size_t len);
+/* 1 when the parser skips the line [line, line + len) (no LF): blank (one
+ * CR at its end dropped) or a comment. Cheaper than lp_scan_kind. */
+int lp_line_blank(const char *line, size_t len);
 
 /* Parse one whole buffer (no streaming); convenience for tests and tools. */
 int lp_parse_buffer(const lp_opts *opts, const char *buf, size_t len, lp_line_cb on_line,

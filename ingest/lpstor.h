@@ -5,6 +5,13 @@
  * be UTF-8, as InfluxDB requires). One lpstor per producer thread; its
  * scratch arrays grow to the widest line and are reused (no allocation per
  * line).
+ *
+ * Series cache: a line that carries its series key as written (lp_line.key)
+ * is looked up by it among the series this lpstor met in the same batch;
+ * a hit skips the UTF-8 check of measurement and tags and the series index
+ * (stor_batch_add_ref). The cache follows the batch: a line for another
+ * batch (stor_batch_id) empties it. It holds at most LPSTOR_CACHE_MAX
+ * series; past that, new series go the long way.
  */
 #ifndef ST_LPSTOR_H
 #define ST_LPSTOR_H
@@ -12,13 +19,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "ingest/lp.h"
 #include "storage/stor.h"
+
+#define LPSTOR_CACHE_MAX 16384u
+
+typedef struct lpstor_slot {
+    uint64_t hash;                 /* 0 = empty */
+    size_t key_off;                /* in keys */
+    uint32_t key_len;
+    stor_series_ref ref;
+} lpstor_slot;
 
 typedef struct lpstor {
     st_slice *tag_keys, *tag_vals; /* owned scratch */
     stor_field_in *fields;         /* owned scratch */
     uint32_t cap_tags, cap_fields;
+    lpstor_slot *slots;            /* owned: the series cache, cap a power of two */
+    uint32_t cap_slots, nslots;
+    st_buf keys;                   /* owned: the cached keys' bytes */
+    uint64_t batch_id;             /* the batch the cache belongs to */
 } lpstor;
 
 void lpstor_init(lpstor *x);

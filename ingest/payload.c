@@ -772,6 +772,7 @@ static int lp_on_line(void *ctx, const lp_line *line)
     pl_ctx *c = f->c;
     const tmap_result *m = c->map;
     lp_line l = *line;
+    l.key = (st_slice){ NULL, 0 }; /* the topic's tags may join the line's: the key no longer names it */
     if (f->add_tags && m->tag_count) {
         lp_tag *t = st_arena_alloc(c->a, (line->tag_count + m->tag_count) * sizeof *t);
         if (!t) return enomem(c);

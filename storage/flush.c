@@ -858,7 +858,10 @@ static void *flush_main(void *arg)
             size_t bytes = head_bytes(s->active);
             int64_t since = s->active_since_ns;
             if (requested || bytes >= limit || (since && st_mono_ns() - since >= age_ns)) {
-                if (stor__flush_now(s) == 0) compact_all(s, COMPACT_MIN_FILES);
+                /* A bulk load leaves the merging to the server: compacting
+                 * while the load goes on rewrote each partition several
+                 * times over, on the cores the import needs. */
+                if (stor__flush_now(s) == 0 && !s->opts.bulk_load) compact_all(s, COMPACT_MIN_FILES);
             }
             if (merge) compact_all(s, 1); /* explicit: every partition into one cold file */
             int64_t now = st_mono_ns();

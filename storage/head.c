@@ -76,12 +76,23 @@ typedef struct column {
     st_buf ooo_str;    /* owned: string bytes of OOO entries */
 } column;
 
+/* A series' live columns, in the order its fields first arrived: a line
+ * usually carries the same fields in the same order, so its values find
+ * their columns by position after one lookup of the series. */
+typedef struct hseries {
+    uint32_t *cols;        /* owned: indices into head.cols */
+    uint32_t n, cap;
+} hseries;
+
 struct head {
     atomic_int refs;
     pthread_rwlock_t lock;
     st_hmap *map;          /* (series, field) -> column index + 1 */
     column **cols;         /* owned */
     size_t ncols, capcols;
+    st_hmap *smap;         /* series -> index into sers + 1 */
+    hseries *sers;         /* owned */
+    size_t nsers, capsers;
     uint64_t points;
     size_t bytes;          /* columns, chunks, streams, OOO buffers */
 };
@@ -91,7 +102,8 @@ int head_create(head **out)
     head *h = st_calloc(1, sizeof *h);
     if (!h) return ST_ENOMEM;
     int rc = st_hmap_create(1024, &h->map);
-    if (rc) { st_free(h); return rc; }
+    if (!rc) rc = st_hmap_create(256, &h->smap);
+    if (rc) { st_hmap_destroy(h->map); st_free(h); return rc; }
     pthread_rwlock_init(&h->lock, NULL);
     atomic_init(&h->refs, 1);
     *out = h;
@@ -172,6 +184,9 @@ void head_destroy(head *h)
     for (size_t i = 0; i < h->ncols; i++) col_free(h->cols[i]);
     st_free(h->cols);
     st_hmap_destroy(h->map);
+    for (size_t i = 0; i < h->nsers; i++) st_free(h->sers[i].cols);
+    st_free(h->sers);
+    st_hmap_destroy(h->smap);
     pthread_rwlock_destroy(&h->lock);
     st_free(h);
 }
@@ -325,13 +340,93 @@ static int col_append(size_t *bytes, column *c, int64_t ts, const st_value *v, u
     return 0;
 }
 
+/* The series' entry in sers, created on first use. NULL on ST_ENOMEM. */
+static hseries *series_get(head *h, uint64_t s)
+{
+    uint64_t v;
+    if (st_hmap_get(h->smap, &s, sizeof s, &v)) return &h->sers[v - 1];
+    if (h->nsers == h->capsers) {
+        size_t cap = h->capsers ? h->capsers * 2 : 64;
+        hseries *n = st_realloc(h->sers, cap * sizeof *n);
+        if (!n) return NULL;
+        h->bytes += (cap - h->capsers) * sizeof *n;
+        h->sers = n;
+        h->capsers = cap;
+    }
+    if (st_hmap_put(h->smap, &s, sizeof s, h->nsers + 1)) return NULL;
+    hseries *e = &h->sers[h->nsers++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+static int series_add_col(head *h, hseries *e, size_t idx)
+{
+    if (e->n == e->cap) {
+        uint32_t cap = e->cap ? e->cap * 2 : 16;
+        uint32_t *n = st_realloc(e->cols, cap * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        h->bytes += (size_t)(cap - e->cap) * sizeof *n;
+        e->cols = n;
+        e->cap = cap;
+    }
+    e->cols[e->n++] = (uint32_t)idx;
+    return 0;
+}
+
+/* The column (s, f), created with type when absent; e is s's entry. */
+static int col_get(head *h, hseries *e, uint32_t pos, uint64_t s, uint64_t f, uint8_t type, column **out)
+{
+    if (pos < e->n) {
+        column *c = h->cols[e->cols[pos]];
+        if (c->field_id == f) { *out = c; return 0; }
+    }
+    column *c = NULL;
+    for (uint32_t k = 0; k < e->n && k < 32 && !c; k++)
+        if (h->cols[e->cols[k]]->field_id == f) c = h->cols[e->cols[k]];
+    if (!c) c = col_find(h, s, f);
+    if (!c) {
+        int rc = col_create(h, s, f, type, &c);
+        if (rc) return rc;
+        /* Out of memory here leaves the column off the list: it is then
+         * found by hash (col_find above), never created twice. */
+        (void)series_add_col(h, e, h->ncols - 1);
+    }
+    *out = c;
+    return 0;
+}
+
+static int col_put(head *h, column *c, int64_t ts, const st_value *v, uint32_t quality);
+
 int head_append(head *h, uint64_t s, uint64_t f, int64_t ts, const st_value *v, uint32_t quality)
 {
-    column *c = col_find(h, s, f);
-    if (!c) {
-        int rc = col_create(h, s, f, v->type, &c);
-        if (rc) return rc;
+    hseries *e = series_get(h, s);
+    if (!e) return ST_ENOMEM;
+    column *c;
+    int rc = col_get(h, e, UINT32_MAX, s, f, v->type, &c);
+    if (rc) return rc;
+    return col_put(h, c, ts, v, quality);
+}
+
+int head_append_line(head *h, uint64_t s, int64_t ts, uint32_t quality, size_t n, const uint64_t *fields,
+                     const st_value *vals, size_t *appended)
+{
+    *appended = 0;
+    hseries *e = series_get(h, s);
+    if (!e) return ST_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        column *c;
+        int rc = col_get(h, e, i < UINT32_MAX ? (uint32_t)i : UINT32_MAX, s, fields[i], vals[i].type, &c);
+        if (!rc) rc = col_put(h, c, ts, &vals[i], quality);
+        if (rc == ST_ENOMEM) return rc;
+        if (rc == 0) (*appended)++;
     }
+    return 0;
+}
+
+/* One value into column c (lock held): in order into the chunks, else
+ * into the OOO buffer. */
+static int col_put(head *h, column *c, int64_t ts, const st_value *v, uint32_t quality)
+{
     if (c->type != v->type) return ST_ECONFLICT;
     if (ts < c->last_ts) {
         if (c->ooo_n == c->ooo_cap) {
@@ -986,6 +1081,8 @@ void head_drop_series(head *h, uint64_t s)
     pthread_rwlock_wrlock(&h->lock);
     for (size_t i = 0; i < h->ncols; i++)
         if (h->cols[i]->series_id == s) h->cols[i]->dropped = 1;
+    uint64_t v;
+    if (st_hmap_get(h->smap, &s, sizeof s, &v)) h->sers[v - 1].n = 0; /* later writes start new columns */
     pthread_rwlock_unlock(&h->lock);
 }
 
@@ -1019,7 +1116,7 @@ int head_columns(head *h, uint64_t **pairs, size_t *n)
 size_t head_bytes(head *h)
 {
     pthread_rwlock_rdlock(&h->lock);
-    size_t b = st_hmap_bytes(h->map) + h->bytes;
+    size_t b = st_hmap_bytes(h->map) + st_hmap_bytes(h->smap) + h->bytes;
     pthread_rwlock_unlock(&h->lock);
     return b;
 }

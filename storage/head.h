@@ -45,6 +45,14 @@ void head_unlock_write(head *h);
  * (a column's type is its field's, fixed). 0, ST_ENOMEM, ST_ECONFLICT. */
 int head_append(head *h, uint64_t series_id, uint64_t field_id, int64_t ts_ns, const st_value *value,
                 uint32_t quality);
+/* Append the n values of one line (one series, one time; lock held):
+ * values[i] to column (series_id, field_ids[i]). The series is looked up
+ * once and the columns by position, so a line shaped like the series'
+ * earlier ones costs no lookup per value. A value whose type differs from
+ * its column's is skipped (ST_ECONFLICT for head_append). 0 or ST_ENOMEM;
+ * *appended counts the values taken. */
+int head_append_line(head *h, uint64_t series_id, int64_t ts_ns, uint32_t quality, size_t n,
+                     const uint64_t *field_ids, const st_value *values, size_t *appended);
 
 /* Points of one column in [tmin, tmax], sorted by time, duplicates
  * resolved. Arrays owned by the struct (head_points_fini). String values

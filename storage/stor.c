@@ -73,6 +73,13 @@ struct stor_batch {
     st_buf fc_keys;            /* the keys, concatenated */
     struct fcache { size_t off, len; uint64_t id; uint8_t type; } *fc;
     uint32_t fc_n, fc_cap;
+    /* Series refs handed out (stor_batch_series_ref): a producer that knows
+     * a line's series from an earlier line skips the index for it. */
+    uint64_t id;               /* unique among this stor's batches */
+    uint64_t last_series;      /* series of the line added last; 0 = refused */
+    struct sref { uint64_t series_id; size_t meas_off, meas_len; } *refs;
+    uint32_t nrefs, caprefs;
+    st_buf ref_meas;           /* the refs' measurements, concatenated */
     unsigned char *payload;    /* owned: the record while in the WAL */
     size_t payload_len;
     stor_done_cb done;
@@ -197,30 +204,49 @@ static int apply_points(stor *s, rd *r, uint64_t *npoints)
         ts += get_svarint(r);
         uint32_t quality = (uint32_t)get_uvarint(r);
         uint64_t nv = get_uvarint(r);
+        if (r->bad) break;
+        /* Each value takes at least 2 bytes: a count past that is corrupt
+         * (and must not size the scratch). */
+        if (nv > (uint64_t)(r->end - r->p) / 2) { r->bad = 1; break; }
+        if (nv > s->ap_cap) {
+            size_t cap = s->ap_cap ? s->ap_cap : 16;
+            while (cap < nv) cap *= 2;
+            uint64_t *f = st_realloc(s->ap_fields, cap * sizeof *f);
+            if (!f) { rc = ST_ENOMEM; goto out; }
+            s->ap_fields = f;
+            st_value *v = st_realloc(s->ap_vals, cap * sizeof *v);
+            if (!v) { rc = ST_ENOMEM; goto out; }
+            s->ap_vals = v;
+            s->ap_cap = cap;
+        }
+        size_t k = 0;
         for (uint64_t i = 0; i < nv && !r->bad; i++) {
             uint64_t field = get_uvarint(r);
-            st_value v;
-            v.type = get_u8(r);
-            switch (v.type) {
+            st_value *v = &s->ap_vals[k];
+            v->type = get_u8(r);
+            switch (v->type) {
             case ST_TYPE_FLOAT: {
                 if (r->end - r->p < 8) { r->bad = 1; break; }
                 uint64_t bits = 0;
-                for (int k = 0; k < 8; k++) bits |= (uint64_t)r->p[k] << (8 * k);
+                for (int b = 0; b < 8; b++) bits |= (uint64_t)r->p[b] << (8 * b);
                 r->p += 8;
-                memcpy(&v.v.f, &bits, 8);
+                memcpy(&v->v.f, &bits, 8);
                 break;
             }
-            case ST_TYPE_INT: v.v.i = get_svarint(r); break;
-            case ST_TYPE_UINT: v.v.u = get_uvarint(r); break;
-            case ST_TYPE_BOOL: v.v.b = get_u8(r) != 0; break;
-            case ST_TYPE_STRING: v.v.s = get_bytes(r); break;
+            case ST_TYPE_INT: v->v.i = get_svarint(r); break;
+            case ST_TYPE_UINT: v->v.u = get_uvarint(r); break;
+            case ST_TYPE_BOOL: v->v.b = get_u8(r) != 0; break;
+            case ST_TYPE_STRING: v->v.s = get_bytes(r); break;
             default: r->bad = 1; break;
             }
             if (r->bad) break;
-            int arc = head_append(hd, series, field, ts, &v, quality);
-            if (arc == ST_ENOMEM) { rc = arc; goto out; }
-            if (arc == 0) n++;
+            s->ap_fields[k++] = field;
         }
+        /* The values decoded before a corrupt byte still go in, as before. */
+        size_t took = 0;
+        int arc = head_append_line(hd, series, ts, quality, k, s->ap_fields, s->ap_vals, &took);
+        n += took;
+        if (arc == ST_ENOMEM) { rc = arc; goto out; }
     }
 out:
     head_unlock_write(hd);
@@ -718,6 +744,8 @@ void stor_close(stor *s)
     bcache_destroy(s->cache);
     head_destroy(s->active);
     head_destroy(s->frozen);
+    st_free(s->ap_fields);
+    st_free(s->ap_vals);
     sidx_destroy(s->idx);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->cat_mu);
@@ -985,6 +1013,8 @@ int stor_batch_create(stor *s, uint64_t db_id, stor_batch **out)
     st_buf_init(&b->vals);
     st_buf_init(&b->fc_meas);
     st_buf_init(&b->fc_keys);
+    st_buf_init(&b->ref_meas);
+    b->id = atomic_fetch_add(&s->batch_ids, 1) + 1;
     /* The name, for replay to define the db; read under the index lock. */
     rc = db_name_copy(s->idx, db_id, &b->db_name);
     if (rc) { stor_batch_destroy(b); return rc; }
@@ -1005,6 +1035,8 @@ void stor_batch_destroy(stor_batch *b)
     st_buf_fini(&b->fc_meas);
     st_buf_fini(&b->fc_keys);
     st_free(b->fc);
+    st_free(b->refs);
+    st_buf_fini(&b->ref_meas);
     st_free(b->logged_series);
     st_free(b->logged_fields);
     st_free(b->tags);
@@ -1013,6 +1045,7 @@ void stor_batch_destroy(stor_batch *b)
 }
 
 uint64_t stor_batch_points(const stor_batch *b) { return b->points_count; }
+uint64_t stor_batch_id(const stor_batch *b) { return b->id; }
 
 static int id_push(uint64_t **arr, size_t *n, size_t *cap, uint64_t id)
 {
@@ -1039,6 +1072,41 @@ static int batch_seen(stor_batch *b, int kind, uint64_t id, int *rc)
     if (st_hmap_get(b->defined, k, sizeof k, &v)) return 1;
     *rc = st_hmap_put(b->defined, k, sizeof k, 1);
     return 0;
+}
+
+/* Bytes put_field writes at most for a value other than a string. */
+#define FIELD_MAX_BYTES (10 + 1 + 10)
+
+static inline size_t raw_uvarint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) { p[n++] = (unsigned char)(v | 0x80); v >>= 7; }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+/* Field id and value as put_value writes them, straight into room the
+ * caller reserved (FIELD_MAX_BYTES): no call and no check per byte group.
+ * Not for strings. */
+static inline void put_field(st_buf *o, uint64_t field_id, const st_value *v)
+{
+    unsigned char *p = (unsigned char *)o->ptr + o->len, *p0 = p;
+    p += raw_uvarint(p, field_id);
+    *p++ = v->type;
+    switch (v->type) {
+    case ST_TYPE_FLOAT: {
+        uint64_t bits;
+        memcpy(&bits, &v->v.f, 8);
+        for (int k = 0; k < 8; k++) p[k] = (unsigned char)(bits >> (8 * k));
+        p += 8;
+        break;
+    }
+    case ST_TYPE_INT: p += raw_uvarint(p, ((uint64_t)v->v.i << 1) ^ (uint64_t)(v->v.i >> 63)); break;
+    case ST_TYPE_UINT: p += raw_uvarint(p, v->v.u); break;
+    default: *p++ = v->v.b ? 1 : 0; break; /* BOOL */
+    }
+    o->len += (size_t)(p - p0);
+    o->ptr[o->len] = 0;
 }
 
 static int put_value(st_buf *o, const st_value *v)
@@ -1084,6 +1152,99 @@ static int fc_set(stor_batch *b, uint32_t i, st_slice key, uint64_t id, uint8_t 
     return 0;
 }
 
+/* The fields of one line of series_id: resolve them (the previous line's
+ * fields by position, else the index), define new ones, append the point. */
+static int add_fields(stor_batch *b, uint64_t series_id, st_slice measurement, const stor_field_in *fields,
+                      uint32_t field_count, int64_t ts_ns, uint32_t quality, char *msg, size_t msg_cap,
+                      uint32_t *dropped)
+{
+    stor *s = b->s;
+    int rc;
+    unsigned flags;
+    st_buf_clear(&b->vals);
+    uint32_t nvals = 0;
+    int conflict = 0;
+    int same_meas = b->fc_meas.len == measurement.len && (measurement.len == 0 ||
+                    (b->fc_meas.ptr && memcmp(b->fc_meas.ptr, measurement.ptr, measurement.len) == 0));
+    if (!same_meas) {
+        st_buf_clear(&b->fc_meas);
+        st_buf_clear(&b->fc_keys);
+        b->fc_n = 0;
+        if ((rc = st_buf_append(&b->fc_meas, measurement.ptr, measurement.len)) != 0) return rc;
+    }
+    if ((rc = st_buf_reserve(&b->vals, (size_t)field_count * FIELD_MAX_BYTES)) != 0) return rc;
+    for (uint32_t i = 0; i < field_count; i++) {
+        const stor_field_in *f = &fields[i];
+        uint64_t field_id;
+        st_type existing = ST_TYPE_NONE;
+        if (i < b->fc_n && b->fc[i].type == f->value.type && b->fc[i].len == f->key.len &&
+            memcmp(b->fc_keys.ptr + b->fc[i].off, f->key.ptr, f->key.len) == 0) {
+            /* Same field as the previous line: resolved (and, if new, defined
+             * in this batch) already. */
+            field_id = b->fc[i].id;
+            if (f->value.type != ST_TYPE_STRING) {
+                /* Room: reserved above for every value, strings aside (a
+                 * string appends through put_value, which reserves). */
+                if (b->vals.cap - b->vals.len <= FIELD_MAX_BYTES &&
+                    (rc = st_buf_reserve(&b->vals, FIELD_MAX_BYTES)) != 0)
+                    return rc;
+                put_field(&b->vals, field_id, &f->value);
+            } else if ((rc = st_buf_put_uvarint(&b->vals, field_id)) != 0 || (rc = put_value(&b->vals, &f->value)) != 0) {
+                return rc;
+            }
+            nvals++;
+            continue;
+        }
+        rc = sidx_field_resolve(s->idx, b->db_id, measurement, f->key, (st_type)f->value.type, &field_id, &flags, &existing);
+        if (rc == ST_ECONFLICT) {
+            (*dropped)++;
+            if (!conflict) {
+                snprintf(msg, msg_cap,
+                         "field type conflict: input field \"%.*s\" on measurement \"%.*s\" is type %s, already exists as type %s dropped=1",
+                         (int)(f->key.len > 200 ? 200 : f->key.len), f->key.ptr,
+                         (int)(measurement.len > 200 ? 200 : measurement.len), measurement.ptr,
+                         st_type_name((st_type)f->value.type), st_type_name(existing));
+            }
+            conflict = 1;
+            continue;
+        }
+        if (rc) return rc;
+        if (!(flags & SIDX_F_LOGGED)) {
+            int seen = batch_seen(b, 2, field_id, &rc);
+            if (rc) return rc;
+            if (!seen) {
+                st_buf *d = &b->defs_fields;
+                if ((rc = st_buf_put_uvarint(d, field_id)) || (rc = st_buf_put_uvarint(d, measurement.len)) ||
+                    (rc = st_buf_append(d, measurement.ptr, measurement.len)) || (rc = st_buf_put_uvarint(d, f->key.len)) ||
+                    (rc = st_buf_append(d, f->key.ptr, f->key.len)) || (rc = st_buf_put_u8(d, f->value.type)))
+                    return rc;
+                b->nfield_defs++;
+                if ((rc = id_push(&b->logged_fields, &b->nlf, &b->clf, field_id)) != 0) return rc;
+            }
+        }
+        if ((rc = fc_set(b, i, f->key, field_id, f->value.type)) != 0) return rc;
+        if ((rc = st_buf_put_uvarint(&b->vals, field_id)) != 0) return rc;
+        if ((rc = put_value(&b->vals, &f->value)) != 0) return rc;
+        nvals++;
+    }
+    if (nvals) {
+        st_buf *p = &b->points;
+        if ((rc = st_buf_reserve(p, 4 * 10 + b->vals.len)) != 0) return rc;
+        unsigned char *o = (unsigned char *)p->ptr + p->len, *o0 = o;
+        uint64_t dts = (uint64_t)ts_ns - (uint64_t)b->prev_ts;
+        o += raw_uvarint(o, series_id);
+        o += raw_uvarint(o, (dts << 1) ^ (uint64_t)((int64_t)dts >> 63));
+        o += raw_uvarint(o, quality);
+        o += raw_uvarint(o, nvals);
+        memcpy(o, b->vals.ptr, b->vals.len);
+        p->len += (size_t)(o - o0) + b->vals.len;
+        p->ptr[p->len] = 0;
+        b->prev_ts = ts_ns;
+        b->points_count += nvals;
+    }
+    return conflict ? ST_ECONFLICT : 0;
+}
+
 int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys, const st_slice *tag_vals,
                    uint32_t tag_count, const stor_field_in *fields, uint32_t field_count, int64_t ts_ns,
                    uint32_t quality, char *msg, size_t msg_cap, uint32_t *dropped)
@@ -1091,6 +1252,7 @@ int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys
     stor *s = b->s;
     int rc;
     *dropped = 0;
+    b->last_series = 0;
     if (msg_cap) msg[0] = 0;
     if (ts_ns < b->oldest_ns) {
         *dropped = field_count;
@@ -1143,73 +1305,49 @@ int stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_keys
             if ((rc = id_push(&b->logged_series, &b->nls, &b->cls, series_id)) != 0) return rc;
         }
     }
-    st_buf_clear(&b->vals);
-    uint32_t nvals = 0;
-    int conflict = 0;
-    int same_meas = b->fc_meas.len == measurement.len && (measurement.len == 0 ||
-                    (b->fc_meas.ptr && memcmp(b->fc_meas.ptr, measurement.ptr, measurement.len) == 0));
-    if (!same_meas) {
-        st_buf_clear(&b->fc_meas);
-        st_buf_clear(&b->fc_keys);
-        b->fc_n = 0;
-        if ((rc = st_buf_append(&b->fc_meas, measurement.ptr, measurement.len)) != 0) return rc;
+    rc = add_fields(b, series_id, measurement, fields, field_count, ts_ns, quality, msg, msg_cap, dropped);
+    if (rc == 0 || rc == ST_ECONFLICT) b->last_series = series_id;
+    return rc;
+}
+
+int stor_batch_series_ref(stor_batch *b, stor_series_ref *out)
+{
+    if (!b->last_series) return ST_ENOTFOUND;
+    if (b->nrefs == b->caprefs) {
+        uint32_t cap = b->caprefs ? b->caprefs * 2 : 64;
+        struct sref *n = st_realloc(b->refs, cap * sizeof *n);
+        if (!n) return ST_ENOMEM;
+        b->refs = n;
+        b->caprefs = cap;
     }
-    for (uint32_t i = 0; i < field_count; i++) {
-        const stor_field_in *f = &fields[i];
-        uint64_t field_id;
-        st_type existing = ST_TYPE_NONE;
-        if (i < b->fc_n && b->fc[i].type == f->value.type && b->fc[i].len == f->key.len &&
-            memcmp(b->fc_keys.ptr + b->fc[i].off, f->key.ptr, f->key.len) == 0) {
-            /* Same field as the previous line: resolved (and, if new, defined
-             * in this batch) already. */
-            field_id = b->fc[i].id;
-            if ((rc = st_buf_put_uvarint(&b->vals, field_id)) != 0) return rc;
-            if ((rc = put_value(&b->vals, &f->value)) != 0) return rc;
-            nvals++;
-            continue;
-        }
-        rc = sidx_field_resolve(s->idx, b->db_id, measurement, f->key, (st_type)f->value.type, &field_id, &flags, &existing);
-        if (rc == ST_ECONFLICT) {
-            (*dropped)++;
-            if (!conflict) {
-                snprintf(msg, msg_cap,
-                         "field type conflict: input field \"%.*s\" on measurement \"%.*s\" is type %s, already exists as type %s dropped=1",
-                         (int)(f->key.len > 200 ? 200 : f->key.len), f->key.ptr,
-                         (int)(measurement.len > 200 ? 200 : measurement.len), measurement.ptr,
-                         st_type_name((st_type)f->value.type), st_type_name(existing));
-            }
-            conflict = 1;
-            continue;
-        }
-        if (rc) return rc;
-        if (!(flags & SIDX_F_LOGGED)) {
-            int seen = batch_seen(b, 2, field_id, &rc);
-            if (rc) return rc;
-            if (!seen) {
-                st_buf *d = &b->defs_fields;
-                if ((rc = st_buf_put_uvarint(d, field_id)) || (rc = st_buf_put_uvarint(d, measurement.len)) ||
-                    (rc = st_buf_append(d, measurement.ptr, measurement.len)) || (rc = st_buf_put_uvarint(d, f->key.len)) ||
-                    (rc = st_buf_append(d, f->key.ptr, f->key.len)) || (rc = st_buf_put_u8(d, f->value.type)))
-                    return rc;
-                b->nfield_defs++;
-                if ((rc = id_push(&b->logged_fields, &b->nlf, &b->clf, field_id)) != 0) return rc;
-            }
-        }
-        if ((rc = fc_set(b, i, f->key, field_id, f->value.type)) != 0) return rc;
-        if ((rc = st_buf_put_uvarint(&b->vals, field_id)) != 0) return rc;
-        if ((rc = put_value(&b->vals, &f->value)) != 0) return rc;
-        nvals++;
+    /* The last line's measurement is the field cache's. */
+    struct sref *r = &b->refs[b->nrefs];
+    r->series_id = b->last_series;
+    r->meas_off = b->ref_meas.len;
+    r->meas_len = b->fc_meas.len;
+    if (st_buf_append(&b->ref_meas, b->fc_meas.ptr ? b->fc_meas.ptr : "", b->fc_meas.len)) return ST_ENOMEM;
+    out->batch = b->id;
+    out->idx = b->nrefs++;
+    return 0;
+}
+
+int stor_batch_add_ref(stor_batch *b, stor_series_ref ref, const stor_field_in *fields, uint32_t field_count,
+                       int64_t ts_ns, uint32_t quality, char *msg, size_t msg_cap, uint32_t *dropped)
+{
+    *dropped = 0;
+    b->last_series = 0;
+    if (msg_cap) msg[0] = 0;
+    if (ref.batch != b->id || ref.idx >= b->nrefs) return ST_EINVAL;
+    if (ts_ns < b->oldest_ns) {
+        *dropped = field_count;
+        snprintf(msg, msg_cap, "points beyond retention policy dropped=%u", field_count);
+        return ST_ERANGE;
     }
-    if (nvals) {
-        st_buf *p = &b->points;
-        if ((rc = st_buf_put_uvarint(p, series_id)) || (rc = put_svarint(p, (int64_t)((uint64_t)ts_ns - (uint64_t)b->prev_ts))) ||
-            (rc = st_buf_put_uvarint(p, quality)) || (rc = st_buf_put_uvarint(p, nvals)) ||
-            (rc = st_buf_append(p, b->vals.ptr, b->vals.len)))
-            return rc;
-        b->prev_ts = ts_ns;
-        b->points_count += nvals;
-    }
-    return conflict ? ST_ECONFLICT : 0;
+    const struct sref *r = &b->refs[ref.idx];
+    st_slice m = { b->ref_meas.ptr ? b->ref_meas.ptr + r->meas_off : "", r->meas_len };
+    int rc = add_fields(b, r->series_id, m, fields, field_count, ts_ns, quality, msg, msg_cap, dropped);
+    if (rc == 0 || rc == ST_ECONFLICT) b->last_series = r->series_id;
+    return rc;
 }
 
 size_t stor__head_limit(const stor *s)

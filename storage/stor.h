@@ -53,7 +53,8 @@ typedef struct stor_opts {
     int64_t flush_age_ms;          /* flush a head older than this; 0 -> 10 minutes */
     int bulk_load;                 /* offline import: no WAL; stor_write applies at once on the caller's
                                       thread, and data is durable only once stor_close (or stor_flush)
-                                      returned — an interrupted bulk load is simply run again */
+                                      returned — an interrupted bulk load is simply run again. Flushes
+                                      do not compact (the server merges the files later) */
     const stor_io *io;             /* NULL = stor_io_posix() */
 } stor_opts;
 
@@ -115,6 +116,31 @@ int  stor_batch_add(stor_batch *b, st_slice measurement, const st_slice *tag_key
                     uint32_t field_count, int64_t ts_ns, uint32_t quality, char *msg, size_t msg_cap,
                     uint32_t *dropped);
 uint64_t stor_batch_points(const stor_batch *b); /* values added so far */
+
+/*
+ * Series refs: a producer that can tell a line's series from an earlier
+ * line's (line protocol: the series key as written) resolves it once per
+ * batch. Right after a stor_batch_add (or _add_ref) that returned 0 or
+ * ST_ECONFLICT, stor_batch_series_ref gives that line's series; later lines
+ * of the same series (and measurement) go through stor_batch_add_ref: no tag
+ * sorting, no index lookup, no index lock. A ref belongs to its batch:
+ * compare stor_batch_id() to know when refs kept from another batch went
+ * stale. The producer's thread, like the other stor_batch_* calls.
+ */
+typedef struct stor_series_ref {
+    uint64_t batch;   /* stor_batch_id of the batch it belongs to */
+    uint32_t idx;
+} stor_series_ref;
+
+/* Unique among the batches of one stor (never 0). */
+uint64_t stor_batch_id(const stor_batch *b);
+/* The series of the line added last. 0, ST_ENOTFOUND (that line was
+ * refused as a whole, or none was added), ST_ENOMEM. */
+int stor_batch_series_ref(stor_batch *b, stor_series_ref *out);
+/* stor_batch_add for a line of the ref's series: same returns (but
+ * ST_ELIMIT), and ST_EINVAL for a ref of another batch. */
+int stor_batch_add_ref(stor_batch *b, stor_series_ref ref, const stor_field_in *fields, uint32_t field_count,
+                       int64_t ts_ns, uint32_t quality, char *msg, size_t msg_cap, uint32_t *dropped);
 
 typedef void (*stor_done_cb)(void *arg, int status);
 /* Takes ownership of the batch (also when it returns an error). An empty

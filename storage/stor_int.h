@@ -61,6 +61,7 @@ struct stor {
     wal *log;                  /* owned */
     _Atomic int readonly;
     _Atomic uint64_t points_written;
+    _Atomic uint64_t batch_ids;        /* the last stor_batch id handed out */
     uint64_t replayed;
     /* heads */
     pthread_mutex_t apply_mu;  /* held while a record is applied / heads swap */
@@ -68,6 +69,9 @@ struct stor {
     head *active;              /* owned */
     head *frozen;              /* owned; NULL unless a flush is running */
     uint64_t last_seq;         /* last WAL seq applied to a head (apply_mu) */
+    uint64_t *ap_fields;       /* owned: one point's field ids while applying (apply_mu) */
+    st_value *ap_vals;         /* owned: and its values */
+    size_t ap_cap;
     int64_t active_since_ns;   /* when the active head got its first point */
     /* segments */
     bcache *cache;             /* owned */

@@ -21,14 +21,18 @@
  *  - input: files or "-" (stdin), plain, gzip or zstd (detected by the magic
  *    bytes, decompressed as a stream).
  *  - a line ends at a LF that is not inside a double-quoted string field
- *    value: the same state machine as ingest/lp.c's line-end scanner, so the
- *    client and the server always agree where lines end.
+ *    value: lines are cut with ingest/lp.h's scanner (lp_scan_line), the one
+ *    the parser uses, so the client and the server always agree where lines
+ *    end; lp_scan_kind tells blank lines and lines without a timestamp.
  *  - a batch ends at a line end once it holds --batch-bytes, and at the end
  *    of each file (a batch belongs to one file: errors map to FILE:LINE).
  *    Blank and comment lines stay in the batch so its physical line numbers
- *    match the file's.
+ *    match the file's. The whole lines of a read chunk go into the batch in
+ *    one copy; a line straddling chunks, or one to stamp, goes alone.
  *  - a line without a timestamp gets one when it is read (the time of its
  *    input chunk, in --precision): a retried batch writes the same points.
+ *    --offline never retries: there the parser stamps it with the time its
+ *    batch is parsed, and the reader only tells blank lines (lp_line_blank).
  *
  * Sending: 2xx = written. 400/422 whose message says "partial write" or
  * "unable to parse" = written except the rejected lines, counted from the
@@ -270,6 +274,21 @@ static int in_open(imp_input *in, const char *path, char *err, size_t errlen)
 static int in_read(imp_input *in, char *dst, size_t cap, size_t *got, char *err, size_t errlen)
 {
     *got = 0;
+    if (in->kind == IN_PLAIN && in->raw_off == in->raw_len && !in->eof) {
+        /* Plain input goes straight into dst (raw only held the magic). */
+        for (;;) {
+            ssize_t r = read(in->fd, dst, cap);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) {
+                snprintf(err, errlen, "%s: read: %s", in->name, strerror(errno));
+                return ST_EIO;
+            }
+            if (r == 0) in->eof = 1;
+            in->raw_read += (uint64_t)r;
+            *got = (size_t)r;
+            return 0;
+        }
+    }
     for (;;) {
         int rc = in_fill_raw(in, err, errlen);
         if (rc) return rc;
@@ -326,141 +345,6 @@ static int in_read(imp_input *in, char *dst, size_t cap, size_t *got, char *err,
     }
 }
 
-/* ---- line protocol: where lines end (mirrors ingest/lp.c's scan_run) ---- */
-
-enum { SC_LEAD = 0, SC_COMMENT, SC_KEY, SC_SP, SC_FKEY, SC_FVAL0, SC_STR, SC_STR_ESC, SC_FVAL, SC_TS };
-
-typedef struct lp_cut {
-    unsigned char st;
-    unsigned char prev;
-    unsigned char ts_seen; /* a non-blank byte after the fields */
-    uint64_t inner_lfs;    /* raw LFs inside string values of this line */
-} lp_cut;
-
-/* Runs over [p, end); returns the LF that ends the line, or NULL when the
- * line goes on past end (state kept). */
-/* The next unescaped space in [p, e), or NULL. */
-static const char *next_sep(const char *p, const char *e)
-{
-    while (p < e) {
-        const char *q = memchr(p, ' ', (size_t)(e - p));
-        if (!q) return NULL;
-        if (q == p || q[-1] != '\\') return q;
-        p = q + 1;
-    }
-    return NULL;
-}
-
-/*
- * Fast path for a whole line at the start of a line: no double quote before
- * its LF (so no string field can hide a LF), not a comment. Finds the line's
- * end with memchr and whether it carries a timestamp (a third section).
- * Returns the LF, or NULL to fall back to the state machine.
- */
-static const char *cut_fast(lp_cut *sc, const char *p, const char *end)
-{
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl || memchr(p, '"', (size_t)(nl - p))) return NULL;
-    const char *s = p;
-    while (s < nl && (*s == ' ' || *s == '\t')) s++;
-    if (s == nl || *s == '#') return NULL;
-    const char *e = nl;
-    if (e > s && e[-1] == '\r') e--;
-    /* The state the machine would end in, so finish_line stamps exactly the
-     * lines whose fields ended cleanly. */
-    unsigned st = SC_KEY;
-    const char *sp1 = next_sep(s, e);              /* after measurement+tags */
-    if (sp1) {
-        const char *f = sp1;
-        while (f < e && *f == ' ') f++;
-        const char *sp2 = next_sep(f, e);          /* after the fields */
-        const char *fe = sp2 ? sp2 : e;
-        if (f == e) st = SC_SP;
-        else if (!memchr(f, '=', (size_t)(fe - f))) st = SC_FKEY;
-        else if (!sp2) st = SC_FVAL;
-        else {
-            st = SC_TS;
-            const char *t = sp2;
-            while (t < e && *t == ' ') t++;
-            if (t < e) sc->ts_seen = 1;
-        }
-    }
-    sc->st = (unsigned char)st;
-    sc->prev = '\n';
-    return nl;
-}
-
-static const char *cut_run(lp_cut *sc, const char *p, const char *end)
-{
-    if (sc->st == SC_LEAD && p < end) {
-        const char *nl = cut_fast(sc, p, end);
-        if (nl) return nl;
-    }
-    unsigned st = sc->st, prev = sc->prev;
-    for (; p < end; p++) {
-        unsigned c = (unsigned char)*p;
-        switch (st) {
-        case SC_LEAD:
-            if (c == '\n') goto eol;
-            if (c == ' ' || c == '\t') break;
-            st = c == '#' ? SC_COMMENT : SC_KEY;
-            break;
-        case SC_COMMENT: {
-            const char *q = memchr(p, '\n', (size_t)(end - p));
-            if (q) { p = q; goto eol; }
-            p = end - 1;
-            c = (unsigned char)*p;
-            break;
-        }
-        case SC_TS:
-            if (c == '\n') goto eol;
-            if (c != ' ' && c != '\r') sc->ts_seen = 1;
-            break;
-        case SC_KEY:
-            if (c == '\n') goto eol;
-            if (c == ' ' && prev != '\\') st = SC_SP;
-            break;
-        case SC_SP:
-            if (c == '\n') goto eol;
-            if (c != ' ') st = c == '=' ? SC_FVAL0 : SC_FKEY;
-            break;
-        case SC_FKEY:
-            if (c == '\n') goto eol;
-            if (prev != '\\') {
-                if (c == '=') st = SC_FVAL0;
-                else if (c == ' ') st = SC_TS;
-            }
-            break;
-        case SC_FVAL0:
-            if (c == '"') { st = SC_STR; break; }
-            st = SC_FVAL;
-            /* fall through */
-        case SC_FVAL:
-            if (c == '\n') goto eol;
-            if (c == ',') st = SC_FKEY;
-            else if (c == ' ') st = SC_TS;
-            break;
-        case SC_STR:
-            if (c == '\\') st = SC_STR_ESC;
-            else if (c == '"') st = SC_FVAL;
-            else if (c == '\n') sc->inner_lfs++;
-            break;
-        case SC_STR_ESC:
-            if (c == '\n') sc->inner_lfs++;
-            st = SC_STR;
-            break;
-        }
-        prev = c;
-    }
-    sc->st = (unsigned char)st;
-    sc->prev = (unsigned char)prev;
-    return NULL;
-eol:
-    sc->st = (unsigned char)st;
-    sc->prev = (unsigned char)prev;
-    return p;
-}
-
 /* ---- the batch source: line protocol and CSV files ---- */
 
 typedef struct lp_source {
@@ -477,7 +361,8 @@ typedef struct lp_source {
     int64_t unit_ns;
     char stamp[24];        /* " <ts>" for lines without a timestamp */
     size_t stamp_len;
-    lp_cut sc;             /* state of the line being cut */
+    int stamp_lines;       /* 1: stamp them here; 0 (--offline): the parser stamps them */
+    lp_scan sc;            /* ingest/lp.h's scanner on the line being cut */
     size_t line_start;     /* offset in the batch body where it starts */
     uint64_t line_no;      /* physical line number of the next line in the file */
     int fmt;               /* FMT_* asked for */
@@ -513,7 +398,7 @@ static void set_stamp(lp_source *ls)
 static int finish_line(lp_source *ls, imp_batch *b, uint64_t end_off)
 {
     st_buf *body = &b->body;
-    lp_cut *sc = &ls->sc;
+    lp_scan *sc = &ls->sc;
     int rc = 0;
     uint64_t phys = 1 + sc->inner_lfs;
     if (end_off <= ls->skip_until) {
@@ -524,16 +409,18 @@ static int finish_line(lp_source *ls, imp_batch *b, uint64_t end_off)
         memset(sc, 0, sizeof *sc);
         return 0;
     }
-    if (sc->st != SC_LEAD && sc->st != SC_COMMENT) {
+    const char *line = body->ptr ? body->ptr + ls->line_start : "";
+    size_t line_len = body->len - ls->line_start;
+    int kind = ls->stamp_lines ? lp_scan_kind(sc, line, line_len) : lp_line_blank(line, line_len) ? LP_SCAN_BLANK : LP_SCAN_OTHER;
+    if (kind != LP_SCAN_BLANK) {
         b->lines++;
         ls->base.lines++;
         /* Stamp only a line whose fields ended cleanly; a malformed one goes
          * as is, so the server's error quotes the line from the file. */
-        if (!sc->ts_seen && (sc->st == SC_FVAL || sc->st == SC_TS)) {
+        if (kind == LP_SCAN_NO_TS) {
             size_t n = body->len;
             if (n > ls->line_start && body->ptr[n - 1] == '\r') n--;
-            if (sc->st == SC_TS)
-                while (n > ls->line_start && body->ptr[n - 1] == ' ') n--;
+            while (n > ls->line_start && body->ptr[n - 1] == ' ') n--;
             body->len = n;
             rc = st_buf_append(body, ls->stamp, ls->stamp_len);
         }
@@ -544,6 +431,37 @@ static int finish_line(lp_source *ls, imp_batch *b, uint64_t end_off)
     memset(sc, 0, sizeof *sc);
     ls->line_start = body->len;
     return rc ? ST_ENOMEM : 0;
+}
+
+/* The whole lines at the start of [p, end), appended to the batch in one
+ * piece (no partial line pending, past the resume point): counted as
+ * finish_line counts them, up to the batch's size. Stops before a line
+ * to stamp (finish_line does that) and before a line that does not end in
+ * the chunk. Returns the bytes taken (whole lines with their LFs). */
+static size_t take_lines(lp_source *ls, imp_batch *b, const char *p, const char *end)
+{
+    const char *run = p;
+    uint64_t lines = 0, phys = 0;
+    size_t room = ls->batch_bytes > b->body.len ? ls->batch_bytes - b->body.len : 0;
+    while (p < end) {
+        lp_scan sc = { 0 };
+        const char *lf = lp_scan_line(&sc, p, end);
+        if (!lf) break;
+        int kind = ls->stamp_lines ? lp_scan_kind(&sc, p, (size_t)(lf - p))
+                 : lp_line_blank(p, (size_t)(lf - p)) ? LP_SCAN_BLANK : LP_SCAN_OTHER;
+        if (kind == LP_SCAN_NO_TS) break;
+        lines += kind != LP_SCAN_BLANK;
+        phys += 1 + sc.inner_lfs;
+        p = lf + 1;
+        if ((size_t)(p - run) >= room && b->lines + lines > 0) break;
+    }
+    if (p == run || st_buf_append(&b->body, run, (size_t)(p - run))) return 0; /* out of memory: the slow path says so */
+    b->lines += lines;
+    ls->base.lines += lines;
+    b->phys_lines += phys;
+    ls->line_no += phys;
+    ls->line_start = b->body.len;
+    return (size_t)(p - run);
 }
 
 /* A whole CSV record is in ls->rec; end_off is the offset after its LF. */
@@ -659,7 +577,7 @@ static int lp_source_next(imp_source *s, imp_batch *b)
                 /* End of this file: a last line without LF still counts. */
                 uint64_t end = ls->chunk_base;
                 if (ls->file_fmt == FMT_LP) {
-                    if (b->body.len > ls->line_start || ls->sc.st != SC_LEAD) {
+                    if (b->body.len > ls->line_start) {
                         if (finish_line(ls, b, end)) goto nomem;
                     }
                 } else if (ls->rec.len) {
@@ -691,7 +609,18 @@ static int lp_source_next(imp_source *s, imp_batch *b)
                 }
                 if ((rc = finish_record(ls, b, ls->chunk_base + ls->chunk_off))) return rc;
             } else {
-                const char *lf = cut_run(&ls->sc, p, end);
+                size_t took = 0;
+                if (b->body.len == ls->line_start && ls->chunk_base + ls->chunk_off >= ls->skip_until)
+                    took = take_lines(ls, b, p, end);
+                if (took) {
+                    ls->chunk_off += took;
+                    if (b->body.len >= ls->batch_bytes && b->lines > 0) {
+                        b->off_end = ls->chunk_base + ls->chunk_off;
+                        return 1;
+                    }
+                    continue;
+                }
+                const char *lf = lp_scan_line(&ls->sc, p, end);
                 const char *stop = lf ? lf : end;
                 if (st_buf_append(&b->body, p, (size_t)(stop - p))) goto nomem;
                 ls->chunk_off += (size_t)(stop - p) + (lf ? 1 : 0);
@@ -717,7 +646,7 @@ nomem:
 }
 
 static int lp_source_create(char **files, int nfiles, size_t batch_bytes, int64_t unit_ns, int fmt,
-                            const imp_csv_opts *csvo, uint64_t skip_until, imp_source **out)
+                            const imp_csv_opts *csvo, uint64_t skip_until, int stamp_lines, imp_source **out)
 {
     lp_source *ls = st_calloc(1, sizeof *ls);
     if (!ls) return ST_ENOMEM;
@@ -733,6 +662,7 @@ static int lp_source_create(char **files, int nfiles, size_t batch_bytes, int64_
     ls->fmt = fmt;
     ls->csvo = csvo;
     ls->skip_until = skip_until;
+    ls->stamp_lines = stamp_lines;
     st_buf_init(&ls->rec);
     ls->in.fd = -1;
     *out = &ls->base;
@@ -861,10 +791,9 @@ static size_t match_line(const imp_batch *b, size_t *cur, uint64_t *cur_line, co
     size_t pos = *cur;
     uint64_t line = *cur_line;
     while (pos < b->body.len) {
-        lp_cut sc;
-        memset(&sc, 0, sizeof sc);
+        lp_scan sc = { 0 };
         const char *ls = body + pos;
-        const char *lf = cut_run(&sc, ls, end);
+        const char *lf = lp_scan_line(&sc, ls, end);
         const char *le = lf ? lf : end;
         const char *s = ls;
         while (s < le && (*s == ' ' || *s == '\t')) s++;
@@ -1596,9 +1525,11 @@ int tool_import_main(int argc, char **argv)
          * (points are idempotent: the same point overwrites itself). */
         st_log_set_level(ST_LOG_WARN);
         /* Workers, the flush thread and the catalog thread each get a glibc
-         * malloc arena by default, and freed head chunks stay in them: the
-         * peak RSS doubled. Two arenas keep the CLI well under 100 MB. */
-        mallopt(M_ARENA_MAX, 2);
+         * malloc arena by default, and the chunks of a flushed head stay
+         * free in the arena that made them while the next head grows in
+         * another: the peak RSS doubled (with two arenas it still reached
+         * 110 MB now and then). One arena reuses them. */
+        mallopt(M_ARENA_MAX, 1);
         stor_opts so;
         memset(&so, 0, sizeof so);
         so.data_dir = offline;
@@ -1666,7 +1597,7 @@ int tool_import_main(int argc, char **argv)
     }
 
     ret = EXIT_REJECTED;
-    if (lp_source_create(files, nfiles, o.batch_bytes, o.unit_ns, fmt, &csvo, skip, &src)) {
+    if (lp_source_create(files, nfiles, o.batch_bytes, o.unit_ns, fmt, &csvo, skip, !o.storage, &src)) {
         fprintf(stderr, "strata %s: out of memory\n", cmd);
         goto out;
     }

@@ -5,6 +5,7 @@ serves every point."""
 import os
 import subprocess
 import tempfile
+import time
 
 from harness import STRATA, Server, check, eq, run_tests
 
@@ -44,6 +45,28 @@ def test_offline_import_then_serve():
     rc, out = run("import", "--offline", data, "--db", "hist", lp)
     eq(rc, 3, "refused while stratad runs")
     check("in use by a running stratad" in out, out)
+
+
+def test_offline_lines_without_timestamp_and_crlf():
+    """Lines without a timestamp get the time they are imported (the parser
+    stamps them offline); CRLF blank lines and comments are not lines."""
+    d = tempfile.mkdtemp(prefix="strata-off-")
+    data = os.path.join(d, "data")
+    lp = os.path.join(d, "mixed.lp")
+    with open(lp, "wb") as f:
+        f.write(b"# comment\r\n\r\nm,t=a v=1\r\n  \r\nm,t=a v=2 5\r\nm,t=b v=3   \nm,t=a v=4 6\n")
+    t0 = time.time_ns()
+    rc, out = run("import", "--offline", data, "--db", "hist", "--batch-bytes", "16", lp)
+    t1 = time.time_ns()
+    eq(rc, 0, out)
+    check("read 4 lines" in out and "wrote 4 lines" in out, out)
+    s = Server(data=data)
+    got = s.values("SELECT v FROM m WHERE t = 'a' AND time >= 0", db="hist")
+    eq([r[1] for r in got], [2.0, 4.0, 1.0], "a's values in time order: " + repr(got))
+    eq([r[0] for r in got[:2]], [5, 6])
+    check(t0 <= got[2][0] <= t1, "stamped at import: %r" % got)
+    got = s.values("SELECT v FROM m WHERE t = 'b' AND time >= 0", db="hist")
+    check(len(got) == 1 and got[0][1] == 3.0 and t0 <= got[0][0] <= t1, "b stamped at import: %r" % got)
 
 
 if __name__ == "__main__":

@@ -194,6 +194,14 @@ TEST(float_exact_bits)
     }
 }
 
+/* Digits eight at a time: runs of 7, 8, 9, 16, 17 digits on either side of the point. */
+T(float_digit_runs, "m a=12345678,b=1234567.8,c=12345678.12345678,d=0.1234567890123456,e=123456789.1234567,f=-87654321i,g=1234567812345678u 1234567812345678",
+  "1: m a=f:12345678,b=f:1234567.8,c=f:12345678.12345678,d=f:0.1234567890123456,e=f:123456789.1234567,f=i:-87654321,g=u:1234567812345678 1234567812345678")
+T(ts_digit_runs, "a v=1 12345678\nb v=1 123456789012345678\nc v=1 -9223372036854775806",
+  "1: a v=f:1 12345678\n2: b v=f:1 123456789012345678\n3: c v=f:1 -9223372036854775806")
+E(err_ts_digits_over, "m v=1 12345678123456781234", "time outside range -9223372036854775806 - 9223372036854775806")
+E(err_ts_digit_then_junk, "m v=1 1234567x", "bad timestamp")
+
 /* ---- integers ---- */
 T(int_limits, "m a=9223372036854775807i,b=-9223372036854775808i,c=0i,d=-0i,e=007i",
   "1: m a=i:9223372036854775807,b=i:-9223372036854775808,c=i:0,d=i:0,e=i:7 42d")
@@ -550,6 +558,134 @@ TEST(stream_in_place)
     lp_parser_destroy(p);
 }
 
+static int key_line(void *ctx, const lp_line *l)
+{
+    st_buf *b = ctx;
+    st_buf_append(b, l->key.ptr, l->key.len);
+    st_buf_append_byte(b, '|');
+    return 0;
+}
+
+TEST(series_key_as_written)
+{
+    /* The key: first non-blank byte to the space before the fields, escapes kept. */
+    const char *in = "m v=1\n \tcpu,b=2,a=1 v=1 5\nm\\ x,t=a\\,b\\ c  v=\"s p\" 6\r\nm,t=\"q\" v=1\n";
+    st_buf b;
+    st_buf_init(&b);
+    lp_opts o;
+    memset(&o, 0, sizeof o);
+    CHECK_EQ_INT(lp_parse_buffer(&o, in, strlen(in), key_line, NULL, &b, NULL), 0);
+    st_buf_append_byte(&b, 0);
+    CHECK_EQ_STR(b.ptr, "m|cpu,b=2,a=1|m\\ x,t=a\\,b\\ c|m,t=\"q\"|");
+    st_buf_fini(&b);
+}
+
+/* One line through the scanner, whole and byte by byte: its kind and inner LFs. */
+static int scan_one(const char *line, int bytewise, uint64_t *lfs)
+{
+    size_t n = strlen(line);
+    lp_scan sc = { 0 };
+    const char *lf = NULL;
+    if (!bytewise) lf = lp_scan_line(&sc, line, line + n);
+    for (size_t i = 0; bytewise && !lf && i < n; i++) lf = lp_scan_line(&sc, line + i, line + i + 1);
+    size_t len = lf ? (size_t)(lf - line) : n;
+    *lfs = sc.inner_lfs;
+    return lp_scan_kind(&sc, line, len);
+}
+
+TEST(scanner_kinds)
+{
+    static const struct { const char *line; int kind; uint64_t lfs; } cases[] = {
+        { "\n", LP_SCAN_BLANK, 0 },
+        { "  \t\r\n", LP_SCAN_BLANK, 0 },
+        { "\r\n", LP_SCAN_BLANK, 0 },
+        { " # m v=1 1\n", LP_SCAN_BLANK, 0 },
+        { "m v=1 1\n", LP_SCAN_TS, 0 },
+        { "m v=1 1\r\n", LP_SCAN_TS, 0 },
+        { "m,t=a\\ b v=1,w=2 1\n", LP_SCAN_TS, 0 },
+        { "m v=1\n", LP_SCAN_NO_TS, 0 },
+        { "m v=1   \r\n", LP_SCAN_NO_TS, 0 },
+        { "m v=1", LP_SCAN_NO_TS, 0 },                  /* last line, no LF */
+        { "m v=\"a\nb\\\"\nc\" 5\n", LP_SCAN_TS, 2 },   /* LFs inside a string */
+        { "m v=\"a\nb\",w=1\n", LP_SCAN_NO_TS, 1 },
+        { "m s=\"x y\" \n", LP_SCAN_NO_TS, 0 },
+        { "m\n", LP_SCAN_OTHER, 0 },
+        { "m \n", LP_SCAN_OTHER, 0 },
+        { "m v\n", LP_SCAN_OTHER, 0 },
+        { "m v=\"open\n", LP_SCAN_OTHER, 1 },           /* unbalanced: runs to the end */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int bytewise = 0; bytewise < 2; bytewise++) {
+            uint64_t lfs;
+            int kind = scan_one(cases[i].line, bytewise, &lfs);
+            if (kind != cases[i].kind || lfs != cases[i].lfs)
+                UNIT__FAIL("case %zu%s: kind %d lfs %llu", i, bytewise ? " (byte by byte)" : "", kind,
+                           (unsigned long long)lfs);
+        }
+}
+
+/* Repeated keys come from the key cache: every line must read as it did the
+ * first time, through evictions (more keys than slots) and the buffer
+ * reset (more key bytes than it keeps); key_hash is the key's hash or 0. */
+static int key_hash_line(void *ctx, const lp_line *l)
+{
+    int *bad = ctx;
+    if (l->key_hash && l->key_hash != lp_key_hash(l->key.ptr, l->key.len)) (*bad)++;
+    return dump_line(&out_buf, l);
+}
+
+static int key_hash_error(void *ctx, uint64_t lineno, st_slice msg)
+{
+    (void)ctx;
+    return dump_error(&out_buf, lineno, msg);
+}
+
+TEST(key_cache_repeats)
+{
+    static const char *const keys[] = { "m", "cpu,host=a", "cpu,z=1,a=2,m=3", "m\\ x,t=1", "m,t=a\\,b",
+                                        "cpu,time=1", "cpu,a=1,a=2", "m,=x", "cpu,host=a,zone=" };
+    st_buf in;
+    st_buf_init(&in);
+    for (int pass = 0; pass < 3; pass++)
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) st_buf_printf(&in, "%s v=%zu %d\n", keys[k], k, pass);
+    /* 5000 keys of ~150 bytes: past the slots and past the bytes kept */
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < 5000; k++)
+            st_buf_printf(&in, "cpu,host=h%d,pad=%0120d,z=%d v=%d %d\n", k, k, k % 7, k, pass);
+    int bad = 0;
+    st_buf_fini(&out_buf);
+    st_buf_init(&out_buf);
+    lp_opts o = def_opts();
+    REQUIRE(lp_parse_buffer(&o, in.ptr, in.len, key_hash_line, key_hash_error, &bad, NULL) == 0);
+    CHECK_EQ_INT(bad, 0);
+    /* Line n of a pass reads as line n of the first pass, but for lineno, value and time. */
+    size_t nk = sizeof keys / sizeof keys[0];
+    char *lines[3 * 9 + 10000];
+    size_t nl = 0;
+    for (char *t = strtok(out_buf.ptr, "\n"); t && nl < sizeof lines / sizeof lines[0]; t = strtok(NULL, "\n")) lines[nl++] = t;
+    REQUIRE(nl == 3 * nk + 10000);
+    for (size_t k = 0; k < nk; k++)
+        for (int pass = 1; pass < 3; pass++) {
+            const char *a = strchr(lines[k], ' '), *b = strchr(lines[pass * nk + k], ' ');
+            REQUIRE(a && b);
+            if (strstr(a, "': ") && strstr(b, "': ")) { /* errors: the same reason */
+                a = strstr(a, "': ");
+                b = strstr(b, "': ");
+            }
+            size_t la = strlen(a), lb = strlen(b);
+            /* strip the trailing " <time>" (the value is the same k) */
+            while (la && a[la - 1] != ' ') la--;
+            while (lb && b[lb - 1] != ' ') lb--;
+            CHECK_EQ_MEM(a, la, b, lb);
+        }
+    for (int k = 0; k < 5000; k++) {
+        const char *a = strchr(lines[3 * nk + k], ' '), *b = strchr(lines[3 * nk + 5000 + k], ' ');
+        REQUIRE(a && b);
+        CHECK_EQ_MEM(a, strlen(a) - 1, b, strlen(b) - 1);
+    }
+    st_buf_fini(&in);
+}
+
 static int stop_at_2(void *ctx, const lp_line *l)
 {
     int *n = ctx;
@@ -755,6 +891,10 @@ int main(void)
     RUN(err_minus_only);
     RUN(err_exp_no_digits);
     RUN(float_exact_bits);
+    RUN(float_digit_runs);
+    RUN(ts_digit_runs);
+    RUN(err_ts_digits_over);
+    RUN(err_ts_digit_then_junk);
     RUN(int_limits);
     RUN(err_int_over);
     RUN(err_int_under);
@@ -846,6 +986,9 @@ int main(void)
     RUN(stream_expected_content);
     RUN(stream_in_place);
     RUN(callback_stops_parser);
+    RUN(series_key_as_written);
+    RUN(scanner_kinds);
+    RUN(key_cache_repeats);
     RUN(stats_counts);
     RUN(finish_then_feed_again);
     RUN(batch_contents_and_ownership);
