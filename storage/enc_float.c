@@ -63,6 +63,23 @@ static inline void gorilla_put(st_buf *b, uint64_t *nbits, uint64_t *prev, uint8
     *trail = (uint8_t)tz;
 }
 
+/* A lower bound of the Gorilla stream's bytes, without writing it: a
+ * value costs 1 bit when it repeats, else at least the 2 control bits and
+ * the XOR's meaningful bits (lead capped at 31, as stored). */
+static size_t gorilla_min_bytes(const double *v, size_t n)
+{
+    if (!n) return 0;
+    uint64_t bits = 64, prev = dbits(v[0]);
+    for (size_t i = 1; i < n; i++) {
+        uint64_t cur = dbits(v[i]), x = cur ^ prev;
+        prev = cur;
+        if (!x) { bits++; continue; }
+        unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
+        bits += 2 + 64 - (lz > 31 ? 31 : lz) - tz;
+    }
+    return (size_t)((bits + 7) / 8);
+}
+
 void enc_float_appender_init(enc_float_appender *a)
 {
     memset(a, 0, sizeof *a);
@@ -523,24 +540,13 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
         if (force == ENC_FLOATPACK) return fp_encode(v, n, -1, out);
         return ST_EINVAL;
     }
-    int rc = enc_float_gorilla_encode(v, n, out);
-    if (rc) return rc;
-    size_t best = out->len - start; /* of the encoding in out */
-    *id = ENC_GORILLA;
-    /* FLOATPACK is sized without encoding; on a tie with Gorilla it wins
-     * (it decodes several times faster). */
-    int fp_order = 0;
-    if (fp_best(v, n, &fp_order) <= best) {
-        out->len = start;
-        rc = fp_encode(v, n, fp_order, out);
-        if (rc) return rc;
-        best = out->len - start;
-        *id = ENC_FLOATPACK;
-    }
+    /* The smallest payload; on a tie the faster decoder (FLOATPACK, then the
+     * decimal path, then Gorilla). Gorilla, the slowest to encode, runs only
+     * when a bound from one cheap pass says it could be smaller. */
     st_buf d;
     st_buf_init(&d);
     int alt, half, e = dec_choose_e(v, n, &alt, &half);
-    rc = half ? dec_encode(v, n, 0, e, &d) : ST_ERANGE;
+    int rc = half ? dec_encode(v, n, 0, e, &d) : ST_ERANGE;
     if (half && (rc == 0 || rc == ST_ERANGE) && alt >= 0) {
         st_buf d2;
         st_buf_init(&d2);
@@ -555,13 +561,20 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
         }
         st_buf_fini(&d2);
     }
-    if (rc == 0 && d.len < best) {
+    if (rc && rc != ST_ERANGE) goto done;
+    size_t dec = rc == 0 ? d.len : SIZE_MAX;
+    int fp_order = 0;
+    size_t fp = fp_best(v, n, &fp_order), best = fp <= dec ? fp : dec;
+    *id = fp <= dec ? ENC_FLOATPACK : ENC_DECIMAL;
+    rc = 0;
+    if (gorilla_min_bytes(v, n) < best) {
+        rc = enc_float_gorilla_encode(v, n, out);
+        if (rc) goto done;
+        if (out->len - start < best) { *id = ENC_GORILLA; goto done; }
         out->len = start;
-        rc = st_buf_append(out, d.ptr, d.len);
-        *id = ENC_DECIMAL;
-    } else if (rc == ST_ERANGE) {
-        rc = 0;
     }
+    rc = *id == ENC_FLOATPACK ? fp_encode(v, n, fp_order, out) : st_buf_append(out, d.ptr, d.len);
+done:
     st_buf_fini(&d);
     if (rc) return rc;
     if (out->len - start > n * 8) {
