@@ -438,6 +438,33 @@ int head_read(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, head_
         if ((rc = decode_values(c, i1, svals, scratch)) != 0) goto unlock;
         if ((rc = enc_quality_decode(c->q.buf.ptr, c->q.buf.len, i1, sq)) != 0) goto unlock;
     }
+    if (no == 0 && c->type != ST_TYPE_STRING) {
+        /* Only the in-order stream (what a flush of data that came in
+         * order reads): when no time repeats, the decoded arrays are the
+         * answer, moved down to the range's start. */
+        size_t x = i0 + 1;
+        while (x < i1 && sts[x] != sts[x - 1]) x++;
+        if (x >= i1) {
+            size_t k = i1 - i0;
+            if (i0) {
+                memmove(sts, sts + i0, k * sizeof *sts);
+                memmove(svals, svals + i0, k * sizeof *svals);
+                memmove(sq, sq + i0, k * sizeof *sq);
+            }
+            st_buf_clear(&out->strings);
+            st_free(out->ts);
+            st_free(out->vals);
+            st_free(out->quality);
+            out->ts = sts;
+            out->vals = svals;
+            out->quality = sq;
+            out->n = k;
+            sts = NULL;
+            svals = NULL;
+            sq = NULL;
+            goto unlock;
+        }
+    }
     ts = st_malloc(cap * sizeof *ts);
     vals = st_malloc(cap * sizeof *vals);
     q = st_malloc(cap * sizeof *q);
