@@ -948,6 +948,22 @@ done:
     return 0;
 }
 
+int st_double_from_decimal(uint64_t w, int64_t e10, double *out)
+{
+    if (w == 0) { *out = 0.0; return 1; }
+#if FLT_EVAL_METHOD == 0
+    if (w <= (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
+        double v = (double)w;
+        *out = e10 < 0 ? v / num_exact_pow10[-e10] : v * num_exact_pow10[e10];
+        return 1;
+    }
+#endif
+    uint64_t b;
+    if (e10 < NUM_POW10_MIN || e10 > 308 || !num_eisel_lemire(w, e10, &b)) return 0;
+    *out = num_from_bits(b);
+    return 1;
+}
+
 int st_parse_uint64(const char *s, size_t len, uint64_t *out)
 {
     if (len == 0) return ST_EPARSE;

@@ -33,6 +33,11 @@
  * zero is kept). *out written only on success.
  */
 int st_parse_double(const char *s, size_t len, int flags, double *out);
+/* The fast paths of st_parse_double for a caller that read the digits
+ * itself: w * 10^e10 (every digit in w, none dropped; e10 in [-342, 308])
+ * as the correctly rounded positive double: 1 and *out, or 0 when only
+ * st_parse_double on the text can tell. */
+int st_double_from_decimal(uint64_t w, int64_t e10, double *out);
 
 /* Exact decimal integers: ["-"] digits for int64; digits for uint64 (no
  * sign). Leading zeros accepted. 0, ST_EPARSE (any other byte, or empty) or

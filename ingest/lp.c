@@ -521,6 +521,15 @@ static int parse_value(lp_parser *p, const char **ip, const char *e, st_value *v
                     *ip = q;
                     return V_OK;
                 }
+                /* 17 to 19 digits (a double printed in full): Eisel-Lemire
+                 * on the digits read, without reading them again. */
+                double d;
+                if (st_double_from_decimal(m, -(int64_t)frac, &d)) {
+                    v->type = ST_TYPE_FLOAT;
+                    v->v.f = neg ? -d : d;
+                    *ip = q;
+                    return V_OK;
+                }
             } else if (!dot && (*q == 'i' || *q == 'u') && is_end(q + 1, e)) {
                 if (*q == 'i') {
                     if (nd <= 18) {

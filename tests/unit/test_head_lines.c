@@ -109,10 +109,45 @@ TEST(line_append_after_drop_and_delete)
     head_destroy(h);
 }
 
+/* Reads of a part of the in-order stream, with and without a repeated
+ * time (the later write wins), and with an out-of-order point. */
+TEST(read_ranges)
+{
+    head *h;
+    REQUIRE(head_create(&h) == 0);
+    static const uint64_t f[] = { 1 };
+    for (int64_t t = 0; t < 100; t++) CHECK_EQ_U64(line(h, 1, t * 10, f, 1), 1);
+    CHECK(column_is(h, 1, 1, 0, 10, 100));
+    head_points p;
+    head_points_init(&p);
+    REQUIRE(head_read(h, 1, 1, 205, 499, &p) == 0);
+    CHECK_EQ_U64(p.n, 29);
+    for (size_t i = 0; i < p.n; i++) CHECK(p.ts[i] == 210 + (int64_t)i * 10 && p.vals[i].v.f == val(1, p.ts[i]));
+    REQUIRE(head_read(h, 1, 1, 2000, 3000, &p) == 0);
+    CHECK_EQ_U64(p.n, 0);
+    st_value v = { .type = ST_TYPE_FLOAT, .v.f = -7 };
+    head_lock_write(h);
+    CHECK_EQ_INT(head_append(h, 1, 1, 990, &v, 0), 0); /* the same time as the last: in order, wins */
+    head_unlock_write(h);
+    REQUIRE(head_read(h, 1, 1, 900, 1000, &p) == 0);
+    REQUIRE(p.n == 10);
+    CHECK(p.ts[9] == 990 && p.vals[9].v.f == -7 && p.vals[8].v.f == val(1, 980));
+    v.v.f = -8;
+    head_lock_write(h);
+    CHECK_EQ_INT(head_append(h, 1, 1, 15, &v, 0), 0); /* out of order */
+    head_unlock_write(h);
+    REQUIRE(head_read(h, 1, 1, 0, 30, &p) == 0);
+    REQUIRE(p.n == 5);
+    CHECK(p.ts[2] == 15 && p.vals[2].v.f == -8 && p.ts[4] == 30);
+    head_points_fini(&p);
+    head_destroy(h);
+}
+
 int main(void)
 {
     RUN(line_append_any_field_order);
     RUN(line_append_skips_type_conflicts);
     RUN(line_append_after_drop_and_delete);
+    RUN(read_ranges);
     return unit_done();
 }

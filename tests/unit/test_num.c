@@ -279,6 +279,25 @@ TEST(parse_random_vs_strtod)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* The fast paths alone: whenever they answer, strtod agrees. */
+TEST(from_decimal_vs_strtod)
+{
+    char s[64];
+    long bad = 0, answered = 0, total = 1000000 / NUM_TEST_SCALE;
+    for (long k = 0; k < total; k++) {
+        uint64_t w = rnd() >> (rnd() & 63);
+        int64_t e10 = k % 3 ? -(int64_t)rnd_below(20) : (int64_t)rnd_below(651) - 342;
+        double d = -1;
+        if (!st_double_from_decimal(w, e10, &d)) continue;
+        answered++;
+        snprintf(s, sizeof s, "%" PRIu64 "e%" PRId64, w, e10);
+        double want = strtod(s, NULL);
+        if (bits_of(d) != bits_of(want) && bad++ < 5) UNIT__FAIL("%s: %.17g != %.17g", s, d, want);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(answered > total / 2);
+}
+
 TEST(parse_halfway_vs_strtod)
 {
     /* Exact midpoints between adjacent doubles (long double holds them),
@@ -441,6 +460,7 @@ int main(void)
     RUN(parse_flags);
     RUN(parse_ints);
     RUN(parse_random_vs_strtod);
+    RUN(from_decimal_vs_strtod);
     RUN(parse_halfway_vs_strtod);
     RUN(format_hand_cases);
     RUN(format_random_roundtrip);
