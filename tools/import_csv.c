@@ -29,6 +29,9 @@
  * (plus --tag k=v). Empty cells are skipped; "true"/"false" are booleans;
  * numbers floats (integers for --int-columns); with the ';' delimiter a
  * decimal comma ("21,5") is accepted; other text becomes a string field.
+ * A plain decimal ([-]digits[.digits]) goes into the line as written (the
+ * server's parser rounds it to the same double); other numbers are printed
+ * shortest.
  * Long form (--name-column): each row is one value of --measurement with
  * tag `tag=<name>` and field `value` (--value-column, default "value");
  * --quality-column: an integer (decimal or 0x hex) or Good / Bad /
@@ -141,12 +144,15 @@ static const char *cell(const imp_csv *c, size_t k) { return c->cells.ptr + c->c
 static int put_name(st_buf *b, const char *s, size_t n, int is_meas)
 {
     if (n == 0 || s[n - 1] == '\\' || memchr(s, '\n', n)) return ST_EPARSE;
+    /* Runs without a byte to escape go in one append. */
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
-        if ((ch == ',' || ch == ' ' || (ch == '=' && !is_meas)) && st_buf_append_byte(b, '\\')) return ST_ENOMEM;
-        if (st_buf_append_byte(b, ch)) return ST_ENOMEM;
+        if (ch != ',' && ch != ' ' && (ch != '=' || is_meas)) continue;
+        if (st_buf_append(b, s + run, i - run) || st_buf_append_byte(b, '\\')) return ST_ENOMEM;
+        run = i;
     }
-    return 0;
+    return st_buf_append(b, s + run, n - run) ? ST_ENOMEM : 0;
 }
 
 static int put_string(st_buf *b, const char *s, size_t n)
@@ -197,8 +203,15 @@ static int put_field(const imp_csv *c, st_buf *b, const char *s, size_t n, int a
     if (is_true(s, n)) return st_buf_append_str(b, "true") ? ST_ENOMEM : 0;
     if (is_false(s, n)) return st_buf_append_str(b, "false") ? ST_ENOMEM : 0;
     double d;
-    if (parse_num(c, s, n, &d) == 0) return put_double(b, d);
-    return put_string(b, s, n);
+    if (parse_num(c, s, n, &d)) return put_string(b, s, n);
+    /* [-]digits[.digits] is line protocol as it is, and parses there to
+     * the same double (both parsers round correctly): no need to print it. */
+    size_t i = s[0] == '-', nd = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) nd++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) nd++;
+    if (i == n && nd > 0) return st_buf_append(b, s, n) ? ST_ENOMEM : 0;
+    return put_double(b, d);
 }
 
 /* ---- time ---- */
@@ -569,7 +582,13 @@ static int put_tag_cols(imp_csv *c, st_buf *b, char *err, size_t errlen)
 static int put_ts(imp_csv *c, st_buf *b, int64_t ts)
 {
     int64_t u = c->o.unit_ns > 1 ? ts / c->o.unit_ns : ts;
-    return st_buf_printf(b, " %" PRId64 "\n", u) ? ST_ENOMEM : 0;
+    char t[24], *e = t + sizeof t, *q = e;
+    *--q = '\n';
+    uint64_t a = u < 0 ? 0 - (uint64_t)u : (uint64_t)u;
+    do { *--q = (char)('0' + a % 10); a /= 10; } while (a);
+    if (u < 0) *--q = '-';
+    *--q = ' ';
+    return st_buf_append(b, q, (size_t)(e - q)) ? ST_ENOMEM : 0;
 }
 
 static int parse_quality(const char *s, size_t n, uint32_t *q)
@@ -742,6 +761,11 @@ done:
 const char *imp_csv_cut(imp_csv *c, const char *p, const char *end)
 {
     int q = c->in_quotes;
+    if (!q) {
+        /* No '"' before the next LF: that LF ends the record. */
+        const char *lf = memchr(p, '\n', (size_t)(end - p));
+        if (lf && !memchr(p, '"', (size_t)(lf - p))) return lf;
+    }
     for (; p < end; p++) {
         if (*p == '"') q = !q;
         else if (*p == '\n' && !q) { c->in_quotes = 0; return p; }
