@@ -71,6 +71,8 @@ struct imp_csv {
     size_t ncols;
     st_buf header;           /* owned: header cells, NUL-separated */
     size_t *hoff;            /* owned: header cell offsets */
+    st_buf hkey;             /* owned: each header cell escaped as a tag or field key */
+    size_t *hkoff;           /* owned: its offsets, ncols + 1; SIZE_MAX = cannot be a key */
     int time_col, name_col, value_col, quality_col;
     uint8_t *is_int;         /* owned, per column */
     uint8_t *is_tag;         /* owned, per column: --tag-columns */
@@ -478,6 +480,18 @@ static int take_header(imp_csv *c, const char *rec, size_t len, char *err, size_
         while (n && s[n - 1] == ' ') n--;
         if (st_buf_append(&c->header, s, n) || st_buf_append_byte(&c->header, 0)) return ST_ENOMEM;
     }
+    /* Each column's name escaped as a key once, not on every row. */
+    c->hkoff = st_calloc(c->n + 1, sizeof *c->hkoff);
+    if (!c->hkoff) return ST_ENOMEM;
+    for (size_t k = 0; k < c->n; k++) {
+        const char *h = c->header.ptr + c->hoff[k];
+        size_t at = c->hkey.len;
+        rc = put_name(&c->hkey, h, strlen(h), 0);
+        if (rc == ST_ENOMEM) return rc;
+        if (rc) c->hkey.len = at;
+        c->hkoff[k] = rc ? SIZE_MAX : at;
+    }
+    c->hkoff[c->n] = c->hkey.len;
     c->have_header = 1;
     if (c->o.strata) {
         if (c->delim != ',' || c->n != 7 || find_col(c, "time") != 0 || find_col(c, "quality") != 6) {
@@ -564,13 +578,25 @@ static int put_prefix(imp_csv *c, st_buf *b, const char *name, size_t nlen)
     return rc;
 }
 
+/* Column k's name as a key (escaped at the header). ST_EPARSE when it
+ * cannot be one. */
+static int put_col_key(const imp_csv *c, st_buf *b, size_t k)
+{
+    size_t at = c->hkoff[k];
+    if (at == SIZE_MAX) return ST_EPARSE;
+    size_t end = at;
+    for (size_t j = k + 1; j <= c->ncols; j++)
+        if (c->hkoff[j] != SIZE_MAX) { end = c->hkoff[j]; break; }
+    return st_buf_append(b, c->hkey.ptr + at, end - at) ? ST_ENOMEM : 0;
+}
+
 /* The row's --tag-columns cells as tags (empty cells left out). */
 static int put_tag_cols(imp_csv *c, st_buf *b, char *err, size_t errlen)
 {
     for (size_t k = 0; k < c->n && k < c->ncols; k++) {
         if (!c->is_tag[k] || c->clen[k] == 0) continue;
         const char *h = c->header.ptr + c->hoff[k];
-        if (st_buf_append_byte(b, ',') || put_name(b, h, strlen(h), 0) || st_buf_append_byte(b, '=') ||
+        if (st_buf_append_byte(b, ',') || put_col_key(c, b, k) || st_buf_append_byte(b, '=') ||
             put_name(b, cell(c, k), c->clen[k], 0)) {
             snprintf(err, errlen, "column %.60s: '%.60s' cannot be a tag", h, cell(c, k));
             return ST_EPARSE;
@@ -733,7 +759,7 @@ int imp_csv_record(imp_csv *c, const char *rec, size_t len, st_buf *out, uint32_
             if ((int)k == c->time_col || (int)k == c->quality_col || c->is_tag[k] || c->clen[k] == 0) continue;
             const char *h = c->header.ptr + c->hoff[k];
             st_buf_append_byte(b, nf ? ',' : ' ');
-            if (put_name(b, h, strlen(h), 0)) { snprintf(err, errlen, "column name '%.60s' cannot be a field key", h); return ST_EPARSE; }
+            if (put_col_key(c, b, k)) { snprintf(err, errlen, "column name '%.60s' cannot be a field key", h); return ST_EPARSE; }
             st_buf_append_byte(b, '=');
             if ((rc = put_field(c, b, cell(c, k), c->clen[k], c->is_int[k], err, errlen, h))) return rc;
             nf++;
@@ -835,6 +861,8 @@ void imp_csv_destroy(imp_csv *c)
     if (!c) return;
     st_tz_free(c->tz);
     st_buf_fini(&c->header);
+    st_buf_fini(&c->hkey);
+    st_free(c->hkoff);
     st_buf_fini(&c->cells);
     st_buf_fini(&c->line);
     st_free(c->hoff);
