@@ -469,7 +469,8 @@ static int finish_record(lp_source *ls, imp_batch *b, uint64_t end_off)
 {
     imp_source *s = &ls->base;
     uint64_t row = ls->line_no, phys = 1;
-    for (const char *x = ls->rec.ptr, *e = x + ls->rec.len; x && (x = memchr(x, '\n', (size_t)(e - x))) != NULL; x++) phys++;
+    if (ls->rec.ptr)
+        for (const char *x = ls->rec.ptr, *e = x + ls->rec.len; (x = memchr(x, '\n', (size_t)(e - x))) != NULL; x++) phys++;
     ls->line_no += phys;
     int header = !ls->csv_header_done;
     ls->csv_header_done = 1;
