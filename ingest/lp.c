@@ -254,7 +254,7 @@ struct lp_parser {
     size_t unesc_cap, unesc_len;
     char msg[1024];
 
-    /* series keys met lately (see key_cache_*) */
+    /* series keys met lately (the key cache, above parse_line) */
     lp_kc_slot *kc;          /* owned: LP_KC_SLOTS slots, made at the first key cached */
     st_buf kc_bytes;         /* owned: their keys and tag offsets */
 };

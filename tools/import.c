@@ -469,7 +469,8 @@ static int finish_record(lp_source *ls, imp_batch *b, uint64_t end_off)
 {
     imp_source *s = &ls->base;
     uint64_t row = ls->line_no, phys = 1;
-    for (size_t i = 0; i < ls->rec.len; i++) phys += ls->rec.ptr[i] == '\n';
+    if (ls->rec.ptr)
+        for (const char *x = ls->rec.ptr, *e = x + ls->rec.len; (x = memchr(x, '\n', (size_t)(e - x))) != NULL; x++) phys++;
     ls->line_no += phys;
     int header = !ls->csv_header_done;
     ls->csv_header_done = 1;
@@ -492,11 +493,10 @@ static int finish_record(lp_source *ls, imp_batch *b, uint64_t end_off)
     if (nl == 0) return 0;
     b->lines += nl;
     s->lines += nl;
-    for (size_t i = before; i < b->body.len; i++)
-        if (b->body.ptr[i] == '\n') {
-            if (batch_push_row(b, row)) { snprintf(s->errmsg, sizeof s->errmsg, "out of memory"); return ST_ENOMEM; }
-            b->phys_lines++;
-        }
+    for (const char *x = b->body.ptr + before, *e = b->body.ptr + b->body.len; (x = memchr(x, '\n', (size_t)(e - x))) != NULL; x++) {
+        if (batch_push_row(b, row)) { snprintf(s->errmsg, sizeof s->errmsg, "out of memory"); return ST_ENOMEM; }
+        b->phys_lines++;
+    }
     return 0;
 }
 

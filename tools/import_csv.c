@@ -29,6 +29,9 @@
  * (plus --tag k=v). Empty cells are skipped; "true"/"false" are booleans;
  * numbers floats (integers for --int-columns); with the ';' delimiter a
  * decimal comma ("21,5") is accepted; other text becomes a string field.
+ * A plain decimal ([-]digits[.digits]) goes into the line as written (the
+ * server's parser rounds it to the same double); other numbers are printed
+ * shortest.
  * Long form (--name-column): each row is one value of --measurement with
  * tag `tag=<name>` and field `value` (--value-column, default "value");
  * --quality-column: an integer (decimal or 0x hex) or Good / Bad /
@@ -68,6 +71,8 @@ struct imp_csv {
     size_t ncols;
     st_buf header;           /* owned: header cells, NUL-separated */
     size_t *hoff;            /* owned: header cell offsets */
+    st_buf hkey;             /* owned: each header cell escaped as a tag or field key */
+    size_t *hkoff;           /* owned: its offsets, ncols + 1; SIZE_MAX = cannot be a key */
     int time_col, name_col, value_col, quality_col;
     uint8_t *is_int;         /* owned, per column */
     uint8_t *is_tag;         /* owned, per column: --tag-columns */
@@ -141,12 +146,15 @@ static const char *cell(const imp_csv *c, size_t k) { return c->cells.ptr + c->c
 static int put_name(st_buf *b, const char *s, size_t n, int is_meas)
 {
     if (n == 0 || s[n - 1] == '\\' || memchr(s, '\n', n)) return ST_EPARSE;
+    /* Runs without a byte to escape go in one append. */
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
-        if ((ch == ',' || ch == ' ' || (ch == '=' && !is_meas)) && st_buf_append_byte(b, '\\')) return ST_ENOMEM;
-        if (st_buf_append_byte(b, ch)) return ST_ENOMEM;
+        if (ch != ',' && ch != ' ' && (ch != '=' || is_meas)) continue;
+        if (st_buf_append(b, s + run, i - run) || st_buf_append_byte(b, '\\')) return ST_ENOMEM;
+        run = i;
     }
-    return 0;
+    return st_buf_append(b, s + run, n - run) ? ST_ENOMEM : 0;
 }
 
 static int put_string(st_buf *b, const char *s, size_t n)
@@ -197,8 +205,15 @@ static int put_field(const imp_csv *c, st_buf *b, const char *s, size_t n, int a
     if (is_true(s, n)) return st_buf_append_str(b, "true") ? ST_ENOMEM : 0;
     if (is_false(s, n)) return st_buf_append_str(b, "false") ? ST_ENOMEM : 0;
     double d;
-    if (parse_num(c, s, n, &d) == 0) return put_double(b, d);
-    return put_string(b, s, n);
+    if (parse_num(c, s, n, &d)) return put_string(b, s, n);
+    /* [-]digits[.digits] is line protocol as it is, and parses there to
+     * the same double (both parsers round correctly): no need to print it. */
+    size_t i = s[0] == '-', nd = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) nd++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) nd++;
+    if (i == n && nd > 0) return st_buf_append(b, s, n) ? ST_ENOMEM : 0;
+    return put_double(b, d);
 }
 
 /* ---- time ---- */
@@ -465,6 +480,18 @@ static int take_header(imp_csv *c, const char *rec, size_t len, char *err, size_
         while (n && s[n - 1] == ' ') n--;
         if (st_buf_append(&c->header, s, n) || st_buf_append_byte(&c->header, 0)) return ST_ENOMEM;
     }
+    /* Each column's name escaped as a key once, not on every row. */
+    c->hkoff = st_calloc(c->n + 1, sizeof *c->hkoff);
+    if (!c->hkoff) return ST_ENOMEM;
+    for (size_t k = 0; k < c->n; k++) {
+        const char *h = c->header.ptr + c->hoff[k];
+        size_t at = c->hkey.len;
+        rc = put_name(&c->hkey, h, strlen(h), 0);
+        if (rc == ST_ENOMEM) return rc;
+        if (rc) c->hkey.len = at;
+        c->hkoff[k] = rc ? SIZE_MAX : at;
+    }
+    c->hkoff[c->n] = c->hkey.len;
     c->have_header = 1;
     if (c->o.strata) {
         if (c->delim != ',' || c->n != 7 || find_col(c, "time") != 0 || find_col(c, "quality") != 6) {
@@ -551,13 +578,25 @@ static int put_prefix(imp_csv *c, st_buf *b, const char *name, size_t nlen)
     return rc;
 }
 
+/* Column k's name as a key (escaped at the header). ST_EPARSE when it
+ * cannot be one. */
+static int put_col_key(const imp_csv *c, st_buf *b, size_t k)
+{
+    size_t at = c->hkoff[k];
+    if (at == SIZE_MAX) return ST_EPARSE;
+    size_t end = at;
+    for (size_t j = k + 1; j <= c->ncols; j++)
+        if (c->hkoff[j] != SIZE_MAX) { end = c->hkoff[j]; break; }
+    return st_buf_append(b, c->hkey.ptr + at, end - at) ? ST_ENOMEM : 0;
+}
+
 /* The row's --tag-columns cells as tags (empty cells left out). */
 static int put_tag_cols(imp_csv *c, st_buf *b, char *err, size_t errlen)
 {
     for (size_t k = 0; k < c->n && k < c->ncols; k++) {
         if (!c->is_tag[k] || c->clen[k] == 0) continue;
         const char *h = c->header.ptr + c->hoff[k];
-        if (st_buf_append_byte(b, ',') || put_name(b, h, strlen(h), 0) || st_buf_append_byte(b, '=') ||
+        if (st_buf_append_byte(b, ',') || put_col_key(c, b, k) || st_buf_append_byte(b, '=') ||
             put_name(b, cell(c, k), c->clen[k], 0)) {
             snprintf(err, errlen, "column %.60s: '%.60s' cannot be a tag", h, cell(c, k));
             return ST_EPARSE;
@@ -569,7 +608,13 @@ static int put_tag_cols(imp_csv *c, st_buf *b, char *err, size_t errlen)
 static int put_ts(imp_csv *c, st_buf *b, int64_t ts)
 {
     int64_t u = c->o.unit_ns > 1 ? ts / c->o.unit_ns : ts;
-    return st_buf_printf(b, " %" PRId64 "\n", u) ? ST_ENOMEM : 0;
+    char t[24], *e = t + sizeof t, *q = e;
+    *--q = '\n';
+    uint64_t a = u < 0 ? 0 - (uint64_t)u : (uint64_t)u;
+    do { *--q = (char)('0' + a % 10); a /= 10; } while (a);
+    if (u < 0) *--q = '-';
+    *--q = ' ';
+    return st_buf_append(b, q, (size_t)(e - q)) ? ST_ENOMEM : 0;
 }
 
 static int parse_quality(const char *s, size_t n, uint32_t *q)
@@ -714,7 +759,7 @@ int imp_csv_record(imp_csv *c, const char *rec, size_t len, st_buf *out, uint32_
             if ((int)k == c->time_col || (int)k == c->quality_col || c->is_tag[k] || c->clen[k] == 0) continue;
             const char *h = c->header.ptr + c->hoff[k];
             st_buf_append_byte(b, nf ? ',' : ' ');
-            if (put_name(b, h, strlen(h), 0)) { snprintf(err, errlen, "column name '%.60s' cannot be a field key", h); return ST_EPARSE; }
+            if (put_col_key(c, b, k)) { snprintf(err, errlen, "column name '%.60s' cannot be a field key", h); return ST_EPARSE; }
             st_buf_append_byte(b, '=');
             if ((rc = put_field(c, b, cell(c, k), c->clen[k], c->is_int[k], err, errlen, h))) return rc;
             nf++;
@@ -742,6 +787,11 @@ done:
 const char *imp_csv_cut(imp_csv *c, const char *p, const char *end)
 {
     int q = c->in_quotes;
+    if (!q) {
+        /* No '"' before the next LF: that LF ends the record. */
+        const char *lf = memchr(p, '\n', (size_t)(end - p));
+        if (lf && !memchr(p, '"', (size_t)(lf - p))) return lf;
+    }
     for (; p < end; p++) {
         if (*p == '"') q = !q;
         else if (*p == '\n' && !q) { c->in_quotes = 0; return p; }
@@ -811,6 +861,8 @@ void imp_csv_destroy(imp_csv *c)
     if (!c) return;
     st_tz_free(c->tz);
     st_buf_fini(&c->header);
+    st_buf_fini(&c->hkey);
+    st_free(c->hkoff);
     st_buf_fini(&c->cells);
     st_buf_fini(&c->line);
     st_free(c->hoff);

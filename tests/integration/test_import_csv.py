@@ -206,4 +206,35 @@ def test_tag_columns():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_number_forms_read_back_exactly():
+    """Numbers written as plain decimals travel as written, others printed:
+    either way each reads back as the double the text names (offline too)."""
+    d = tempfile.mkdtemp(prefix="strata-csvnum-")
+    path = os.path.join(d, "nums.csv")
+    cells = ["65.95605290485192", "27.855596048430076", "+1.5", "1e3", "00012", "-.5", "5.", "-0",
+             "0.1000000000000000055511151231257827", "123456789012345678901234", "7"]
+    with open(path, "w") as f:
+        f.write("time,v\n")
+        for i, c in enumerate(cells):
+            f.write("%d,%s\n" % (i + 1, c))
+    try:
+        s = Server()
+        rc, _, err = strata("import", "--url", url(s), "--db", "n", "--measurement", "m", "--time-format", "epoch-ns", path)
+        eq(rc, 0, err)
+        got = {"http": s.values("SELECT v FROM m", db="n")}
+        s.stop()
+        data = os.path.join(d, "data")
+        rc, _, err = strata("import", "--offline", data, "--db", "n", "--measurement", "m", "--time-format", "epoch-ns", path)
+        eq(rc, 0, err)
+        s = Server(data=data)
+        got["offline"] = s.values("SELECT v FROM m", db="n")
+        s.stop()
+        for mode, rows_ in got.items():
+            eq([r[0] for r in rows_], list(range(1, len(cells) + 1)), mode)
+            for (t, v), c in zip(rows_, cells):
+                check(float(v) == float(c), "%s: row %d '%s' read back as %r" % (mode, t, c, v))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 run_tests(globals())

@@ -102,8 +102,9 @@ static int check_series(stor *s, uint64_t db, const char *meas, const char *host
 
 static void run_case(int strip_key)
 {
-    char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/strata-unit-XXXXXX");
+    char dir[512];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/strata-unit-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
     REQUIRE(mkdtemp(dir) != NULL);
     stor_opts so;
     memset(&so, 0, sizeof so);
@@ -163,8 +164,8 @@ static void run_case(int strip_key)
     }
     lpstor_fini(&x);
     stor_close(s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) { /* best effort */ }
 }
 
