@@ -277,8 +277,17 @@ static int col_chunk_for(size_t *bytes, column *c, int64_t ts, hchunk **out)
         enc_buf_trim(&k->q.buf);
         *bytes -= before - chunk_cap(k, c->type);
     }
+    hchunk *prev = k;
     k = &c->ch[c->nch++];
     chunk_init(k, c->type);
+    if (prev && prev->ts.count == HEAD_CHUNK_POINTS) {
+        /* A full chunk before: this one will likely grow as large; room
+         * now spares the doubling reallocations (a failure just skips it). */
+        size_t before = chunk_cap(k, c->type);
+        st_buf_reserve(&k->ts.buf, prev->ts.buf.len + ENC_BITW_SLACK);
+        st_buf_reserve(vbuf(k, c->type), vbuf(prev, c->type)->len + ENC_BITW_SLACK);
+        *bytes += chunk_cap(k, c->type) - before;
+    }
     *out = k;
     return 0;
 }
