@@ -73,12 +73,6 @@ def metric(s, name):
     return int(m.group(1))
 
 
-def query_ready(s):
-    """True when /query answers (the query engine has landed), False on 501."""
-    st, _ = s.query("SHOW DATABASES")
-    return st != 501
-
-
 def summary(err):
     m = re.search(r"read (\d+) lines \((\d+) bytes\) from (\d+) files, wrote (\d+) lines in (\d+) batches, "
                   r"rejected (\d+) lines in [\d.]+ s \(\d+ lines/s\)", err)
@@ -102,15 +96,13 @@ def test_import_workers_small_batches():
         check(batches >= len(text) // 4096, "expected many batches, got %d" % batches)
         eq(metric(s, "strata_points_written_total"), values, "field values written")
         eq(metric(s, "strata_lines_rejected_total"), 0, "lines rejected")
-        if query_ready(s):
-            for m, f in (("cpu", "usage"), ("cpu", "idle"), ("plant", "temp"), ("plant", "count"), ("plant", "ok"),
-                         ("events", "msg")):
-                vals = s.values("SELECT count(%s) FROM %s" % (f, m), db="plant")
-                check(vals and vals[0][1] == per[m], "%s.%s count: %r != %d" % (m, f, vals, per[m]))
-            rows = s.values("SELECT * FROM events WHERE src='s2' LIMIT 1", db="plant")
-            check(rows and "event" in json.dumps(rows) and "\\n" in json.dumps(rows),
-                  "string with a raw newline came back: %r" % rows)
-        # else TODO(query engine): /query answers 501; read-back is by /metrics only.
+        for m, f in (("cpu", "usage"), ("cpu", "idle"), ("plant", "temp"), ("plant", "count"), ("plant", "ok"),
+                     ("events", "msg")):
+            vals = s.values("SELECT count(%s) FROM %s" % (f, m), db="plant")
+            check(vals and vals[0][1] == per[m], "%s.%s count: %r != %d" % (m, f, vals, per[m]))
+        rows = s.values("SELECT * FROM events WHERE src='s2' LIMIT 1", db="plant")
+        check(rows and "event" in json.dumps(rows) and "\\n" in json.dumps(rows),
+              "string with a raw newline came back: %r" % rows)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -141,9 +133,8 @@ def test_gzip_and_zstd_inputs():
         eq(nbytes, len(text.encode()) * len(files), "decompressed bytes")
         # Same points twice: the field values are acknowledged twice (last write wins).
         eq(metric(s, "strata_points_written_total"), values * len(files), "values written")
-        if query_ready(s):
-            vals = s.values("SELECT count(usage) FROM cpu", db="z")
-            eq(vals[0][1], 400, "cpu count (duplicates overwrite)")
+        vals = s.values("SELECT count(usage) FROM cpu", db="z")
+        eq(vals[0][1], 400, "cpu count (duplicates overwrite)")
         # A truncated gzip file is an input error, named.
         with open(gz, "rb") as f:
             data = f.read()
@@ -201,11 +192,10 @@ def test_stdin_and_timestamps_stamped_by_client():
     eq(rc, 0, "exit code; stderr: " + err)
     eq(summary(err)[3], 3, "wrote")
     eq(metric(s, "strata_points_written_total"), 3, "values")
-    if query_ready(s):
-        vals = s.values("SELECT v FROM m", db="st", epoch="s")
-        eq(len(vals), 3, "rows")
-        for row in vals:
-            check(int(before) - 1 <= row[0] <= time.time() + 1, "client stamp %r near now" % row)
+    vals = s.values("SELECT v FROM m", db="st", epoch="s")
+    eq(len(vals), 3, "rows")
+    for row in vals:
+        check(int(before) - 1 <= row[0] <= time.time() + 1, "client stamp %r near now" % row)
 
 
 def test_server_down_exit_3():
@@ -255,11 +245,6 @@ def test_query_show_databases():
     s = Server()
     eq(s.write("m v=1 1", db="alpha")[0], 204)
     rc, out, err = strata("query", "--url", url(s), "--format", "json", "SHOW DATABASES")
-    if not query_ready(s):
-        # TODO(query engine): /query answers 501 until it lands; strata query must say so and exit 1.
-        eq(rc, 1, "exit code while /query is 501")
-        check("HTTP 501" in err, err)
-        return
     eq(rc, 0, "exit code; stderr: " + err)
     js = json.loads(out)
     names = [v[0] for v in js["results"][0]["series"][0]["values"]]
@@ -365,11 +350,10 @@ def test_sigint_then_resume_writes_every_line_once():
             # Every field value was acknowledged exactly once: none missing, none sent twice.
             eq(metric(s, "strata_points_written_total") - before, 2 * n, "values written")
             check(not os.path.exists(state), "state removed after completion")
-            if query_ready(s):
-                for k in range(4):
-                    vals = s.values("SELECT count(v), sum(c) FROM m WHERE s='s%d'" % k, db=db)
-                    want_sum = sum(i for i in range(k, n, 4))
-                    eq(vals[0][1:], [n // 4, want_sum], "count and sum of series s%d" % k)
+            for k in range(4):
+                vals = s.values("SELECT count(v), sum(c) FROM m WHERE s='s%d'" % k, db=db)
+                want_sum = sum(i for i in range(k, n, 4))
+                eq(vals[0][1:], [n // 4, want_sum], "count and sum of series s%d" % k)
         # A changed input is refused.
         path = os.path.join(d, "in.lp")
         with open(path + ".strata-import-state", "w") as f:
