@@ -834,7 +834,7 @@ static void *flush_main(void *arg)
 {
     stor *s = arg;
     int64_t age_ns = (s->opts.flush_age_ms > 0 ? s->opts.flush_age_ms : 600000) * 1000000LL;
-    size_t limit = s->opts.max_head_bytes ? s->opts.max_head_bytes / 2 : (size_t)128 << 20;
+    size_t limit = stor__head_limit(s); /* the writers' back-pressure threshold too */
     int64_t last_retention = 0;
     pthread_mutex_lock(&s->flush_mu);
     while (!s->flush_stop) {

@@ -151,6 +151,16 @@ static void chunk_fini(hchunk *k, uint8_t type)
     enc_quality_appender_fini(&k->q);
 }
 
+/* Seal: give back a chunk's spare capacity (a failure keeps it). */
+static void chunk_seal(size_t *bytes, hchunk *k, uint8_t type)
+{
+    size_t before = chunk_cap(k, type);
+    enc_buf_trim(&k->ts.buf);
+    enc_buf_trim(vbuf(k, type));
+    enc_buf_trim(&k->q.buf);
+    *bytes -= before - chunk_cap(k, type);
+}
+
 static int64_t hour_of(int64_t t)
 {
     int64_t q = t / HEAD_CHUNK_ALIGN_NS;
@@ -270,13 +280,7 @@ static int col_chunk_for(size_t *bytes, column *c, int64_t ts, hchunk **out)
         c->capch = cap;
     }
     k = c->nch ? &c->ch[c->nch - 1] : NULL;
-    if (k) { /* seal: give back the spare capacity (a failure keeps it) */
-        size_t before = chunk_cap(k, c->type);
-        enc_buf_trim(&k->ts.buf);
-        enc_buf_trim(vbuf(k, c->type));
-        enc_buf_trim(&k->q.buf);
-        *bytes -= before - chunk_cap(k, c->type);
-    }
+    if (k) chunk_seal(bytes, k, c->type);
     hchunk *prev = k;
     k = &c->ch[c->nch++];
     chunk_init(k, c->type);
@@ -800,10 +804,7 @@ static int chunk_rebuild(size_t *bytes, column *c, size_t ci, const ooo_ref *ref
     }
     for (size_t i = 0; i < m && !rc; i++) rc = col_append(&tb, &tmp, mts[i], &mv[i], mq[i]);
     if (rc) goto done;
-    hchunk *last = &tmp.ch[tmp.nch - 1];
-    enc_buf_trim(&last->ts.buf);
-    enc_buf_trim(vbuf(last, c->type));
-    enc_buf_trim(&last->q.buf);
+    chunk_seal(&tb, &tmp.ch[tmp.nch - 1], c->type);
     /* splice tmp's chunks in place of ci */
     size_t drop = old ? 1 : 0, at = old ? ci : 0;
     size_t need = c->nch - drop + tmp.nch;
@@ -999,15 +1000,8 @@ int head_last_before(head *h, uint64_t s, uint64_t f, int64_t t, int64_t *ts_out
         best_q = c->last_q;
         found = 1;
     } else if (c->count) {
-        /* the last chunk starting at or before t (only the last chunk can be empty) */
-        size_t lo = 0, hi = c->nch;
-        while (lo < hi) {
-            size_t m = lo + (hi - lo) / 2;
-            if (c->ch[m].ts.count && c->ch[m].min_ts <= t) lo = m + 1;
-            else hi = m;
-        }
-        size_t ci = lo ? lo - 1 : c->nch;
-        if (ci < c->nch) {
+        size_t ci = chunk_target(c, t); /* the last chunk starting at or before t */
+        if (ci != NO_CHUNK) {
             hchunk *k = &c->ch[ci];
             if ((rc = chunk_decode(c, k, &b)) != 0) goto unlock;
             size_t j = upper_ts(b.ts, (size_t)k->ts.count, t);
