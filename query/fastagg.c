@@ -193,6 +193,50 @@ static inline st_value tv_value(uint8_t ty, const tview *v, size_t j)
     return x;
 }
 
+/* Indexes of the first smallest and the first largest of f[0..n) (n >= 1,
+ * f[0] not NaN; NaNs never win), as one left-to-right scan keeping the
+ * earlier of equal values finds them (-0.0 == 0.0: the earlier). Four
+ * lanes (index mod 4) each keep their earliest extreme with branch-free
+ * selects, then the lanes' best with ties to the earliest: four
+ * independent min/max chains instead of one, whose latency bound the loop. */
+#define FMM_LANE(r)                                             \
+    do {                                                        \
+        double d_ = f[j + (r)];                                 \
+        mi##r = d_ < mn##r ? j + (r) : mi##r;                   \
+        mn##r = d_ < mn##r ? d_ : mn##r;                        \
+        xi##r = d_ > mx##r ? j + (r) : xi##r;                   \
+        mx##r = d_ > mx##r ? d_ : mx##r;                        \
+    } while (0)
+#define FMM_JOIN(r)                                                       \
+    do {                                                                  \
+        if (mn##r < mn0 || (mn##r == mn0 && mi##r < mi0)) { mn0 = mn##r; mi0 = mi##r; } \
+        if (mx##r > mx0 || (mx##r == mx0 && xi##r < xi0)) { mx0 = mx##r; xi0 = xi##r; } \
+    } while (0)
+static void fmin_max(const double *f, size_t n, size_t *mi_out, size_t *xi_out)
+{
+    double mn0 = f[0], mn1 = mn0, mn2 = mn0, mn3 = mn0, mx0 = mn0, mx1 = mn0, mx2 = mn0, mx3 = mn0;
+    size_t mi0 = 0, mi1 = 0, mi2 = 0, mi3 = 0, xi0 = 0, xi1 = 0, xi2 = 0, xi3 = 0;
+    size_t j = 1;
+    for (; j + 4 <= n; j += 4) {
+        FMM_LANE(0);
+        FMM_LANE(1);
+        FMM_LANE(2);
+        FMM_LANE(3);
+    }
+    for (; j < n; j++) {
+        double d = f[j];
+        if (d < mn0) { mn0 = d; mi0 = j; }
+        if (d > mx0) { mx0 = d; xi0 = j; }
+    }
+    FMM_JOIN(1);
+    FMM_JOIN(2);
+    FMM_JOIN(3);
+    *mi_out = mi0;
+    *xi_out = xi0;
+}
+#undef FMM_LANE
+#undef FMM_JOIN
+
 /* Fold points [o, o + n) of one window (n >= 1; time order, one series). */
 static void fold_slice(run *x, acc *a, const tview *v, size_t o, size_t n)
 {
@@ -204,35 +248,19 @@ static void fold_slice(run *x, acc *a, const tview *v, size_t o, size_t n)
         /* count, first, last only */
     } else if (x->type == ST_TYPE_FLOAT) {
         const double *f = v->f + o;
-        if (sums && minmax && !isnan(f[0])) {
-            /* the dashboard case (mean + max over floats): one pass */
-            double sm = f[0], mn = sm, mx = sm;
-            for (size_t j = 1; j < n; j++) {
-                double d = f[j];
-                sm += d;
-                if (d < mn) { mn = d; mi = j; }
-                if (d > mx) { mx = d; xi = j; }
-            }
+        if (sums) {
+            /* summed as a block's statistics are (seg_fsum) */
+            double sm = seg_fsum(f, n);
             a->dsum = a->count ? a->dsum + sm : sm;
-        } else {
-            if (sums) {
-                /* left to right from the first value, as a block's statistics */
-                double sm = f[0];
-                for (size_t j = 1; j < n; j++) sm += f[j];
-                a->dsum = a->count ? a->dsum + sm : sm;
-            }
-            if (minmax) {
-                /* NaN is ignored unless every value is NaN (then the first) */
-                size_t j0 = 0;
-                while (j0 < n && isnan(f[j0])) j0++;
-                if (j0 < n) {
-                    double mn = f[j0], mx = mn;
-                    mi = xi = j0;
-                    for (size_t j = j0 + 1; j < n; j++) {
-                        if (f[j] < mn) { mn = f[j]; mi = j; }
-                        if (f[j] > mx) { mx = f[j]; xi = j; }
-                    }
-                }
+        }
+        if (minmax) {
+            /* NaN is ignored unless every value is NaN (then the first) */
+            size_t j0 = 0;
+            while (j0 < n && isnan(f[j0])) j0++;
+            if (j0 < n) {
+                fmin_max(f + j0, n - j0, &mi, &xi);
+                mi += j0;
+                xi += j0;
             }
         }
     } else if (x->type == ST_TYPE_INT) {

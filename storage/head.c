@@ -56,7 +56,7 @@ typedef struct hchunk {
     } v;
     enc_quality_appender q;
     int64_t min_ts, max_ts;
-    seg_stats st;        /* numeric and BOOL columns */
+    seg_stats_acc st;    /* numeric and BOOL columns */
     uint8_t dup;         /* two points share a timestamp */
     uint8_t not_good;    /* some point's quality is not Good */
 } hchunk;
@@ -343,7 +343,7 @@ static int col_append(size_t *bytes, column *c, int64_t ts, const st_value *v, u
     if (c->type != ST_TYPE_STRING) {
         seg_num nv;
         nv.u = value_bits(v);
-        seg_stats_add(&k->st, c->type, idx, nv);
+        seg_acc_add(&k->st, c->type, idx, nv);
     }
     c->count++;
     c->last_ts = ts;
@@ -671,7 +671,8 @@ static int deliver_run(scan_ctx *x, const hchunk *k, size_t j0, size_t j1)
 
 static void chunk_block_stats(const column *c, const hchunk *k, stor_block_stats *bs)
 {
-    scan_stats_from_seg(c->type, (uint32_t)k->ts.count, k->min_ts, k->max_ts, &k->st, bs);
+    seg_stats st = seg_acc_stats(&k->st, c->type, (size_t)k->ts.count, 1);
+    scan_stats_from_seg(c->type, (uint32_t)k->ts.count, k->min_ts, k->max_ts, &st, bs);
 }
 
 /* The first chunk whose max_ts >= t (nch when none). */

@@ -17,7 +17,10 @@
  * FILE HEADER, 64 bytes at offset 0 (written last, before the fsync):
  *   0  8  magic        "STRATASG"
  *   8  4  version      1
- *  12  4  flags        0
+ *  12  4  flags        bit 0 (SEG_HDR_FLAG_FSUM4): FLOAT block sums are
+ *                      four-lane sums (STATISTICS below); other bits 0.
+ *                      Every file written now sets it; files without it
+ *                      hold left-to-right sums (checked as such).
  *  16  8  file_id      equal to N in the file name
  *  24  8  min_ts       smallest timestamp in the file (int64 ns)
  *  32  8  max_ts       largest timestamp in the file
@@ -74,15 +77,24 @@
  *         BOOL:  uvarint ntrue (<= count); u8 first | last << 1 | notgood << 2.
  *         STRING: nothing.
  *       Omitted values: count 1: last = min = max = sum = first;
- *       count 2: sum = first + last (as seg_stats_add computes it).
+ *       count 2: sum = first + last (FLOAT: a NaN sum canonical, as
+ *       seg_acc_stats gives it).
  *     STRING columns end with uvarint len + len bytes: the column's last value.
  *   The index must be consumed exactly.
  *
  * STATISTICS, defined so the reader can trust them bit-exactly:
  *   min/max: FLOAT ignores NaN (all NaN: min = max = first); ties keep the
- *   earlier value (so -0.0 vs 0.0 depends on order). sum: left to right
- *   starting from the first value (FLOAT: IEEE double addition, NaN and Inf
- *   propagate; INT/UINT: wrapping mod 2^64; BOOL: number of true).
+ *   earlier value (so -0.0 vs 0.0 depends on order). sum: INT/UINT
+ *   wrapping mod 2^64; BOOL the number of true; FLOAT (IEEE double
+ *   addition, NaN and Inf propagate) in four lanes, seg_fsum: lane r is
+ *   the left-to-right sum of the values whose index is r mod 4, and the
+ *   sum is (L0 + L1) + (L2 + L3), absent lanes left out (1 value: L0; 2:
+ *   L0 + L1; 3: (L0 + L1) + L2); a NaN sum of two or more values is the
+ *   quiet NaN 0x7ff8000000000000 (which NaN an addition gives depends on
+ *   its operands' order, which a compiler may swap). Four independent additions per step
+ *   instead of one chain: a query folding a block's points is bound by the
+ *   adder's throughput, not its latency, and still gets the statistics'
+ *   sum bit for bit. (Files without header flag bit 0: left to right.)
  *   Per column, "the last timestamp and value in this file" are the last
  *   block's max_ts and last (strings: the stored last value).
  *
@@ -118,6 +130,7 @@
 #define SEG_BLOCK_TAG 0xB1u
 #define SEG_BLOCK_FLAG_QUALITY 0x01u
 #define SEG_INDEX_FLAG_ZSTD 0x01u
+#define SEG_HDR_FLAG_FSUM4 0x01u
 /* Fixed part of a block header (crc, tag, type, flags). */
 #define SEG_BLOCK_FIXED 7
 /* Largest points in one block (bounds decode allocations). */
@@ -151,6 +164,7 @@ typedef struct seg_hdr {
     int64_t min_ts, max_ts;
     int64_t created_ns;
     uint32_t block_points;
+    uint32_t flags;         /* SEG_HDR_FLAG_* */
 } seg_hdr;
 
 typedef struct seg_footer {
@@ -222,6 +236,7 @@ static inline void seg_hdr_encode(const seg_hdr *h, unsigned char out[SEG_HDR_SI
     memset(out, 0, SEG_HDR_SIZE);
     memcpy(out, SEG_MAGIC, 8);
     seg__put32(out + 8, SEG_FORMAT_VERSION);
+    seg__put32(out + 12, h->flags);
     seg__put64(out + 16, h->file_id);
     seg__put64(out + 24, (uint64_t)h->min_ts);
     seg__put64(out + 32, (uint64_t)h->max_ts);
@@ -237,7 +252,8 @@ static inline int seg_hdr_decode(const unsigned char in[SEG_HDR_SIZE], seg_hdr *
     if (seg__get32(in + 60) != st_crc32c(0, in, 60)) return 0;
     seg_hdr h;
     h.version = seg__get32(in + 8);
-    if (h.version != SEG_FORMAT_VERSION || seg__get32(in + 12) != 0) return 0;
+    h.flags = seg__get32(in + 12);
+    if (h.version != SEG_FORMAT_VERSION || (h.flags & ~SEG_HDR_FLAG_FSUM4)) return 0;
     h.file_id = seg__get64(in + 16);
     h.min_ts = (int64_t)seg__get64(in + 24);
     h.max_ts = (int64_t)seg__get64(in + 32);
@@ -325,6 +341,60 @@ static inline void seg_stats_add(seg_stats *s, int type, size_t k, seg_num v)
     }
 }
 
+/* A NaN sum is the canonical quiet NaN: which NaN an addition returns
+ * depends on its operands' order, which compilers may swap. */
+static inline double seg__fsum_nan(double s)
+{
+    return s == s ? s : seg__fval(0x7ff8000000000000ull);
+}
+
+/* The FLOAT sum of n values as the statistics define it (four lanes). */
+static inline double seg_fsum(const double *f, size_t n)
+{
+    if (n < 4) {
+        double s = n ? f[0] : 0.0;
+        for (size_t k = 1; k < n; k++) s += f[k];
+        return n > 1 ? seg__fsum_nan(s) : s;
+    }
+    double l0 = f[0], l1 = f[1], l2 = f[2], l3 = f[3];
+    size_t k = 4;
+    for (; k + 4 <= n; k += 4) {
+        l0 += f[k];
+        l1 += f[k + 1];
+        l2 += f[k + 2];
+        l3 += f[k + 3];
+    }
+    if (k < n) l0 += f[k];
+    if (k + 1 < n) l1 += f[k + 1];
+    if (k + 2 < n) l2 += f[k + 2];
+    return seg__fsum_nan((l0 + l1) + (l2 + l3));
+}
+
+/* Statistics built a value at a time (writer, head chunks, check):
+ * seg_acc_add the k-th value, seg_acc_stats for count values so far. */
+typedef struct seg_stats_acc {
+    seg_stats s;          /* FLOAT sum: left to right (files without FSUM4) */
+    double lane[4];       /* FLOAT: the four lanes of seg_fsum */
+} seg_stats_acc;
+
+static inline void seg_acc_add(seg_stats_acc *a, int type, size_t k, seg_num v)
+{
+    seg_stats_add(&a->s, type, k, v);
+    if (type == 1) a->lane[k & 3] = k < 4 ? v.f : a->lane[k & 3] + v.f;
+}
+
+/* fsum4 0: the left-to-right FLOAT sum (files without SEG_HDR_FLAG_FSUM4). */
+static inline seg_stats seg_acc_stats(const seg_stats_acc *a, int type, size_t count, int fsum4)
+{
+    seg_stats s = a->s;
+    if (type == 1 && count == 2) s.sum.f = seg__fsum_nan(s.sum.f); /* as the index decodes it */
+    if (type == 1 && fsum4 && count > 1) {
+        const double *l = a->lane;
+        s.sum.f = seg__fsum_nan(count == 2 ? l[0] + l[1] : count == 3 ? (l[0] + l[1]) + l[2] : (l[0] + l[1]) + (l[2] + l[3]));
+    }
+    return s;
+}
+
 static inline size_t seg__put_num(unsigned char *p, int type, seg_num v)
 {
     if (type == 1) return seg__put_uvarint(p, __builtin_bswap64(v.u));
@@ -409,7 +479,7 @@ static inline int seg_stats_decode(const unsigned char *p, size_t len, size_t *p
     } else {
         s.sum = s.first;
         if (count == 2) {
-            if (type == 1) s.sum.f = s.first.f + s.last.f;
+            if (type == 1) s.sum.f = seg__fsum_nan(s.first.f + s.last.f);
             else s.sum.u = s.first.u + s.last.u;
         }
     }

@@ -575,8 +575,8 @@ int seg_verify(const stor_io *io, const char *path, seg_verify_cb cb, void *arg,
             rc = block_load(s, col, bi, &b, why, sizeof why);
             if (rc == ST_ENOMEM) { seg_unref(s); if (result) *result = r; return rc; }
             if (!rc) {
-                seg_stats st;
-                memset(&st, 0, sizeof st);
+                seg_stats_acc acc;
+                memset(&acc, 0, sizeof acc);
                 const seg_block *pb = &b->pub;
                 for (uint32_t j = 0; j < pb->n && col->type != ST_TYPE_STRING; j++) {
                     seg_num v;
@@ -586,8 +586,9 @@ int seg_verify(const stor_io *io, const char *path, seg_verify_cb cb, void *arg,
                     case ST_TYPE_UINT: v.u = pb->u[j]; break;
                     default: v.u = pb->b[j]; break;
                     }
-                    seg_stats_add(&st, col->type, j, v);
+                    seg_acc_add(&acc, col->type, j, v);
                 }
+                seg_stats st = seg_acc_stats(&acc, col->type, pb->n, (s->hdr.flags & SEG_HDR_FLAG_FSUM4) != 0);
                 if (!stats_equal(col->type, &st, &bi->stats)) {
                     snprintf(why, sizeof why, "block statistics do not match its values");
                     rc = ST_ECORRUPT;

@@ -228,8 +228,10 @@ static int flush_block(seg_writer *w)
     bi.min_ts = w->pts[0];
     bi.max_ts = w->pts[n - 1];
     const void *vals;
+    seg_stats_acc acc;
+    memset(&acc, 0, sizeof acc);
     if (t == ST_TYPE_BOOL) {
-        for (size_t k = 0; k < n; k++) { seg_num v; v.u = w->pbool[k]; seg_stats_add(&bi.stats, t, k, v); }
+        for (size_t k = 0; k < n; k++) { seg_num v; v.u = w->pbool[k]; seg_acc_add(&acc, t, k, v); }
         vals = w->pbool;
     } else if (t == ST_TYPE_STRING) {
         for (size_t k = 0; k < n; k++) {
@@ -238,9 +240,10 @@ static int flush_block(seg_writer *w)
         }
         vals = w->slices;
     } else {
-        for (size_t k = 0; k < n; k++) seg_stats_add(&bi.stats, t, k, w->pval[k]);
+        for (size_t k = 0; k < n; k++) seg_acc_add(&acc, t, k, w->pval[k]);
         vals = w->pval;
     }
+    bi.stats = seg_acc_stats(&acc, t, n, 1);
     st_buf_clear(&w->enc_ts);
     st_buf_clear(&w->enc_val);
     st_buf_clear(&w->enc_q);
@@ -517,6 +520,7 @@ int seg_writer_finish(seg_writer *w, seg_info *info)
         h.max_ts = w->npoints ? w->max_ts : 0;
         h.created_ns = w->created_ns;
         h.block_points = w->block_points;
+        h.flags = SEG_HDR_FLAG_FSUM4;
         seg_hdr_encode(&h, hb);
         rc = w->io->pwrite(w->io->ctx, w->fd, hb, sizeof hb, 0);
         if (rc) ST_ERROR("seg", "write failed file=%s offset=0 err=%s", w->tmp_path, st_errname(rc));

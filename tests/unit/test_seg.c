@@ -235,8 +235,8 @@ static int check_file(seg *sg, uint64_t S, uint64_t F)
                 if (seg_block_read(sg, col, b, &blk) != 0) { bad++; continue; }
                 const seg_block_info *bi = &col->blocks[b];
                 if (blk->n != bi->count) bad++;
-                seg_stats st;
-                memset(&st, 0, sizeof st);
+                seg_stats_acc acc;
+                memset(&acc, 0, sizeof acc);
                 int any_bad_q = col->type == ST_TYPE_STRING;
                 for (uint32_t j = 0; j < blk->n && k < c.n; j++, k++) {
                     st_value v = seg_block_value(blk, j);
@@ -250,8 +250,9 @@ static int check_file(seg *sg, uint64_t S, uint64_t F)
                     else if (v.type == ST_TYPE_INT) x.i = v.v.i;
                     else if (v.type == ST_TYPE_UINT) x.u = v.v.u;
                     else if (v.type == ST_TYPE_BOOL) x.u = (uint64_t)v.v.b;
-                    seg_stats_add(&st, v.type, j, x);
+                    seg_acc_add(&acc, v.type, j, x);
                 }
+                seg_stats st = seg_acc_stats(&acc, col->type, blk->n, 1);
                 if (col->type != ST_TYPE_STRING &&
                     (st.min.u != bi->stats.min.u || st.max.u != bi->stats.max.u || st.sum.u != bi->stats.sum.u ||
                      st.first.u != bi->stats.first.u || st.last.u != bi->stats.last.u))
@@ -273,9 +274,41 @@ static int check_file(seg *sg, uint64_t S, uint64_t F)
 
 /* ---------------- tests ---------------- */
 
+/* The FLOAT sum has one definition: seg_fsum over an array (queries folding
+ * points) and seg_acc_add / seg_acc_stats a value at a time (writer, head,
+ * check) agree bit for bit at every length, and both are the four-lane sum;
+ * without FSUM4 the accumulator gives the left-to-right sum. */
+TEST(fsum_one_definition)
+{
+    double f[70];
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < 70; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        f[i] = (double)(x % 1000003) / 997.0 * ((x >> 40) & 1 ? 1e-7 : 1e9);
+    }
+    for (size_t n = 1; n <= 70; n++) {
+        seg_stats_acc a;
+        memset(&a, 0, sizeof a);
+        double l[4] = { 0, 0, 0, 0 }, ltr = f[0];
+        for (size_t k = 0; k < n; k++) {
+            seg_num v;
+            v.f = f[k];
+            seg_acc_add(&a, ST_TYPE_FLOAT, k, v);
+            l[k % 4] = k < 4 ? f[k] : l[k % 4] + f[k];
+            if (k) ltr += f[k];
+        }
+        double want = n == 1 ? l[0] : n == 2 ? l[0] + l[1] : n == 3 ? (l[0] + l[1]) + l[2] : (l[0] + l[1]) + (l[2] + l[3]);
+        seg_stats s4 = seg_acc_stats(&a, ST_TYPE_FLOAT, n, 1), s1 = seg_acc_stats(&a, ST_TYPE_FLOAT, n, 0);
+        CHECK(memcmp(&s4.sum.f, &want, 8) == 0);
+        double fs = seg_fsum(f, n);
+        CHECK(memcmp(&fs, &want, 8) == 0);
+        CHECK(memcmp(&s1.sum.f, &ltr, 8) == 0);
+    }
+}
+
 TEST(format_roundtrip)
 {
-    seg_hdr h = { SEG_FORMAT_VERSION, 0x1234, -5, 99, 777, 1024 }, h2 = { 0, 0, 0, 0, 0, 0 };
+    seg_hdr h = { SEG_FORMAT_VERSION, 0x1234, -5, 99, 777, 1024, SEG_HDR_FLAG_FSUM4 }, h2 = { 0, 0, 0, 0, 0, 0, 0 };
     unsigned char hb[SEG_HDR_SIZE];
     seg_hdr_encode(&h, hb);
     CHECK(seg_hdr_decode(hb, &h2));
@@ -284,6 +317,7 @@ TEST(format_roundtrip)
     CHECK_EQ_INT(h2.max_ts, 99);
     CHECK_EQ_INT(h2.created_ns, 777);
     CHECK_EQ_INT(h2.block_points, 1024);
+    CHECK_EQ_INT(h2.flags, SEG_HDR_FLAG_FSUM4);
     for (size_t i = 0; i < SEG_HDR_SIZE; i++) {
         hb[i] ^= 0x10;
         CHECK(!seg_hdr_decode(hb, &h2));
@@ -984,6 +1018,7 @@ int main(void)
 {
     st_log_set_level(getenv("SEG_DEBUG") ? ST_LOG_DEBUG : ST_LOG_OFF);
     RUN(format_roundtrip);
+    RUN(fsum_one_definition);
     RUN(roundtrip_all_types);
     RUN(block_sizes_and_seek);
     RUN(many_sparse_columns_binary_search);
