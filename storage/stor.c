@@ -1455,6 +1455,33 @@ int stor_write(stor_batch *b, stor_done_cb done_cb, void *arg)
     return rc;
 }
 
+typedef struct stor_waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, status;
+} stor_waiter;
+
+static void stor_waiter_done(void *arg, int status)
+{
+    stor_waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    w->status = status;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int stor_write_wait(stor_batch *b)
+{
+    stor_waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+    int rc = stor_write(b, stor_waiter_done, &w);
+    if (rc) return rc;
+    pthread_mutex_lock(&w.mu);
+    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    return w.status;
+}
+
 /* ---- reads and stats ---- */
 
 void stor_get_stats(stor *s, stor_stats *out)

@@ -148,6 +148,11 @@ typedef void (*stor_done_cb)(void *arg, int status);
  * 0: done_cb runs exactly once, on the WAL thread, with 0, ST_ENOSPC or
  * ST_EREADONLY. Non-zero (ST_EREADONLY, ST_ENOMEM): done_cb never runs. */
 int  stor_write(stor_batch *b, stor_done_cb done_cb, void *arg);
+/* stor_write, then wait for done_cb on the caller's thread: its status
+ * (0, ST_ENOSPC, ST_EREADONLY) or stor_write's error. For tools and tests
+ * that write one batch at a time; never on a thread the WAL writer waits
+ * for (an I/O loop). */
+int  stor_write_wait(stor_batch *b);
 
 /* ---- the read path ----
  * Meta data (databases, measurements, tag keys/values, fields, series,

@@ -8,7 +8,6 @@
  * results, with statistics on and off, plus small hand-computed cases.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,33 +21,6 @@
 #include "tests/unit/unit.h"
 
 /* ---- a stor on a temporary directory ---- */
-
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, status;
-} waiter;
-
-static void on_done(void *arg, int status)
-{
-    waiter *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->done = 1;
-    w->status = status;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static int write_wait(stor_batch *b)
-{
-    waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
-    int rc = stor_write(b, on_done, &w);
-    if (rc) return rc;
-    pthread_mutex_lock(&w.mu);
-    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    return w.status;
-}
 
 static char dirbuf[64];
 
@@ -152,7 +124,7 @@ static int write_range(stor *s, uint64_t db, int h, int k0, int k1, int gen)
         if (!rc) rc = add(b, h, "s", t, S(strs_s[(k + gen * 7) % 50]), 0);
     }
     if (rc) { stor_batch_destroy(b); return rc; }
-    return write_wait(b);
+    return stor_write_wait(b);
 }
 
 /* Segment file 1: everything; file 2: h0 rewritten in [500, 520) and
@@ -457,7 +429,7 @@ TEST(hand_computed)
     CHECK_EQ_INT(add(b, 1, "f", 12, F(4), 0), 0);
     CHECK_EQ_INT(add(b, 1, "f", 13, F(-1), ST_QUALITY_UNCERTAIN), 0);
     CHECK_EQ_INT(add(b, 1, "f", 29, F(8), 0), 0);
-    REQUIRE(write_wait(b) == 0);
+    REQUIRE(stor_write_wait(b) == 0);
     REQUIRE(stor_flush(s) == 0);
     uint64_t sids[2] = { series_id(s, db, 0), series_id(s, db, 1) };
     int64_t bnd[4] = { 0, 10, 20, 30 };
@@ -530,7 +502,7 @@ TEST(int_sum_wraps)
     memset(&u, 0, sizeof u);
     u.type = ST_TYPE_UINT;
     for (int k = 0; k < 3; k++) { u.v.u = UINT64_MAX - (uint64_t)k; CHECK_EQ_INT(add(b, 0, "u", k, u, 0), 0); }
-    REQUIRE(write_wait(b) == 0);
+    REQUIRE(stor_write_wait(b) == 0);
     REQUIRE(stor_flush(s) == 0);
     uint64_t sid = series_id(s, db, 0);
     qfa_query q = { field_id(s, db, "i", ST_TYPE_INT), ST_TYPE_INT, &sid, 1, 0, 100, NULL, 1 };

@@ -9,7 +9,6 @@
  *   cpu,host=b,region=us  T+5s value=10        T+10s value=20
  *   mem,host=a            T+0s used=5i,on=true,s="x<y"
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,33 +25,6 @@
 
 static stor *g_s;
 static char g_dir[64];
-
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, status;
-} waiter;
-
-static void on_done(void *arg, int status)
-{
-    waiter *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->done = 1;
-    w->status = status;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static int write_wait(stor_batch *b)
-{
-    waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
-    int rc = stor_write(b, on_done, &w);
-    if (rc) return rc;
-    pthread_mutex_lock(&w.mu);
-    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    return w.status;
-}
 
 static int add(stor_batch *b, const char *m, const char *host, const char *region, int64_t ts_s,
                const stor_field_in *f, uint32_t nf)
@@ -98,7 +70,7 @@ static int setup(void)
     f[2] = (stor_field_in){ st_slice_cstr("s"), { .type = ST_TYPE_STRING, .v.s = st_slice_cstr("x<y") } };
     rc |= add(b, "mem", "a", NULL, 0, f, 3);
     if (rc) { stor_batch_destroy(b); return -1; }
-    return write_wait(b);
+    return stor_write_wait(b);
 }
 
 static void teardown(void)
@@ -415,7 +387,7 @@ static uint64_t tz_db(void)
             return 0;
         }
     }
-    return write_wait(b) == 0 ? db : 0;
+    return stor_write_wait(b) == 0 ? db : 0;
 }
 
 TEST(time_zones)

@@ -4,7 +4,6 @@
  * simulated power cut (storage/io.h simulator: unsynced writes dropped or
  * torn) keeps every acknowledged point and invents none.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,33 +16,6 @@
 #include "common/log.h"
 #include "storage/stor.h"
 #include "tests/unit/unit.h"
-
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, status;
-} waiter;
-
-static void on_done(void *arg, int status)
-{
-    waiter *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->done = 1;
-    w->status = status;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static int write_wait(stor_batch *b)
-{
-    waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
-    int rc = stor_write(b, on_done, &w);
-    if (rc) return rc;
-    pthread_mutex_lock(&w.mu);
-    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    return w.status;
-}
 
 static char tmpl[64];
 
@@ -105,11 +77,11 @@ TEST(write_read_last_write_wins)
     for (int i = 0; i < 100; i++) CHECK_EQ_INT(add_int(b, "a", 1000 + i * 10, i), 0);
     CHECK_EQ_INT(add_int(b, "a", 1000, 777), 0);    /* duplicate: last wins */
     CHECK_EQ_INT(add_int(b, "a", 5, -1), 0);        /* out of order */
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     CHECK_EQ_INT(add_int(b, "a", 5, -2), 0);        /* overwrite the OOO point */
     CHECK_EQ_INT(add_int(b, "a", 1010, 888), 0);    /* overwrite an in-order point */
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     stor_points p;
     stor_points_init(&p);
     REQUIRE(read_col(s, db, "a", &p) == 0);
@@ -131,7 +103,7 @@ TEST(write_read_last_write_wins)
     CHECK_EQ_INT(dropped, 1);
     CHECK(strstr(msg, "is type float, already exists as type integer") != NULL);
     CHECK_EQ_INT(stor_batch_points(b), 1);
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     stor_close(s);
     /* Recovery replays the same. */
     REQUIRE(open_stor(dir, NULL, &s) == 0);
@@ -189,7 +161,7 @@ TEST(flush_segments_and_scan_stats)
     stor_batch *b;
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     for (int64_t t = 0; t < 5000; t++) CHECK_EQ_INT(add_int(b, "a", t, t), 0);
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     CHECK_EQ_INT(stor_flush(s), 0);
     stor_stats st;
     stor_get_stats(s, &st);
@@ -198,7 +170,7 @@ TEST(flush_segments_and_scan_stats)
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     CHECK_EQ_INT(add_int(b, "a", 2500, 1000000), 0);
     CHECK_EQ_INT(add_int(b, "a", 7000, 7000), 0);
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     stor_points p;
     stor_points_init(&p);
     REQUIRE(read_col(s, db, "a", &p) == 0);
@@ -273,7 +245,7 @@ TEST(drops_and_retention)
         CHECK_EQ_INT(add_int(b, "a", old + i, i), 0);
         CHECK_EQ_INT(add_int(b, "b", st_now_ns() - 1000 + i, i), 0);
     }
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     CHECK_EQ_INT(stor_flush(s), 0);
     stor_points p;
     stor_points_init(&p);
@@ -310,7 +282,7 @@ TEST(drops_and_retention)
     /* Written again after the drop: new series, only the new points. */
     REQUIRE(stor_batch_create(s, dbi.id, &b) == 0);
     CHECK_EQ_INT(add_int(b, "b", st_now_ns(), 7), 0);
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     REQUIRE(read_col(s, dbi.id, "b", &p) == 0);
     CHECK_EQ_INT(p.n, 1);
     stor_points_fini(&p);
@@ -328,11 +300,11 @@ TEST(delete_time_range)
     stor_batch *b;
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     for (int64_t t = 0; t < 3000; t++) { add_int(b, "a", t, t); add_int(b, "b", t, t); }
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     CHECK_EQ_INT(stor_flush(s), 0);                 /* 0..2999 in a segment file */
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     for (int64_t t = 3000; t < 4000; t++) add_int(b, "a", t, t);
-    CHECK_EQ_INT(write_wait(b), 0);                 /* 3000..3999 in the head */
+    CHECK_EQ_INT(stor_write_wait(b), 0);                 /* 3000..3999 in the head */
     sidx_tag t = { st_slice_cstr("host"), st_slice_cstr("a") };
     uint64_t sid;
     unsigned fl;
@@ -349,7 +321,7 @@ TEST(delete_time_range)
     /* New points in the range after the delete are kept. */
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     add_int(b, "a", 2000, 42);
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     stor_close(s);
     REQUIRE(open_stor(dir, NULL, &s) == 0);
     sidx_db_info dbi;
@@ -380,7 +352,7 @@ static void power_cut_round(uint64_t seed, int mode)
         stor_batch *b;
         if (stor_batch_create(s, db, &b) != 0) break;
         for (int i = 0; i < 50; i++) add_int(b, bi % 2 ? "b" : "a", (int64_t)bi * 1000 + i, bi * 1000 + i);
-        int rc = write_wait(b);
+        int rc = stor_write_wait(b);
         if (rc == 0) acked_batches++;
         else failed = 1;
         /* Flushes too: the cut may land inside a segment file's writing. */
@@ -463,7 +435,7 @@ TEST(series_refs)
     CHECK(strstr(msg, "on measurement \"m\" is type float") != NULL);
     CHECK_EQ_INT(stor_batch_points(b), 300);
     uint64_t first = stor_batch_id(b);
-    CHECK_EQ_INT(write_wait(b), 0);
+    CHECK_EQ_INT(stor_write_wait(b), 0);
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     CHECK(stor_batch_id(b) != first);
     stor_field_in f = { st_slice_cstr("v"), { .type = ST_TYPE_INT, .v.i = 1 } };

@@ -14,7 +14,6 @@
  * Single thread; the temporary directory is removed at the end.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,33 +57,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, status;
-} waiter;
-
-static void on_done(void *arg, int status)
-{
-    waiter *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->done = 1;
-    w->status = status;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static int write_wait(stor_batch *b)
-{
-    waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
-    int rc = stor_write(b, on_done, &w);
-    if (rc) return rc;
-    pthread_mutex_lock(&w.mu);
-    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    return w.status;
-}
-
 #define T0 1451606400000000000LL /* 2016-01-01 */
 #define STEP 10000000000LL       /* 10 s */
 #define HOUR 3600000000000LL
@@ -112,7 +84,7 @@ static int load(stor *s, uint64_t db, int nseries, int npoints)
                                     &dropped);
                 if (rc) { stor_batch_destroy(b); return rc; }
             }
-            if ((rc = write_wait(b))) return rc;
+            if ((rc = stor_write_wait(b))) return rc;
         }
     }
     return stor_flush(s);
