@@ -40,6 +40,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/num.h"
+#include "common/rng.h"
 #include "common/timefmt.h"
 #include "tools/tools.h"
 
@@ -48,49 +49,6 @@
 #define GEN_DEFAULT_START 1451606400000000000LL /* 2016-01-01T00:00:00Z, TSBS's default */
 #define GEN_DEFAULT_STEP  10000000000LL         /* 10 s */
 #define GEN_CPU_FIELDS    10
-
-/* ---- PRNG: splitmix64 seeds xoshiro256** ---- */
-
-typedef struct gen_rng { uint64_t s[4]; } gen_rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static inline uint64_t rng_next(gen_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl64(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl64(s[3], 45);
-    return out;
-}
-
-static void rng_seed(gen_rng *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (0xD1B54A32D192ED03ULL * (stream + 1));
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
-}
-
-/* Uniform in [0, 1). */
-static inline double rng_unit(gen_rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
-
-/* Uniform in [0, n), n < 2^32 (multiply-shift; the bias is below 2^-32). */
-static inline uint32_t rng_below(gen_rng *r, uint32_t n)
-{
-    return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
 
 /* ---- TSBS's cpu-only tag vocabulary ---- */
 
@@ -349,7 +307,7 @@ static inline size_t fmt_fixed(double v, int d, char *out)
 /* ---- cpu ---- */
 
 typedef struct gen_host {
-    gen_rng rng;
+    st_rng rng;
     double v[GEN_CPU_FIELDS];
     size_t prefix_off, prefix_len; /* into gen_cpu.prefixes */
 } gen_host;
@@ -381,19 +339,19 @@ static int gen_cpu_init(gen_cpu *c, const gen_opts *o)
     }
     for (size_t i = 0; i < nh; i++) {
         gen_host *h = &c->hosts[i];
-        rng_seed(&h->rng, o->seed, i);
-        size_t ri = rng_below(&h->rng, GEN_COUNT(gen_regions));
+        st_rng_seed(&h->rng, o->seed, i);
+        size_t ri = st_rng_below(&h->rng, GEN_COUNT(gen_regions));
         size_t ndc = 0;
         while (ndc < 4 && gen_regions[ri].dcs[ndc]) ndc++;
-        const char *dc = gen_regions[ri].dcs[rng_below(&h->rng, (uint32_t)ndc)];
-        unsigned rack = rng_below(&h->rng, 100);
-        const char *os = gen_os[rng_below(&h->rng, GEN_COUNT(gen_os))];
-        const char *arch = gen_arch[rng_below(&h->rng, GEN_COUNT(gen_arch))];
-        const char *team = gen_team[rng_below(&h->rng, GEN_COUNT(gen_team))];
-        unsigned service = rng_below(&h->rng, 20);
-        unsigned version = rng_below(&h->rng, 2);
-        const char *env = gen_env[rng_below(&h->rng, GEN_COUNT(gen_env))];
-        for (int f = 0; f < GEN_CPU_FIELDS; f++) h->v[f] = 100.0 * rng_unit(&h->rng);
+        const char *dc = gen_regions[ri].dcs[st_rng_below(&h->rng, (uint32_t)ndc)];
+        unsigned rack = st_rng_below(&h->rng, 100);
+        const char *os = gen_os[st_rng_below(&h->rng, GEN_COUNT(gen_os))];
+        const char *arch = gen_arch[st_rng_below(&h->rng, GEN_COUNT(gen_arch))];
+        const char *team = gen_team[st_rng_below(&h->rng, GEN_COUNT(gen_team))];
+        unsigned service = st_rng_below(&h->rng, 20);
+        unsigned version = st_rng_below(&h->rng, 2);
+        const char *env = gen_env[st_rng_below(&h->rng, GEN_COUNT(gen_env))];
+        for (int f = 0; f < GEN_CPU_FIELDS; f++) h->v[f] = 100.0 * st_rng_unit(&h->rng);
 
         char *p = c->prefixes + i * slot;
         int n;
@@ -419,7 +377,7 @@ static int gen_cpu_init(gen_cpu *c, const gen_opts *o)
 static inline void gen_cpu_step(gen_host *h)
 {
     for (int f = 0; f < GEN_CPU_FIELDS; f++) {
-        double x = h->v[f] + (2.0 * rng_unit(&h->rng) - 1.0);
+        double x = h->v[f] + (2.0 * st_rng_unit(&h->rng) - 1.0);
         h->v[f] = x < 0.0 ? 0.0 : x > 100.0 ? 100.0 : x;
     }
 }
@@ -534,7 +492,7 @@ static int gen_cpu_run(const gen_opts *o, gen_out *w)
 static const char *const gen_unit_kinds[] = { "pump", "compressor", "boiler", "mixer", "conveyor", "chiller" };
 
 typedef struct gen_unit {
-    gen_rng rng;
+    st_rng rng;
     double temp_base, temp_noise, heat, sp, kw, energy_wh;
     double frozen[4];
     int running, manual;
@@ -544,7 +502,7 @@ typedef struct gen_unit {
 } gen_unit;
 
 /* Bernoulli(p) */
-static inline int rng_chance(gen_rng *r, double p) { return rng_unit(r) < p; }
+static inline int rng_chance(st_rng *r, double p) { return st_rng_unit(r) < p; }
 
 static size_t put_str(char *p, const char *s)
 {
@@ -569,12 +527,12 @@ static int gen_plant_run(const gen_opts *o, gen_out *w)
     }
     for (size_t i = 0; i < nu; i++) {
         gen_unit *u = &units[i];
-        rng_seed(&u->rng, o->seed ^ 0x706C616E74ULL /* "plant" */, i);
-        const char *kind = gen_unit_kinds[rng_below(&u->rng, GEN_COUNT(gen_unit_kinds))];
-        u->temp_base = 20.0 + 60.0 * rng_unit(&u->rng);
-        u->sp = (double[]){ 2.5, 4.0, 6.0 }[rng_below(&u->rng, 3)];
-        u->kw = 5.0 + 195.0 * rng_unit(&u->rng);
-        u->energy_wh = (double)rng_below(&u->rng, 1000000);
+        st_rng_seed(&u->rng, o->seed ^ 0x706C616E74ULL /* "plant" */, i);
+        const char *kind = gen_unit_kinds[st_rng_below(&u->rng, GEN_COUNT(gen_unit_kinds))];
+        u->temp_base = 20.0 + 60.0 * st_rng_unit(&u->rng);
+        u->sp = (double[]){ 2.5, 4.0, 6.0 }[st_rng_below(&u->rng, 3)];
+        u->kw = 5.0 + 195.0 * st_rng_unit(&u->rng);
+        u->energy_wh = (double)st_rng_below(&u->rng, 1000000);
         u->running = rng_chance(&u->rng, 0.8);
         int n = snprintf(prefixes + i * slot, slot, ",site=site_%zu,area=area_%zu,unit=%s_%zu ",
                          i / 1000, (i / 50) % 20, kind, i);
@@ -599,28 +557,28 @@ static int gen_plant_run(const gen_opts *o, gen_out *w)
         int lab = (now - o->start_ns) % lab_ns == 0;
         for (size_t i = 0; i < nu; i++) {
             gen_unit *u = &units[i];
-            gen_rng *r = &u->rng;
+            st_rng *r = &u->rng;
             if (rng_chance(r, p_run)) u->running = !u->running;
-            if (rng_chance(r, p_sp)) u->sp = (double[]){ 2.5, 4.0, 6.0 }[rng_below(r, 3)];
+            if (rng_chance(r, p_sp)) u->sp = (double[]){ 2.5, 4.0, 6.0 }[st_rng_below(r, 3)];
             if (rng_chance(r, p_mode)) u->manual = !u->manual;
             if (u->bad_ticks > 0) {
                 u->bad_ticks--;
             } else if (rng_chance(r, p_bad)) {
-                u->bad_ticks = 10 + rng_below(r, 591);
+                u->bad_ticks = 10 + st_rng_below(r, 591);
                 u->bad_code = rng_chance(r, 0.7) ? 0x80000000u : 0x40900000u;
             }
-            u->temp_noise = 0.95 * u->temp_noise + 0.3 * (rng_unit(r) - 0.5);
+            u->temp_noise = 0.95 * u->temp_noise + 0.3 * (st_rng_unit(r) - 0.5);
             u->heat += ((u->running ? 15.0 : 0.0) - u->heat) * 0.01;
-            double noise = rng_unit(r) + rng_unit(r) + rng_unit(r) - 1.5;
+            double noise = st_rng_unit(r) + st_rng_unit(r) + st_rng_unit(r) - 1.5;
             if (u->running) u->energy_wh += u->kw * tick_s / 3.6;
             double v[4];
             if (u->bad_ticks > 0) {
                 memcpy(v, u->frozen, sizeof v);
             } else {
                 v[0] = u->temp_base + 5.0 * daily + u->temp_noise + u->heat;
-                v[1] = u->running ? u->sp + 0.05 * noise : 0.02 * rng_unit(r);
+                v[1] = u->running ? u->sp + 0.05 * noise : 0.02 * st_rng_unit(r);
                 v[2] = u->running ? u->sp * 12.5 + 0.4 * noise : 0.0;
-                v[3] = u->running ? 2.0 + noise * noise : 0.01 * rng_unit(r);
+                v[3] = u->running ? 2.0 + noise * noise : 0.01 * st_rng_unit(r);
                 memcpy(u->frozen, v, sizeof v);
             }
             char *p = w->buf + w->len;
@@ -653,9 +611,9 @@ static int gen_plant_run(const gen_opts *o, gen_out *w)
                 memcpy(p, pre, u->prefix_len);
                 p += u->prefix_len;
                 p += put_str(p, "viscosity=");
-                p += fmt_fixed(40.0 + 20.0 * rng_unit(r), 1, p);
+                p += fmt_fixed(40.0 + 20.0 * st_rng_unit(r), 1, p);
                 p += put_str(p, ",ph=");
-                p += fmt_fixed(6.0 + 2.0 * rng_unit(r), 2, p);
+                p += fmt_fixed(6.0 + 2.0 * st_rng_unit(r), 2, p);
                 *p++ = ' ';
                 memcpy(p, ts, tslen);
                 p += tslen;

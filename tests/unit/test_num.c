@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/rng.h"
 #include "tests/unit/unit.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -27,13 +28,7 @@
 #endif
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
-static uint64_t rnd(void) /* splitmix64 */
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return st_splitmix64(&rng_state); }
 static unsigned rnd_below(unsigned n) { return (unsigned)(rnd() % n); }
 
 static uint64_t bits_of(double d) { uint64_t b; memcpy(&b, &d, 8); return b; }

@@ -7,6 +7,7 @@
 
 #include "common/err.h"
 #include "common/point.h"
+#include "common/rng.h"
 #include "common/timefmt.h"
 #include "tests/unit/unit.h"
 
@@ -14,13 +15,7 @@ static int parse(const char *s, int64_t *ns) { return st_time_parse_rfc3339(s, s
 static int dparse(const char *s, int64_t *ns) { return st_duration_parse(s, strlen(s), ns); }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rng(void) /* splitmix64, deterministic */
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t rng(void) { return st_splitmix64(&rng_state); } /* deterministic */
 
 TEST(civil_days)
 {

@@ -22,33 +22,10 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/rng.h"
 #include "query/fastagg.h"
 #include "storage/stor.h"
 
-typedef struct rng { uint64_t s[4]; } rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-static uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl64(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl64(s[3], 45);
-    return out;
-}
-static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
 
 static double now_s(void)
 {
@@ -63,21 +40,20 @@ static double now_s(void)
 
 static int load(stor *s, uint64_t db, int nseries, int npoints)
 {
-    rng r;
-    uint64_t seed = 42;
-    for (int i = 0; i < 4; i++) r.s[i] = splitmix64(&seed);
+    st_rng r;
+    st_rng_seed(&r, 42, 0);
     const int chunk = 10000;
     char host[32], msg[128];
     for (int h = 0; h < nseries; h++) {
         snprintf(host, sizeof host, "host%03d", h);
         st_slice tk = st_slice_cstr("host"), tv = st_slice_cstr(host);
-        double v = rng_unit(&r) * 100;
+        double v = st_rng_unit(&r) * 100;
         for (int k0 = 0; k0 < npoints; k0 += chunk) {
             stor_batch *b;
             int rc = stor_batch_create(s, db, &b);
             if (rc) return rc;
             for (int k = k0; k < k0 + chunk && k < npoints; k++) {
-                v += rng_unit(&r) * 2 - 1;
+                v += st_rng_unit(&r) * 2 - 1;
                 stor_field_in f = { st_slice_cstr("v"), { .type = ST_TYPE_FLOAT, .v.f = round(v * 100) / 100 } };
                 uint32_t dropped;
                 rc = stor_batch_add(b, st_slice_cstr("cpu"), &tk, &tv, 1, &f, 1, T0 + (int64_t)k * STEP, 0, msg, sizeof msg,

@@ -26,41 +26,13 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/point.h"
+#include "common/rng.h"
 #include "storage/bcache.h"
 #include "storage/io.h"
 #include "storage/seg.h"
 
 #define FIELDS 10
 
-typedef struct rng { uint64_t s[4]; } rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-static inline uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl64(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl64(s[3], 45);
-    return out;
-}
-static void rng_seed(rng *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (0xD1B54A32D192ED03ULL * (stream + 1));
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
-}
-static inline double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
 
 static double now_s(void)
 {
@@ -128,8 +100,8 @@ static int run(const char *dir, const char *label, size_t hosts, size_t points, 
     const int NR = 20000;
     double t4 = now_s();
     for (int r = 0; r < NR; r++) {
-        const seg_column *col = seg_column_at(sg, (size_t)(splitmix64(&x) % seg_column_count(sg)));
-        uint32_t b = (uint32_t)(splitmix64(&x) % col->nblocks);
+        const seg_column *col = seg_column_at(sg, (size_t)(st_splitmix64(&x) % seg_column_count(sg)));
+        uint32_t b = (uint32_t)(st_splitmix64(&x) % col->nblocks);
         const seg_block *blk = NULL;
         if (seg_block_read(sg, col, b, &blk) == 0) sum += blk->f[0];
         seg_block_release(blk);
@@ -168,14 +140,14 @@ int main(int argc, char **argv)
     if (!ts || !full || !dec2 || !scratch) { fprintf(stderr, "bench_seg: out of memory\n"); return 1; }
     for (size_t k = 0; k < points; k++) ts[k] = 1451606400000000000LL + (int64_t)k * 10000000000LL;
     for (size_t h = 0; h < hosts; h++) {
-        rng r;
-        rng_seed(&r, 1, h);
+        st_rng r;
+        st_rng_seed(&r, 1, h);
         double v[FIELDS];
-        for (int f = 0; f < FIELDS; f++) v[f] = 100.0 * rng_unit(&r);
+        for (int f = 0; f < FIELDS; f++) v[f] = 100.0 * st_rng_unit(&r);
         for (size_t k = 0; k < points; k++) {
             if (k > 0) {
                 for (int f = 0; f < FIELDS; f++) {
-                    double y = v[f] + (2.0 * rng_unit(&r) - 1.0);
+                    double y = v[f] + (2.0 * st_rng_unit(&r) - 1.0);
                     v[f] = y < 0.0 ? 0.0 : y > 100.0 ? 100.0 : y;
                 }
             }
