@@ -602,7 +602,7 @@ int qfa_run(stor *s, const qfa_opts *opts, const qfa_query *q, qfa_result *r)
         if (q->bounds_ns[0] > lo) lo = q->bounds_ns[0];
         if (q->bounds_ns[q->nwindows] - 1 < hi) hi = q->bounds_ns[q->nwindows] - 1;
     }
-    stor_scan_cb cb = { on_block, on_points, on_run, &x };
+    stor_scan_cb cb = { on_block, on_points, on_run, &x, x.use_stats && !(x.flags & QFA_GOOD_ONLY) };
     for (size_t i = 0; i < q->nseries && lo <= hi; i++) {
         x.si = (uint32_t)i;
         x.sid = q->series[i];

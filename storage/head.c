@@ -967,7 +967,7 @@ int head_read(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, head_
     out->n = 0;
     st_buf_clear(&out->strings);
     gather g = { out, 0, 0 };
-    stor_scan_cb cb = { NULL, gather_points, NULL, &g };
+    stor_scan_cb cb = { NULL, gather_points, NULL, &g, 0 };
     pthread_rwlock_rdlock(&h->lock);
     column *c = col_find(h, s, f);
     out->type = c ? c->type : ST_TYPE_NONE;

@@ -286,31 +286,55 @@ static int deliver_until(const stor_scan_cb *cb, const stor_points *m, size_t *p
     return 0;
 }
 
-/* A clean block declined as statistics: its points, typed when the
- * caller takes runs (no conversion), else as st_values. */
-static int deliver_block(const stor_scan_cb *cb, const seg_block *blk)
+/* Points [j0, j1) of a clean block declined as statistics, typed when
+ * the caller takes runs (no conversion), else as st_values. */
+static int deliver_block(const stor_scan_cb *cb, const seg_block *blk, uint32_t j0, uint32_t j1)
 {
-    if (blk->n == 0) return 0;
+    if (j1 <= j0) return 0;
+    uint32_t n = j1 - j0;
     if (cb->on_run && blk->type != ST_TYPE_STRING) {
         stor_run r;
         memset(&r, 0, sizeof r);
         r.type = blk->type;
-        r.n = blk->n;
-        r.ts = blk->ts;
-        r.f = blk->f;
-        r.i = blk->i;
-        r.u = blk->u;
-        r.b = blk->b;
-        r.quality = blk->quality;
+        r.n = n;
+        r.ts = blk->ts + j0;
+        r.f = blk->f ? blk->f + j0 : NULL;
+        r.i = blk->i ? blk->i + j0 : NULL;
+        r.u = blk->u ? blk->u + j0 : NULL;
+        r.b = blk->b ? blk->b + j0 : NULL;
+        r.quality = blk->quality ? blk->quality + j0 : NULL;
         return cb->on_run(cb->arg, &r);
     }
-    st_value *vals = st_malloc(blk->n * sizeof *vals);
-    uint32_t *q = st_malloc(blk->n * sizeof *q);
+    st_value *vals = st_malloc(n * sizeof *vals);
+    uint32_t *q = st_malloc(n * sizeof *q);
     int rc = vals && q ? 0 : ST_ENOMEM;
-    for (uint32_t j = 0; !rc && j < blk->n; j++) { vals[j] = seg_block_value(blk, j); q[j] = seg_block_quality(blk, j); }
-    if (!rc) rc = cb->on_points(cb->arg, blk->n, blk->ts, vals, q);
+    for (uint32_t j = 0; !rc && j < n; j++) { vals[j] = seg_block_value(blk, j0 + j); q[j] = seg_block_quality(blk, j0 + j); }
+    if (!rc) rc = cb->on_points(cb->arg, n, blk->ts + j0, vals, q);
     st_free(vals);
     st_free(q);
+    return rc;
+}
+
+/* A clean block declined as a whole, with a page table: each page offered
+ * as statistics in turn, the points of the pages declined delivered in
+ * their place (the block decoded at the first of them). ST_ECORRUPT: the
+ * block is damaged (logged) and nothing more of it is delivered. */
+static int deliver_pages(const stor_scan_cb *cb, seg *sg, const seg_column *col, uint32_t b)
+{
+    const seg_pages *pg;
+    int rc = seg_block_pages(sg, col, b, &pg);
+    if (rc) return rc;
+    const seg_block *blk = NULL;
+    for (uint32_t k = 0; k < pg->n && !rc; k++) {
+        const seg_page *p = &pg->pages[k];
+        stor_block_stats bs;
+        scan_stats_from_seg(col->type, p->count, p->min_ts, p->max_ts, &p->stats, &bs);
+        if (cb->on_block(cb->arg, &bs)) continue;
+        if (!blk && (rc = seg_block_read(sg, col, b, &blk)) != 0) break;
+        rc = deliver_block(cb, blk, p->start, p->start + p->count);
+    }
+    seg_block_release(blk);
+    seg_pages_release(pg);
     return rc;
 }
 
@@ -448,11 +472,17 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         stor_block_stats bs;
         scan_stats_from_seg(x->col->type, bi->count, bi->min_ts, bi->max_ts, &bi->stats, &bs);
         if (cb->on_block && cb->on_block(cb->arg, &bs)) continue;
+        if (cb->on_block && cb->pages && bi->has_pages) {
+            rc = deliver_pages(cb, refs[x->file], x->col, x->block);
+            if (rc == ST_ECORRUPT) rc = 0; /* logged; the block is not served */
+            if (rc) break;
+            continue;
+        }
         const seg_block *blk;
         int brc = seg_block_read(refs[x->file], x->col, x->block, &blk);
         if (brc == ST_ECORRUPT) continue;
         if (brc) { rc = brc; break; }
-        rc = deliver_block(cb, blk);
+        rc = deliver_block(cb, blk, 0, blk->n);
         seg_block_release(blk);
     }
     if (!rc) rc = deliver_until(cb, &merged, &pos, 0, 1);

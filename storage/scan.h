@@ -5,8 +5,9 @@
  * A scan delivers one column's points of a time range in time order,
  * duplicates resolved (last write wins), in three shapes:
  *   on_block  a stretch of stored points offered as statistics only (a
- *             segment block or a sealed head chunk lying entirely inside the
- *             range that nothing else overlaps). The callee returns 1 to take
+ *             segment block, a page of one (when `pages` is set) or a
+ *             sealed head chunk lying entirely inside the range that
+ *             nothing else overlaps). The callee returns 1 to take
  *             it (its points are then not delivered) or 0 to get the points.
  *   on_run    points as typed arrays, straight from a decoded block or chunk
  *             (no conversion). Optional: when NULL, runs come through
@@ -52,6 +53,11 @@ typedef struct stor_scan_cb {
     int (*on_points)(void *arg, size_t n, const int64_t *ts, const st_value *vals, const uint32_t *quality);
     int (*on_run)(void *arg, const stor_run *r); /* NULL: runs arrive through on_points */
     void *arg;
+    /* 1: a segment block declined as a whole is offered again page by page
+     * (its page table, storage/seg_format.h: statistics per minute, 10
+     * minutes, hour or day) before its points are decoded. For callers
+     * whose on_block takes statistics that fit a time window. */
+    int pages;
 } stor_scan_cb;
 
 /* Statistics in seg_stats form (segment blocks and head chunks keep them

@@ -126,6 +126,7 @@ typedef struct seg_block_info {
                              point, whatever its quality */
     uint8_t not_all_good; /* 1: some point's quality is not Good (aggregates
                              that skip bad points must decode); STRING: 1 */
+    uint8_t has_pages;    /* 1: the block has a page table (seg_block_pages) */
 } seg_block_info;
 
 /* A column of the file. Read-only; borrowed from the seg. */
@@ -211,6 +212,23 @@ int  seg_block_read(seg *s, const seg_column *col, uint32_t block_index, const s
  * reads every block once: it would push the queries' blocks out). */
 int  seg_block_read_once(seg *s, const seg_column *col, uint32_t block_index, const seg_block **out);
 void seg_block_release(const seg_block *b); /* NULL ok */
+
+/* A block's page table (seg_format.h, PAGE TABLE), decoded. Read-only;
+ * refcounted like a block (seg_pages_release). */
+typedef struct seg_pages {
+    bcache_entry ce;        /* private: first member */
+    uint8_t grid;           /* 1..SEG_PAGE_GRIDS */
+    uint32_t n;
+    const seg_page *pages;  /* n, time order */
+} seg_pages;
+
+/* The page table of block block_index (its index entry has has_pages),
+ * through the cache under its own key: reading it costs the block's bytes
+ * and CRC but decodes no value. 0, ST_EINVAL (no page table), ST_ECORRUPT
+ * (logged; the block is marked bad like seg_block_read's), ST_ENOMEM, I/O
+ * errors. */
+int  seg_block_pages(seg *s, const seg_column *col, uint32_t block_index, const seg_pages **out);
+void seg_pages_release(const seg_pages *p); /* NULL ok */
 
 /* A point found by seg_column_value_at. */
 typedef struct seg_point {

@@ -35,15 +35,48 @@
  *   4  1  tag          0xB1 (block format 1)
  *   5  1  type         st_type of the field (1 float .. 5 string)
  *   6  1  flags        bit 0: a quality section follows; set exactly when
- *                      some point's quality is not Good (absent = all Good)
+ *                      some point's quality is not Good (absent = all Good);
+ *                      bit 1: a page table follows (set exactly when the
+ *                      index says so); other bits 0
  *   7  .. uvarint series_id, uvarint field_id, uvarint count (>= 1),
  *         uvarint zz(min_ts), uvarint (max_ts - min_ts),
- *         uvarint ts_len, uvarint val_len, [uvarint q_len if flag bit 0]
+ *         uvarint ts_len, uvarint val_len, [uvarint q_len if flag bit 0],
+ *         [uvarint p_len if flag bit 1]
  *      then ts_len bytes: enc_block_encode(ENC_TYPE_TIME) of the timestamps,
  *           val_len bytes: enc_block_encode of the values (FLOAT: double,
  *             INT: int64, UINT: uint64, BOOL: uint8 0/1, STRING: slices),
- *           q_len bytes: enc_block_encode(ENC_TYPE_QUALITY) of the StatusCodes;
+ *           q_len bytes: enc_block_encode(ENC_TYPE_QUALITY) of the StatusCodes,
+ *           p_len bytes: the page table;
  *      ending exactly at the block's length (given by the index).
+ *
+ * PAGE TABLE: statistics of the block's points per UTC-aligned cell of a
+ * grid (a minute, 10 minutes, an hour or a day), so that a query grouping
+ * by time windows the block spans (GROUP BY time(1h) over blocks of a day)
+ * answers from statistics without decoding the values. A page is the
+ * block's points in one cell [k*G, (k+1)*G), G the grid's width in ns (k
+ * by floor division; times before 1970 fall in negative cells); only
+ * non-empty cells have pages. The writer picks the finest grid whose
+ * spanned cells average at least SEG_PAGE_MIN_POINTS points and writes a
+ * table only when the block spans at least two cells of it, the column is
+ * FLOAT, INT, UINT or BOOL, and the table costs at most 1/SEG_PAGE_MAX_SHARE
+ * of the value section (so pages cost a few percent of the bytes at most).
+ *   u8      grid       1: 1 min, 2: 10 min, 3: 1 h, 4: 1 day (seg_page_grid_ns)
+ *   uvarint npages     2..count
+ *   then arrays of npages values, each uvarint len + len bytes of
+ *   enc_block_encode (the block's zstd level):
+ *     counts   ENC_TYPE_UINT, each >= 1, adding up to count
+ *     min_ts   ENC_TYPE_TIME, the page's first time: strictly increasing,
+ *              the first equal to the block's min_ts
+ *     max_ts   ENC_TYPE_TIME, the page's last time: >= its min_ts, in the
+ *              same cell, below the next page's min_ts; the last equal to
+ *              the block's max_ts
+ *     FLOAT/INT/UINT: first, last, min, max, sum, each of the column's
+ *              encoding type (INT sum: the wrapping int64; FLOAT sum: the
+ *              four-lane sum over the page's points, STATISTICS below)
+ *     BOOL:    ntrue ENC_TYPE_UINT (<= the page's count), first and last
+ *              ENC_TYPE_BOOL (min and max follow from ntrue)
+ *   ending exactly at p_len. Page statistics are defined as a block's are
+ *   (STATISTICS), over the page's points.
  *   The encoding ids live in the first byte of each encoded section
  *   (storage/enc.h, block format).
  *
@@ -69,12 +102,14 @@
  *         FLOAT: u8 mask: bit0 min==first, bit1 min==last, bit2 max==first,
  *                bit3 max==last (bitwise; at most one of bit0/bit1 and one
  *                of bit2/bit3), bit4 some point is not Good (the block has
- *                a quality section), other bits 0; fbits(first);
+ *                a quality section), bit5 the block has a page table,
+ *                other bits 0; fbits(first);
  *                count>1: fbits(last); unless bit0|bit1: fbits(min);
  *                unless bit2|bit3: fbits(max); count>2: fbits(sum).
  *         INT:   the same mask, with uvarint zz(v) for each value.
  *         UINT:  the same mask, with uvarint v for each value.
- *         BOOL:  uvarint ntrue (<= count); u8 first | last << 1 | notgood << 2.
+ *         BOOL:  uvarint ntrue (<= count); u8 first | last << 1 | notgood << 2
+ *                | pages << 3.
  *         STRING: nothing.
  *       Omitted values: count 1: last = min = max = sum = first;
  *       count 2: sum = first + last (FLOAT: a NaN sum canonical, as
@@ -129,6 +164,12 @@
 #define SEG_FOOTER_MAGIC "STRSEGFT"
 #define SEG_BLOCK_TAG 0xB1u
 #define SEG_BLOCK_FLAG_QUALITY 0x01u
+#define SEG_BLOCK_FLAG_PAGES   0x02u
+/* Pages: at least this many points per spanned cell on average; a table of
+ * at most 1/SEG_PAGE_MAX_SHARE of the value section's bytes. */
+#define SEG_PAGE_MIN_POINTS 256u
+#define SEG_PAGE_MAX_SHARE 16u
+#define SEG_PAGE_GRIDS 4
 #define SEG_INDEX_FLAG_ZSTD 0x01u
 #define SEG_HDR_FLAG_FSUM4 0x01u
 /* Fixed part of a block header (crc, tag, type, flags). */
@@ -150,6 +191,8 @@
 #define SEG_MASK_MAX_FIRST 0x04u
 #define SEG_MASK_MAX_LAST  0x08u
 #define SEG_MASK_NOT_GOOD  0x10u
+#define SEG_MASK_PAGES     0x20u
+#define SEG_BOOL_PAGES     0x08u
 
 _Static_assert(SEG_HDR_SIZE == 64, "file header is 64 bytes");
 _Static_assert(SEG_FOOTER_SIZE == 48, "footer is 48 bytes");
@@ -186,6 +229,28 @@ typedef union seg_num {
 typedef struct seg_stats {
     seg_num min, max, sum, first, last;
 } seg_stats;
+
+/* One page of a block's page table, decoded (storage/seg.h). */
+typedef struct seg_page {
+    uint32_t start, count;  /* the block's points [start, start + count) */
+    int64_t min_ts, max_ts;
+    seg_stats stats;
+} seg_page;
+
+/* Grid g (1..SEG_PAGE_GRIDS): cell width in ns. */
+static inline int64_t seg_page_grid_ns(unsigned g)
+{
+    static const int64_t w[SEG_PAGE_GRIDS + 1] = { 0, 60000000000LL, 600000000000LL, 3600000000000LL,
+                                                   86400000000000LL };
+    return g >= 1 && g <= SEG_PAGE_GRIDS ? w[g] : 0;
+}
+
+/* The cell of t on a grid of width g ns (floor division). */
+static inline int64_t seg_page_cell(int64_t t, int64_t g)
+{
+    int64_t q = t / g;
+    return (t % g < 0) ? q - 1 : q;
+}
 
 static inline void seg__put32(unsigned char *p, uint32_t v)
 {
@@ -415,16 +480,18 @@ static inline int seg__get_num(const unsigned char *p, size_t len, size_t *pos, 
  * SEG_STATS_MAX bytes); not_good: some point's quality is not Good.
  * Returns the bytes written. */
 #define SEG_STATS_MAX 51
-static inline size_t seg_stats_encode(const seg_stats *s, int type, uint64_t count, int not_good, unsigned char *p)
+static inline size_t seg_stats_encode(const seg_stats *s, int type, uint64_t count, int not_good, int pages,
+                                      unsigned char *p)
 {
     size_t n = 0;
     if (type == 4) {
         n += seg__put_uvarint(p, s->sum.u);
-        p[n++] = (unsigned char)((s->first.u ? 1 : 0) | (s->last.u ? 2 : 0) | (not_good ? 4 : 0));
+        p[n++] = (unsigned char)((s->first.u ? 1 : 0) | (s->last.u ? 2 : 0) | (not_good ? 4 : 0) |
+                                 (pages ? SEG_BOOL_PAGES : 0));
         return n;
     }
     if (type < 1 || type > 3) return 0;
-    unsigned mask = not_good ? SEG_MASK_NOT_GOOD : 0;
+    unsigned mask = (not_good ? SEG_MASK_NOT_GOOD : 0) | (pages ? SEG_MASK_PAGES : 0);
     if (s->min.u == s->first.u) mask |= SEG_MASK_MIN_FIRST;
     else if (s->min.u == s->last.u) mask |= SEG_MASK_MIN_LAST;
     if (s->max.u == s->first.u) mask |= SEG_MASK_MAX_FIRST;
@@ -439,20 +506,22 @@ static inline size_t seg_stats_encode(const seg_stats *s, int type, uint64_t cou
 }
 
 /* Decode statistics at p[*pos..len): 0, or -1 when malformed. *not_good
- * is written (STRING: 1, as it is not recorded). */
+ * (STRING: 1, as it is not recorded) and *pages are written. */
 static inline int seg_stats_decode(const unsigned char *p, size_t len, size_t *pos, int type, uint64_t count,
-                                   seg_stats *out, int *not_good)
+                                   seg_stats *out, int *not_good, int *pages)
 {
     seg_stats s;
     memset(&s, 0, sizeof s);
+    *pages = 0;
     if (type == 5) { *out = s; *not_good = 1; return 0; }
     if (type == 4) {
         if (seg__get_uvarint(p, len, pos, &s.sum.u) || s.sum.u > count || *pos >= len) return -1;
         unsigned b = p[(*pos)++];
-        if (b > 7) return -1;
+        if (b > 15) return -1;
         s.first.u = b & 1;
         s.last.u = (b >> 1) & 1;
         *not_good = (b >> 2) & 1;
+        *pages = (b >> 3) & 1;
         s.min.u = s.sum.u == count ? 1 : 0;
         s.max.u = s.sum.u ? 1 : 0;
         if (count == 1 && (s.first.u != s.sum.u || s.last.u != s.sum.u)) return -1;
@@ -461,8 +530,9 @@ static inline int seg_stats_decode(const unsigned char *p, size_t len, size_t *p
     }
     if (type < 1 || type > 3 || *pos >= len) return -1;
     unsigned mask = p[(*pos)++];
-    if (mask & ~0x1fu) return -1;
+    if (mask & ~0x3fu) return -1;
     *not_good = (mask & SEG_MASK_NOT_GOOD) != 0;
+    *pages = (mask & SEG_MASK_PAGES) != 0;
     if ((mask & SEG_MASK_MIN_FIRST) && (mask & SEG_MASK_MIN_LAST)) return -1;
     if ((mask & SEG_MASK_MAX_FIRST) && (mask & SEG_MASK_MAX_LAST)) return -1;
     if (seg__get_num(p, len, pos, type, &s.first)) return -1;

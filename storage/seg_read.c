@@ -138,9 +138,11 @@ static int parse_index(seg *s, const unsigned char *p, size_t len, char *why, si
             if (rel > file_span || span > file_span - rel || span < cnt - 1) goto bad;
             bi->min_ts = (int64_t)((uint64_t)s->hdr.min_ts + rel);
             bi->max_ts = (int64_t)((uint64_t)bi->min_ts + span);
-            int ng = 0;
-            if (seg_stats_decode(p, len, &pos, col->type, cnt, &bi->stats, &ng)) goto bad;
+            int ng = 0, pg = 0;
+            if (seg_stats_decode(p, len, &pos, col->type, cnt, &bi->stats, &ng, &pg)) goto bad;
+            if (pg && cnt < 2) goto bad;
             bi->not_all_good = (uint8_t)ng;
+            bi->has_pages = (uint8_t)pg;
             prev_end = bi->offset + bl;
             prev_max = bi->max_ts;
             col->count += cnt;
@@ -329,12 +331,18 @@ void seg_block_release(const seg_block *b)
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* Read, check and decode one block (no cache, no logging). */
-static int block_load(seg *s, const seg_column *col, const seg_block_info *bi, seg_blk **out, char *why,
-                      size_t why_len)
+/* A block's bytes, CRC-checked, and where its sections lie. */
+typedef struct blk_raw {
+    unsigned char *raw;     /* owned: bi->len bytes */
+    size_t pos;             /* the timestamps section */
+    uint64_t tl, vl, ql, pl; /* section lengths: times, values, quality, pages */
+} blk_raw;
+
+/* Read a block and check its CRC and header against the index (no cache,
+ * no logging). On success r->raw is the caller's. */
+static int block_raw(seg *s, const seg_column *col, const seg_block_info *bi, blk_raw *r, char *why, size_t why_len)
 {
-    uint32_t n = bi->count;
-    size_t vsz = col->type == ST_TYPE_BOOL ? 1 : col->type == ST_TYPE_STRING ? sizeof(st_slice) : 8;
+    memset(r, 0, sizeof *r);
     unsigned char *raw = st_malloc(bi->len);
     if (!raw) return ST_ENOMEM;
     int rc = read_exact(s, raw, bi->len, bi->offset);
@@ -344,12 +352,13 @@ static int block_load(seg *s, const seg_column *col, const seg_block_info *bi, s
         st_free(raw);
         return rc;
     }
-    seg_blk *b = NULL;
     if (seg__get32(raw) != st_crc32c(0, raw + 4, bi->len - 4)) { WHY("block CRC mismatch"); goto bad; }
     size_t pos = SEG_BLOCK_FIXED;
-    uint64_t sid, fid, cnt, zmin, span, tl, vl, ql = 0;
-    if (raw[4] != SEG_BLOCK_TAG || raw[5] != col->type || (raw[6] & ~SEG_BLOCK_FLAG_QUALITY) ||
-        (col->type != ST_TYPE_STRING && !(raw[6] & SEG_BLOCK_FLAG_QUALITY) != !bi->not_all_good)) {
+    uint64_t sid, fid, cnt, zmin, span, tl, vl, ql = 0, pl = 0;
+    if (raw[4] != SEG_BLOCK_TAG || raw[5] != col->type ||
+        (raw[6] & ~(SEG_BLOCK_FLAG_QUALITY | SEG_BLOCK_FLAG_PAGES)) ||
+        (col->type != ST_TYPE_STRING && !(raw[6] & SEG_BLOCK_FLAG_QUALITY) != !bi->not_all_good) ||
+        !(raw[6] & SEG_BLOCK_FLAG_PAGES) != !bi->has_pages) {
         WHY("block header tag/type/flags mismatch");
         goto bad;
     }
@@ -357,17 +366,46 @@ static int block_load(seg *s, const seg_column *col, const seg_block_info *bi, s
         seg__get_uvarint(raw, bi->len, &pos, &cnt) || seg__get_uvarint(raw, bi->len, &pos, &zmin) ||
         seg__get_uvarint(raw, bi->len, &pos, &span) || seg__get_uvarint(raw, bi->len, &pos, &tl) ||
         seg__get_uvarint(raw, bi->len, &pos, &vl) ||
-        ((raw[6] & SEG_BLOCK_FLAG_QUALITY) && seg__get_uvarint(raw, bi->len, &pos, &ql))) {
+        ((raw[6] & SEG_BLOCK_FLAG_QUALITY) && seg__get_uvarint(raw, bi->len, &pos, &ql)) ||
+        ((raw[6] & SEG_BLOCK_FLAG_PAGES) && seg__get_uvarint(raw, bi->len, &pos, &pl))) {
         WHY("block header malformed");
         goto bad;
     }
-    if (sid != col->series_id || fid != col->field_id || cnt != n || seg__unzz(zmin) != bi->min_ts ||
+    if (sid != col->series_id || fid != col->field_id || cnt != bi->count || seg__unzz(zmin) != bi->min_ts ||
         span != (uint64_t)bi->max_ts - (uint64_t)bi->min_ts) {
         WHY("block header does not match the index");
         goto bad;
     }
     size_t rem = bi->len - pos;
-    if (tl > rem || vl > rem - tl || ql != rem - tl - vl) { WHY("block section lengths do not add up"); goto bad; }
+    if (tl > rem || vl > rem - tl || ql > rem - tl - vl || pl != rem - tl - vl - ql) {
+        WHY("block section lengths do not add up");
+        goto bad;
+    }
+    r->raw = raw;
+    r->pos = pos;
+    r->tl = tl;
+    r->vl = vl;
+    r->ql = ql;
+    r->pl = pl;
+    return 0;
+bad:
+    st_free(raw);
+    return ST_ECORRUPT;
+}
+
+/* Read, check and decode one block (no cache, no logging). */
+static int block_load(seg *s, const seg_column *col, const seg_block_info *bi, seg_blk **out, char *why,
+                      size_t why_len)
+{
+    uint32_t n = bi->count;
+    size_t vsz = col->type == ST_TYPE_BOOL ? 1 : col->type == ST_TYPE_STRING ? sizeof(st_slice) : 8;
+    blk_raw br;
+    int rc = block_raw(s, col, bi, &br, why, why_len);
+    if (rc) return rc;
+    unsigned char *raw = br.raw;
+    size_t pos = br.pos;
+    uint64_t tl = br.tl, vl = br.vl, ql = br.ql;
+    seg_blk *b = NULL;
     size_t off_vals = align8(sizeof(seg_blk) + (size_t)n * 8);
     size_t off_q = align8(off_vals + (size_t)n * vsz);
     size_t total = off_q + (ql ? (size_t)n * 4 : 0);
@@ -447,6 +485,22 @@ int seg_block_read_once(seg *s, const seg_column *col, uint32_t block_index, con
     return block_read(s, col, block_index, 0, out);
 }
 
+/* A block (or its page table) could not be read: a corrupt block is
+ * logged once per open file and marked bad (later reads fail fast,
+ * silently); other failures are logged each time, except ENOMEM. */
+static void block_failed(seg *s, const seg_column *col, const seg_block_info *bi, size_t gi, int rc, const char *why)
+{
+    if (rc == ST_ECORRUPT && !atomic_exchange(&s->bad[gi], 1))
+        ST_ERROR("seg", "corrupt block not served file=%s series=%" PRIu64 " field=%" PRIu64
+                 " offset=%" PRIu64 " len=%" PRIu32 " lost_points=%" PRIu32 " min_ts=%" PRId64
+                 " max_ts=%" PRId64 ": %s",
+                 s->path, col->series_id, col->field_id, bi->offset, bi->len, bi->count, bi->min_ts,
+                 bi->max_ts, why);
+    else if (rc != ST_ECORRUPT && rc != ST_ENOMEM)
+        ST_ERROR("seg", "block read failed file=%s series=%" PRIu64 " field=%" PRIu64 " offset=%" PRIu64
+                 ": %s", s->path, col->series_id, col->field_id, bi->offset, why);
+}
+
 static int block_read(seg *s, const seg_column *col, uint32_t block_index, int fill, const seg_block **out)
 {
     if (!s || !col || !out || !check_col(s, col) || block_index >= col->nblocks) return ST_EINVAL;
@@ -461,16 +515,7 @@ static int block_read(seg *s, const seg_column *col, uint32_t block_index, int f
     seg_blk *b = NULL;
     int rc = block_load(s, col, bi, &b, why, sizeof why);
     if (rc) {
-        /* Once per block and open file: later reads fail fast, silently. */
-        if (rc == ST_ECORRUPT && !atomic_exchange(&s->bad[gi], 1))
-            ST_ERROR("seg", "corrupt block not served file=%s series=%" PRIu64 " field=%" PRIu64
-                     " offset=%" PRIu64 " len=%" PRIu32 " lost_points=%" PRIu32 " min_ts=%" PRId64
-                     " max_ts=%" PRId64 ": %s",
-                     s->path, col->series_id, col->field_id, bi->offset, bi->len, bi->count, bi->min_ts,
-                     bi->max_ts, why);
-        else if (rc != ST_ECORRUPT && rc != ST_ENOMEM)
-            ST_ERROR("seg", "block read failed file=%s series=%" PRIu64 " field=%" PRIu64 " offset=%" PRIu64
-                     ": %s", s->path, col->series_id, col->field_id, bi->offset, why);
+        block_failed(s, col, bi, gi, rc, why);
         return rc;
     }
     if (s->cache && fill) {
@@ -478,6 +523,153 @@ static int block_read(seg *s, const seg_column *col, uint32_t block_index, int f
         return 0;
     }
     *out = &b->pub;
+    return 0;
+}
+
+/* ---- page tables ---- */
+
+/* The cache key of a block's page table: its offset with the top bit set
+ * (block offsets stay far below it). */
+#define PAGES_KEY(off) ((off) | (1ull << 63))
+
+static void pages_destroy(bcache_entry *e) { st_free(e); }
+
+void seg_pages_release(const seg_pages *p)
+{
+    if (p) bcache_entry_unref((bcache_entry *)&((seg_pages *)p)->ce);
+}
+
+/* One array of a page table into out (n values of et). */
+static int page_array(const unsigned char *p, size_t len, size_t *pos, enc_type et, size_t n, void *out)
+{
+    uint64_t l;
+    if (seg__get_uvarint(p, len, pos, &l) || l > len - *pos) return ST_ECORRUPT;
+    int rc = enc_block_decode(p + *pos, (size_t)l, et, n, out);
+    *pos += (size_t)l;
+    return rc == ST_ENOMEM ? rc : rc ? ST_ECORRUPT : 0;
+}
+
+/* Read and decode a block's page table, checking its structure against
+ * the index entry (no cache, no logging). Its statistics are checked
+ * against the values by seg_verify. */
+static int pages_load(seg *s, const seg_column *col, const seg_block_info *bi, seg_pages **out, char *why,
+                      size_t why_len)
+{
+    blk_raw br;
+    int rc = block_raw(s, col, bi, &br, why, why_len);
+    if (rc) return rc;
+    const unsigned char *p = br.raw + br.pos + br.tl + br.vl + br.ql;
+    size_t len = (size_t)br.pl, pos = 0;
+    seg_pages *pg = NULL;
+    uint64_t *tmp = NULL, np = 0;
+    int64_t g = len ? seg_page_grid_ns(p[pos++]) : 0;
+    if (!g || seg__get_uvarint(p, len, &pos, &np) || np < 2 || np > bi->count) {
+        WHY("page table header malformed");
+        goto bad;
+    }
+    pg = st_calloc(1, sizeof *pg + (size_t)np * sizeof(seg_page));
+    tmp = st_malloc((size_t)np * 8);
+    if (!pg || !tmp) { rc = ST_ENOMEM; goto fail; }
+    seg_page *pa = (seg_page *)(pg + 1);
+    size_t n = (size_t)np;
+    /* counts, first and last times */
+    if ((rc = page_array(p, len, &pos, ENC_TYPE_UINT, n, tmp))) goto arr;
+    uint64_t start = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (tmp[k] == 0 || tmp[k] > bi->count - start) { WHY("page counts do not add up"); goto bad; }
+        pa[k].start = (uint32_t)start;
+        pa[k].count = (uint32_t)tmp[k];
+        start += tmp[k];
+    }
+    if (start != bi->count) { WHY("page counts do not add up"); goto bad; }
+    if ((rc = page_array(p, len, &pos, ENC_TYPE_TIME, n, tmp))) goto arr;
+    for (size_t k = 0; k < n; k++) pa[k].min_ts = (int64_t)tmp[k];
+    if ((rc = page_array(p, len, &pos, ENC_TYPE_TIME, n, tmp))) goto arr;
+    for (size_t k = 0; k < n; k++) pa[k].max_ts = (int64_t)tmp[k];
+    if (pa[0].min_ts != bi->min_ts || pa[n - 1].max_ts != bi->max_ts) { WHY("page times do not match the block"); goto bad; }
+    for (size_t k = 0; k < n; k++) {
+        int64_t c = seg_page_cell(pa[k].min_ts, g);
+        if (pa[k].max_ts < pa[k].min_ts || seg_page_cell(pa[k].max_ts, g) != c ||
+            (uint64_t)pa[k].max_ts - (uint64_t)pa[k].min_ts < pa[k].count - 1u ||
+            (k + 1 < n && seg_page_cell(pa[k + 1].min_ts, g) <= c)) {
+            WHY("page %zu times out of order or across cells", k);
+            goto bad;
+        }
+    }
+    /* statistics */
+    if (col->type == ST_TYPE_BOOL) {
+        if ((rc = page_array(p, len, &pos, ENC_TYPE_UINT, n, tmp))) goto arr;
+        for (size_t k = 0; k < n; k++) {
+            if (tmp[k] > pa[k].count) { WHY("page %zu true count above its points", k); goto bad; }
+            pa[k].stats.sum.u = tmp[k];
+            pa[k].stats.min.u = tmp[k] == pa[k].count;
+            pa[k].stats.max.u = tmp[k] != 0;
+        }
+        uint8_t *b8 = (uint8_t *)tmp;
+        if ((rc = page_array(p, len, &pos, ENC_TYPE_BOOL, n, b8))) goto arr;
+        for (size_t k = 0; k < n; k++) pa[k].stats.first.u = b8[k];
+        if ((rc = page_array(p, len, &pos, ENC_TYPE_BOOL, n, b8))) goto arr;
+        for (size_t k = 0; k < n; k++) pa[k].stats.last.u = b8[k];
+    } else if (col->type == ST_TYPE_FLOAT || col->type == ST_TYPE_INT || col->type == ST_TYPE_UINT) {
+        enc_type et = col->type == ST_TYPE_FLOAT ? ENC_TYPE_FLOAT : col->type == ST_TYPE_INT ? ENC_TYPE_INT : ENC_TYPE_UINT;
+        for (int a = 0; a < 5; a++) {
+            if ((rc = page_array(p, len, &pos, et, n, tmp))) goto arr;
+            for (size_t k = 0; k < n; k++) {
+                seg_stats *st = &pa[k].stats;
+                seg_num *dst = a == 0 ? &st->first : a == 1 ? &st->last : a == 2 ? &st->min : a == 3 ? &st->max : &st->sum;
+                dst->u = tmp[k];
+            }
+        }
+    } else {
+        WHY("page table on a string block");
+        goto bad;
+    }
+    if (pos != len) { WHY("page table has trailing bytes"); goto bad; }
+    atomic_init(&pg->ce.refs, 1);
+    pg->ce.destroy = pages_destroy;
+    pg->ce.charge_bytes = sizeof *pg + n * sizeof(seg_page);
+    pg->grid = br.raw[br.pos + br.tl + br.vl + br.ql];
+    pg->n = (uint32_t)n;
+    pg->pages = pa;
+    st_free(tmp);
+    st_free(br.raw);
+    *out = pg;
+    return 0;
+arr:
+    if (rc == ST_ENOMEM) goto fail;
+    WHY("page table arrays do not decode");
+bad:
+    rc = ST_ECORRUPT;
+fail:
+    st_free(pg);
+    st_free(tmp);
+    st_free(br.raw);
+    return rc;
+}
+
+int seg_block_pages(seg *s, const seg_column *col, uint32_t block_index, const seg_pages **out)
+{
+    if (!s || !col || !out || !check_col(s, col) || block_index >= col->nblocks) return ST_EINVAL;
+    const seg_block_info *bi = &col->blocks[block_index];
+    if (!bi->has_pages) return ST_EINVAL;
+    size_t gi = (size_t)(bi - s->blocks);
+    if (atomic_load_explicit(&s->bad[gi], memory_order_relaxed)) return ST_ECORRUPT;
+    if (s->cache) {
+        bcache_entry *e = bcache_lookup(s->cache, s->cache_fid, PAGES_KEY(bi->offset));
+        if (e) { *out = (const seg_pages *)e; return 0; }
+    }
+    char why[160];
+    seg_pages *pg = NULL;
+    int rc = pages_load(s, col, bi, &pg, why, sizeof why);
+    if (rc) {
+        block_failed(s, col, bi, gi, rc, why);
+        return rc;
+    }
+    if (s->cache) {
+        *out = (const seg_pages *)bcache_insert(s->cache, s->cache_fid, PAGES_KEY(bi->offset), &pg->ce);
+        return 0;
+    }
+    *out = pg;
     return 0;
 }
 
@@ -532,6 +724,47 @@ static int stats_equal(uint8_t type, const seg_stats *a, const seg_stats *b)
     if (type == ST_TYPE_STRING) return 1;
     return a->min.u == b->min.u && a->max.u == b->max.u && a->sum.u == b->sum.u && a->first.u == b->first.u &&
            a->last.u == b->last.u;
+}
+
+/* A block's page table against its decoded points: one page per
+ * non-empty cell of its grid, each with the points' times and statistics. */
+static int pages_verify(seg *s, const seg_column *col, const seg_block_info *bi, const seg_block *pb, char *why,
+                        size_t why_len)
+{
+    seg_pages *pg = NULL;
+    int rc = pages_load(s, col, bi, &pg, why, why_len);
+    if (rc) return rc;
+    int64_t g = seg_page_grid_ns(pg->grid);
+    for (uint32_t k = 0; k < pg->n && !rc; k++) {
+        const seg_page *x = &pg->pages[k];
+        uint32_t e = x->start + x->count;
+        int64_t c = seg_page_cell(pb->ts[x->start], g);
+        if (x->min_ts != pb->ts[x->start] || x->max_ts != pb->ts[e - 1] || seg_page_cell(pb->ts[e - 1], g) != c ||
+            (x->start > 0 && seg_page_cell(pb->ts[x->start - 1], g) == c)) {
+            WHY("page %u does not hold its cell's points", k);
+            rc = ST_ECORRUPT;
+            break;
+        }
+        seg_stats_acc acc;
+        memset(&acc, 0, sizeof acc);
+        for (uint32_t j = x->start; j < e; j++) {
+            seg_num v;
+            switch (col->type) {
+            case ST_TYPE_FLOAT: v.f = pb->f[j]; break;
+            case ST_TYPE_INT: v.i = pb->i[j]; break;
+            case ST_TYPE_UINT: v.u = pb->u[j]; break;
+            default: v.u = pb->b[j]; break;
+            }
+            seg_acc_add(&acc, col->type, j - x->start, v);
+        }
+        seg_stats st = seg_acc_stats(&acc, col->type, x->count, 1);
+        if (!stats_equal(col->type, &st, &x->stats)) {
+            WHY("page %u statistics do not match its values", k);
+            rc = ST_ECORRUPT;
+        }
+    }
+    pages_destroy(&pg->ce);
+    return rc;
 }
 
 int seg_verify(const stor_io *io, const char *path, seg_verify_cb cb, void *arg, seg_verify_result *result)
@@ -592,6 +825,9 @@ int seg_verify(const stor_io *io, const char *path, seg_verify_cb cb, void *arg,
                 if (!stats_equal(col->type, &st, &bi->stats)) {
                     snprintf(why, sizeof why, "block statistics do not match its values");
                     rc = ST_ECORRUPT;
+                } else if (bi->has_pages) {
+                    rc = pages_verify(s, col, bi, pb, why, sizeof why);
+                    if (rc == ST_ENOMEM) { blk_destroy(&b->pub.ce); seg_unref(s); if (result) *result = r; return rc; }
                 } else if (col->type == ST_TYPE_STRING && k + 1 == col->nblocks &&
                            !st_slice_eq(pb->s[pb->n - 1], col->last.v.s)) {
                     snprintf(why, sizeof why, "column last value does not match its last block");

@@ -69,6 +69,12 @@ struct seg_writer {
     int pq_any;
 
     st_buf blk, enc_ts, enc_val, enc_q; /* owned scratch */
+    st_buf enc_pg, enc_tmp;       /* owned scratch: the page table, one array of it */
+    size_t pg_cap;                /* pages a block can have */
+    uint64_t *pg_cnt;             /* owned, pg_cap each: page counts, */
+    int64_t *pg_min, *pg_max;     /*   first and last times, */
+    seg_num *pg_st[5];            /*   first, last, min, max, sum */
+    uint8_t *pg_b[2];             /*   BOOL first, last */
     st_buf lastbuf;               /* owned: last string of each string column */
     st_buf curlast;               /* owned: last string of the current column */
 
@@ -112,6 +118,13 @@ static void writer_free(seg_writer *w)
     st_buf_fini(&w->enc_ts);
     st_buf_fini(&w->enc_val);
     st_buf_fini(&w->enc_q);
+    st_buf_fini(&w->enc_pg);
+    st_buf_fini(&w->enc_tmp);
+    st_free(w->pg_cnt);
+    st_free(w->pg_min);
+    st_free(w->pg_max);
+    for (int k = 0; k < 5; k++) st_free(w->pg_st[k]);
+    for (int k = 0; k < 2; k++) st_free(w->pg_b[k]);
     st_buf_fini(&w->lastbuf);
     st_buf_fini(&w->curlast);
     st_free(w->cols);
@@ -145,6 +158,8 @@ int seg_writer_open(const stor_io *io, const char *dir, uint64_t file_id, const 
     st_buf_init(&w->enc_ts);
     st_buf_init(&w->enc_val);
     st_buf_init(&w->enc_q);
+    st_buf_init(&w->enc_pg);
+    st_buf_init(&w->enc_tmp);
     st_buf_init(&w->lastbuf);
     st_buf_init(&w->curlast);
     w->out_off = SEG_HDR_SIZE;
@@ -157,8 +172,16 @@ int seg_writer_open(const stor_io *io, const char *dir, uint64_t file_id, const 
     w->pq = st_malloc(bp * sizeof *w->pq);
     w->pstr = st_malloc(2 * bp * sizeof *w->pstr);
     w->slices = st_malloc(bp * sizeof *w->slices);
+    /* pages average SEG_PAGE_MIN_POINTS points per spanned cell */
+    w->pg_cap = bp / SEG_PAGE_MIN_POINTS + 1;
+    w->pg_cnt = st_malloc(w->pg_cap * sizeof *w->pg_cnt);
+    w->pg_min = st_malloc(w->pg_cap * sizeof *w->pg_min);
+    w->pg_max = st_malloc(w->pg_cap * sizeof *w->pg_max);
+    int pg_ok = w->pg_cnt && w->pg_min && w->pg_max;
+    for (int k = 0; k < 5; k++) pg_ok = (w->pg_st[k] = st_malloc(w->pg_cap * sizeof(seg_num))) && pg_ok;
+    for (int k = 0; k < 2; k++) pg_ok = (w->pg_b[k] = st_malloc(w->pg_cap)) && pg_ok;
     if (!w->tmp_path || !w->final_path || !w->dir || !w->pts || !w->pval || !w->pbool || !w->pq || !w->pstr ||
-        !w->slices) {
+        !w->slices || !pg_ok) {
         writer_free(w);
         return ST_ENOMEM;
     }
@@ -212,6 +235,80 @@ static enc_type enc_type_of(uint8_t t)
     }
 }
 
+/* One array of the page table: uvarint length, then the encoding. */
+static int put_page_array(seg_writer *w, enc_type et, const void *vals, size_t n)
+{
+    st_buf_clear(&w->enc_tmp);
+    int rc = enc_block_encode(et, vals, n, &w->enc_tmp, w->zstd_level);
+    if (!rc) rc = st_buf_put_uvarint(&w->enc_pg, w->enc_tmp.len);
+    if (!rc) rc = st_buf_append(&w->enc_pg, w->enc_tmp.ptr, w->enc_tmp.len);
+    return rc;
+}
+
+/* The pending block's page table (storage/seg_format.h, PAGE TABLE) into
+ * w->enc_pg, left empty when the block gets none. */
+static int encode_pages(seg_writer *w, uint8_t t)
+{
+    st_buf_clear(&w->enc_pg);
+    size_t n = w->np;
+    if (t == ST_TYPE_STRING || n < 2 * SEG_PAGE_MIN_POINTS) return 0;
+    int64_t g = 0;
+    unsigned grid = 0;
+    for (unsigned k = 1; k <= SEG_PAGE_GRIDS && !grid; k++) {
+        int64_t wd = seg_page_grid_ns(k);
+        uint64_t cells = (uint64_t)(seg_page_cell(w->pts[n - 1], wd) - seg_page_cell(w->pts[0], wd)) + 1;
+        if (cells < 2) break;
+        if (n / cells >= SEG_PAGE_MIN_POINTS) { grid = k; g = wd; }
+    }
+    if (!grid) return 0;
+    size_t np = 0, start = 0;
+    int64_t cell = seg_page_cell(w->pts[0], g);
+    for (size_t k = 1; k <= n; k++) {
+        int64_t c = k < n ? seg_page_cell(w->pts[k], g) : cell;
+        if (k < n && c == cell) continue;
+        if (np == w->pg_cap) return ST_ECORRUPT; /* cannot happen: cells average >= SEG_PAGE_MIN_POINTS */
+        seg_stats_acc acc;
+        memset(&acc, 0, sizeof acc);
+        for (size_t j = start; j < k; j++) {
+            seg_num v;
+            if (t == ST_TYPE_BOOL) v.u = w->pbool[j];
+            else v = w->pval[j];
+            seg_acc_add(&acc, t, j - start, v);
+        }
+        seg_stats st = seg_acc_stats(&acc, t, k - start, 1);
+        w->pg_cnt[np] = k - start;
+        w->pg_min[np] = w->pts[start];
+        w->pg_max[np] = w->pts[k - 1];
+        w->pg_st[0][np] = st.first;
+        w->pg_st[1][np] = st.last;
+        w->pg_st[2][np] = st.min;
+        w->pg_st[3][np] = st.max;
+        w->pg_st[4][np] = st.sum;
+        w->pg_b[0][np] = (uint8_t)(st.first.u != 0);
+        w->pg_b[1][np] = (uint8_t)(st.last.u != 0);
+        np++;
+        start = k;
+        cell = c;
+    }
+    unsigned char gb = (unsigned char)grid;
+    int rc = st_buf_append(&w->enc_pg, &gb, 1);
+    if (!rc) rc = st_buf_put_uvarint(&w->enc_pg, np);
+    if (!rc) rc = put_page_array(w, ENC_TYPE_UINT, w->pg_cnt, np);
+    if (!rc) rc = put_page_array(w, ENC_TYPE_TIME, w->pg_min, np);
+    if (!rc) rc = put_page_array(w, ENC_TYPE_TIME, w->pg_max, np);
+    if (t == ST_TYPE_BOOL) {
+        for (size_t k = 0; k < np; k++) w->pg_cnt[k] = w->pg_st[4][k].u; /* ntrue: counts are written */
+        if (!rc) rc = put_page_array(w, ENC_TYPE_UINT, w->pg_cnt, np);
+        for (int k = 0; k < 2 && !rc; k++) rc = put_page_array(w, ENC_TYPE_BOOL, w->pg_b[k], np);
+    } else {
+        for (int k = 0; k < 5 && !rc; k++) rc = put_page_array(w, enc_type_of(t), w->pg_st[k], np);
+    }
+    if (rc) return rc;
+    /* Pages that cost more than a small share of the values are not worth it. */
+    if (w->enc_pg.len * SEG_PAGE_MAX_SHARE > w->enc_val.len) st_buf_clear(&w->enc_pg);
+    return 0;
+}
+
 /* Encode and append the pending points as one block. */
 static int flush_block(seg_writer *w)
 {
@@ -250,7 +347,9 @@ static int flush_block(seg_writer *w)
     rc = enc_block_encode(ENC_TYPE_TIME, w->pts, n, &w->enc_ts, w->zstd_level);
     if (!rc) rc = enc_block_encode(enc_type_of(t), vals, n, &w->enc_val, w->zstd_level);
     if (!rc && w->pq_any) rc = enc_block_encode(ENC_TYPE_QUALITY, w->pq, n, &w->enc_q, w->zstd_level);
+    if (!rc) rc = encode_pages(w, t);
     if (rc) return rc;
+    bi.has_pages = w->enc_pg.len > 0;
     if (t == ST_TYPE_STRING) {
         st_buf_clear(&w->curlast);
         rc = st_buf_append(&w->curlast, w->slices[n - 1].ptr, w->slices[n - 1].len);
@@ -261,7 +360,7 @@ static int flush_block(seg_writer *w)
     size_t hl = SEG_BLOCK_FIXED;
     h[4] = SEG_BLOCK_TAG;
     h[5] = t;
-    h[6] = w->pq_any ? SEG_BLOCK_FLAG_QUALITY : 0;
+    h[6] = (unsigned char)((w->pq_any ? SEG_BLOCK_FLAG_QUALITY : 0) | (bi.has_pages ? SEG_BLOCK_FLAG_PAGES : 0));
     hl += seg__put_uvarint(h + hl, w->series);
     hl += seg__put_uvarint(h + hl, w->field);
     hl += seg__put_uvarint(h + hl, n);
@@ -270,12 +369,14 @@ static int flush_block(seg_writer *w)
     hl += seg__put_uvarint(h + hl, w->enc_ts.len);
     hl += seg__put_uvarint(h + hl, w->enc_val.len);
     if (w->pq_any) hl += seg__put_uvarint(h + hl, w->enc_q.len);
-    uint64_t total = hl + w->enc_ts.len + w->enc_val.len + w->enc_q.len;
+    if (bi.has_pages) hl += seg__put_uvarint(h + hl, w->enc_pg.len);
+    uint64_t total = hl + w->enc_ts.len + w->enc_val.len + w->enc_q.len + w->enc_pg.len;
     if (total > SEG_MAX_BLOCK_BYTES) return ST_ETOOLARGE;
     uint32_t crc = st_crc32c(0, h + 4, hl - 4);
     crc = st_crc32c(crc, w->enc_ts.ptr, w->enc_ts.len);
     crc = st_crc32c(crc, w->enc_val.ptr, w->enc_val.len);
     crc = st_crc32c(crc, w->enc_q.ptr, w->enc_q.len);
+    crc = st_crc32c(crc, w->enc_pg.ptr, w->enc_pg.len);
     seg__put32(h, crc);
     bi.offset = w->out_off + w->out.len;
     bi.len = (uint32_t)total;
@@ -285,6 +386,7 @@ static int flush_block(seg_writer *w)
     st_buf_append(&w->out, w->enc_ts.ptr, w->enc_ts.len);
     st_buf_append(&w->out, w->enc_val.ptr, w->enc_val.len);
     st_buf_append(&w->out, w->enc_q.ptr, w->enc_q.len);
+    st_buf_append(&w->out, w->enc_pg.ptr, w->enc_pg.len);
 
     w->blocks[w->nblocks++] = bi;
     w->cols[w->ncols - 1].nblocks++;
@@ -440,7 +542,7 @@ static int encode_index(seg_writer *w, st_buf *idx)
             n += seg__put_uvarint(tmp + n, b == 0 ? (uint64_t)bi->min_ts - (uint64_t)w->min_ts
                                                   : (uint64_t)bi->min_ts - (uint64_t)prev_max - 1);
             n += seg__put_uvarint(tmp + n, (uint64_t)bi->max_ts - (uint64_t)bi->min_ts);
-            n += seg_stats_encode(&bi->stats, col->type, bi->count, bi->not_all_good, tmp + n);
+            n += seg_stats_encode(&bi->stats, col->type, bi->count, bi->not_all_good, bi->has_pages, tmp + n);
             rc = st_buf_append(idx, tmp, n);
             prev_end = bi->offset + bi->len;
             prev_max = bi->max_ts;

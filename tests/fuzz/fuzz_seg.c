@@ -7,7 +7,8 @@
  * mutations reach the index parser and the block decoders instead of
  * stopping at a checksum. Then: iterate every column (find must return
  * it, last value readable, value-at lookups), read every block through a small cache (count
- * must match the index, timestamps inside the block's range), and run
+ * must match the index, timestamps inside the block's range), read every
+ * page table (its pages must tile the block in time order), and run
  * seg_verify. Never a crash, a leak or an out-of-bounds read.
  */
 #include <stdint.h>
@@ -85,6 +86,22 @@ static void exercise(seg *sg)
                 }
             }
             seg_block_release(blk);
+            const seg_pages *pg = NULL;
+            if (bi->has_pages && seg_block_pages(sg, col, b, &pg) == 0) {
+                /* a page table that decoded tiles the block in time order */
+                uint32_t next = 0;
+                for (uint32_t k = 0; k < pg->n; k++) {
+                    const seg_page *x = &pg->pages[k];
+                    if (x->start != next || x->count == 0 || x->min_ts > x->max_ts ||
+                        (k && x->min_ts <= pg->pages[k - 1].max_ts))
+                        abort();
+                    next += x->count;
+                    sink += x->stats.sum.u;
+                }
+                if (next != bi->count || pg->pages[0].min_ts != bi->min_ts || pg->pages[pg->n - 1].max_ts != bi->max_ts)
+                    abort();
+                seg_pages_release(pg);
+            }
         }
     }
     (void)sink;

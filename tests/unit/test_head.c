@@ -211,7 +211,7 @@ static void check_range(head *h, uint8_t type, model *m, int64_t lo, int64_t hi,
         agg got;
         memset(&got, 0, sizeof got);
         got.order_ok = 1;
-        stor_scan_cb cb = { agg_block, agg_points, (rnd() & 1) ? agg_run : NULL, &got };
+        stor_scan_cb cb = { agg_block, agg_points, (rnd() & 1) ? agg_run : NULL, &got, 0 };
         REQUIRE(head_scan(h, 1, 1, lo, hi, stats, &cb) == 0);
         CHECK(got.order_ok);
         CHECK_EQ_U64(got.count, want.count);
@@ -312,7 +312,7 @@ TEST(hour_chunks_answer_from_stats)
     memset(&got, 0, sizeof got);
     got.order_ok = 1;
     decline_some = 0;
-    stor_scan_cb cb = { agg_block, agg_points, agg_run, &got };
+    stor_scan_cb cb = { agg_block, agg_points, agg_run, &got, 0 };
     REQUIRE(head_scan(h, 1, 1, 100 * HOUR, 124 * HOUR - 1, 1, &cb) == 0);
     decline_some = 1;
     CHECK_EQ_U64(got.count, 8640);
@@ -345,7 +345,7 @@ TEST(interleaved_writers_merge_at_seal)
     memset(&got, 0, sizeof got);
     got.order_ok = 1;
     decline_some = 0;
-    stor_scan_cb cb = { agg_block, agg_points, agg_run, &got };
+    stor_scan_cb cb = { agg_block, agg_points, agg_run, &got, 0 };
     REQUIRE(head_scan(h, 1, 1, 0, 12 * HOUR - 1, 1, &cb) == 0);
     decline_some = 1;
     CHECK(got.order_ok);

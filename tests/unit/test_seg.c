@@ -342,21 +342,23 @@ TEST(format_roundtrip)
     for (int type = 1; type <= 4; type++) {
         for (size_t n = 1; n < 40; n++) {
             for (uint64_t seed = 0; seed < 20; seed++) {
-                seg_stats st, st2;
-                memset(&st, 0, sizeof st);
+                seg_stats st2;
+                seg_stats_acc acc;
+                memset(&acc, 0, sizeof acc);
                 for (size_t k = 0; k < n; k++) {
                     uint64_t h64 = mix(seed * 1000 + k + (uint64_t)type * 77);
                     seg_num v;
                     v.u = seed % 3 == 0 ? h64 : seed % 3 == 1 ? h64 % 4 : ubits((double)(h64 % 1000) / 10.0);
                     if (type == 4) v.u &= 1;
-                    seg_stats_add(&st, type, k, v);
+                    seg_acc_add(&acc, type, k, v);
                 }
+                seg_stats st = seg_acc_stats(&acc, type, n, 1);
                 unsigned char buf[SEG_STATS_MAX];
-                int ng_in = (int)(seed % 2), ng_out = -1;
-                size_t len = seg_stats_encode(&st, type, n, ng_in, buf), pos = 0;
+                int ng_in = (int)(seed % 2), ng_out = -1, pg_in = (int)(seed / 2 % 2) && n > 1, pg_out = -1;
+                size_t len = seg_stats_encode(&st, type, n, ng_in, pg_in, buf), pos = 0;
                 if (len > SEG_STATS_MAX) bad++;
-                if (seg_stats_decode(buf, len, &pos, type, n, &st2, &ng_out) || pos != len) { bad++; continue; }
-                if (ng_out != ng_in) bad++;
+                if (seg_stats_decode(buf, len, &pos, type, n, &st2, &ng_out, &pg_out) || pos != len) { bad++; continue; }
+                if (ng_out != ng_in || pg_out != pg_in) bad++;
                 if (st.min.u != st2.min.u || st.max.u != st2.max.u || st.sum.u != st2.sum.u ||
                     st.first.u != st2.first.u || st.last.u != st2.last.u)
                     bad++;
@@ -592,6 +594,104 @@ static void vcb(void *arg, const char *path, uint64_t series_id, uint64_t field_
     c->series = series_id;
     c->field = field_id;
     c->err = err;
+}
+
+/* Page tables: 1 s points over 100 min (one block of 6000) get a 10-minute
+ * grid, one page per non-empty cell with that cell's statistics, before
+ * 1970 too; seg_verify recomputes them; a changed page statistic is
+ * found; blocks too short, too cheap or of strings get none. */
+TEST(page_tables)
+{
+    const char *dir = fresh_dir();
+    seg_writer_opts o = { 8192, 3, 0 };
+    seg_writer *w = NULL;
+    REQUIRE(seg_writer_open(stor_io_posix(), dir, 5, &o, &w) == 0);
+    enum { N = 6000 };
+    static int64_t ts[N];
+    static st_value v[N];
+    /* series 1: FLOAT from 00:03:17 UTC; series 2: INT from 1969-12-31 23:10:00 */
+    for (uint64_t sid = 1; sid <= 2; sid++) {
+        int64_t t0 = sid == 1 ? 1451606597000000000LL : -3000000000000LL;
+        for (size_t k = 0; k < N; k++) {
+            ts[k] = t0 + (int64_t)k * 1000000000LL;
+            memset(&v[k], 0, sizeof v[k]);
+            uint64_t h = mix(k + sid * 77777);
+            if (sid == 1) { v[k].type = ST_TYPE_FLOAT; v[k].v.f = (double)(h % 10000) / 100.0; }
+            else { v[k].type = ST_TYPE_INT; v[k].v.i = (int64_t)(h % 1000000) - 500000; }
+        }
+        if (sid == 1) { v[10].v.f = NAN; v[11].v.f = -0.0; v[12].v.f = 0.0; }
+        REQUIRE(seg_writer_add(w, sid, 1, (st_type)v[0].type, N, ts, v, NULL) == 0);
+    }
+    /* series 3: a constant (its values cost nothing: no pages); 4: 400 points */
+    for (size_t k = 0; k < N; k++) { ts[k] = 1451606400000000000LL + (int64_t)k * 1000000000LL; v[k].type = ST_TYPE_FLOAT; v[k].v.f = 1.5; }
+    REQUIRE(seg_writer_add(w, 3, 1, ST_TYPE_FLOAT, N, ts, v, NULL) == 0);
+    REQUIRE(seg_writer_add(w, 4, 1, ST_TYPE_FLOAT, 400, ts, v, NULL) == 0);
+    seg_info info;
+    REQUIRE(seg_writer_finish(w, &info) == 0);
+    char path[512];
+    seg_path(dir, 5, 0, path, sizeof path);
+    seg *sg = NULL;
+    REQUIRE(seg_open(stor_io_posix(), path, NULL, &sg) == 0);
+    for (uint64_t sid = 1; sid <= 4; sid++) {
+        const seg_column *col;
+        REQUIRE(seg_column_find(sg, sid, 1, &col) == 0);
+        REQUIRE(col->nblocks == 1);
+        CHECK_EQ_INT(col->blocks[0].has_pages, sid <= 2);
+        const seg_pages *pg = NULL;
+        if (sid > 2) { CHECK_EQ_INT(seg_block_pages(sg, col, 0, &pg), ST_EINVAL); continue; }
+        REQUIRE(seg_block_pages(sg, col, 0, &pg) == 0);
+        const seg_block *blk;
+        REQUIRE(seg_block_read(sg, col, 0, &blk) == 0);
+        CHECK_EQ_INT(pg->grid, 2); /* 10 minutes: 600 points a cell */
+        CHECK_EQ_INT(pg->n, sid == 1 ? 11 : 10);
+        int64_t g = 600000000000LL;
+        uint32_t next = 0;
+        for (uint32_t k = 0; k < pg->n; k++) {
+            const seg_page *x = &pg->pages[k];
+            CHECK_EQ_U64(x->start, next);
+            uint32_t e = x->start + x->count;
+            next = e;
+            CHECK_EQ_INT(x->min_ts, blk->ts[x->start]);
+            CHECK_EQ_INT(x->max_ts, blk->ts[e - 1]);
+            int64_t c = seg_page_cell(x->min_ts, g);
+            CHECK(seg_page_cell(x->max_ts, g) == c);
+            if (e < blk->n) CHECK(seg_page_cell(blk->ts[e], g) == c + 1);
+            seg_stats_acc acc;
+            memset(&acc, 0, sizeof acc);
+            for (uint32_t j = x->start; j < e; j++) {
+                seg_num nv;
+                if (sid == 1) nv.f = blk->f[j]; else nv.i = blk->i[j];
+                seg_acc_add(&acc, col->type, j - x->start, nv);
+            }
+            seg_stats st = seg_acc_stats(&acc, col->type, x->count, 1);
+            CHECK(st.min.u == x->stats.min.u && st.max.u == x->stats.max.u && st.sum.u == x->stats.sum.u &&
+                  st.first.u == x->stats.first.u && st.last.u == x->stats.last.u);
+        }
+        CHECK_EQ_U64(next, N);
+        seg_block_release(blk);
+        seg_pages_release(pg);
+    }
+    seg_unref(sg);
+    seg_verify_result vr;
+    CHECK_EQ_INT(seg_verify(stor_io_posix(), path, NULL, NULL, &vr), 0);
+    /* Change the last byte of series 1's page table (its sum array) and
+     * fix the block CRC: seg_verify finds the page statistics wrong. */
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+    REQUIRE(b);
+    REQUIRE(seg_open(stor_io_posix(), path, NULL, &sg) == 0);
+    const seg_column *col;
+    REQUIRE(seg_column_find(sg, 1, 1, &col) == 0);
+    uint64_t off = col->blocks[0].offset;
+    uint32_t bl = col->blocks[0].len;
+    seg_unref(sg);
+    b[off + bl - 1] ^= 0x01;
+    seg__put32(b + off, st_crc32c(0, b + off + 4, bl - 4));
+    spit(path, b, len);
+    free(b);
+    vcoll c = { 0, 0, 0, 0, 0 };
+    CHECK_EQ_INT(seg_verify(stor_io_posix(), path, vcb, &c, &vr), ST_ECORRUPT);
+    CHECK(c.n == 1 && c.series == 1 && c.offset == off);
 }
 
 TEST(corrupt_block_isolated)
@@ -1024,6 +1124,7 @@ int main(void)
     RUN(many_sparse_columns_binary_search);
     RUN(add_argument_errors);
     RUN(empty_file);
+    RUN(page_tables);
     RUN(corrupt_block_isolated);
     RUN(truncated_and_bad_footer_index_header);
     RUN(io_faults_leave_nothing);

@@ -184,7 +184,7 @@ TEST(flush_segments_and_scan_stats)
     REQUIRE(sidx_series_resolve(stor_index(s), db, st_slice_cstr("m"), &t, 1, &sid, &fl) == 0);
     REQUIRE(sidx_field_resolve(stor_index(s), db, st_slice_cstr("m"), st_slice_cstr("v"), ST_TYPE_INT, &fid, &fl, &ex) == 0);
     scan_acc a = { 0, 0, 0, 0, INT64_MIN, 1 };
-    stor_scan_cb cb = { acc_block, acc_points, NULL, &a };
+    stor_scan_cb cb = { acc_block, acc_points, NULL, &a, 1 };
     REQUIRE(stor_scan(s, sid, fid, ST_TIME_MIN_NS, ST_TIME_MAX_NS, &cb) == 0);
     double want = 0;
     for (size_t i = 0; i < p.n; i++) want += (double)p.vals[i].v.i;
@@ -195,7 +195,7 @@ TEST(flush_segments_and_scan_stats)
     CHECK(a.points_seen < p.n);          /* ... so fewer points were decoded */
     /* A range cutting blocks: those partial blocks come as points. */
     scan_acc a2 = { 0, 0, 0, 0, INT64_MIN, 1 };
-    stor_scan_cb cb2 = { acc_block, acc_points, NULL, &a2 };
+    stor_scan_cb cb2 = { acc_block, acc_points, NULL, &a2, 1 };
     REQUIRE(stor_scan(s, sid, fid, 100, 4100, &cb2) == 0);
     double want2 = 0;
     uint64_t n2 = 0;
