@@ -315,11 +315,24 @@ static int deliver_block(const stor_scan_cb *cb, const seg_block *blk, uint32_t 
     return rc;
 }
 
-/* A clean block declined as a whole, with a page table: each page offered
- * as statistics in turn, the points of the pages declined delivered in
- * their place (the block decoded at the first of them). ST_ECORRUPT: the
- * block is damaged (logged) and nothing more of it is delivered. */
-static int deliver_pages(const stor_scan_cb *cb, seg *sg, const seg_column *col, uint32_t b)
+/* The first point of blk in [j0, j1) at or after t (j1 when none). */
+static uint32_t range_lo(const seg_block *blk, uint32_t j0, uint32_t j1, int64_t t)
+{
+    while (j0 < j1) {
+        uint32_t m = j0 + (j1 - j0) / 2;
+        if (blk->ts[m] < t) j0 = m + 1;
+        else j1 = m;
+    }
+    return j0;
+}
+
+/* A clean block not taken as a whole (declined, or cut by the range
+ * [tmin, tmax]), with a page table: each page inside the range offered as
+ * statistics in turn, the points in range of the others delivered in their
+ * place (the block decoded at the first of them). ST_ECORRUPT: the block
+ * is damaged (logged) and nothing more of it is delivered. */
+static int deliver_pages(const stor_scan_cb *cb, seg *sg, const seg_column *col, uint32_t b, int64_t tmin,
+                         int64_t tmax)
 {
     const seg_pages *pg;
     int rc = seg_block_pages(sg, col, b, &pg);
@@ -327,11 +340,17 @@ static int deliver_pages(const stor_scan_cb *cb, seg *sg, const seg_column *col,
     const seg_block *blk = NULL;
     for (uint32_t k = 0; k < pg->n && !rc; k++) {
         const seg_page *p = &pg->pages[k];
-        stor_block_stats bs;
-        scan_stats_from_seg(col->type, p->count, p->min_ts, p->max_ts, &p->stats, &bs);
-        if (cb->on_block(cb->arg, &bs)) continue;
+        if (p->max_ts < tmin || p->min_ts > tmax) continue;
+        if (p->min_ts >= tmin && p->max_ts <= tmax) {
+            stor_block_stats bs;
+            scan_stats_from_seg(col->type, p->count, p->min_ts, p->max_ts, &p->stats, &bs);
+            if (cb->on_block(cb->arg, &bs)) continue;
+        }
         if (!blk && (rc = seg_block_read(sg, col, b, &blk)) != 0) break;
-        rc = deliver_block(cb, blk, p->start, p->start + p->count);
+        uint32_t e = p->start + p->count;
+        uint32_t j0 = range_lo(blk, p->start, e, tmin);
+        uint32_t j1 = tmax == INT64_MAX ? e : range_lo(blk, j0, e, tmax + 1);
+        rc = deliver_block(cb, blk, j0, j1);
     }
     seg_block_release(blk);
     seg_pages_release(pg);
@@ -389,7 +408,10 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
             x->block = b;
             x->min_ts = col->blocks[b].min_ts;
             x->max_ts = col->blocks[b].max_ts;
-            x->clean = col->type != ST_TYPE_STRING && x->min_ts >= tmin && x->max_ts <= tmax;
+            /* clean unless something overlaps it (below); a block cut by the
+             * range is clean too: its points in range are delivered as they
+             * are, and its pages inside the range offered */
+            x->clean = col->type != ST_TYPE_STRING;
             if (x->max_ts > others_max) others_max = x->max_ts;
         }
     }
@@ -469,11 +491,13 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         rc = deliver_until(cb, &merged, &pos, x->min_ts, 0);
         if (rc) break;
         const seg_block_info *bi = &x->col->blocks[x->block];
-        stor_block_stats bs;
-        scan_stats_from_seg(x->col->type, bi->count, bi->min_ts, bi->max_ts, &bi->stats, &bs);
-        if (cb->on_block && cb->on_block(cb->arg, &bs)) continue;
+        if (x->min_ts >= tmin && x->max_ts <= tmax && cb->on_block) {
+            stor_block_stats bs;
+            scan_stats_from_seg(x->col->type, bi->count, bi->min_ts, bi->max_ts, &bi->stats, &bs);
+            if (cb->on_block(cb->arg, &bs)) continue;
+        }
         if (cb->on_block && cb->pages && bi->has_pages) {
-            rc = deliver_pages(cb, refs[x->file], x->col, x->block);
+            rc = deliver_pages(cb, refs[x->file], x->col, x->block, tmin, tmax);
             if (rc == ST_ECORRUPT) rc = 0; /* logged; the block is not served */
             if (rc) break;
             continue;
@@ -482,7 +506,7 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         int brc = seg_block_read(refs[x->file], x->col, x->block, &blk);
         if (brc == ST_ECORRUPT) continue;
         if (brc) { rc = brc; break; }
-        rc = deliver_block(cb, blk, 0, blk->n);
+        rc = deliver_block(cb, blk, range_lo(blk, 0, blk->n, tmin), range_lo(blk, 0, blk->n, tmax == INT64_MAX ? tmax : tmax + 1));
         seg_block_release(blk);
     }
     if (!rc) rc = deliver_until(cb, &merged, &pos, 0, 1);

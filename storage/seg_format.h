@@ -56,10 +56,12 @@
  * block's points in one cell [k*G, (k+1)*G), G the grid's width in ns (k
  * by floor division; times before 1970 fall in negative cells); only
  * non-empty cells have pages. The writer picks the finest grid whose
- * spanned cells average at least SEG_PAGE_MIN_POINTS points and writes a
- * table only when the block spans at least two cells of it, the column is
- * FLOAT, INT, UINT or BOOL, and the table costs at most 1/SEG_PAGE_MAX_SHARE
- * of the value section (so pages cost a few percent of the bytes at most).
+ * spanned cells average at least SEG_PAGE_MIN_POINTS points, the block
+ * spans at least two cells of, and whose table costs at most
+ * 1/SEG_PAGE_MAX_SHARE of the value section and SEG_PAGE_MAX_BYTES_PER_POINT
+ * bytes a point (so pages cost a few percent of the bytes at most, and
+ * full-precision values, whose statistics do not compress, get coarser
+ * cells or none); columns FLOAT, INT, UINT and BOOL only.
  *   u8      grid       1: 1 min, 2: 10 min, 3: 1 h, 4: 1 day (seg_page_grid_ns)
  *   uvarint npages     2..count
  *   then arrays of npages values, each uvarint len + len bytes of
@@ -166,9 +168,11 @@
 #define SEG_BLOCK_FLAG_QUALITY 0x01u
 #define SEG_BLOCK_FLAG_PAGES   0x02u
 /* Pages: at least this many points per spanned cell on average; a table of
- * at most 1/SEG_PAGE_MAX_SHARE of the value section's bytes. */
+ * at most 1/SEG_PAGE_MAX_SHARE of the value section's bytes and at most
+ * SEG_PAGE_MAX_BYTES_PER_POINT bytes per point of the block. */
 #define SEG_PAGE_MIN_POINTS 256u
 #define SEG_PAGE_MAX_SHARE 16u
+#define SEG_PAGE_MAX_BYTES_PER_POINT 0.05
 #define SEG_PAGE_GRIDS 4
 #define SEG_INDEX_FLAG_ZSTD 0x01u
 #define SEG_HDR_FLAG_FSUM4 0x01u

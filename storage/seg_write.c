@@ -245,23 +245,13 @@ static int put_page_array(seg_writer *w, enc_type et, const void *vals, size_t n
     return rc;
 }
 
-/* The pending block's page table (storage/seg_format.h, PAGE TABLE) into
- * w->enc_pg, left empty when the block gets none. */
-static int encode_pages(seg_writer *w, uint8_t t)
+/* The pending block's page table on grid `grid` (storage/seg_format.h,
+ * PAGE TABLE) into w->enc_pg. */
+static int encode_page_table(seg_writer *w, uint8_t t, unsigned grid)
 {
     st_buf_clear(&w->enc_pg);
-    size_t n = w->np;
-    if (t == ST_TYPE_STRING || n < 2 * SEG_PAGE_MIN_POINTS) return 0;
-    int64_t g = 0;
-    unsigned grid = 0;
-    for (unsigned k = 1; k <= SEG_PAGE_GRIDS && !grid; k++) {
-        int64_t wd = seg_page_grid_ns(k);
-        uint64_t cells = (uint64_t)(seg_page_cell(w->pts[n - 1], wd) - seg_page_cell(w->pts[0], wd)) + 1;
-        if (cells < 2) break;
-        if (n / cells >= SEG_PAGE_MIN_POINTS) { grid = k; g = wd; }
-    }
-    if (!grid) return 0;
-    size_t np = 0, start = 0;
+    size_t n = w->np, np = 0, start = 0;
+    int64_t g = seg_page_grid_ns(grid);
     int64_t cell = seg_page_cell(w->pts[0], g);
     for (size_t k = 1; k <= n; k++) {
         int64_t c = k < n ? seg_page_cell(w->pts[k], g) : cell;
@@ -303,9 +293,31 @@ static int encode_pages(seg_writer *w, uint8_t t)
     } else {
         for (int k = 0; k < 5 && !rc; k++) rc = put_page_array(w, enc_type_of(t), w->pg_st[k], np);
     }
-    if (rc) return rc;
-    /* Pages that cost more than a small share of the values are not worth it. */
-    if (w->enc_pg.len * SEG_PAGE_MAX_SHARE > w->enc_val.len) st_buf_clear(&w->enc_pg);
+    return rc;
+}
+
+/* The pending block's page table into w->enc_pg, left empty when the
+ * block gets none: the finest grid whose cells average SEG_PAGE_MIN_POINTS
+ * points and whose table stays within SEG_PAGE_MAX_SHARE of the value bytes
+ * and SEG_PAGE_MAX_BYTES_PER_POINT bytes a point (full-precision values
+ * make a page table dear: they get coarser cells or none). */
+static int encode_pages(seg_writer *w, uint8_t t)
+{
+    st_buf_clear(&w->enc_pg);
+    size_t n = w->np;
+    if (t == ST_TYPE_STRING || n < 2 * SEG_PAGE_MIN_POINTS) return 0;
+    for (unsigned k = 1; k <= SEG_PAGE_GRIDS; k++) {
+        int64_t wd = seg_page_grid_ns(k);
+        uint64_t cells = (uint64_t)(seg_page_cell(w->pts[n - 1], wd) - seg_page_cell(w->pts[0], wd)) + 1;
+        if (cells < 2) break;
+        if (n / cells < SEG_PAGE_MIN_POINTS) continue;
+        int rc = encode_page_table(w, t, k);
+        if (rc) return rc;
+        if (w->enc_pg.len * SEG_PAGE_MAX_SHARE <= w->enc_val.len &&
+            (double)w->enc_pg.len <= SEG_PAGE_MAX_BYTES_PER_POINT * (double)n)
+            return 0;
+    }
+    st_buf_clear(&w->enc_pg);
     return 0;
 }
 
