@@ -35,6 +35,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +361,16 @@ static void fail_readonly(stor *s, const char *what, int rc)
                  what, st_strerror(rc));
 }
 
+/* A flushed head's memory is handed back to the system at once: its
+ * chunks were many blocks of many sizes, which the C library would keep
+ * for later use (the process would then hold two heads' worth for good). */
+static void release_freed_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 int stor__flush_now(stor *s)
 {
     if (atomic_load(&s->readonly)) return ST_EREADONLY;
@@ -413,6 +426,7 @@ int stor__flush_now(stor *s)
     s->frozen = NULL;
     pthread_rwlock_unlock(&s->heads_lock);
     head_destroy(old);
+    release_freed_memory();
     if (s->log) {
         int crc = wal_checkpoint(s->log, frozen_seq + 1);
         if (crc) ST_WARN("stor", "WAL checkpoint: %s (old segments kept; replay skips them)", st_strerror(crc));
