@@ -501,36 +501,58 @@ static void block_failed(seg *s, const seg_column *col, const seg_block_info *bi
                  ": %s", s->path, col->series_id, col->field_id, bi->offset, why);
 }
 
-static int block_read(seg *s, const seg_column *col, uint32_t block_index, int fill, const seg_block **out)
+/* Loads one cache entry of a block (the decoded block, its page table). */
+typedef int (*entry_load_fn)(seg *s, const seg_column *col, const seg_block_info *bi, bcache_entry **out,
+                             char *why, size_t why_len);
+
+/* The entry of block block_index under the key offset | key_bits: from the
+ * cache, or loaded (and cached when fill). Damage is logged once and
+ * remembered (block_failed). */
+static int cached_entry(seg *s, const seg_column *col, uint32_t block_index, uint64_t key_bits, entry_load_fn load,
+                        int fill, bcache_entry **out)
 {
     if (!s || !col || !out || !check_col(s, col) || block_index >= col->nblocks) return ST_EINVAL;
     const seg_block_info *bi = &col->blocks[block_index];
     size_t gi = (size_t)(bi - s->blocks);
     if (atomic_load_explicit(&s->bad[gi], memory_order_relaxed)) return ST_ECORRUPT;
     if (s->cache) {
-        bcache_entry *e = bcache_lookup(s->cache, s->cache_fid, bi->offset);
-        if (e) { *out = (const seg_block *)e; return 0; }
+        bcache_entry *e = bcache_lookup(s->cache, s->cache_fid, bi->offset | key_bits);
+        if (e) { *out = e; return 0; }
     }
     char why[160];
-    seg_blk *b = NULL;
-    int rc = block_load(s, col, bi, &b, why, sizeof why);
+    bcache_entry *e = NULL;
+    int rc = load(s, col, bi, &e, why, sizeof why);
     if (rc) {
         block_failed(s, col, bi, gi, rc, why);
         return rc;
     }
-    if (s->cache && fill) {
-        *out = (const seg_block *)bcache_insert(s->cache, s->cache_fid, bi->offset, &b->pub.ce);
-        return 0;
-    }
-    *out = &b->pub;
+    if (s->cache && fill) e = bcache_insert(s->cache, s->cache_fid, bi->offset | key_bits, e);
+    *out = e;
     return 0;
+}
+
+static int load_block_entry(seg *s, const seg_column *col, const seg_block_info *bi, bcache_entry **out, char *why,
+                            size_t why_len)
+{
+    seg_blk *b = NULL;
+    int rc = block_load(s, col, bi, &b, why, why_len);
+    if (!rc) *out = &b->pub.ce;
+    return rc;
+}
+
+static int block_read(seg *s, const seg_column *col, uint32_t block_index, int fill, const seg_block **out)
+{
+    bcache_entry *e = NULL;
+    int rc = cached_entry(s, col, block_index, 0, load_block_entry, fill, &e);
+    if (!rc) *out = (const seg_block *)e;
+    return rc;
 }
 
 /* ---- page tables ---- */
 
 /* The cache key of a block's page table: its offset with the top bit set
  * (block offsets stay far below it). */
-#define PAGES_KEY(off) ((off) | (1ull << 63))
+#define PAGES_KEY_BIT (1ull << 63)
 
 static void pages_destroy(bcache_entry *e) { st_free(e); }
 
@@ -647,30 +669,23 @@ fail:
     return rc;
 }
 
+static int load_pages_entry(seg *s, const seg_column *col, const seg_block_info *bi, bcache_entry **out, char *why,
+                            size_t why_len)
+{
+    seg_pages *pg = NULL;
+    int rc = pages_load(s, col, bi, &pg, why, why_len);
+    if (!rc) *out = &pg->ce;
+    return rc;
+}
+
 int seg_block_pages(seg *s, const seg_column *col, uint32_t block_index, const seg_pages **out)
 {
-    if (!s || !col || !out || !check_col(s, col) || block_index >= col->nblocks) return ST_EINVAL;
-    const seg_block_info *bi = &col->blocks[block_index];
-    if (!bi->has_pages) return ST_EINVAL;
-    size_t gi = (size_t)(bi - s->blocks);
-    if (atomic_load_explicit(&s->bad[gi], memory_order_relaxed)) return ST_ECORRUPT;
-    if (s->cache) {
-        bcache_entry *e = bcache_lookup(s->cache, s->cache_fid, PAGES_KEY(bi->offset));
-        if (e) { *out = (const seg_pages *)e; return 0; }
-    }
-    char why[160];
-    seg_pages *pg = NULL;
-    int rc = pages_load(s, col, bi, &pg, why, sizeof why);
-    if (rc) {
-        block_failed(s, col, bi, gi, rc, why);
-        return rc;
-    }
-    if (s->cache) {
-        *out = (const seg_pages *)bcache_insert(s->cache, s->cache_fid, PAGES_KEY(bi->offset), &pg->ce);
-        return 0;
-    }
-    *out = pg;
-    return 0;
+    if (s && col && check_col(s, col) && block_index < col->nblocks && !col->blocks[block_index].has_pages)
+        return ST_EINVAL;
+    bcache_entry *e = NULL;
+    int rc = cached_entry(s, col, block_index, PAGES_KEY_BIT, load_pages_entry, 1, &e);
+    if (!rc) *out = (const seg_pages *)e;
+    return rc;
 }
 
 int seg_column_value_at(seg *s, const seg_column *col, int64_t t, seg_point *out)
@@ -726,6 +741,25 @@ static int stats_equal(uint8_t type, const seg_stats *a, const seg_stats *b)
            a->last.u == b->last.u;
 }
 
+/* The statistics of points [j0, j1) of a decoded block (fsum4: the
+ * four-lane FLOAT sum, else left to right); zero for STRING. */
+static seg_stats block_stats(const seg_block *pb, uint32_t j0, uint32_t j1, int fsum4)
+{
+    seg_stats_acc acc;
+    memset(&acc, 0, sizeof acc);
+    for (uint32_t j = j0; j < j1 && pb->type != ST_TYPE_STRING; j++) {
+        seg_num v;
+        switch (pb->type) {
+        case ST_TYPE_FLOAT: v.f = pb->f[j]; break;
+        case ST_TYPE_INT: v.i = pb->i[j]; break;
+        case ST_TYPE_UINT: v.u = pb->u[j]; break;
+        default: v.u = pb->b[j]; break;
+        }
+        seg_acc_add(&acc, pb->type, j - j0, v);
+    }
+    return seg_acc_stats(&acc, pb->type, j1 - j0, fsum4);
+}
+
 /* A block's page table against its decoded points: one page per
  * non-empty cell of its grid, each with the points' times and statistics. */
 static int pages_verify(seg *s, const seg_column *col, const seg_block_info *bi, const seg_block *pb, char *why,
@@ -745,19 +779,7 @@ static int pages_verify(seg *s, const seg_column *col, const seg_block_info *bi,
             rc = ST_ECORRUPT;
             break;
         }
-        seg_stats_acc acc;
-        memset(&acc, 0, sizeof acc);
-        for (uint32_t j = x->start; j < e; j++) {
-            seg_num v;
-            switch (col->type) {
-            case ST_TYPE_FLOAT: v.f = pb->f[j]; break;
-            case ST_TYPE_INT: v.i = pb->i[j]; break;
-            case ST_TYPE_UINT: v.u = pb->u[j]; break;
-            default: v.u = pb->b[j]; break;
-            }
-            seg_acc_add(&acc, col->type, j - x->start, v);
-        }
-        seg_stats st = seg_acc_stats(&acc, col->type, x->count, 1);
+        seg_stats st = block_stats(pb, x->start, e, 1);
         if (!stats_equal(col->type, &st, &x->stats)) {
             WHY("page %u statistics do not match its values", k);
             rc = ST_ECORRUPT;
@@ -808,20 +830,8 @@ int seg_verify(const stor_io *io, const char *path, seg_verify_cb cb, void *arg,
             rc = block_load(s, col, bi, &b, why, sizeof why);
             if (rc == ST_ENOMEM) { seg_unref(s); if (result) *result = r; return rc; }
             if (!rc) {
-                seg_stats_acc acc;
-                memset(&acc, 0, sizeof acc);
                 const seg_block *pb = &b->pub;
-                for (uint32_t j = 0; j < pb->n && col->type != ST_TYPE_STRING; j++) {
-                    seg_num v;
-                    switch (col->type) {
-                    case ST_TYPE_FLOAT: v.f = pb->f[j]; break;
-                    case ST_TYPE_INT: v.i = pb->i[j]; break;
-                    case ST_TYPE_UINT: v.u = pb->u[j]; break;
-                    default: v.u = pb->b[j]; break;
-                    }
-                    seg_acc_add(&acc, col->type, j, v);
-                }
-                seg_stats st = seg_acc_stats(&acc, col->type, pb->n, (s->hdr.flags & SEG_HDR_FLAG_FSUM4) != 0);
+                seg_stats st = block_stats(pb, 0, pb->n, (s->hdr.flags & SEG_HDR_FLAG_FSUM4) != 0);
                 if (!stats_equal(col->type, &st, &bi->stats)) {
                     snprintf(why, sizeof why, "block statistics do not match its values");
                     rc = ST_ECORRUPT;
