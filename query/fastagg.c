@@ -18,6 +18,9 @@
  */
 #include <math.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -178,6 +181,15 @@ typedef struct tview {
     const st_value *sv;
 } tview;
 
+static inline st_value F64(double d)
+{
+    st_value x;
+    memset(&x, 0, sizeof x);
+    x.type = ST_TYPE_FLOAT;
+    x.v.f = d;
+    return x;
+}
+
 static inline st_value tv_value(uint8_t ty, const tview *v, size_t j)
 {
     st_value x;
@@ -193,49 +205,51 @@ static inline st_value tv_value(uint8_t ty, const tview *v, size_t j)
     return x;
 }
 
-/* Indexes of the first smallest and the first largest of f[0..n) (n >= 1,
- * f[0] not NaN; NaNs never win), as one left-to-right scan keeping the
- * earlier of equal values finds them (-0.0 == 0.0: the earlier). Four
- * lanes (index mod 4) each keep their earliest extreme with branch-free
- * selects, then the lanes' best with ties to the earliest: four
- * independent min/max chains instead of one, whose latency bound the loop. */
-#define FMM_LANE(r)                                             \
-    do {                                                        \
-        double d_ = f[j + (r)];                                 \
-        mi##r = d_ < mn##r ? j + (r) : mi##r;                   \
-        mn##r = d_ < mn##r ? d_ : mn##r;                        \
-        xi##r = d_ > mx##r ? j + (r) : xi##r;                   \
-        mx##r = d_ > mx##r ? d_ : mx##r;                        \
-    } while (0)
-#define FMM_JOIN(r)                                                       \
-    do {                                                                  \
-        if (mn##r < mn0 || (mn##r == mn0 && mi##r < mi0)) { mn0 = mn##r; mi0 = mi##r; } \
-        if (mx##r > mx0 || (mx##r == mx0 && xi##r < xi0)) { mx0 = mx##r; xi0 = xi##r; } \
-    } while (0)
-static void fmin_max(const double *f, size_t n, size_t *mi_out, size_t *xi_out)
+/* The smallest and the largest of f[0..n) (n >= 1, f[0] not NaN; NaNs
+ * never win). With SSE2, two lanes of min/max pairs each: MINPD/MAXPD return
+ * their second operand when either is NaN or both are equal, so a lane
+ * keeps its first extreme and never takes a NaN. The equal values of other
+ * lanes (only -0.0 vs 0.0 differ in bits) are settled by the caller. */
+static void fmin_max(const double *f, size_t n, double *mn_out, double *mx_out)
 {
-    double mn0 = f[0], mn1 = mn0, mn2 = mn0, mn3 = mn0, mx0 = mn0, mx1 = mn0, mx2 = mn0, mx3 = mn0;
-    size_t mi0 = 0, mi1 = 0, mi2 = 0, mi3 = 0, xi0 = 0, xi1 = 0, xi2 = 0, xi3 = 0;
+    double mn = f[0], mx = mn;
     size_t j = 1;
-    for (; j + 4 <= n; j += 4) {
-        FMM_LANE(0);
-        FMM_LANE(1);
-        FMM_LANE(2);
-        FMM_LANE(3);
+#if defined(__SSE2__)
+    if (n >= 5) {
+        __m128d mn0 = _mm_set1_pd(mn), mn1 = mn0, mx0 = mn0, mx1 = mn0;
+        for (; j + 4 <= n; j += 4) {
+            __m128d p = _mm_loadu_pd(f + j), q = _mm_loadu_pd(f + j + 2);
+            mn0 = _mm_min_pd(p, mn0);
+            mn1 = _mm_min_pd(q, mn1);
+            mx0 = _mm_max_pd(p, mx0);
+            mx1 = _mm_max_pd(q, mx1);
+        }
+        double l[8];
+        _mm_storeu_pd(l, mn0);
+        _mm_storeu_pd(l + 2, mn1);
+        _mm_storeu_pd(l + 4, mx0);
+        _mm_storeu_pd(l + 6, mx1);
+        for (int r = 0; r < 4; r++) {
+            if (l[r] < mn) mn = l[r];
+            if (l[4 + r] > mx) mx = l[4 + r];
+        }
     }
+#endif
     for (; j < n; j++) {
-        double d = f[j];
-        if (d < mn0) { mn0 = d; mi0 = j; }
-        if (d > mx0) { mx0 = d; xi0 = j; }
+        if (f[j] < mn) mn = f[j];
+        if (f[j] > mx) mx = f[j];
     }
-    FMM_JOIN(1);
-    FMM_JOIN(2);
-    FMM_JOIN(3);
-    *mi_out = mi0;
-    *xi_out = xi0;
+    *mn_out = mn;
+    *mx_out = mx;
 }
-#undef FMM_LANE
-#undef FMM_JOIN
+
+/* The first index of f[0..n) holding a value equal to v (there is one). */
+static size_t first_eq(const double *f, size_t n, double v)
+{
+    size_t j = 0;
+    while (j + 1 < n && !(f[j] == v)) j++;
+    return j;
+}
 
 /* Fold points [o, o + n) of one window (n >= 1; time order, one series). */
 static void fold_slice(run *x, acc *a, const tview *v, size_t o, size_t n)
@@ -258,9 +272,18 @@ static void fold_slice(run *x, acc *a, const tview *v, size_t o, size_t n)
             size_t j0 = 0;
             while (j0 < n && isnan(f[j0])) j0++;
             if (j0 < n) {
-                fmin_max(f + j0, n - j0, &mi, &xi);
-                mi += j0;
-                xi += j0;
+                double mn, mx;
+                fmin_max(f + j0, n - j0, &mn, &mx);
+                /* The point's index, as a left-to-right scan keeping the
+                 * earlier of equal values finds it, where it shows: its time
+                 * for QFA_SEL_TS, the sign of a zero. Else the slice's first
+                 * time stands for it (fastagg.h) and the value is exact. */
+                int exact = (x->flags & QFA_SEL_TS) != 0;
+                mi = j0 + (exact || mn == 0 ? first_eq(f + j0, n - j0, mn) : 0);
+                xi = j0 + (exact || mx == 0 ? first_eq(f + j0, n - j0, mx) : 0);
+                put_min(x, a, F64(exact || mn == 0 ? f[mi] : mn), ts[mi], 0, 0);
+                put_max(x, a, F64(exact || mx == 0 ? f[xi] : mx), ts[xi], 0, 0);
+                minmax = 0; /* done */
             }
         }
     } else if (x->type == ST_TYPE_INT) {
