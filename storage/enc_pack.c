@@ -146,12 +146,6 @@ typedef struct ip_plan {
     size_t bytes; /* whole encoding */
 } ip_plan;
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Best width for a base: bytes of everything after the base varint. */
 static size_t plan_base(const int64_t *x, size_t n, int o, int64_t base, unsigned *w_out)
 {
@@ -179,6 +173,23 @@ static size_t plan_base(const int64_t *x, size_t n, int o, int64_t base, unsigne
     return best;
 }
 
+/* The k-th smallest of x[0..n) (k < n, k < 8): what x[k] would be once
+ * sorted, found by keeping the k + 1 smallest in order (a sort of the
+ * whole sample for one small quantile cost more than the planning). */
+static int64_t kth_smallest(const int64_t *x, size_t n, size_t k)
+{
+    int64_t best[8];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = x[i];
+        if (m == k + 1 && v >= best[k]) continue;
+        size_t j = m < k + 1 ? m++ : k;
+        while (j > 0 && best[j - 1] > v) { best[j] = best[j - 1]; j--; }
+        best[j] = v;
+    }
+    return best[k];
+}
+
 static void plan_order(const int64_t *x, size_t n, int o, ip_plan *pl)
 {
     const uint64_t *u = (const uint64_t *)x;
@@ -191,6 +202,7 @@ static void plan_order(const int64_t *x, size_t n, int o, ip_plan *pl)
     pl->w = 0;
     if (!m) return;
     enum { SAMPLE = 256 };
+    _Static_assert(SAMPLE / 64 < 8, "kth_smallest keeps at most 8");
     int64_t smp[SAMPLE];
     size_t step = m > SAMPLE ? m / SAMPLE : 1, ns = 0;
     int64_t mn = INT64_MAX;
@@ -199,8 +211,7 @@ static void plan_order(const int64_t *x, size_t n, int o, ip_plan *pl)
         if (r < mn) mn = r;
     }
     for (size_t i = b; i < n && ns < SAMPLE; i += step) smp[ns++] = (int64_t)resid(x, i, o);
-    qsort(smp, ns, sizeof smp[0], cmp_i64);
-    int64_t cand[2] = { mn, smp[ns / 64] };
+    int64_t cand[2] = { mn, kth_smallest(smp, ns, ns / 64) };
     size_t best = SIZE_MAX;
     for (int c = 0; c < (cand[1] != cand[0] ? 2 : 1); c++) {
         unsigned w;
