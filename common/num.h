@@ -60,6 +60,9 @@ int st_parse_uint64(const char *s, size_t len, uint64_t *out);
 #define ST_DOUBLE_BUF 32
 size_t st_format_double(double v, char *buf);
 
+/* "00" "01" ... "99": the two ASCII digits of n at st_digit_pairs + 2 * n. */
+extern const char st_digit_pairs[201];
+
 /* Decimal integer formatting; returns the length, writes a NUL. buf >= 21 bytes. */
 size_t st_format_int64(int64_t v, char *buf);
 size_t st_format_uint64(uint64_t v, char *buf);
