@@ -202,7 +202,7 @@ static char *put_wall(char *p, int64_t secs, int64_t frac_ns, st_time_cache *c)
             c->len = (uint8_t)put_date(c->date, days);
             c->day = days;
         }
-        memcpy(p, c->date, c->len);
+        memcpy(p, c->date, sizeof c->date); /* fixed size: a few moves, not a call (buf has room) */
         p += c->len;
     } else {
         p += put_date(p, days);

@@ -43,7 +43,7 @@ size_t st_time_format_rfc3339_offset(int64_t ns, int32_t offset_s, char *buf);
 typedef struct st_time_cache {
     int64_t day;     /* wall-clock days since 1970-01-01 of date[] */
     uint8_t len;     /* of date[]; 0 = nothing cached */
-    char date[24];   /* "YYYY-MM-DDT" */
+    char date[16];   /* "YYYY-MM-DDT" (at most 13 bytes: int64 ns reach years 1677..2262) */
 } st_time_cache;
 void st_time_cache_init(st_time_cache *c);
 /* st_time_format_rfc3339_offset, the date taken from (and kept in) c; c may
