@@ -3,8 +3,11 @@
  *
  * Invariants:
  *  1. At most one request per connection is in handling; llhttp is paused at
- *     each message end and resumed (through a post, never recursively) once
- *     that request is finished, so pipelined requests are answered in order.
+ *     each message end and resumed once that request is finished, so
+ *     pipelined requests are answered in order. The resume never nests a
+ *     parse in a parse: a request finished from inside llhttp's callbacks
+ *     resumes through a post; one finished from a completion (a post, a
+ *     write callback) resumes at once, saving the loop a wake-up.
  *  2. A request is finished exactly once: after its response was queued and
  *     its message completed, or when the connection closes while no
  *     asynchronous operation holds it. on_free runs then.
@@ -26,6 +29,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/num.h"
 #include "server/srv.h"
 #include "server/version.h"
 
@@ -50,7 +54,8 @@ struct http_conn {
     int discard;                /* drop the rest of the body (answered early) */
     int keep_alive;
     int paused;                 /* parser paused at a message end */
-    int resume_posted;
+    int parsing;                /* inside llhttp_execute (its callbacks may finish a request) */
+    int resume_posted;          /* a resume_cb is due (posted, or about to run inline) */
     int expect_continue;
     uint64_t discarded;
     uint64_t header_bytes;
@@ -293,31 +298,67 @@ static const char *status_text(int status)
     }
 }
 
-static void fmt_date(char *out, size_t cap)
+/* "Tue, 15 Nov 1994 08:12:31 GMT" for now, formatted once a second per
+ * thread (loops and query workers build heads). */
+static const char *http_date(void)
 {
+    static _Thread_local time_t last = -1;
+    static _Thread_local char text[64];
     time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (t != last) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = t;
+    }
+    return text;
 }
 
-/* Status line and the common headers (not Content-Length, not the blank line). */
-static void head_common(http_req *req, st_buf *out, int status, const char *content_type, int close_after,
-                        const char *extra_headers)
+#define APPEND_LIT(b, lit) st_buf_append((b), (lit), sizeof(lit) - 1)
+
+/* Status line and the common headers (not Content-Length, not the blank
+ * line), without printf: heads are built per response. full_cors: the
+ * preflight lines too (whole responses send them, streamed ones do not).
+ * Reads only what stays put while the request is in handling (D3): any
+ * thread. 0 or ST_ENOMEM. */
+static int head_common(const http_req *req, st_buf *out, int status, const char *content_type, int close_after,
+                       const char *extra_headers, int full_cors)
 {
-    char date[64];
-    fmt_date(date, sizeof date);
-    st_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-    if (content_type) st_buf_printf(out, "Content-Type: %s\r\n", content_type);
-    st_buf_printf(out, "Date: %s\r\nX-Influxdb-Build: OSS\r\nX-Influxdb-Version: %s\r\n", date, ST_VERSION);
-    if (req->h_request_id.len)
-        st_buf_printf(out, "Request-Id: %s\r\nX-Request-Id: %s\r\n", req->h_request_id.ptr, req->h_request_id.ptr);
-    if (req->h_origin.len)
-        st_buf_printf(out, "Access-Control-Allow-Origin: %s\r\n"
-                      "Access-Control-Expose-Headers: Date, X-InfluxDB-Version, X-InfluxDB-Build\r\n",
-                      req->h_origin.ptr);
-    if (extra_headers) st_buf_append_str(out, extra_headers);
-    if (close_after) st_buf_append_str(out, "Connection: close\r\n");
+    char num[24];
+    int rc = st_buf_reserve(out, 256);
+    rc |= APPEND_LIT(out, "HTTP/1.1 ");
+    rc |= st_buf_append(out, num, st_format_uint64((uint64_t)(status < 0 ? 0 : status), num));
+    rc |= st_buf_append_byte(out, ' ');
+    rc |= st_buf_append_str(out, status_text(status));
+    rc |= APPEND_LIT(out, "\r\n");
+    if (content_type) {
+        rc |= APPEND_LIT(out, "Content-Type: ");
+        rc |= st_buf_append_str(out, content_type);
+        rc |= APPEND_LIT(out, "\r\n");
+    }
+    rc |= APPEND_LIT(out, "Date: ");
+    rc |= st_buf_append_str(out, http_date());
+    rc |= APPEND_LIT(out, "\r\nX-Influxdb-Build: OSS\r\nX-Influxdb-Version: " ST_VERSION "\r\n");
+    if (req->h_request_id.len) {
+        rc |= APPEND_LIT(out, "Request-Id: ");
+        rc |= st_buf_append(out, req->h_request_id.ptr, req->h_request_id.len);
+        rc |= APPEND_LIT(out, "\r\nX-Request-Id: ");
+        rc |= st_buf_append(out, req->h_request_id.ptr, req->h_request_id.len);
+        rc |= APPEND_LIT(out, "\r\n");
+    }
+    if (req->h_origin.len) {
+        rc |= APPEND_LIT(out, "Access-Control-Allow-Origin: ");
+        rc |= st_buf_append(out, req->h_origin.ptr, req->h_origin.len);
+        rc |= APPEND_LIT(out, "\r\n");
+        if (full_cors)
+            rc |= APPEND_LIT(out, "Access-Control-Allow-Methods: DELETE, GET, OPTIONS, POST, PUT, PATCH\r\n"
+                                  "Access-Control-Allow-Headers: Accept, Accept-Encoding, Authorization, "
+                                  "Content-Length, Content-Type, User-Agent, X-CSRF-Token, X-HTTP-Method-Override\r\n");
+        rc |= APPEND_LIT(out, "Access-Control-Expose-Headers: Date, X-InfluxDB-Version, X-InfluxDB-Build\r\n");
+    }
+    if (extra_headers) rc |= st_buf_append_str(out, extra_headers);
+    if (close_after) rc |= APPEND_LIT(out, "Connection: close\r\n");
+    return rc ? ST_ENOMEM : 0;
 }
 
 void http_respond_start(http_req *req, int status, const char *content_type, const char *extra_headers)
@@ -329,7 +370,7 @@ void http_respond_start(http_req *req, int status, const char *content_type, con
     st_buf out;
     st_buf_init(&out);
     int close_after = !c->keep_alive || c->loop->stopping || req->http_minor == 0;
-    head_common(req, &out, status, content_type, close_after, extra_headers);
+    head_common(req, &out, status, content_type, close_after, extra_headers, 0);
     if (req->http_minor > 0) st_buf_append_str(&out, "Transfer-Encoding: chunked\r\n");
     st_buf_append_str(&out, "\r\n");
     if (close_after) c->keep_alive = 0;
@@ -369,34 +410,19 @@ void http_respond_end(http_req *req, int ok)
     else if (!c->discard) c->discard = 1;
 }
 
-/* The head http_respond sends (status line, headers, blank line). Reads
- * only what stays put while the request is in handling (D3): any thread. */
+/* The head http_respond sends (status line, headers, blank line): any
+ * thread (see head_common). */
 static int respond_head(const http_req *req, st_buf *out, int status, const char *content_type, size_t body_len,
                         const char *extra_headers, int close_after)
 {
-    char date[64];
-    fmt_date(date, sizeof date);
-    int rc = st_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-    if (content_type && body_len) rc |= st_buf_printf(out, "Content-Type: %s\r\n", content_type);
-    rc |= st_buf_printf(out, "Date: %s\r\nX-Influxdb-Build: OSS\r\nX-Influxdb-Version: %s\r\n", date, ST_VERSION);
-    if (req->h_request_id.len) {
-        rc |= st_buf_printf(out, "Request-Id: %s\r\nX-Request-Id: %s\r\n", req->h_request_id.ptr,
-                      req->h_request_id.ptr);
+    int rc = head_common(req, out, status, body_len ? content_type : NULL, close_after, extra_headers, 1);
+    if (status != 204 && status != 304 && !(status >= 100 && status < 200)) {
+        char num[24];
+        rc |= APPEND_LIT(out, "Content-Length: ");
+        rc |= st_buf_append(out, num, st_format_uint64(body_len, num));
+        rc |= APPEND_LIT(out, "\r\n");
     }
-    if (req->h_origin.len) {
-        rc |= st_buf_printf(out,
-                      "Access-Control-Allow-Origin: %s\r\n"
-                      "Access-Control-Allow-Methods: DELETE, GET, OPTIONS, POST, PUT, PATCH\r\n"
-                      "Access-Control-Allow-Headers: Accept, Accept-Encoding, Authorization, "
-                      "Content-Length, Content-Type, User-Agent, X-CSRF-Token, X-HTTP-Method-Override\r\n"
-                      "Access-Control-Expose-Headers: Date, X-InfluxDB-Version, X-InfluxDB-Build\r\n",
-                      req->h_origin.ptr);
-    }
-    if (extra_headers) rc |= st_buf_append_str(out, extra_headers);
-    if (close_after) rc |= st_buf_append_str(out, "Connection: close\r\n");
-    if (status != 204 && status != 304 && !(status >= 100 && status < 200))
-        rc |= st_buf_printf(out, "Content-Length: %zu\r\n", body_len);
-    rc |= st_buf_append_str(out, "\r\n");
+    rc |= APPEND_LIT(out, "\r\n");
     return rc ? ST_ENOMEM : 0;
 }
 
@@ -568,7 +594,7 @@ static void req_finish(http_conn *c)
 {
     if (!c->in_req) return;
     http_req *r = &c->req;
-    int was_async = r->async;
+    int was_async = r->async, resume_now = 0;
     if (r->handler && r->handler->on_free) r->handler->on_free(r);
     r->state = NULL;
     c->in_req = 0;
@@ -582,10 +608,12 @@ static void req_finish(http_conn *c)
         } else if (c->paused && !c->resume_posted) {
             c->resume_posted = 1;
             http_conn_ref(c);
-            if (srv_loop_post(c->loop, resume_cb, c) != 0) { c->resume_posted = 0; http_conn_unref(c); conn_close(c); }
+            if (!c->parsing) resume_now = 1; /* a completion callback: no parser frame below us */
+            else if (srv_loop_post(c->loop, resume_cb, c) != 0) { c->resume_posted = 0; http_conn_unref(c); conn_close(c); }
         }
     }
     if (was_async) { r->async = 0; http_conn_unref(c); }
+    if (resume_now) resume_cb(c);
 }
 
 /* ---- llhttp callbacks ---- */
@@ -747,7 +775,9 @@ static void conn_process(http_conn *c, const char *buf, size_t n)
         st_buf_append(&c->pending, buf, n);
         return;
     }
+    c->parsing++;
     llhttp_errno_t err = llhttp_execute(&c->parser, buf, n);
+    c->parsing--;
     if (err == HPE_OK) return;
     if (err == HPE_PAUSED) {
         const char *pos = llhttp_get_error_pos(&c->parser);

@@ -99,7 +99,8 @@ typedef struct srv_counters {
 
 struct srv_loop {
     uv_loop_t uv;
-    uv_async_t wake;             /* runs posted functions */
+    uv_poll_t wake;              /* polls wake_fd: runs posted functions */
+    int wake_fd;                 /* eventfd, written when a post lands on an empty list */
     uv_tcp_t listener;
     int listening;
     pthread_mutex_t mu;
