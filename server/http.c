@@ -13,6 +13,13 @@
  *     asynchronous operation holds it. on_free runs then.
  *  3. An asynchronous handler holds a connection ref from http_req_go_async
  *     until it responds; responses to a closed connection are dropped.
+ *  4. While the parser is paused, reading goes on (no epoll change per
+ *     request) but bytes only collect in `pending`, up to PENDING_MAX_BYTES
+ *     (then reading stops until the resume), and are parsed after the
+ *     resume; the client's end or a read error seen meanwhile is kept
+ *     (read_eof) and acted on at the resume, after the answers, as the
+ *     next read would have. So nothing read while a request is in handling
+ *     makes the loop write to or close the connection (http.h D1-D2).
  */
 #include "server/http.h"
 
@@ -33,7 +40,7 @@
 #include "server/srv.h"
 #include "server/version.h"
 
-enum { READ_BUF_BYTES = 64 * 1024, DISCARD_LIMIT_BYTES = 256u * 1024 * 1024 };
+enum { READ_BUF_BYTES = 64 * 1024, PENDING_MAX_BYTES = 64 * 1024, DISCARD_LIMIT_BYTES = 256u * 1024 * 1024 };
 
 enum hdr_id { H_NONE = -1, H_CONTENT_ENCODING, H_AUTHORIZATION, H_ORIGIN, H_ACCEPT, H_CONTENT_TYPE,
               H_REQUEST_ID, H_X_REQUEST_ID, H_EXPECT, H__COUNT };
@@ -56,6 +63,7 @@ struct http_conn {
     int paused;                 /* parser paused at a message end */
     int parsing;                /* inside llhttp_execute (its callbacks may finish a request) */
     int resume_posted;          /* a resume_cb is due (posted, or about to run inline) */
+    int read_eof;               /* the client's end (or a read error) came while paused */
     int expect_continue;
     uint64_t discarded;
     uint64_t header_bytes;
@@ -229,6 +237,7 @@ static void on_write(uv_write_t *w, int status)
     http_conn *c = wr->c;
     c->writes--;
     if (status < 0 || wr->close_after) conn_close(c);
+    else if (c->read_eof && !c->writes && !c->in_req && !c->paused) conn_close(c); /* invariant 4 */
     if (wr->written) wr->written(wr->written_arg, status < 0 ? ST_EIO : 0);
     st_free(wr);
     http_conn_unref(c);
@@ -584,7 +593,11 @@ static void resume_cb(void *arg)
         st_buf_init(&c->pending);
         if (held.len) conn_process(c, held.ptr, held.len);
         st_buf_fini(&held);
-        if (!c->closing && !c->paused) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        if (!c->closing && !c->paused) {
+            /* what the next read would have found; once the answers are written */
+            if (c->read_eof) { if (!c->writes) conn_close(c); }
+            else uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        }
     }
     http_conn_unref(c);
 }
@@ -773,6 +786,7 @@ static void conn_process(http_conn *c, const char *buf, size_t n)
     if (c->closing) return;
     if (c->paused) {
         st_buf_append(&c->pending, buf, n);
+        if (c->pending.len >= PENDING_MAX_BYTES) uv_read_stop((uv_stream_t *)&c->tcp);
         return;
     }
     c->parsing++;
@@ -784,7 +798,9 @@ static void conn_process(http_conn *c, const char *buf, size_t n)
         size_t used = pos ? (size_t)(pos - buf) : n;
         if (used < n) st_buf_append(&c->pending, buf + used, n - used);
         c->paused = 1;
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        /* Reading goes on into `pending` (invariant 4) unless a flood
+         * fills it or the connection ends after this request. */
+        if (c->pending.len >= PENDING_MAX_BYTES || !c->keep_alive) uv_read_stop((uv_stream_t *)&c->tcp);
         if (!c->in_req && !c->resume_posted && c->keep_alive && !c->loop->stopping) {
             c->resume_posted = 1;
             http_conn_ref(c);
@@ -819,6 +835,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     http_conn *c = s->data;
     if (nread < 0) {
+        if (c->paused) {
+            /* Requests are being answered (invariant 4): their answers and
+             * the pipelined ones in `pending` go first; resume_cb closes. */
+            c->read_eof = 1;
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            return;
+        }
         /* Client gone (or EOF). A request mid-body is abandoned: nothing written. */
         conn_close(c);
         return;

@@ -135,9 +135,10 @@ void http_req_go_async(http_req *req);
  * until end; begin checks or establishes them on the loop thread):
  *  D1. libuv holds nothing of the connection's output: no write is in
  *      flight (no queued bytes, no write callback pending), and the
- *      request's message is complete, so the parser is paused and reading
- *      is stopped (http.c invariant 1) until the request is finished,
- *      which only http_direct_end does.
+ *      request's message is complete, so the parser is paused (http.c
+ *      invariant 1) until the request is finished, which only
+ *      http_direct_end does; what is read meanwhile is only kept (http.c
+ *      invariant 4).
  *  D2. The loop neither writes to the socket (only the request's own
  *      handler answers, through the worker) nor closes it: conn_close
  *      defers uv_close, which closes the fd, to http_direct_end, so the
