@@ -952,14 +952,11 @@ static int gather_run(void *arg, const stor_run *r)
     st_value x, *v = o->vals + o->n;
     memset(&x, 0, sizeof x);
     x.type = r->type;
-    for (size_t i = 0; i < r->n; i++) {
-        switch (r->type) {
-        case ST_TYPE_FLOAT: x.v.f = r->f[i]; break;
-        case ST_TYPE_INT: x.v.i = r->i[i]; break;
-        case ST_TYPE_UINT: x.v.u = r->u[i]; break;
-        default: x.v.b = r->b[i]; break;
-        }
-        v[i] = x;
+    switch (r->type) {
+    case ST_TYPE_FLOAT: for (size_t i = 0; i < r->n; i++) { x.v.f = r->f[i]; v[i] = x; } break;
+    case ST_TYPE_INT: for (size_t i = 0; i < r->n; i++) { x.v.i = r->i[i]; v[i] = x; } break;
+    case ST_TYPE_UINT: for (size_t i = 0; i < r->n; i++) { x.v.u = r->u[i]; v[i] = x; } break;
+    default: for (size_t i = 0; i < r->n; i++) { x.v.b = r->b[i]; v[i] = x; } break;
     }
     uint32_t *q = o->quality + o->n;
     if (r->quality) memcpy(q, r->quality, r->n * sizeof *q);
