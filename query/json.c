@@ -2,6 +2,12 @@
  * query/json.c — the /query result writers: InfluxDB's JSON shape and its
  * CSV shape (see query.h for both), plus JSON escaping and indentation.
  * One writer per query; the thread running the query.
+ *
+ * Rows are the hot path (a raw query prints every point): cells that are
+ * not strings are formatted in place under one reservation per run of
+ * cells (put_cells), numbers by common/num (shortest round trip, as Go
+ * prints them) and RFC3339 times through the writer's st_time_cache (the
+ * text of the current day is reused while the rows stay on it).
  */
 #include <stdio.h>
 #include <string.h>

@@ -7,11 +7,15 @@
  * pretty, chunked, chunk_size, u/p. Accept: application/csv or text/csv
  * answers CSV. The query runs on the server's query pool (never on the
  * loop): on_complete copies the parameters into the handler state, goes
- * asynchronous and submits; the worker touches only that state (never the
- * request or the connection); done runs on the loop thread and responds
- * (a no-op when the client has gone). The state is freed in on_free, which
- * the request runs only after done has responded, so the worker can never
- * see freed memory.
+ * asynchronous, asks http_direct_begin whether the worker may answer the
+ * socket itself, and submits the job embedded in the state. The worker
+ * runs the query and, when begin said yes, sends the response itself
+ * (http_direct_respond: the bytes leave without waking the loop first);
+ * otherwise it touches only the state. done runs on the loop thread: it
+ * finishes the request (http_direct_end) or responds (a no-op when the
+ * client has gone). Both paths send the same bytes (q_answer). The state
+ * is freed in on_free, which the request runs only after done, so the
+ * worker can never see freed memory.
  *
  * Loop thread, except q_work (a query worker).
  */
