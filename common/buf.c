@@ -16,7 +16,7 @@ void st_buf_fini(st_buf *b)
     b->len = b->cap = 0;
 }
 
-int st_buf_reserve(st_buf *b, size_t n)
+int st_buf__grow(st_buf *b, size_t n)
 {
     if (n > SIZE_MAX - b->len - 1) return ST_ENOMEM;
     size_t need = b->len + n + 1;
@@ -41,7 +41,7 @@ int st_buf_append(st_buf *b, const void *p, size_t n)
 }
 
 int st_buf_append_str(st_buf *b, const char *s) { return st_buf_append(b, s, strlen(s)); }
-int st_buf_append_byte(st_buf *b, char c) { return st_buf_append(b, &c, 1); }
+int st_buf__append_byte(st_buf *b, char c) { return st_buf_append(b, &c, 1); }
 
 int st_buf_vprintf(st_buf *b, const char *fmt, va_list ap)
 {

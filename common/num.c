@@ -1001,25 +1001,42 @@ int st_parse_int64(const char *s, size_t len, int64_t *out)
 /* Formatting                                                          */
 /* ------------------------------------------------------------------ */
 
-static const char num_pairs[201] =
+const char st_digit_pairs[201] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+/* Exactly 8 digits of v < 10^8 ending just before `end`: two independent
+ * 4-digit halves, so the divisions do not wait on each other. */
+static inline char *num_u32_8(uint32_t v, char *end)
+{
+    uint32_t hi = v / 10000, lo = v % 10000;
+    memcpy(end - 8, st_digit_pairs + 2 * (hi / 100), 2);
+    memcpy(end - 6, st_digit_pairs + 2 * (hi % 100), 2);
+    memcpy(end - 4, st_digit_pairs + 2 * (lo / 100), 2);
+    memcpy(end - 2, st_digit_pairs + 2 * (lo % 100), 2);
+    return end - 8;
+}
+
 /* Writes the decimal digits of v ending just before `end`; returns the start. */
 static inline char *num_u64_rev(uint64_t v, char *end)
 {
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        end -= 2;
-        memcpy(end, num_pairs + 2 * r, 2);
+    while (v >= 100000000) {
+        end = num_u32_8((uint32_t)(v % 100000000), end);
+        v /= 100000000;
     }
-    if (v >= 10) {
+    uint32_t u = (uint32_t)v;
+    while (u >= 100) {
+        unsigned r = u % 100;
+        u /= 100;
         end -= 2;
-        memcpy(end, num_pairs + 2 * v, 2);
+        memcpy(end, st_digit_pairs + 2 * r, 2);
+    }
+    if (u >= 10) {
+        end -= 2;
+        memcpy(end, st_digit_pairs + 2 * u, 2);
     } else {
-        *--end = (char)('0' + v);
+        *--end = (char)('0' + u);
     }
     return end;
 }
@@ -1142,42 +1159,39 @@ size_t st_format_double(double v, char *buf)
         dgt /= 10;
         e10++;
     }
-    char t[24];
-    char *db = num_u64_rev(dgt, t + sizeof t);
-    int32_t n = (int32_t)(t + sizeof t - db);
+    /* Fixed-size copies below (inlined moves, not calls): t has room to read
+     * 24 bytes past the first digit, and buf (ST_DOUBLE_BUF) to write them. */
+    char t[48];
+    char *db = num_u64_rev(dgt, t + 24);
+    int32_t n = (int32_t)(t + 24 - db); /* 1..17 */
     int32_t x = e10 + n - 1; /* scientific exponent */
     /* Go's encoding/json: plain for 1e-6 <= |v| < 1e21, i.e. x in [-6, 20]. */
     if (x < -6 || x >= 21) {
-        *o++ = db[0];
-        if (n > 1) {
-            *o++ = '.';
-            memcpy(o, db + 1, (size_t)(n - 1));
-            o += n - 1;
-        }
+        o[0] = db[0];
+        o[1] = '.';
+        memcpy(o + 2, db + 1, 16);
+        o += n > 1 ? n + 1 : 1;
         *o++ = 'e';
         *o++ = x < 0 ? '-' : '+';
-        char et[8];
-        char *eb = num_u64_rev((uint64_t)(x < 0 ? -x : x), et + sizeof et);
-        memcpy(o, eb, (size_t)(et + sizeof et - eb));
-        o += et + sizeof et - eb;
+        char et[12];
+        char *eb = num_u64_rev((uint64_t)(x < 0 ? -x : x), et + 8); /* 1..3 digits */
+        memcpy(o, eb, 4);
+        o += et + 8 - eb;
     } else if (e10 >= 0) {
-        memcpy(o, db, (size_t)n);
-        o += n;
-        memset(o, '0', (size_t)e10);
-        o += e10;
+        memcpy(o, db, 24);
+        memset(o + n, '0', 20);
+        o += n + e10;
     } else if (x < 0) {
-        *o++ = '0';
-        *o++ = '.';
-        memset(o, '0', (size_t)(-x - 1));
-        o += -x - 1;
-        memcpy(o, db, (size_t)n);
-        o += n;
+        o[0] = '0';
+        o[1] = '.';
+        memset(o + 2, '0', 8);
+        memcpy(o + 1 - x, db, 24);
+        o += 1 - x + n;
     } else {
-        memcpy(o, db, (size_t)x + 1);
-        o += x + 1;
-        *o++ = '.';
-        memcpy(o, db + x + 1, (size_t)(n - x - 1));
-        o += n - x - 1;
+        memcpy(o, db, 24);
+        o[x + 1] = '.';
+        memcpy(o + x + 2, db + x + 1, 16);
+        o += n + 1;
     }
     *o = 0;
     return (size_t)(o - buf);

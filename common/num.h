@@ -54,11 +54,14 @@ int st_parse_uint64(const char *s, size_t len, uint64_t *out);
  *   - otherwise d[.ddd]e±X with the exponent written without leading
  *     zeros: 1e+21, 1.5e-7, 5e-324, 1.7976931348623157e+308.
  * NaN -> "NaN", +Inf -> "+Inf", -Inf -> "-Inf" (callers decide what to do
- * with those). Writes a NUL; returns the length (at most 25).
- * buf must hold ST_DOUBLE_BUF bytes.
+ * with those). Writes a NUL; returns the length (at most 25). buf must
+ * hold ST_DOUBLE_BUF bytes: bytes after the NUL may be overwritten.
  */
-#define ST_DOUBLE_BUF 32
+#define ST_DOUBLE_BUF 48
 size_t st_format_double(double v, char *buf);
+
+/* "00" "01" ... "99": the two ASCII digits of n at st_digit_pairs + 2 * n. */
+extern const char st_digit_pairs[201];
 
 /* Decimal integer formatting; returns the length, writes a NUL. buf >= 21 bytes. */
 size_t st_format_int64(int64_t v, char *buf);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/num.h"
 #include "common/point.h"
 
 #define NS_PER_S INT64_C(1000000000)
@@ -166,26 +167,51 @@ static char *put_uint(char *p, uint64_t v, int width)
     return p;
 }
 
-/* "YYYY-MM-DDThh:mm:ss[.f*]" for a wall clock of secs + frac_ns. */
-static char *put_wall(char *p, int64_t secs, int64_t frac_ns)
+static inline char *put2(char *p, unsigned v)
 {
-    int64_t days = secs / 86400, sod = secs % 86400;
-    if (sod < 0) { sod += 86400; days--; }
+    memcpy(p, st_digit_pairs + 2 * v, 2);
+    return p + 2;
+}
+
+/* "YYYY-MM-DDT" of a wall-clock day; returns its length. */
+static size_t put_date(char *out, int64_t days)
+{
+    char *p = out;
     int64_t y;
     unsigned m, d;
     st_civil_from_days(days, &y, &m, &d);
-    if (y < 0) { *p++ = '-'; p = put_uint(p, (uint64_t)-y, 4); }
+    if (y >= 0 && y <= 9999) { p = put2(p, (unsigned)(y / 100)); p = put2(p, (unsigned)(y % 100)); }
+    else if (y < 0) { *p++ = '-'; p = put_uint(p, (uint64_t)-y, 4); }
     else p = put_uint(p, (uint64_t)y, 4);
     *p++ = '-';
-    p = put_uint(p, m, 2);
+    p = put2(p, m);
     *p++ = '-';
-    p = put_uint(p, d, 2);
+    p = put2(p, d);
     *p++ = 'T';
-    p = put_uint(p, (uint64_t)(sod / 3600), 2);
+    return (size_t)(p - out);
+}
+
+/* "YYYY-MM-DDThh:mm:ss[.f*]" for a wall clock of secs + frac_ns; the date
+ * comes from c when it holds that day (and is stored there otherwise). */
+static char *put_wall(char *p, int64_t secs, int64_t frac_ns, st_time_cache *c)
+{
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) { sod += 86400; days--; }
+    if (c) {
+        if (c->day != days || !c->len) {
+            c->len = (uint8_t)put_date(c->date, days);
+            c->day = days;
+        }
+        memcpy(p, c->date, sizeof c->date); /* fixed size: a few moves, not a call (buf has room) */
+        p += c->len;
+    } else {
+        p += put_date(p, days);
+    }
+    p = put2(p, (unsigned)(sod / 3600));
     *p++ = ':';
-    p = put_uint(p, (uint64_t)(sod / 60 % 60), 2);
+    p = put2(p, (unsigned)(sod / 60 % 60));
     *p++ = ':';
-    p = put_uint(p, (uint64_t)(sod % 60), 2);
+    p = put2(p, (unsigned)(sod % 60));
     if (frac_ns) {
         char digits[9];
         int64_t f = frac_ns;
@@ -208,24 +234,35 @@ static void split_ns(int64_t ns, int64_t *secs, int64_t *frac)
 
 size_t st_time_format_rfc3339(int64_t ns, char *buf)
 {
-    return st_time_format_rfc3339_offset(ns, 0, buf);
+    return st_time_format_rfc3339_cached(NULL, ns, 0, buf);
 }
 
 size_t st_time_format_rfc3339_offset(int64_t ns, int32_t offset_s, char *buf)
 {
+    return st_time_format_rfc3339_cached(NULL, ns, offset_s, buf);
+}
+
+void st_time_cache_init(st_time_cache *c)
+{
+    c->day = 0;
+    c->len = 0;
+}
+
+size_t st_time_format_rfc3339_cached(st_time_cache *c, int64_t ns, int32_t offset_s, char *buf)
+{
     int64_t secs, frac;
     split_ns(ns, &secs, &frac);
     if (offset_s <= -360000 || offset_s >= 360000) offset_s = 0; /* contract: |offset| < 100 h */
-    char *p = put_wall(buf, secs + offset_s, frac);
+    char *p = put_wall(buf, secs + offset_s, frac, c);
     if (offset_s == 0) {
         *p++ = 'Z';
     } else {
         int32_t a = offset_s < 0 ? -offset_s : offset_s;
         int32_t mins = a / 60;
         *p++ = offset_s < 0 ? '-' : '+';
-        p = put_uint(p, (uint64_t)(mins / 60), 2);
+        p = put2(p, (unsigned)(mins / 60));
         *p++ = ':';
-        p = put_uint(p, (uint64_t)(mins % 60), 2);
+        p = put2(p, (unsigned)(mins % 60));
     }
     *p = 0;
     return (size_t)(p - buf);

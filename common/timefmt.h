@@ -1,7 +1,8 @@
 /*
  * common/timefmt.h — RFC3339 times and InfluxQL durations, int64 ns since
  * the epoch (proleptic Gregorian calendar, no leap seconds).
- * Pure functions, no state, no locale, no libc time zone: any thread.
+ * Pure functions, no state, no locale, no libc time zone: any thread (a
+ * st_time_cache is the caller's, used by one thread at a time).
  */
 #ifndef ST_TIMEFMT_H
 #define ST_TIMEFMT_H
@@ -35,6 +36,19 @@ size_t st_time_format_rfc3339(int64_t ns, char *buf);
  * 0 -> "Z" (Go's "Z07:00": seconds of the offset are dropped, an offset
  * under a minute prints "+00:00"). |offset_s| must be < 100 hours. */
 size_t st_time_format_rfc3339_offset(int64_t ns, int32_t offset_s, char *buf);
+
+/* The date text of the last day a writer formatted, reused while its times
+ * stay on that day (rows of a result mostly do). Caller's storage, one
+ * thread at a time; st_time_cache_init before the first use. */
+typedef struct st_time_cache {
+    int64_t day;     /* wall-clock days since 1970-01-01 of date[] */
+    uint8_t len;     /* of date[]; 0 = nothing cached */
+    char date[16];   /* "YYYY-MM-DDT" (at most 13 bytes: int64 ns reach years 1677..2262) */
+} st_time_cache;
+void st_time_cache_init(st_time_cache *c);
+/* st_time_format_rfc3339_offset, the date taken from (and kept in) c; c may
+ * be NULL. Same text, same buffer rule. */
+size_t st_time_format_rfc3339_cached(st_time_cache *c, int64_t ns, int32_t offset_s, char *buf);
 
 /* Civil date <-> days since 1970-01-01 (proleptic Gregorian, Howard
  * Hinnant's algorithms). Year 0 exists (= 1 BC). Valid for |y| < 10^14;

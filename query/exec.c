@@ -2030,9 +2030,51 @@ static void emit_rows(ctx *c, const sel *q, qval *cells, const rawrow *rows, siz
     }
 }
 
+/* The series' opening: "time", the visible columns, the GROUP BY tags of s. */
+static int raw_series_begin(ctx *c, const sel *q, st_slice m, const qseries *s)
+{
+    st_slice *names = st_arena_alloc(c->a, (q->nvis + 1) * sizeof *names);
+    sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
+    if (!names || (q->ngtags && !gt)) return ST_ENOMEM;
+    names[0] = ST_SLICE_LIT("time");
+    for (size_t k = 0; k < q->nvis; k++) names[k + 1] = q->cols[k].name;
+    group_tags(q, s, gt);
+    qw_series_begin(c->w, m, gt, q->ngtags, names, q->nvis + 1);
+    return 0;
+}
+
+/* One field of one series, nothing to evaluate per row, in time order (the
+ * dashboard's raw panel): from the read straight to the writer, without
+ * the row and cell arrays the general merge below builds. */
+static int exec_raw_one(ctx *c, sel *q, st_slice m, const qseries *s)
+{
+    const iql_stmt *st = q->st;
+    stor_points pts;
+    stor_points_init(&pts);
+    int rc = q_read(c, s->id, q->cols[0].f->id, q->tmin, q->tmax, &pts);
+    if (!rc) rc = check_budget(c, pts.n);
+    if (rc || pts.n == 0 || !slimit_take(q) || (rc = raw_series_begin(c, q, m, s))) goto out;
+    size_t from = st->offset > 0 ? (size_t)st->offset : 0, to = pts.n;
+    if (st->limit > 0 && from < to && to - from > (uint64_t)st->limit) to = from + (size_t)st->limit;
+    qval row[2];
+    row[0].type = QV_TIME;
+    for (size_t j = from; j < to; j++) {
+        row[0].v.i = pts.ts[j];
+        row[1] = pts.vals[j];
+        qw_row(c->w, row, 2);
+    }
+    qw_series_end(c->w);
+out:
+    stor_points_fini(&pts);
+    return rc;
+}
+
 static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
 {
     size_t ncols = q->ncols, width = ncols + 1;
+    if (n == 1 && ncols == 1 && q->nvis == 1 && q->cols[0].f && !q->cols[0].is_tag && !q->cols[0].expr && !c->ncf &&
+        !q->st->order_desc)
+        return exec_raw_one(c, q, m, ss);
     int rc = 0;
     stor_points *pts = st_calloc(ncols ? ncols : 1, sizeof *pts);
     size_t *pos = st_calloc(ncols ? ncols : 1, sizeof *pos);
@@ -2112,13 +2154,7 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
         if (!sorted) qsort(rows, nrows, sizeof *rows, rawrow_cmp);
     }
     if (slimit_take(q)) {
-        st_slice *names = st_arena_alloc(c->a, width * sizeof *names);
-        sidx_tag *gt = q->ngtags ? st_arena_alloc(c->a, q->ngtags * sizeof *gt) : NULL;
-        if (!names || (q->ngtags && !gt)) { rc = ST_ENOMEM; goto out; }
-        names[0] = ST_SLICE_LIT("time");
-        for (size_t k = 0; k < q->nvis; k++) names[k + 1] = q->cols[k].name;
-        group_tags(q, &ss[0], gt);
-        qw_series_begin(c->w, m, gt, q->ngtags, names, q->nvis + 1);
+        if ((rc = raw_series_begin(c, q, m, &ss[0]))) goto out;
         emit_rows2(c, q, cells, rows, nrows, width, q->nvis + 1);
         qw_series_end(c->w);
     }

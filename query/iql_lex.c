@@ -104,8 +104,10 @@ static iql_tok keyword(const char *p, size_t n)
     if (strcmp(up, "OR") == 0) return IQL_T_OR;
     if (strcmp(up, "TRUE") == 0) return IQL_T_TRUE;
     if (strcmp(up, "FALSE") == 0) return IQL_T_FALSE;
+    /* every identifier of every query comes through here: compare the
+     * first letter before calling strcmp */
     for (int i = 0; i < IQL_T__COUNT - IQL_T_KW_FIRST; i++)
-        if (strcmp(up, kw_names[i]) == 0) return (iql_tok)(IQL_T_KW_FIRST + i);
+        if (kw_names[i][0] == up[0] && strcmp(up, kw_names[i]) == 0) return (iql_tok)(IQL_T_KW_FIRST + i);
     return IQL_T_IDENT;
 }
 

@@ -2,6 +2,12 @@
  * query/json.c — the /query result writers: InfluxDB's JSON shape and its
  * CSV shape (see query.h for both), plus JSON escaping and indentation.
  * One writer per query; the thread running the query.
+ *
+ * Rows are the hot path (a raw query prints every point): cells that are
+ * not strings are formatted in place under one reservation per run of
+ * cells (put_cells), numbers by common/num (shortest round trip, as Go
+ * prints them) and RFC3339 times through the writer's st_time_cache (the
+ * text of the current day is reused while the rows stay on it).
  */
 #include <stdio.h>
 #include <string.h>
@@ -98,6 +104,7 @@ void qw_init(qw *w, st_buf *out, int csv, int epoch, int chunked)
     w->csv = csv;
     w->epoch = epoch;
     w->chunked = chunked && !csv;
+    st_time_cache_init(&w->tcache);
     st_buf_init(&w->stmt);
     st_buf_init(&w->head);
     st_buf_init(&w->csv_cols);
@@ -219,41 +226,66 @@ static int64_t epoch_div(int epoch)
     }
 }
 
-static void put_val(qw *w, st_buf *b, const qval *v)
+/* Room one cell that is not a string may take: a quoted RFC3339 time is
+ * the longest (st_format_double and the integers stay under it). */
+enum { QW_CELL_MAX = ST_TIME_BUF + 2 };
+
+/* A cell other than a string, written at p (QW_CELL_MAX bytes free);
+ * returns the end. */
+static char *put_scalar(qw *w, char *p, const qval *v)
 {
-    char nb[ST_TIME_BUF > ST_DOUBLE_BUF ? ST_TIME_BUF : ST_DOUBLE_BUF];
     switch (v->type) {
     case QV_TIME:
         if (w->epoch == QRY_EPOCH_RFC3339 && !w->csv) {
-            size_t n = w->tz ? st_tz_format_rfc3339(w->tz, v->v.i, nb) : st_time_format_rfc3339(v->v.i, nb);
-            chk(w, st_buf_append_byte(b, '"'));
-            chk(w, st_buf_append(b, nb, n));
-            chk(w, st_buf_append_byte(b, '"'));
-        } else {
-            int64_t d = epoch_div(w->epoch);
-            st_format_int64(v->v.i / d, nb);
-            chk(w, st_buf_append_str(b, nb));
+            *p++ = '"';
+            p += w->tz ? st_tz_format_rfc3339(w->tz, v->v.i, p) : st_time_format_rfc3339_cached(&w->tcache, v->v.i, 0, p);
+            *p++ = '"';
+            return p;
         }
-        return;
+        return p + st_format_int64(v->v.i / epoch_div(w->epoch), p);
     case ST_TYPE_FLOAT: {
         double f = v->v.f;
-        if (f != f || f - f != 0) {
-            if (!w->csv) { chk(w, st_buf_append_str(b, "null")); return; }
-        }
-        st_format_double(f, nb);
-        chk(w, st_buf_append_str(b, nb));
-        return;
+        if (!w->csv && (f != f || f - f != 0)) break; /* NaN, ±Inf: null in JSON, text in CSV */
+        return p + st_format_double(f, p);
     }
-    case ST_TYPE_INT: st_format_int64(v->v.i, nb); chk(w, st_buf_append_str(b, nb)); return;
-    case ST_TYPE_UINT: st_format_uint64(v->v.u, nb); chk(w, st_buf_append_str(b, nb)); return;
-    case ST_TYPE_BOOL: chk(w, st_buf_append_str(b, v->v.b ? "true" : "false")); return;
-    case ST_TYPE_STRING:
-        if (w->csv) chk(w, csv_field(b, v->v.s.ptr, v->v.s.len));
-        else chk(w, qry_json_str(b, v->v.s.ptr, v->v.s.len));
-        return;
+    case ST_TYPE_INT: return p + st_format_int64(v->v.i, p);
+    case ST_TYPE_UINT: return p + st_format_uint64(v->v.u, p);
+    case ST_TYPE_BOOL:
+        if (v->v.b) { memcpy(p, "true", 4); return p + 4; }
+        memcpy(p, "false", 5);
+        return p + 5;
     default:
-        if (!w->csv) chk(w, st_buf_append_str(b, "null"));
-        return;
+        if (w->csv) return p;
+        break;
+    }
+    memcpy(p, "null", 4);
+    return p + 4;
+}
+
+/* Row cells, each preceded by a comma (CSV) or separated by commas (JSON).
+ * Runs of cells that are not strings are written in place under one
+ * reservation: the per-row cost is the formatting, not the appends. */
+static void put_cells(qw *w, st_buf *b, const qval *vals, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && j - i < 64 && vals[j].type != ST_TYPE_STRING) j++;
+        if (j > i) {
+            if (st_buf_reserve(b, (j - i) * (QW_CELL_MAX + 1))) { w->oom = 1; return; }
+            char *p = b->ptr + b->len;
+            for (; i < j; i++) {
+                if (i || w->csv) *p++ = ',';
+                p = put_scalar(w, p, &vals[i]);
+            }
+            *p = 0;
+            b->len = (size_t)(p - b->ptr);
+            continue;
+        }
+        if (i || w->csv) chk(w, st_buf_append_byte(b, ','));
+        if (w->csv) chk(w, csv_field(b, vals[i].v.s.ptr, vals[i].v.s.len));
+        else chk(w, qry_json_str(b, vals[i].v.s.ptr, vals[i].v.s.len));
+        i++;
     }
 }
 
@@ -295,18 +327,12 @@ void qw_row(qw *w, const qval *vals, size_t n)
     }
     if (w->csv) {
         chk(w, st_buf_append(b, w->csv_prefix.ptr, w->csv_prefix.len));
-        for (size_t i = 0; i < n; i++) {
-            chk(w, st_buf_append_byte(b, ','));
-            put_val(w, b, &vals[i]);
-        }
+        put_cells(w, b, vals, n);
         chk(w, st_buf_append_byte(b, '\n'));
         return;
     }
     chk(w, st_buf_append_byte(b, '['));
-    for (size_t i = 0; i < n; i++) {
-        if (i) chk(w, st_buf_append_byte(b, ','));
-        put_val(w, b, &vals[i]);
-    }
+    put_cells(w, b, vals, n);
     chk(w, st_buf_append_byte(b, ']'));
 }
 

@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/point.h"
+#include "common/timefmt.h"
 #include "storage/sindex.h"
 
 /* A result cell: st_value with type ST_TYPE_NONE for null, or QV_TIME for
@@ -32,6 +33,7 @@ typedef struct qw {
     int oom;            /* an append failed: the body is incomplete */
     const qw_capture *cap; /* borrowed: when set, series and rows go there instead */
     const struct st_tz *tz; /* borrowed: tz() of the current statement (RFC3339 times in its local time), or NULL */
+    st_time_cache tcache; /* the date text of the last UTC time written */
     /* current statement */
     st_buf stmt;        /* owned: the statement's series (JSON) or lines (CSV) */
     int nseries;

@@ -53,6 +53,7 @@ typedef struct xstate {
     int rc;
     char err[256];
     qexp_stats stats;
+    srv_job job;            /* the query pool's while the export runs */
 } xstate;
 
 typedef struct piece {
@@ -259,7 +260,7 @@ static void x_complete(http_req *r)
     }
     st_buf_fini(&v);
     http_req_go_async(r);
-    if (srv_query_submit(s, r->loop, x_work, x_done, st) != 0) http_respond_error(r, 503, "out of memory");
+    srv_query_submit(s, r->loop, &st->job, x_work, x_done, st);
     return;
 bad:
     st_buf_fini(&v);

@@ -96,6 +96,7 @@ const http_handler h_metrics = { NULL, NULL, metrics_complete, NULL };
 typedef struct admin_job {
     http_req *req;
     int merge, rc;
+    srv_job job;            /* the query pool's while the flush or merge runs */
 } admin_job;
 
 static void admin_work(void *arg)
@@ -127,9 +128,7 @@ static void admin_start(http_req *r, int merge)
     j->merge = merge;
     r->state = j;
     http_req_go_async(r);
-    if (srv_query_submit(req_srv(r), r->loop, admin_work, admin_done, j) != 0) {
-        http_respond_error(r, 503, "out of memory");
-    }
+    srv_query_submit(req_srv(r), r->loop, &j->job, admin_work, admin_done, j);
 }
 
 static void flush_complete(http_req *r) { admin_start(r, 0); }

@@ -7,11 +7,15 @@
  * pretty, chunked, chunk_size, u/p. Accept: application/csv or text/csv
  * answers CSV. The query runs on the server's query pool (never on the
  * loop): on_complete copies the parameters into the handler state, goes
- * asynchronous and submits; the worker touches only that state (never the
- * request or the connection); done runs on the loop thread and responds
- * (a no-op when the client has gone). The state is freed in on_free, which
- * the request runs only after done has responded, so the worker can never
- * see freed memory.
+ * asynchronous, asks http_direct_begin whether the worker may answer the
+ * socket itself, and submits the job embedded in the state. The worker
+ * runs the query and, when begin said yes, sends the response itself
+ * (http_direct_respond: the bytes leave without waking the loop first);
+ * otherwise it touches only the state. done runs on the loop thread: it
+ * finishes the request (http_direct_end) or responds (a no-op when the
+ * client has gone). Both paths send the same bytes (q_answer). The state
+ * is freed in on_free, which the request runs only after done, so the
+ * worker can never see freed memory.
  *
  * Loop thread, except q_work (a query worker).
  */
@@ -35,6 +39,8 @@ typedef struct qstate {
     qry_request qr;         /* slices into q, db, rp, params */
     st_buf out;             /* the response body, written by the worker */
     int status;
+    int direct;             /* the worker sends the response (http_direct_begin said yes) */
+    srv_job job;            /* the query pool's while the query runs */
 } qstate;
 
 static void q_free(http_req *r)
@@ -105,26 +111,25 @@ static int param(qstate *st, const char *name, st_buf *out)
 
 static int truthy(const st_buf *b) { return b->len && (strcasecmp(b->ptr, "true") == 0 || strcmp(b->ptr, "1") == 0); }
 
-static void q_work(void *arg)
-{
-    qstate *st = arg;
-    qry_execute(st->s->storage, &st->qr, &st->out, &st->status);
-}
+typedef void (*respond_fn)(http_req *r, int status, const char *content_type, const char *body, size_t body_len,
+                           const char *extra_headers);
 
-static void q_done(void *arg)
+/* The answer, through respond: the loop's http_respond or the worker's
+ * http_direct_respond (the same bytes either way). */
+static void q_answer(qstate *st, respond_fn respond)
 {
-    qstate *st = arg;
     http_req *r = st->req;
     const char *ctype = st->qr.csv ? "text/csv" : "application/json";
+    const char *body = st->out.ptr ? st->out.ptr : "";
     if (st->status == 200) {
-        http_respond(r, 200, ctype, st->out.ptr ? st->out.ptr : "", st->out.len, NULL);
+        respond(r, 200, ctype, body, st->out.len, NULL);
         return;
     }
     /* errors carry X-Influxdb-Error: the message on one line */
     st_buf hdr;
     st_buf_init(&hdr);
     st_buf_append_str(&hdr, "X-Influxdb-Error: ");
-    const char *b = st->out.ptr ? st->out.ptr : "";
+    const char *b = body;
     size_t n = st->out.len;
     const char *pre = "{\"error\":\"";
     if (n > strlen(pre) && strncmp(b, pre, strlen(pre)) == 0) { b += strlen(pre); n -= strlen(pre); }
@@ -138,8 +143,22 @@ static void q_done(void *arg)
         st_buf_append_byte(&hdr, (ch == '\r' || ch == '\n') ? ' ' : ch);
     }
     st_buf_append_str(&hdr, "\r\n");
-    http_respond(r, st->status, ctype, st->out.ptr ? st->out.ptr : "", st->out.len, hdr.ptr);
+    respond(r, st->status, ctype, body, st->out.len, hdr.ptr);
     st_buf_fini(&hdr);
+}
+
+static void q_work(void *arg)
+{
+    qstate *st = arg;
+    qry_execute(st->s->storage, &st->qr, &st->out, &st->status);
+    if (st->direct) q_answer(st, http_direct_respond);
+}
+
+static void q_done(void *arg)
+{
+    qstate *st = arg;
+    if (st->direct) http_direct_end(st->req);
+    else q_answer(st, http_respond);
 }
 
 static void q_complete(http_req *r)
@@ -174,11 +193,12 @@ static void q_complete(http_req *r)
     if (qr->q.len == 0) {
         /* answered here: nothing to run */
         qry_execute(s->storage, qr, &st->out, &st->status);
-        q_done(st);
+        q_answer(st, http_respond);
         return;
     }
     http_req_go_async(r);
-    if (srv_query_submit(s, r->loop, q_work, q_done, st) != 0) http_respond_error(r, 503, "out of memory");
+    st->direct = http_direct_begin(r);
+    srv_query_submit(s, r->loop, &st->job, q_work, q_done, st);
 }
 
 const http_handler h_query = { q_headers, q_body, q_complete, q_free };

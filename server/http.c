@@ -3,30 +3,44 @@
  *
  * Invariants:
  *  1. At most one request per connection is in handling; llhttp is paused at
- *     each message end and resumed (through a post, never recursively) once
- *     that request is finished, so pipelined requests are answered in order.
+ *     each message end and resumed once that request is finished, so
+ *     pipelined requests are answered in order. The resume never nests a
+ *     parse in a parse: a request finished from inside llhttp's callbacks
+ *     resumes through a post; one finished from a completion (a post, a
+ *     write callback) resumes at once, saving the loop a wake-up.
  *  2. A request is finished exactly once: after its response was queued and
  *     its message completed, or when the connection closes while no
  *     asynchronous operation holds it. on_free runs then.
  *  3. An asynchronous handler holds a connection ref from http_req_go_async
  *     until it responds; responses to a closed connection are dropped.
+ *  4. While the parser is paused, reading goes on (no epoll change per
+ *     request) but bytes only collect in `pending`, up to PENDING_MAX_BYTES
+ *     (then reading stops until the resume), and are parsed after the
+ *     resume; the client's end or a read error seen meanwhile is kept
+ *     (read_eof) and acted on at the resume, after the answers, as the
+ *     next read would have. So nothing read while a request is in handling
+ *     makes the loop write to or close the connection (http.h D1-D2).
  */
 #include "server/http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/num.h"
 #include "server/srv.h"
 #include "server/version.h"
 
-enum { READ_BUF_BYTES = 64 * 1024, DISCARD_LIMIT_BYTES = 256u * 1024 * 1024 };
+enum { READ_BUF_BYTES = 64 * 1024, PENDING_MAX_BYTES = 64 * 1024, DISCARD_LIMIT_BYTES = 256u * 1024 * 1024 };
 
 enum hdr_id { H_NONE = -1, H_CONTENT_ENCODING, H_AUTHORIZATION, H_ORIGIN, H_ACCEPT, H_CONTENT_TYPE,
               H_REQUEST_ID, H_X_REQUEST_ID, H_EXPECT, H__COUNT };
@@ -40,13 +54,16 @@ struct http_conn {
     srv_loop *loop;             /* borrowed */
     llhttp_t parser;
     int refs;                   /* 1 for the socket + 1 per async handler */
-    int closing;                /* uv_close called */
+    int closing;                /* conn_close called (uv_close too, unless D2 defers it) */
+    int writes;                 /* uv_write requests whose callback has not run */
     int in_req;                 /* a request began and is not finished */
     int msg_complete;           /* its message is fully parsed */
     int discard;                /* drop the rest of the body (answered early) */
     int keep_alive;
     int paused;                 /* parser paused at a message end */
-    int resume_posted;
+    int parsing;                /* inside llhttp_execute (its callbacks may finish a request) */
+    int resume_posted;          /* a resume_cb is due (posted, or about to run inline) */
+    int read_eof;               /* the client's end (or a read error) came while paused */
     int expect_continue;
     uint64_t discarded;
     uint64_t header_bytes;
@@ -164,6 +181,7 @@ static void conn_free(http_conn *c)
     st_buf_fini(&c->hfield);
     st_buf_fini(&c->pending);
     st_buf_fini(&c->req.url);
+    st_buf_fini(&c->req.direct_head);
     st_buf *hs[] = { &c->req.h_content_encoding, &c->req.h_authorization, &c->req.h_origin,
                      &c->req.h_accept, &c->req.h_content_type, &c->req.h_request_id };
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) st_buf_fini(hs[i]);
@@ -195,6 +213,7 @@ static void conn_close(http_conn *c)
     /* A request no async operation holds is finished now; an async one is
      * finished by its completion (http_respond on a closed connection). */
     if (c->in_req && !c->req.async) req_finish(c);
+    if (c->req.direct) return; /* D2: a worker may be sending; http_direct_end closes the handle */
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -216,39 +235,51 @@ static void on_write(uv_write_t *w, int status)
 {
     write_req *wr = (write_req *)w;
     http_conn *c = wr->c;
+    c->writes--;
     if (status < 0 || wr->close_after) conn_close(c);
+    else if (c->read_eof && !c->writes && !c->in_req && !c->paused) conn_close(c); /* invariant 4 */
     if (wr->written) wr->written(wr->written_arg, status < 0 ? ST_EIO : 0);
     st_free(wr);
     http_conn_unref(c);
 }
 
-/* written (may be NULL) runs exactly once: from on_write, or before this
- * returns when the bytes cannot be queued (status ST_ECLOSED). */
-static void conn_send_cb(http_conn *c, const char *p, size_t n, int close_after, http_written_fn written,
-                         void *warg)
+/* Queue a then b (either may be empty) as one write. written (may be NULL)
+ * runs exactly once: from on_write, or before this returns when the bytes
+ * cannot be queued (status ST_ECLOSED). */
+static void conn_send2(http_conn *c, const char *a, size_t na, const char *b, size_t nb, int close_after,
+                       http_written_fn written, void *warg)
 {
     if (c->closing) { if (written) written(warg, ST_ECLOSED); return; }
-    write_req *wr = st_malloc(sizeof *wr + n);
+    write_req *wr = st_malloc(sizeof *wr + na + nb);
     if (!wr) { conn_close(c); if (written) written(warg, ST_ECLOSED); return; }
-    memcpy(wr->data, p, n);
-    wr->len = n;
+    if (na) memcpy(wr->data, a, na);
+    if (nb) memcpy(wr->data + na, b, nb);
+    wr->len = na + nb;
     wr->c = c;
     wr->close_after = close_after;
     wr->written = written;
     wr->written_arg = warg;
     http_conn_ref(c);
-    uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
-    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+    uv_buf_t buf = uv_buf_init(wr->data, (unsigned)wr->len);
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
         st_free(wr);
         http_conn_unref(c);
         conn_close(c);
         if (written) written(warg, ST_ECLOSED);
+        return;
     }
+    c->writes++;
+}
+
+static void conn_send_cb(http_conn *c, const char *p, size_t n, int close_after, http_written_fn written,
+                         void *warg)
+{
+    conn_send2(c, p, n, NULL, 0, close_after, written, warg);
 }
 
 static void conn_send(http_conn *c, const char *p, size_t n, int close_after)
 {
-    conn_send_cb(c, p, n, close_after, NULL, NULL);
+    conn_send2(c, p, n, NULL, 0, close_after, NULL, NULL);
 }
 
 static const char *status_text(int status)
@@ -276,31 +307,67 @@ static const char *status_text(int status)
     }
 }
 
-static void fmt_date(char *out, size_t cap)
+/* "Tue, 15 Nov 1994 08:12:31 GMT" for now, formatted once a second per
+ * thread (loops and query workers build heads). */
+static const char *http_date(void)
 {
+    static _Thread_local time_t last = -1;
+    static _Thread_local char text[64];
     time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (t != last) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = t;
+    }
+    return text;
 }
 
-/* Status line and the common headers (not Content-Length, not the blank line). */
-static void head_common(http_req *req, st_buf *out, int status, const char *content_type, int close_after,
-                        const char *extra_headers)
+#define APPEND_LIT(b, lit) st_buf_append((b), (lit), sizeof(lit) - 1)
+
+/* Status line and the common headers (not Content-Length, not the blank
+ * line), without printf: heads are built per response. full_cors: the
+ * preflight lines too (whole responses send them, streamed ones do not).
+ * Reads only what stays put while the request is in handling (D3): any
+ * thread. 0 or ST_ENOMEM. */
+static int head_common(const http_req *req, st_buf *out, int status, const char *content_type, int close_after,
+                       const char *extra_headers, int full_cors)
 {
-    char date[64];
-    fmt_date(date, sizeof date);
-    st_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-    if (content_type) st_buf_printf(out, "Content-Type: %s\r\n", content_type);
-    st_buf_printf(out, "Date: %s\r\nX-Influxdb-Build: OSS\r\nX-Influxdb-Version: %s\r\n", date, ST_VERSION);
-    if (req->h_request_id.len)
-        st_buf_printf(out, "Request-Id: %s\r\nX-Request-Id: %s\r\n", req->h_request_id.ptr, req->h_request_id.ptr);
-    if (req->h_origin.len)
-        st_buf_printf(out, "Access-Control-Allow-Origin: %s\r\n"
-                      "Access-Control-Expose-Headers: Date, X-InfluxDB-Version, X-InfluxDB-Build\r\n",
-                      req->h_origin.ptr);
-    if (extra_headers) st_buf_append_str(out, extra_headers);
-    if (close_after) st_buf_append_str(out, "Connection: close\r\n");
+    char num[24];
+    int rc = st_buf_reserve(out, 256);
+    rc |= APPEND_LIT(out, "HTTP/1.1 ");
+    rc |= st_buf_append(out, num, st_format_uint64((uint64_t)(status < 0 ? 0 : status), num));
+    rc |= st_buf_append_byte(out, ' ');
+    rc |= st_buf_append_str(out, status_text(status));
+    rc |= APPEND_LIT(out, "\r\n");
+    if (content_type) {
+        rc |= APPEND_LIT(out, "Content-Type: ");
+        rc |= st_buf_append_str(out, content_type);
+        rc |= APPEND_LIT(out, "\r\n");
+    }
+    rc |= APPEND_LIT(out, "Date: ");
+    rc |= st_buf_append_str(out, http_date());
+    rc |= APPEND_LIT(out, "\r\nX-Influxdb-Build: OSS\r\nX-Influxdb-Version: " ST_VERSION "\r\n");
+    if (req->h_request_id.len) {
+        rc |= APPEND_LIT(out, "Request-Id: ");
+        rc |= st_buf_append(out, req->h_request_id.ptr, req->h_request_id.len);
+        rc |= APPEND_LIT(out, "\r\nX-Request-Id: ");
+        rc |= st_buf_append(out, req->h_request_id.ptr, req->h_request_id.len);
+        rc |= APPEND_LIT(out, "\r\n");
+    }
+    if (req->h_origin.len) {
+        rc |= APPEND_LIT(out, "Access-Control-Allow-Origin: ");
+        rc |= st_buf_append(out, req->h_origin.ptr, req->h_origin.len);
+        rc |= APPEND_LIT(out, "\r\n");
+        if (full_cors)
+            rc |= APPEND_LIT(out, "Access-Control-Allow-Methods: DELETE, GET, OPTIONS, POST, PUT, PATCH\r\n"
+                                  "Access-Control-Allow-Headers: Accept, Accept-Encoding, Authorization, "
+                                  "Content-Length, Content-Type, User-Agent, X-CSRF-Token, X-HTTP-Method-Override\r\n");
+        rc |= APPEND_LIT(out, "Access-Control-Expose-Headers: Date, X-InfluxDB-Version, X-InfluxDB-Build\r\n");
+    }
+    if (extra_headers) rc |= st_buf_append_str(out, extra_headers);
+    if (close_after) rc |= APPEND_LIT(out, "Connection: close\r\n");
+    return rc ? ST_ENOMEM : 0;
 }
 
 void http_respond_start(http_req *req, int status, const char *content_type, const char *extra_headers)
@@ -312,7 +379,7 @@ void http_respond_start(http_req *req, int status, const char *content_type, con
     st_buf out;
     st_buf_init(&out);
     int close_after = !c->keep_alive || c->loop->stopping || req->http_minor == 0;
-    head_common(req, &out, status, content_type, close_after, extra_headers);
+    head_common(req, &out, status, content_type, close_after, extra_headers, 0);
     if (req->http_minor > 0) st_buf_append_str(&out, "Transfer-Encoding: chunked\r\n");
     st_buf_append_str(&out, "\r\n");
     if (close_after) c->keep_alive = 0;
@@ -352,6 +419,28 @@ void http_respond_end(http_req *req, int ok)
     else if (!c->discard) c->discard = 1;
 }
 
+/* The head http_respond sends (status line, headers, blank line): any
+ * thread (see head_common). */
+static int respond_head(const http_req *req, st_buf *out, int status, const char *content_type, size_t body_len,
+                        const char *extra_headers, int close_after)
+{
+    int rc = head_common(req, out, status, body_len ? content_type : NULL, close_after, extra_headers, 1);
+    if (status != 204 && status != 304 && !(status >= 100 && status < 200)) {
+        char num[24];
+        rc |= APPEND_LIT(out, "Content-Length: ");
+        rc |= st_buf_append(out, num, st_format_uint64(body_len, num));
+        rc |= APPEND_LIT(out, "\r\n");
+    }
+    rc |= APPEND_LIT(out, "\r\n");
+    return rc ? ST_ENOMEM : 0;
+}
+
+/* Body bytes that follow the head (none for HEAD and bodiless statuses). */
+static size_t respond_body_len(const http_req *req, int status, size_t body_len)
+{
+    return req->method != HTTP_HEAD && status != 204 ? body_len : 0;
+}
+
 void http_respond(http_req *req, int status, const char *content_type, const char *body,
                   size_t body_len, const char *extra_headers)
 {
@@ -361,39 +450,92 @@ void http_respond(http_req *req, int status, const char *content_type, const cha
     if (!c->closing) {
         st_buf out;
         st_buf_init(&out);
-        char date[64];
-        fmt_date(date, sizeof date);
         int close_after = !c->keep_alive || c->loop->stopping || (!c->msg_complete && c->discard == 2);
-        st_buf_printf(&out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-        if (content_type && body_len) st_buf_printf(&out, "Content-Type: %s\r\n", content_type);
-        st_buf_printf(&out, "Date: %s\r\nX-Influxdb-Build: OSS\r\nX-Influxdb-Version: %s\r\n", date,
-                      ST_VERSION);
-        if (req->h_request_id.len) {
-            st_buf_printf(&out, "Request-Id: %s\r\nX-Request-Id: %s\r\n", req->h_request_id.ptr,
-                          req->h_request_id.ptr);
-        }
-        if (req->h_origin.len) {
-            st_buf_printf(&out,
-                          "Access-Control-Allow-Origin: %s\r\n"
-                          "Access-Control-Allow-Methods: DELETE, GET, OPTIONS, POST, PUT, PATCH\r\n"
-                          "Access-Control-Allow-Headers: Accept, Accept-Encoding, Authorization, "
-                          "Content-Length, Content-Type, User-Agent, X-CSRF-Token, X-HTTP-Method-Override\r\n"
-                          "Access-Control-Expose-Headers: Date, X-InfluxDB-Version, X-InfluxDB-Build\r\n",
-                          req->h_origin.ptr);
-        }
-        if (extra_headers) st_buf_append_str(&out, extra_headers);
-        if (close_after) st_buf_append_str(&out, "Connection: close\r\n");
-        if (status != 204 && status != 304 && !(status >= 100 && status < 200))
-            st_buf_printf(&out, "Content-Length: %zu\r\n", body_len);
-        st_buf_append_str(&out, "\r\n");
-        if (req->method != HTTP_HEAD && status != 204 && body_len) st_buf_append(&out, body, body_len);
-        if (out.ptr) conn_send(c, out.ptr, out.len, close_after);
-        else conn_close(c);
+        if (respond_head(req, &out, status, content_type, body_len, extra_headers, close_after) == 0)
+            conn_send2(c, out.ptr, out.len, body, respond_body_len(req, status, body_len), close_after, NULL, NULL);
+        else
+            conn_close(c);
         st_buf_fini(&out);
         if (close_after) c->keep_alive = 0;
     }
     if (c->msg_complete || c->closing) req_finish(c);
     else if (!c->discard) c->discard = 1; /* answered early: drop the rest of the body */
+}
+
+/* ---- answering from a worker (http.h: D1-D3) ---- */
+
+int http_direct_begin(http_req *req)
+{
+    http_conn *c = req->conn;
+    uv_os_fd_t fd;
+    if (!req->async || req->responded || req->streaming || c->closing || !c->msg_complete || c->writes ||
+        c->loop->stopping || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return 0;
+    req->direct = 1;
+    req->direct_close = !c->keep_alive;
+    req->direct_fd = fd;
+    req->direct_err = 0;
+    req->direct_body = NULL;
+    req->direct_body_len = req->direct_sent = 0;
+    st_buf_clear(&req->direct_head);
+    return 1;
+}
+
+void http_direct_respond(http_req *req, int status, const char *content_type, const char *body,
+                         size_t body_len, const char *extra_headers)
+{
+    st_buf *h = &req->direct_head;
+    if (respond_head(req, h, status, content_type, body_len, extra_headers, req->direct_close) != 0) {
+        req->direct_err = ST_ENOMEM;
+        return;
+    }
+    req->direct_body = body;
+    req->direct_body_len = respond_body_len(req, status, body_len);
+    size_t total = h->len + req->direct_body_len, sent = 0;
+    while (sent < total) {
+        struct iovec iov[2];
+        int n = 0;
+        if (sent < h->len) iov[n++] = (struct iovec){ h->ptr + sent, h->len - sent };
+        size_t boff = sent > h->len ? sent - h->len : 0;
+        if (req->direct_body_len > boff)
+            iov[n++] = (struct iovec){ (char *)body + boff, req->direct_body_len - boff };
+        struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+        ssize_t w = sendmsg(req->direct_fd, &m, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) req->direct_err = ST_EIO;
+            break; /* a full buffer: http_direct_end queues the rest */
+        }
+        sent += (size_t)w;
+    }
+    req->direct_sent = sent;
+}
+
+void http_direct_end(http_req *req)
+{
+    http_conn *c = req->conn;
+    if (!req->direct || req->responded) return;
+    req->direct = 0;
+    req->responded = 1;
+    if (c->closing) {
+        uv_close((uv_handle_t *)&c->tcp, on_close); /* deferred by conn_close (D2) */
+    } else {
+        int close_after = req->direct_close || !c->keep_alive || c->loop->stopping;
+        const st_buf *h = &req->direct_head;
+        size_t sent = req->direct_sent;
+        if (req->direct_err) {
+            conn_close(c);
+        } else if (sent < h->len + req->direct_body_len) {
+            size_t hs = sent < h->len ? sent : h->len;
+            size_t bs = sent - hs;
+            conn_send2(c, h->ptr + hs, h->len - hs, req->direct_body + bs, req->direct_body_len - bs, close_after,
+                       NULL, NULL);
+        } else if (close_after) {
+            conn_close(c);
+        }
+        if (close_after) c->keep_alive = 0;
+    }
+    if (c->msg_complete || c->closing) req_finish(c);
 }
 
 void http_respond_error(http_req *req, int status, const char *msg)
@@ -451,7 +593,11 @@ static void resume_cb(void *arg)
         st_buf_init(&c->pending);
         if (held.len) conn_process(c, held.ptr, held.len);
         st_buf_fini(&held);
-        if (!c->closing && !c->paused) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        if (!c->closing && !c->paused) {
+            /* what the next read would have found; once the answers are written */
+            if (c->read_eof) { if (!c->writes) conn_close(c); }
+            else uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        }
     }
     http_conn_unref(c);
 }
@@ -461,7 +607,7 @@ static void req_finish(http_conn *c)
 {
     if (!c->in_req) return;
     http_req *r = &c->req;
-    int was_async = r->async;
+    int was_async = r->async, resume_now = 0;
     if (r->handler && r->handler->on_free) r->handler->on_free(r);
     r->state = NULL;
     c->in_req = 0;
@@ -475,10 +621,12 @@ static void req_finish(http_conn *c)
         } else if (c->paused && !c->resume_posted) {
             c->resume_posted = 1;
             http_conn_ref(c);
-            if (srv_loop_post(c->loop, resume_cb, c) != 0) { c->resume_posted = 0; http_conn_unref(c); conn_close(c); }
+            if (!c->parsing) resume_now = 1; /* a completion callback: no parser frame below us */
+            else if (srv_loop_post(c->loop, resume_cb, c) != 0) { c->resume_posted = 0; http_conn_unref(c); conn_close(c); }
         }
     }
     if (was_async) { r->async = 0; http_conn_unref(c); }
+    if (resume_now) resume_cb(c);
 }
 
 /* ---- llhttp callbacks ---- */
@@ -638,16 +786,21 @@ static void conn_process(http_conn *c, const char *buf, size_t n)
     if (c->closing) return;
     if (c->paused) {
         st_buf_append(&c->pending, buf, n);
+        if (c->pending.len >= PENDING_MAX_BYTES) uv_read_stop((uv_stream_t *)&c->tcp);
         return;
     }
+    c->parsing++;
     llhttp_errno_t err = llhttp_execute(&c->parser, buf, n);
+    c->parsing--;
     if (err == HPE_OK) return;
     if (err == HPE_PAUSED) {
         const char *pos = llhttp_get_error_pos(&c->parser);
         size_t used = pos ? (size_t)(pos - buf) : n;
         if (used < n) st_buf_append(&c->pending, buf + used, n - used);
         c->paused = 1;
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        /* Reading goes on into `pending` (invariant 4) unless a flood
+         * fills it or the connection ends after this request. */
+        if (c->pending.len >= PENDING_MAX_BYTES || !c->keep_alive) uv_read_stop((uv_stream_t *)&c->tcp);
         if (!c->in_req && !c->resume_posted && c->keep_alive && !c->loop->stopping) {
             c->resume_posted = 1;
             http_conn_ref(c);
@@ -682,6 +835,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     http_conn *c = s->data;
     if (nread < 0) {
+        if (c->paused) {
+            /* Requests are being answered (invariant 4): their answers and
+             * the pipelined ones in `pending` go first; resume_cb closes. */
+            c->read_eof = 1;
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            return;
+        }
         /* Client gone (or EOF). A request mid-body is abandoned: nothing written. */
         conn_close(c);
         return;

@@ -63,6 +63,15 @@ struct http_req {
     const http_handler *handler;
     void *state;              /* the handler's, freed in on_free */
     uint64_t body_bytes;      /* raw body bytes received */
+    /* Answering from a worker (http_direct_*, see below). */
+    int direct;               /* loop: between http_direct_begin (yes) and http_direct_end */
+    int direct_close;         /* loop's snapshot at begin: the response ends the connection */
+    int direct_fd;            /* the socket, for the worker's sendmsg */
+    int direct_err;           /* worker: 0, ST_EIO (send failed) or ST_ENOMEM (no head) */
+    st_buf direct_head;       /* worker: the response head (kept for a rest the kernel did not take) */
+    const char *direct_body;  /* worker: the body to send (borrowed from the handler's state) */
+    size_t direct_body_len;   /* worker: its bytes to send (0 for HEAD and bodiless statuses) */
+    size_t direct_sent;       /* worker: bytes of head + body the kernel took */
 };
 
 /* Start serving a newly accepted client (takes the handle over). */
@@ -112,6 +121,44 @@ int  http_json_escape(st_buf *out, const char *s, size_t n);
 /* The handler will answer later (from srv_loop_post on this loop): holds a
  * connection ref until the request finishes. */
 void http_req_go_async(http_req *req);
+
+/*
+ * Answering from a worker (the query pool): the worker sends the response
+ * itself, so the bytes leave without first waking the loop; the loop only
+ * finishes the request afterwards.
+ *
+ *   loop:   http_req_go_async(req); direct = http_direct_begin(req); submit
+ *   worker: if (direct) http_direct_respond(req, ...)       (exactly once)
+ *   loop:   if (direct) http_direct_end(req); else http_respond(req, ...)
+ *
+ * Why the worker may write on a socket libuv owns (D1-D3 hold from begin
+ * until end; begin checks or establishes them on the loop thread):
+ *  D1. libuv holds nothing of the connection's output: no write is in
+ *      flight (no queued bytes, no write callback pending), and the
+ *      request's message is complete, so the parser is paused (http.c
+ *      invariant 1) until the request is finished, which only
+ *      http_direct_end does; what is read meanwhile is only kept (http.c
+ *      invariant 4).
+ *  D2. The loop neither writes to the socket (only the request's own
+ *      handler answers, through the worker) nor closes it: conn_close
+ *      defers uv_close, which closes the fd, to http_direct_end, so the
+ *      worker never writes to a closed or reused descriptor.
+ *  D3. The worker reads only request fields the loop leaves alone while the
+ *      request is in handling (header copies, method, version, the
+ *      direct_* snapshot) and writes only req->direct_*; the pool's mutex
+ *      orders begin's writes before the worker, srv_loop_post's mutex the
+ *      worker's before end.
+ * A rest the kernel did not take (full socket buffer) is sent by end
+ * through libuv; a failed send closes the connection; a loop that began
+ * stopping meanwhile closes it after the response.
+ */
+/* Loop thread, after http_req_go_async. 1: the worker answers. */
+int  http_direct_begin(http_req *req);
+/* Worker thread, once: the same response http_respond would send. */
+void http_direct_respond(http_req *req, int status, const char *content_type, const char *body,
+                         size_t body_len, const char *extra_headers);
+/* Loop thread, once the worker has responded: finishes the request. */
+void http_direct_end(http_req *req);
 /* The loop is stopping: close idle connections, end keep-alive on busy ones. */
 void http_loop_stopping(srv_loop *l);
 

@@ -7,7 +7,9 @@
  *     address (SO_REUSEPORT): accept, parse, route, answer. Never block on
  *     disk, sqlite3 or a query.
  *   - the WAL writer (storage/) completes writes through srv_loop_post;
- *   - query_threads workers run queries and post the answer back.
+ *   - query_threads workers run queries and post the answer back (the
+ *     query handler's worker writes its response itself: see http.h,
+ *     "Answering from a worker").
  *   - the main thread runs a small loop for signals: SIGINT/SIGTERM stop
  *     accepting, let in-flight requests finish, then srv_run returns so
  *     main() can close storage (checkpoint) and exit 0.
@@ -51,6 +53,26 @@ typedef struct srv srv;
 typedef struct srv_loop srv_loop;
 typedef void (*srv_post_fn)(void *arg);
 
+/* A call posted to a loop: srv_loop_post allocates one per call,
+ * srv_loop_post_node takes the caller's (embedded in its state). */
+typedef struct srv_post {
+    struct srv_post *next;
+    srv_post_fn fn;
+    void *arg;
+    int heap;                    /* 1: st_malloc'd by srv_loop_post, freed after fn */
+} srv_post;
+
+/* A job for the query pool, the caller's storage (embedded in the state of
+ * the request it serves): queued without an allocation. Its fields are
+ * the pool's from srv_query_submit until done starts. */
+typedef struct srv_job {
+    struct srv_job *next;
+    srv_loop *loop;              /* borrowed: where done runs */
+    srv_post_fn work, done;
+    void *arg;
+    srv_post back;               /* done's trip to the loop */
+} srv_job;
+
 /* Counters exposed by /metrics. Relaxed atomics, any thread. */
 typedef struct srv_counters {
     _Atomic uint64_t http_requests;
@@ -77,7 +99,8 @@ typedef struct srv_counters {
 
 struct srv_loop {
     uv_loop_t uv;
-    uv_async_t wake;             /* runs posted functions */
+    uv_poll_t wake;              /* polls wake_fd: runs posted functions */
+    int wake_fd;                 /* eventfd, written when a post lands on an empty list */
     uv_tcp_t listener;
     int listening;
     pthread_mutex_t mu;
@@ -114,12 +137,16 @@ int srv_run(const srv_opts *opts, stor *storage);
 
 /* Run fn(arg) on loop's thread soon. Any thread. 0 or ST_ENOMEM. */
 int srv_loop_post(srv_loop *loop, srv_post_fn fn, void *arg);
+/* The same through the caller's node, which must stay valid and unused
+ * until fn starts. Any thread; cannot fail. */
+void srv_loop_post_node(srv_loop *loop, srv_post *node, srv_post_fn fn, void *arg);
 
 /* Close the loop's wake handle once it is stopping with no connections left
  * (its thread then ends). Loop thread. */
 void srv_loop_maybe_done(srv_loop *loop);
 
-/* Run work(arg) on a query worker, then done(arg) on loop's thread. */
-int srv_query_submit(srv *s, srv_loop *loop, srv_post_fn work, srv_post_fn done, void *arg);
+/* Run work(arg) on a query worker, then done(arg) on loop's thread, job
+ * being the caller's (see srv_job). Loop thread; cannot fail. */
+void srv_query_submit(srv *s, srv_loop *loop, srv_job *job, srv_post_fn work, srv_post_fn done, void *arg);
 
 #endif

@@ -924,9 +924,8 @@ typedef struct gather {
     int err;
 } gather;
 
-static int gather_points(void *arg, size_t n, const int64_t *ts, const st_value *vals, const uint32_t *q)
+static int gather_room(gather *g, size_t n)
 {
-    gather *g = arg;
     head_points *o = g->out;
     if (o->n + n > g->cap) {
         size_t cap = g->cap ? g->cap : 256;
@@ -940,6 +939,38 @@ static int gather_points(void *arg, size_t n, const int64_t *ts, const st_value 
         if (!t2 || !v2 || !q2) return ST_ENOMEM;
         g->cap = cap;
     }
+    return 0;
+}
+
+/* A typed run of a chunk (never strings; strictly increasing times): into
+ * the output directly, without the per-point merge pass of on_points. */
+static int gather_run(void *arg, const stor_run *r)
+{
+    gather *g = arg;
+    if (gather_room(g, r->n)) return ST_ENOMEM;
+    head_points *o = g->out;
+    memcpy(o->ts + o->n, r->ts, r->n * sizeof *r->ts);
+    st_value x, *v = o->vals + o->n;
+    memset(&x, 0, sizeof x);
+    x.type = r->type;
+    switch (r->type) {
+    case ST_TYPE_FLOAT: for (size_t i = 0; i < r->n; i++) { x.v.f = r->f[i]; v[i] = x; } break;
+    case ST_TYPE_INT: for (size_t i = 0; i < r->n; i++) { x.v.i = r->i[i]; v[i] = x; } break;
+    case ST_TYPE_UINT: for (size_t i = 0; i < r->n; i++) { x.v.u = r->u[i]; v[i] = x; } break;
+    default: for (size_t i = 0; i < r->n; i++) { x.v.b = r->b[i]; v[i] = x; } break;
+    }
+    uint32_t *q = o->quality + o->n;
+    if (r->quality) memcpy(q, r->quality, r->n * sizeof *q);
+    else for (size_t i = 0; i < r->n; i++) q[i] = ST_QUALITY_GOOD;
+    o->n += r->n;
+    return 0;
+}
+
+static int gather_points(void *arg, size_t n, const int64_t *ts, const st_value *vals, const uint32_t *q)
+{
+    gather *g = arg;
+    head_points *o = g->out;
+    if (gather_room(g, n)) return ST_ENOMEM;
     memcpy(o->ts + o->n, ts, n * sizeof *ts);
     memcpy(o->vals + o->n, vals, n * sizeof *vals);
     memcpy(o->quality + o->n, q, n * sizeof *q);
@@ -967,7 +998,7 @@ int head_read(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, head_
     out->n = 0;
     st_buf_clear(&out->strings);
     gather g = { out, 0, 0 };
-    stor_scan_cb cb = { NULL, gather_points, NULL, &g, 0 };
+    stor_scan_cb cb = { NULL, gather_points, gather_run, &g, 0 };
     pthread_rwlock_rdlock(&h->lock);
     column *c = col_find(h, s, f);
     out->type = c ? c->type : ST_TYPE_NONE;

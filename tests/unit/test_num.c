@@ -227,6 +227,16 @@ TEST(parse_ints)
     }
     CHECK(st_format_int64(INT64_MIN, buf) == 20 && strcmp(buf, "-9223372036854775808") == 0);
     CHECK(st_format_uint64(0, buf) == 1 && strcmp(buf, "0") == 0);
+    /* every digit count, at the edges of the 8-digit chunks the formatter splits into */
+    uint64_t p10 = 1;
+    for (int d = 0; d < 20; d++, p10 *= 10)
+        for (uint64_t x = p10 > 1 ? p10 - 1 : 0; x <= p10 + 1; x++) {
+            char ref[32];
+            snprintf(ref, sizeof ref, "%llu", (unsigned long long)x);
+            size_t len = st_format_uint64(x, buf);
+            if (strcmp(buf, ref) || len != strlen(ref)) UNIT__FAIL("format_uint64 %s != %s", buf, ref);
+        }
+    CHECK(st_format_uint64(UINT64_MAX, buf) == 20 && strcmp(buf, "18446744073709551615") == 0);
 }
 
 /* A random decimal string: sign, 1..25 digits (sometimes leading zeros), a

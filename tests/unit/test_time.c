@@ -235,6 +235,36 @@ TEST(round_trip_random)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* Through a st_time_cache the text is the same as without, for runs of
+ * times that stay on a day, cross midnight (at any offset), jump back and
+ * forth, and reach the ends of the range. */
+TEST(format_cached)
+{
+    st_time_cache c;
+    st_time_cache_init(&c);
+    rng_state = 777;
+    int bad = 0;
+    int64_t ns = st_days_from_civil(2016, 1, 1) * 86400 * INT64_C(1000000000) - 3600 * INT64_C(1000000000);
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = rng();
+        /* steps in uint64_t: they wrap at the ends of the range */
+        if (i % 1000 == 999) ns = (int64_t)r;                                           /* anywhere */
+        else if (r % 7 == 0) ns = (int64_t)((uint64_t)ns - r % 86400 * 1000000000);     /* back */
+        else ns = (int64_t)((uint64_t)ns + r % 20000 * 1000000 * (r % 3 ? 1 : 1000)); /* on, sub-second too */
+        if (i == 5000) ns = INT64_MIN;
+        if (i == 5001) ns = INT64_MAX;
+        int32_t off = (i / 3000) % 2 ? (int32_t)(r % (2 * 14 * 60 + 1)) * 60 - 14 * 3600 : 0;
+        char a[ST_TIME_BUF], b[ST_TIME_BUF];
+        size_t na = st_time_format_rfc3339_cached(&c, ns, off, a);
+        size_t nb = st_time_format_rfc3339_offset(ns, off, b);
+        if ((na != nb || strcmp(a, b) != 0) && bad++ < 3) CHECK_EQ_STR(a, b);
+    }
+    CHECK_EQ_INT(bad, 0);
+    char buf[ST_TIME_BUF];
+    st_time_format_rfc3339_cached(NULL, 0, 0, buf);
+    CHECK_EQ_STR(buf, "1970-01-01T00:00:00Z");
+}
+
 TEST(duration_parse)
 {
     int64_t ns = 0;
@@ -336,6 +366,7 @@ int main(void)
     RUN(years_formatting);
     RUN(bad_inputs);
     RUN(round_trip_random);
+    RUN(format_cached);
     RUN(duration_parse);
     RUN(duration_format);
     RUN(duration_round_trip);
