@@ -57,10 +57,19 @@
 #include "common/point.h"
 #include "common/timefmt.h"
 #include "common/tz.h"
+#include "ingest/lp.h"
 #include "tools/tools.h"
 
 enum { TF_NONE, TF_RFC3339, TF_EPOCH, TF_PATTERN };
 #define CSV_MAX_COLS 4096
+#define ROW_EMPTY 100 /* row_start: a blank record, nothing to write */
+
+/* One tag of a wide or long line: a constant (--tag) or a column's cell. */
+typedef struct imp_csv_tag {
+    st_slice key;            /* unescaped; borrowed from the options or the header */
+    st_slice val;            /* the constant's value (col < 0) */
+    int col;                 /* the column whose cell is the value; -1 = constant */
+} imp_csv_tag;
 
 struct imp_csv {
     imp_csv_opts o;
@@ -85,57 +94,74 @@ struct imp_csv {
     size_t ccap;
     size_t n;
     st_buf line;             /* scratch: the line being built */
-    /* autumn ambiguity state */
-    int amb_active;          /* the previous row was in a repeated hour */
-    int amb_second;          /* ... and resolved to the second instant */
-    int64_t amb_prev_local;
+    imp_csv_carry amb;       /* the autumn rule's state (see imp_csv_carry) */
+    /* imp_csv_point: the row last split (its cells above) and its time */
+    int row_ready;
+    int64_t row_ts;
+    /* imp_csv_point's way (set with the header): direct = 1 when every line
+     * the file can make reads back from line protocol as imp_csv_point
+     * builds it (names the parser would treat otherwise turn it off) */
+    int direct;
+    imp_csv_tag *tsrc;       /* owned: the line's tags, sorted by key: constants and columns */
+    size_t ntsrc;
+    st_buf key;              /* scratch: the row's series key as written */
+    lp_tag *tags;            /* owned scratch, ntsrc */
+    lp_field *fields;        /* owned scratch, ncols + 1 */
+    st_slice *hname;         /* owned: each column's name (in header) */
 };
 
 /* ---- cells ---- */
 
 static int split(imp_csv *c, const char *p, size_t len)
 {
-    st_buf_clear(&c->cells);
     c->n = 0;
-    size_t i = 0;
+    /* The cells hold at most the record's bytes plus one NUL each (at most
+     * len + 1 cells): one reservation, then plain stores. */
+    st_buf_clear(&c->cells);
+    if (st_buf_reserve(&c->cells, 2 * len + 2)) return ST_ENOMEM;
+    char *o = c->cells.ptr;
+    size_t w = 0, i = 0;
     for (;;) {
         if (c->n == c->ccap) {
             size_t cap = c->ccap ? c->ccap * 2 : 32;
             if (cap > CSV_MAX_COLS) return ST_ETOOLARGE;
-            size_t *o = st_realloc(c->coff, cap * sizeof *o);
-            if (!o) return ST_ENOMEM;
-            c->coff = o;
+            size_t *co = st_realloc(c->coff, cap * sizeof *co);
+            if (!co) return ST_ENOMEM;
+            c->coff = co;
             size_t *l = st_realloc(c->clen, cap * sizeof *l);
             if (!l) return ST_ENOMEM;
             c->clen = l;
             c->ccap = cap;
         }
-        size_t start = c->cells.len;
+        size_t start = w;
         if (i < len && p[i] == '"') {
             i++;
             for (;;) {
                 if (i >= len) break; /* unterminated: take what there is */
                 if (p[i] == '"') {
-                    if (i + 1 < len && p[i + 1] == '"') { if (st_buf_append_byte(&c->cells, '"')) return ST_ENOMEM; i += 2; continue; }
+                    if (i + 1 < len && p[i + 1] == '"') { o[w++] = '"'; i += 2; continue; }
                     i++;
                     break;
                 }
-                if (st_buf_append_byte(&c->cells, p[i++])) return ST_ENOMEM;
+                o[w++] = p[i++];
             }
-            while (i < len && p[i] != c->delim) { if (st_buf_append_byte(&c->cells, p[i++])) return ST_ENOMEM; }
+            while (i < len && p[i] != c->delim) o[w++] = p[i++];
         } else {
             size_t j = i;
             while (j < len && p[j] != c->delim) j++;
-            if (st_buf_append(&c->cells, p + i, j - i)) return ST_ENOMEM;
+            memcpy(o + w, p + i, j - i);
+            w += j - i;
             i = j;
         }
-        if (st_buf_append_byte(&c->cells, 0)) return ST_ENOMEM;
+        o[w++] = 0;
         c->coff[c->n] = start;
-        c->clen[c->n] = c->cells.len - 1 - start;
+        c->clen[c->n] = w - 1 - start;
         c->n++;
         if (i >= len) break;
         i++; /* the delimiter */
     }
+    c->cells.len = w;
+    o[w] = 0;
     return 0;
 }
 
@@ -190,22 +216,42 @@ static int parse_num(const imp_csv *c, const char *s, size_t n, double *d)
 static int is_true(const char *s, size_t n) { return n == 4 && strncasecmp(s, "true", 4) == 0; }
 static int is_false(const char *s, size_t n) { return n == 5 && strncasecmp(s, "false", 5) == 0; }
 
-/* One field value "key=value" from a wide or long cell. */
-static int put_field(const imp_csv *c, st_buf *b, const char *s, size_t n, int as_int, char *err, size_t errlen,
-                     const char *col)
+/* A wide or long cell's value: an integer (as_int), a boolean, a number,
+ * else a string (borrowing the cell). 0, or ST_EPARSE with err. */
+static int cell_value(const imp_csv *c, const char *s, size_t n, int as_int, st_value *v, char *err, size_t errlen,
+                      const char *col)
 {
     if (as_int) {
-        int64_t v;
-        if (st_parse_int64(s, n, &v)) {
+        if (st_parse_int64(s, n, &v->v.i)) {
             snprintf(err, errlen, "column %s: '%.*s' is not an integer", col, (int)(n > 60 ? 60 : n), s);
             return ST_EPARSE;
         }
-        return st_buf_printf(b, "%" PRId64 "i", v) ? ST_ENOMEM : 0;
+        v->type = ST_TYPE_INT;
+    } else if (is_true(s, n) || is_false(s, n)) {
+        v->type = ST_TYPE_BOOL;
+        v->v.b = is_true(s, n);
+    } else if (parse_num(c, s, n, &v->v.f) == 0) {
+        v->type = ST_TYPE_FLOAT;
+    } else {
+        v->type = ST_TYPE_STRING;
+        v->v.s = (st_slice){ s, n };
     }
-    if (is_true(s, n)) return st_buf_append_str(b, "true") ? ST_ENOMEM : 0;
-    if (is_false(s, n)) return st_buf_append_str(b, "false") ? ST_ENOMEM : 0;
-    double d;
-    if (parse_num(c, s, n, &d)) return put_string(b, s, n);
+    return 0;
+}
+
+/* One field value (the "value" of "key=value") from a wide or long cell. */
+static int put_field(const imp_csv *c, st_buf *b, const char *s, size_t n, int as_int, char *err, size_t errlen,
+                     const char *col)
+{
+    st_value v;
+    int rc = cell_value(c, s, n, as_int, &v, err, errlen, col);
+    if (rc) return rc;
+    switch (v.type) {
+    case ST_TYPE_INT: return st_buf_printf(b, "%" PRId64 "i", v.v.i) ? ST_ENOMEM : 0;
+    case ST_TYPE_BOOL: return st_buf_append_str(b, v.v.b ? "true" : "false") ? ST_ENOMEM : 0;
+    case ST_TYPE_STRING: return put_string(b, s, n);
+    default: break;
+    }
     /* [-]digits[.digits] is line protocol as it is, and parses there to
      * the same double (both parsers round correctly): no need to print it. */
     size_t i = s[0] == '-', nd = 0;
@@ -213,7 +259,7 @@ static int put_field(const imp_csv *c, st_buf *b, const char *s, size_t n, int a
     if (i < n && s[i] == '.')
         for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) nd++;
     if (i == n && nd > 0) return st_buf_append(b, s, n) ? ST_ENOMEM : 0;
-    return put_double(b, d);
+    return put_double(b, v.v.f);
 }
 
 /* ---- time ---- */
@@ -310,36 +356,47 @@ static int has_zone(const char *s, size_t n)
     return n > 6 && (s[n - 6] == '+' || s[n - 6] == '-') && s[n - 3] == ':';
 }
 
-/* Local wall time -> UTC, applying the autumn rule. */
-static int local_to_utc(imp_csv *c, int64_t local_ns, int64_t *out, char *err, size_t errlen, const char *text)
+/* The autumn rule's state after a row that is not in a repeated hour. */
+static void amb_reset(imp_csv *c)
+{
+    c->amb.known = 1;
+    c->amb.active = 0;
+}
+
+/* Local wall time -> UTC, applying the autumn rule; [s, n) is the cell, for
+ * the messages. IMP_CSV_NEED_CARRY (nothing changed) when the row is in a
+ * repeated hour and the state before it is not known. */
+static int local_to_utc(imp_csv *c, int64_t local_ns, int64_t *out, char *err, size_t errlen, const char *s, size_t n)
 {
     if (!c->tz) { *out = local_ns; return 0; }
     int64_t ls = local_ns >= 0 ? local_ns / 1000000000 : -((-local_ns + 999999999) / 1000000000);
     int64_t sub = local_ns - ls * 1000000000;
     int64_t u[2];
     int k = st_tz_local_to_utc(c->tz, ls, u);
+    int q = (int)(n > 60 ? 60 : n);
     if (k == 0) {
-        snprintf(err, errlen, "local time %s does not exist in %s (clocks skip it)", text, st_tz_name(c->tz));
-        c->amb_active = 0;
+        snprintf(err, errlen, "local time '%.*s' does not exist in %s (clocks skip it)", q, s, st_tz_name(c->tz));
+        amb_reset(c);
         return ST_EPARSE;
     }
-    if (k == 1) { c->amb_active = 0; *out = u[0] * 1000000000 + sub; return 0; }
+    if (k == 1) { amb_reset(c); *out = u[0] * 1000000000 + sub; return 0; }
+    if (!c->amb.known) return IMP_CSV_NEED_CARRY;
     int second = 0;
-    if (c->amb_active) {
-        if (local_ns < c->amb_prev_local) {
-            if (c->amb_second) {
-                snprintf(err, errlen, "local time %s repeats in %s and goes backwards twice: cannot tell which instant",
-                         text, st_tz_name(c->tz));
+    if (c->amb.active) {
+        if (local_ns < c->amb.prev_local_ns) {
+            if (c->amb.second) {
+                snprintf(err, errlen, "local time '%.*s' repeats in %s and goes backwards twice: cannot tell which instant",
+                         q, s, st_tz_name(c->tz));
                 return ST_EPARSE;
             }
             second = 1;
         } else {
-            second = c->amb_second;
+            second = c->amb.second;
         }
     }
-    c->amb_active = 1;
-    c->amb_second = second;
-    c->amb_prev_local = local_ns;
+    c->amb.active = 1;
+    c->amb.second = second;
+    c->amb.prev_local_ns = local_ns;
     *out = u[second] * 1000000000 + sub;
     return 0;
 }
@@ -372,29 +429,28 @@ static int parse_time(imp_csv *c, const char *s, size_t n, int64_t *out, char *e
 {
     if (n == 0) { snprintf(err, errlen, "empty time"); return ST_EPARSE; }
     if (c->tf == TF_NONE) detect_time_format(c, s, n);
-    char text[80];
-    snprintf(text, sizeof text, "'%.*s'", (int)(n > 60 ? 60 : n), s);
+    int q = (int)(n > 60 ? 60 : n); /* the cell, quoted in messages */
     int64_t local;
     int rc;
     switch (c->tf) {
     case TF_EPOCH:
         rc = parse_epoch(s, n, c->epoch_unit_ns, out);
-        if (rc) snprintf(err, errlen, "time %s is not an epoch number", text);
+        if (rc) snprintf(err, errlen, "time '%.*s' is not an epoch number", q, s);
         return rc ? ST_EPARSE : 0;
     case TF_PATTERN:
         if (parse_pattern(c->pattern, s, n, &local)) {
-            snprintf(err, errlen, "time %s does not match %s", text, c->pattern);
+            snprintf(err, errlen, "time '%.*s' does not match %s", q, s, c->pattern);
             return ST_EPARSE;
         }
-        return local_to_utc(c, local, out, err, errlen, text);
+        return local_to_utc(c, local, out, err, errlen, s, n);
     default:
         if (has_zone(s, n)) {
-            if (st_time_parse_rfc3339(s, n, out)) { snprintf(err, errlen, "time %s is not RFC3339", text); return ST_EPARSE; }
-            c->amb_active = 0;
+            if (st_time_parse_rfc3339(s, n, out)) { snprintf(err, errlen, "time '%.*s' is not RFC3339", q, s); return ST_EPARSE; }
+            amb_reset(c);
             return 0;
         }
-        if (st_time_parse_rfc3339(s, n, &local)) { snprintf(err, errlen, "time %s is not RFC3339", text); return ST_EPARSE; }
-        return local_to_utc(c, local, out, err, errlen, text);
+        if (st_time_parse_rfc3339(s, n, &local)) { snprintf(err, errlen, "time '%.*s' is not RFC3339", q, s); return ST_EPARSE; }
+        return local_to_utc(c, local, out, err, errlen, s, n);
     }
 }
 
@@ -460,6 +516,60 @@ static int find_col(const imp_csv *c, const char *name)
     for (size_t k = 0; k < c->ncols; k++)
         if (strcmp(c->header.ptr + c->hoff[k], name) == 0) return (int)k;
     return -1;
+}
+
+static int slice_cmp(const void *a, const void *b) { return st_slice_cmp(*(const st_slice *)a, *(const st_slice *)b); }
+static int tag_src_cmp(const void *a, const void *b) { return st_slice_cmp(((const imp_csv_tag *)a)->key, ((const imp_csv_tag *)b)->key); }
+
+/* Whether row_point may build this file's points (c->direct): every name
+ * its lines hold must come back from the parser as put_name wrote it, and
+ * nothing the parser handles apart may turn up in them: a comment or a
+ * leading TAB (measurement), tag key "time", a repeated tag or field key,
+ * field "time", a field named like the quality field. Otherwise every row
+ * takes the text way (same result, slower). Sets up row_point's tables. */
+static int plan_direct(imp_csv *c)
+{
+    const char *m = c->o.measurement, *qf = c->o.quality_field;
+    st_buf *t = &c->line; /* put_name's scratch here: only whether it takes the name counts */
+    st_buf_clear(t);
+    if (m[0] == '#' || m[0] == '\t' || put_name(t, m, strlen(m), 1) || !*qf || put_name(t, qf, strlen(qf), 0)) return 0;
+    size_t nt = c->o.ntags + c->ncols + 1;
+    c->tsrc = st_calloc(nt, sizeof *c->tsrc);
+    c->tags = st_calloc(nt, sizeof *c->tags);
+    c->fields = st_calloc(c->ncols + 1, sizeof *c->fields);
+    c->hname = st_calloc(c->ncols + 1, sizeof *c->hname);
+    st_slice *fk = st_calloc(c->ncols + 3, sizeof *fk);
+    int rc = !c->tsrc || !c->tags || !c->fields || !c->hname || !fk ? ST_ENOMEM : 0;
+    if (rc) goto out;
+    size_t n = 0, nf = 0;
+    for (size_t i = 0; i < c->o.ntags; i++) {
+        const char *kv = c->o.tags[i], *eq = strchr(kv, '=');
+        if (put_name(t, kv, (size_t)(eq - kv), 0) || put_name(t, eq + 1, strlen(eq + 1), 0)) goto out;
+        c->tsrc[n++] = (imp_csv_tag){ { kv, (size_t)(eq - kv) }, st_slice_cstr(eq + 1), -1 };
+    }
+    if (c->name_col >= 0) {
+        c->tsrc[n++] = (imp_csv_tag){ ST_SLICE_LIT("tag"), { 0 }, c->name_col };
+        fk[nf++] = ST_SLICE_LIT("value");
+    }
+    for (size_t k = 0; k < c->ncols; k++) {
+        c->hname[k] = st_slice_cstr(c->header.ptr + c->hoff[k]);
+        if (c->hkoff[k] == SIZE_MAX) continue; /* a row with a cell for it goes the text way */
+        if (c->is_tag[k]) c->tsrc[n++] = (imp_csv_tag){ c->hname[k], { 0 }, (int)k };
+        else if (c->name_col < 0 && (int)k != c->time_col && (int)k != c->quality_col) fk[nf++] = c->hname[k];
+    }
+    fk[nf++] = ST_SLICE_LIT("time");
+    fk[nf++] = st_slice_cstr(qf);
+    qsort(fk, nf, sizeof *fk, slice_cmp);
+    for (size_t i = 1; i < nf; i++)
+        if (st_slice_eq(fk[i - 1], fk[i])) goto out;
+    qsort(c->tsrc, n, sizeof *c->tsrc, tag_src_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (st_slice_eq_cstr(c->tsrc[i].key, "time") || (i && st_slice_eq(c->tsrc[i - 1].key, c->tsrc[i].key))) goto out;
+    c->ntsrc = n;
+    c->direct = 1;
+out:
+    st_free(fk);
+    return rc;
 }
 
 static int take_header(imp_csv *c, const char *rec, size_t len, char *err, size_t errlen)
@@ -556,7 +666,7 @@ static int take_header(imp_csv *c, const char *rec, size_t len, char *err, size_
             if (*p == ',') p++;
         }
     }
-    return 0;
+    return plan_direct(c);
 }
 
 /* ---- rows ---- */
@@ -718,27 +828,29 @@ badtag:
     return ST_EPARSE;
 }
 
-int imp_csv_record(imp_csv *c, const char *rec, size_t len, st_buf *out, uint32_t *lines, char *err, size_t errlen)
+/* Split a data record and resolve its time (Strata CSV: strata_row reads
+ * its own). 0, ROW_EMPTY, ST_EPARSE (err), IMP_CSV_NEED_CARRY, ST_ENOMEM. */
+static int row_start(imp_csv *c, const char *rec, size_t len, int64_t *ts, char *err, size_t errlen)
 {
-    *lines = 0;
-    if (!c->have_header) {
-        strip(&rec, &len);
-        return take_header(c, rec, len, err, errlen);
-    }
     if (len && rec[len - 1] == '\r') len--;
-    if (len == 0) return 0;
+    if (len == 0) return ROW_EMPTY;
     int rc = split(c, rec, len);
     if (rc == ST_ETOOLARGE) { snprintf(err, errlen, "more than %d cells", CSV_MAX_COLS); return ST_EPARSE; }
-    if (rc) return rc;
+    if (rc || c->o.strata) return rc;
+    if ((size_t)c->time_col >= c->n) { snprintf(err, errlen, "row has %zu cells, no time", c->n); return ST_EPARSE; }
+    return parse_time(c, cell(c, (size_t)c->time_col), c->clen[c->time_col], ts, err, errlen);
+}
+
+/* The split row (time ts) as line protocol, appended to out. */
+static int row_text(imp_csv *c, int64_t ts, st_buf *out, uint32_t *lines, char *err, size_t errlen)
+{
+    int rc = 0;
     st_buf *b = &c->line;
     st_buf_clear(b);
     if (c->o.strata) {
         rc = strata_row(c, b, lines, err, errlen);
         goto done;
     }
-    if ((size_t)c->time_col >= c->n) { snprintf(err, errlen, "row has %zu cells, no time", c->n); return ST_EPARSE; }
-    int64_t ts;
-    if ((rc = parse_time(c, cell(c, (size_t)c->time_col), c->clen[c->time_col], &ts, err, errlen))) return rc;
     if (c->name_col >= 0) {
         if ((size_t)c->name_col >= c->n || (size_t)c->value_col >= c->n) { snprintf(err, errlen, "row has only %zu cells", c->n); return ST_EPARSE; }
         size_t vn = c->clen[c->value_col];
@@ -784,6 +896,121 @@ done:
     return st_buf_append(out, b->ptr, b->len) ? ST_ENOMEM : 0;
 }
 
+/* The split row (time ts) as the point the parser would make of row_text's
+ * line (c->direct): 0 (ln->field_count 0: nothing to write), or
+ * IMP_CSV_TEXT for a row to take the text way, which also words its
+ * errors. Same steps in the same order as row_text. */
+static int row_point(imp_csv *c, int64_t ts, lp_line *ln)
+{
+    char err[8]; /* row_text words the messages */
+    st_buf *key = &c->key;
+    st_buf_clear(key);
+    uint32_t nf = 0;
+    if (c->name_col >= 0) {
+        size_t vc = (size_t)c->value_col;
+        if ((size_t)c->name_col >= c->n || vc >= c->n) return IMP_CSV_TEXT;
+        if (c->clen[vc] == 0) return 0;
+        if (put_prefix(c, key, cell(c, (size_t)c->name_col), c->clen[c->name_col]) || put_tag_cols(c, key, err, sizeof err))
+            return IMP_CSV_TEXT;
+        lp_field *f = &c->fields[nf++];
+        f->key = ST_SLICE_LIT("value");
+        if (cell_value(c, cell(c, vc), c->clen[vc], c->is_int[vc], &f->value, err, sizeof err, "")) return IMP_CSV_TEXT;
+    } else {
+        if (put_prefix(c, key, NULL, 0) || put_tag_cols(c, key, err, sizeof err)) return IMP_CSV_TEXT;
+        for (size_t k = 0; k < c->n && k < c->ncols; k++) {
+            if ((int)k == c->time_col || (int)k == c->quality_col || c->is_tag[k] || c->clen[k] == 0) continue;
+            if (c->hkoff[k] == SIZE_MAX) return IMP_CSV_TEXT;
+            lp_field *f = &c->fields[nf++];
+            f->key = c->hname[k];
+            if (cell_value(c, cell(c, k), c->clen[k], c->is_int[k], &f->value, err, sizeof err, "")) return IMP_CSV_TEXT;
+        }
+        if (nf == 0) return 0;
+    }
+    for (uint32_t i = 0; i < nf; i++)
+        if (c->fields[i].value.type == ST_TYPE_STRING && c->fields[i].value.v.s.len > LP_MAX_STRING_BYTES) return IMP_CSV_TEXT;
+    if (key->len > LP_MAX_KEY_BYTES) return IMP_CSV_TEXT;
+    uint32_t q = ST_QUALITY_GOOD;
+    int has_q = c->quality_col >= 0 && (size_t)c->quality_col < c->n && c->clen[c->quality_col];
+    if (has_q && parse_quality(cell(c, (size_t)c->quality_col), c->clen[c->quality_col], &q)) return IMP_CSV_TEXT;
+    /* put_ts writes whole units, which the parser multiplies back */
+    int64_t t = c->o.unit_ns > 1 ? ts / c->o.unit_ns * c->o.unit_ns : ts;
+    if (t < ST_TIME_MIN_NS || t > ST_TIME_MAX_NS) return IMP_CSV_TEXT;
+    uint32_t nt = 0;
+    for (size_t i = 0; i < c->ntsrc; i++) {
+        const imp_csv_tag *s = &c->tsrc[i];
+        if (s->col < 0) c->tags[nt++] = (lp_tag){ s->key, s->val };
+        else if ((size_t)s->col < c->n && c->clen[s->col]) c->tags[nt++] = (lp_tag){ s->key, { cell(c, (size_t)s->col), c->clen[s->col] } };
+    }
+    *ln = (lp_line){ .measurement = st_slice_cstr(c->o.measurement), .tags = c->tags, .tag_count = nt,
+                     .fields = c->fields, .field_count = nf, .ts_ns = t, .quality = q, .has_quality = (uint8_t)has_q,
+                     .has_ts = 1, .key = { key->ptr, key->len } };
+    return 0;
+}
+
+int imp_csv_record(imp_csv *c, const char *rec, size_t len, st_buf *out, uint32_t *lines, char *err, size_t errlen)
+{
+    *lines = 0;
+    if (!c->have_header) {
+        strip(&rec, &len);
+        return take_header(c, rec, len, err, errlen);
+    }
+    int64_t ts = 0;
+    int rc = row_start(c, rec, len, &ts, err, errlen);
+    if (rc) return rc == ROW_EMPTY ? 0 : rc;
+    return row_text(c, ts, out, lines, err, errlen);
+}
+
+int imp_csv_point(imp_csv *c, const char *rec, size_t len, lp_line *ln, char *err, size_t errlen)
+{
+    memset(ln, 0, sizeof *ln);
+    c->row_ready = 0;
+    if (!c->have_header) {
+        strip(&rec, &len);
+        return take_header(c, rec, len, err, errlen);
+    }
+    int64_t ts = 0;
+    int rc = row_start(c, rec, len, &ts, err, errlen);
+    if (rc) return rc == ROW_EMPTY ? 0 : rc;
+    c->row_ready = 1;
+    c->row_ts = ts;
+    return c->direct ? row_point(c, ts, ln) : IMP_CSV_TEXT;
+}
+
+int imp_csv_text(imp_csv *c, st_buf *out, uint32_t *lines, char *err, size_t errlen)
+{
+    *lines = 0;
+    if (!c->row_ready) { snprintf(err, errlen, "no row"); return ST_EINVAL; }
+    return row_text(c, c->row_ts, out, lines, err, errlen);
+}
+
+int imp_csv_detect(imp_csv *c, const char *rec, size_t len)
+{
+    if (c->o.strata || c->tf != TF_NONE) return 1;
+    if (!c->have_header) return 0;
+    if (len && rec[len - 1] == '\r') len--;
+    /* parse_time detects on the first row that reaches it */
+    if (len == 0 || split(c, rec, len) || (size_t)c->time_col >= c->n || c->clen[c->time_col] == 0) return 0;
+    detect_time_format(c, cell(c, (size_t)c->time_col), c->clen[c->time_col]);
+    return 1;
+}
+
+int imp_csv_time_format(const imp_csv *c, char *out, size_t cap)
+{
+    static const struct { int64_t unit; const char *name; } ep[] = {
+        { 1000000000, "epoch-s" }, { 1000000, "epoch-ms" }, { 1000, "epoch-us" }, { 1, "epoch-ns" } };
+    const char *f = NULL;
+    if (c->tf == TF_RFC3339) f = "rfc3339";
+    else if (c->tf == TF_PATTERN) f = c->pattern;
+    for (size_t i = 0; i < sizeof ep / sizeof ep[0] && c->tf == TF_EPOCH && !f; i++)
+        if (ep[i].unit == c->epoch_unit_ns) f = ep[i].name;
+    if (!f || strlen(f) >= cap) return 0;
+    memcpy(out, f, strlen(f) + 1);
+    return 1;
+}
+
+void imp_csv_carry_get(const imp_csv *c, imp_csv_carry *out) { *out = c->amb; }
+void imp_csv_carry_set(imp_csv *c, const imp_csv_carry *in) { c->amb = *in; }
+
 const char *imp_csv_cut(imp_csv *c, const char *p, const char *end)
 {
     int q = c->in_quotes;
@@ -816,6 +1043,8 @@ int imp_csv_create(const imp_csv_opts *o, imp_csv **out, char *err, size_t errle
     st_buf_init(&c->header);
     st_buf_init(&c->cells);
     st_buf_init(&c->line);
+    st_buf_init(&c->key);
+    c->amb.known = 1;
     if (o->timezone && strcmp(o->timezone, "UTC")) {
         int rc = st_tz_load(o->timezone, strlen(o->timezone), &c->tz);
         if (rc) {
@@ -865,6 +1094,11 @@ void imp_csv_destroy(imp_csv *c)
     st_free(c->hkoff);
     st_buf_fini(&c->cells);
     st_buf_fini(&c->line);
+    st_buf_fini(&c->key);
+    st_free(c->tsrc);
+    st_free(c->tags);
+    st_free(c->fields);
+    st_free(c->hname);
     st_free(c->hoff);
     st_free(c->is_int);
     st_free(c->is_tag);
