@@ -45,6 +45,7 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@
 #include "common/point.h"
 #include "common/timefmt.h"
 #include "common/tz.h"
+#include "common/utf8.h"
 #include "ingest/lp.h"
 #include "tools/tools.h"
 
@@ -88,9 +90,11 @@ struct imp_csv {
     int tf;                  /* TF_* */
     int64_t epoch_unit_ns;
     char pattern[128];
-    /* cells of the current record */
+    /* cells of the current record: into the record, or (quoted cells,
+     * unescaped) into cells; not NUL-terminated */
     st_buf cells;
-    size_t *coff, *clen;
+    const char **cptr;
+    size_t *clen;
     size_t ccap;
     size_t n;
     st_buf line;             /* scratch: the line being built */
@@ -108,79 +112,92 @@ struct imp_csv {
     lp_tag *tags;            /* owned scratch, ntsrc */
     lp_field *fields;        /* owned scratch, ncols + 1 */
     st_slice *hname;         /* owned: each column's name (in header) */
+    st_slice meas;           /* the measurement (borrowed from the options) */
+    /* the lines' constant parts, escaped once: measurement, ",k=v" of each --tag */
+    st_buf pre_meas, pre_tags;
+    int pre_bad;             /* ST_EPARSE: one of them cannot be a name (every row fails) */
 };
 
 /* ---- cells ---- */
 
+/* The record's cells, in place where unquoted (rec must outlive them). */
 static int split(imp_csv *c, const char *p, size_t len)
 {
     c->n = 0;
-    /* The cells hold at most the record's bytes plus one NUL each (at most
-     * len + 1 cells): one reservation, then plain stores. */
+    /* Unquoted cells stay in the record; quoted ones are unescaped into
+     * cells, never longer than the record: one reservation, plain stores,
+     * and the pointers into it stay valid. */
     st_buf_clear(&c->cells);
-    if (st_buf_reserve(&c->cells, 2 * len + 2)) return ST_ENOMEM;
+    if (memchr(p, '"', len) && st_buf_reserve(&c->cells, len)) return ST_ENOMEM;
     char *o = c->cells.ptr;
-    size_t w = 0, i = 0;
+    size_t i = 0;
     for (;;) {
         if (c->n == c->ccap) {
             size_t cap = c->ccap ? c->ccap * 2 : 32;
             if (cap > CSV_MAX_COLS) return ST_ETOOLARGE;
-            size_t *co = st_realloc(c->coff, cap * sizeof *co);
-            if (!co) return ST_ENOMEM;
-            c->coff = co;
+            const char **cp = st_realloc(c->cptr, cap * sizeof *cp);
+            if (!cp) return ST_ENOMEM;
+            c->cptr = cp;
             size_t *l = st_realloc(c->clen, cap * sizeof *l);
             if (!l) return ST_ENOMEM;
             c->clen = l;
             c->ccap = cap;
         }
-        size_t start = w;
         if (i < len && p[i] == '"') {
+            const char *start = o;
             i++;
             for (;;) {
                 if (i >= len) break; /* unterminated: take what there is */
                 if (p[i] == '"') {
-                    if (i + 1 < len && p[i + 1] == '"') { o[w++] = '"'; i += 2; continue; }
+                    if (i + 1 < len && p[i + 1] == '"') { *o++ = '"'; i += 2; continue; }
                     i++;
                     break;
                 }
-                o[w++] = p[i++];
+                *o++ = p[i++];
             }
-            while (i < len && p[i] != c->delim) o[w++] = p[i++];
+            while (i < len && p[i] != c->delim) *o++ = p[i++];
+            c->cptr[c->n] = start;
+            c->clen[c->n] = (size_t)(o - start);
         } else {
             size_t j = i;
             while (j < len && p[j] != c->delim) j++;
-            memcpy(o + w, p + i, j - i);
-            w += j - i;
+            c->cptr[c->n] = p + i;
+            c->clen[c->n] = j - i;
             i = j;
         }
-        o[w++] = 0;
-        c->coff[c->n] = start;
-        c->clen[c->n] = w - 1 - start;
         c->n++;
         if (i >= len) break;
         i++; /* the delimiter */
     }
-    c->cells.len = w;
-    o[w] = 0;
     return 0;
 }
 
-static const char *cell(const imp_csv *c, size_t k) { return c->cells.ptr + c->coff[k]; }
+static const char *cell(const imp_csv *c, size_t k) { return c->cptr[k]; }
+/* Cell k for "%.*s" in a message, at most max bytes (and up to a NUL in it). */
+#define CELLQ(c, k, max) (int)((c)->clen[k] > (max) ? (max) : (c)->clen[k]), cell(c, k)
+
+/* Cell k read as a C string (up to a NUL in it) is s. */
+static int cell_is(const imp_csv *c, size_t k, const char *s)
+{
+    size_t n = strnlen(cell(c, k), c->clen[k]);
+    return n == strlen(s) && memcmp(cell(c, k), s, n) == 0;
+}
 
 /* ---- line protocol text ---- */
 
 static int put_name(st_buf *b, const char *s, size_t n, int is_meas)
 {
     if (n == 0 || s[n - 1] == '\\' || memchr(s, '\n', n)) return ST_EPARSE;
-    /* Runs without a byte to escape go in one append. */
-    size_t run = 0;
+    if (st_buf_reserve(b, 2 * n)) return ST_ENOMEM;
+    char *o = b->ptr + b->len;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
-        if (ch != ',' && ch != ' ' && (ch != '=' || is_meas)) continue;
-        if (st_buf_append(b, s + run, i - run) || st_buf_append_byte(b, '\\')) return ST_ENOMEM;
-        run = i;
+        if (ch == ',' || ch == ' ' || (ch == '=' && !is_meas)) *o++ = '\\';
+        *o++ = ch;
     }
-    return st_buf_append(b, s + run, n - run) ? ST_ENOMEM : 0;
+    *o = 0;
+    b->len = (size_t)(o - b->ptr);
+    return 0;
 }
 
 static int put_string(st_buf *b, const char *s, size_t n)
@@ -532,7 +549,13 @@ static int plan_direct(imp_csv *c)
     const char *m = c->o.measurement, *qf = c->o.quality_field;
     st_buf *t = &c->line; /* put_name's scratch here: only whether it takes the name counts */
     st_buf_clear(t);
-    if (m[0] == '#' || m[0] == '\t' || put_name(t, m, strlen(m), 1) || !*qf || put_name(t, qf, strlen(qf), 0)) return 0;
+    if (c->pre_bad || m[0] == '#' || m[0] == '\t' || !*qf || put_name(t, qf, strlen(qf), 0)) return 0;
+    /* row_point's keys hold the cells' tag values only: the other names
+     * must be UTF-8 (lpstor takes a UTF-8 key for all of them) */
+    if (!st_utf8_valid(m, strlen(m))) return 0;
+    for (size_t i = 0; i < c->o.ntags; i++)
+        if (!st_utf8_valid(c->o.tags[i], strlen(c->o.tags[i]))) return 0;
+    c->meas = st_slice_cstr(m);
     size_t nt = c->o.ntags + c->ncols + 1;
     c->tsrc = st_calloc(nt, sizeof *c->tsrc);
     c->tags = st_calloc(nt, sizeof *c->tags);
@@ -544,7 +567,6 @@ static int plan_direct(imp_csv *c)
     size_t n = 0, nf = 0;
     for (size_t i = 0; i < c->o.ntags; i++) {
         const char *kv = c->o.tags[i], *eq = strchr(kv, '=');
-        if (put_name(t, kv, (size_t)(eq - kv), 0) || put_name(t, eq + 1, strlen(eq + 1), 0)) goto out;
         c->tsrc[n++] = (imp_csv_tag){ { kv, (size_t)(eq - kv) }, st_slice_cstr(eq + 1), -1 };
     }
     if (c->name_col >= 0) {
@@ -553,9 +575,12 @@ static int plan_direct(imp_csv *c)
     }
     for (size_t k = 0; k < c->ncols; k++) {
         c->hname[k] = st_slice_cstr(c->header.ptr + c->hoff[k]);
-        if (c->hkoff[k] == SIZE_MAX) continue; /* a row with a cell for it goes the text way */
-        if (c->is_tag[k]) c->tsrc[n++] = (imp_csv_tag){ c->hname[k], { 0 }, (int)k };
-        else if (c->name_col < 0 && (int)k != c->time_col && (int)k != c->quality_col) fk[nf++] = c->hname[k];
+        if (c->is_tag[k]) {
+            if (c->hkoff[k] == SIZE_MAX || !st_utf8_valid(c->hname[k].ptr, c->hname[k].len)) goto out;
+            c->tsrc[n++] = (imp_csv_tag){ c->hname[k], { 0 }, (int)k };
+        } else if (c->hkoff[k] != SIZE_MAX && c->name_col < 0 && (int)k != c->time_col && (int)k != c->quality_col) {
+            fk[nf++] = c->hname[k]; /* (a field column that cannot be a key: its rows go the text way) */
+        }
     }
     fk[nf++] = ST_SLICE_LIT("time");
     fk[nf++] = st_slice_cstr(qf);
@@ -671,21 +696,33 @@ static int take_header(imp_csv *c, const char *rec, size_t len, char *err, size_
 
 /* ---- rows ---- */
 
-static int put_prefix(imp_csv *c, st_buf *b, const char *name, size_t nlen)
+/* The constant parts of every line (wide and long form), escaped once. */
+static int build_prefix(imp_csv *c)
 {
-    int rc = put_name(b, c->o.measurement, strlen(c->o.measurement), 1);
-    if (!rc && name) {
-        rc = st_buf_append_str(b, ",tag=") ? ST_ENOMEM : 0;
-        if (!rc) rc = put_name(b, name, nlen, 0);
-    }
+    int rc = put_name(&c->pre_meas, c->o.measurement, strlen(c->o.measurement), 1);
     for (size_t t = 0; t < c->o.ntags && !rc; t++) {
         const char *kv = c->o.tags[t], *eq = strchr(kv, '=');
-        rc = st_buf_append_byte(b, ',') ? ST_ENOMEM : 0;
-        if (!rc) rc = put_name(b, kv, (size_t)(eq - kv), 0);
-        if (!rc) rc = st_buf_append_byte(b, '=') ? ST_ENOMEM : 0;
-        if (!rc) rc = put_name(b, eq + 1, strlen(eq + 1), 0);
+        rc = st_buf_append_byte(&c->pre_tags, ',') ? ST_ENOMEM : 0;
+        if (!rc) rc = put_name(&c->pre_tags, kv, (size_t)(eq - kv), 0);
+        if (!rc) rc = st_buf_append_byte(&c->pre_tags, '=') ? ST_ENOMEM : 0;
+        if (!rc) rc = put_name(&c->pre_tags, eq + 1, strlen(eq + 1), 0);
     }
-    return rc;
+    if (rc == ST_ENOMEM) return rc;
+    c->pre_bad = rc;
+    return 0;
+}
+
+/* measurement[,tag=name] and the --tag pairs. */
+static int put_prefix(imp_csv *c, st_buf *b, const char *name, size_t nlen)
+{
+    if (c->pre_bad) return c->pre_bad;
+    if (st_buf_append(b, c->pre_meas.ptr, c->pre_meas.len)) return ST_ENOMEM;
+    if (name) {
+        if (st_buf_append_str(b, ",tag=")) return ST_ENOMEM;
+        int rc = put_name(b, name, nlen, 0);
+        if (rc) return rc;
+    }
+    return st_buf_append(b, c->pre_tags.ptr, c->pre_tags.len) ? ST_ENOMEM : 0;
 }
 
 /* Column k's name as a key (escaped at the header). ST_EPARSE when it
@@ -708,7 +745,7 @@ static int put_tag_cols(imp_csv *c, st_buf *b, char *err, size_t errlen)
         const char *h = c->header.ptr + c->hoff[k];
         if (st_buf_append_byte(b, ',') || put_col_key(c, b, k) || st_buf_append_byte(b, '=') ||
             put_name(b, cell(c, k), c->clen[k], 0)) {
-            snprintf(err, errlen, "column %.60s: '%.60s' cannot be a tag", h, cell(c, k));
+            snprintf(err, errlen, "column %.60s: '%.*s' cannot be a tag", h, CELLQ(c, k, 60));
             return ST_EPARSE;
         }
     }
@@ -765,7 +802,7 @@ static int strata_row(imp_csv *c, st_buf *b, uint32_t *lines, char *err, size_t 
     if (c->n != 7) { snprintf(err, errlen, "want 7 cells, got %zu", c->n); return ST_EPARSE; }
     int64_t ts;
     if (st_time_parse_rfc3339(cell(c, 0), c->clen[0], &ts) && st_parse_int64(cell(c, 0), c->clen[0], &ts)) {
-        snprintf(err, errlen, "bad time '%.60s'", cell(c, 0));
+        snprintf(err, errlen, "bad time '%.*s'", CELLQ(c, 0, 60));
         return ST_EPARSE;
     }
     if (put_name(b, cell(c, 1), c->clen[1], 1)) { snprintf(err, errlen, "bad measurement name"); return ST_EPARSE; }
@@ -787,33 +824,33 @@ static int strata_row(imp_csv *c, st_buf *b, uint32_t *lines, char *err, size_t 
     st_buf_fini(&part);
     if (st_buf_append_byte(b, ' ') || put_name(b, cell(c, 3), c->clen[3], 0)) { snprintf(err, errlen, "bad field name"); return ST_EPARSE; }
     st_buf_append_byte(b, '=');
-    const char *ty = cell(c, 4), *v = cell(c, 5);
+    const char *v = cell(c, 5);
     size_t vn = c->clen[5];
-    if (!strcmp(ty, "float")) {
+    if (cell_is(c, 4, "float")) {
         double d;
-        if (st_parse_double(v, vn, ST_NUM_ALLOW_SPECIAL | ST_NUM_ALLOW_PLUS, &d)) { snprintf(err, errlen, "bad float '%.60s'", v); return ST_EPARSE; }
-        if (!isfinite(d)) { snprintf(err, errlen, "%s cannot be sent as line protocol", v); return ST_EPARSE; }
+        if (st_parse_double(v, vn, ST_NUM_ALLOW_SPECIAL | ST_NUM_ALLOW_PLUS, &d)) { snprintf(err, errlen, "bad float '%.*s'", CELLQ(c, 5, 60)); return ST_EPARSE; }
+        if (!isfinite(d)) { snprintf(err, errlen, "%.*s cannot be sent as line protocol", CELLQ(c, 5, INT_MAX)); return ST_EPARSE; }
         if (put_double(b, d)) return ST_ENOMEM;
-    } else if (!strcmp(ty, "integer")) {
+    } else if (cell_is(c, 4, "integer")) {
         int64_t x;
-        if (st_parse_int64(v, vn, &x)) { snprintf(err, errlen, "bad integer '%.60s'", v); return ST_EPARSE; }
+        if (st_parse_int64(v, vn, &x)) { snprintf(err, errlen, "bad integer '%.*s'", CELLQ(c, 5, 60)); return ST_EPARSE; }
         st_buf_printf(b, "%" PRId64 "i", x);
-    } else if (!strcmp(ty, "unsigned")) {
+    } else if (cell_is(c, 4, "unsigned")) {
         uint64_t x;
-        if (st_parse_uint64(v, vn, &x)) { snprintf(err, errlen, "bad unsigned '%.60s'", v); return ST_EPARSE; }
+        if (st_parse_uint64(v, vn, &x)) { snprintf(err, errlen, "bad unsigned '%.*s'", CELLQ(c, 5, 60)); return ST_EPARSE; }
         st_buf_printf(b, "%" PRIu64 "u", x);
-    } else if (!strcmp(ty, "boolean")) {
-        if (!is_true(v, vn) && !is_false(v, vn)) { snprintf(err, errlen, "bad boolean '%.60s'", v); return ST_EPARSE; }
+    } else if (cell_is(c, 4, "boolean")) {
+        if (!is_true(v, vn) && !is_false(v, vn)) { snprintf(err, errlen, "bad boolean '%.*s'", CELLQ(c, 5, 60)); return ST_EPARSE; }
         st_buf_append_str(b, is_true(v, vn) ? "true" : "false");
-    } else if (!strcmp(ty, "string")) {
+    } else if (cell_is(c, 4, "string")) {
         if (put_string(b, v, vn)) return ST_ENOMEM;
     } else {
-        snprintf(err, errlen, "unknown type '%.30s'", ty);
+        snprintf(err, errlen, "unknown type '%.*s'", CELLQ(c, 4, 30));
         return ST_EPARSE;
     }
     if (c->clen[6]) {
         uint32_t q;
-        if (parse_quality(cell(c, 6), c->clen[6], &q)) { snprintf(err, errlen, "bad quality '%.30s'", cell(c, 6)); return ST_EPARSE; }
+        if (parse_quality(cell(c, 6), c->clen[6], &q)) { snprintf(err, errlen, "bad quality '%.*s'", CELLQ(c, 6, 30)); return ST_EPARSE; }
         if (q) {
             if (st_buf_append_byte(b, ',') || put_name(b, c->o.quality_field, strlen(c->o.quality_field), 0)) return ST_ENOMEM;
             st_buf_printf(b, "=%" PRIu32 "i", q);
@@ -856,7 +893,7 @@ static int row_text(imp_csv *c, int64_t ts, st_buf *out, uint32_t *lines, char *
         size_t vn = c->clen[c->value_col];
         if (vn == 0) return 0; /* empty value: nothing to write */
         if (put_prefix(c, b, cell(c, (size_t)c->name_col), c->clen[c->name_col])) {
-            snprintf(err, errlen, "bad name '%.60s'", cell(c, (size_t)c->name_col));
+            snprintf(err, errlen, "bad name '%.*s'", CELLQ(c, (size_t)c->name_col, 60));
             return ST_EPARSE;
         }
         if ((rc = put_tag_cols(c, b, err, errlen))) return rc;
@@ -881,7 +918,7 @@ static int row_text(imp_csv *c, int64_t ts, st_buf *out, uint32_t *lines, char *
     if (c->quality_col >= 0 && (size_t)c->quality_col < c->n && c->clen[c->quality_col]) {
         uint32_t q;
         if (parse_quality(cell(c, (size_t)c->quality_col), c->clen[c->quality_col], &q)) {
-            snprintf(err, errlen, "bad quality '%.30s' (want an integer, Good, Bad or Uncertain)", cell(c, (size_t)c->quality_col));
+            snprintf(err, errlen, "bad quality '%.*s' (want an integer, Good, Bad or Uncertain)", CELLQ(c, (size_t)c->quality_col, 30));
             return ST_EPARSE;
         }
         st_buf_append_byte(b, ',');
@@ -899,24 +936,63 @@ done:
 /* The split row (time ts) as the point the parser would make of row_text's
  * line (c->direct): 0 (ln->field_count 0: nothing to write), or
  * IMP_CSV_TEXT for a row to take the text way, which also words its
- * errors. Same steps in the same order as row_text. */
+ * errors. Same steps in the same order as row_text.
+ *
+ * ln->key is not the line's text but serves the lpstor cache as well
+ * within one file (all one storage batch holds): ',' (no line protocol key
+ * starts so), then the value of each tag taken from a cell, in tsrc order,
+ * as a varint length and its bytes (0: left out). Equal keys, equal tags
+ * (the constant names are the file's); lengths below 128 are ASCII, so
+ * "the key is UTF-8" still means "so is every tag value" (plan_direct
+ * checked the constant names). */
 static int row_point(imp_csv *c, int64_t ts, lp_line *ln)
 {
     char err[8]; /* row_text words the messages */
-    st_buf *key = &c->key;
-    st_buf_clear(key);
     uint32_t nf = 0;
     if (c->name_col >= 0) {
         size_t vc = (size_t)c->value_col;
         if ((size_t)c->name_col >= c->n || vc >= c->n) return IMP_CSV_TEXT;
         if (c->clen[vc] == 0) return 0;
-        if (put_prefix(c, key, cell(c, (size_t)c->name_col), c->clen[c->name_col]) || put_tag_cols(c, key, err, sizeof err))
-            return IMP_CSV_TEXT;
+        if (c->clen[c->name_col] == 0) return IMP_CSV_TEXT;
+    }
+    /* the tags: what put_prefix and put_tag_cols would refuse goes as text */
+    size_t need = 1, esc_max = c->pre_meas.len + c->pre_tags.len;
+    for (size_t i = 0; i < c->ntsrc; i++) {
+        const imp_csv_tag *t = &c->tsrc[i];
+        size_t n = t->col >= 0 && (size_t)t->col < c->n ? c->clen[t->col] : 0;
+        if (n == 0) continue;
+        const char *v = cell(c, (size_t)t->col);
+        if (v[n - 1] == '\\' || memchr(v, '\n', n)) return IMP_CSV_TEXT;
+        need += 10 + n;
+        esc_max += 2 + 2 * t->key.len + 2 * n;
+    }
+    if (esc_max > LP_MAX_KEY_BYTES) return IMP_CSV_TEXT; /* maybe too long: the parser tells */
+    st_buf *key = &c->key;
+    if (st_buf_reserve(key, need)) return IMP_CSV_TEXT;
+    char *o = key->ptr;
+    *o++ = ',';
+    uint32_t nt = 0;
+    for (size_t i = 0; i < c->ntsrc; i++) {
+        const imp_csv_tag *t = &c->tsrc[i];
+        if (t->col < 0) { c->tags[nt++] = (lp_tag){ t->key, t->val }; continue; }
+        size_t n = (size_t)t->col < c->n ? c->clen[t->col] : 0;
+        for (size_t v = n; ; v >>= 7) {
+            *o++ = (char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+            if (v <= 0x7f) break;
+        }
+        if (n == 0) continue;
+        memcpy(o, cell(c, (size_t)t->col), n);
+        o += n;
+        c->tags[nt++] = (lp_tag){ t->key, { cell(c, (size_t)t->col), n } };
+    }
+    key->len = (size_t)(o - key->ptr);
+    /* the fields */
+    if (c->name_col >= 0) {
+        size_t vc = (size_t)c->value_col;
         lp_field *f = &c->fields[nf++];
         f->key = ST_SLICE_LIT("value");
         if (cell_value(c, cell(c, vc), c->clen[vc], c->is_int[vc], &f->value, err, sizeof err, "")) return IMP_CSV_TEXT;
     } else {
-        if (put_prefix(c, key, NULL, 0) || put_tag_cols(c, key, err, sizeof err)) return IMP_CSV_TEXT;
         for (size_t k = 0; k < c->n && k < c->ncols; k++) {
             if ((int)k == c->time_col || (int)k == c->quality_col || c->is_tag[k] || c->clen[k] == 0) continue;
             if (c->hkoff[k] == SIZE_MAX) return IMP_CSV_TEXT;
@@ -928,22 +1004,15 @@ static int row_point(imp_csv *c, int64_t ts, lp_line *ln)
     }
     for (uint32_t i = 0; i < nf; i++)
         if (c->fields[i].value.type == ST_TYPE_STRING && c->fields[i].value.v.s.len > LP_MAX_STRING_BYTES) return IMP_CSV_TEXT;
-    if (key->len > LP_MAX_KEY_BYTES) return IMP_CSV_TEXT;
     uint32_t q = ST_QUALITY_GOOD;
     int has_q = c->quality_col >= 0 && (size_t)c->quality_col < c->n && c->clen[c->quality_col];
     if (has_q && parse_quality(cell(c, (size_t)c->quality_col), c->clen[c->quality_col], &q)) return IMP_CSV_TEXT;
     /* put_ts writes whole units, which the parser multiplies back */
     int64_t t = c->o.unit_ns > 1 ? ts / c->o.unit_ns * c->o.unit_ns : ts;
     if (t < ST_TIME_MIN_NS || t > ST_TIME_MAX_NS) return IMP_CSV_TEXT;
-    uint32_t nt = 0;
-    for (size_t i = 0; i < c->ntsrc; i++) {
-        const imp_csv_tag *s = &c->tsrc[i];
-        if (s->col < 0) c->tags[nt++] = (lp_tag){ s->key, s->val };
-        else if ((size_t)s->col < c->n && c->clen[s->col]) c->tags[nt++] = (lp_tag){ s->key, { cell(c, (size_t)s->col), c->clen[s->col] } };
-    }
-    *ln = (lp_line){ .measurement = st_slice_cstr(c->o.measurement), .tags = c->tags, .tag_count = nt,
-                     .fields = c->fields, .field_count = nf, .ts_ns = t, .quality = q, .has_quality = (uint8_t)has_q,
-                     .has_ts = 1, .key = { key->ptr, key->len } };
+    *ln = (lp_line){ .measurement = c->meas, .tags = c->tags, .tag_count = nt, .fields = c->fields, .field_count = nf,
+                     .ts_ns = t, .quality = q, .has_quality = (uint8_t)has_q, .has_ts = 1,
+                     .key = { key->ptr, key->len } };
     return 0;
 }
 
@@ -1027,6 +1096,8 @@ const char *imp_csv_cut(imp_csv *c, const char *p, const char *end)
     return NULL;
 }
 
+void imp_csv_cut_reset(imp_csv *c) { c->in_quotes = 0; }
+
 int imp_csv_create(const imp_csv_opts *o, imp_csv **out, char *err, size_t errlen)
 {
     if (!o->strata && (!o->measurement || !*o->measurement)) {
@@ -1044,7 +1115,13 @@ int imp_csv_create(const imp_csv_opts *o, imp_csv **out, char *err, size_t errle
     st_buf_init(&c->cells);
     st_buf_init(&c->line);
     st_buf_init(&c->key);
+    st_buf_init(&c->pre_meas);
+    st_buf_init(&c->pre_tags);
     c->amb.known = 1;
+    if (!o->strata && build_prefix(c)) {
+        imp_csv_destroy(c);
+        return ST_ENOMEM;
+    }
     if (o->timezone && strcmp(o->timezone, "UTC")) {
         int rc = st_tz_load(o->timezone, strlen(o->timezone), &c->tz);
         if (rc) {
@@ -1095,6 +1172,8 @@ void imp_csv_destroy(imp_csv *c)
     st_buf_fini(&c->cells);
     st_buf_fini(&c->line);
     st_buf_fini(&c->key);
+    st_buf_fini(&c->pre_meas);
+    st_buf_fini(&c->pre_tags);
     st_free(c->tsrc);
     st_free(c->tags);
     st_free(c->fields);
@@ -1102,7 +1181,7 @@ void imp_csv_destroy(imp_csv *c)
     st_free(c->hoff);
     st_free(c->is_int);
     st_free(c->is_tag);
-    st_free(c->coff);
+    st_free(c->cptr);
     st_free(c->clen);
     st_free(c);
 }

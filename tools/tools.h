@@ -47,6 +47,8 @@ void imp_csv_destroy(imp_csv *c); /* accepts NULL */
 /* Record cutting: the LF that ends the record starting (or going on) at p,
  * or NULL when it goes on past end (LFs inside quoted cells do not end it). */
 const char *imp_csv_cut(imp_csv *c, const char *p, const char *end);
+/* The cutter at the start of a record again (after a record cut short). */
+void imp_csv_cut_reset(imp_csv *c);
 /* 1 when the record is a header with a time column (a usual name, or
  * time_column when not NULL). */
 int  imp_csv_looks_like(const char *rec, size_t len, const char *time_column);
