@@ -9,7 +9,10 @@
  *
  * Data flow: the reader (main thread) pulls batches from a batch source and
  * puts them on a bounded queue; --workers sender threads, each with its own
- * keep-alive connection (tools/httpc.h), take the next batch and POST it.
+ * keep-alive connection (tools/httpc.h), take the next batch (converting a
+ * CSV batch first) and POST it. --offline: the workers parse (or convert)
+ * their batches in parallel and apply them to the storage engine in read
+ * order.
  * Batches come from a fixed pool of 2 * workers + 1 buffers, so memory stays
  * near that many times --batch-bytes whatever the input size.
  *
@@ -43,11 +46,29 @@
  * 403, 404, 413, other 400s) stops the import.
  *
  * CSV: --format csv|strata-csv, or detected per file from its first line (a
- * header with a time column; Strata's own export header). tools/import_csv.c
- * turns each record into line protocol; the batch keeps, per line it sent,
- * the CSV row it came from, so server-side rejections name FILE:ROW too.
- * Row errors found by the client (bad time, DST gap...) are reported the
- * same way and the import goes on.
+ * header with a time column; Strata's own export header). The reader only
+ * cuts: it reads the header and settles the time format with the file's
+ * imp_csv (tools/import_csv.c), then fills batches with whole records as
+ * read (raw), cut where imp_csv_cut cuts (a quoted cell may hold LFs):
+ * without a '"' near, whole lines go in one copy. Each batch carries the
+ * header record, the time format and its first record's row. The workers
+ * convert in parallel, each with its own converter: to line protocol for
+ * HTTP (the batch keeps, per line it sends, the CSV row it came from, so
+ * server-side rejections name FILE:ROW too), straight to points for
+ * --offline (imp_csv_point; the rows it cannot build go through the parser
+ * as text). Row errors found by the client (bad time, DST gap...) are
+ * reported with FILE:ROW as the worker meets them and the import goes on;
+ * the ten kept are the first in file order whatever the order workers
+ * finish in.
+ * The autumn hour that repeats is resolved in file order (import_csv.c):
+ * each batch starts with that state unknown (but a file's first), and a
+ * batch that finishes converting leaves its end state in a ring of imp_run,
+ * folded in batch order (a batch no row of which touched it passes the
+ * state on). A row in a repeated hour before any row of its batch has
+ * cleared the state waits until every batch before has converted, then
+ * takes the folded state. Only a --timezone with DST can ask, and only
+ * when a batch starts inside a repeated hour; batches before it never wait
+ * for a later one, so the wait ends.
  *
  * Progress: on a terminal (stderr) a ticker thread redraws bytes done/total
  * (the compressed position for compressed input), rows, rows/s and ETA at

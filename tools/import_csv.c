@@ -1,7 +1,27 @@
 /*
- * tools/import_csv.c — CSV rows to line protocol for `strata import`
- * (interface in tools/tools.h). One imp_csv per input file; the import's
- * reader thread only.
+ * tools/import_csv.c — CSV rows to line protocol, or straight to points,
+ * for `strata import` (interface in tools/tools.h). One imp_csv per input
+ * file and thread: the import's reader keeps one to read the header, cut
+ * records (imp_csv_cut) and settle the time format (imp_csv_detect); each
+ * worker makes its own from the header record and that format and converts
+ * the records of the batches it takes.
+ *
+ * Two outputs, one set of rules:
+ *  - imp_csv_record: the row's line protocol line (HTTP; the server parses it);
+ *  - imp_csv_point: the lp_line the parser would make of that line, built
+ *    from the cells (--offline: no text printed, none parsed; numbers
+ *    parsed once). It goes this way only where the result is the same by
+ *    construction: when the header has names the parser would treat apart
+ *    (a measurement starting with '#' or TAB, a field "time", a field named
+ *    like the quality field, repeated keys, a tag key "time", names that are
+ *    not UTF-8 among the constant ones) the whole file, and a row that
+ *    fails or is unusual (any row error, a tag cell put_name refuses, a key
+ *    or string past the parser's limits) that row, answers IMP_CSV_TEXT:
+ *    the caller takes imp_csv_text's line through the parser, so messages
+ *    and results are the text way's. tests/fuzz/fuzz_csv.c checks the two
+ *    ways agree on every row.
+ * Cells are split in place (quoted ones unescaped into a scratch buffer):
+ * the record must outlive the next call.
  *
  * Input: RFC 4180 records (quoted cells may hold the delimiter, "" and
  * LFs), a header row first (a UTF-8 BOM is dropped), delimiter given or
@@ -23,7 +43,12 @@
  * row error; in the autumn hour that repeats, rows take the first (summer)
  * instant until the local time goes backwards inside the repeated hour,
  * then the second (winter) one: file order resolves it. Going backwards
- * again inside the same repeated hour is a row error.
+ * again inside the same repeated hour is a row error. That state runs
+ * through the file: a converter given a chunk from its middle starts with
+ * it unknown (imp_csv_carry known = 0); the first row outside a repeated
+ * hour makes it known; a row in a repeated hour before that returns
+ * IMP_CSV_NEED_CARRY, and the caller sets the state the chunks before it
+ * left and gives the row again.
  *
  * Wide form (default): every other column is a field of --measurement
  * (plus --tag k=v). Empty cells are skipped; "true"/"false" are booleans;
