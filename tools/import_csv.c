@@ -907,10 +907,17 @@ badtag:
     return ST_EPARSE;
 }
 
-/* Split a data record and resolve its time (Strata CSV: strata_row reads
- * its own). 0, ROW_EMPTY, ST_EPARSE (err), IMP_CSV_NEED_CARRY, ST_ENOMEM. */
+/* The header, the file's first record (ROW_EMPTY once taken), or a data
+ * record split with its time resolved (Strata CSV: strata_row reads its
+ * own). 0, ROW_EMPTY (also a blank record), ST_EPARSE (err), ST_EINVAL
+ * (header), IMP_CSV_NEED_CARRY, ST_ENOMEM. */
 static int row_start(imp_csv *c, const char *rec, size_t len, int64_t *ts, char *err, size_t errlen)
 {
+    if (!c->have_header) {
+        strip(&rec, &len);
+        int rc = take_header(c, rec, len, err, errlen);
+        return rc ? rc : ROW_EMPTY;
+    }
     if (len && rec[len - 1] == '\r') len--;
     if (len == 0) return ROW_EMPTY;
     int rc = split(c, rec, len);
@@ -1061,10 +1068,6 @@ static int row_point(imp_csv *c, int64_t ts, lp_line *ln)
 int imp_csv_record(imp_csv *c, const char *rec, size_t len, st_buf *out, uint32_t *lines, char *err, size_t errlen)
 {
     *lines = 0;
-    if (!c->have_header) {
-        strip(&rec, &len);
-        return take_header(c, rec, len, err, errlen);
-    }
     int64_t ts = 0;
     int rc = row_start(c, rec, len, &ts, err, errlen);
     if (rc) return rc == ROW_EMPTY ? 0 : rc;
@@ -1074,16 +1077,11 @@ int imp_csv_record(imp_csv *c, const char *rec, size_t len, st_buf *out, uint32_
 int imp_csv_point(imp_csv *c, const char *rec, size_t len, lp_line *ln, char *err, size_t errlen)
 {
     memset(ln, 0, sizeof *ln);
-    c->row_ready = 0;
-    if (!c->have_header) {
-        strip(&rec, &len);
-        return take_header(c, rec, len, err, errlen);
-    }
     int64_t ts = 0;
     int rc = row_start(c, rec, len, &ts, err, errlen);
-    if (rc) return rc == ROW_EMPTY ? 0 : rc;
-    c->row_ready = 1;
+    c->row_ready = rc == 0;
     c->row_ts = ts;
+    if (rc) return rc == ROW_EMPTY ? 0 : rc;
     return c->direct ? row_point(c, ts, ln) : IMP_CSV_TEXT;
 }
 
