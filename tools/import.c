@@ -1164,8 +1164,9 @@ typedef int (*csv_row_fn)(imp_worker *x, const char *rec, size_t len, uint64_t r
 /* Each record of b's raw in order, with its row (the physical line it
  * starts on), to fn. A row in a repeated autumn hour at the start of a
  * chunk waits for the state the chunks before leave. The batch's own end
- * state is published whatever happens. 0, ST_ECLOSED (stopped) or fn's
- * error. */
+ * state is published once its records are through (a converter that
+ * cannot be made stops the import, which wakes any waiter). 0, ST_ECLOSED
+ * (stopped) or fn's error. */
 static int csv_each(imp_worker *x, imp_batch *b, csv_row_fn fn)
 {
     int rc = csv_conv_for(x, b);
