@@ -2,10 +2,10 @@
  * tests/fuzz/fuzz_csv.c — strata import's CSV converter (tools/import_csv.c)
  * under libFuzzer, and replayed over tests/fuzz/corpus/csv by `make test`.
  *
- * The first two bytes pick the options (wide form, --tag-columns, long form
- * with a quality column; a --tag; measurement and quality field names the
- * parser treats apart; delimiter; time zone; precision) and how many
- * records make a chunk; the rest is the file. Each record goes two ways:
+ * The first three bytes pick the options (wide form, --tag-columns, long
+ * form with a quality column; a --tag; measurement and quality field names
+ * the parser treats apart; delimiter; time zone; precision; --time-column)
+ * and how many records make a chunk; the rest is the file. Each record goes two ways:
  *  - the text way in one pass, as over HTTP: imp_csv_record, then the line
  *    protocol parser on its line (what the server does with it);
  *  - the way --offline workers go: the reader settles the time format
@@ -124,9 +124,9 @@ static void check_key(fz_keys *k, const lp_line *l)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2) return 0;
-    uint8_t o0 = data[0], o1 = data[1];
-    const char *in = (const char *)data + 2, *end = in + (size - 2);
+    if (size < 3) return 0;
+    uint8_t o0 = data[0], o1 = data[1], o2 = data[2];
+    const char *in = (const char *)data + 3, *end = in + (size - 3);
 
     imp_csv_opts o;
     memset(&o, 0, sizeof o);
@@ -141,6 +141,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default: break;
     }
     if (o0 & 4) { o.tags[0] = "site=no rth"; o.ntags = 1; }
+    if ((o2 & 1) && (o0 & 3) == 2) o.tag_columns = "a";
+    if (o2 & 2) o.time_column = "when";
     o.measurement = meas[(o0 >> 3) & 3];
     o.quality_field = qfs[(o0 >> 5) & 3];
     if (o0 & 128) o.timezone = "Europe/Berlin";
