@@ -1122,10 +1122,12 @@ typedef struct imp_worker {
     imp_batch *b;           /* the batch being handled */
     csv_conv cv;
     uint64_t csv_lines;     /* CSV rows read in this batch (the summary's "read") */
+    const char *rec;        /* CSV: the record being converted (in the batch's raw); NULL: line protocol */
+    const char *row_pos;    /* CSV: a record start at or before rec ... */
+    uint64_t row_no;        /* ... and its row: rows are counted only as far as needed */
     /* --offline */
     stor_batch *sb;
     uint64_t bad;
-    uint64_t row;           /* CSV: the row being written (errors name it); 0 = line protocol */
     lp_opts lo;
     lp_parser *csv_lp;      /* owned: parses the CSV rows that go as text */
     lpstor adapt;           /* owned: lines -> the batch */
@@ -1159,10 +1161,17 @@ static int csv_conv_for(imp_worker *x, const imp_batch *b)
     return 0;
 }
 
-typedef int (*csv_row_fn)(imp_worker *x, const char *rec, size_t len, uint64_t row);
+typedef int (*csv_row_fn)(imp_worker *x, const char *rec, size_t len);
 
-/* Each record of b's raw in order, with its row (the physical line it
- * starts on), to fn. A row in a repeated autumn hour at the start of a
+/* The row (physical line in the file) of the record being converted. */
+static uint64_t csv_row(imp_worker *x)
+{
+    x->row_no += count_lf(x->row_pos, x->rec);
+    x->row_pos = x->rec;
+    return x->row_no;
+}
+
+/* Each record of b's raw in order to fn (csv_row tells its row). A row in a repeated autumn hour at the start of a
  * chunk waits for the state the chunks before leave. The batch's own end
  * state is published once its records are through (a converter that
  * cannot be made stops the import, which wakes any waiter). 0, ST_ECLOSED
@@ -1176,19 +1185,20 @@ static int csv_each(imp_worker *x, imp_batch *b, csv_row_fn fn)
     imp_csv_carry_set(c, &in);
     imp_csv_cut_reset(c);
     const char *p = b->raw.ptr, *end = p + b->raw.len;
-    uint64_t row = b->raw_row;
+    x->row_pos = p;
+    x->row_no = b->raw_row;
     while (p < end && !rc) {
         const char *lf = imp_csv_cut(c, p, end);
         const char *e = lf ? lf : end;
-        rc = fn(x, p, (size_t)(e - p), row);
+        x->rec = p;
+        rc = fn(x, p, (size_t)(e - p));
         if (rc == IMP_CSV_NEED_CARRY) {
             rc = carry_wait(x->r, b->seq, &in) ? ST_ECLOSED : 0;
             if (!rc) {
                 imp_csv_carry_set(c, &in);
-                rc = fn(x, p, (size_t)(e - p), row);
+                rc = fn(x, p, (size_t)(e - p));
             }
         }
-        row += 1 + (memchr(p, '"', (size_t)(e - p)) ? count_lf(p, e) : 0);
         p = lf ? lf + 1 : end;
     }
     imp_csv_carry out;
@@ -1199,7 +1209,7 @@ static int csv_each(imp_worker *x, imp_batch *b, csv_row_fn fn)
 
 /* HTTP: a record's line into the batch's body, each of its physical lines
  * mapped to the row (the server's errors name FILE:ROW). */
-static int csv_row_text(imp_worker *x, const char *rec, size_t len, uint64_t row)
+static int csv_row_text(imp_worker *x, const char *rec, size_t len)
 {
     imp_batch *b = x->b;
     size_t before = b->body.len;
@@ -1208,12 +1218,13 @@ static int csv_row_text(imp_worker *x, const char *rec, size_t len, uint64_t row
     int rc = imp_csv_record(x->cv.c, rec, len, &b->body, &nl, err, sizeof err);
     if (rc == ST_EPARSE) {
         x->csv_lines++;
-        reject_row(x->r, b, row, err);
+        reject_row(x->r, b, csv_row(x), err);
         return 0;
     }
-    if (rc) return rc;
+    if (rc || nl == 0) return rc;
     x->csv_lines += nl;
     b->lines += nl;
+    uint64_t row = csv_row(x);
     for (const char *l = b->body.ptr + before, *e = b->body.ptr + b->body.len; (l = memchr(l, '\n', (size_t)(e - l))) != NULL; l++) {
         if (batch_push_row(b, row)) return ST_ENOMEM;
         b->phys_lines++;
@@ -1242,7 +1253,7 @@ static int csv_to_body(imp_worker *x, imp_batch *b)
 
 static void off_error(imp_worker *x, uint64_t lineno, const char *msg, size_t len)
 {
-    uint64_t row = x->row ? x->row : batch_row(x->b, x->b->first_line + (lineno ? lineno - 1 : 0));
+    uint64_t row = x->rec ? csv_row(x) : batch_row(x->b, x->b->first_line + (lineno ? lineno - 1 : 0));
     pthread_mutex_lock(&x->r->mu);
     add_error(x->r, x->b, row, msg, len);
     pthread_mutex_unlock(&x->r->mu);
@@ -1263,7 +1274,7 @@ static int off_on_line(void *ctx, const lp_line *ln)
     int rc = lpstor_add(&x->adapt, x->sb, ln, msg, sizeof msg, &dropped);
     if (rc == LPSTOR_BAD_NAME || rc == LPSTOR_REFUSED) {
         st_slice raw = ln->raw;
-        if (raw.len == 0 && x->row) {
+        if (raw.len == 0 && x->rec) {
             /* a point imp_csv_point built: quote its line as the text way would */
             char err[400];
             uint32_t nl;
@@ -1282,7 +1293,7 @@ static int off_on_line(void *ctx, const lp_line *ln)
 
 /* --offline: a record's point into the storage batch; rows the converter
  * cannot build itself go through the parser as line protocol. */
-static int csv_row_point(imp_worker *x, const char *rec, size_t len, uint64_t row)
+static int csv_row_point(imp_worker *x, const char *rec, size_t len)
 {
     imp_batch *b = x->b;
     lp_line ln;
@@ -1298,13 +1309,12 @@ static int csv_row_point(imp_worker *x, const char *rec, size_t len, uint64_t ro
     }
     if (rc == ST_EPARSE) {
         x->csv_lines++;
-        reject_row(x->r, b, row, err);
+        reject_row(x->r, b, csv_row(x), err);
         return 0;
     }
     if (rc || nl == 0) return rc;
     x->csv_lines += nl;
     b->lines += nl;
-    x->row = row;
     if (!text) return off_on_line(x, &ln);
     if (!x->csv_lp && lp_parser_create(&x->lo, off_on_line, off_on_error, x, &x->csv_lp)) return ST_ENOMEM;
     rc = lp_parser_feed(x->csv_lp, x->cv.text.ptr, x->cv.text.len);
@@ -1326,7 +1336,7 @@ static int send_batch_offline(imp_run *r, imp_batch *b, imp_worker *x)
     x->b = b;
     x->bad = 0;
     x->done = 0;
-    x->row = 0;
+    x->rec = NULL;
     x->csv_lines = 0;
     int rc = stor_batch_create(r->o->storage, r->o->db_id, &x->sb);
     if (rc) { set_fatal(r, EXIT_SERVER, "storage: %s", st_strerror(rc)); return -1; }

@@ -168,11 +168,10 @@ static int split(imp_csv *c, const char *p, size_t len)
 {
     c->n = 0;
     /* Unquoted cells stay in the record; quoted ones are unescaped into
-     * cells, never longer than the record: one reservation, plain stores,
-     * and the pointers into it stay valid. */
+     * cells, never longer than the record: one reservation (before the
+     * first), plain stores, and the pointers into it stay valid. */
     st_buf_clear(&c->cells);
-    if (memchr(p, '"', len) && st_buf_reserve(&c->cells, len)) return ST_ENOMEM;
-    char *o = c->cells.ptr;
+    char *o = NULL; /* reserved at the first quoted cell */
     size_t i = 0;
     for (;;) {
         if (c->n == c->ccap) {
@@ -187,6 +186,10 @@ static int split(imp_csv *c, const char *p, size_t len)
             c->ccap = cap;
         }
         if (i < len && p[i] == '"') {
+            if (!o) {
+                if (st_buf_reserve(&c->cells, len)) return ST_ENOMEM;
+                o = c->cells.ptr;
+            }
             const char *start = o;
             i++;
             for (;;) {
@@ -393,7 +396,9 @@ static int parse_epoch(const char *s, size_t n, int64_t unit, int64_t *out)
     int neg = 0;
     if (i < n && s[i] == '-') { neg = 1; i++; }
     size_t d0 = i;
-    __int128 v = 0;
+    uint64_t u = 0; /* 19 digits fit: wide arithmetic only past them */
+    while (i < n && i - d0 < 19 && s[i] >= '0' && s[i] <= '9') u = u * 10 + (uint64_t)(s[i++] - '0');
+    __int128 v = u;
     while (i < n && s[i] >= '0' && s[i] <= '9') { v = v * 10 + (s[i] - '0'); if (v > ((__int128)1 << 100)) return ST_ERANGE; i++; }
     if (i == d0) return ST_EPARSE;
     v *= unit;
