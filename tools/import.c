@@ -1115,7 +1115,55 @@ typedef struct csv_conv {
     uint64_t file_index;
     char tfmt[IMP_TFMT_CAP];
     st_buf text;            /* owned scratch: a row as line protocol */
+    st_buf quote;           /* owned scratch: a refused point's line */
 } csv_conv;
+
+/* --offline CSV: the points built straight from cells are held back, then
+ * added to the storage batch series by series, each series' points in file
+ * order. The head appends a point to its series' columns: points of one
+ * series in a row find those columns in cache, where rows of a CSV file
+ * usually cycle through all their series. The result is the same (points
+ * of different series do not meet). A series' key and tags are kept once,
+ * each point's fields and time; slices point into the batch's raw, the
+ * options and the converter's header, which outlive the batch. A row with
+ * a quote (cells in the converter's scratch) or one that goes as text lets
+ * the held points go first, so order holds around it. */
+#define HOLD_MAX 4096 /* points held at most (memory: about 500 bytes each) */
+
+typedef struct held_pt {
+    uint32_t series, next;  /* next: the series' next held point, UINT32_MAX = none */
+    size_t field_off;       /* in hold.fields */
+    uint32_t nf;
+    uint8_t has_quality;
+    uint32_t quality;
+    int64_t ts_ns;
+    const char *rec;        /* its record, to word a refusal */
+    size_t rec_len;
+    uint64_t row;
+} held_pt;
+
+typedef struct held_series {
+    uint64_t hash;          /* lp_key_hash of the key */
+    size_t key_off;         /* in hold.keys */
+    uint32_t key_len, nt;
+    size_t tag_off;         /* in hold.tags */
+    st_slice measurement;
+    uint32_t first, last;
+} held_series;
+
+typedef struct csv_hold {
+    held_pt *pts;           /* owned, each array below too */
+    size_t n, cap;
+    held_series *series;
+    size_t nseries, cap_series;
+    uint32_t *slots;        /* series index + 1 by key hash, 0 = empty; cap_slots a power of two */
+    size_t cap_slots;
+    lp_tag *tags;
+    size_t ntags, cap_tags;
+    lp_field *fields;
+    size_t nfields, cap_fields;
+    st_buf keys;
+} csv_hold;
 
 typedef struct imp_worker {
     imp_run *r;
@@ -1123,6 +1171,9 @@ typedef struct imp_worker {
     csv_conv cv;
     uint64_t csv_lines;     /* CSV rows read in this batch (the summary's "read") */
     const char *rec;        /* CSV: the record being converted (in the batch's raw); NULL: line protocol */
+    size_t rec_len;
+    const held_pt *held;    /* --offline CSV: the held point being added (errors name its row) */
+    csv_hold hold;
     const char *row_pos;    /* CSV: a record start at or before rec ... */
     uint64_t row_no;        /* ... and its row: rows are counted only as far as needed */
     /* --offline */
@@ -1191,6 +1242,7 @@ static int csv_each(imp_worker *x, imp_batch *b, csv_row_fn fn)
         const char *lf = imp_csv_cut(c, p, end);
         const char *e = lf ? lf : end;
         x->rec = p;
+        x->rec_len = (size_t)(e - p);
         rc = fn(x, p, (size_t)(e - p));
         if (rc == IMP_CSV_NEED_CARRY) {
             rc = carry_wait(x->r, b->seq, &in) ? ST_ECLOSED : 0;
@@ -1253,7 +1305,8 @@ static int csv_to_body(imp_worker *x, imp_batch *b)
 
 static void off_error(imp_worker *x, uint64_t lineno, const char *msg, size_t len)
 {
-    uint64_t row = x->rec ? csv_row(x) : batch_row(x->b, x->b->first_line + (lineno ? lineno - 1 : 0));
+    uint64_t row = x->held ? x->held->row : x->rec ? csv_row(x)
+                 : batch_row(x->b, x->b->first_line + (lineno ? lineno - 1 : 0));
     pthread_mutex_lock(&x->r->mu);
     add_error(x->r, x->b, row, msg, len);
     pthread_mutex_unlock(&x->r->mu);
@@ -1278,9 +1331,10 @@ static int off_on_line(void *ctx, const lp_line *ln)
             /* a point imp_csv_point built: quote its line as the text way would */
             char err[400];
             uint32_t nl;
-            st_buf_clear(&x->cv.text);
-            if (imp_csv_text(x->cv.c, &x->cv.text, &nl, err, sizeof err) == 0 && x->cv.text.len)
-                raw = (st_slice){ x->cv.text.ptr, x->cv.text.len - 1 };
+            st_buf_clear(&x->cv.quote);
+            if (imp_csv_text(x->cv.c, x->held ? x->held->rec : x->rec, x->held ? x->held->rec_len : x->rec_len, ln->ts_ns,
+                             &x->cv.quote, &nl, err, sizeof err) == 0 && x->cv.quote.len)
+                raw = (st_slice){ x->cv.quote.ptr, x->cv.quote.len - 1 };
         }
         char full[700];
         int n = snprintf(full, sizeof full, "unable to write '%.*s': %s", (int)(raw.len > 120 ? 120 : raw.len), raw.ptr,
@@ -1291,19 +1345,123 @@ static int off_on_line(void *ctx, const lp_line *ln)
     return rc;
 }
 
-/* --offline: a record's point into the storage batch; rows the converter
- * cannot build itself go through the parser as line protocol. */
+/* Room for n more elements in an array of cap (doubling). */
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    void *p = st_realloc(*arr, c * elem);
+    if (!p) return ST_ENOMEM;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+static void hold_clear(csv_hold *h)
+{
+    if (h->nseries) memset(h->slots, 0, h->cap_slots * sizeof *h->slots);
+    h->n = h->nseries = h->ntags = h->nfields = 0;
+    st_buf_clear(&h->keys);
+}
+
+/* The held points into the storage batch, series by series. */
+static int hold_release(imp_worker *x)
+{
+    csv_hold *h = &x->hold;
+    int rc = 0;
+    for (size_t s = 0; s < h->nseries && !rc; s++) {
+        const held_series *hs = &h->series[s];
+        lp_line ln = { .measurement = hs->measurement, .tags = h->tags + hs->tag_off, .tag_count = hs->nt, .has_ts = 1,
+                       .key = { h->keys.ptr + hs->key_off, hs->key_len }, .key_hash = hs->hash };
+        for (uint32_t i = hs->first; i != UINT32_MAX && !rc; i = h->pts[i].next) {
+            const held_pt *p = &h->pts[i];
+            ln.fields = h->fields + p->field_off;
+            ln.field_count = p->nf;
+            ln.ts_ns = p->ts_ns;
+            ln.quality = p->quality;
+            ln.has_quality = p->has_quality;
+            x->held = p;
+            rc = off_on_line(x, &ln);
+        }
+    }
+    x->held = NULL;
+    hold_clear(h);
+    return rc;
+}
+
+/* Hold a point built from the record being converted (no quoted cell). */
+static int hold_point(imp_worker *x, const lp_line *ln)
+{
+    csv_hold *h = &x->hold;
+    int rc;
+    if (h->n == HOLD_MAX && (rc = hold_release(x))) return rc;
+    if ((h->nseries + 1) * 2 > h->cap_slots) { /* more slots: place the series again */
+        size_t cap = h->cap_slots ? h->cap_slots * 2 : 256;
+        uint32_t *sl = st_calloc(cap, sizeof *sl);
+        if (!sl) return ST_ENOMEM;
+        for (size_t s = 0; s < h->nseries; s++) {
+            size_t k = (size_t)h->series[s].hash & (cap - 1);
+            while (sl[k]) k = (k + 1) & (cap - 1);
+            sl[k] = (uint32_t)s + 1;
+        }
+        st_free(h->slots);
+        h->slots = sl;
+        h->cap_slots = cap;
+    }
+    if (grow((void **)&h->pts, &h->cap, h->n + 1, sizeof *h->pts) ||
+        grow((void **)&h->fields, &h->cap_fields, h->nfields + ln->field_count, sizeof *h->fields))
+        return ST_ENOMEM;
+    uint64_t hash = lp_key_hash(ln->key.ptr, ln->key.len);
+    size_t k = (size_t)hash & (h->cap_slots - 1);
+    held_series *hs = NULL;
+    for (; h->slots[k]; k = (k + 1) & (h->cap_slots - 1)) {
+        held_series *c = &h->series[h->slots[k] - 1];
+        if (c->hash == hash && c->key_len == ln->key.len && memcmp(h->keys.ptr + c->key_off, ln->key.ptr, ln->key.len) == 0) {
+            hs = c;
+            break;
+        }
+    }
+    uint32_t i = (uint32_t)h->n;
+    if (!hs) {
+        if (grow((void **)&h->series, &h->cap_series, h->nseries + 1, sizeof *h->series) ||
+            grow((void **)&h->tags, &h->cap_tags, h->ntags + ln->tag_count, sizeof *h->tags))
+            return ST_ENOMEM;
+        hs = &h->series[h->nseries];
+        *hs = (held_series){ hash, h->keys.len, (uint32_t)ln->key.len, ln->tag_count, h->ntags, ln->measurement, i, i };
+        if (st_buf_append(&h->keys, ln->key.ptr, ln->key.len)) return ST_ENOMEM;
+        memcpy(h->tags + h->ntags, ln->tags, ln->tag_count * sizeof *ln->tags);
+        h->ntags += ln->tag_count;
+        h->slots[k] = (uint32_t)++h->nseries;
+    } else {
+        h->pts[hs->last].next = i;
+        hs->last = i;
+    }
+    memcpy(h->fields + h->nfields, ln->fields, ln->field_count * sizeof *ln->fields);
+    h->pts[h->n++] = (held_pt){ (uint32_t)(hs - h->series), UINT32_MAX, h->nfields, ln->field_count, ln->has_quality,
+                                ln->quality, ln->ts_ns, x->rec, x->rec_len, csv_row(x) };
+    h->nfields += ln->field_count;
+    return 0;
+}
+
+/* --offline: a record's point into the storage batch (held, see csv_hold);
+ * rows the converter cannot build itself go through the parser as line
+ * protocol. */
 static int csv_row_point(imp_worker *x, const char *rec, size_t len)
 {
     imp_batch *b = x->b;
     lp_line ln;
     uint32_t nl = 0;
     char err[400];
-    int rc = imp_csv_point(x->cv.c, rec, len, &ln, err, sizeof err);
+    int rc;
+    /* cells in the converter's scratch cannot be held: the held go first */
+    int quoted = memchr(rec, '"', len) != NULL;
+    if (quoted && x->hold.n && (rc = hold_release(x))) return rc;
+    rc = imp_csv_point(x->cv.c, rec, len, &ln, err, sizeof err);
     int text = rc == IMP_CSV_TEXT;
     if (text) {
         st_buf_clear(&x->cv.text);
-        rc = imp_csv_text(x->cv.c, &x->cv.text, &nl, err, sizeof err);
+        rc = imp_csv_text(x->cv.c, rec, len, ln.ts_ns, &x->cv.text, &nl, err, sizeof err);
     } else if (rc == 0) {
         nl = ln.field_count > 0;
     }
@@ -1315,7 +1473,8 @@ static int csv_row_point(imp_worker *x, const char *rec, size_t len)
     if (rc || nl == 0) return rc;
     x->csv_lines += nl;
     b->lines += nl;
-    if (!text) return off_on_line(x, &ln);
+    if (!text) return quoted ? off_on_line(x, &ln) : hold_point(x, &ln);
+    if (x->hold.n && (rc = hold_release(x))) return rc;
     if (!x->csv_lp && lp_parser_create(&x->lo, off_on_line, off_on_error, x, &x->csv_lp)) return ST_ENOMEM;
     rc = lp_parser_feed(x->csv_lp, x->cv.text.ptr, x->cv.text.len);
     return rc ? rc : lp_parser_finish(x->csv_lp);
@@ -1345,6 +1504,8 @@ static int send_batch_offline(imp_run *r, imp_batch *b, imp_worker *x)
         rc = lp_parse_buffer(&x->lo, b->body.ptr ? b->body.ptr : "", b->body.len, off_on_line, off_on_error, x, NULL);
     } else {
         rc = csv_each(x, b, csv_row_point);
+        if (!rc) rc = hold_release(x);
+        hold_clear(&x->hold);
     }
     if (rc) {
         stor_batch_destroy(x->sb);
@@ -1393,6 +1554,8 @@ static void *worker_main(void *arg)
     memset(&x, 0, sizeof x);
     x.r = r;
     st_buf_init(&x.cv.text);
+    st_buf_init(&x.cv.quote);
+    st_buf_init(&x.hold.keys);
     lpstor_init(&x.adapt);
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv_done, NULL);
@@ -1424,6 +1587,13 @@ static void *worker_main(void *arg)
     }
     imp_csv_destroy(x.cv.c);
     st_buf_fini(&x.cv.text);
+    st_buf_fini(&x.cv.quote);
+    st_free(x.hold.pts);
+    st_free(x.hold.series);
+    st_free(x.hold.slots);
+    st_free(x.hold.tags);
+    st_free(x.hold.fields);
+    st_buf_fini(&x.hold.keys);
     lp_parser_destroy(x.csv_lp);
     lpstor_fini(&x.adapt);
     pthread_mutex_destroy(&x.mu);

@@ -127,9 +127,7 @@ struct imp_csv {
     size_t n;
     st_buf line;             /* scratch: the line being built */
     imp_csv_carry amb;       /* the autumn rule's state (see imp_csv_carry) */
-    /* imp_csv_point: the row last split (its cells above) and its time */
-    int row_ready;
-    int64_t row_ts;
+    const char *split_rec;   /* the record the cells above are of (borrowed), NULL after a failed split */
     /* imp_csv_point's way (set with the header): direct = 1 when every line
      * the file can make reads back from line protocol as imp_csv_point
      * builds it (names the parser would treat otherwise turn it off) */
@@ -935,6 +933,19 @@ badtag:
     return ST_EPARSE;
 }
 
+/* A data record's cells (a CR before its end dropped): 0, ROW_EMPTY (a
+ * blank record), ST_EPARSE (err), ST_ENOMEM. */
+static int row_split(imp_csv *c, const char *rec, size_t len, char *err, size_t errlen)
+{
+    c->split_rec = NULL;
+    if (len && rec[len - 1] == '\r') len--;
+    if (len == 0) return ROW_EMPTY;
+    int rc = split(c, rec, len);
+    if (rc == ST_ETOOLARGE) { snprintf(err, errlen, "more than %d cells", CSV_MAX_COLS); return ST_EPARSE; }
+    if (!rc) c->split_rec = rec;
+    return rc;
+}
+
 /* The header, the file's first record (ROW_EMPTY once taken), or a data
  * record split with its time resolved (Strata CSV: strata_row reads its
  * own). 0, ROW_EMPTY (also a blank record), ST_EPARSE (err), ST_EINVAL
@@ -946,10 +957,7 @@ static int row_start(imp_csv *c, const char *rec, size_t len, int64_t *ts, char 
         int rc = take_header(c, rec, len, err, errlen);
         return rc ? rc : ROW_EMPTY;
     }
-    if (len && rec[len - 1] == '\r') len--;
-    if (len == 0) return ROW_EMPTY;
-    int rc = split(c, rec, len);
-    if (rc == ST_ETOOLARGE) { snprintf(err, errlen, "more than %d cells", CSV_MAX_COLS); return ST_EPARSE; }
+    int rc = row_split(c, rec, len, err, errlen);
     if (rc || c->o.strata) return rc;
     if ((size_t)c->time_col >= c->n) { snprintf(err, errlen, "row has %zu cells, no time", c->n); return ST_EPARSE; }
     return parse_time(c, cell(c, (size_t)c->time_col), c->clen[c->time_col], ts, err, errlen);
@@ -1107,17 +1115,21 @@ int imp_csv_point(imp_csv *c, const char *rec, size_t len, lp_line *ln, char *er
     memset(ln, 0, sizeof *ln);
     int64_t ts = 0;
     int rc = row_start(c, rec, len, &ts, err, errlen);
-    c->row_ready = rc == 0;
-    c->row_ts = ts;
     if (rc) return rc == ROW_EMPTY ? 0 : rc;
-    return c->direct ? row_point(c, ts, ln) : IMP_CSV_TEXT;
+    rc = c->direct ? row_point(c, ts, ln) : IMP_CSV_TEXT;
+    if (rc == IMP_CSV_TEXT) ln->ts_ns = ts;
+    return rc;
 }
 
-int imp_csv_text(imp_csv *c, st_buf *out, uint32_t *lines, char *err, size_t errlen)
+int imp_csv_text(imp_csv *c, const char *rec, size_t len, int64_t ts_ns, st_buf *out, uint32_t *lines, char *err,
+                 size_t errlen)
 {
     *lines = 0;
-    if (!c->row_ready) { snprintf(err, errlen, "no row"); return ST_EINVAL; }
-    return row_text(c, c->row_ts, out, lines, err, errlen);
+    if (rec != c->split_rec) { /* a record met before: its cells again */
+        int rc = row_split(c, rec, len, err, errlen);
+        if (rc) return rc == ROW_EMPTY ? 0 : rc;
+    }
+    return row_text(c, ts_ns, out, lines, err, errlen);
 }
 
 int imp_csv_detect(imp_csv *c, const char *rec, size_t len)

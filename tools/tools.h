@@ -72,19 +72,23 @@ enum {
 };
 /*
  * The same record as the point the server's parser would make of
- * imp_csv_record's line (no text built, no parsing): 0 and *ln (slices
- * valid until the next call on c; ln->field_count 0 = nothing to write:
- * header, blank row, only empty cells), ST_EPARSE a row error (err, as
- * imp_csv_record words it), ST_EINVAL a header error, IMP_CSV_TEXT when the
- * row (or the whole file: names the parser would treat apart) has to go as
- * text: imp_csv_text then gives its line, or its error. lineno, raw and
- * key_hash are left 0.
+ * imp_csv_record's line (no text built, no parsing): 0 and *ln,
+ * ln->field_count 0 = nothing to write (header, blank row, only empty
+ * cells); ST_EPARSE a row error (err, as imp_csv_record words it); ST_EINVAL
+ * a header error; IMP_CSV_TEXT when the row (or the whole file: names the
+ * parser would treat apart) has to go as text: imp_csv_text with
+ * ln->ts_ns then gives its line, or its error. lineno, raw and key_hash
+ * are left 0. ln's slices point into rec (which must outlive them), the
+ * options, the header (c's) and, for quoted cells only, c's scratch (valid
+ * until the next call on c).
  */
 int  imp_csv_point(imp_csv *c, const char *rec, size_t len, lp_line *ln, char *err, size_t errlen);
-/* The record imp_csv_point was given last (not a blank one), as
- * imp_csv_record would append it: for IMP_CSV_TEXT, and to quote a point
- * the storage refused. Same returns as imp_csv_record. */
-int  imp_csv_text(imp_csv *c, st_buf *out, uint32_t *lines, char *err, size_t errlen);
+/* A record imp_csv_point was given (the last one, or an earlier one of the
+ * same file), whose time it resolved to ts_ns, as imp_csv_record would
+ * append it: for IMP_CSV_TEXT, and to quote a point the storage refused.
+ * Same returns as imp_csv_record. */
+int  imp_csv_text(imp_csv *c, const char *rec, size_t len, int64_t ts_ns, st_buf *out, uint32_t *lines, char *err,
+                  size_t errlen);
 /* The reader's settling of the time format: records after the header, in
  * order, until it returns 1 (format given, detected from this record's time
  * cell as the first row's parse would, or Strata CSV). */

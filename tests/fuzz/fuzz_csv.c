@@ -158,8 +158,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[400], tfmt[136] = "", head_fmt[136] = "";
     if (imp_csv_create(&o, &a, err, sizeof err)) return 0; /* e.g. no such zone here */
     if (imp_csv_create(&o, &rd, err, sizeof err)) abort();
-    st_buf text, ra, rb, head;
+    st_buf text, ra, rb, head, tx2;
     st_buf_init(&text);
+    st_buf_init(&tx2);
     st_buf_init(&ra);
     st_buf_init(&rb);
     st_buf_init(&head);
@@ -233,14 +234,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             if (rc == IMP_CSV_TEXT) {
                 st_buf_clear(&text);
-                rc = imp_csv_text(b, &text, &nl, err, sizeof err);
+                rc = imp_csv_text(b, recs[i], len, ln.ts_ns, &text, &nl, err, sizeof err);
                 outcome_text(&rb, &lo, rc, err, &text);
             } else if (rc == 0 && ln.field_count) {
                 canon_line(&rb, &ln);
                 check_key(&keys, &ln);
-                /* what a refused point is quoted with: its line */
+                /* a refused point is quoted with its line: now, and after
+                 * another record's cells were made (they are made again) */
+                int64_t ts = ln.ts_ns;
                 st_buf_clear(&text);
-                if (imp_csv_text(b, &text, &nl, err, sizeof err) || nl != 1) abort();
+                if (imp_csv_text(b, recs[i], len, ts, &text, &nl, err, sizeof err) || nl != 1) abort();
+                if (i) {
+                    st_buf_clear(&tx2);
+                    (void)imp_csv_text(b, recs[0], (size_t)(ends[0] - recs[0]), 0, &tx2, &nl, err, sizeof err);
+                    st_buf_clear(&tx2);
+                    if (imp_csv_text(b, recs[i], len, ts, &tx2, &nl, err, sizeof err) || nl != 1 || tx2.len != text.len ||
+                        memcmp(tx2.ptr, text.ptr, text.len) != 0)
+                        abort();
+                }
             } else {
                 outcome_text(&rb, &lo, rc, err, &(st_buf){ 0 });
             }
@@ -258,6 +269,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         st_buf_fini(&keys.series[i]);
     }
     st_buf_fini(&text);
+    st_buf_fini(&tx2);
     st_buf_fini(&ra);
     st_buf_fini(&rb);
     st_buf_fini(&head);
