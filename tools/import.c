@@ -56,7 +56,8 @@
  * HTTP (the batch keeps, per line it sends, the CSV row it came from, so
  * server-side rejections name FILE:ROW too), straight to points for
  * --offline (imp_csv_point; the rows it cannot build go through the parser
- * as text). Row errors found by the client (bad time, DST gap...) are
+ * as text; the points of a batch go to the storage batch series by series,
+ * see csv_hold). Row errors found by the client (bad time, DST gap...) are
  * reported with FILE:ROW as the worker meets them and the import goes on;
  * the ten kept are the first in file order whatever the order workers
  * finish in.
