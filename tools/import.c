@@ -1260,6 +1260,22 @@ static int csv_each(imp_worker *x, imp_batch *b, csv_row_fn fn)
     return rc;
 }
 
+/* A record converted with rc (nl lines, err): a row error is reported
+ * (0), nothing to write (0), else its lines counted (1); other codes as
+ * they are. */
+static int csv_row_count(imp_worker *x, int rc, uint32_t nl, const char *err)
+{
+    if (rc == ST_EPARSE) {
+        x->csv_lines++;
+        reject_row(x->r, x->b, csv_row(x), err);
+        return 0;
+    }
+    if (rc || nl == 0) return rc;
+    x->csv_lines += nl;
+    x->b->lines += nl;
+    return 1;
+}
+
 /* HTTP: a record's line into the batch's body, each of its physical lines
  * mapped to the row (the server's errors name FILE:ROW). */
 static int csv_row_text(imp_worker *x, const char *rec, size_t len)
@@ -1269,14 +1285,7 @@ static int csv_row_text(imp_worker *x, const char *rec, size_t len)
     uint32_t nl = 0;
     char err[400];
     int rc = imp_csv_record(x->cv.c, rec, len, &b->body, &nl, err, sizeof err);
-    if (rc == ST_EPARSE) {
-        x->csv_lines++;
-        reject_row(x->r, b, csv_row(x), err);
-        return 0;
-    }
-    if (rc || nl == 0) return rc;
-    x->csv_lines += nl;
-    b->lines += nl;
+    if ((rc = csv_row_count(x, rc, nl, err)) != 1) return rc;
     uint64_t row = csv_row(x);
     for (const char *l = b->body.ptr + before, *e = b->body.ptr + b->body.len; (l = memchr(l, '\n', (size_t)(e - l))) != NULL; l++) {
         if (batch_push_row(b, row)) return ST_ENOMEM;
@@ -1450,7 +1459,6 @@ static int hold_point(imp_worker *x, const lp_line *ln)
  * protocol. */
 static int csv_row_point(imp_worker *x, const char *rec, size_t len)
 {
-    imp_batch *b = x->b;
     lp_line ln;
     uint32_t nl = 0;
     char err[400];
@@ -1466,14 +1474,7 @@ static int csv_row_point(imp_worker *x, const char *rec, size_t len)
     } else if (rc == 0) {
         nl = ln.field_count > 0;
     }
-    if (rc == ST_EPARSE) {
-        x->csv_lines++;
-        reject_row(x->r, b, csv_row(x), err);
-        return 0;
-    }
-    if (rc || nl == 0) return rc;
-    x->csv_lines += nl;
-    b->lines += nl;
+    if ((rc = csv_row_count(x, rc, nl, err)) != 1) return rc;
     if (!text) return quoted ? off_on_line(x, &ln) : hold_point(x, &ln);
     if (x->hold.n && (rc = hold_release(x))) return rc;
     if (!x->csv_lp && lp_parser_create(&x->lo, off_on_line, off_on_error, x, &x->csv_lp)) return ST_ENOMEM;
