@@ -1435,7 +1435,7 @@ static int hold_point(imp_worker *x, const lp_line *ln)
     uint32_t i = (uint32_t)h->n;
     if (!hs) {
         if (grow((void **)&h->series, &h->cap_series, h->nseries + 1, sizeof *h->series) ||
-            grow((void **)&h->tags, &h->cap_tags, h->ntags + ln->tag_count, sizeof *h->tags))
+            grow((void **)&h->tags, &h->cap_tags, h->ntags + ln->tag_count + 1, sizeof *h->tags)) /* never NULL */
             return ST_ENOMEM;
         hs = &h->series[h->nseries];
         *hs = (held_series){ hash, h->keys.len, (uint32_t)ln->key.len, ln->tag_count, h->ntags, ln->measurement, i, i };
