@@ -406,7 +406,9 @@ static int parse_pattern(const char *pat, const char *s, size_t n, int64_t *loca
     if (i != n) return ST_EPARSE;
     if (M < 1 || M > 12 || D < 1 || D > (int64_t)st_days_in_month(Y, (unsigned)M) || h > 23 || mi > 59 || sec > 59)
         return ST_EPARSE;
-    *local_ns = ((st_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + sec) * 1000000000LL) + frac;
+    int64_t secs = st_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + sec;
+    if (secs < ST_TIME_MIN_NS / 1000000000 || secs >= ST_TIME_MAX_NS / 1000000000) return ST_ERANGE;
+    *local_ns = secs * 1000000000 + frac;
     return 0;
 }
 
@@ -420,7 +422,7 @@ static int parse_epoch(const char *s, size_t n, int64_t unit, int64_t *out)
     uint64_t u = 0; /* 19 digits fit: wide arithmetic only past them */
     while (i < n && i - d0 < 19 && s[i] >= '0' && s[i] <= '9') u = u * 10 + (uint64_t)(s[i++] - '0');
     __int128 v = u;
-    while (i < n && s[i] >= '0' && s[i] <= '9') { v = v * 10 + (s[i] - '0'); if (v > ((__int128)1 << 100)) return ST_ERANGE; i++; }
+    while (i < n && s[i] >= '0' && s[i] <= '9') { v = v * 10 + (s[i] - '0'); if (v > ((__int128)1 << 90)) return ST_ERANGE; i++; }
     if (i == d0) return ST_EPARSE;
     v *= unit;
     if (i < n && s[i] == '.') {
@@ -454,8 +456,8 @@ static void amb_reset(imp_csv *c)
 static int local_to_utc(imp_csv *c, int64_t local_ns, int64_t *out, char *err, size_t errlen, const char *s, size_t n)
 {
     if (!c->tz) { *out = local_ns; return 0; }
-    int64_t ls = local_ns >= 0 ? local_ns / 1000000000 : -((-local_ns + 999999999) / 1000000000);
-    int64_t sub = local_ns - ls * 1000000000;
+    int64_t ls = local_ns / 1000000000, sub = local_ns % 1000000000; /* floor: sub in [0, 1e9) */
+    if (sub < 0) { ls--; sub += 1000000000; }
     int64_t u[2];
     int k = st_tz_local_to_utc(c->tz, ls, u);
     int q = (int)(n > 60 ? 60 : n);
@@ -464,7 +466,12 @@ static int local_to_utc(imp_csv *c, int64_t local_ns, int64_t *out, char *err, s
         amb_reset(c);
         return ST_EPARSE;
     }
-    if (k == 1) { amb_reset(c); *out = u[0] * 1000000000 + sub; return 0; }
+    if (k == 1) {
+        amb_reset(c);
+        if (u[0] < ST_TIME_MIN_NS / 1000000000 || u[0] >= ST_TIME_MAX_NS / 1000000000) goto range;
+        *out = u[0] * 1000000000 + sub;
+        return 0;
+    }
     if (!c->amb.known) return IMP_CSV_NEED_CARRY;
     int second = 0;
     if (c->amb.active) {
@@ -482,8 +489,12 @@ static int local_to_utc(imp_csv *c, int64_t local_ns, int64_t *out, char *err, s
     c->amb.active = 1;
     c->amb.second = second;
     c->amb.prev_local_ns = local_ns;
+    if (u[second] < ST_TIME_MIN_NS / 1000000000 || u[second] >= ST_TIME_MAX_NS / 1000000000) goto range;
     *out = u[second] * 1000000000 + sub;
     return 0;
+range:
+    snprintf(err, errlen, "time '%.*s' is out of range", q, s);
+    return ST_EPARSE;
 }
 
 static void detect_time_format(imp_csv *c, const char *s, size_t n)
@@ -493,7 +504,8 @@ static void detect_time_format(imp_csv *c, const char *s, size_t n)
     static const char *const pats[] = { "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y %H:%M:%S",
                                         "%Y/%m/%d %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d" };
     for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
-        if (parse_pattern(pats[i], s, n, &t) == 0) {
+        int rc = parse_pattern(pats[i], s, n, &t);
+        if (rc == 0 || rc == ST_ERANGE) { /* the form matches (a row tells the range) */
             c->tf = TF_PATTERN;
             snprintf(c->pattern, sizeof c->pattern, "%s", pats[i]);
             return;
@@ -523,8 +535,9 @@ static int parse_time(imp_csv *c, const char *s, size_t n, int64_t *out, char *e
         if (rc) snprintf(err, errlen, "time '%.*s' is not an epoch number", q, s);
         return rc ? ST_EPARSE : 0;
     case TF_PATTERN:
-        if (parse_pattern(c->pattern, s, n, &local)) {
-            snprintf(err, errlen, "time '%.*s' does not match %s", q, s, c->pattern);
+        if ((rc = parse_pattern(c->pattern, s, n, &local))) {
+            if (rc == ST_ERANGE) snprintf(err, errlen, "time '%.*s' is out of range", q, s);
+            else snprintf(err, errlen, "time '%.*s' does not match %s", q, s, c->pattern);
             return ST_EPARSE;
         }
         return local_to_utc(c, local, out, err, errlen, s, n);
