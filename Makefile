@@ -101,6 +101,13 @@ $(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/r
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libstrata.a $(LLHTTP_OBJ)
 	$(Q)$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
+# fuzz_csv also links strata import's CSV converter (tools/import_csv.c).
+$(BUILD)/tests/fuzz/replay_csv: $(BUILD)/tests/fuzz/fuzz_csv.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/tools/import_csv.o $(BUILD)/libstrata.a $(LLHTTP_OBJ)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/fuzz/fuzz_csv: $(BUILD)/tests/fuzz/fuzz_csv.o $(BUILD)/tools/import_csv.o $(BUILD)/libstrata.a $(LLHTTP_OBJ)
+	$(Q)$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
 $(BUILD)/bench/%: $(BUILD)/tools/bench/%.o $(BUILD)/libstrata.a $(LLHTTP_OBJ)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)

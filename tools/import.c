@@ -9,7 +9,10 @@
  *
  * Data flow: the reader (main thread) pulls batches from a batch source and
  * puts them on a bounded queue; --workers sender threads, each with its own
- * keep-alive connection (tools/httpc.h), take the next batch and POST it.
+ * keep-alive connection (tools/httpc.h), take the next batch (converting a
+ * CSV batch first) and POST it. --offline: the workers parse (or convert)
+ * their batches in parallel and apply them to the storage engine in read
+ * order.
  * Batches come from a fixed pool of 2 * workers + 1 buffers, so memory stays
  * near that many times --batch-bytes whatever the input size.
  *
@@ -43,11 +46,30 @@
  * 403, 404, 413, other 400s) stops the import.
  *
  * CSV: --format csv|strata-csv, or detected per file from its first line (a
- * header with a time column; Strata's own export header). tools/import_csv.c
- * turns each record into line protocol; the batch keeps, per line it sent,
- * the CSV row it came from, so server-side rejections name FILE:ROW too.
- * Row errors found by the client (bad time, DST gap...) are reported the
- * same way and the import goes on.
+ * header with a time column; Strata's own export header). The reader only
+ * cuts: it reads the header and settles the time format with the file's
+ * imp_csv (tools/import_csv.c), then fills batches with whole records as
+ * read (raw), cut where imp_csv_cut cuts (a quoted cell may hold LFs):
+ * without a '"' near, whole lines go in one copy. Each batch carries the
+ * header record, the time format and its first record's row. The workers
+ * convert in parallel, each with its own converter: to line protocol for
+ * HTTP (the batch keeps, per line it sends, the CSV row it came from, so
+ * server-side rejections name FILE:ROW too), straight to points for
+ * --offline (imp_csv_point; the rows it cannot build go through the parser
+ * as text; the points of a batch go to the storage batch series by series,
+ * see csv_hold). Row errors found by the client (bad time, DST gap...) are
+ * reported with FILE:ROW as the worker meets them and the import goes on;
+ * the ten kept are the first in file order whatever the order workers
+ * finish in.
+ * The autumn hour that repeats is resolved in file order (import_csv.c):
+ * each batch starts with that state unknown (but a file's first), and a
+ * batch that finishes converting leaves its end state in a ring of imp_run,
+ * folded in batch order (a batch no row of which touched it passes the
+ * state on). A row in a repeated hour before any row of its batch has
+ * cleared the state waits until every batch before has converted, then
+ * takes the folded state. Only a --timezone with DST can ask, and only
+ * when a batch starts inside a repeated hour; batches before it never wait
+ * for a later one, so the wait ends.
  *
  * Progress: on a terminal (stderr) a ticker thread redraws bytes done/total
  * (the compressed position for compressed input), rows, rows/s and ETA at
@@ -114,6 +136,7 @@ enum { EXIT_OK = 0, EXIT_REJECTED = 1, EXIT_USAGE = 2, EXIT_SERVER = 3, EXIT_INT
 enum { FMT_AUTO, FMT_LP, FMT_CSV, FMT_STRATA };
 #define IMP_RING 1024 /* > the most batches in flight (2 * 256 workers + 1) */
 #define IMP_STATE_SUFFIX ".strata-import-state"
+#define IMP_TFMT_CAP 136 /* a time format: "epoch-ns", "rfc3339" or a pattern (< 128 bytes) */
 
 static volatile sig_atomic_t g_sigint;
 static void on_sigint(int sig) { (void)sig; g_sigint = 1; }
@@ -131,23 +154,54 @@ typedef struct imp_batch {
     uint64_t off_end;       /* decompressed offset in the file after the batch */
     uint64_t *rows;         /* owned, CSV only: source row of each physical body line */
     size_t nrows, rows_cap;
+    /* CSV: the reader cuts whole records into raw; a worker converts them
+     * (to body for HTTP, to points for --offline) with a converter made
+     * from head and tfmt. */
+    int fmt;                /* FMT_LP, FMT_CSV or FMT_STRATA */
+    st_buf raw;             /* owned: whole CSV records, as read (the last may lack its LF at the end of a file) */
+    uint64_t raw_row;       /* physical line number of raw's first record in the file */
+    st_buf head;            /* owned: the file's header record */
+    char tfmt[IMP_TFMT_CAP]; /* the file's time format (imp_csv_time_format); "" = not settled */
+    int file_first;         /* the file's first batch: the autumn-hour state starts clear */
     struct imp_batch *next; /* queue / free list link */
 } imp_batch;
 
 static void batch_reset(imp_batch *b)
 {
     st_buf_clear(&b->body);
+    st_buf_clear(&b->raw);
+    st_buf_clear(&b->head);
     b->file = NULL;
-    b->file_index = b->first_line = b->phys_lines = b->lines = b->seq = b->off_end = 0;
+    b->file_index = b->first_line = b->phys_lines = b->lines = b->seq = b->off_end = b->raw_row = 0;
     b->nrows = 0;
+    b->fmt = FMT_LP;
+    b->tfmt[0] = 0;
+    b->file_first = 0;
     b->next = NULL;
 }
 
 static void batch_free(imp_batch *b)
 {
     st_buf_fini(&b->body);
+    st_buf_fini(&b->raw);
+    st_buf_fini(&b->head);
     st_free(b->rows);
     st_free(b);
+}
+
+/* Drop the bytes of b past len. */
+static void buf_cut(st_buf *b, size_t len)
+{
+    b->len = len;
+    if (b->ptr) b->ptr[len] = 0;
+}
+
+/* LFs in [p, end). */
+static uint64_t count_lf(const char *p, const char *end)
+{
+    uint64_t n = 0;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) { n++; p++; }
+    return n;
 }
 
 static int batch_push_row(imp_batch *b, uint64_t row)
@@ -184,9 +238,6 @@ struct imp_source {
     uint64_t bytes;  /* input bytes (after decompression) */
     uint64_t files;  /* files opened */
     _Atomic uint64_t raw_done; /* input position for the progress line */
-    /* A row the client rejects (CSV); called on the reader thread. */
-    void (*row_error)(void *arg, const imp_batch *b, uint64_t row, const char *msg);
-    void *row_arg;
 };
 
 /* ---- input: a file or stdin, plain / gzip / zstd ---- */
@@ -368,9 +419,13 @@ typedef struct lp_source {
     int fmt;               /* FMT_* asked for */
     int file_fmt;          /* FMT_LP / FMT_CSV / FMT_STRATA of the open file */
     const imp_csv_opts *csvo; /* borrowed */
-    imp_csv *csv;          /* owned: the open CSV file's converter */
+    imp_csv *csv;          /* owned: the open CSV file's header, time format and record cutter */
     int csv_header_done;
-    st_buf rec;            /* owned: the CSV record being cut */
+    int csv_settled;       /* its time format is settled: whole lines may go in one copy */
+    st_buf head;           /* owned: its header record */
+    int in_rec;            /* a CSV record is partly in the batch's raw (from rec_start) */
+    size_t rec_start;
+    int file_first;        /* no batch of the open file returned yet */
     uint64_t skip_until;   /* resume: drop lines ending at or before this offset */
     uint64_t raw_closed;   /* raw bytes of the files already read */
 } lp_source;
@@ -380,7 +435,7 @@ static void lp_source_destroy(imp_source *s)
     lp_source *ls = (lp_source *)s;
     if (ls->in_open) in_close(&ls->in);
     imp_csv_destroy(ls->csv);
-    st_buf_fini(&ls->rec);
+    st_buf_fini(&ls->head);
     st_free(ls->chunk);
     st_free(ls);
 }
@@ -464,40 +519,99 @@ static size_t take_lines(lp_source *ls, imp_batch *b, const char *p, const char 
     return (size_t)(p - run);
 }
 
-/* A whole CSV record is in ls->rec; end_off is the offset after its LF. */
+/* A whole CSV record is in the batch's raw from rec_start (with its LF,
+ * unless the file ended); end_off is the file offset after it. The header
+ * goes to the file's imp_csv and head, not to raw; records the resume
+ * point covers are dropped; records until the time format is settled are
+ * shown to the imp_csv (imp_csv_detect). Rows count physical lines. */
 static int finish_record(lp_source *ls, imp_batch *b, uint64_t end_off)
 {
     imp_source *s = &ls->base;
-    uint64_t row = ls->line_no, phys = 1;
-    if (ls->rec.ptr)
-        for (const char *x = ls->rec.ptr, *e = x + ls->rec.len; (x = memchr(x, '\n', (size_t)(e - x))) != NULL; x++) phys++;
-    ls->line_no += phys;
-    int header = !ls->csv_header_done;
-    ls->csv_header_done = 1;
-    if (!header && end_off <= ls->skip_until) { st_buf_clear(&ls->rec); return 0; }
-    size_t before = b->body.len;
-    uint32_t nl = 0;
-    char err[400];
-    int rc = imp_csv_record(ls->csv, ls->rec.ptr ? ls->rec.ptr : "", ls->rec.len, &b->body, &nl, err, sizeof err);
-    st_buf_clear(&ls->rec);
-    if (rc == ST_EPARSE) {
-        s->lines++;
-        if (s->row_error) s->row_error(s->row_arg, b, row, err);
-        return 0;
-    }
-    if (rc == ST_EINVAL) {
-        snprintf(s->errmsg, sizeof s->errmsg, "%s:%" PRIu64 ": %s", ls->in.name, row, err);
+    const char *rec = b->raw.ptr + ls->rec_start;
+    size_t len = b->raw.len - ls->rec_start;
+    if (len && rec[len - 1] == '\n') len--;
+    uint64_t row = ls->line_no;
+    ls->line_no += 1 + count_lf(rec, rec + len);
+    ls->in_rec = 0;
+    if (!ls->csv_header_done) {
+        ls->csv_header_done = 1;
+        uint32_t nl = 0;
+        char err[400];
+        st_buf_clear(&ls->head);
+        int rc = st_buf_append(&ls->head, rec, len) ? ST_ENOMEM : imp_csv_record(ls->csv, rec, len, &b->body, &nl, err, sizeof err);
+        buf_cut(&b->raw, ls->rec_start);
+        if (rc == ST_EINVAL) snprintf(s->errmsg, sizeof s->errmsg, "%s:%" PRIu64 ": %s", ls->in.name, row, err);
+        else if (rc) snprintf(s->errmsg, sizeof s->errmsg, "out of memory");
+        ls->csv_settled = imp_csv_detect(ls->csv, "", 0);
         return rc;
     }
-    if (rc) { snprintf(s->errmsg, sizeof s->errmsg, "out of memory"); return rc; }
-    if (nl == 0) return 0;
-    b->lines += nl;
-    s->lines += nl;
-    for (const char *x = b->body.ptr + before, *e = b->body.ptr + b->body.len; (x = memchr(x, '\n', (size_t)(e - x))) != NULL; x++) {
-        if (batch_push_row(b, row)) { snprintf(s->errmsg, sizeof s->errmsg, "out of memory"); return ST_ENOMEM; }
-        b->phys_lines++;
+    if (end_off <= ls->skip_until) { buf_cut(&b->raw, ls->rec_start); return 0; }
+    if (!ls->csv_settled) ls->csv_settled = imp_csv_detect(ls->csv, rec, len);
+    return 0;
+}
+
+/* CSV bytes at [p, end) into the batch's raw, whole records only, and
+ * *took the bytes consumed. Once the time format is settled, with no
+ * record open and the resume point behind, the whole lines before the next
+ * '"' go in one copy (without quotes every LF ends a record), up to the
+ * batch's size; otherwise one record (or the part of it in this chunk),
+ * cut with imp_csv_cut, the way the workers cut raw again. */
+static int take_csv(lp_source *ls, imp_batch *b, const char *p, const char *end, size_t *took)
+{
+    imp_source *s = &ls->base;
+    if (!ls->in_rec && ls->csv_settled && ls->chunk_base + ls->chunk_off >= ls->skip_until) {
+        size_t room = ls->batch_bytes > b->raw.len ? ls->batch_bytes - b->raw.len : 0;
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        const char *lim = q ? q : end;
+        const char *lf = NULL;
+        if (room < (size_t)(lim - p)) {
+            lf = memrchr(p, '\n', room);
+            if (!lf) lf = memchr(p + room, '\n', (size_t)(lim - p - (ptrdiff_t)room));
+        } else {
+            lf = memrchr(p, '\n', (size_t)(lim - p));
+        }
+        if (lf) {
+            *took = (size_t)(lf + 1 - p);
+            if (b->raw.len == 0) b->raw_row = ls->line_no;
+            if (st_buf_append(&b->raw, p, *took)) goto nomem;
+            ls->line_no += count_lf(p, lf + 1);
+            return 0;
+        }
+    }
+    if (!ls->in_rec) {
+        ls->in_rec = 1;
+        ls->rec_start = b->raw.len;
+        if (b->raw.len == 0) b->raw_row = ls->line_no;
+    }
+    const char *lf = imp_csv_cut(ls->csv, p, end);
+    *took = lf ? (size_t)(lf + 1 - p) : (size_t)(end - p);
+    if (st_buf_append(&b->raw, p, *took)) goto nomem;
+    if (lf) return finish_record(ls, b, ls->chunk_base + ls->chunk_off + *took);
+    if (b->raw.len - ls->rec_start > IMP_MAX_LINE_BYTES) {
+        snprintf(s->errmsg, sizeof s->errmsg, "%s:%" PRIu64 ": CSV record longer than %u bytes (unbalanced quote?)",
+                 ls->in.name, ls->line_no, IMP_MAX_LINE_BYTES);
+        return ST_ETOOLARGE;
     }
     return 0;
+nomem:
+    snprintf(s->errmsg, sizeof s->errmsg, "out of memory");
+    return ST_ENOMEM;
+}
+
+/* What a CSV batch carries for the worker's converter. 1 (a batch), or
+ * ST_ENOMEM. */
+static int seal_csv(lp_source *ls, imp_batch *b)
+{
+    b->fmt = ls->file_fmt;
+    b->file_first = ls->file_first;
+    ls->file_first = 0;
+    if (!imp_csv_time_format(ls->csv, b->tfmt, sizeof b->tfmt)) b->tfmt[0] = 0;
+    st_buf_clear(&b->head);
+    if (ls->head.len && st_buf_append(&b->head, ls->head.ptr, ls->head.len)) {
+        snprintf(ls->base.errmsg, sizeof ls->base.errmsg, "out of memory");
+        return ST_ENOMEM;
+    }
+    return 1;
 }
 
 static void note_progress(lp_source *ls)
@@ -543,8 +657,8 @@ static int open_next_file(lp_source *ls)
     ls->file_fmt = f;
     imp_csv_destroy(ls->csv);
     ls->csv = NULL;
-    st_buf_clear(&ls->rec);
-    ls->csv_header_done = 0;
+    ls->csv_header_done = ls->csv_settled = ls->in_rec = 0;
+    ls->file_first = 1;
     if (f != FMT_LP) {
         imp_csv_opts o = *ls->csvo;
         o.strata = f == FMT_STRATA;
@@ -580,34 +694,31 @@ static int lp_source_next(imp_source *s, imp_batch *b)
                     if (b->body.len > ls->line_start) {
                         if (finish_line(ls, b, end)) goto nomem;
                     }
-                } else if (ls->rec.len) {
+                } else if (ls->in_rec) {
                     if ((rc = finish_record(ls, b, end))) return rc;
                 }
                 ls->raw_closed += ls->in.raw_read;
                 in_close(&ls->in);
                 ls->in_open = 0;
                 b->off_end = end;
+                if (ls->file_fmt != FMT_LP && b->raw.len > 0) return seal_csv(ls, b);
                 if (b->lines > 0) return 1;
-                batch_reset(b); /* only blank or comment lines: nothing to send */
+                batch_reset(b); /* only blank or comment lines (or no CSV record): nothing to send */
                 continue;
             }
         }
         while (ls->chunk_off < ls->chunk_len) {
             const char *p = ls->chunk + ls->chunk_off, *end = ls->chunk + ls->chunk_len;
             if (ls->file_fmt != FMT_LP) {
-                const char *lf = imp_csv_cut(ls->csv, p, end);
-                const char *stop = lf ? lf : end;
-                if (st_buf_append(&ls->rec, p, (size_t)(stop - p))) goto nomem;
-                ls->chunk_off += (size_t)(stop - p) + (lf ? 1 : 0);
-                if (!lf) {
-                    if (ls->rec.len > IMP_MAX_LINE_BYTES) {
-                        snprintf(s->errmsg, sizeof s->errmsg, "%s:%" PRIu64 ": CSV record longer than %u bytes (unbalanced quote?)",
-                                 ls->in.name, ls->line_no, IMP_MAX_LINE_BYTES);
-                        return ST_ETOOLARGE;
-                    }
-                    break;
+                size_t took = 0;
+                rc = take_csv(ls, b, p, end, &took);
+                ls->chunk_off += took;
+                if (rc) return rc;
+                if (b->raw.len >= ls->batch_bytes && !ls->in_rec) {
+                    b->off_end = ls->chunk_base + ls->chunk_off;
+                    return seal_csv(ls, b);
                 }
-                if ((rc = finish_record(ls, b, ls->chunk_base + ls->chunk_off))) return rc;
+                continue;
             } else {
                 size_t took = 0;
                 if (b->body.len == ls->line_start && ls->chunk_base + ls->chunk_off >= ls->skip_until)
@@ -663,7 +774,7 @@ static int lp_source_create(char **files, int nfiles, size_t batch_bytes, int64_
     ls->csvo = csvo;
     ls->skip_until = skip_until;
     ls->stamp_lines = stamp_lines;
-    st_buf_init(&ls->rec);
+    st_buf_init(&ls->head);
     ls->in.fd = -1;
     *out = &ls->base;
     return 0;
@@ -686,6 +797,7 @@ typedef struct imp_opts {
     stor *storage;       /* --offline: the data directory's engine (owned by main) */
     uint64_t db_id;
     const char *quality_field;
+    const imp_csv_opts *csvo; /* borrowed: the CSV options (workers make their converters with them) */
 } imp_opts;
 
 typedef struct imp_error {
@@ -717,6 +829,17 @@ typedef struct imp_run {
     uint64_t watermark;      /* every line below this offset is acknowledged */
     uint8_t wm_done[IMP_RING];
     uint64_t wm_end[IMP_RING];
+    /* CSV rows read (under mu): the workers count them as they convert */
+    uint64_t csv_lines;
+    /* The autumn-hour state from chunk to chunk (under mu): carry is the
+     * state after every batch below carry_next, whose conversion is the
+     * first not done; a converted batch leaves its end state in the ring
+     * (known = 0: it did not touch the state). */
+    pthread_cond_t cv_carry; /* carry_next moved, or stop */
+    uint64_t carry_next;
+    imp_csv_carry carry;
+    uint8_t carry_done[IMP_RING];
+    imp_csv_carry carry_out[IMP_RING];
 } imp_run;
 
 /* Batch seq was acknowledged (written, or partly rejected). Under mu. */
@@ -747,7 +870,43 @@ static void set_fatal(imp_run *r, int code, const char *fmt, ...)
     pthread_cond_broadcast(&r->cv_work);
     pthread_cond_broadcast(&r->cv_free);
     pthread_cond_broadcast(&r->cv_apply);
+    pthread_cond_broadcast(&r->cv_carry);
     pthread_mutex_unlock(&r->mu);
+}
+
+/* Batch seq is converted, leaving the autumn-hour state out (every batch
+ * says so once, CSV or not: the ones that are not pass the state on). */
+static void carry_publish(imp_run *r, uint64_t seq, const imp_csv_carry *out)
+{
+    pthread_mutex_lock(&r->mu);
+    if (seq >= r->carry_next && seq - r->carry_next < IMP_RING) { /* else cannot happen: the pool is smaller */
+        r->carry_done[seq % IMP_RING] = 1;
+        r->carry_out[seq % IMP_RING] = *out;
+    }
+    while (r->carry_done[r->carry_next % IMP_RING]) {
+        const imp_csv_carry *c = &r->carry_out[r->carry_next % IMP_RING];
+        if (c->known) r->carry = *c;
+        r->carry_done[r->carry_next % IMP_RING] = 0;
+        r->carry_next++;
+    }
+    pthread_cond_broadcast(&r->cv_carry);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* The state after every batch before seq, once they are converted (rare:
+ * only a chunk whose first rows fall in a repeated hour asks). -1 when the
+ * import stops first. The batches before seq were all taken off the queue
+ * before it, and their workers publish before they wait for anything but
+ * earlier batches: this cannot deadlock. */
+static int carry_wait(imp_run *r, uint64_t seq, imp_csv_carry *in)
+{
+    pthread_mutex_lock(&r->mu);
+    while (r->carry_next < seq && !atomic_load(&r->stop)) pthread_cond_wait(&r->cv_carry, &r->mu);
+    int stopped = atomic_load(&r->stop);
+    *in = r->carry;
+    pthread_mutex_unlock(&r->mu);
+    in->known = 1;
+    return stopped ? -1 : 0;
 }
 
 /* Keep the IMP_MAX_ERRORS errors that come first in the input. Under mu. */
@@ -939,23 +1098,227 @@ static void put_free(imp_run *r, imp_batch *b)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* ---- --offline: parse the batch and write it into the storage engine ---- */
+/* A row the client rejects (CSV: a bad time, a DST gap...). */
+static void reject_row(imp_run *r, const imp_batch *b, uint64_t row, const char *msg)
+{
+    pthread_mutex_lock(&r->mu);
+    r->rejected++;
+    add_error(r, b, row, msg, strlen(msg));
+    pthread_mutex_unlock(&r->mu);
+}
 
-typedef struct off_ctx {
+/* ---- the worker's context ---- */
+
+/* A worker's CSV converter, made again when a batch of another file comes
+ * (or one whose time format was settled since). */
+typedef struct csv_conv {
+    imp_csv *c;             /* owned */
+    uint64_t file_index;
+    char tfmt[IMP_TFMT_CAP];
+    st_buf text;            /* owned scratch: a row as line protocol */
+    st_buf quote;           /* owned scratch: a refused point's line */
+} csv_conv;
+
+/* --offline CSV: the points built straight from cells are held back, then
+ * added to the storage batch series by series, each series' points in file
+ * order. The head appends a point to its series' columns: points of one
+ * series in a row find those columns in cache, where rows of a CSV file
+ * usually cycle through all their series. The result is the same (points
+ * of different series do not meet). A series' key and tags are kept once,
+ * each point's fields and time; slices point into the batch's raw, the
+ * options and the converter's header, which outlive the batch. A row with
+ * a quote (cells in the converter's scratch) or one that goes as text lets
+ * the held points go first, so order holds around it. */
+#define HOLD_MAX 4096 /* points held at most (memory: about 500 bytes each) */
+
+typedef struct held_pt {
+    uint32_t series, next;  /* next: the series' next held point, UINT32_MAX = none */
+    size_t field_off;       /* in hold.fields */
+    uint32_t nf;
+    uint8_t has_quality;
+    uint32_t quality;
+    int64_t ts_ns;
+    const char *rec;        /* its record, to word a refusal */
+    size_t rec_len;
+    uint64_t row;
+} held_pt;
+
+typedef struct held_series {
+    uint64_t hash;          /* lp_key_hash of the key */
+    size_t key_off;         /* in hold.keys */
+    uint32_t key_len, nt;
+    size_t tag_off;         /* in hold.tags */
+    st_slice measurement;
+    uint32_t first, last;
+} held_series;
+
+typedef struct csv_hold {
+    held_pt *pts;           /* owned, each array below too */
+    size_t n, cap;
+    held_series *series;
+    size_t nseries, cap_series;
+    uint32_t *slots;        /* series index + 1 by key hash, 0 = empty; cap_slots a power of two */
+    size_t cap_slots;
+    lp_tag *tags;
+    size_t ntags, cap_tags;
+    lp_field *fields;
+    size_t nfields, cap_fields;
+    st_buf keys;
+} csv_hold;
+
+typedef struct imp_worker {
     imp_run *r;
-    imp_batch *b;
+    imp_batch *b;           /* the batch being handled */
+    csv_conv cv;
+    uint64_t csv_lines;     /* CSV rows read in this batch (the summary's "read") */
+    const char *rec;        /* CSV: the record being converted (in the batch's raw); NULL: line protocol */
+    size_t rec_len;
+    const held_pt *held;    /* --offline CSV: the held point being added (errors name its row) */
+    csv_hold hold;
+    const char *row_pos;    /* CSV: a record start at or before rec ... */
+    uint64_t row_no;        /* ... and its row: rows are counted only as far as needed */
+    /* --offline */
     stor_batch *sb;
     uint64_t bad;
+    lp_opts lo;
+    lp_parser *csv_lp;      /* owned: parses the CSV rows that go as text */
     lpstor adapt;           /* owned: lines -> the batch */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv_done;
     int done, status;
-} off_ctx;
+} imp_worker;
 
-static void off_error(off_ctx *x, uint64_t lineno, const char *msg, size_t len)
+/* ---- CSV: a worker converts a batch's records ---- */
+
+/* The worker's converter, ready for b's file. 0, or ST_ECLOSED (fatal set). */
+static int csv_conv_for(imp_worker *x, const imp_batch *b)
 {
+    csv_conv *cv = &x->cv;
+    if (cv->c && cv->file_index == b->file_index && strcmp(cv->tfmt, b->tfmt) == 0) return 0;
+    imp_csv_destroy(cv->c);
+    cv->c = NULL;
+    imp_csv_opts o = *x->r->o->csvo;
+    o.strata = b->fmt == FMT_STRATA;
+    if (b->tfmt[0]) o.time_format = b->tfmt;
+    char err[400];
+    uint32_t nl;
+    int rc = imp_csv_create(&o, &cv->c, err, sizeof err);
+    if (!rc) rc = imp_csv_record(cv->c, b->head.ptr ? b->head.ptr : "", b->head.len, &cv->text, &nl, err, sizeof err);
+    if (rc) {
+        set_fatal(x->r, EXIT_REJECTED, "%s: %s", b->file, rc == ST_ENOMEM ? "out of memory" : err);
+        return ST_ECLOSED;
+    }
+    cv->file_index = b->file_index;
+    snprintf(cv->tfmt, sizeof cv->tfmt, "%s", b->tfmt);
+    return 0;
+}
+
+typedef int (*csv_row_fn)(imp_worker *x, const char *rec, size_t len);
+
+/* The row (physical line in the file) of the record being converted. */
+static uint64_t csv_row(imp_worker *x)
+{
+    x->row_no += count_lf(x->row_pos, x->rec);
+    x->row_pos = x->rec;
+    return x->row_no;
+}
+
+/* Each record of b's raw in order to fn (csv_row tells its row). A row in a repeated autumn hour at the start of a
+ * chunk waits for the state the chunks before leave. The batch's own end
+ * state is published once its records are through (a converter that
+ * cannot be made stops the import, which wakes any waiter). 0, ST_ECLOSED
+ * (stopped) or fn's error. */
+static int csv_each(imp_worker *x, imp_batch *b, csv_row_fn fn)
+{
+    int rc = csv_conv_for(x, b);
+    if (rc) return rc;
+    imp_csv *c = x->cv.c;
+    imp_csv_carry in = { .known = b->file_first };
+    imp_csv_carry_set(c, &in);
+    imp_csv_cut_reset(c);
+    const char *p = b->raw.ptr, *end = p + b->raw.len;
+    x->row_pos = p;
+    x->row_no = b->raw_row;
+    while (p < end && !rc) {
+        const char *lf = imp_csv_cut(c, p, end);
+        const char *e = lf ? lf : end;
+        x->rec = p;
+        x->rec_len = (size_t)(e - p);
+        rc = fn(x, p, (size_t)(e - p));
+        if (rc == IMP_CSV_NEED_CARRY) {
+            rc = carry_wait(x->r, b->seq, &in) ? ST_ECLOSED : 0;
+            if (!rc) {
+                imp_csv_carry_set(c, &in);
+                rc = fn(x, p, (size_t)(e - p));
+            }
+        }
+        p = lf ? lf + 1 : end;
+    }
+    imp_csv_carry out;
+    imp_csv_carry_get(c, &out);
+    carry_publish(x->r, b->seq, &out);
+    return rc;
+}
+
+/* A record converted with rc (nl lines, err): a row error is reported
+ * (0), nothing to write (0), else its lines counted (1); other codes as
+ * they are. */
+static int csv_row_count(imp_worker *x, int rc, uint32_t nl, const char *err)
+{
+    if (rc == ST_EPARSE) {
+        x->csv_lines++;
+        reject_row(x->r, x->b, csv_row(x), err);
+        return 0;
+    }
+    if (rc || nl == 0) return rc;
+    x->csv_lines += nl;
+    x->b->lines += nl;
+    return 1;
+}
+
+/* HTTP: a record's line into the batch's body, each of its physical lines
+ * mapped to the row (the server's errors name FILE:ROW). */
+static int csv_row_text(imp_worker *x, const char *rec, size_t len)
+{
+    imp_batch *b = x->b;
+    size_t before = b->body.len;
+    uint32_t nl = 0;
+    char err[400];
+    int rc = imp_csv_record(x->cv.c, rec, len, &b->body, &nl, err, sizeof err);
+    if ((rc = csv_row_count(x, rc, nl, err)) != 1) return rc;
+    uint64_t row = csv_row(x);
+    for (const char *l = b->body.ptr + before, *e = b->body.ptr + b->body.len; (l = memchr(l, '\n', (size_t)(e - l))) != NULL; l++) {
+        if (batch_push_row(b, row)) return ST_ENOMEM;
+        b->phys_lines++;
+    }
+    return 0;
+}
+
+/* HTTP: the batch's records as line protocol in its body. 0 to send it, 1
+ * when no line came out (acknowledged here: nothing to send), ST_ECLOSED. */
+static int csv_to_body(imp_worker *x, imp_batch *b)
+{
+    imp_run *r = x->r;
+    x->b = b;
+    x->csv_lines = 0;
+    int rc = csv_each(x, b, csv_row_text);
+    if (rc && rc != ST_ECLOSED) set_fatal(r, EXIT_REJECTED, "%s", st_strerror(rc));
+    if (rc) return ST_ECLOSED;
+    pthread_mutex_lock(&r->mu);
+    r->csv_lines += x->csv_lines;
+    if (b->lines == 0) wm_ack(r, b);
+    pthread_mutex_unlock(&r->mu);
+    return b->lines == 0;
+}
+
+/* ---- --offline: parse the batch and write it into the storage engine ---- */
+
+static void off_error(imp_worker *x, uint64_t lineno, const char *msg, size_t len)
+{
+    uint64_t row = x->held ? x->held->row : x->rec ? csv_row(x)
+                 : batch_row(x->b, x->b->first_line + (lineno ? lineno - 1 : 0));
     pthread_mutex_lock(&x->r->mu);
-    add_error(x->r, x->b, batch_row(x->b, x->b->first_line + (lineno ? lineno - 1 : 0)), msg, len);
+    add_error(x->r, x->b, row, msg, len);
     pthread_mutex_unlock(&x->r->mu);
     x->bad++;
 }
@@ -968,48 +1331,190 @@ static int off_on_error(void *ctx, uint64_t lineno, st_slice msg)
 
 static int off_on_line(void *ctx, const lp_line *ln)
 {
-    off_ctx *x = ctx;
+    imp_worker *x = ctx;
     char msg[512];
     uint32_t dropped = 0;
     int rc = lpstor_add(&x->adapt, x->sb, ln, msg, sizeof msg, &dropped);
     if (rc == LPSTOR_BAD_NAME || rc == LPSTOR_REFUSED) {
+        st_slice raw = ln->raw;
+        if (raw.len == 0 && x->rec) {
+            /* a point imp_csv_point built: quote its line as the text way would */
+            char err[400];
+            uint32_t nl;
+            st_buf_clear(&x->cv.quote);
+            if (imp_csv_text(x->cv.c, x->held ? x->held->rec : x->rec, x->held ? x->held->rec_len : x->rec_len, ln->ts_ns,
+                             &x->cv.quote, &nl, err, sizeof err) == 0 && x->cv.quote.len)
+                raw = (st_slice){ x->cv.quote.ptr, x->cv.quote.len - 1 };
+        }
         char full[700];
-        int n = snprintf(full, sizeof full, "unable to write '%.*s': %s", (int)(ln->raw.len > 120 ? 120 : ln->raw.len),
-                         ln->raw.ptr, msg);
+        int n = snprintf(full, sizeof full, "unable to write '%.*s': %s", (int)(raw.len > 120 ? 120 : raw.len), raw.ptr,
+                         msg);
         off_error(x, ln->lineno, full, (size_t)n < sizeof full ? (size_t)n : sizeof full - 1);
         return 0;
     }
     return rc;
 }
 
+/* Room for n more elements in an array of cap (doubling). */
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    void *p = st_realloc(*arr, c * elem);
+    if (!p) return ST_ENOMEM;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+static void hold_clear(csv_hold *h)
+{
+    if (h->nseries) memset(h->slots, 0, h->cap_slots * sizeof *h->slots);
+    h->n = h->nseries = h->ntags = h->nfields = 0;
+    st_buf_clear(&h->keys);
+}
+
+/* The held points into the storage batch, series by series. */
+static int hold_release(imp_worker *x)
+{
+    csv_hold *h = &x->hold;
+    int rc = 0;
+    for (size_t s = 0; s < h->nseries && !rc; s++) {
+        const held_series *hs = &h->series[s];
+        lp_line ln = { .measurement = hs->measurement, .tags = h->tags + hs->tag_off, .tag_count = hs->nt, .has_ts = 1,
+                       .key = { h->keys.ptr + hs->key_off, hs->key_len }, .key_hash = hs->hash };
+        for (uint32_t i = hs->first; i != UINT32_MAX && !rc; i = h->pts[i].next) {
+            const held_pt *p = &h->pts[i];
+            ln.fields = h->fields + p->field_off;
+            ln.field_count = p->nf;
+            ln.ts_ns = p->ts_ns;
+            ln.quality = p->quality;
+            ln.has_quality = p->has_quality;
+            x->held = p;
+            rc = off_on_line(x, &ln);
+        }
+    }
+    x->held = NULL;
+    hold_clear(h);
+    return rc;
+}
+
+/* Hold a point built from the record being converted (no quoted cell). */
+static int hold_point(imp_worker *x, const lp_line *ln)
+{
+    csv_hold *h = &x->hold;
+    int rc;
+    if (h->n == HOLD_MAX && (rc = hold_release(x))) return rc;
+    if ((h->nseries + 1) * 2 > h->cap_slots) { /* more slots: place the series again */
+        size_t cap = h->cap_slots ? h->cap_slots * 2 : 256;
+        uint32_t *sl = st_calloc(cap, sizeof *sl);
+        if (!sl) return ST_ENOMEM;
+        for (size_t s = 0; s < h->nseries; s++) {
+            size_t k = (size_t)h->series[s].hash & (cap - 1);
+            while (sl[k]) k = (k + 1) & (cap - 1);
+            sl[k] = (uint32_t)s + 1;
+        }
+        st_free(h->slots);
+        h->slots = sl;
+        h->cap_slots = cap;
+    }
+    if (grow((void **)&h->pts, &h->cap, h->n + 1, sizeof *h->pts) ||
+        grow((void **)&h->fields, &h->cap_fields, h->nfields + ln->field_count, sizeof *h->fields))
+        return ST_ENOMEM;
+    uint64_t hash = lp_key_hash(ln->key.ptr, ln->key.len);
+    size_t k = (size_t)hash & (h->cap_slots - 1);
+    held_series *hs = NULL;
+    for (; h->slots[k]; k = (k + 1) & (h->cap_slots - 1)) {
+        held_series *c = &h->series[h->slots[k] - 1];
+        if (c->hash == hash && c->key_len == ln->key.len && memcmp(h->keys.ptr + c->key_off, ln->key.ptr, ln->key.len) == 0) {
+            hs = c;
+            break;
+        }
+    }
+    uint32_t i = (uint32_t)h->n;
+    if (!hs) {
+        if (grow((void **)&h->series, &h->cap_series, h->nseries + 1, sizeof *h->series) ||
+            grow((void **)&h->tags, &h->cap_tags, h->ntags + ln->tag_count + 1, sizeof *h->tags)) /* never NULL */
+            return ST_ENOMEM;
+        hs = &h->series[h->nseries];
+        *hs = (held_series){ hash, h->keys.len, (uint32_t)ln->key.len, ln->tag_count, h->ntags, ln->measurement, i, i };
+        if (st_buf_append(&h->keys, ln->key.ptr, ln->key.len)) return ST_ENOMEM;
+        memcpy(h->tags + h->ntags, ln->tags, ln->tag_count * sizeof *ln->tags);
+        h->ntags += ln->tag_count;
+        h->slots[k] = (uint32_t)++h->nseries;
+    } else {
+        h->pts[hs->last].next = i;
+        hs->last = i;
+    }
+    memcpy(h->fields + h->nfields, ln->fields, ln->field_count * sizeof *ln->fields);
+    h->pts[h->n++] = (held_pt){ (uint32_t)(hs - h->series), UINT32_MAX, h->nfields, ln->field_count, ln->has_quality,
+                                ln->quality, ln->ts_ns, x->rec, x->rec_len, csv_row(x) };
+    h->nfields += ln->field_count;
+    return 0;
+}
+
+/* --offline: a record's point into the storage batch (held, see csv_hold);
+ * rows the converter cannot build itself go through the parser as line
+ * protocol. */
+static int csv_row_point(imp_worker *x, const char *rec, size_t len)
+{
+    lp_line ln;
+    uint32_t nl = 0;
+    char err[400];
+    int rc;
+    /* cells in the converter's scratch cannot be held: the held go first */
+    int quoted = memchr(rec, '"', len) != NULL;
+    if (quoted && x->hold.n && (rc = hold_release(x))) return rc;
+    rc = imp_csv_point(x->cv.c, rec, len, &ln, err, sizeof err);
+    int text = rc == IMP_CSV_TEXT;
+    if (text) {
+        st_buf_clear(&x->cv.text);
+        rc = imp_csv_text(x->cv.c, rec, len, ln.ts_ns, &x->cv.text, &nl, err, sizeof err);
+    } else if (rc == 0) {
+        nl = ln.field_count > 0;
+    }
+    if ((rc = csv_row_count(x, rc, nl, err)) != 1) return rc;
+    if (!text) return quoted ? off_on_line(x, &ln) : hold_point(x, &ln);
+    if (x->hold.n && (rc = hold_release(x))) return rc;
+    if (!x->csv_lp && lp_parser_create(&x->lo, off_on_line, off_on_error, x, &x->csv_lp)) return ST_ENOMEM;
+    rc = lp_parser_feed(x->csv_lp, x->cv.text.ptr, x->cv.text.len);
+    return rc ? rc : lp_parser_finish(x->csv_lp);
+}
+
 static void off_done(void *arg, int status)
 {
-    off_ctx *x = arg;
+    imp_worker *x = arg;
     pthread_mutex_lock(&x->mu);
     x->done = 1;
     x->status = status;
-    pthread_cond_signal(&x->cv);
+    pthread_cond_signal(&x->cv_done);
     pthread_mutex_unlock(&x->mu);
 }
 
-static int send_batch_offline(imp_run *r, imp_batch *b, off_ctx *x)
+static int send_batch_offline(imp_run *r, imp_batch *b, imp_worker *x)
 {
-    const imp_opts *o = r->o;
-    x->r = r;
     x->b = b;
     x->bad = 0;
     x->done = 0;
-    int rc = stor_batch_create(o->storage, o->db_id, &x->sb);
+    x->rec = NULL;
+    x->csv_lines = 0;
+    int rc = stor_batch_create(r->o->storage, r->o->db_id, &x->sb);
     if (rc) { set_fatal(r, EXIT_SERVER, "storage: %s", st_strerror(rc)); return -1; }
-    lp_opts lo;
-    memset(&lo, 0, sizeof lo);
-    lo.precision = o->unit_ns == 1 ? LP_PRECISION_NS : o->unit_ns == 1000 ? LP_PRECISION_US
-                 : o->unit_ns == 1000000 ? LP_PRECISION_MS : o->unit_ns == 1000000000 ? LP_PRECISION_S
-                 : o->unit_ns == 60000000000LL ? LP_PRECISION_M : LP_PRECISION_H;
-    lo.default_ts_ns = st_now_ns() / o->unit_ns * o->unit_ns;
-    lo.quality_field = st_slice_cstr(o->quality_field ? o->quality_field : "quality");
-    rc = lp_parse_buffer(&lo, b->body.ptr ? b->body.ptr : "", b->body.len, off_on_line, off_on_error, x, NULL);
-    if (rc) { stor_batch_destroy(x->sb); set_fatal(r, EXIT_REJECTED, "out of memory"); return -1; }
+    if (b->fmt == FMT_LP) {
+        x->lo.default_ts_ns = st_now_ns() / r->o->unit_ns * r->o->unit_ns;
+        rc = lp_parse_buffer(&x->lo, b->body.ptr ? b->body.ptr : "", b->body.len, off_on_line, off_on_error, x, NULL);
+    } else {
+        rc = csv_each(x, b, csv_row_point);
+        if (!rc) rc = hold_release(x);
+        hold_clear(&x->hold);
+    }
+    if (rc) {
+        stor_batch_destroy(x->sb);
+        x->sb = NULL;
+        if (rc != ST_ECLOSED) set_fatal(r, EXIT_REJECTED, "%s", st_strerror(rc));
+        return -1;
+    }
     /* Parsed in parallel, applied in read order: the head then takes the
      * points as appends (compressed), not into its out-of-order buffer. */
     pthread_mutex_lock(&r->mu);
@@ -1025,7 +1530,7 @@ static int send_batch_offline(imp_run *r, imp_batch *b, off_ctx *x)
     pthread_mutex_unlock(&r->mu);
     if (rc == 0) {
         pthread_mutex_lock(&x->mu);
-        while (!x->done) pthread_cond_wait(&x->cv, &x->mu);
+        while (!x->done) pthread_cond_wait(&x->cv_done, &x->mu);
         pthread_mutex_unlock(&x->mu);
         rc = x->status;
     }
@@ -1034,6 +1539,7 @@ static int send_batch_offline(imp_run *r, imp_batch *b, off_ctx *x)
     uint64_t bad = x->bad > b->lines ? b->lines : x->bad;
     r->rejected += bad;
     r->written += b->lines - bad;
+    r->csv_lines += x->csv_lines;
     r->batches++;
     wm_ack(r, b);
     pthread_mutex_unlock(&r->mu);
@@ -1046,16 +1552,25 @@ static void *worker_main(void *arg)
     const imp_opts *o = r->o;
     httpc_opts ho = { .connect_timeout_ms = o->timeout_ms, .io_timeout_ms = o->timeout_ms, .headers = o->auth };
     httpc *c = NULL;
-    off_ctx x;
+    imp_worker x;
     memset(&x, 0, sizeof x);
+    x.r = r;
+    st_buf_init(&x.cv.text);
+    st_buf_init(&x.cv.quote);
+    st_buf_init(&x.hold.keys);
     lpstor_init(&x.adapt);
     pthread_mutex_init(&x.mu, NULL);
-    pthread_cond_init(&x.cv, NULL);
-    if (!o->storage && httpc_create(&o->url, &ho, &c)) { set_fatal(r, EXIT_REJECTED, "out of memory"); return NULL; }
+    pthread_cond_init(&x.cv_done, NULL);
+    x.lo.precision = o->unit_ns == 1 ? LP_PRECISION_NS : o->unit_ns == 1000 ? LP_PRECISION_US
+                   : o->unit_ns == 1000000 ? LP_PRECISION_MS : o->unit_ns == 1000000000 ? LP_PRECISION_S
+                   : o->unit_ns == 60000000000LL ? LP_PRECISION_M : LP_PRECISION_H;
+    x.lo.quality_field = st_slice_cstr(o->quality_field ? o->quality_field : "quality");
+    if (!o->storage && httpc_create(&o->url, &ho, &c)) set_fatal(r, EXIT_REJECTED, "out of memory");
     httpc_resp resp;
     httpc_resp_init(&resp);
     st_buf etext;
     st_buf_init(&etext);
+    const imp_csv_carry untouched = { 0 };
     for (;;) {
         pthread_mutex_lock(&r->mu);
         while (!r->q_head && !r->reading_done && !atomic_load(&r->stop)) pthread_cond_wait(&r->cv_work, &r->mu);
@@ -1066,14 +1581,25 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&r->mu);
         if (!b) break;
+        if (b->fmt == FMT_LP) carry_publish(r, b->seq, &untouched);
         if (o->throttle_ms) sleep_ms(r, o->throttle_ms);
         if (o->storage) send_batch_offline(r, b, &x);
-        else send_batch(r, c, b, &resp, &etext);
+        else if (b->fmt == FMT_LP || csv_to_body(&x, b) == 0) send_batch(r, c, b, &resp, &etext);
         put_free(r, b);
     }
+    imp_csv_destroy(x.cv.c);
+    st_buf_fini(&x.cv.text);
+    st_buf_fini(&x.cv.quote);
+    st_free(x.hold.pts);
+    st_free(x.hold.series);
+    st_free(x.hold.slots);
+    st_free(x.hold.tags);
+    st_free(x.hold.fields);
+    st_buf_fini(&x.hold.keys);
+    lp_parser_destroy(x.csv_lp);
     lpstor_fini(&x.adapt);
     pthread_mutex_destroy(&x.mu);
-    pthread_cond_destroy(&x.cv);
+    pthread_cond_destroy(&x.cv_done);
     st_buf_fini(&etext);
     httpc_resp_fini(&resp);
     httpc_destroy(c);
@@ -1132,7 +1658,8 @@ static void import_usage(FILE *f, const char *cmd)
             "  --rp NAME            retention policy (with --db)\n"
             "  --org NAME           organisation (with --bucket; passed through)\n"
             "  --precision P        timestamp unit: n, u, ms, s, m, h (default n; --bucket: n, u, ms, s)\n"
-            "  --batch-bytes N      bytes per request, cut at line ends (default 1048576)\n"
+            "  --batch-bytes N      bytes per request, cut at line ends (default 1048576; CSV: input bytes\n"
+            "                       per batch, cut at record ends: a request holds their lines)\n"
             "  --workers N          parallel connections (default: CPU cores)\n"
             "  --user U --password P   HTTP Basic credentials\n"
             "  --token T            Authorization: Token T\n"
@@ -1181,7 +1708,7 @@ static void print_summary(const char *cmd, const imp_source *src, const imp_run 
     fprintf(stderr,
             "strata %s: read %" PRIu64 " lines (%" PRIu64 " bytes) from %" PRIu64 " files, wrote %" PRIu64
             " lines in %" PRIu64 " batches, rejected %" PRIu64 " lines in %.3f s (%.0f lines/s)\n",
-            cmd, src->lines, src->bytes, src->files, r->written, r->batches, r->rejected, secs,
+            cmd, src->lines + r->csv_lines, src->bytes, src->files, r->written, r->batches, r->rejected, secs,
             secs > 0 ? (double)r->written / secs : 0.0);
     for (size_t i = 0; i < r->nerrors; i++) fprintf(stderr, "%s\n", r->errors[i].text);
     if (r->errors_total > r->nerrors)
@@ -1306,15 +1833,6 @@ static void tick_tick(void *arg)
 {
     imp_tick *t = arg;
     if (t->state && ++t->ticks % 10 == 0) state_save(t->state);
-}
-
-static void on_row_error(void *arg, const imp_batch *b, uint64_t row, const char *msg)
-{
-    imp_run *r = arg;
-    pthread_mutex_lock(&r->mu);
-    r->rejected++;
-    add_error(r, b, row, msg, strlen(msg));
-    pthread_mutex_unlock(&r->mu);
 }
 
 int tool_import_main(int argc, char **argv)
@@ -1518,6 +2036,7 @@ int tool_import_main(int argc, char **argv)
     o.timeout_ms = (int)(timeout_s * 1000);
     o.throttle_ms = (int)throttle;
     o.quality_field = csvo.quality_field;
+    o.csvo = &csvo;
     if (offline) {
         if (!db) { fprintf(stderr, "strata %s: --offline needs --db\n", cmd); goto out; }
         /* Straight into the engine, without a WAL: the close below flushes
@@ -1601,8 +2120,6 @@ int tool_import_main(int argc, char **argv)
         fprintf(stderr, "strata %s: out of memory\n", cmd);
         goto out;
     }
-    src->row_error = on_row_error;
-    src->row_arg = r;
     r->o = &o;
     r->max_batches = 2 * (size_t)o.workers + 1;
     r->watermark = skip;
@@ -1610,6 +2127,7 @@ int tool_import_main(int argc, char **argv)
     pthread_cond_init(&r->cv_work, NULL);
     pthread_cond_init(&r->cv_free, NULL);
     pthread_cond_init(&r->cv_apply, NULL);
+    pthread_cond_init(&r->cv_carry, NULL);
     run_ready = 1;
     srand((unsigned)(time(NULL) ^ getpid()));
     threads = st_calloc((size_t)o.workers, sizeof *threads);
@@ -1701,6 +2219,7 @@ out:
         for (size_t i = 0; i < r->nerrors; i++) st_free(r->errors[i].text);
         pthread_cond_destroy(&r->cv_free);
         pthread_cond_destroy(&r->cv_apply);
+        pthread_cond_destroy(&r->cv_carry);
         pthread_cond_destroy(&r->cv_work);
         pthread_mutex_destroy(&r->mu);
     }

@@ -122,6 +122,15 @@ def test_round_trip_lp_and_csv():
             eq(sorted(records(got)), want, "round trip through " + fmt)
             got_csv, _ = export(s, "dst_" + fmt, "--format", "csv")
             eq(sorted(got_csv.splitlines()), sorted(src_csv.splitlines()), "CSV of the copy via " + fmt)
+        # Strata CSV --offline: every row goes through the parser as text on the workers.
+        data = os.path.join(d, "data")
+        rc, _, err = strata("import", "--offline", data, "--db", "dst_off", "--workers", "2", "--batch-bytes", "64",
+                            os.path.join(d, "out.csv"))
+        eq(rc, 0, "offline re-import of the CSV: " + err)
+        s2 = Server(data=data)
+        got, _ = export(s2, "dst_off")
+        eq(sorted(records(got)), want, "round trip through CSV --offline")
+        s2.stop()
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -50,26 +50,27 @@ def export_lp(s, db, *extra):
     return [l for l in out.splitlines() if l and not l.startswith("#")]
 
 
+BERLIN_ARGS = ("--measurement", "plant", "--tag", "site=north", "--int-columns", "count", "--timezone", "Europe/Berlin")
+BERLIN_WANT = [
+    (ns("2024-03-31T00:30:00"), 21.5, 3),   # 01:30 CET
+    (ns("2024-03-31T01:30:00"), 23, 5),     # 03:30 CEST
+    (ns("2024-10-27T00:30:00"), 1.25, 1),   # 02:30 CEST (first pass: summer)
+    (ns("2024-10-27T00:45:00"), 2, 2),      # 02:45 CEST
+    (ns("2024-10-27T01:15:00"), 3, 3),      # 02:15 went backwards: CET
+    (ns("2024-10-27T01:50:00"), 4, 4),      # 02:50 CET
+    (ns("2024-10-27T02:10:00"), 5, 5),      # 03:10 CET
+]
+
+
 def test_berlin_dst_semicolon_decimal_comma():
     s = Server()
     path = os.path.join(DATA, "berlin_dst_semicolon.csv")
-    rc, _, err = strata("import", "--url", url(s), "--db", "csv", "--measurement", "plant", "--tag", "site=north",
-                        "--int-columns", "count", "--timezone", "Europe/Berlin", path)
+    rc, _, err = strata("import", "--url", url(s), "--db", "csv", *BERLIN_ARGS, path)
     eq(rc, 1, "exit code (one row in the spring gap); stderr: " + err)
     check("berlin_dst_semicolon.csv:3: local time '2024-03-31 02:30:00' does not exist in Europe/Berlin" in err,
           "gap row named: " + err)
     check("wrote 7 lines" in err and "rejected 1 lines" in err, "summary: " + err)
-    got = rows(s, "SELECT temp, count FROM plant", "csv")
-    want = [
-        (ns("2024-03-31T00:30:00"), 21.5, 3),   # 01:30 CET
-        (ns("2024-03-31T01:30:00"), 23, 5),     # 03:30 CEST
-        (ns("2024-10-27T00:30:00"), 1.25, 1),   # 02:30 CEST (first pass: summer)
-        (ns("2024-10-27T00:45:00"), 2, 2),      # 02:45 CEST
-        (ns("2024-10-27T01:15:00"), 3, 3),      # 02:15 went backwards: CET
-        (ns("2024-10-27T01:50:00"), 4, 4),      # 02:50 CET
-        (ns("2024-10-27T02:10:00"), 5, 5),      # 03:10 CET
-    ]
-    eq(got, want, "temp/count in UTC")
+    eq(rows(s, "SELECT temp, count FROM plant", "csv"), BERLIN_WANT, "temp/count in UTC")
     lp = export_lp(s, "csv")
     eq(lp[0], 'plant,site=north count=3i,note="hello",ok=true,temp=21.5 %d' % ns("2024-03-31T00:30:00"), "types")
     eq(lp[-1], 'plant,site=north count=5i,note="a;b",temp=5 %d' % ns("2024-10-27T02:10:00"), "quoted ';' cell")
@@ -233,6 +234,150 @@ def test_number_forms_read_back_exactly():
             eq([r[0] for r in rows_], list(range(1, len(cells) + 1)), mode)
             for (t, v), c in zip(rows_, cells):
                 check(float(v) == float(c), "%s: row %d '%s' read back as %r" % (mode, t, c, v))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_autumn_hour_across_batches_http_and_offline():
+    """One record per batch, converted by three workers: the repeated autumn
+    hour still resolves in file order (the state goes from batch to batch)."""
+    path = os.path.join(DATA, "berlin_dst_semicolon.csv")
+    d = tempfile.mkdtemp(prefix="strata-csvdst-")
+    try:
+        s = Server()
+        rc, _, err = strata("import", "--url", url(s), "--db", "csv", "--workers", "3", "--batch-bytes", "1",
+                            *BERLIN_ARGS, path)
+        eq(rc, 1, err)
+        check("berlin_dst_semicolon.csv:3: local time '2024-03-31 02:30:00' does not exist" in err, err)
+        eq(rows(s, "SELECT temp, count FROM plant", "csv"), BERLIN_WANT, "http, one record per batch")
+        s.stop()
+        data = os.path.join(d, "data")
+        rc, _, err = strata("import", "--offline", data, "--db", "csv", "--workers", "3", "--batch-bytes", "1",
+                            *BERLIN_ARGS, path)
+        eq(rc, 1, err)
+        check("berlin_dst_semicolon.csv:3: local time '2024-03-31 02:30:00' does not exist" in err, err)
+        check("read 8 lines" in err and "wrote 7 lines" in err and "rejected 1 lines" in err, "summary: " + err)
+        s = Server(data=data)
+        eq(rows(s, "SELECT temp, count FROM plant", "csv"), BERLIN_WANT, "offline, one record per batch")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def gen_hosts_csv(path, n, bad_every=0):
+    """time (epoch ns), host and rack tags, float u, integer c, a note that is
+    sometimes quoted over two lines. Returns the good rows {host: [(t, u, c)]}
+    and the bad rows' file row numbers (a bad time every bad_every rows)."""
+    good, bad = {}, []
+    out = ["time,host,rack,u,c,note"]
+    row = 2
+    for i in range(n):
+        host = "h%d" % (i % 7)
+        t = 1_700_000_000_000_000_000 + i * 1_000_000_000
+        note = '"two\nlines %d"' % i if i % 97 == 5 else "n%d" % i
+        if bad_every and i % bad_every == bad_every - 1:
+            out.append("t%d,%s,r1,%d.25,%d,%s" % (i, host, i, i, note))
+            bad.append(row)
+        else:
+            out.append("%d,%s,r%d,%d.25,%d,%s" % (t, host, i % 3, i, i, note))
+            good.setdefault(host, []).append((t, i + 0.25, i))
+        row += 1 + note.count("\n")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+    return good, bad
+
+
+def test_offline_many_batches_rows_and_errors():
+    """--offline with small batches: every point read back, and rejected rows
+    from late batches named by their file row, as over HTTP."""
+    d = tempfile.mkdtemp(prefix="strata-csvoff-")
+    try:
+        path = os.path.join(d, "hosts.csv")
+        n = 6000
+        good, bad = gen_hosts_csv(path, n, bad_every=500)
+        eq(len(bad), 12, "bad rows")
+        args = ("--measurement", "m", "--tag-columns", "host,rack", "--int-columns", "c", "--workers", "2",
+                "--batch-bytes", "2048", path)
+        data = os.path.join(d, "data")
+        rc, _, err_off = strata("import", "--offline", data, "--db", "h", *args)
+        eq(rc, 1, err_off)
+        check("read %d lines" % n in err_off and "wrote %d lines" % (n - 12) in err_off and "rejected 12 lines" in err_off,
+              "summary: " + err_off)
+        named = [l for l in err_off.splitlines() if l.startswith(path + ":")]
+        eq([int(l.split(":")[1]) for l in named], bad[:10], "the first ten bad rows, by file row: " + err_off)
+        check(all("is not an epoch number" in l for l in named), err_off)
+        check("(and 2 more errors)" in err_off, err_off)
+        s = Server(data=data)
+        got_off = {}
+        for host in sorted(good):
+            got = s.values("SELECT u, c FROM m WHERE host = '%s'" % host, db="h")
+            eq([tuple(r) for r in got], good[host], "offline: every point of " + host)
+            got_off[host] = got
+        s.stop()
+        # Over HTTP: the same rows rejected, the same points.
+        s = Server()
+        rc, _, err_http = strata("import", "--url", url(s), "--db", "h", *args)
+        eq(rc, 1, err_http)
+        eq([l for l in err_http.splitlines() if l.startswith(path + ":")], named, "same errors over HTTP")
+        for host in sorted(good):
+            eq(s.values("SELECT u, c FROM m WHERE host = '%s'" % host, db="h"), got_off[host], "http: " + host)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_offline_refused_point_quotes_its_line():
+    """A point built straight from a CSV row that the storage refuses is
+    reported with the line it stands for, as the text way reports it."""
+    d = tempfile.mkdtemp(prefix="strata-csvconf-")
+    try:
+        data = os.path.join(d, "data")
+        first = os.path.join(d, "first.csv")
+        with open(first, "w") as f:
+            f.write("time,host,v\n1,a,1.5\n")
+        rc, _, err = strata("import", "--offline", data, "--db", "c", "--measurement", "m", "--tag-columns", "host",
+                            "--time-format", "epoch-s", first)
+        eq(rc, 0, err)
+        second = os.path.join(d, "second.csv")
+        with open(second, "w") as f:
+            f.write("time,host,v,w\n2,a,2.5,1\n3,a,abc,2\n4,a,3.5,3\n")
+        rc, _, err = strata("import", "--offline", data, "--db", "c", "--measurement", "m", "--tag-columns", "host",
+                            "--time-format", "epoch-s", second)
+        eq(rc, 1, err)
+        check("%s:3: unable to write 'm,host=a v=\"abc\",w=2 3000000000': " % second in err and "conflict" in err,
+              "refused point named with its line: " + err)
+        s = Server(data=data)
+        eq(s.values("SELECT v FROM m", db="c"), [[1000000000, 1.5], [2000000000, 2.5], [4000000000, 3.5]])
+        eq(s.values("SELECT w FROM m", db="c"), [[2000000000, 1], [3000000000, 2], [4000000000, 3]])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_sigint_then_resume_csv():
+    """CSV over HTTP, interrupted and resumed: every row written exactly once."""
+    s = Server()
+    d = tempfile.mkdtemp(prefix="strata-csvres-")
+    try:
+        path = os.path.join(d, "in.csv")
+        n = 12000
+        good, _ = gen_hosts_csv(path, n)
+        args = ("--url", url(s), "--db", "r", "--measurement", "m", "--tag-columns", "host,rack", "--int-columns", "c",
+                "--workers", "3", "--batch-bytes", "1500")
+        p = subprocess.Popen([STRATA, "import", *args, "--throttle-ms", "20", path], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        p.send_signal(2)  # SIGINT
+        _, err1 = p.communicate(timeout=60)
+        err1 = err1.decode()
+        eq(p.returncode, 130, "interrupted: " + err1)
+        wrote1 = int(err1.split("wrote ")[1].split(" ")[0])
+        check(0 < wrote1 < n, "interrupted midway: wrote %d" % wrote1)
+        rc, _, err2 = strata("import", *args, "--resume", path)
+        eq(rc, 0, "resumed: " + err2)
+        check("resuming" in err2, err2)
+        wrote2 = int(err2.split("wrote ")[1].split(" ")[0])
+        eq(wrote1 + wrote2, n, "rows written across both runs (%d + %d)" % (wrote1, wrote2))
+        for host in sorted(good):
+            got = s.values("SELECT count(u), sum(c) FROM m WHERE host = '%s'" % host, db="r")
+            eq(got[0][1:], [len(good[host]), sum(r[2] for r in good[host])], "count and sum of " + host)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
