@@ -248,7 +248,7 @@ static int pw_get(flush_ctx *f, uint64_t db_id, int64_t index, int64_t width, in
     p->index = index;
     p->width = width;
     p->file_id = f->s->next_file_id++;
-    seg_writer_opts o = { 0, zstd, 0 };
+    seg_writer_opts o = { 0, zstd, 0, 1 }; /* flushed blocks: no page tables (compaction writes them) */
     rc = seg_writer_open(f->s->io, dir, p->file_id, &o, &p->w);
     if (rc) return rc;
     f->npw++;
@@ -539,7 +539,7 @@ static int compact_part(stor *s, uint64_t db_id, int64_t index, size_t min_files
     uint64_t file_id = s->next_file_id++;
     /* Cold data: larger blocks (the fixed cost per block is amortised over
      * 8x more points) and a higher zstd level. */
-    seg_writer_opts o = { 8192, 9, 0 };
+    seg_writer_opts o = { 8192, 9, 0, 0 };
     seg_writer *w = NULL;
     int rc = seg_writer_open(s->io, dir, file_id, &o, &w);
     stor_points pts, one;

@@ -70,6 +70,9 @@ typedef struct seg_writer_opts {
     uint32_t block_points; /* 0 = SEG_DEFAULT_BLOCK_POINTS; at most SEG_MAX_BLOCK_POINTS */
     int zstd_level;        /* 0 = no zstd (ENC_ZSTD_NONE), 1..19; blocks and index */
     int64_t created_ns;    /* 0 = now */
+    int no_pages;          /* 1: no page tables (seg_format.h). The flush of the head
+                              sets it: its small blocks rarely earn one, and trying
+                              costs the ingest; compaction writes them */
 } seg_writer_opts;
 
 typedef struct seg_writer seg_writer;

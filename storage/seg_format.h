@@ -55,7 +55,8 @@
  * answers from statistics without decoding the values. A page is the
  * block's points in one cell [k*G, (k+1)*G), G the grid's width in ns (k
  * by floor division; times before 1970 fall in negative cells); only
- * non-empty cells have pages. The writer picks the finest grid whose
+ * non-empty cells have pages. Compaction writes page tables (the head's
+ * flush does not: seg_writer_opts.no_pages). The writer picks the finest grid whose
  * spanned cells average at least SEG_PAGE_MIN_POINTS points, the block
  * spans at least two cells of, and whose table costs at most
  * 1/SEG_PAGE_MAX_SHARE of the value section and SEG_PAGE_MAX_BYTES_PER_POINT

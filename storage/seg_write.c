@@ -44,6 +44,7 @@ struct seg_writer {
     uint64_t file_id;
     uint32_t block_points;
     int zstd_level;
+    int no_pages;
     int64_t created_ns;
     int err;                      /* sticky I/O error */
 
@@ -146,6 +147,7 @@ int seg_writer_open(const stor_io *io, const char *dir, uint64_t file_id, const 
     w->file_id = file_id;
     w->block_points = bp;
     w->zstd_level = zl;
+    w->no_pages = opts ? opts->no_pages : 0;
     w->created_ns = opts ? opts->created_ns : 0;
     if (!w->created_ns) {
         struct timespec now;
@@ -305,7 +307,7 @@ static int encode_pages(seg_writer *w, uint8_t t)
 {
     st_buf_clear(&w->enc_pg);
     size_t n = w->np;
-    if (t == ST_TYPE_STRING || n < 2 * SEG_PAGE_MIN_POINTS) return 0;
+    if (w->no_pages || t == ST_TYPE_STRING || n < 2 * SEG_PAGE_MIN_POINTS) return 0;
     for (unsigned k = 1; k <= SEG_PAGE_GRIDS; k++) {
         int64_t wd = seg_page_grid_ns(k);
         uint64_t cells = (uint64_t)(seg_page_cell(w->pts[n - 1], wd) - seg_page_cell(w->pts[0], wd)) + 1;

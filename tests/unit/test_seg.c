@@ -382,7 +382,7 @@ TEST(roundtrip_all_types)
     int64_t live0 = st_alloc_live();
     seg_info info;
     for (int z = 0; z <= 1; z++) {
-        seg_writer_opts o = { 0, z ? 3 : 0, 1 };
+        seg_writer_opts o = { 0, z ? 3 : 0, 1, 0 };
         REQUIRE(write_file(stor_io_posix(), dir, 7 + (uint64_t)z, 12, 10, &o, &info) == 0);
         CHECK_EQ_U64(info.columns, 120);
         char path[512];
@@ -416,7 +416,7 @@ TEST(roundtrip_all_types)
 TEST(block_sizes_and_seek)
 {
     const char *dir = fresh_dir();
-    seg_writer_opts o = { 100, 3, 1 };
+    seg_writer_opts o = { 100, 3, 1, 0 };
     seg_writer *w = NULL;
     REQUIRE(seg_writer_open(stor_io_posix(), dir, 1, &o, &w) == 0);
     int64_t ts[1000];
@@ -533,7 +533,7 @@ TEST(add_argument_errors)
     CHECK_EQ_U64(info.columns, 2);
     CHECK_EQ_INT(info.min_ts, 10);
     CHECK_EQ_INT(info.max_ts, 41);
-    CHECK_EQ_INT(seg_writer_open(stor_io_posix(), dir, 4, &(seg_writer_opts){ SEG_MAX_BLOCK_POINTS + 1, 0, 0 }, &w),
+    CHECK_EQ_INT(seg_writer_open(stor_io_posix(), dir, 4, &(seg_writer_opts){ SEG_MAX_BLOCK_POINTS + 1, 0, 0, 0 }, &w),
                  ST_EINVAL);
 }
 
@@ -603,7 +603,7 @@ static void vcb(void *arg, const char *path, uint64_t series_id, uint64_t field_
 TEST(page_tables)
 {
     const char *dir = fresh_dir();
-    seg_writer_opts o = { 8192, 3, 0 };
+    seg_writer_opts o = { 8192, 3, 0, 0 };
     seg_writer *w = NULL;
     REQUIRE(seg_writer_open(stor_io_posix(), dir, 5, &o, &w) == 0);
     enum { N = 6000 };
@@ -697,7 +697,7 @@ TEST(page_tables)
 TEST(corrupt_block_isolated)
 {
     const char *dir = fresh_dir();
-    seg_writer_opts o = { 256, 3, 1 };
+    seg_writer_opts o = { 256, 3, 1, 0 };
     seg_info info;
     REQUIRE(write_file(stor_io_posix(), dir, 11, 4, 5, &o, &info) == 0);
     char path[512];
@@ -753,7 +753,7 @@ TEST(corrupt_block_isolated)
 TEST(truncated_and_bad_footer_index_header)
 {
     const char *dir = fresh_dir();
-    seg_writer_opts o = { 64, 3, 1 };
+    seg_writer_opts o = { 64, 3, 1, 0 };
     seg_info info;
     REQUIRE(write_file(stor_io_posix(), dir, 12, 2, 5, &o, &info) == 0);
     char path[512];
@@ -809,7 +809,7 @@ static void fault_walk(enum stor_io_op op, int err, unsigned flags, int *failure
         int64_t live0 = st_alloc_live();
         if (stor_io_sim_create(n + 1, &sim) != 0) { bad++; break; }
         stor_io_sim_inject(sim, op, n, err, flags);
-        seg_writer_opts o = { 128, 3, 1 };
+        seg_writer_opts o = { 128, 3, 1, 0 };
         seg_info info;
         int rc = write_file(stor_io_sim_io(sim), dir, 21, 3, 5, &o, &info);
         stor_io_sim_destroy(sim);
@@ -860,7 +860,7 @@ TEST(power_loss_never_half_visible)
         stor_io_sim *sim = NULL;
         REQUIRE(stor_io_sim_create(n + 5, &sim) == 0);
         stor_io_sim_die_after(sim, n);
-        seg_writer_opts o = { 128, 3, 1 };
+        seg_writer_opts o = { 128, 3, 1, 0 };
         seg_info info;
         int rc = write_file(stor_io_sim_io(sim), dir, 22, 3, 5, &o, &info);
         if (stor_io_sim_crash(sim, n % 2 ? STOR_IO_CRASH_TEAR : STOR_IO_CRASH_DROP) != 0) bad++;
@@ -885,7 +885,7 @@ TEST(power_loss_never_half_visible)
 TEST(value_at_or_before)
 {
     const char *dir = fresh_dir();
-    seg_writer_opts o = { 64, 3, 1 };
+    seg_writer_opts o = { 64, 3, 1, 0 };
     seg_info info;
     REQUIRE(write_file(stor_io_posix(), dir, 25, 6, 5, &o, &info) == 0);
     char path[512];
@@ -928,7 +928,7 @@ TEST(value_at_or_before)
 TEST(refcount_outlives_unlink)
 {
     const char *dir = fresh_dir();
-    seg_writer_opts o = { 100, 3, 1 };
+    seg_writer_opts o = { 100, 3, 1, 0 };
     seg_info info;
     REQUIRE(write_file(stor_io_posix(), dir, 31, 3, 5, &o, &info) == 0);
     char path[512];
@@ -965,7 +965,7 @@ TEST(refcount_outlives_unlink)
 TEST(cache_hits_and_eviction)
 {
     const char *dir = fresh_dir();
-    seg_writer_opts o = { 100, 3, 1 };
+    seg_writer_opts o = { 100, 3, 1, 0 };
     seg_info info;
     REQUIRE(write_file(stor_io_posix(), dir, 32, 6, 5, &o, &info) == 0);
     char path[512];
@@ -1040,7 +1040,7 @@ static void *reader_thread(void *p)
 TEST(cache_concurrent_readers)
 {
     const char *dir = fresh_dir();
-    seg_writer_opts o = { 100, 3, 1 };
+    seg_writer_opts o = { 100, 3, 1, 0 };
     seg_info info;
     REQUIRE(write_file(stor_io_posix(), dir, 33, 6, 5, &o, &info) == 0);
     char path[512];
@@ -1070,7 +1070,7 @@ TEST(cache_concurrent_readers)
 TEST(oom_walk)
 {
     const char *dir = fresh_dir();
-    seg_writer_opts o = { 100, 3, 1 };
+    seg_writer_opts o = { 100, 3, 1, 0 };
     seg_info info;
     int64_t live0 = st_alloc_live();
     int n, wrong = 0, leaks = 0;

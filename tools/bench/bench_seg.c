@@ -49,7 +49,7 @@ typedef struct cfg {
 static int run(const char *dir, const char *label, size_t hosts, size_t points, const int64_t *ts,
                const double *vals, cfg c, st_value *scratch)
 {
-    seg_writer_opts o = { c.block_points, c.zstd, 1 };
+    seg_writer_opts o = { c.block_points, c.zstd, 1, 0 };
     seg_writer *w = NULL;
     double t0 = now_s();
     int rc = seg_writer_open(stor_io_posix(), dir, 1, &o, &w);
