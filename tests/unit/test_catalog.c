@@ -374,9 +374,7 @@ static void rm_dir(void)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/strata-cat-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir)) {
+    if (!unit_tmpdir(g_dir, sizeof g_dir, "cat")) {
         perror("mkdtemp");
         return 1;
     }

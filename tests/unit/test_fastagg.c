@@ -22,12 +22,11 @@
 
 /* ---- a stor on a temporary directory ---- */
 
-static char dirbuf[64];
+static char dirbuf[256];
 
 static stor *open_tmp(uint64_t *db)
 {
-    snprintf(dirbuf, sizeof dirbuf, "/tmp/strata-fastagg-XXXXXX");
-    if (!mkdtemp(dirbuf)) return NULL;
+    if (!unit_tmpdir(dirbuf, sizeof dirbuf, "fastagg")) return NULL;
     stor_opts o;
     memset(&o, 0, sizeof o);
     o.data_dir = dirbuf;
@@ -42,7 +41,7 @@ static stor *open_tmp(uint64_t *db)
 static void close_tmp(stor *s)
 {
     stor_close(s);
-    char cmd[128];
+    char cmd[sizeof dirbuf + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dirbuf);
     if (system(cmd) != 0) { /* best effort */ }
 }

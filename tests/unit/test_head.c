@@ -296,6 +296,19 @@ TEST(uint_model) { run_type(ST_TYPE_UINT, 25); }
 TEST(bool_model) { run_type(ST_TYPE_BOOL, 25); }
 TEST(string_model) { run_type(ST_TYPE_STRING, 25); }
 
+
+/* Scan column (1, 1) of h over [lo, hi] with statistics, every chunk
+ * offered taken (decline_some off), into *got. */
+static int scan_taking_all(head *h, int64_t lo, int64_t hi, agg *got)
+{
+    memset(got, 0, sizeof *got);
+    got->order_ok = 1;
+    decline_some = 0;
+    stor_scan_cb cb = { agg_block, agg_points, agg_run, got, 0 };
+    int rc = head_scan(h, 1, 1, lo, hi, 1, &cb);
+    decline_some = 1;
+    return rc;
+}
 /* Regular 10 s data: the chunks of whole hours are offered as statistics,
  * and a scan of 24 h takes them without decoding. */
 TEST(hour_chunks_answer_from_stats)
@@ -309,12 +322,7 @@ TEST(hour_chunks_answer_from_stats)
     }
     head_unlock_write(h);
     agg got;
-    memset(&got, 0, sizeof got);
-    got.order_ok = 1;
-    decline_some = 0;
-    stor_scan_cb cb = { agg_block, agg_points, agg_run, &got, 0 };
-    REQUIRE(head_scan(h, 1, 1, 100 * HOUR, 124 * HOUR - 1, 1, &cb) == 0);
-    decline_some = 1;
+    REQUIRE(scan_taking_all(h, 100 * HOUR, 124 * HOUR - 1, &got) == 0);
     CHECK_EQ_U64(got.count, 8640);
     CHECK_EQ_U64(got.blocks, 24);
     CHECK_EQ_U64(got.runs, 0);
@@ -342,12 +350,7 @@ TEST(interleaved_writers_merge_at_seal)
     }
     head_unlock_write(h);
     agg got;
-    memset(&got, 0, sizeof got);
-    got.order_ok = 1;
-    decline_some = 0;
-    stor_scan_cb cb = { agg_block, agg_points, agg_run, &got, 0 };
-    REQUIRE(head_scan(h, 1, 1, 0, 12 * HOUR - 1, 1, &cb) == 0);
-    decline_some = 1;
+    REQUIRE(scan_taking_all(h, 0, 12 * HOUR - 1, &got) == 0);
     CHECK(got.order_ok);
     CHECK_EQ_U64(got.count, 4300);
     CHECK(got.blocks >= 11); /* every sealed hour; the open chunk may still have OOO points */

@@ -103,9 +103,7 @@ static int check_series(stor *s, uint64_t db, const char *meas, const char *host
 static void run_case(int strip_key)
 {
     char dir[512];
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/strata-unit-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
-    REQUIRE(mkdtemp(dir) != NULL);
+    REQUIRE(unit_tmpdir(dir, sizeof dir, "lpstor") != NULL);
     stor_opts so;
     memset(&so, 0, sizeof so);
     so.data_dir = dir;

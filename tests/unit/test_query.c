@@ -24,7 +24,7 @@
 #define SEC 1000000000LL
 
 static stor *g_s;
-static char g_dir[64];
+static char g_dir[256];
 
 static int add(stor_batch *b, const char *m, const char *host, const char *region, int64_t ts_s,
                const stor_field_in *f, uint32_t nf)
@@ -42,8 +42,7 @@ static stor_field_in fi(const char *k, int64_t v) { return (stor_field_in){ st_s
 
 static int setup(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/strata-query-XXXXXX");
-    if (!mkdtemp(g_dir)) return -1;
+    if (!unit_tmpdir(g_dir, sizeof g_dir, "query")) return -1;
     stor_opts o;
     memset(&o, 0, sizeof o);
     o.data_dir = g_dir;
@@ -76,7 +75,7 @@ static int setup(void)
 static void teardown(void)
 {
     stor_close(g_s);
-    char cmd[128];
+    char cmd[sizeof g_dir + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) { /* best effort */ }
 }
@@ -393,7 +392,7 @@ static uint64_t tz_db(void)
 TEST(time_zones)
 {
     /* a private TZDIR holding the repo's copy of Europe/Berlin */
-    char zdir[128], cmd[400];
+    char zdir[sizeof g_dir + 8], cmd[2 * sizeof zdir + 96];
     snprintf(zdir, sizeof zdir, "%s/zi", g_dir);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/Europe' && cp tests/data/tz/Europe_Berlin '%s/Europe/Berlin'", zdir, zdir);
     REQUIRE(system(cmd) == 0);

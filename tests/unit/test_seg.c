@@ -46,9 +46,7 @@ static void rm_rf(const char *path)
 static const char *fresh_dir(void)
 {
     if (g_tmp[0]) rm_rf(g_tmp);
-    const char *t = getenv("TMPDIR");
-    snprintf(g_tmp, sizeof g_tmp, "%s/strata-seg-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(g_tmp)) { perror("mkdtemp"); exit(2); }
+    if (!unit_tmpdir(g_tmp, sizeof g_tmp, "seg")) { perror("mkdtemp"); exit(2); }
     return g_tmp;
 }
 

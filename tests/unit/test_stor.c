@@ -17,17 +17,16 @@
 #include "storage/stor.h"
 #include "tests/unit/unit.h"
 
-static char tmpl[64];
+static char tmpl[256];
 
 static const char *mkdata(void)
 {
-    snprintf(tmpl, sizeof tmpl, "/tmp/strata-unit-XXXXXX");
-    return mkdtemp(tmpl);
+    return unit_tmpdir(tmpl, sizeof tmpl, "stor");
 }
 
 static void rmrf(const char *d)
 {
-    char cmd[256];
+    char cmd[sizeof tmpl + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
     if (system(cmd) != 0) { /* best effort */ }
 }
@@ -41,6 +40,16 @@ static int open_stor(const char *dir, const stor_io *io, stor **out)
     o.wal_segment_bytes = 256 * 1024;
     o.io = io;
     return stor_open(&o, out);
+}
+
+/* open_stor with default options, then database "db". */
+static int open_db(const char *dir, stor **s, uint64_t *db)
+{
+    int rc = open_stor(dir, NULL, s);
+    if (rc) return rc;
+    rc = stor_db_create(*s, st_slice_cstr("db"), db);
+    if (rc) stor_close(*s);
+    return rc;
 }
 
 /* Add value v (int) at time t to m,host=h field "v". */
@@ -69,9 +78,8 @@ TEST(write_read_last_write_wins)
 {
     const char *dir = mkdata();
     stor *s;
-    REQUIRE(open_stor(dir, NULL, &s) == 0);
     uint64_t db;
-    REQUIRE(stor_db_create(s, st_slice_cstr("db"), &db) == 0);
+    REQUIRE(open_db(dir, &s, &db) == 0);
     stor_batch *b;
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     for (int i = 0; i < 100; i++) CHECK_EQ_INT(add_int(b, "a", 1000 + i * 10, i), 0);
@@ -154,9 +162,8 @@ TEST(flush_segments_and_scan_stats)
 {
     const char *dir = mkdata();
     stor *s;
-    REQUIRE(open_stor(dir, NULL, &s) == 0);
     uint64_t db;
-    REQUIRE(stor_db_create(s, st_slice_cstr("db"), &db) == 0);
+    REQUIRE(open_db(dir, &s, &db) == 0);
     /* 5000 points: value = t, t = 0..4999 (one partition). */
     stor_batch *b;
     REQUIRE(stor_batch_create(s, db, &b) == 0);
@@ -234,9 +241,8 @@ TEST(drops_and_retention)
 {
     const char *dir = mkdata();
     stor *s;
-    REQUIRE(open_stor(dir, NULL, &s) == 0);
     uint64_t db;
-    REQUIRE(stor_db_create(s, st_slice_cstr("db"), &db) == 0);
+    REQUIRE(open_db(dir, &s, &db) == 0);
     int64_t day = 86400LL * 1000000000LL;
     int64_t old = (st_now_ns() / day - 10) * day; /* ten days ago, partition-aligned */
     stor_batch *b;
@@ -294,9 +300,8 @@ TEST(delete_time_range)
 {
     const char *dir = mkdata();
     stor *s;
-    REQUIRE(open_stor(dir, NULL, &s) == 0);
     uint64_t db;
-    REQUIRE(stor_db_create(s, st_slice_cstr("db"), &db) == 0);
+    REQUIRE(open_db(dir, &s, &db) == 0);
     stor_batch *b;
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     for (int64_t t = 0; t < 3000; t++) { add_int(b, "a", t, t); add_int(b, "b", t, t); }
@@ -409,9 +414,8 @@ TEST(series_refs)
 {
     const char *dir = mkdata();
     stor *s;
-    REQUIRE(open_stor(dir, NULL, &s) == 0);
     uint64_t db;
-    REQUIRE(stor_db_create(s, st_slice_cstr("db"), &db) == 0);
+    REQUIRE(open_db(dir, &s, &db) == 0);
     stor_batch *b;
     REQUIRE(stor_batch_create(s, db, &b) == 0);
     stor_series_ref ref[3], none;

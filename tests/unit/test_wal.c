@@ -84,9 +84,7 @@ static void cleanup_dir(void);
 static const char *fresh_dir(void)
 {
     cleanup_dir();
-    const char *t = getenv("TMPDIR");
-    snprintf(g_tmp, sizeof g_tmp, "%s/strata-wal-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(g_tmp)) { perror("mkdtemp"); exit(2); }
+    if (!unit_tmpdir(g_tmp, sizeof g_tmp, "wal")) { perror("mkdtemp"); exit(2); }
     strcat(g_tmp, "/wal"); /* wal_open creates it */
     return g_tmp;
 }

@@ -6,13 +6,16 @@
  *
  * Prints "PASS name" / "FAIL name: file:line: detail" per test; tests/run.py
  * counts those lines. A failed CHECK records and continues; REQUIRE returns.
+ * unit_tmpdir makes a fresh directory under $TMPDIR (else /tmp).
  */
 #ifndef ST_UNIT_H
 #define ST_UNIT_H
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int unit__failed_checks;
 static int unit__pass, unit__fail;
@@ -44,6 +47,17 @@ static const char *unit__name;
     else { unit__pass++; printf("PASS %s\n", unit__name); } \
     fflush(stdout); \
 } while (0)
+
+/* A new directory $TMPDIR/strata-<name>-NNNNNN (/tmp without TMPDIR) into
+ * buf; buf, or NULL when it cannot be made. */
+static inline char *unit_tmpdir(char *buf, size_t len, const char *name)
+{
+    const char *t = getenv("TMPDIR");
+    /* mkdtemp(3) replaces the six X of its template */
+    int n = snprintf(buf, len, "%s/strata-%s-XXXXXX", t && *t ? t : "/tmp", name);
+    if (n < 0 || (size_t)n >= len) return NULL;
+    return mkdtemp(buf);
+}
 
 static inline int unit_done(void)
 {
