@@ -4,6 +4,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static _Atomic int64_t fail_at = -1;
 static _Atomic int fail_sticky;
@@ -69,3 +71,39 @@ char *st_strndup(const char *s, size_t n)
 }
 
 char *st_strdup(const char *s) { return st_strndup(s, strlen(s)); }
+
+size_t st_page_bytes(void)
+{
+    static _Atomic size_t page;
+    size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+    if (!p) {
+        long v = sysconf(_SC_PAGESIZE);
+        p = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&page, p, memory_order_relaxed);
+    }
+    return p;
+}
+
+static size_t page_round(size_t n)
+{
+    size_t pg = st_page_bytes();
+    return n > SIZE_MAX - pg ? 0 : (n + pg - 1) / pg * pg;
+}
+
+void *st_pages_alloc(size_t n)
+{
+    if (should_fail()) return NULL;
+    size_t len = page_round(n ? n : 1);
+    if (!len) return NULL;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    atomic_fetch_add(&live, 1);
+    return p;
+}
+
+void st_pages_free(void *p, size_t n)
+{
+    if (!p) return;
+    atomic_fetch_sub(&live, 1);
+    munmap(p, page_round(n ? n : 1));
+}

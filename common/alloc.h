@@ -19,6 +19,16 @@ void  st_free(void *p); /* accepts NULL */
 char *st_strndup(const char *s, size_t n);
 char *st_strdup(const char *s);
 
+/* Whole pages straight from the kernel (anonymous mmap), for memory that
+ * must go back to the system the moment it is freed rather than stay in
+ * the C library's free lists (the head's arena, storage/harena.h). n is
+ * rounded up to st_page_bytes(); the pages read as zero. NULL when out of
+ * memory. Counted and fault-injected like st_malloc; st_pages_free takes
+ * the n given to st_pages_alloc and accepts NULL. */
+void  *st_pages_alloc(size_t n);
+void   st_pages_free(void *p, size_t n);
+size_t st_page_bytes(void);
+
 /* Fault injection (tests). fail_at = -1 disables. Allocation number N
  * (0-based, counted from this call) and, if sticky, every later one fail. */
 void     st_alloc_fail_at(int64_t n, int sticky);
