@@ -1,15 +1,24 @@
 /*
  * storage/head.c — the in-memory head (see head.h).
  *
- * A column is a list of chunks, each with its own appenders (time, value
- * and quality streams) and the statistics of its points (seg_stats_add:
- * the segment blocks' definition). The last chunk takes the appends; it is
- * sealed (its buffers trimmed) and a new one started when it holds
- * HEAD_CHUNK_POINTS points, or holds HEAD_CHUNK_CUT_MIN and the next point
- * falls in another UTC hour: GROUP BY time(1h) windows (and windows of
- * whole hours) then contain whole chunks that statistics answer, and a read
- * of a time range decodes only the chunks that overlap it. A chunk is never
- * cut between equal timestamps.
+ * A column is a list of chunks, each holding three encoded streams (time,
+ * value, quality) and the statistics of its points (seg_stats_add: the
+ * segment blocks' definition). The last chunk is open: it takes the
+ * appends, and its streams are the column's appenders. It is sealed and a
+ * new one started when it holds HEAD_CHUNK_POINTS points, or holds
+ * HEAD_CHUNK_CUT_MIN and the next point falls in another UTC hour: GROUP
+ * BY time(1h) windows (and windows of whole hours) then contain whole
+ * chunks that statistics answer, and a read of a time range decodes only
+ * the chunks that overlap it. A chunk is never cut between equal
+ * timestamps.
+ *
+ * Memory: sealing copies the open chunk's three streams end to end into
+ * the head's arena (storage/harena.h: pages mapped for this head, packed
+ * without holes, unmapped when the head is freed) and starts the column's
+ * appenders over on the buffers they already hold, so a column's appends
+ * reallocate only while its first chunk grows. What malloc holds per
+ * column is its struct, chunk list, appender buffers and out-of-order
+ * buffer; everything sealed is in the arena.
  *
  * Invariants:
  *  1. A column's chunks hold non-decreasing timestamps in WAL order, and
@@ -18,8 +27,13 @@
  *  2. For equal timestamps, later entries (in stream order, then ooo order)
  *     are newer; reads keep the newest. A chunk holding equal timestamps has
  *     dup set: its statistics count both and are never offered.
- *  3. The column map, each column and h->bytes change only under the write
- *     lock; h->bytes is what head_bytes reports, kept as buffers grow.
+ *  3. The column map, each column, the arena and h->bytes change only
+ *     under the write lock. head_bytes = the hash maps + h->bytes (every
+ *     malloc'd buffer by its capacity, kept as buffers grow) + the arena's
+ *     resident bytes, which include sealed chunks a rebuild replaced: the
+ *     memory the head holds, not the size of its points.
+ *  4. A column's last chunk, and only it, is open (bytes == NULL): its
+ *     streams are c->open. Every other chunk is sealed, in the arena.
  */
 #include "storage/head.h"
 
@@ -32,6 +46,7 @@
 #include "common/err.h"
 #include "common/hmap.h"
 #include "storage/enc.h"
+#include "storage/harena.h"
 #include "storage/seg_format.h"
 
 #define HEAD_CHUNK_POINTS  1024
@@ -46,8 +61,10 @@ typedef struct ooo_entry {
     uint32_t quality;
 } ooo_entry;
 
-typedef struct hchunk {
-    enc_ts_appender ts;  /* ts.count is the chunk's point count */
+/* The open chunk's streams. Kept, buffers and all, when the chunk is
+ * sealed: the next chunk appends into memory the column already holds. */
+typedef struct hopen {
+    enc_ts_appender ts;
     union {
         enc_float_appender f;
         enc_int_appender i;
@@ -55,6 +72,13 @@ typedef struct hchunk {
         enc_str_appender s;
     } v;
     enc_quality_appender q;
+} hopen;
+
+typedef struct hchunk {
+    const uint8_t *bytes; /* sealed: borrowed from the head's arena, the time, value and
+                             quality streams end to end; NULL while open (invariant 4) */
+    size_t ts_len, v_len, q_len; /* sealed: the streams' lengths */
+    uint64_t count;      /* points */
     int64_t min_ts, max_ts;
     seg_stats_acc st;    /* numeric and BOOL columns */
     uint8_t dup;         /* two points share a timestamp */
@@ -65,8 +89,9 @@ typedef struct column {
     uint64_t series_id, field_id;
     uint8_t type;
     int dropped;
-    hchunk *ch;        /* owned: nch chunks, time order */
+    hchunk *ch;        /* owned: nch chunks, time order; the last one open */
     size_t nch, capch;
+    hopen open;        /* owned: the streams of the open chunk */
     uint64_t count;    /* in-order points */
     int64_t last_ts;
     st_value last_v;   /* the value at last_ts (strings: not kept, last_v.type = NONE) */
@@ -94,7 +119,8 @@ struct head {
     hseries *sers;         /* owned */
     size_t nsers, capsers;
     uint64_t points;
-    size_t bytes;          /* columns, chunks, streams, OOO buffers */
+    size_t bytes;          /* malloc'd: columns, chunk lists, open streams, OOO buffers */
+    harena arena;          /* owned: the sealed chunks' streams */
 };
 
 int head_create(head **out)
@@ -104,6 +130,7 @@ int head_create(head **out)
     int rc = st_hmap_create(1024, &h->map);
     if (!rc) rc = st_hmap_create(256, &h->smap);
     if (rc) { st_hmap_destroy(h->map); st_free(h); return rc; }
+    harena_init(&h->arena);
     pthread_rwlock_init(&h->lock, NULL);
     atomic_init(&h->refs, 1);
     *out = h;
@@ -112,53 +139,121 @@ int head_create(head **out)
 
 /* ---- chunks ---- */
 
-static st_buf *vbuf(hchunk *k, uint8_t type)
+static st_buf *open_vbuf(hopen *o, uint8_t type)
 {
     switch (type) {
-    case ST_TYPE_FLOAT: return &k->v.f.buf;
-    case ST_TYPE_INT: case ST_TYPE_UINT: return &k->v.i.buf;
-    case ST_TYPE_BOOL: return &k->v.b.buf;
-    default: return &k->v.s.buf;
+    case ST_TYPE_FLOAT: return &o->v.f.buf;
+    case ST_TYPE_INT: case ST_TYPE_UINT: return &o->v.i.buf;
+    case ST_TYPE_BOOL: return &o->v.b.buf;
+    default: return &o->v.s.buf;
     }
 }
 
-static size_t chunk_cap(hchunk *k, uint8_t type) { return k->ts.buf.cap + k->q.buf.cap + vbuf(k, type)->cap; }
+static size_t open_cap(hopen *o, uint8_t type) { return o->ts.buf.cap + o->q.buf.cap + open_vbuf(o, type)->cap; }
 
-static void chunk_init(hchunk *k, uint8_t type)
+static void open_init(hopen *o, uint8_t type)
 {
-    memset(k, 0, sizeof *k);
-    enc_ts_appender_init(&k->ts);
+    memset(o, 0, sizeof *o);
+    enc_ts_appender_init(&o->ts);
     switch (type) {
-    case ST_TYPE_FLOAT: enc_float_appender_init(&k->v.f); break;
-    case ST_TYPE_INT: enc_int_appender_init(&k->v.i); break;
-    case ST_TYPE_UINT: enc_uint_appender_init(&k->v.i); break;
-    case ST_TYPE_BOOL: enc_bool_appender_init(&k->v.b); break;
-    default: enc_str_appender_init(&k->v.s); break;
+    case ST_TYPE_FLOAT: enc_float_appender_init(&o->v.f); break;
+    case ST_TYPE_INT: enc_int_appender_init(&o->v.i); break;
+    case ST_TYPE_UINT: enc_uint_appender_init(&o->v.i); break;
+    case ST_TYPE_BOOL: enc_bool_appender_init(&o->v.b); break;
+    default: enc_str_appender_init(&o->v.s); break;
     }
-    enc_quality_appender_init(&k->q);
+    enc_quality_appender_init(&o->q);
 }
 
-static void chunk_fini(hchunk *k, uint8_t type)
+static void open_fini(hopen *o, uint8_t type)
 {
-    enc_ts_appender_fini(&k->ts);
+    enc_ts_appender_fini(&o->ts);
     switch (type) {
-    case ST_TYPE_FLOAT: enc_float_appender_fini(&k->v.f); break;
-    case ST_TYPE_INT: enc_int_appender_fini(&k->v.i); break;
-    case ST_TYPE_UINT: enc_uint_appender_fini(&k->v.i); break;
-    case ST_TYPE_BOOL: enc_bool_appender_fini(&k->v.b); break;
-    default: enc_str_appender_fini(&k->v.s); break;
+    case ST_TYPE_FLOAT: enc_float_appender_fini(&o->v.f); break;
+    case ST_TYPE_INT: enc_int_appender_fini(&o->v.i); break;
+    case ST_TYPE_UINT: enc_uint_appender_fini(&o->v.i); break;
+    case ST_TYPE_BOOL: enc_bool_appender_fini(&o->v.b); break;
+    default: enc_str_appender_fini(&o->v.s); break;
     }
-    enc_quality_appender_fini(&k->q);
+    enc_quality_appender_fini(&o->q);
 }
 
-/* Seal: give back a chunk's spare capacity (a failure keeps it). */
-static void chunk_seal(size_t *bytes, hchunk *k, uint8_t type)
+/* A buffer larger than this is let go at the seal rather than kept for
+ * the next chunk: one chunk of long strings does not pin its size for the
+ * head's life. (Numeric chunks need a few KiB.) */
+#define HEAD_OPEN_KEEP_MAX ((size_t)64 << 10)
+
+static void open_buf_reuse(st_buf *b)
 {
-    size_t before = chunk_cap(k, type);
-    enc_buf_trim(&k->ts.buf);
-    enc_buf_trim(vbuf(k, type));
-    enc_buf_trim(&k->q.buf);
-    *bytes -= before - chunk_cap(k, type);
+    if (b->cap > HEAD_OPEN_KEEP_MAX) st_buf_fini(b);
+    else st_buf_clear(b);
+}
+
+/* Empty appenders on the buffers they hold (the bit writer overwrites
+ * whatever lies past a stream's end). */
+static void open_restart(hopen *o, uint8_t type)
+{
+    st_buf t = o->ts.buf, v = *open_vbuf(o, type), q = o->q.buf;
+    open_init(o, type);
+    o->ts.buf = t;
+    *open_vbuf(o, type) = v;
+    o->q.buf = q;
+    open_buf_reuse(&o->ts.buf);
+    open_buf_reuse(open_vbuf(o, type));
+    open_buf_reuse(&o->q.buf);
+}
+
+/* A chunk's three streams, sealed or open. */
+typedef struct hstreams {
+    const uint8_t *ts, *v, *q;
+    size_t ts_len, v_len, q_len;
+} hstreams;
+
+static void chunk_streams(const column *c, const hchunk *k, hstreams *s)
+{
+    if (k->bytes) {
+        s->ts = k->bytes;
+        s->v = k->bytes + k->ts_len;
+        s->q = k->bytes + k->ts_len + k->v_len;
+        s->ts_len = k->ts_len;
+        s->v_len = k->v_len;
+        s->q_len = k->q_len;
+        return;
+    }
+    const hopen *o = &c->open;
+    const st_buf *v = c->type == ST_TYPE_FLOAT ? &o->v.f.buf
+                      : c->type == ST_TYPE_INT || c->type == ST_TYPE_UINT ? &o->v.i.buf
+                      : c->type == ST_TYPE_BOOL ? &o->v.b.buf : &o->v.s.buf;
+    s->ts = (const uint8_t *)o->ts.buf.ptr;
+    s->v = (const uint8_t *)v->ptr;
+    s->q = (const uint8_t *)o->q.buf.ptr;
+    s->ts_len = o->ts.buf.len;
+    s->v_len = v->len;
+    s->q_len = o->q.buf.len;
+}
+
+/* Seal the column's open chunk: its streams go end to end into the arena
+ * and the column's appenders start over (*bytes follows their buffers).
+ * 0, or ST_ENOMEM with the chunk still open. */
+static int chunk_seal(harena *a, size_t *bytes, column *c)
+{
+    hchunk *k = &c->ch[c->nch - 1];
+    if (k->bytes) return 0;
+    hstreams st;
+    chunk_streams(c, k, &st);
+    uint8_t *p = harena_alloc(a, st.ts_len + st.v_len + st.q_len);
+    if (!p) return ST_ENOMEM;
+    if (st.ts_len) memcpy(p, st.ts, st.ts_len);
+    if (st.v_len) memcpy(p + st.ts_len, st.v, st.v_len);
+    if (st.q_len) memcpy(p + st.ts_len + st.v_len, st.q, st.q_len);
+    k->bytes = p;
+    k->ts_len = st.ts_len;
+    k->v_len = st.v_len;
+    k->q_len = st.q_len;
+    size_t before = open_cap(&c->open, c->type);
+    open_restart(&c->open, c->type);
+    *bytes -= before - open_cap(&c->open, c->type);
+    return 0;
 }
 
 static int64_t hour_of(int64_t t)
@@ -169,17 +264,17 @@ static int64_t hour_of(int64_t t)
 
 /* ---- columns ---- */
 
-static size_t col_bytes(const column *c)
+/* What the column holds from malloc (its sealed chunks are in the arena). */
+static size_t col_bytes(column *c)
 {
-    size_t b = sizeof *c + c->capch * sizeof(hchunk) + c->ooo_cap * sizeof(ooo_entry) + c->ooo_str.cap;
-    for (size_t k = 0; k < c->nch; k++) b += chunk_cap(&c->ch[k], c->type);
-    return b;
+    return sizeof *c + c->capch * sizeof(hchunk) + open_cap(&c->open, c->type) + c->ooo_cap * sizeof(ooo_entry) +
+           c->ooo_str.cap;
 }
 
 static void col_free(column *c)
 {
     if (!c) return;
-    for (size_t k = 0; k < c->nch; k++) chunk_fini(&c->ch[k], c->type);
+    open_fini(&c->open, c->type);
     st_free(c->ch);
     st_free(c->ooo);
     st_buf_fini(&c->ooo_str);
@@ -197,6 +292,7 @@ void head_destroy(head *h)
     for (size_t i = 0; i < h->nsers; i++) st_free(h->sers[i].cols);
     st_free(h->sers);
     st_hmap_destroy(h->smap);
+    harena_fini(&h->arena);
     pthread_rwlock_destroy(&h->lock);
     st_free(h);
 }
@@ -228,6 +324,7 @@ static column *col_new(uint64_t s, uint64_t f, uint8_t type)
     c->field_id = f;
     c->type = type;
     c->last_ts = INT64_MIN;
+    open_init(&c->open, type);
     st_buf_init(&c->ooo_str);
     return c;
 }
@@ -255,22 +352,23 @@ static int col_create(head *h, uint64_t s, uint64_t f, uint8_t type, column **ou
     return 0;
 }
 
-static int col_merge_ooo(size_t *bytes, column *c);
+static int col_merge_ooo(head *h, size_t *bytes, column *c);
 
-/* The chunk the next in-order point at ts goes to: the last one, or a new
- * one after sealing the last (invariant 1: never between equal times).
- * Sealing first merges the column's OOO points into its chunks. *bytes
- * follows the memory held. */
-static int col_chunk_for(size_t *bytes, column *c, int64_t ts, hchunk **out)
+/* The chunk the next in-order point at ts goes to: the open one, or a new
+ * one after sealing it into h's arena (invariant 1: never between equal
+ * times). Sealing first merges the column's OOO points into its chunks.
+ * *bytes follows the malloc'd memory held (h->bytes, or a rebuild's own
+ * count for its scratch column). */
+static int col_chunk_for(head *h, size_t *bytes, column *c, int64_t ts, hchunk **out)
 {
     hchunk *k = c->nch ? &c->ch[c->nch - 1] : NULL;
-    if (k && (k->ts.count == 0 || ts == k->max_ts ||
-              (k->ts.count < HEAD_CHUNK_POINTS &&
-               (k->ts.count < HEAD_CHUNK_CUT_MIN || hour_of(ts) == hour_of(k->min_ts))))) {
+    if (k && (k->count == 0 || ts == k->max_ts ||
+              (k->count < HEAD_CHUNK_POINTS &&
+               (k->count < HEAD_CHUNK_CUT_MIN || hour_of(ts) == hour_of(k->min_ts))))) {
         *out = k;
         return 0;
     }
-    if (c->ooo_n) col_merge_ooo(bytes, c); /* best effort: on failure the OOO points stay */
+    if (c->ooo_n) col_merge_ooo(h, bytes, c); /* best effort: on failure the OOO points stay */
     if (c->nch == c->capch) {
         size_t cap = c->capch ? c->capch * 2 : 4;
         hchunk *n = st_realloc(c->ch, cap * sizeof *n);
@@ -279,19 +377,12 @@ static int col_chunk_for(size_t *bytes, column *c, int64_t ts, hchunk **out)
         c->ch = n;
         c->capch = cap;
     }
-    k = c->nch ? &c->ch[c->nch - 1] : NULL;
-    if (k) chunk_seal(bytes, k, c->type);
-    hchunk *prev = k;
-    k = &c->ch[c->nch++];
-    chunk_init(k, c->type);
-    if (prev && prev->ts.count == HEAD_CHUNK_POINTS) {
-        /* A full chunk before: this one will likely grow as large; room
-         * now spares the doubling reallocations (a failure just skips it). */
-        size_t before = chunk_cap(k, c->type);
-        st_buf_reserve(&k->ts.buf, prev->ts.buf.len + ENC_BITW_SLACK);
-        st_buf_reserve(vbuf(k, c->type), vbuf(prev, c->type)->len + ENC_BITW_SLACK);
-        *bytes += chunk_cap(k, c->type) - before;
+    if (c->nch) {
+        int rc = chunk_seal(&h->arena, bytes, c);
+        if (rc) return rc;
     }
+    k = &c->ch[c->nch++];
+    memset(k, 0, sizeof *k);
     *out = k;
     return 0;
 }
@@ -310,32 +401,34 @@ static uint64_t value_bits(const st_value *v)
 }
 
 /* Append an in-order point (ts >= c->last_ts, v of the column's type). */
-static int col_append(size_t *bytes, column *c, int64_t ts, const st_value *v, uint32_t quality)
+static int col_append(head *h, size_t *bytes, column *c, int64_t ts, const st_value *v, uint32_t quality)
 {
     hchunk *k;
-    int rc = col_chunk_for(bytes, c, ts, &k);
+    int rc = col_chunk_for(h, bytes, c, ts, &k);
     if (rc) return rc;
-    size_t before = chunk_cap(k, c->type);
+    hopen *o = &c->open;
+    size_t before = open_cap(o, c->type);
     /* Each appender leaves itself unchanged on failure; a failure after the
      * first would desynchronise the streams: the time and quality streams
      * reserve their room first (then they cannot fail), the value goes
      * first. */
-    if ((rc = st_buf_reserve(&k->ts.buf, ENC_BITW_SLACK)) != 0 || (rc = st_buf_reserve(&k->q.buf, 8)) != 0) {
-        *bytes += chunk_cap(k, c->type) - before;
+    if ((rc = st_buf_reserve(&o->ts.buf, ENC_BITW_SLACK)) != 0 || (rc = st_buf_reserve(&o->q.buf, 8)) != 0) {
+        *bytes += open_cap(o, c->type) - before;
         return rc;
     }
     switch (c->type) {
-    case ST_TYPE_FLOAT: rc = enc_float_appender_append(&k->v.f, v->v.f); break;
-    case ST_TYPE_INT: rc = enc_int_appender_append(&k->v.i, v->v.i); break;
-    case ST_TYPE_UINT: rc = enc_uint_appender_append(&k->v.i, v->v.u); break;
-    case ST_TYPE_BOOL: rc = enc_bool_appender_append(&k->v.b, v->v.b); break;
-    default: rc = enc_str_appender_append(&k->v.s, v->v.s.ptr, v->v.s.len); break;
+    case ST_TYPE_FLOAT: rc = enc_float_appender_append(&o->v.f, v->v.f); break;
+    case ST_TYPE_INT: rc = enc_int_appender_append(&o->v.i, v->v.i); break;
+    case ST_TYPE_UINT: rc = enc_uint_appender_append(&o->v.i, v->v.u); break;
+    case ST_TYPE_BOOL: rc = enc_bool_appender_append(&o->v.b, v->v.b); break;
+    default: rc = enc_str_appender_append(&o->v.s, v->v.s.ptr, v->v.s.len); break;
     }
-    if (!rc) rc = enc_quality_appender_append(&k->q, quality);
-    if (!rc) rc = enc_ts_appender_append(&k->ts, ts);
-    *bytes += chunk_cap(k, c->type) - before;
+    if (!rc) rc = enc_quality_appender_append(&o->q, quality);
+    if (!rc) rc = enc_ts_appender_append(&o->ts, ts);
+    *bytes += open_cap(o, c->type) - before;
     if (rc) return rc;
-    size_t idx = (size_t)k->ts.count - 1;
+    k->count = o->ts.count;
+    size_t idx = (size_t)k->count - 1;
     if (idx == 0) k->min_ts = ts;
     else if (ts == k->max_ts) k->dup = 1;
     k->max_ts = ts;
@@ -466,10 +559,10 @@ static int col_put(head *h, column *c, int64_t ts, const st_value *v, uint32_t q
         c->ooo_n++;
         h->points++;
         /* A long backfill into a quiet column: merge before it grows big. */
-        if (c->ooo_n >= HEAD_OOO_MERGE) col_merge_ooo(&h->bytes, c);
+        if (c->ooo_n >= HEAD_OOO_MERGE) col_merge_ooo(h, &h->bytes, c);
         return 0;
     }
-    int rc = col_append(&h->bytes, c, ts, v, quality);
+    int rc = col_append(h, &h->bytes, c, ts, v, quality);
     if (!rc) h->points++;
     return rc;
 }
@@ -566,21 +659,23 @@ static int scan_buf_reserve(scan_buf *b, size_t n, size_t merged)
 }
 
 /* Decode chunk k whole into b (ts, vals, q; q only when not all Good). */
-static int chunk_decode(const column *c, hchunk *k, scan_buf *b)
+static int chunk_decode(const column *c, const hchunk *k, scan_buf *b)
 {
-    size_t n = (size_t)k->ts.count;
+    size_t n = (size_t)k->count;
     int rc = scan_buf_reserve(b, n, 0);
     if (rc) return rc;
-    if ((rc = enc_ts_decode(k->ts.buf.ptr, k->ts.buf.len, n, b->ts)) != 0) return rc;
+    hstreams st;
+    chunk_streams(c, k, &st);
+    if ((rc = enc_ts_decode(st.ts, st.ts_len, n, b->ts)) != 0) return rc;
     switch (c->type) {
-    case ST_TYPE_FLOAT: rc = enc_float_gorilla_decode(k->v.f.buf.ptr, k->v.f.buf.len, n, b->vals); break;
-    case ST_TYPE_INT: rc = enc_int_decode(k->v.i.buf.ptr, k->v.i.buf.len, n, b->vals); break;
-    case ST_TYPE_UINT: rc = enc_uint_decode(k->v.i.buf.ptr, k->v.i.buf.len, n, b->vals); break;
-    case ST_TYPE_BOOL: rc = enc_bool_decode(k->v.b.buf.ptr, k->v.b.buf.len, n, b->vals); break;
-    default: rc = enc_str_decode(k->v.s.buf.ptr, k->v.s.buf.len, n, b->vals); break;
+    case ST_TYPE_FLOAT: rc = enc_float_gorilla_decode(st.v, st.v_len, n, b->vals); break;
+    case ST_TYPE_INT: rc = enc_int_decode(st.v, st.v_len, n, b->vals); break;
+    case ST_TYPE_UINT: rc = enc_uint_decode(st.v, st.v_len, n, b->vals); break;
+    case ST_TYPE_BOOL: rc = enc_bool_decode(st.v, st.v_len, n, b->vals); break;
+    default: rc = enc_str_decode(st.v, st.v_len, n, b->vals); break;
     }
     if (rc) return rc;
-    if (k->not_good) rc = enc_quality_decode(k->q.buf.ptr, k->q.buf.len, n, b->q);
+    if (k->not_good) rc = enc_quality_decode(st.q, st.q_len, n, b->q);
     return rc;
 }
 
@@ -671,8 +766,8 @@ static int deliver_run(scan_ctx *x, const hchunk *k, size_t j0, size_t j1)
 
 static void chunk_block_stats(const column *c, const hchunk *k, stor_block_stats *bs)
 {
-    seg_stats st = seg_acc_stats(&k->st, c->type, (size_t)k->ts.count, 1);
-    scan_stats_from_seg(c->type, (uint32_t)k->ts.count, k->min_ts, k->max_ts, &st, bs);
+    seg_stats st = seg_acc_stats(&k->st, c->type, (size_t)k->count, 1);
+    scan_stats_from_seg(c->type, (uint32_t)k->count, k->min_ts, k->max_ts, &st, bs);
 }
 
 /* The first chunk whose max_ts >= t (nch when none). */
@@ -681,7 +776,7 @@ static size_t chunk_seek(const column *c, int64_t t)
     size_t lo = 0, hi = c->nch;
     while (lo < hi) {
         size_t m = lo + (hi - lo) / 2;
-        if (c->ch[m].ts.count && c->ch[m].max_ts < t) lo = m + 1;
+        if (c->ch[m].count && c->ch[m].max_ts < t) lo = m + 1;
         else hi = m;
     }
     return lo;
@@ -720,7 +815,7 @@ static int col_scan(const column *c, int64_t tmin, int64_t tmax, int offer_stats
     }
     for (size_t ci = chunk_seek(c, tmin); ci < c->nch && !rc; ci++) {
         hchunk *k = &c->ch[ci];
-        size_t n = (size_t)k->ts.count;
+        size_t n = (size_t)k->count;
         if (n == 0) continue;
         if (k->min_ts > tmax) break;
         /* OOO points before the chunk go first, on their own. */
@@ -755,7 +850,7 @@ static size_t chunk_target(const column *c, int64_t t)
     size_t lo = 0, hi = c->nch;
     while (lo < hi) {
         size_t m = lo + (hi - lo) / 2;
-        if (c->ch[m].ts.count && c->ch[m].min_ts <= t) lo = m + 1;
+        if (c->ch[m].count && c->ch[m].min_ts <= t) lo = m + 1;
         else hi = m;
     }
     return lo ? lo - 1 : NO_CHUNK;
@@ -763,11 +858,15 @@ static size_t chunk_target(const column *c, int64_t t)
 
 /* Chunk ci (NO_CHUNK: none, insert before the first) merged with the OOO
  * points refs[0..n) (sorted) and re-encoded into one or more chunks that
- * replace it. */
-static int chunk_rebuild(size_t *bytes, column *c, size_t ci, const ooo_ref *refs, size_t n, scan_buf *b)
+ * replace it. The new chunks are sealed, except the last one when they
+ * replace the open chunk: it stays open, on the scratch column's appenders
+ * (invariant 4). A replaced sealed chunk's bytes stay in the arena,
+ * counted, until the head is freed. */
+static int chunk_rebuild(head *h, size_t *bytes, column *c, size_t ci, const ooo_ref *refs, size_t n, scan_buf *b)
 {
     hchunk *old = ci == NO_CHUNK ? NULL : &c->ch[ci];
-    size_t kn = old ? (size_t)old->ts.count : 0;
+    size_t kn = old ? (size_t)old->count : 0;
+    int last = (old ? ci + 1 : 0) == c->nch; /* the new chunks end the column */
     int rc = 0;
     if (kn && (rc = chunk_decode(c, old, b)) != 0) return rc;
     size_t total = kn + n;
@@ -778,6 +877,7 @@ static int chunk_rebuild(size_t *bytes, column *c, size_t ci, const ooo_ref *ref
     memset(&tmp, 0, sizeof tmp);
     tmp.type = c->type;
     tmp.last_ts = INT64_MIN;
+    open_init(&tmp.open, c->type);
     size_t tb = 0;
     if (!mts || !mv || !mq) { rc = ST_ENOMEM; goto done; }
     size_t m = 0, a = 0, o = 0;
@@ -803,9 +903,9 @@ static int chunk_rebuild(size_t *bytes, column *c, size_t ci, const ooo_ref *ref
         mq[m] = q;
         m++;
     }
-    for (size_t i = 0; i < m && !rc; i++) rc = col_append(&tb, &tmp, mts[i], &mv[i], mq[i]);
+    for (size_t i = 0; i < m && !rc; i++) rc = col_append(h, &tb, &tmp, mts[i], &mv[i], mq[i]);
+    if (!rc && !last) rc = chunk_seal(&h->arena, &tb, &tmp);
     if (rc) goto done;
-    chunk_seal(&tb, &tmp.ch[tmp.nch - 1], c->type);
     /* splice tmp's chunks in place of ci */
     size_t drop = old ? 1 : 0, at = old ? ci : 0;
     size_t need = c->nch - drop + tmp.nch;
@@ -819,20 +919,21 @@ static int chunk_rebuild(size_t *bytes, column *c, size_t ci, const ooo_ref *ref
         c->capch = cap;
         old = drop ? &c->ch[ci] : NULL;
     }
-    if (old) {
-        *bytes -= chunk_cap(old, c->type);
-        chunk_fini(old, c->type);
+    if (last) {
+        /* The open chunk's streams give way to the scratch column's. */
+        *bytes -= open_cap(&c->open, c->type);
+        open_fini(&c->open, c->type);
+        c->open = tmp.open;
+        *bytes += open_cap(&c->open, c->type);
+        open_init(&tmp.open, c->type);
     }
     memmove(&c->ch[at + tmp.nch], &c->ch[at + drop], (c->nch - at - drop) * sizeof *c->ch);
-    for (size_t k = 0; k < tmp.nch; k++) {
-        c->ch[at + k] = tmp.ch[k];
-        *bytes += chunk_cap(&tmp.ch[k], c->type);
-    }
+    memcpy(&c->ch[at], tmp.ch, tmp.nch * sizeof *c->ch);
     c->nch = need;
     c->count = c->count - kn + m;
     tmp.nch = 0; /* the chunks moved */
 done:
-    for (size_t k = 0; k < tmp.nch; k++) chunk_fini(&tmp.ch[k], c->type);
+    open_fini(&tmp.open, c->type);
     st_free(tmp.ch);
     st_free(mts);
     st_free(mv);
@@ -850,7 +951,7 @@ done:
  * holds HEAD_OOO_MERGE of them. On failure the points not merged stay in
  * ooo, in arrival order.
  */
-static int col_merge_ooo(size_t *bytes, column *c)
+static int col_merge_ooo(head *h, size_t *bytes, column *c)
 {
     size_t no = c->ooo_n;
     if (!no) return 0;
@@ -866,7 +967,7 @@ static int col_merge_ooo(size_t *bytes, column *c)
         size_t ci = chunk_target(c, oo[e1 - 1].ts);
         size_t e0 = e1 - 1;
         while (e0 > 0 && chunk_target(c, oo[e0 - 1].ts) == ci) e0--;
-        rc = chunk_rebuild(bytes, c, ci, oo + e0, e1 - e0, &b);
+        rc = chunk_rebuild(h, bytes, c, ci, oo + e0, e1 - e0, &b);
         if (!rc) e1 = e0;
     }
     scan_buf_fini(&b);
@@ -903,7 +1004,7 @@ int head_first_ts(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, i
         size_t ci = chunk_seek(c, tmin);
         for (; ci < c->nch; ci++) {
             const hchunk *k = &c->ch[ci];
-            if (k->ts.count == 0) continue;
+            if (k->count == 0) continue;
             if (k->min_ts <= tmax) { best = k->min_ts < tmin ? tmin : k->min_ts; found = 1; }
             break;
         }
@@ -1036,7 +1137,7 @@ int head_last_before(head *h, uint64_t s, uint64_t f, int64_t t, int64_t *ts_out
         if (ci != NO_CHUNK) {
             hchunk *k = &c->ch[ci];
             if ((rc = chunk_decode(c, k, &b)) != 0) goto unlock;
-            size_t j = upper_ts(b.ts, (size_t)k->ts.count, t);
+            size_t j = upper_ts(b.ts, (size_t)k->count, t);
             if (j > 0) {
                 best_ts = b.ts[j - 1];
                 best = typed_value(c->type, b.vals, j - 1);
@@ -1151,7 +1252,7 @@ int head_columns(head *h, uint64_t **pairs, size_t *n)
 size_t head_bytes(head *h)
 {
     pthread_rwlock_rdlock(&h->lock);
-    size_t b = st_hmap_bytes(h->map) + st_hmap_bytes(h->smap) + h->bytes;
+    size_t b = st_hmap_bytes(h->map) + st_hmap_bytes(h->smap) + h->bytes + h->arena.bytes;
     pthread_rwlock_unlock(&h->lock);
     return b;
 }

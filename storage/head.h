@@ -14,6 +14,10 @@
  * entry is always newer than an in-order entry with the same timestamp,
  * because in-order only accepts ts >= last).
  *
+ * Memory: sealed chunks live in the head's own pages (storage/harena.h),
+ * freed with the head; head_bytes is what the head holds — buffers by
+ * capacity, pages in use — not the size of its points.
+ *
  * Threads: head_append from one thread at a time (the WAL writer thread,
  * or recovery); head_read / head_scan from any thread. One rwlock: appends of a whole
  * WAL record take it for writing once (head_lock_write/unlock).
