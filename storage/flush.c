@@ -361,9 +361,10 @@ static void fail_readonly(stor *s, const char *what, int rc)
                  what, st_strerror(rc));
 }
 
-/* A flushed head's memory is handed back to the system at once: its
- * chunks were many blocks of many sizes, which the C library would keep
- * for later use (the process would then hold two heads' worth for good). */
+/* A flushed head's sealed chunks went back to the system with its pages
+ * (storage/harena.h); what it had from malloc (columns, chunk lists, open
+ * streams, out-of-order buffers: a few MiB of many sizes) is handed back
+ * here too, rather than kept in the C library's free lists. */
 static void release_freed_memory(void)
 {
 #ifdef __GLIBC__

@@ -400,6 +400,7 @@ TEST(oom)
 #endif
 #endif
 
+#ifndef UNDER_ASAN
 static long rss_kib(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -411,6 +412,7 @@ static long rss_kib(void)
     fclose(f);
     return v;
 }
+#endif
 
 /* What the process takes from the system for a head stays within what
  * head_bytes reports (the flush trigger and the writers' back-pressure go
