@@ -1355,13 +1355,20 @@ size_t stor__head_limit(const stor *s)
     return s->opts.max_head_bytes ? s->opts.max_head_bytes / 2 : (size_t)64 << 20;
 }
 
-/* Whether the active head is over the limit (the pointer read under the
- * lock: a flush swaps it and later frees the old one). */
+/* Whether writers must wait: 1 when the active head is over the limit (a
+ * flush is due), 2 when it is not but the two heads together are over
+ * twice the limit (the frozen one passed the limit by its last record: the
+ * new one stops short by as much). The pointers are read under the lock:
+ * a flush swaps them and later frees the old one. */
 static int head_over(stor *s, size_t limit)
 {
     pthread_rwlock_rdlock(&s->heads_lock);
+    size_t active = head_bytes(s->active);
+    size_t frozen = s->frozen ? head_bytes(s->frozen) : 0;
     /* (an empty head's own tables may pass a tiny budget: nothing to flush) */
-    int over = head_bytes(s->active) >= limit && head_points_count(s->active) > 0;
+    int over = head_points_count(s->active) == 0 ? 0
+               : active >= limit                 ? 1
+               : frozen && active + frozen >= 2 * limit ? 2 : 0;
     pthread_rwlock_unlock(&s->heads_lock);
     return over;
 }
@@ -1369,14 +1376,28 @@ static int head_over(stor *s, size_t limit)
 void stor__head_pressure(stor *s)
 {
     size_t limit = stor__head_limit(s);
-    if (!head_over(s, limit)) return;
-    pthread_mutex_lock(&s->flush_mu);
-    s->flush_request = 1;
-    pthread_cond_signal(&s->flush_cv);
-    pthread_mutex_unlock(&s->flush_mu);
-    /* Until the flush thread has swapped the head out (it flushes one head
-     * at a time, and flushes from inside a long compaction too). */
-    for (int i = 0; i < 60000 && head_over(s, limit) && !atomic_load(&s->readonly); i++) {
+    int over = head_over(s, limit);
+    if (!over) return;
+    if (over == 1) {
+        pthread_mutex_lock(&s->flush_mu);
+        s->flush_request = 1;
+        pthread_cond_signal(&s->flush_cv);
+        pthread_mutex_unlock(&s->flush_mu);
+    }
+    /* Until the flush thread has swapped the head out or finished the
+     * frozen one (it flushes one head at a time, and flushes from inside a
+     * long compaction too). */
+    for (int i = 0; i < 60000 && !atomic_load(&s->readonly); i++) {
+        int now = head_over(s, limit);
+        if (!now) break;
+        if (now == 1 && over == 2) {
+            /* the frozen head went and this one is due in turn */
+            over = 1;
+            pthread_mutex_lock(&s->flush_mu);
+            s->flush_request = 1;
+            pthread_cond_signal(&s->flush_cv);
+            pthread_mutex_unlock(&s->flush_mu);
+        }
         struct timespec d = { 0, 1000000 };
         nanosleep(&d, NULL);
     }

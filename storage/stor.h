@@ -48,7 +48,8 @@ typedef struct stor_opts {
     int64_t fsync_interval_ms;
     uint64_t wal_segment_bytes;
     uint64_t max_series;           /* 0 = unlimited */
-    size_t max_head_bytes;         /* flush when the head passes half of it (two heads exist during a flush) */
+    size_t max_head_bytes;         /* flush when the head passes half of it; writers wait while the
+                                      two heads (during a flush) hold all of it */
     size_t block_cache_bytes;      /* decoded segment blocks kept in memory */
     int64_t flush_age_ms;          /* flush a head older than this; 0 -> 10 minutes */
     int bulk_load;                 /* offline import: no WAL; stor_write applies at once on the caller's

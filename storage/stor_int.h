@@ -104,9 +104,10 @@ void stor__flush_stop(stor *s);             /* stop it; flushes the head first w
 int  stor__flush_now(stor *s);              /* flush the active head (flush thread or close) */
 /* Head memory back-pressure for writers (not the flush thread): past half
  * of max_head_bytes in the active head a flush is asked for, and the caller
- * waits until the flush thread has swapped it out (at most 60 s; not when
- * read-only). Two heads exist at most, so the heads stay within
- * max_head_bytes plus one record each. */
+ * waits until the flush thread has swapped it out; while a frozen head is
+ * being flushed, the caller also waits as long as both heads together
+ * hold max_head_bytes (at most 60 s in all; not when read-only). So the
+ * heads together stay within max_head_bytes plus one record. */
 void stor__head_pressure(stor *s);
 size_t stor__head_limit(const stor *s);     /* max_head_bytes / 2 (64 MiB when unset) */
 void stor__parts_free(stor *s);

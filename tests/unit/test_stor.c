@@ -460,6 +460,119 @@ TEST(series_refs)
     rmrf(dir);
 }
 
+/* The posix table with every fsync slowed down: a flush takes a while. */
+static int slow_fsync(void *ctx, int fd)
+{
+    struct timespec d = { 0, 300 * 1000000L };
+    nanosleep(&d, NULL);
+    return stor_io_posix()->fsync(ctx, fd);
+}
+static int slow_fdatasync(void *ctx, int fd)
+{
+    struct timespec d = { 0, 300 * 1000000L };
+    nanosleep(&d, NULL);
+    return stor_io_posix()->fdatasync(ctx, fd);
+}
+static int slow_fsync_dir(void *ctx, const char *path)
+{
+    struct timespec d = { 0, 300 * 1000000L };
+    nanosleep(&d, NULL);
+    return stor_io_posix()->fsync_dir(ctx, path);
+}
+
+/* One batch: `points` points of each of 10 series (field "v", float),
+ * one second apart from *t; *t moves on. */
+static int write_floats(stor *s, uint64_t db, int points, int64_t *t)
+{
+    stor_batch *b;
+    int rc = stor_batch_create(s, db, &b);
+    if (rc) return rc;
+    st_slice k = st_slice_cstr("host");
+    char host[16], msg[128];
+    uint32_t dropped;
+    for (int p = 0; p < points && !rc; p++, *t += INT64_C(1000000000)) {
+        for (int h = 0; h < 10 && !rc; h++) {
+            snprintf(host, sizeof host, "h%d", h);
+            st_slice val = st_slice_cstr(host);
+            stor_field_in f = { st_slice_cstr("v"), { .type = ST_TYPE_FLOAT, .v.f = (double)(*t / 1000000000 % 9973) * 1.37 + h } };
+            rc = stor_batch_add(b, st_slice_cstr("m"), &k, &val, 1, &f, 1, *t, 0, msg, sizeof msg, &dropped);
+        }
+    }
+    if (rc) { stor_batch_destroy(b); return rc; }
+    return stor_write_wait(b);
+}
+
+/* Both heads together stay within max_head_bytes plus one record: a head
+ * frozen well past half the budget (its last record was large) leaves the
+ * next one that much less while it is being flushed (slowly here), where
+ * before the next one could fill half the budget on top of it. Every
+ * acknowledged point is then read back. */
+TEST(heads_together_within_budget)
+{
+    const char *dir = mkdata();
+    REQUIRE(dir != NULL);
+    stor_io slow = *stor_io_posix();
+    slow.fsync = slow_fsync;
+    slow.fdatasync = slow_fdatasync;
+    slow.fsync_dir = slow_fsync_dir;
+    stor_opts o;
+    memset(&o, 0, sizeof o);
+    o.data_dir = dir;
+    o.fsync_mode = STOR_FSYNC_NEVER;
+    o.wal_segment_bytes = 64u << 20;
+    o.max_head_bytes = 4u << 20;
+    o.io = &slow;
+    stor *s;
+    REQUIRE(stor_open(&o, &s) == 0);
+    uint64_t db;
+    REQUIRE(stor_db_create(s, st_slice_cstr("db"), &db) == 0);
+    int64_t t = INT64_C(1700000000) * 1000000000;
+    uint64_t points = 0;
+    stor_stats st;
+    /* The first head to ~1.4 MiB in small records, then one record of
+     * ~1.2 MiB: it is frozen at ~2.6 MiB, past half the budget (2 MiB). */
+    do {
+        REQUIRE(write_floats(s, db, 100, &t) == 0);
+        points += 1000;
+        stor_get_stats(s, &st);
+    } while (st.head_bytes < (1400u << 10));
+    REQUIRE(write_floats(s, db, 13000, &t) == 0);
+    points += 130000;
+    stor_get_stats(s, &st);
+    CHECK(st.head_bytes > (2u << 20));
+    /* Small records go on while it is flushed. */
+    uint64_t most = 0, flushes0 = st.flushes;
+    for (int i = 0; i < 20000 && st.flushes == flushes0; i++) {
+        REQUIRE(write_floats(s, db, 50, &t) == 0);
+        points += 500;
+        stor_get_stats(s, &st);
+        if (st.head_bytes > most) most = st.head_bytes;
+    }
+    CHECK(st.flushes > flushes0); /* the frozen head went while the writer waited */
+    printf("  heads at most %" PRIu64 " KiB (budget %zu KiB)\n", most >> 10, o.max_head_bytes >> 10);
+    CHECK(most <= o.max_head_bytes + (64u << 10));
+    uint64_t got = 0;
+    for (int h = 0; h < 10; h++) {
+        char host[16];
+        snprintf(host, sizeof host, "h%d", h);
+        sidx_tag tag = { st_slice_cstr("host"), st_slice_cstr(host) };
+        uint64_t sid, fid;
+        unsigned fl;
+        st_type ex;
+        stor_points p;
+        stor_points_init(&p);
+        int rc = sidx_series_resolve(stor_index(s), db, st_slice_cstr("m"), &tag, 1, &sid, &fl);
+        if (!rc) rc = sidx_field_resolve(stor_index(s), db, st_slice_cstr("m"), st_slice_cstr("v"), ST_TYPE_FLOAT, &fid, &fl, &ex);
+        if (!rc) rc = stor_read(s, sid, fid, ST_TIME_MIN_NS, ST_TIME_MAX_NS, &p);
+        CHECK_EQ_INT(rc, 0);
+        got += p.n;
+        stor_points_fini(&p);
+    }
+    CHECK_EQ_U64(got, points);
+    stor_close(s);
+    rmrf(dir);
+}
+
 int main(void)
 {
     st_log_set_level(ST_LOG_OFF);
@@ -470,5 +583,6 @@ int main(void)
     RUN(delete_time_range);
     RUN(power_cut_drop);
     RUN(power_cut_tear);
+    RUN(heads_together_within_budget);
     return unit_done();
 }
