@@ -82,8 +82,12 @@ int main(int argc, char **argv)
     }
     st_log_set_level(cfg.log_level);
     /* Every I/O loop, the WAL writer, the flush and query threads would get
-     * a glibc malloc arena of their own, and head chunks freed by a flush
-     * stay in them: a few arenas keep RSS near --max-head-bytes. */
+     * a glibc malloc arena of their own, each keeping what was freed in it
+     * (request buffers, the heads' column tables): a few arenas keep RSS
+     * near --max-head-bytes. (Sealed head chunks are not malloc'd: see
+     * storage/harena.h.) A fixed M_MMAP_THRESHOLD was measured too: ~1.5 MiB
+     * less RSS beside the heads, but every large request buffer then costs
+     * fresh pages, and ingest was slower. */
     mallopt(M_ARENA_MAX, 4);
     st_buf line;
     st_buf_init(&line);
