@@ -1442,7 +1442,10 @@ int stor_write(stor_batch *b, stor_done_cb done_cb, void *arg)
     st_buf rec;
     st_buf_init(&rec);
     int rc = 0;
-    if ((rc = st_buf_put_u8(&rec, WALREC_VERSION)) || (rc = st_buf_put_uvarint(&rec, b->db_id)) ||
+    /* Room for all of it at once (a u8 and four varints of at most 10
+     * bytes): no doubling copies of a request-sized record. */
+    size_t need = 41 + b->db_name.len + b->defs_series.len + b->defs_fields.len + b->points.len;
+    if ((rc = st_buf_reserve(&rec, need)) || (rc = st_buf_put_u8(&rec, WALREC_VERSION)) || (rc = st_buf_put_uvarint(&rec, b->db_id)) ||
         (rc = st_buf_put_uvarint(&rec, b->db_name.len)) || (rc = st_buf_append(&rec, b->db_name.ptr, b->db_name.len)) ||
         (rc = st_buf_put_uvarint(&rec, b->nseries_defs)) || (rc = st_buf_append(&rec, b->defs_series.ptr, b->defs_series.len)) ||
         (rc = st_buf_put_uvarint(&rec, b->nfield_defs)) || (rc = st_buf_append(&rec, b->defs_fields.ptr, b->defs_fields.len)) ||
