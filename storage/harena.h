@@ -24,7 +24,8 @@
  * kernel backs an anonymous mapping only where it was touched. `mapped`
  * is the address space held. Both only grow until harena_fini: memory
  * handed out is never reused (a head rebuilding a chunk leaves the old
- * copy here, counted, until the head is freed).
+ * copy here, counted; once such garbage is half the arena the head copies
+ * its live chunks into a fresh arena and finishes this one).
  *
  * Threads: none of its own; one owner (the head's write lock covers it).
  */

@@ -34,6 +34,14 @@
  *     memory the head holds, not the size of its points.
  *  4. A column's last chunk, and only it, is open (bytes == NULL): its
  *     streams are c->open. Every other chunk is sealed, in the arena.
+ *  5. h->dead_bytes counts the arena bytes no chunk refers to any more (a
+ *     rebuilt chunk's old copy, the chunks of a deleted or dropped
+ *     column). When they pass HEAD_COMPACT_MIN and half the arena, the
+ *     live chunks are copied into a fresh arena and the old one unmapped
+ *     (head_compact), so out-of-order writes that rebuild chunks over and
+ *     over cost O(1) copying per garbage byte and the arena stays within
+ *     twice what is live. Only between operations, never inside one
+ *     (a rebuild holds pointers into the arena).
  */
 #include "storage/head.h"
 
@@ -53,6 +61,7 @@
 #define HEAD_CHUNK_CUT_MIN 64
 #define HEAD_CHUNK_ALIGN_NS INT64_C(3600000000000)
 #define HEAD_OOO_MERGE     4096 /* OOO points a column keeps before they are merged without a seal */
+#define HEAD_COMPACT_MIN   ((size_t)1 << 20) /* dead arena bytes before a compaction is considered */
 
 typedef struct ooo_entry {
     int64_t ts;
@@ -121,6 +130,7 @@ struct head {
     uint64_t points;
     size_t bytes;          /* malloc'd: columns, chunk lists, open streams, OOO buffers */
     harena arena;          /* owned: the sealed chunks' streams */
+    size_t dead_bytes;     /* arena bytes no chunk refers to (invariant 5) */
 };
 
 int head_create(head **out)
@@ -254,6 +264,15 @@ static int chunk_seal(harena *a, size_t *bytes, column *c)
     open_restart(&c->open, c->type);
     *bytes -= before - open_cap(&c->open, c->type);
     return 0;
+}
+
+static size_t chunk_sealed_len(const hchunk *k) { return k->bytes ? k->ts_len + k->v_len + k->q_len : 0; }
+
+static size_t col_sealed_len(const column *c)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < c->nch; k++) n += chunk_sealed_len(&c->ch[k]);
+    return n;
 }
 
 static int64_t hour_of(int64_t t)
@@ -529,6 +548,44 @@ int head_append_line(head *h, uint64_t s, int64_t ts, uint32_t quality, size_t n
     return 0;
 }
 
+/* Invariant 5: the live sealed chunks, end to end in one allocation of
+ * a fresh arena; the old arena unmapped. Dropped columns' chunks are
+ * dead: those columns lose their chunk list. Write lock held, no pointer
+ * into the arena held by the caller. Out of memory keeps the old arena. */
+static void head_compact(head *h)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < h->ncols; i++)
+        if (!h->cols[i]->dropped) live += col_sealed_len(h->cols[i]);
+    harena fresh;
+    harena_init(&fresh);
+    uint8_t *p = NULL;
+    if (live && (p = harena_alloc(&fresh, live)) == NULL) return;
+    for (size_t i = 0; i < h->ncols; i++) {
+        column *c = h->cols[i];
+        if (c->dropped) {
+            c->nch = 0;
+            continue;
+        }
+        for (size_t k = 0; k < c->nch; k++) {
+            hchunk *ch = &c->ch[k];
+            size_t n = chunk_sealed_len(ch);
+            if (!n) continue;
+            memcpy(p, ch->bytes, n);
+            ch->bytes = p;
+            p += n;
+        }
+    }
+    harena_fini(&h->arena);
+    h->arena = fresh;
+    h->dead_bytes = 0;
+}
+
+static void head_maybe_compact(head *h)
+{
+    if (h->dead_bytes >= HEAD_COMPACT_MIN && h->dead_bytes >= h->arena.bytes / 2) head_compact(h);
+}
+
 /* One value into column c (lock held): in order into the chunks, else
  * into the OOO buffer. */
 static int col_put(head *h, column *c, int64_t ts, const st_value *v, uint32_t quality)
@@ -559,11 +616,15 @@ static int col_put(head *h, column *c, int64_t ts, const st_value *v, uint32_t q
         c->ooo_n++;
         h->points++;
         /* A long backfill into a quiet column: merge before it grows big. */
-        if (c->ooo_n >= HEAD_OOO_MERGE) col_merge_ooo(h, &h->bytes, c);
+        if (c->ooo_n >= HEAD_OOO_MERGE) {
+            col_merge_ooo(h, &h->bytes, c);
+            head_maybe_compact(h);
+        }
         return 0;
     }
     int rc = col_append(h, &h->bytes, c, ts, v, quality);
     if (!rc) h->points++;
+    head_maybe_compact(h); /* a seal merges OOO points first */
     return rc;
 }
 
@@ -919,6 +980,7 @@ static int chunk_rebuild(head *h, size_t *bytes, column *c, size_t ci, const ooo
         c->capch = cap;
         old = drop ? &c->ch[ci] : NULL;
     }
+    if (old) h->dead_bytes += chunk_sealed_len(old);
     if (last) {
         /* The open chunk's streams give way to the scratch column's. */
         *bytes -= open_cap(&c->open, c->type);
@@ -933,6 +995,7 @@ static int chunk_rebuild(head *h, size_t *bytes, column *c, size_t ci, const ooo
     c->count = c->count - kn + m;
     tmp.nch = 0; /* the chunks moved */
 done:
+    for (size_t k = 0; k < tmp.nch; k++) h->dead_bytes += chunk_sealed_len(&tmp.ch[k]); /* a failed rebuild's */
     open_fini(&tmp.open, c->type);
     st_free(tmp.ch);
     st_free(mts);
@@ -1196,6 +1259,7 @@ int head_delete_range(head *h, uint64_t s, int64_t tmin, int64_t tmax)
         column *fresh = col_new(old->series_id, old->field_id, old->type);
         if (!fresh) { pthread_rwlock_unlock(&h->lock); rc = ST_ENOMEM; break; }
         h->cols[idx[k]] = fresh;
+        h->dead_bytes += col_sealed_len(old); /* old is freed below, unread */
         size_t old_bytes = col_bytes(old);
         h->bytes = h->bytes - (old_bytes > h->bytes ? h->bytes : old_bytes) + col_bytes(fresh);
         uint64_t removed = old->count + old->ooo_n; /* the kept ones are counted again as appended */
@@ -1204,6 +1268,7 @@ int head_delete_range(head *h, uint64_t s, int64_t tmin, int64_t tmax)
             rc = head_append(h, s, fresh->field_id, keep.ts[i], &keep.vals[i], keep.quality[i]);
         }
         h->points -= removed > h->points ? h->points : removed;
+        head_maybe_compact(h);
         pthread_rwlock_unlock(&h->lock);
         col_free(old);
     }
@@ -1215,10 +1280,15 @@ int head_delete_range(head *h, uint64_t s, int64_t tmin, int64_t tmax)
 void head_drop_series(head *h, uint64_t s)
 {
     pthread_rwlock_wrlock(&h->lock);
-    for (size_t i = 0; i < h->ncols; i++)
-        if (h->cols[i]->series_id == s) h->cols[i]->dropped = 1;
+    for (size_t i = 0; i < h->ncols; i++) {
+        column *c = h->cols[i];
+        if (c->series_id != s || c->dropped) continue;
+        c->dropped = 1;
+        h->dead_bytes += col_sealed_len(c);
+    }
     uint64_t v;
     if (st_hmap_get(h->smap, &s, sizeof s, &v)) h->sers[v - 1].n = 0; /* later writes start new columns */
+    head_maybe_compact(h);
     pthread_rwlock_unlock(&h->lock);
 }
 
