@@ -24,7 +24,11 @@
 #include "storage/enc.h"
 #include "storage/seg.h"
 
-#define SEG_OUT_FLUSH_BYTES (1u << 20)
+/* Blocks are buffered and written in pieces of about this size. A flush
+ * writes while both heads are held (the process's memory peak), so the
+ * buffer stays small: 256 KiB (its capacity then 512 KiB, where 1 MiB
+ * pieces held 2 MiB). */
+#define SEG_OUT_FLUSH_BYTES (256u << 10)
 /* A string block ends early past this many bytes of strings. */
 #define SEG_STR_BLOCK_BYTES (4u << 20)
 /* A single string longer than this is refused (keeps blocks < SEG_MAX_BLOCK_BYTES). */
