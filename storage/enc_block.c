@@ -40,6 +40,25 @@ int enc_block_encode(enc_type type, const void *values, size_t n, st_buf *out, i
 
 int enc_block_encode_with(enc_type type, int id_wanted, const void *values, size_t n, st_buf *out, int zstd_level)
 {
+    return enc_block_encode_z(type, id_wanted, values, n, out, zstd_level, NULL);
+}
+
+void enc_zctx_init(enc_zctx *z)
+{
+    z->cctx = NULL;
+    st_buf_init(&z->scratch);
+}
+
+void enc_zctx_fini(enc_zctx *z)
+{
+    ZSTD_freeCCtx(z->cctx); /* NULL ok */
+    z->cctx = NULL;
+    st_buf_fini(&z->scratch);
+}
+
+int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t n, st_buf *out, int zstd_level,
+                       enc_zctx *zc)
+{
     if ((unsigned)type > ENC_TYPE_QUALITY) return ST_EINVAL;
     size_t start = out->len;
     int id = ENC_RAW;
@@ -52,9 +71,19 @@ int enc_block_encode_with(enc_type type, int id_wanted, const void *values, size
     size_t plen = out->len - pstart;
     if (zstd_level <= 0 || plen < 64) return 0;
     size_t cap = ZSTD_compressBound(plen);
-    char *z = st_malloc(cap);
-    if (!z) { rc = ST_ENOMEM; goto fail; }
-    size_t zl = ZSTD_compress(z, cap, out->ptr + pstart, plen, zstd_level > 19 ? 19 : zstd_level);
+    int level = zstd_level > 19 ? 19 : zstd_level;
+    char *z;
+    size_t zl;
+    if (zc) {
+        if (!zc->cctx && !(zc->cctx = ZSTD_createCCtx())) { rc = ST_ENOMEM; goto fail; }
+        st_buf_clear(&zc->scratch);
+        if ((rc = st_buf_reserve(&zc->scratch, cap)) != 0) goto fail;
+        z = zc->scratch.ptr;
+        zl = ZSTD_compressCCtx(zc->cctx, z, cap, out->ptr + pstart, plen, level);
+    } else {
+        if (!(z = st_malloc(cap))) { rc = ST_ENOMEM; goto fail; }
+        zl = ZSTD_compress(z, cap, out->ptr + pstart, plen, level);
+    }
     if (!ZSTD_isError(zl) && zl + enc__uvarint_len(plen) + plen / 8 < plen) {
         out->len = start;
         rc = st_buf_put_u8(out, (uint8_t)(id | ENC_FLAG_ZSTD));
@@ -62,7 +91,7 @@ int enc_block_encode_with(enc_type type, int id_wanted, const void *values, size
         if (!rc) rc = st_buf_put_uvarint(out, plen);
         if (!rc) rc = st_buf_append(out, z, zl);
     }
-    st_free(z);
+    if (!zc) st_free(z);
     if (rc) goto fail;
     return 0;
 fail:

@@ -71,6 +71,7 @@ struct seg_writer {
 
     st_buf blk, enc_ts, enc_val, enc_q; /* owned scratch */
     st_buf enc_pg, enc_tmp;       /* owned scratch: the page table, one array of it */
+    enc_zctx zctx;                /* owned: one zstd context for every block */
     size_t pg_cap;                /* pages a block can have */
     uint64_t *pg_cnt;             /* owned, pg_cap each: page counts, */
     int64_t *pg_min, *pg_max;     /*   first and last times, */
@@ -121,6 +122,7 @@ static void writer_free(seg_writer *w)
     st_buf_fini(&w->enc_q);
     st_buf_fini(&w->enc_pg);
     st_buf_fini(&w->enc_tmp);
+    enc_zctx_fini(&w->zctx);
     st_free(w->pg_cnt);
     st_free(w->pg_min);
     st_free(w->pg_max);
@@ -162,6 +164,7 @@ int seg_writer_open(const stor_io *io, const char *dir, uint64_t file_id, const 
     st_buf_init(&w->enc_q);
     st_buf_init(&w->enc_pg);
     st_buf_init(&w->enc_tmp);
+    enc_zctx_init(&w->zctx);
     st_buf_init(&w->lastbuf);
     st_buf_init(&w->curlast);
     w->out_off = SEG_HDR_SIZE;
@@ -241,7 +244,7 @@ static enc_type enc_type_of(uint8_t t)
 static int put_page_array(seg_writer *w, enc_type et, const void *vals, size_t n)
 {
     st_buf_clear(&w->enc_tmp);
-    int rc = enc_block_encode(et, vals, n, &w->enc_tmp, w->zstd_level);
+    int rc = enc_block_encode_z(et, -1, vals, n, &w->enc_tmp, w->zstd_level, &w->zctx);
     if (!rc) rc = st_buf_put_uvarint(&w->enc_pg, w->enc_tmp.len);
     if (!rc) rc = st_buf_append(&w->enc_pg, w->enc_tmp.ptr, w->enc_tmp.len);
     return rc;
@@ -358,9 +361,9 @@ static int flush_block(seg_writer *w)
     st_buf_clear(&w->enc_ts);
     st_buf_clear(&w->enc_val);
     st_buf_clear(&w->enc_q);
-    rc = enc_block_encode(ENC_TYPE_TIME, w->pts, n, &w->enc_ts, w->zstd_level);
-    if (!rc) rc = enc_block_encode(enc_type_of(t), vals, n, &w->enc_val, w->zstd_level);
-    if (!rc && w->pq_any) rc = enc_block_encode(ENC_TYPE_QUALITY, w->pq, n, &w->enc_q, w->zstd_level);
+    rc = enc_block_encode_z(ENC_TYPE_TIME, -1, w->pts, n, &w->enc_ts, w->zstd_level, &w->zctx);
+    if (!rc) rc = enc_block_encode_z(enc_type_of(t), -1, vals, n, &w->enc_val, w->zstd_level, &w->zctx);
+    if (!rc && w->pq_any) rc = enc_block_encode_z(ENC_TYPE_QUALITY, -1, w->pq, n, &w->enc_q, w->zstd_level, &w->zctx);
     if (!rc) rc = encode_pages(w, t);
     if (rc) return rc;
     bi.has_pages = w->enc_pg.len > 0;
