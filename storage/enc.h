@@ -329,12 +329,19 @@ int enc_block_encode_with(enc_type type, int id_wanted, const void *values, size
 struct ZSTD_CCtx_s;
 typedef struct enc_zctx {
     struct ZSTD_CCtx_s *cctx; /* owned; NULL until first used */
-    st_buf scratch;           /* owned */
+    st_buf scratch;           /* owned: zstd's output */
+    st_buf alt;               /* owned: the block without byte planes */
 } enc_zctx;
 void enc_zctx_init(enc_zctx *z);
 void enc_zctx_fini(enc_zctx *z);
 
-/* enc_block_encode_with through z (NULL: a context for this call only). */
+/* enc_block_encode_with through z (NULL: a context for this call only).
+ * With z and zstd_level >= ENC_PLANES_MIN_LEVEL (compaction's level, not
+ * the head's flush: the extra pass costs ingest CPU) integer packs may be
+ * laid out in byte planes (storage/bits.h, INTPACK), which zstd's Huffman
+ * stage codes close to the values' entropy; when a block took them it is
+ * encoded once more without, and the smaller kept. */
+#define ENC_PLANES_MIN_LEVEL 6
 int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t n, st_buf *out, int zstd_level,
                        enc_zctx *z);
 

@@ -2,7 +2,8 @@
  * storage/enc_block.c — segment blocks: the header byte, the choice of
  * encoding per type (each enc_*.c picks its smallest candidate), and zstd
  * over the payload where it saves at least 1/8. Format in storage/enc.h.
- * No global state; any thread. zstd allocates its own contexts (per call).
+ * No global state; any thread. zstd contexts: the caller's enc_zctx, or one
+ * per call.
  */
 #include "storage/enc.h"
 
@@ -19,13 +20,13 @@ static uint64_t payload_bound(enc_type type, size_t n)
     return 64 + (uint64_t)n * 32;
 }
 
-static int encode_payload(enc_type type, const void *values, size_t n, int force, st_buf *out, int *id)
+static int encode_payload(enc_type type, const void *values, size_t n, int force, enc_hint *h, st_buf *out, int *id)
 {
     switch (type) {
-    case ENC_TYPE_TIME:    return enc__time_block_encode(values, n, force, out, id);
-    case ENC_TYPE_FLOAT:   return enc__float_block_encode(values, n, force, out, id);
+    case ENC_TYPE_TIME:    return enc__time_block_encode(values, n, force, h, out, id);
+    case ENC_TYPE_FLOAT:   return enc__float_block_encode(values, n, force, h, out, id);
     case ENC_TYPE_INT:
-    case ENC_TYPE_UINT:    return enc__int_block_encode(values, n, force, out, id);
+    case ENC_TYPE_UINT:    return enc__int_block_encode(values, n, force, h, out, id);
     case ENC_TYPE_BOOL:    return enc__bool_block_encode(values, n, force, out, id);
     case ENC_TYPE_STRING:  return enc__str_block_encode(values, n, force, out, id);
     case ENC_TYPE_QUALITY: return enc__qual_block_encode(values, n, force, out, id);
@@ -47,6 +48,7 @@ void enc_zctx_init(enc_zctx *z)
 {
     z->cctx = NULL;
     st_buf_init(&z->scratch);
+    st_buf_init(&z->alt);
 }
 
 void enc_zctx_fini(enc_zctx *z)
@@ -54,19 +56,23 @@ void enc_zctx_fini(enc_zctx *z)
     ZSTD_freeCCtx(z->cctx); /* NULL ok */
     z->cctx = NULL;
     st_buf_fini(&z->scratch);
+    st_buf_fini(&z->alt);
 }
 
-int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t n, st_buf *out, int zstd_level,
-                       enc_zctx *zc)
+/* Append one block (header byte, n, payload, zstd over it where that saves
+ * at least 1/8) to out; *planes_used as enc_hint's. */
+static int encode_one(enc_type type, int id_wanted, const void *values, size_t n, st_buf *out, int zstd_level,
+                      enc_zctx *zc, int planes, int *planes_used)
 {
-    if ((unsigned)type > ENC_TYPE_QUALITY) return ST_EINVAL;
     size_t start = out->len;
     int id = ENC_RAW;
+    enc_hint h = { planes, 0 };
     int rc = st_buf_put_u8(out, 0);
     if (!rc) rc = st_buf_put_uvarint(out, n);
     size_t pstart = out->len;
-    if (!rc) rc = encode_payload(type, values, n, id_wanted, out, &id);
+    if (!rc) rc = encode_payload(type, values, n, id_wanted, &h, out, &id);
     if (rc) goto fail;
+    *planes_used = h.planes_used;
     out->ptr[start] = (char)id;
     size_t plen = out->len - pstart;
     if (zstd_level <= 0 || plen < 64) return 0;
@@ -97,6 +103,35 @@ int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t 
 fail:
     out->len = start;
     if (out->ptr) out->ptr[start] = 0;
+    return rc;
+}
+
+int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t n, st_buf *out, int zstd_level,
+                       enc_zctx *zc)
+{
+    if ((unsigned)type > ENC_TYPE_QUALITY) return ST_EINVAL;
+    size_t start = out->len;
+    int planes = zc && zstd_level >= ENC_PLANES_MIN_LEVEL, used = 0;
+    int rc = encode_one(type, id_wanted, values, n, out, zstd_level, zc, planes, &used);
+    if (rc || !used) return rc;
+    /* Byte planes were chosen by an estimate: the block without them is
+     * kept when it comes out smaller after all. */
+    st_buf_clear(&zc->alt);
+    int unused;
+    rc = encode_one(type, id_wanted, values, n, &zc->alt, zstd_level, zc, 0, &unused);
+    if (rc) {
+        out->len = start;
+        if (out->ptr) out->ptr[start] = 0;
+        return rc;
+    }
+    if (zc->alt.len < out->len - start) {
+        out->len = start;
+        rc = st_buf_append(out, zc->alt.ptr, zc->alt.len);
+        if (rc) {
+            out->len = start;
+            if (out->ptr) out->ptr[start] = 0;
+        }
+    }
     return rc;
 }
 

@@ -268,7 +268,7 @@ int enc_decimal_analyze(const double *v, size_t n, int *e_out, size_t *exception
 
 /* Append the decimal payload; ST_ERANGE (nothing useful appended, out
  * restored) when more than half the values are exceptions. */
-static int dec_encode(const double *v, size_t n, int forced, int e, st_buf *out)
+static int dec_encode(const double *v, size_t n, int forced, int e, enc_hint *h, st_buf *out)
 {
     size_t start = out->len;
     int64_t *k = st_malloc(n ? n * sizeof *k : 1);
@@ -295,7 +295,7 @@ static int dec_encode(const double *v, size_t n, int forced, int e, st_buf *out)
         last = i;
         have_last = 1;
     }
-    if (!rc) rc = enc__intpack_encode(k, n, -1, out);
+    if (!rc) rc = enc__intpack_encode(k, n, -1, h, out);
 done:
     st_free(k);
     if (rc) { out->len = start; if (out->ptr) out->ptr[start] = 0; }
@@ -552,14 +552,14 @@ static int fp_decode(const uint8_t *p, size_t len, size_t n, double *out)
 
 /* ---- blocks ---- */
 
-int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, int *id)
+int enc__float_block_encode(const double *v, size_t n, int force, enc_hint *h, st_buf *out, int *id)
 {
     size_t start = out->len;
     if (force >= 0) {
         *id = force;
         if (force == ENC_RAW) return enc__raw64_encode((const uint64_t *)(const void *)v, n, out);
         if (force == ENC_GORILLA) return enc_float_gorilla_encode(v, n, out);
-        if (force == ENC_DECIMAL) { int alt, half; return dec_encode(v, n, 1, dec_choose_e(v, n, 0, &alt, &half), out); }
+        if (force == ENC_DECIMAL) { int alt, half; return dec_encode(v, n, 1, dec_choose_e(v, n, 0, &alt, &half), h, out); }
         if (force == ENC_FLOATPACK) return fp_encode(v, n, -1, out);
         return ST_EINVAL;
     }
@@ -569,11 +569,11 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
     st_buf d;
     st_buf_init(&d);
     int alt, half, e = dec_choose_e(v, n, 1, &alt, &half);
-    int rc = half ? dec_encode(v, n, 0, e, &d) : ST_ERANGE;
+    int rc = half ? dec_encode(v, n, 0, e, h, &d) : ST_ERANGE;
     if (half && (rc == 0 || rc == ST_ERANGE) && alt >= 0) {
         st_buf d2;
         st_buf_init(&d2);
-        int rc2 = dec_encode(v, n, 0, alt, &d2);
+        int rc2 = dec_encode(v, n, 0, alt, h, &d2);
         if (rc2 == 0 && (rc == ST_ERANGE || d2.len < d.len)) {
             st_buf t = d;
             d = d2;
