@@ -2,11 +2,14 @@
  * storage/enc_block.c — segment blocks: the header byte, the choice of
  * encoding per type (each enc_*.c picks its smallest candidate), and zstd
  * over the payload where it saves at least 1/8. Format in storage/enc.h.
- * No global state; any thread. zstd contexts: the caller's enc_zctx, or one
- * per call.
+ * Any thread. zstd contexts: compression uses the caller's enc_zctx, or one
+ * per call; decompression one per thread (the only global state: a
+ * pthread key whose destructor frees a thread's context when it ends),
+ * since ZSTD_decompress sets up a ~100 KB context for a few KB of payload.
  */
 #include "storage/enc.h"
 
+#include <pthread.h>
 #include <zstd.h>
 
 #include "common/alloc.h"
@@ -135,6 +138,27 @@ int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t 
     return rc;
 }
 
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static int dctx_key_ok;
+
+static void dctx_free(void *d) { ZSTD_freeDCtx(d); }
+static void dctx_key_make(void) { dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0; }
+
+/* This thread's decompression context, made on first use; NULL when that
+ * failed (the caller then decompresses with a context of its own). */
+static ZSTD_DCtx *thread_dctx(void)
+{
+    pthread_once(&dctx_once, dctx_key_make);
+    if (!dctx_key_ok) return NULL;
+    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+    if (!d && (d = ZSTD_createDCtx()) != NULL && pthread_setspecific(dctx_key, d) != 0) {
+        ZSTD_freeDCtx(d);
+        d = NULL;
+    }
+    return d;
+}
+
 /* Payload of a block: borrowed from bytes, or decompressed into *scratch
  * (st_malloc'd, the caller frees). */
 static int open_payload(const uint8_t *p, size_t len, enc_type type, size_t n, int *id,
@@ -152,7 +176,9 @@ static int open_payload(const uint8_t *p, size_t len, enc_type type, size_t n, i
     if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != raw) return ST_ECORRUPT;
     char *buf = st_malloc((size_t)raw + 1); /* + NUL, so it can become an st_buf */
     if (!buf) return ST_ENOMEM;
-    size_t got = ZSTD_decompress(buf, (size_t)raw, p + pos, len - pos);
+    ZSTD_DCtx *d = thread_dctx();
+    size_t got = d ? ZSTD_decompressDCtx(d, buf, (size_t)raw, p + pos, len - pos)
+                   : ZSTD_decompress(buf, (size_t)raw, p + pos, len - pos);
     if (ZSTD_isError(got) || got != raw) { st_free(buf); return ST_ECORRUPT; }
     buf[raw] = 0;
     *scratch = buf;
