@@ -221,7 +221,8 @@ void enc__unpack32(const uint8_t *in, unsigned w, uint64_t *out);
  * resolution (a few values far more frequent than the rest) then costs
  * close to its order-0 entropy instead of its full width. The encoder
  * takes planes (base min(r), no exceptions) when the planes' order-0
- * entropy, plus a table allowance, is below the packed bytes.
+ * entropy, plus a table allowance, is ENC_PLANES_MIN_GAIN (storage/enc.h)
+ * percent below the packed bytes.
  * Encode appends the smallest of the three orders (or the given one when
  * force_order >= 0); decode reads it back from [p + *pos, p + len).
  * enc__intpack_size is that estimate (planes by their entropy).

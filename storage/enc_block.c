@@ -118,7 +118,7 @@ int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t 
     int rc = encode_one(type, id_wanted, values, n, out, zstd_level, zc, planes, &used);
     if (rc || !used) return rc;
     /* Byte planes were chosen by an estimate: the block without them is
-     * kept when it comes out smaller after all. */
+     * kept unless they come out ENC_PLANES_MIN_GAIN percent smaller. */
     st_buf_clear(&zc->alt);
     int unused;
     rc = encode_one(type, id_wanted, values, n, &zc->alt, zstd_level, zc, 0, &unused);
@@ -127,7 +127,7 @@ int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t 
         if (out->ptr) out->ptr[start] = 0;
         return rc;
     }
-    if (zc->alt.len < out->len - start) {
+    if ((out->len - start) * 100 > zc->alt.len * (100 - ENC_PLANES_MIN_GAIN)) {
         out->len = start;
         rc = st_buf_append(out, zc->alt.ptr, zc->alt.len);
         if (rc) {

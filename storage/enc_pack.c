@@ -279,7 +279,12 @@ static void plan_order(const int64_t *x, size_t n, int o, const enc_hint *h, ip_
         W = W > 4 ? (W + 7) / 8 * 8 : W == 3 ? 4 : W;
         if (W <= PLANES_MAX_W) {
             size_t s = enc__uvarint_len(enc__zz(mn)) + 2 + planes_estimate(x, n, o, (uint64_t)mn, W);
-            if (s < best) { best = s; pl->base = mn; pl->w = W; pl->planes = W >= 8 ? PLAN_PLANES : PLAN_NIBBLES; }
+            if (s * 100 <= best * (100 - ENC_PLANES_MIN_GAIN)) {
+                best = s;
+                pl->base = mn;
+                pl->w = W;
+                pl->planes = W >= 8 ? PLAN_PLANES : PLAN_NIBBLES;
+            }
         }
     }
     pl->bytes += best;
