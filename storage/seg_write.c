@@ -217,18 +217,6 @@ static int out_flush(seg_writer *w, int all)
     return 0;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 64;
-    while (nc < need) nc *= 2;
-    void *q = st_realloc(*p, nc * elem);
-    if (!q) return ST_ENOMEM;
-    *p = q;
-    *cap = nc;
-    return 0;
-}
-
 static enc_type enc_type_of(uint8_t t)
 {
     switch (t) {
@@ -331,7 +319,7 @@ static int flush_block(seg_writer *w)
 {
     if (!w->np) return 0;
     if (w->err) return w->err;
-    int rc = grow((void **)&w->blocks, &w->blocks_cap, w->nblocks + 1, sizeof *w->blocks);
+    int rc = st_grow(&w->blocks, &w->blocks_cap, w->nblocks + 1, sizeof *w->blocks, 64);
     if (rc) return rc;
     size_t n = w->np;
     uint8_t t = w->type;
@@ -478,7 +466,7 @@ static int writer_add(seg_writer *w, uint64_t series_id, uint64_t field_id, st_t
     if (!same) {
         rc = close_column(w);
         if (rc) return rc;
-        rc = grow((void **)&w->cols, &w->cols_cap, w->ncols + 1, sizeof *w->cols);
+        rc = st_grow(&w->cols, &w->cols_cap, w->ncols + 1, sizeof *w->cols, 64);
         if (rc) return rc;
         seg_wcol *c = &w->cols[w->ncols++];
         memset(c, 0, sizeof *c);
