@@ -1,7 +1,10 @@
 /* common/alloc.c — malloc wrapper with N-th-call fault injection (tests). */
 #include "common/alloc.h"
 
+#include "common/err.h"
+
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -106,4 +109,24 @@ void st_pages_free(void *p, size_t n)
     if (!p) return;
     atomic_fetch_sub(&live, 1);
     munmap(p, page_round(n ? n : 1));
+}
+
+int st_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : (first ? first : 1);
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2) return ST_ENOMEM;
+        nc *= 2;
+    }
+    if (elem && nc > SIZE_MAX / elem) return ST_ENOMEM;
+    /* pp is a T **; going through memcpy reads and writes it as the
+     * object it is, with no cast to void ** */
+    void *p;
+    memcpy(&p, pp, sizeof p);
+    void *q = st_realloc(p, nc * elem);
+    if (!q) return ST_ENOMEM;
+    memcpy(pp, &q, sizeof q);
+    *cap = nc;
+    return 0;
 }

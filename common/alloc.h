@@ -19,6 +19,12 @@ void  st_free(void *p); /* accepts NULL */
 char *st_strndup(const char *s, size_t n);
 char *st_strdup(const char *s);
 
+/* Make the array *pp (any T *, passed as &array) hold at least need
+ * elements of elem bytes: the capacity doubles from `first` (or from *cap
+ * when non-zero) until it does; realloc keeps the contents. 0, or
+ * ST_ENOMEM (overflow or no memory) with the array and *cap unchanged. */
+int st_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t first);
+
 /* Whole pages straight from the kernel (anonymous mmap), for memory that
  * must go back to the system the moment it is freed rather than stay in
  * the C library's free lists (the head's arena, storage/harena.h). n is

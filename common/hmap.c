@@ -227,13 +227,7 @@ static int slab_reserve(st_hmap *m, size_t n)
         m->slab_dead = 0;
         return 0;
     }
-    size_t ncap = m->slab_cap ? m->slab_cap : 256;
-    while (ncap - m->slab_len < n) ncap *= 2;
-    char *ns = st_realloc(m->slab, ncap);
-    if (!ns) return ST_ENOMEM;
-    m->slab = ns;
-    m->slab_cap = ncap;
-    return 0;
+    return st_grow(&m->slab, &m->slab_cap, m->slab_len + n, 1, 256);
 }
 
 int st_hmap_put(st_hmap *m, const void *key, size_t klen, uint64_t val)

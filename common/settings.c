@@ -561,14 +561,7 @@ int st_settings_load_file(const st_setting *rows, size_t n, void *cfg, const cha
                 rc = seterr(err, err_size, "--config: %s is larger than 64 MiB", path);
                 goto cleanup;
             }
-            size_t ncap = cap ? cap * 2 : 4096;
-            char *nb = st_realloc(buf, ncap);
-            if (!nb) {
-                rc = ST_ENOMEM;
-                goto cleanup;
-            }
-            buf = nb;
-            cap = ncap;
+            if ((rc = st_grow(&buf, &cap, len + 1, 1, 4096))) goto cleanup;
         }
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;

@@ -418,18 +418,6 @@ static int line_error(lp_parser *p, uint64_t lineno, const char *s, size_t n, co
     return p->on_error(p->ctx, lineno, (st_slice){ p->msg, (size_t)(o - p->msg) });
 }
 
-static int grow(void **ptr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t n = *cap ? *cap * 2 : 16;
-    while (n < need) n *= 2;
-    void *q = st_realloc(*ptr, n * elem);
-    if (!q) return ST_ENOMEM;
-    *ptr = q;
-    *cap = n;
-    return 0;
-}
-
 static inline int is_end(const char *i, const char *e) { return i >= e || *i == ',' || *i == ' '; }
 
 /* Eight ASCII digits at p (p + 8 readable) as their value, 8 bytes at a
@@ -727,14 +715,7 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
     size_t n = (size_t)(e - s);
     if (p->opts.max_line_bytes && n > p->opts.max_line_bytes)
         return line_error(p, lineno, s, n, "line too long", (st_slice){ 0 }, (st_slice){ 0 }, 0);
-    if (n > p->unesc_cap) {
-        size_t c = p->unesc_cap ? p->unesc_cap : 256;
-        while (c < n) c *= 2;
-        char *u = st_realloc(p->unesc, c);
-        if (!u) return ST_ENOMEM;
-        p->unesc = u;
-        p->unesc_cap = c;
-    }
+    if (n > p->unesc_cap && st_grow(&p->unesc, &p->unesc_cap, n, 1, 256)) return ST_ENOMEM;
     p->unesc_len = 0;
 
     const char *reason = NULL;
@@ -754,7 +735,7 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
     uint64_t khash = sp ? key_hash(key0, (size_t)(sp - key0)) : 0;
     const lp_kc_slot *hit = sp ? kc_find(p, khash, key0, (size_t)(sp - key0)) : NULL;
     if (hit) {
-        if (hit->ntags > p->tags_cap && grow((void **)&p->tags, &p->tags_cap, hit->ntags, sizeof(lp_tag)))
+        if (hit->ntags > p->tags_cap && st_grow(&p->tags, &p->tags_cap, hit->ntags, sizeof(lp_tag), 16))
             return ST_ENOMEM;
         const char *t = p->kc_bytes.ptr + hit->off + hit->key_len;
         for (nt = 0; nt < hit->ntags; nt++) {
@@ -787,7 +768,7 @@ static int parse_line(lp_parser *p, const char *s, const char *e, uint64_t linen
         i = scan_name(i, e, C_TAG, &vesc);
         if (i >= e) { reason = "missing fields"; goto bad; }
         if (*i == '=') { reason = "invalid tag format"; goto bad; }
-        if (nt == p->tags_cap && grow((void **)&p->tags, &p->tags_cap, nt + 1, sizeof(lp_tag)))
+        if (nt == p->tags_cap && st_grow(&p->tags, &p->tags_cap, nt + 1, sizeof(lp_tag), 16))
             return ST_ENOMEM;
         lp_tag *t = &p->tags[nt];
         t->key = esc ? unescape_name(p, k, (size_t)(ke - k), 0) : (st_slice){ k, (size_t)(ke - k) };
@@ -841,7 +822,7 @@ fields:
         if (i >= e || *i != '=') { reason = "invalid field format"; goto bad; }
         const char *ke = i++;
         if (i >= e || *i == ',' || *i == ' ') { reason = "missing field value"; goto bad; }
-        if (nf == p->fields_cap && grow((void **)&p->fields, &p->fields_cap, nf + 1, sizeof(lp_field)))
+        if (nf == p->fields_cap && st_grow(&p->fields, &p->fields_cap, nf + 1, sizeof(lp_field), 16))
             return ST_ENOMEM;
         lp_field *f = &p->fields[nf];
         f->key = esc ? unescape_name(p, k, (size_t)(ke - k), 0) : (st_slice){ k, (size_t)(ke - k) };
@@ -993,14 +974,7 @@ static int carry_append(lp_parser *p, const char *s, size_t n)
     size_t keep = carry_keep(p);
     if (p->carry_len >= keep) return 0;
     if (n > keep - p->carry_len) n = keep - p->carry_len;
-    if (p->carry_len + n > p->carry_cap) {
-        size_t c = p->carry_cap ? p->carry_cap : 256;
-        while (c < p->carry_len + n) c *= 2;
-        char *q = st_realloc(p->carry, c);
-        if (!q) return ST_ENOMEM;
-        p->carry = q;
-        p->carry_cap = c;
-    }
+    if (st_grow(&p->carry, &p->carry_cap, p->carry_len + n, 1, 256)) return ST_ENOMEM;
     memcpy(p->carry + p->carry_len, s, n);
     p->carry_len += n;
     return 0;

@@ -375,11 +375,13 @@ typedef struct spb_node {
     uint8_t seq;
     int64_t bdseq;
     spb_mst *m;          /* owned */
-    uint32_t count, cap;
+    uint32_t count;      /* at most max_metrics */
+    size_t cap;
     st_hmap *by_alias;   /* owned: 8-byte alias -> index */
     st_hmap *by_name;    /* owned: 4-byte device + name -> index */
     spb_dev *dev;        /* owned */
-    uint32_t ndev, capdev;
+    uint32_t ndev;       /* at most max_devices */
+    size_t capdev;
 } spb_node;
 
 struct spb_state {
@@ -478,13 +480,7 @@ static spb_node *node_find(spb_state *s, st_slice g, st_slice e)
 static int node_add(spb_state *s, st_slice g, st_slice e, spb_node **out)
 {
     if (s->count >= s->max_nodes) return ST_ELIMIT;
-    if (s->count == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 8;
-        spb_node **nn = st_realloc(s->nodes, nc * sizeof *nn);
-        if (!nn) return ST_ENOMEM;
-        s->nodes = nn;
-        s->cap = nc;
-    }
+    if (st_grow(&s->nodes, &s->cap, s->count + 1, sizeof *s->nodes, 8)) return ST_ENOMEM;
     spb_node *n = st_calloc(1, sizeof *n);
     if (!n) return ST_ENOMEM;
     n->group = st_strndup(g.ptr, g.len);
@@ -507,13 +503,7 @@ static int64_t dev_find(spb_state *s, spb_node *n, st_slice d, int create)
         if (st_slice_eq((st_slice){ n->dev[i].id, n->dev[i].len }, d)) return (int64_t)i + 1;
     if (!create) return 0;
     if (n->ndev >= s->max_devices) return ST_ELIMIT;
-    if (n->ndev == n->capdev) {
-        uint32_t nc = n->capdev ? n->capdev * 2 : 4;
-        spb_dev *nd = st_realloc(n->dev, nc * sizeof *nd);
-        if (!nd) return ST_ENOMEM;
-        n->dev = nd;
-        n->capdev = nc;
-    }
+    if (st_grow(&n->dev, &n->capdev, (size_t)n->ndev + 1, sizeof *n->dev, 4)) return ST_ENOMEM;
     char *id = st_strndup(d.ptr, d.len);
     if (!id) return ST_ENOMEM;
     n->dev[n->ndev] = (spb_dev){ id, d.len, 0 };
@@ -755,13 +745,7 @@ static int birth_register(spb_state *s, spb_node *n, uint32_t dev, const spb_met
     spb_mst *t = mst_by_name(n, dev, m->name);
     if (!t) {
         if (n->count >= s->max_metrics) return 1;
-        if (n->count == n->cap) {
-            uint32_t nc = n->cap ? n->cap * 2 : 16;
-            spb_mst *nm = st_realloc(n->m, nc * sizeof *nm);
-            if (!nm) return ST_ENOMEM;
-            n->m = nm;
-            n->cap = nc;
-        }
+        if (st_grow(&n->m, &n->cap, (size_t)n->count + 1, sizeof *n->m, 16)) return ST_ENOMEM;
         t = &n->m[n->count];
         memset(t, 0, sizeof *t);
         t->name = st_strndup(m->name.ptr, m->name.len);

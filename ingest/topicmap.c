@@ -229,13 +229,7 @@ int tmap_add_rule(tmap *m, const tmap_rule_def *def, char *err, size_t errlen)
     }
 
     rc = ST_ENOMEM;
-    if (m->count == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 4;
-        tmap_rule *nr = st_realloc(m->rules, nc * sizeof *nr);
-        if (!nr) goto out;
-        m->rules = nr;
-        m->cap = nc;
-    }
+    if (st_grow(&m->rules, &m->cap, m->count + 1, sizeof *m->rules, 4)) goto out;
     m->rules[m->count++] = r;
     return 0;
 out:

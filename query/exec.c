@@ -1102,14 +1102,7 @@ static int exec_show_tag_values(ctx *c, iql_stmt *st)
                 vals.c = c;
                 sidx_tag_value_each(c->idx, db_id, ms.v[i], keys.v[j], name_cb, &vals);
                 if (vals.oom) { st_free(pairs); return ST_ENOMEM; }
-                if (np + vals.n > cap) {
-                    size_t nc = cap ? cap : 64;
-                    while (nc < np + vals.n) nc *= 2;
-                    kv *mm = st_realloc(pairs, nc * sizeof *mm);
-                    if (!mm) { st_free(pairs); return ST_ENOMEM; }
-                    pairs = mm;
-                    cap = nc;
-                }
+                if (st_grow(&pairs, &cap, np + vals.n, sizeof *pairs, 64)) { st_free(pairs); return ST_ENOMEM; }
                 for (size_t v = 0; v < vals.n; v++) pairs[np++] = (kv){ keys.v[j], vals.v[v] };
             }
         } else {
@@ -1119,13 +1112,7 @@ static int exec_show_tag_values(ctx *c, iql_stmt *st)
         for (size_t j = 0; j < n; j++)
             for (size_t t = 0; t < ss[j].ntags; t++) {
                 if (!key_selected(c, st, ss[j].tags[t].key, r)) continue;
-                if (np == cap) {
-                    size_t nc = cap ? cap * 2 : 64;
-                    kv *m = st_realloc(pairs, nc * sizeof *m);
-                    if (!m) { st_free(pairs); return ST_ENOMEM; }
-                    pairs = m;
-                    cap = nc;
-                }
+                if (st_grow(&pairs, &cap, np + 1, sizeof *pairs, 64)) { st_free(pairs); return ST_ENOMEM; }
                 pairs[np++] = (kv){ ss[j].tags[t].key, ss[j].tags[t].val };
             }
         if (np) qsort(pairs, np, sizeof *pairs, kv_cmp);
@@ -2113,12 +2100,13 @@ static int exec_raw_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
                 if (pos[k] < pts[k].n && (!any || pts[k].ts[pos[k]] < t)) { t = pts[k].ts[pos[k]]; any = 1; }
             if (!any) break;
             if (nrows == rcap) {
-                size_t nc = rcap ? rcap * 2 : 256;
-                rawrow *mr = st_realloc(rows, nc * sizeof *mr);
-                qval *mc = mr ? st_realloc(cells, nc * width * sizeof *mc) : NULL;
-                if (mr) rows = mr;
-                if (!mr || !mc) { rc = ST_ENOMEM; break; }
-                cells = mc;
+                /* cells hold width values a row; rcap moves once both have grown */
+                size_t nc = rcap;
+                if (st_grow(&rows, &nc, nrows + 1, sizeof *rows, 256) ||
+                    st_grow(&cells, &(size_t){ rcap * width }, nc * width, sizeof *cells, 256 * width)) {
+                    rc = ST_ENOMEM;
+                    break;
+                }
                 rcap = nc;
             }
             qval *cell = &cells[nrows * width];
@@ -2382,14 +2370,7 @@ static int gather(ctx *c, sel *q, qcall *k, qseries *ss, size_t n, stor_points *
         if ((rc = q_read(c, ss[si].id, k->f->id, q->tmin, q->tmax, pts))) break;
         if ((rc = check_budget(c, pts->n))) break;
         if (cond && pts->n && (rc = rowf_load(c, &rf, ss[si].id, q->tmin, q->tmax))) break;
-        if (na + pts->n > cap) {
-            size_t nc = cap ? cap : 256;
-            while (nc < na + pts->n) nc *= 2;
-            tv *m = st_realloc(all, nc * sizeof *m);
-            if (!m) { rc = ST_ENOMEM; break; }
-            all = m;
-            cap = nc;
-        }
+        if ((rc = st_grow(&all, &cap, na + pts->n, sizeof *all, 256))) break;
         for (size_t j = 0; j < pts->n; j++) {
             st_value v = pts->vals[j];
             if (cond && !rowf_pass(c, &rf, &ss[si], cond, pts->ts[j])) continue;
@@ -3381,13 +3362,7 @@ static int vt_series_cb(void *arg, st_slice name, const sidx_tag *tags, size_t n
 {
     vtab *vt = arg;
     ctx *c = vt->c;
-    if (vt->n == vt->cap) {
-        size_t nc = vt->cap ? vt->cap * 2 : 16;
-        vser *m = st_realloc(vt->s, nc * sizeof *m);
-        if (!m) return ST_ENOMEM;
-        vt->s = m;
-        vt->cap = nc;
-    }
+    if (st_grow(&vt->s, &vt->cap, vt->n + 1, sizeof *vt->s, 16)) return ST_ENOMEM;
     vser *v = &vt->s[vt->n];
     memset(v, 0, sizeof *v);
     vt->n++;
@@ -3415,13 +3390,11 @@ static int vt_row_cb(void *arg, const qval *vals, size_t n)
     if (!vt->n || n == 0) return 0;
     vser *v = &vt->s[vt->n - 1];
     if (v->nrows == v->cap) {
-        size_t nc = v->cap ? v->cap * 2 : 64;
-        int64_t *t = st_realloc(v->ts, nc * sizeof *t);
-        if (!t) return ST_ENOMEM;
-        v->ts = t;
-        qval *m = st_realloc(v->vals, nc * (v->ncols ? v->ncols : 1) * sizeof *m);
-        if (!m) return ST_ENOMEM;
-        v->vals = m;
+        /* vals hold w values a row; v->cap moves once both have grown */
+        size_t nc = v->cap, w = v->ncols ? v->ncols : 1;
+        if (st_grow(&v->ts, &nc, v->nrows + 1, sizeof *v->ts, 64) ||
+            st_grow(&v->vals, &(size_t){ v->cap * w }, nc * w, sizeof *v->vals, 64 * w))
+            return ST_ENOMEM;
         v->cap = nc;
     }
     v->ts[v->nrows] = vals[0].v.i;

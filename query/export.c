@@ -38,19 +38,13 @@ static void names_fini(names *nm)
 static int names_add(names *nm, st_slice s, uint64_t id, uint8_t type)
 {
     if (nm->n == nm->cap) {
-        size_t cap = nm->cap ? nm->cap * 2 : 16;
-        size_t *o = st_realloc(nm->off, cap * sizeof *o);
-        if (!o) return ST_ENOMEM;
-        nm->off = o;
-        size_t *l = st_realloc(nm->len, cap * sizeof *l);
-        if (!l) return ST_ENOMEM;
-        nm->len = l;
-        uint64_t *ids = st_realloc(nm->ids, cap * sizeof *ids);
-        if (!ids) return ST_ENOMEM;
-        nm->ids = ids;
-        uint8_t *t = st_realloc(nm->types, cap);
-        if (!t) return ST_ENOMEM;
-        nm->types = t;
+        /* four arrays share nm->cap; it moves once all have grown */
+        size_t cap = nm->cap;
+        if (st_grow(&nm->off, &cap, nm->n + 1, sizeof *nm->off, 16) ||
+            st_grow(&nm->len, &(size_t){ nm->cap }, cap, sizeof *nm->len, 16) ||
+            st_grow(&nm->ids, &(size_t){ nm->cap }, cap, sizeof *nm->ids, 16) ||
+            st_grow(&nm->types, &(size_t){ nm->cap }, cap, sizeof *nm->types, 16))
+            return ST_ENOMEM;
         nm->cap = cap;
     }
     nm->off[nm->n] = nm->bytes.len;

@@ -314,11 +314,7 @@ static int read_file(const char *path, char **buf_out, size_t *len_out, char *er
     for (;;) {
         if (len == cap) {
             if (cap >= (64u << 20)) { snprintf(err, esz, "--config: %s is larger than 64 MiB", path); rc = ST_EINVAL; break; }
-            size_t ncap = cap ? cap * 2 : 4096;
-            char *nb = st_realloc(buf, ncap);
-            if (!nb) { rc = ST_ENOMEM; break; }
-            buf = nb;
-            cap = ncap;
+            if ((rc = st_grow(&buf, &cap, len + 1, 1, 4096))) break;
         }
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;

@@ -180,13 +180,7 @@ static int group_get(mqtt_loop *ml, mq_group **out)
 
 static int group_add_ack(mq_group *g, mqtt_peer *p, uint16_t pid, uint8_t reason)
 {
-    if (g->nacks == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 64;
-        mq_ack *a = st_realloc(g->acks, cap * sizeof *a);
-        if (!a) return ST_ENOMEM;
-        g->acks = a;
-        g->cap = cap;
-    }
+    if (st_grow(&g->acks, &g->cap, g->nacks + 1, sizeof *g->acks, 64)) return ST_ENOMEM;
     g->acks[g->nacks++] = (mq_ack){ p, pid, reason };
     p->refs++;
     return 0;

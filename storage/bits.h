@@ -204,19 +204,36 @@ void enc__unpack32(const uint8_t *in, unsigned w, uint64_t *out);
  *   (x_i - x_{i-1}) - (x_{i-1} - x_{i-2}), all mod 2^64), with d_j =
  *   r_j - base mod 2^64:
  *     uvarint  zigzag(base)
- *     u8       w (0..64)
+ *     u8       w (0..64), or ENC_PLANES | w with w in 8, 16, .. 64
  *     uvarint  x, the number of exceptions (<= m)
- *     packed   m values in w bits each: d_j, or 0 where d_j >= 2^w
+ *     packed   m values in w bits each: d_j, or 0 where d_j >= 2^w;
+ *              with ENC_PLANES instead w/8 byte planes of m bytes each,
+ *              plane k holding byte k (the least significant first) of
+ *              every such value
  *     x times  uvarint position gap (first: the index j in 0..m-1, then
  *              j - previous j - 1), uvarint zigzag(d_j as int64)
  * The encoder tries base = min(r) and a low quantile of a sample (so a
  * rare outlier below does not widen every value), and the width that
  * minimises packed bytes + exception bytes.
+ * Byte planes are for a block zstd compresses next (enc_hint.planes): w-bit
+ * fields straddle bytes, which hides their skew from zstd's byte-wise
+ * Huffman coder; whole bytes show it. Sensor noise quantized to its
+ * resolution (a few values far more frequent than the rest) then costs
+ * close to its order-0 entropy instead of its full width. The encoder
+ * takes planes (base min(r), no exceptions) when the planes' order-0
+ * entropy, plus a table allowance, is ENC_PLANES_MIN_GAIN (storage/enc.h)
+ * percent below the packed bytes.
  * Encode appends the smallest of the three orders (or the given one when
  * force_order >= 0); decode reads it back from [p + *pos, p + len).
+ * enc__intpack_size is that estimate (planes by their entropy).
  */
-int enc__intpack_encode(const int64_t *x, size_t n, int force_order, st_buf *out);
-size_t enc__intpack_size(const int64_t *x, size_t n, int order);
+#define ENC_PLANES 0x80u
+typedef struct enc_hint {
+    int planes;       /* in: byte planes may be chosen (zstd follows) */
+    int planes_used;  /* out: set to 1 when some INTPACK chose them */
+} enc_hint;
+int enc__intpack_encode(const int64_t *x, size_t n, int force_order, enc_hint *h, st_buf *out);
+size_t enc__intpack_size(const int64_t *x, size_t n, int order, const enc_hint *h);
 int enc__intpack_decode(const uint8_t *p, size_t len, size_t *pos, size_t n, int64_t *out);
 
 /* ---- per-type block payloads (dispatched by storage/enc_block.c) ---- */
@@ -224,11 +241,12 @@ int enc__intpack_decode(const uint8_t *p, size_t len, size_t *pos, size_t n, int
  * `force` when >= 0: ST_EINVAL if not of this type, ST_ERANGE if it cannot
  * hold these values) to out, set *id.
  * decode: payload [p, p+len) of encoding id into n values; ST_ECORRUPT. */
-int enc__time_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id);
+/* h (NULL: none) lets INTPACK sections choose byte planes, see above. */
+int enc__time_block_encode(const int64_t *v, size_t n, int force, enc_hint *h, st_buf *out, int *id);
 int enc__time_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out);
-int enc__int_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id);
+int enc__int_block_encode(const int64_t *v, size_t n, int force, enc_hint *h, st_buf *out, int *id);
 int enc__int_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out);
-int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, int *id);
+int enc__float_block_encode(const double *v, size_t n, int force, enc_hint *h, st_buf *out, int *id);
 int enc__float_block_decode(int id, const uint8_t *p, size_t len, size_t n, double *out);
 int enc__bool_block_encode(const uint8_t *v, size_t n, int force, st_buf *out, int *id);
 int enc__bool_block_decode(int id, const uint8_t *p, size_t len, size_t n, uint8_t *out);
@@ -239,7 +257,7 @@ int enc__qual_block_decode(int id, const uint8_t *p, size_t len, size_t n, uint3
 
 /* int64 columns (time, int, uint): the smallest of INTPACK, INTPACK_DIV10
  * and RAW (or `force`). */
-int enc__int64_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id);
+int enc__int64_encode(const int64_t *v, size_t n, int force, enc_hint *h, st_buf *out, int *id);
 int enc__int64_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out);
 
 /* RAW payload of 8-byte values. */

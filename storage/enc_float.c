@@ -209,7 +209,7 @@ static inline int dec_ok(double v, int e, int64_t *k)
  * digits can beat a few exceptions, so the encoder tries both. *half: at
  * least half the sample converts (else the block is almost surely more
  * than half exceptions, which dec_encode refuses after a full pass). */
-static int dec_choose_e(const double *v, size_t n, int *alt, int *half)
+static int dec_choose_e(const double *v, size_t n, int quick, int *alt, int *half)
 {
     size_t okc[DEC_MAX_E + 1] = { 0 };
     enum { SAMPLE = 256 };
@@ -217,6 +217,29 @@ static int dec_choose_e(const double *v, size_t n, int *alt, int *half)
     size_t best_ok = 0, total = 0;
     int best_e = 0;
     for (size_t i = 0; i < n; i += step) total++;
+    /* quick (the encoder, which only wants *half's answer when it is no):
+     * a value that converts at some exponent also converts at the largest
+     * keeping |v| 10^e below 2^51 (k/10^e and k 10^d / 10^(e+d) are the
+     * same real number, so the same correctly rounded double). So the
+     * sample's count at each value's own largest exponent bounds its count
+     * at any one exponent: under half there, *half is 0 whatever e would
+     * be, found with one test a value instead of 19 (full-precision
+     * values, which convert at none, are most of what reaches this). */
+    if (quick) {
+        size_t ok = 0;
+        for (size_t i = 0; i < n; i += step) {
+            double a = fabs(v[i]);
+            int e = 0;
+            while (e < DEC_MAX_E && a * pow10_tab[e + 1] < DEC_LIMIT) e++;
+            int64_t k;
+            ok += (size_t)dec_ok(v[i], e, &k);
+        }
+        if (ok * 2 < total) {
+            *alt = -1;
+            *half = 0;
+            return 0;
+        }
+    }
     for (int e = 0; e <= DEC_MAX_E; e++) {
         size_t ok = 0;
         int64_t k;
@@ -234,7 +257,7 @@ static int dec_choose_e(const double *v, size_t n, int *alt, int *half)
 
 int enc_decimal_analyze(const double *v, size_t n, int *e_out, size_t *exceptions_out)
 {
-    int alt, half, e = dec_choose_e(v, n, &alt, &half);
+    int alt, half, e = dec_choose_e(v, n, 0, &alt, &half);
     size_t x = 0;
     int64_t k;
     for (size_t i = 0; i < n; i++) x += (size_t)!dec_ok(v[i], e, &k);
@@ -245,7 +268,7 @@ int enc_decimal_analyze(const double *v, size_t n, int *e_out, size_t *exception
 
 /* Append the decimal payload; ST_ERANGE (nothing useful appended, out
  * restored) when more than half the values are exceptions. */
-static int dec_encode(const double *v, size_t n, int forced, int e, st_buf *out)
+static int dec_encode(const double *v, size_t n, int forced, int e, enc_hint *h, st_buf *out)
 {
     size_t start = out->len;
     int64_t *k = st_malloc(n ? n * sizeof *k : 1);
@@ -272,7 +295,7 @@ static int dec_encode(const double *v, size_t n, int forced, int e, st_buf *out)
         last = i;
         have_last = 1;
     }
-    if (!rc) rc = enc__intpack_encode(k, n, -1, out);
+    if (!rc) rc = enc__intpack_encode(k, n, -1, h, out);
 done:
     st_free(k);
     if (rc) { out->len = start; if (out->ptr) out->ptr[start] = 0; }
@@ -529,14 +552,14 @@ static int fp_decode(const uint8_t *p, size_t len, size_t n, double *out)
 
 /* ---- blocks ---- */
 
-int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, int *id)
+int enc__float_block_encode(const double *v, size_t n, int force, enc_hint *h, st_buf *out, int *id)
 {
     size_t start = out->len;
     if (force >= 0) {
         *id = force;
         if (force == ENC_RAW) return enc__raw64_encode((const uint64_t *)(const void *)v, n, out);
         if (force == ENC_GORILLA) return enc_float_gorilla_encode(v, n, out);
-        if (force == ENC_DECIMAL) { int alt, half; return dec_encode(v, n, 1, dec_choose_e(v, n, &alt, &half), out); }
+        if (force == ENC_DECIMAL) { int alt, half; return dec_encode(v, n, 1, dec_choose_e(v, n, 0, &alt, &half), h, out); }
         if (force == ENC_FLOATPACK) return fp_encode(v, n, -1, out);
         return ST_EINVAL;
     }
@@ -545,12 +568,12 @@ int enc__float_block_encode(const double *v, size_t n, int force, st_buf *out, i
      * when a bound from one cheap pass says it could be smaller. */
     st_buf d;
     st_buf_init(&d);
-    int alt, half, e = dec_choose_e(v, n, &alt, &half);
-    int rc = half ? dec_encode(v, n, 0, e, &d) : ST_ERANGE;
+    int alt, half, e = dec_choose_e(v, n, 1, &alt, &half);
+    int rc = half ? dec_encode(v, n, 0, e, h, &d) : ST_ERANGE;
     if (half && (rc == 0 || rc == ST_ERANGE) && alt >= 0) {
         st_buf d2;
         st_buf_init(&d2);
-        int rc2 = dec_encode(v, n, 0, alt, &d2);
+        int rc2 = dec_encode(v, n, 0, alt, h, &d2);
         if (rc2 == 0 && (rc == ST_ERANGE || d2.len < d.len)) {
             st_buf t = d;
             d = d2;

@@ -86,9 +86,9 @@ int enc_int_decode(const void *bytes, size_t len, size_t n, int64_t *out)
 
 /* ---- blocks ---- */
 
-int enc__int_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id)
+int enc__int_block_encode(const int64_t *v, size_t n, int force, enc_hint *h, st_buf *out, int *id)
 {
-    return enc__int64_encode(v, n, force, out, id);
+    return enc__int64_encode(v, n, force, h, out, id);
 }
 
 int enc__int_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out)

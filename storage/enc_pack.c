@@ -12,6 +12,7 @@
  */
 #include "storage/enc.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "common/alloc.h"
@@ -143,8 +144,57 @@ typedef struct ip_plan {
     int order;
     int64_t base;
     unsigned w;
-    size_t bytes; /* whole encoding */
+    int planes;   /* 0: packed, sized exactly; PLAN_PLANES: byte planes of
+                   * w / 8 bytes; PLAN_NIBBLES: packed, w in 1, 2, 4 (whole
+                   * values to a byte), chosen by estimate; both without
+                   * exceptions */
+    size_t bytes; /* whole encoding (planes: estimated after zstd) */
 } ip_plan;
+
+/* Byte planes are weighed up to this width: wider residuals are noise that
+ * no byte-wise coder shrinks. */
+#define PLANES_MAX_W 32u
+
+enum { PLAN_PLANES = 1, PLAN_NIBBLES = 2 };
+
+/* Estimated bytes of the residuals r - base (all >= 0, below 2^W) once
+ * zstd's Huffman stage has coded them, laid out as W/8 byte planes (W a
+ * multiple of 8) or packed 8/W to a byte (W 1, 2 or 4): each plane's byte
+ * order-0 entropy plus an allowance for its table (a plane of one repeated
+ * byte costs next to nothing). Huffman spends at least a bit a byte, which
+ * is why values of a few bits go several to a byte. */
+static size_t planes_estimate(const int64_t *x, size_t n, int o, uint64_t base, unsigned W)
+{
+    size_t b = nbases(n, o), m = n - b, nbytes = W >= 8 ? m : (m * W + 7) / 8;
+    unsigned np = W >= 8 ? W / 8 : 1;
+    uint32_t hist[PLANES_MAX_W / 8][256];
+    memset(hist, 0, sizeof hist);
+    if (W >= 8) {
+        for (size_t i = b; i < n; i++) {
+            uint64_t d = resid(x, i, o) - base;
+            for (unsigned k = 0; k < np; k++) hist[k][(d >> (8 * k)) & 255]++;
+        }
+    } else {
+        unsigned acc = 0, bits = 0;
+        for (size_t i = b; i < n; i++) {
+            acc |= (unsigned)(resid(x, i, o) - base) << bits;
+            if ((bits += W) == 8) { hist[0][acc]++; acc = 0; bits = 0; }
+        }
+        if (bits) hist[0][acc]++;
+    }
+    double bits = 0;
+    size_t extra = 0;
+    for (unsigned k = 0; k < np; k++) {
+        unsigned distinct = 0;
+        for (unsigned c = 0; c < 256; c++) {
+            if (!hist[k][c]) continue;
+            distinct++;
+            bits += hist[k][c] * log2((double)nbytes / hist[k][c]);
+        }
+        extra += distinct > 1 ? 8 + distinct / 2 : 4;
+    }
+    return (size_t)(bits / 8) + extra;
+}
 
 /* Best width for a base: bytes of everything after the base varint. */
 static size_t plan_base(const int64_t *x, size_t n, int o, int64_t base, unsigned *w_out)
@@ -190,7 +240,7 @@ static int64_t kth_smallest(const int64_t *x, size_t n, size_t k)
     return best[k];
 }
 
-static void plan_order(const int64_t *x, size_t n, int o, ip_plan *pl)
+static void plan_order(const int64_t *x, size_t n, int o, const enc_hint *h, ip_plan *pl)
 {
     const uint64_t *u = (const uint64_t *)x;
     size_t b = nbases(n, o), m = n - b;
@@ -200,6 +250,7 @@ static void plan_order(const int64_t *x, size_t n, int o, ip_plan *pl)
     if (n >= 2 && o >= 2) pl->bytes += enc__uvarint_len(enc__zz((int64_t)(u[1] - u[0])));
     pl->base = 0;
     pl->w = 0;
+    pl->planes = 0;
     if (!m) return;
     enum { SAMPLE = 256 };
     _Static_assert(SAMPLE / 64 < 8, "kth_smallest keeps at most 8");
@@ -218,27 +269,61 @@ static void plan_order(const int64_t *x, size_t n, int o, ip_plan *pl)
         size_t s = enc__uvarint_len(enc__zz(cand[c])) + plan_base(x, n, o, cand[c], &w);
         if (s < best) { best = s; pl->base = cand[c]; pl->w = w; }
     }
+    if (h && h->planes && m >= 64 && pl->w > 0) {
+        uint64_t mx = 0;
+        for (size_t i = b; i < n; i++) {
+            uint64_t d = resid(x, i, o) - (uint64_t)mn;
+            if (d > mx) mx = d;
+        }
+        unsigned W = enc__bitwidth(mx);
+        W = W > 4 ? (W + 7) / 8 * 8 : W == 3 ? 4 : W;
+        if (W <= PLANES_MAX_W) {
+            size_t s = enc__uvarint_len(enc__zz(mn)) + 2 + planes_estimate(x, n, o, (uint64_t)mn, W);
+            if (s * 100 <= best * (100 - ENC_PLANES_MIN_GAIN)) {
+                best = s;
+                pl->base = mn;
+                pl->w = W;
+                pl->planes = W >= 8 ? PLAN_PLANES : PLAN_NIBBLES;
+            }
+        }
+    }
     pl->bytes += best;
 }
 
-size_t enc__intpack_size(const int64_t *x, size_t n, int order)
+size_t enc__intpack_size(const int64_t *x, size_t n, int order, const enc_hint *h)
 {
     ip_plan pl;
-    plan_order(x, n, order, &pl);
+    plan_order(x, n, order, h, &pl);
     return pl.bytes;
 }
 
-int enc__intpack_encode(const int64_t *x, size_t n, int force_order, st_buf *out)
+/* Append the residuals d_j (all below 2^(8 np)) as np byte planes. */
+static int put_planes(st_buf *out, const int64_t *x, size_t n, int o, uint64_t base, unsigned np)
+{
+    size_t b = nbases(n, o), m = n - b;
+    int rc = st_buf_reserve(out, m * np);
+    if (rc) return rc;
+    uint8_t *p = (uint8_t *)out->ptr + out->len;
+    for (size_t j = 0; j < m; j++) {
+        uint64_t d = resid(x, b + j, o) - base;
+        for (unsigned k = 0; k < np; k++) p[k * m + j] = (uint8_t)(d >> (8 * k));
+    }
+    out->len += m * np;
+    out->ptr[out->len] = 0;
+    return 0;
+}
+
+int enc__intpack_encode(const int64_t *x, size_t n, int force_order, enc_hint *h, st_buf *out)
 {
     const uint64_t *u = (const uint64_t *)x;
     ip_plan pl;
     if (force_order >= 0) {
-        plan_order(x, n, force_order, &pl);
+        plan_order(x, n, force_order, h, &pl);
     } else {
         pl.bytes = SIZE_MAX;
         for (int o = 0; o <= 2; o++) {
             ip_plan t;
-            plan_order(x, n, o, &t);
+            plan_order(x, n, o, h, &t);
             if (t.bytes < pl.bytes) pl = t;
         }
     }
@@ -250,6 +335,14 @@ int enc__intpack_encode(const int64_t *x, size_t n, int force_order, st_buf *out
     if (!rc && b >= 1) rc = st_buf_put_uvarint(out, enc__zz(x[0]));
     if (!rc && b >= 2) rc = st_buf_put_uvarint(out, enc__zz((int64_t)(u[1] - u[0])));
     if (rc || !m) return rc;
+    if (pl.planes) h->planes_used = 1;
+    if (pl.planes == PLAN_PLANES) {
+        rc = st_buf_put_uvarint(out, enc__zz(pl.base));
+        if (!rc) rc = st_buf_put_u8(out, (uint8_t)(ENC_PLANES | w));
+        if (!rc) rc = st_buf_put_uvarint(out, 0);
+        if (!rc) rc = put_planes(out, x, n, o, base, w / 8);
+        return rc;
+    }
     size_t xs = 0;
     for (size_t i = b; i < n; i++) xs += (resid(x, i, o) - base) > lim;
     rc = st_buf_put_uvarint(out, enc__zz(pl.base));
@@ -303,13 +396,23 @@ int enc__intpack_decode(const uint8_t *p, size_t len, size_t *pos, size_t n, int
         if (enc__get_uvarint(p, len, &i, &z)) return ST_ECORRUPT;
         uint64_t base = (uint64_t)enc__unzz(z);
         if (i >= len) return ST_ECORRUPT;
-        unsigned w = p[i++];
-        if (w > 64) return ST_ECORRUPT;
+        unsigned w = p[i] & ~ENC_PLANES, planes = p[i] & ENC_PLANES;
+        i++;
+        if (w > 64 || (planes && (w == 0 || w % 8))) return ST_ECORRUPT;
         if (enc__get_uvarint(p, len, &i, &xs) || xs > m) return ST_ECORRUPT;
-        uint64_t need = enc__packed_bytes(m, w);
+        uint64_t need = planes ? (uint64_t)m * (w / 8) : enc__packed_bytes(m, w);
         if (need > len - i) return ST_ECORRUPT;
         uint64_t *r = u + b;
-        enc__unpack(p + i, m, w, r);
+        if (planes) {
+            const uint8_t *pl = p + i;
+            for (size_t j = 0; j < m; j++) r[j] = pl[j];
+            for (unsigned k = 1; k < w / 8; k++) {
+                pl += m;
+                for (size_t j = 0; j < m; j++) r[j] |= (uint64_t)pl[j] << (8 * k);
+            }
+        } else {
+            enc__unpack(p + i, m, w, r);
+        }
         i += (size_t)need;
         uint64_t at = 0;
         for (uint64_t j = 0; j < xs; j++) {
@@ -342,17 +445,17 @@ static const int64_t pow10_i64[19] = {
     1000000000000000000ll,
 };
 
-static size_t best_order(const int64_t *v, size_t n, int *order)
+static size_t best_order(const int64_t *v, size_t n, const enc_hint *h, int *order)
 {
     size_t best = SIZE_MAX;
     for (int o = 0; o <= 2; o++) {
-        size_t s = enc__intpack_size(v, n, o);
+        size_t s = enc__intpack_size(v, n, o, h);
         if (s < best) { best = s; *order = o; }
     }
     return best;
 }
 
-int enc__int64_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id)
+int enc__int64_encode(const int64_t *v, size_t n, int force, enc_hint *h, st_buf *out, int *id)
 {
     if (force >= 0 && force != ENC_INTPACK && force != ENC_INTPACK_DIV10 && force != ENC_RAW) return ST_EINVAL;
     /* The largest power of ten dividing every value (ms timestamps in ns: 6). */
@@ -361,14 +464,14 @@ int enc__int64_encode(const int64_t *v, size_t n, int force, st_buf *out, int *i
         while (p > 0 && v[i] % pow10_i64[p] != 0) p--;
     if (force == ENC_INTPACK_DIV10 && p == 0) return ST_ERANGE;
     int order = 0, qorder = 0, rc;
-    size_t plain = force < 0 || force == ENC_INTPACK ? best_order(v, n, &order) : SIZE_MAX;
+    size_t plain = force < 0 || force == ENC_INTPACK ? best_order(v, n, h, &order) : SIZE_MAX;
     int64_t *q = NULL;
     size_t scaled = SIZE_MAX;
     if (p > 0 && (force < 0 || force == ENC_INTPACK_DIV10)) {
         q = st_malloc(n * sizeof *q);
         if (!q) return ST_ENOMEM;
         for (size_t i = 0; i < n; i++) q[i] = v[i] / pow10_i64[p];
-        scaled = 1 + best_order(q, n, &qorder);
+        scaled = 1 + best_order(q, n, h, &qorder);
     }
     if (force == ENC_RAW || (force < 0 && plain >= n * 8 && scaled >= n * 8)) {
         *id = ENC_RAW;
@@ -376,10 +479,10 @@ int enc__int64_encode(const int64_t *v, size_t n, int force, st_buf *out, int *i
     } else if (force == ENC_INTPACK_DIV10 || (force < 0 && scaled < plain)) {
         *id = ENC_INTPACK_DIV10;
         rc = st_buf_put_u8(out, (uint8_t)p);
-        if (!rc) rc = enc__intpack_encode(q, n, qorder, out);
+        if (!rc) rc = enc__intpack_encode(q, n, qorder, h, out);
     } else {
         *id = ENC_INTPACK;
-        rc = enc__intpack_encode(v, n, order, out);
+        rc = enc__intpack_encode(v, n, order, h, out);
     }
     st_free(q);
     return rc;

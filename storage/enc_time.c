@@ -108,7 +108,7 @@ static int is_const_interval(const int64_t *v, size_t n)
     return 1;
 }
 
-int enc__time_block_encode(const int64_t *v, size_t n, int force, st_buf *out, int *id)
+int enc__time_block_encode(const int64_t *v, size_t n, int force, enc_hint *h, st_buf *out, int *id)
 {
     const uint64_t *u = (const uint64_t *)v;
     if (force >= 0 && force != ENC_TS_CONST && force != ENC_INTPACK && force != ENC_INTPACK_DIV10 && force != ENC_RAW)
@@ -120,7 +120,7 @@ int enc__time_block_encode(const int64_t *v, size_t n, int force, st_buf *out, i
         *id = ENC_TS_CONST;
         return rc;
     }
-    return enc__int64_encode(v, n, force, out, id);
+    return enc__int64_encode(v, n, force, h, out, id);
 }
 
 int enc__time_block_decode(int id, const uint8_t *p, size_t len, size_t n, int64_t *out)

@@ -25,24 +25,16 @@ typedef struct src_pts {
 
 static int sp_reserve(src_pts *p, size_t more)
 {
-    if (p->n + more <= p->cap) return 0;
-    size_t cap = p->cap ? p->cap : 256;
-    while (cap < p->n + more) cap *= 2;
-    int64_t *ts = st_realloc(p->ts, cap * sizeof *ts);
-    if (!ts) return ST_ENOMEM;
-    p->ts = ts;
-    st_value *v = st_realloc(p->vals, cap * sizeof *v);
-    if (!v) return ST_ENOMEM;
-    p->vals = v;
-    uint32_t *q = st_realloc(p->q, cap * sizeof *q);
-    if (!q) return ST_ENOMEM;
-    p->q = q;
-    uint32_t *pr = st_realloc(p->prio, cap * sizeof *pr);
-    if (!pr) return ST_ENOMEM;
-    p->prio = pr;
-    size_t *so = st_realloc(p->soff, cap * sizeof *so);
-    if (!so) return ST_ENOMEM;
-    p->soff = so;
+    if (p->n + more <= p->cap) return 0; /* once a point: no calls */
+    /* five arrays share p->cap: each grows from a copy of it, and p->cap
+     * changes only once all have */
+    size_t need = p->n + more, cap = p->cap;
+    if (st_grow(&p->ts, &cap, need, sizeof *p->ts, 256) ||
+        st_grow(&p->vals, &(size_t){ p->cap }, need, sizeof *p->vals, 256) ||
+        st_grow(&p->q, &(size_t){ p->cap }, need, sizeof *p->q, 256) ||
+        st_grow(&p->prio, &(size_t){ p->cap }, need, sizeof *p->prio, 256) ||
+        st_grow(&p->soff, &(size_t){ p->cap }, need, sizeof *p->soff, 256))
+        return ST_ENOMEM;
     p->cap = cap;
     return 0;
 }
@@ -101,13 +93,7 @@ static int collect_refs(stor *s, uint64_t series_id, int64_t tmin, int64_t tmax,
         int64_t pmin = p->index * p->width_ns, pmax = pmin + (p->width_ns - 1);
         if (pmax < tmin || pmin > tmax) continue;
         for (size_t k = 0; k < p->n; k++) {
-            if (nrefs == cap) {
-                size_t nc = cap ? cap * 2 : 16;
-                seg **nr = st_realloc(refs, nc * sizeof *nr);
-                if (!nr) { rc = ST_ENOMEM; break; }
-                refs = nr;
-                cap = nc;
-            }
+            if ((rc = st_grow(&refs, &cap, nrefs + 1, sizeof *refs, 16))) break;
             seg_ref(p->segs[k]);
             refs[nrefs++] = p->segs[k];
         }
@@ -395,13 +381,7 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         if (seg_column_find(refs[i], series_id, field_id, &col) != 0) continue;
         for (uint32_t b = seg_column_seek(col, tmin); b < col->nblocks; b++) {
             if (col->blocks[b].min_ts > tmax) break;
-            if (nc == capc) {
-                size_t c = capc ? capc * 2 : 64;
-                cand *n2 = st_realloc(cands, c * sizeof *n2);
-                if (!n2) { rc = ST_ENOMEM; break; }
-                cands = n2;
-                capc = c;
-            }
+            if ((rc = st_grow(&cands, &capc, nc + 1, sizeof *cands, 64))) break;
             cand *x = &cands[nc++];
             x->file = i;
             x->col = col;
@@ -602,15 +582,9 @@ int stor_last_before(stor *s, uint64_t series_id, uint64_t field_id, int64_t t, 
             stor_part *p = &s->parts[i];
             if (p->db_id != d.db || p->index * p->width_ns > t) continue;
             for (size_t k = p->n; k-- > 0;) {
-                if (nrefs == cap) {
-                    size_t c = cap ? cap * 2 : 16;
-                    seg **nr = st_realloc(refs, c * sizeof *nr);
-                    int64_t *np = st_realloc(pidx, c * sizeof *np);
-                    if (nr) refs = nr;
-                    if (np) pidx = np;
-                    if (!nr || !np) { rc = ST_ENOMEM; break; }
-                    cap = c;
-                }
+                size_t c = cap;
+                if (st_grow(&refs, &c, nrefs + 1, sizeof *refs, 16) ||
+                    st_grow(&pidx, &cap, nrefs + 1, sizeof *pidx, 16)) { rc = ST_ENOMEM; break; }
                 seg_ref(p->segs[k]);
                 pidx[nrefs] = p->index;
                 refs[nrefs++] = p->segs[k];

@@ -75,6 +75,7 @@ struct seg_writer {
 
     st_buf blk, enc_ts, enc_val, enc_q; /* owned scratch */
     st_buf enc_pg, enc_tmp;       /* owned scratch: the page table, one array of it */
+    enc_zctx zctx;                /* owned: one zstd context for every block */
     size_t pg_cap;                /* pages a block can have */
     uint64_t *pg_cnt;             /* owned, pg_cap each: page counts, */
     int64_t *pg_min, *pg_max;     /*   first and last times, */
@@ -125,6 +126,7 @@ static void writer_free(seg_writer *w)
     st_buf_fini(&w->enc_q);
     st_buf_fini(&w->enc_pg);
     st_buf_fini(&w->enc_tmp);
+    enc_zctx_fini(&w->zctx);
     st_free(w->pg_cnt);
     st_free(w->pg_min);
     st_free(w->pg_max);
@@ -166,6 +168,7 @@ int seg_writer_open(const stor_io *io, const char *dir, uint64_t file_id, const 
     st_buf_init(&w->enc_q);
     st_buf_init(&w->enc_pg);
     st_buf_init(&w->enc_tmp);
+    enc_zctx_init(&w->zctx);
     st_buf_init(&w->lastbuf);
     st_buf_init(&w->curlast);
     w->out_off = SEG_HDR_SIZE;
@@ -218,18 +221,6 @@ static int out_flush(seg_writer *w, int all)
     return 0;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 64;
-    while (nc < need) nc *= 2;
-    void *q = st_realloc(*p, nc * elem);
-    if (!q) return ST_ENOMEM;
-    *p = q;
-    *cap = nc;
-    return 0;
-}
-
 static enc_type enc_type_of(uint8_t t)
 {
     switch (t) {
@@ -245,7 +236,7 @@ static enc_type enc_type_of(uint8_t t)
 static int put_page_array(seg_writer *w, enc_type et, const void *vals, size_t n)
 {
     st_buf_clear(&w->enc_tmp);
-    int rc = enc_block_encode(et, vals, n, &w->enc_tmp, w->zstd_level);
+    int rc = enc_block_encode_z(et, -1, vals, n, &w->enc_tmp, w->zstd_level, &w->zctx);
     if (!rc) rc = st_buf_put_uvarint(&w->enc_pg, w->enc_tmp.len);
     if (!rc) rc = st_buf_append(&w->enc_pg, w->enc_tmp.ptr, w->enc_tmp.len);
     return rc;
@@ -332,7 +323,7 @@ static int flush_block(seg_writer *w)
 {
     if (!w->np) return 0;
     if (w->err) return w->err;
-    int rc = grow((void **)&w->blocks, &w->blocks_cap, w->nblocks + 1, sizeof *w->blocks);
+    int rc = st_grow(&w->blocks, &w->blocks_cap, w->nblocks + 1, sizeof *w->blocks, 64);
     if (rc) return rc;
     size_t n = w->np;
     uint8_t t = w->type;
@@ -362,9 +353,9 @@ static int flush_block(seg_writer *w)
     st_buf_clear(&w->enc_ts);
     st_buf_clear(&w->enc_val);
     st_buf_clear(&w->enc_q);
-    rc = enc_block_encode(ENC_TYPE_TIME, w->pts, n, &w->enc_ts, w->zstd_level);
-    if (!rc) rc = enc_block_encode(enc_type_of(t), vals, n, &w->enc_val, w->zstd_level);
-    if (!rc && w->pq_any) rc = enc_block_encode(ENC_TYPE_QUALITY, w->pq, n, &w->enc_q, w->zstd_level);
+    rc = enc_block_encode_z(ENC_TYPE_TIME, -1, w->pts, n, &w->enc_ts, w->zstd_level, &w->zctx);
+    if (!rc) rc = enc_block_encode_z(enc_type_of(t), -1, vals, n, &w->enc_val, w->zstd_level, &w->zctx);
+    if (!rc && w->pq_any) rc = enc_block_encode_z(ENC_TYPE_QUALITY, -1, w->pq, n, &w->enc_q, w->zstd_level, &w->zctx);
     if (!rc) rc = encode_pages(w, t);
     if (rc) return rc;
     bi.has_pages = w->enc_pg.len > 0;
@@ -479,7 +470,7 @@ static int writer_add(seg_writer *w, uint64_t series_id, uint64_t field_id, st_t
     if (!same) {
         rc = close_column(w);
         if (rc) return rc;
-        rc = grow((void **)&w->cols, &w->cols_cap, w->ncols + 1, sizeof *w->cols);
+        rc = st_grow(&w->cols, &w->cols_cap, w->ncols + 1, sizeof *w->cols, 64);
         if (rc) return rc;
         seg_wcol *c = &w->cols[w->ncols++];
         memset(c, 0, sizeof *c);

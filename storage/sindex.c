@@ -541,21 +541,23 @@ void sidx_next_ids_raise(sidx *idx, uint64_t db, uint64_t series, uint64_t field
     UNLOCK(idx);
 }
 
-/* Grow an array of fixed-size elements so index `need` fits; zero-fills. */
-static int grow_array(void **arr, uint64_t *cap, uint64_t need, size_t elem)
+/* Grow the array *arr (any T *, passed as &array) of fixed-size elements
+ * so index `need` fits; zero-fills. */
+static int grow_array(void *arr, uint64_t *cap, uint64_t need, size_t elem)
 {
     if (need < *cap) return 0;
-    uint64_t ncap = *cap ? *cap : 16;
-    while (ncap <= need) ncap *= 2;
-    void *na = st_realloc(*arr, (size_t)ncap * elem);
-    if (!na) return ST_ENOMEM;
-    memset((char *)na + *cap * elem, 0, (size_t)(ncap - *cap) * elem);
-    *arr = na;
+    if (need >= SIZE_MAX) return ST_ENOMEM;
+    size_t ncap = (size_t)*cap;
+    int rc = st_grow(arr, &ncap, (size_t)need + 1, elem, 16);
+    if (rc) return rc;
+    char *na;
+    memcpy(&na, arr, sizeof na);
+    memset(na + *cap * elem, 0, (ncap - *cap) * elem);
     *cap = ncap;
     return 0;
 }
 
-static int grow_array32(void **arr, uint32_t *cap, uint32_t need, size_t elem)
+static int grow_array32(void *arr, uint32_t *cap, uint32_t need, size_t elem)
 {
     uint64_t c = *cap;
     if (need >= UINT32_MAX / 2) return ST_ELIMIT;
@@ -599,7 +601,7 @@ static const char *arena_copy(st_arena *a, st_slice s)
 static int db_insert(sidx *idx, uint64_t id, const sidx_db_info *info)
 {
     st_slice rp = info->rp_name.len ? info->rp_name : ST_SLICE_LIT(SIDX_RP_DEFAULT_NAME);
-    int rc = grow_array((void **)&idx->dbs, &idx->capdbs, id, sizeof *idx->dbs);
+    int rc = grow_array(&idx->dbs, &idx->capdbs, id, sizeof *idx->dbs);
     if (rc) return rc;
     sdb *db = st_calloc(1, sizeof *db);
     if (!db) return ST_ENOMEM;
@@ -757,7 +759,7 @@ static int meas_get(sidx *idx, sdb *db, st_slice name, meas **out)
     uint32_t h = hash_bytes(name.ptr, name.len, idx->seed);
     uint32_t v = nmap_find(&db->mmap, h, name, at_meas, db);
     if (v) { *out = db->ms[v - 1]; return 0; }
-    int rc = grow_array32((void **)&db->ms, &db->capms, db->nms, sizeof *db->ms);
+    int rc = grow_array32(&db->ms, &db->capms, db->nms, sizeof *db->ms);
     if (!rc) rc = nmap_reserve(&db->mmap, 1);
     if (rc) return rc;
     meas *m = st_calloc(1, sizeof *m);
@@ -781,7 +783,7 @@ static int posting_prepare(sidx *idx, meas *m, st_slice k, st_slice v)
     if (ki) {
         t = m->tagks[ki - 1];
     } else {
-        if ((rc = grow_array32((void **)&m->tagks, &m->captagks, m->ntagks, sizeof *m->tagks))) return rc;
+        if ((rc = grow_array32(&m->tagks, &m->captagks, m->ntagks, sizeof *m->tagks))) return rc;
         if ((rc = nmap_reserve(&m->kmap, 1))) return rc;
         t = st_calloc(1, sizeof *t);
         if (!t) return ST_ENOMEM;
@@ -792,7 +794,7 @@ static int posting_prepare(sidx *idx, meas *m, st_slice k, st_slice v)
     uint32_t hv = hash_bytes(v.ptr, v.len, idx->seed);
     uint32_t vi = nmap_find(&t->vmap, hv, v, at_tval, t);
     if (!vi) {
-        if ((rc = grow_array32((void **)&t->vals, &t->capvals, t->nvals, sizeof *t->vals))) return rc;
+        if ((rc = grow_array32(&t->vals, &t->capvals, t->nvals, sizeof *t->vals))) return rc;
         if ((rc = nmap_reserve(&t->vmap, 1))) return rc;
         t->vals[t->nvals].val = v;
         memset(&t->vals[t->nvals].ids, 0, sizeof(idvec));
@@ -819,7 +821,7 @@ static int series_create(sidx *idx, sdb *db, uint32_t h, const void *key, size_t
 {
     uint64_t sid = id ? id : idx->next_series;
     if (sid > ID_MAX) return ST_ELIMIT;
-    int rc = grow_array((void **)&idx->series, &idx->capseries, sid, sizeof *idx->series);
+    int rc = grow_array(&idx->series, &idx->capseries, sid, sizeof *idx->series);
     if (!rc) rc = nmap_reserve(&db->smap, 1);
     if (rc) return rc;
     const char *k = arena_copy(&idx->arena, (st_slice){ key, key_len });
@@ -973,7 +975,7 @@ static int field_create(sidx *idx, sdb *db, st_slice measurement, st_slice fkey,
 {
     uint64_t fid = id ? id : idx->next_field;
     if (fid > ID_MAX) return ST_ELIMIT;
-    int rc = grow_array((void **)&idx->fields, &idx->capfields, fid, sizeof *idx->fields);
+    int rc = grow_array(&idx->fields, &idx->capfields, fid, sizeof *idx->fields);
     if (rc) return rc;
     meas *m = meas_find(idx, db, measurement);
     if (!m) {

@@ -78,7 +78,8 @@ struct stor {
     pthread_rwlock_t parts_lock;
     stor_part *parts;          /* owned, sorted by (db_id, index) */
     size_t nparts, capparts;
-    uint64_t next_file_id;     /* flush thread only (after open) */
+    uint64_t next_file_id;     /* flush thread only (after open; the final
+                                  * flush's two writers add atomically) */
     uint64_t flushed_seq;      /* every record <= this is in segment files */
     /* background flush / compaction / retention */
     pthread_t flush_thread;

@@ -134,13 +134,8 @@ typedef struct seq_list { uint64_t *v; size_t n, cap; int oom; } seq_list;
 
 static int seq_list_push(seq_list *l, uint64_t s)
 {
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 16;
-        uint64_t *nv = st_realloc(l->v, nc * sizeof *nv);
-        if (!nv) return ST_ENOMEM;
-        l->v = nv;
-        l->cap = nc;
-    }
+    int rc = st_grow(&l->v, &l->cap, l->n + 1, sizeof *l->v, 16);
+    if (rc) return rc;
     l->v[l->n++] = s;
     return 0;
 }
@@ -219,13 +214,7 @@ static int roll_segment(wal *w, uint64_t need)
     }
     /* The seqs list must have room before anything irreversible happens. */
     pthread_mutex_lock(&w->seg_mu);
-    rc = 0;
-    if (w->nsegs == w->segs_cap) {
-        size_t nc = w->segs_cap ? w->segs_cap * 2 : 16;
-        uint64_t *nv = st_realloc(w->segs, nc * sizeof *nv);
-        if (!nv) rc = ST_ENOMEM;
-        else { w->segs = nv; w->segs_cap = nc; }
-    }
+    rc = st_grow(&w->segs, &w->segs_cap, w->nsegs + 1, sizeof *w->segs, 16);
     pthread_mutex_unlock(&w->seg_mu);
     if (rc) return rc;
 
@@ -375,14 +364,7 @@ static void flush_group(wal *w)
 
 static int gbuf_reserve(wal *w, size_t need)
 {
-    if (need <= w->gcap) return 0;
-    size_t nc = w->gcap ? w->gcap : 65536;
-    while (nc < need) nc *= 2;
-    unsigned char *nb = st_realloc(w->gbuf, nc);
-    if (!nb) return ST_ENOMEM;
-    w->gbuf = nb;
-    w->gcap = nc;
-    return 0;
+    return st_grow(&w->gbuf, &w->gcap, need, 1, 65536);
 }
 
 /* Encodes one item into the group buffer and writes whole groups as they

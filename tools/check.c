@@ -140,7 +140,7 @@ static void check_wal(check *c)
     while ((e = readdir(d))) {
         size_t l = strlen(e->d_name);
         if (l < 5 || strcmp(e->d_name + l - 4, ".wal") != 0) continue;
-        if (nn == cap) { cap = cap ? cap * 2 : 16; char **nw = st_realloc(names, cap * sizeof *nw); if (!nw) break; names = nw; }
+        if (st_grow(&names, &cap, nn + 1, sizeof *names, 16)) break;
         names[nn++] = st_strdup(e->d_name);
     }
     closedir(d);

@@ -479,7 +479,7 @@ static int gen_cpu_run(const gen_opts *o, gen_out *w)
  *                  warming up while running
  *     pressure     float, 0.01: setpoint (2.5/4/6, changes every ~8 h) while running
  *     flow         float, 0.001: proportional to pressure while running
- *     vibration    float, full precision: noise (the incompressible column)
+ *     vibration    float, 0.01 (velocity RMS, mm/s): 2 + noise^2 while running
  *     running      boolean: toggles every ~4 h on average
  *     energy       integer counter (Wh), grows while running
  *     mode         string "auto" / "manual" (manual every ~12 h)
@@ -593,7 +593,7 @@ static int gen_plant_run(const gen_opts *o, gen_out *w)
             p += put_str(p, ",flow=");
             p += fmt_fixed(v[2], 3, p);
             p += put_str(p, ",vibration=");
-            p += st_format_double(v[3], p);
+            p += fmt_fixed(v[3], 2, p);
             p += put_str(p, u->running ? ",running=true,energy=" : ",running=false,energy=");
             p += fmt_u64((uint64_t)u->energy_wh, p);
             p += put_str(p, u->manual ? "i,mode=\"manual\"" : "i,mode=\"auto\"");

@@ -206,13 +206,8 @@ static uint64_t count_lf(const char *p, const char *end)
 
 static int batch_push_row(imp_batch *b, uint64_t row)
 {
-    if (b->nrows == b->rows_cap) {
-        size_t cap = b->rows_cap ? b->rows_cap * 2 : 256;
-        uint64_t *r = st_realloc(b->rows, cap * sizeof *r);
-        if (!r) return ST_ENOMEM;
-        b->rows = r;
-        b->rows_cap = cap;
-    }
+    if (b->nrows == b->rows_cap && st_grow(&b->rows, &b->rows_cap, b->nrows + 1, sizeof *b->rows, 256))
+        return ST_ENOMEM;
     b->rows[b->nrows++] = row;
     return 0;
 }
@@ -1355,19 +1350,6 @@ static int off_on_line(void *ctx, const lp_line *ln)
     return rc;
 }
 
-/* Room for n more elements in an array of cap (doubling). */
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    void *p = st_realloc(*arr, c * elem);
-    if (!p) return ST_ENOMEM;
-    *arr = p;
-    *cap = c;
-    return 0;
-}
-
 static void hold_clear(csv_hold *h)
 {
     if (h->nseries) memset(h->slots, 0, h->cap_slots * sizeof *h->slots);
@@ -1419,8 +1401,8 @@ static int hold_point(imp_worker *x, const lp_line *ln)
         h->slots = sl;
         h->cap_slots = cap;
     }
-    if (grow((void **)&h->pts, &h->cap, h->n + 1, sizeof *h->pts) ||
-        grow((void **)&h->fields, &h->cap_fields, h->nfields + ln->field_count, sizeof *h->fields))
+    if (st_grow(&h->pts, &h->cap, h->n + 1, sizeof *h->pts, 64) ||
+        st_grow(&h->fields, &h->cap_fields, h->nfields + ln->field_count, sizeof *h->fields, 64))
         return ST_ENOMEM;
     uint64_t hash = lp_key_hash(ln->key.ptr, ln->key.len);
     size_t k = (size_t)hash & (h->cap_slots - 1);
@@ -1434,8 +1416,8 @@ static int hold_point(imp_worker *x, const lp_line *ln)
     }
     uint32_t i = (uint32_t)h->n;
     if (!hs) {
-        if (grow((void **)&h->series, &h->cap_series, h->nseries + 1, sizeof *h->series) ||
-            grow((void **)&h->tags, &h->cap_tags, h->ntags + ln->tag_count + 1, sizeof *h->tags)) /* never NULL */
+        if (st_grow(&h->series, &h->cap_series, h->nseries + 1, sizeof *h->series, 64) ||
+            st_grow(&h->tags, &h->cap_tags, h->ntags + ln->tag_count + 1, sizeof *h->tags, 64)) /* never NULL */
             return ST_ENOMEM;
         hs = &h->series[h->nseries];
         *hs = (held_series){ hash, h->keys.len, (uint32_t)ln->key.len, ln->tag_count, h->ntags, ln->measurement, i, i };

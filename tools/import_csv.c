@@ -150,14 +150,12 @@ struct imp_csv {
 static int cell_room(imp_csv *c)
 {
     if (c->n < c->ccap) return 0;
-    size_t cap = c->ccap ? c->ccap * 2 : 32;
-    if (cap > CSV_MAX_COLS) return ST_ETOOLARGE;
-    const char **cp = st_realloc(c->cptr, cap * sizeof *cp);
-    if (!cp) return ST_ENOMEM;
-    c->cptr = cp;
-    size_t *l = st_realloc(c->clen, cap * sizeof *l);
-    if (!l) return ST_ENOMEM;
-    c->clen = l;
+    if (c->n >= CSV_MAX_COLS) return ST_ETOOLARGE;
+    /* cptr and clen share ccap; it moves once both have grown */
+    size_t cap = c->ccap;
+    if (st_grow(&c->cptr, &cap, c->n + 1, sizeof *c->cptr, 32) ||
+        st_grow(&c->clen, &(size_t){ c->ccap }, cap, sizeof *c->clen, 32))
+        return ST_ENOMEM;
     c->ccap = cap;
     return 0;
 }

@@ -146,16 +146,11 @@ static int jparse(jparser *j, jval *v, int depth);
 
 static int jgrow(jval *v, size_t *cap, int obj)
 {
-    if (v->count < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 4;
-    jval *it = st_realloc(v->items, nc * sizeof *it);
-    if (!it) return ST_ENOMEM;
-    v->items = it;
-    if (obj) {
-        char **k = st_realloc(v->keys, nc * sizeof *k);
-        if (!k) return ST_ENOMEM;
-        v->keys = k;
-    }
+    /* items and keys share *cap; it moves once both have grown */
+    size_t nc = *cap;
+    if (st_grow(&v->items, &nc, v->count + 1, sizeof *v->items, 4) ||
+        (obj && st_grow(&v->keys, &(size_t){ *cap }, nc, sizeof *v->keys, 4)))
+        return ST_ENOMEM;
     *cap = nc;
     return 0;
 }

@@ -8,7 +8,10 @@
  *   mode 1: the payload is a column of values (8-byte doubles / int64s,
  *     1-byte bools, 4-byte StatusCodes, strings split at length bytes):
  *     encode with every block encoding of the type (and the automatic
- *     choice), with and without zstd, and through the head appender;
+ *     choice), without zstd, with it, and at compaction's level through a
+ *     context (byte planes), and through the head appender; with byte 1's
+ *     low bit set, numeric columns are instead one small skewed value a
+ *     payload byte (integers, or hundredths), the shape planes are for;
  *     decoding must give back exactly the same bits, and the block cut by
  *     a byte or asked for one value more must give ST_ECORRUPT, else abort().
  * Single-threaded.
@@ -120,11 +123,20 @@ static void check_head(int type, const void *v, size_t n, void *out)
     if (!ok || !same(type, v, out, n)) abort();
 }
 
-static void roundtrip(int type, const uint8_t *p, size_t len)
+static void roundtrip(int type, const uint8_t *p, size_t len, int small)
 {
     static uint8_t vals[MAXN * 16 + 16], out[MAXN * 16 + 16];
     size_t n = 0;
-    if (type == ENC_TYPE_STRING) {
+    if (small && (type == ENC_TYPE_TIME || type == ENC_TYPE_INT || type == ENC_TYPE_UINT || type == ENC_TYPE_FLOAT)) {
+        /* One byte a value, small and skewed like quantized sensor noise:
+         * what byte planes are for (integers, or hundredths as doubles). */
+        n = len < MAXN ? len : MAXN;
+        for (size_t i = 0; i < n; i++) {
+            int64_t k = (int8_t)p[i] / 4 * ((int8_t)p[i] % 4);
+            if (type == ENC_TYPE_FLOAT) ((double *)(void *)vals)[i] = (double)k / 100;
+            else ((int64_t *)(void *)vals)[i] = k;
+        }
+    } else if (type == ENC_TYPE_STRING) {
         st_slice *s = (st_slice *)(void *)vals;
         size_t i = 0;
         while (i < len && n < MAXN) {
@@ -154,12 +166,16 @@ static void roundtrip(int type, const uint8_t *p, size_t len)
     st_buf b, store;
     st_buf_init(&b);
     st_buf_init(&store);
-    for (int z = 0; z <= 1; z++) {
+    enc_zctx zc;
+    enc_zctx_init(&zc);
+    for (int z = 0; z <= 2; z++) {
         for (int k = -1; k < 4; k++) {
             int id = k < 0 ? -1 : ids[type][k];
             if (id == -2) break;
             st_buf_clear(&b);
-            int rc = enc_block_encode_with((enc_type)type, id, vals, n, &b, z);
+            /* z 2: compaction's level through a context (byte planes) */
+            int rc = z == 2 ? enc_block_encode_z((enc_type)type, id, vals, n, &b, ENC_PLANES_MIN_LEVEL, &zc)
+                            : enc_block_encode_with((enc_type)type, id, vals, n, &b, z);
             if (rc == ST_ERANGE && (id == ENC_TS_CONST || id == ENC_INTPACK_DIV10)) continue;
             if (rc) abort();
             if (type == ENC_TYPE_STRING) rc = enc_block_decode_str(b.ptr, b.len, n, &store, (st_slice *)(void *)out);
@@ -175,6 +191,7 @@ static void roundtrip(int type, const uint8_t *p, size_t len)
             }
         }
     }
+    enc_zctx_fini(&zc);
     st_buf_fini(&b);
     st_buf_fini(&store);
     check_head(type, vals, n, out);
@@ -185,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 3) return 0;
     int type = (data[0] & 0x7f) % (ENC_TYPE_QUALITY + 1);
     size_t n = ((size_t)data[1] | (size_t)data[2] << 8) % (MAXN + 1);
-    if (data[0] & 0x80) roundtrip(type, data + 3, size - 3);
+    if (data[0] & 0x80) roundtrip(type, data + 3, size - 3, data[1] & 1);
     else decode_untrusted(type, data + 3, size - 3, n);
     return 0;
 }

@@ -261,7 +261,7 @@ def t_plant():
         energy[tags["unit"]] = int(vals["energy"][:-1])
         if vals["running"] not in ("true", "false") or vals["mode"] not in ('"auto"', '"manual"'):
             return f"line {k + 1}: running/mode {vals['running']} {vals['mode']}"
-        for f, dec in (("temperature", 1), ("pressure", 2), ("flow", 3)):
+        for f, dec in (("temperature", 1), ("pressure", 2), ("flow", 3), ("vibration", 2)):
             if not re.fullmatch(r"-?\d+(\.\d{1,%d})?" % dec, vals[f]):
                 return f"line {k + 1}: {f}={vals[f]} has more than {dec} decimals"
     for args, word in ((["plant", "--units", "2"], "--points"), (["plant", "--points", "2"], "--units"),

@@ -1,4 +1,4 @@
-/* tests/unit/test_common.c — err, alloc, arena, buf. */
+/* tests/unit/test_common.c — err, alloc (and st_grow), arena, buf. */
 #include <stdint.h>
 
 #include "common/alloc.h"
@@ -40,6 +40,63 @@ TEST(alloc_fail_nth)
     st_free(a);
     st_free(c);
     st_alloc_fail_at(-1, 0);
+}
+
+/* element i of the arrays st_grow moves about */
+static uint32_t grow_val(size_t i) { return (uint32_t)(i * 2654435761u + 7); }
+
+TEST(grow_array)
+{
+    int64_t live0 = st_alloc_live();
+    uint32_t *a = NULL;
+    size_t cap = 0;
+    /* from 0: starts at `first` and doubles until need fits */
+    CHECK_EQ_INT(st_grow(&a, &cap, 1, sizeof *a, 16), 0);
+    REQUIRE(a != NULL);
+    CHECK_EQ_U64(cap, 16);
+    for (size_t i = 0; i < cap; i++) a[i] = grow_val(i);
+    /* need already met: no allocation, nothing moves */
+    uint32_t *same = a;
+    st_alloc_fail_at(-1, 0);
+    CHECK_EQ_INT(st_grow(&a, &cap, 16, sizeof *a, 16), 0);
+    CHECK_EQ_INT(st_grow(&a, &cap, 0, sizeof *a, 16), 0);
+    CHECK(a == same);
+    CHECK_EQ_U64(cap, 16);
+    CHECK_EQ_U64(st_alloc_count(), 0);
+    /* from non-zero: doubles from *cap (first is ignored), keeps contents */
+    CHECK_EQ_INT(st_grow(&a, &cap, 17, sizeof *a, 4), 0);
+    CHECK_EQ_U64(cap, 32);
+    CHECK_EQ_INT(st_grow(&a, &cap, 100, sizeof *a, 4), 0);
+    CHECK_EQ_U64(cap, 128);
+    for (size_t i = 0; i < 16; i++) CHECK_EQ_U64(a[i], grow_val(i));
+    for (size_t i = 0; i < cap; i++) a[i] = grow_val(i);
+    same = a;
+    /* overflow of need * elem, and of the doubling itself */
+    CHECK_EQ_INT(st_grow(&a, &cap, SIZE_MAX / sizeof *a + 1, sizeof *a, 16), ST_ENOMEM);
+    CHECK_EQ_INT(st_grow(&a, &cap, SIZE_MAX, sizeof *a, 16), ST_ENOMEM);
+    CHECK_EQ_INT(st_grow(&a, &cap, SIZE_MAX / 2 + 2, 1, 16), ST_ENOMEM);
+    CHECK(a == same);
+    CHECK_EQ_U64(cap, 128);
+    /* the allocation fails: array, contents and cap as they were */
+    st_alloc_fail_at(0, 0);
+    CHECK_EQ_INT(st_grow(&a, &cap, 129, sizeof *a, 16), ST_ENOMEM);
+    CHECK(a == same);
+    CHECK_EQ_U64(cap, 128);
+    for (size_t i = 0; i < cap; i++) CHECK_EQ_U64(a[i], grow_val(i));
+    /* ...and succeeds on the next call */
+    CHECK_EQ_INT(st_grow(&a, &cap, 129, sizeof *a, 16), 0);
+    CHECK_EQ_U64(cap, 256);
+    for (size_t i = 0; i < 128; i++) CHECK_EQ_U64(a[i], grow_val(i));
+    st_free(a);
+    /* a first allocation that fails leaves NULL and 0 */
+    uint32_t *b = NULL;
+    size_t bcap = 0;
+    st_alloc_fail_at(0, 0);
+    CHECK_EQ_INT(st_grow(&b, &bcap, 3, sizeof *b, 4), ST_ENOMEM);
+    CHECK(b == NULL);
+    CHECK_EQ_U64(bcap, 0);
+    st_alloc_fail_at(-1, 0);
+    CHECK_EQ_INT(st_alloc_live(), live0);
 }
 
 TEST(arena_basic)
@@ -121,6 +178,7 @@ int main(void)
     RUN(err_texts);
     RUN(type_names);
     RUN(alloc_fail_nth);
+    RUN(grow_array);
     RUN(arena_basic);
     RUN(arena_oom_paths);
     RUN(buf_basic);

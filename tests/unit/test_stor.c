@@ -573,12 +573,54 @@ TEST(heads_together_within_budget)
     rmrf(dir);
 }
 
+/* The flush at close has the machine to itself and writes its columns in
+ * two threads, two files (storage/flush.c): every point comes back once. */
+TEST(close_flush_in_two_threads)
+{
+    const char *dir = mkdata();
+    stor *s;
+    uint64_t db;
+    REQUIRE(open_db(dir, &s, &db) == 0);
+    enum { HOSTS = 100, POINTS = 50 };
+    char host[16];
+    stor_batch *b;
+    REQUIRE(stor_batch_create(s, db, &b) == 0);
+    for (int h = 0; h < HOSTS; h++) {
+        snprintf(host, sizeof host, "h%03d", h);
+        for (int i = 0; i < POINTS; i++) REQUIRE(add_int(b, host, 1000 + i * 10, h * 1000 + i) == 0);
+    }
+    CHECK_EQ_INT(stor_write_wait(b), 0);
+    stor_close(s);
+    char cmd[sizeof tmpl + 64];
+    snprintf(cmd, sizeof cmd, "find '%s/db' -name '*.seg' | wc -l", dir);
+    FILE *f = popen(cmd, "r");
+    REQUIRE(f);
+    int files = -1;
+    CHECK_EQ_INT(fscanf(f, "%d", &files), 1);
+    pclose(f);
+    CHECK_EQ_INT(files, 2);
+    REQUIRE(open_stor(dir, NULL, &s) == 0);
+    stor_points p;
+    stor_points_init(&p);
+    int bad = 0;
+    for (int h = 0; h < HOSTS; h++) {
+        snprintf(host, sizeof host, "h%03d", h);
+        if (read_col(s, db, host, &p) != 0 || p.n != POINTS) { bad++; continue; }
+        for (size_t i = 0; i < p.n; i++) bad += p.vals[i].v.i != h * 1000 + (int64_t)i || p.ts[i] != 1000 + (int64_t)i * 10;
+    }
+    CHECK_EQ_INT(bad, 0);
+    stor_points_fini(&p);
+    stor_close(s);
+    rmrf(dir);
+}
+
 int main(void)
 {
     st_log_set_level(ST_LOG_OFF);
     RUN(write_read_last_write_wins);
     RUN(series_refs);
     RUN(flush_segments_and_scan_stats);
+    RUN(close_flush_in_two_threads);
     RUN(drops_and_retention);
     RUN(delete_time_range);
     RUN(power_cut_drop);

@@ -53,7 +53,7 @@
 #   BENCH_QUERY_HOSTS=100 BENCH_QUERY_POINTS=8640 BENCH_QUERY_RUNS=20
 #   BENCH_QUERY_TARGETS="strata influxdb vm" BENCH_QUERY_PERF=0 BENCH_QUERY_CONNS=2:
 #                         see the query section
-#   BENCH_DISK_SETS="cpu dec2 plant plantq sparse nab" BENCH_DISK_TARGETS="strata influxdb vm"
+#   BENCH_DISK_SETS="cpu dec2 plant sparse nab" BENCH_DISK_TARGETS="strata influxdb vm"
 #   BENCH_DISK_HOSTS, _POINTS (BENCH_HOSTS, BENCH_POINTS) _UNITS=20 _PLANT_POINTS=86400
 #   BENCH_DISK_TAGS=2000 _DAYS=7 _HEAD=64MiB _VERIFY=8 _SETTLE_S=300: see the disk section
 #   BENCH_SCAN_HOSTS, _POINTS (BENCH_HOSTS, BENCH_POINTS) BENCH_SCAN_RUNS=20
@@ -501,7 +501,8 @@ bench_ingest() {
 # Strata is; the issue's targets are in the units); f and g as values/s
 # (usage_user values in range / (median - floor)).
 # BENCH_QUERY_PERF=1: also `perf record -g` stratad while it answers b and e,
-# and print the hottest symbols (perf report --no-children).
+# and print the hottest symbols (perf report --no-children); or a list of
+# labels to profile instead (BENCH_QUERY_PERF="a d").
 # BENCH_QUERY_CONNS (default BENCH_INGEST_CONNS, 2): load connections. With
 # more than one, batches land out of time order, as from parallel writers,
 # and part of Strata's head is its out-of-order buffer (head_read then sorts).
@@ -675,7 +676,9 @@ bench_query() {
             ingest_stop; continue
         fi
         query_run "$t" || printf '   %s: qbench reported errors (figures from successful runs only)\n' "$t"
-        [ "$t" = strata ] && [ "$Q_PERF" = 1 ] && query_perf b e
+        if [ "$t" = strata ]; then
+            case $Q_PERF in 0) ;; 1) query_perf b e ;; *) query_perf $Q_PERF ;; esac
+        fi
         ingest_stop
         done_targets="$done_targets $t"
     done
@@ -735,16 +738,13 @@ bench_query() {
 
 # ---- disk: bytes per value on disk, Strata and its peers; bit-exact reads ----
 #
-# Data sets (BENCH_DISK_SETS, default "cpu dec2 plant plantq sparse nab"; nab only
+# Data sets (BENCH_DISK_SETS, default "cpu dec2 plant sparse nab"; nab only
 # when NAB_DIR is given):
 #   cpu     strata gen cpu --hosts BENCH_DISK_HOSTS --points BENCH_DISK_POINTS
 #           (default BENCH_HOSTS x BENCH_POINTS: 100 x 10,000 = 10 M values)
 #   dec2    the same with --decimals 2
 #   plant   strata gen plant --units BENCH_DISK_UNITS (20) --points
 #           BENCH_DISK_PLANT_POINTS (86400: one day at 1 s)
-#   plantq  the same without its vibration field (full-precision noise, the
-#           generator's incompressible column): only the quantized sensors,
-#           counter, booleans, strings and lab samples
 #   sparse  tools/bench/sparse.py --tags BENCH_DISK_TAGS (2000) --days
 #           BENCH_DISK_DAYS (7): report-by-exception, 1-10 changes per tag and hour
 #   nab     tools/bench/nab2lp.py $NAB_DIR (the NAB real-data CSV folders)
@@ -778,7 +778,7 @@ bench_query() {
 # sparse; every value bit-exact. BENCH_DISK_TARGETS (default "strata influxdb
 # vm") picks the targets.
 
-DISK_SETS=${BENCH_DISK_SETS:-cpu dec2 plant plantq sparse nab}
+DISK_SETS=${BENCH_DISK_SETS:-cpu dec2 plant sparse nab}
 DISK_TARGETS=${BENCH_DISK_TARGETS:-strata influxdb vm}
 DISK_HOSTS=${BENCH_DISK_HOSTS:-$HOSTS}
 DISK_POINTS=${BENCH_DISK_POINTS:-$POINTS}
@@ -924,8 +924,6 @@ disk_make_set() {
     cpu) "$STRATA_BIN" gen cpu --hosts "$DISK_HOSTS" --points "$DISK_POINTS" --seed "$SEED" --output "$2" ;;
     dec2) "$STRATA_BIN" gen cpu --hosts "$DISK_HOSTS" --points "$DISK_POINTS" --seed "$SEED" --decimals 2 --output "$2" ;;
     plant) "$STRATA_BIN" gen plant --units "$DISK_UNITS" --points "$DISK_PLANT_POINTS" --seed "$SEED" --output "$2" ;;
-    plantq) "$STRATA_BIN" gen plant --units "$DISK_UNITS" --points "$DISK_PLANT_POINTS" --seed "$SEED" |
-        sed 's/,vibration=[^, ]*//' > "$2" && [ -s "$2" ] ;;
     sparse) python3 "$BENCH_DIR/sparse.py" --tags "$DISK_TAGS" --days "$DISK_DAYS" --seed "$SEED" --output "$2" ;;
     nab) python3 "$BENCH_DIR/nab2lp.py" "$NAB_DIR" --output "$2" ;;
     *) return 1 ;;
@@ -1098,7 +1096,7 @@ bench_disk() {
     esac
     for set in $sets; do
         s=$(eval "echo \${DS_B_$set:-}"); v=$(eval "echo \${DV_B_$set:-}"); i=$(eval "echo \${DI_B_$set:-}")
-        case $set in plant | plantq | dec2) tv=0.8 ;; nab | sparse) tv=0.999 ;; *) tv=1.0 ;; esac
+        case $set in plant | dec2) tv=0.8 ;; nab | sparse) tv=0.999 ;; *) tv=1.0 ;; esac
         case $set in cpu) ti=0.9 ;; nab | sparse) ti=0.999 ;; *) ti="" ;; esac
         disk_ratio "disk_${set}_strata_vs_vm" "$s" "$v" "$tv"
         if [ -n "$ti" ]; then disk_ratio "disk_${set}_strata_vs_influxdb" "$s" "$i" "$ti"
