@@ -93,13 +93,7 @@ static stor_part *part_get(stor *s, uint64_t db_id, int64_t index, int64_t width
     }
     if (lo < s->nparts && s->parts[lo].db_id == db_id && s->parts[lo].index == index) return &s->parts[lo];
     if (!create) return NULL;
-    if (s->nparts == s->capparts) {
-        size_t cap = s->capparts ? s->capparts * 2 : 16;
-        stor_part *n = st_realloc(s->parts, cap * sizeof *n);
-        if (!n) return NULL;
-        s->parts = n;
-        s->capparts = cap;
-    }
+    if (s->nparts == s->capparts && st_grow(&s->parts, &s->capparts, s->nparts + 1, sizeof *s->parts, 16)) return NULL;
     memmove(&s->parts[lo + 1], &s->parts[lo], (s->nparts - lo) * sizeof *s->parts);
     s->nparts++;
     stor_part *p = &s->parts[lo];
@@ -112,13 +106,7 @@ static stor_part *part_get(stor *s, uint64_t db_id, int64_t index, int64_t width
 
 static int part_add_seg(stor_part *p, seg *sg)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 4;
-        seg **n = st_realloc(p->segs, cap * sizeof *n);
-        if (!n) return ST_ENOMEM;
-        p->segs = n;
-        p->cap = cap;
-    }
+    if (p->n == p->cap && st_grow(&p->segs, &p->cap, p->n + 1, sizeof *p->segs, 4)) return ST_ENOMEM;
     /* Keep file id order. */
     size_t i = p->n;
     uint64_t id = seg_header(sg)->file_id;
@@ -232,13 +220,7 @@ static int pw_get(flush_ctx *f, uint64_t db_id, int64_t index, int64_t width, in
 {
     for (size_t i = 0; i < f->npw; i++)
         if (f->pw[i].db_id == db_id && f->pw[i].index == index) { *out = f->pw[i].w; return 0; }
-    if (f->npw == f->cappw) {
-        size_t cap = f->cappw ? f->cappw * 2 : 8;
-        pwriter *n = st_realloc(f->pw, cap * sizeof *n);
-        if (!n) return ST_ENOMEM;
-        f->pw = n;
-        f->cappw = cap;
-    }
+    if (f->npw == f->cappw && st_grow(&f->pw, &f->cappw, f->npw + 1, sizeof *f->pw, 8)) return ST_ENOMEM;
     char dir[4096];
     part_dir(f->s, db_id, index, dir, sizeof dir);
     int rc = mkdirs(dir);

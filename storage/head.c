@@ -352,12 +352,9 @@ static int col_create(head *h, uint64_t s, uint64_t f, uint8_t type, column **ou
 {
     if (type < ST_TYPE_FLOAT || type > ST_TYPE_STRING) return ST_EINVAL;
     if (h->ncols == h->capcols) {
-        size_t cap = h->capcols ? h->capcols * 2 : 256;
-        column **n = st_realloc(h->cols, cap * sizeof *n);
-        if (!n) return ST_ENOMEM;
-        h->bytes += (cap - h->capcols) * sizeof *n;
-        h->cols = n;
-        h->capcols = cap;
+        size_t old = h->capcols;
+        if (st_grow(&h->cols, &h->capcols, h->ncols + 1, sizeof *h->cols, 256)) return ST_ENOMEM;
+        h->bytes += (h->capcols - old) * sizeof *h->cols;
     }
     column *c = col_new(s, f, type);
     if (!c) return ST_ENOMEM;
@@ -389,12 +386,9 @@ static int col_chunk_for(head *h, size_t *bytes, column *c, int64_t ts, hchunk *
     }
     if (c->ooo_n) col_merge_ooo(h, bytes, c); /* best effort: on failure the OOO points stay */
     if (c->nch == c->capch) {
-        size_t cap = c->capch ? c->capch * 2 : 4;
-        hchunk *n = st_realloc(c->ch, cap * sizeof *n);
-        if (!n) return ST_ENOMEM;
-        *bytes += (cap - c->capch) * sizeof *n;
-        c->ch = n;
-        c->capch = cap;
+        size_t old = c->capch;
+        if (st_grow(&c->ch, &c->capch, c->nch + 1, sizeof *c->ch, 4)) return ST_ENOMEM;
+        *bytes += (c->capch - old) * sizeof *c->ch;
     }
     if (c->nch) {
         int rc = chunk_seal(&h->arena, bytes, c);
@@ -471,12 +465,9 @@ static hseries *series_get(head *h, uint64_t s)
     uint64_t v;
     if (st_hmap_get(h->smap, &s, sizeof s, &v)) return &h->sers[v - 1];
     if (h->nsers == h->capsers) {
-        size_t cap = h->capsers ? h->capsers * 2 : 64;
-        hseries *n = st_realloc(h->sers, cap * sizeof *n);
-        if (!n) return NULL;
-        h->bytes += (cap - h->capsers) * sizeof *n;
-        h->sers = n;
-        h->capsers = cap;
+        size_t old = h->capsers;
+        if (st_grow(&h->sers, &h->capsers, h->nsers + 1, sizeof *h->sers, 64)) return NULL;
+        h->bytes += (h->capsers - old) * sizeof *h->sers;
     }
     if (st_hmap_put(h->smap, &s, sizeof s, h->nsers + 1)) return NULL;
     hseries *e = &h->sers[h->nsers++];
@@ -593,12 +584,9 @@ static int col_put(head *h, column *c, int64_t ts, const st_value *v, uint32_t q
     if (c->type != v->type) return ST_ECONFLICT;
     if (ts < c->last_ts) {
         if (c->ooo_n == c->ooo_cap) {
-            size_t cap = c->ooo_cap ? c->ooo_cap * 2 : 16;
-            ooo_entry *n = st_realloc(c->ooo, cap * sizeof *n);
-            if (!n) return ST_ENOMEM;
-            h->bytes += (cap - c->ooo_cap) * sizeof *n;
-            c->ooo = n;
-            c->ooo_cap = cap;
+            size_t old = c->ooo_cap;
+            if (st_grow(&c->ooo, &c->ooo_cap, c->ooo_n + 1, sizeof *c->ooo, 16)) return ST_ENOMEM;
+            h->bytes += (c->ooo_cap - old) * sizeof *c->ooo;
         }
         ooo_entry *e = &c->ooo[c->ooo_n];
         e->ts = ts;

@@ -139,13 +139,7 @@ typedef struct ids_acc {
 
 static int ids_push(ids_acc *a, uint64_t id)
 {
-    if (a->n == a->cap) {
-        size_t c = a->cap ? a->cap * 2 : 64;
-        uint64_t *n = st_realloc(a->ids, c * sizeof *n);
-        if (!n) return ST_ENOMEM;
-        a->ids = n;
-        a->cap = c;
-    }
+    if (a->n == a->cap && st_grow(&a->ids, &a->cap, a->n + 1, sizeof *a->ids, 64)) return ST_ENOMEM;
     a->ids[a->n++] = id;
     return 0;
 }
@@ -1049,13 +1043,7 @@ uint64_t stor_batch_id(const stor_batch *b) { return b->id; }
 
 static int id_push(uint64_t **arr, size_t *n, size_t *cap, uint64_t id)
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        uint64_t *p = st_realloc(*arr, c * sizeof *p);
-        if (!p) return ST_ENOMEM;
-        *arr = p;
-        *cap = c;
-    }
+    if (*n == *cap && st_grow(arr, cap, *n + 1, sizeof **arr, 16)) return ST_ENOMEM;
     (*arr)[(*n)++] = id;
     return 0;
 }
