@@ -62,6 +62,14 @@ void enc_zctx_fini(enc_zctx *z)
     st_buf_fini(&z->alt);
 }
 
+/* Take out back to start (a failed append leaves nothing); returns rc. */
+static int cut_back(st_buf *out, size_t start, int rc)
+{
+    out->len = start;
+    if (out->ptr) out->ptr[start] = 0;
+    return rc;
+}
+
 /* Append one block (header byte, n, payload, zstd over it where that saves
  * at least 1/8) to out; *planes_used as enc_hint's. */
 static int encode_one(enc_type type, int id_wanted, const void *values, size_t n, st_buf *out, int zstd_level,
@@ -104,9 +112,7 @@ static int encode_one(enc_type type, int id_wanted, const void *values, size_t n
     if (rc) goto fail;
     return 0;
 fail:
-    out->len = start;
-    if (out->ptr) out->ptr[start] = 0;
-    return rc;
+    return cut_back(out, start, rc);
 }
 
 int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t n, st_buf *out, int zstd_level,
@@ -122,20 +128,13 @@ int enc_block_encode_z(enc_type type, int id_wanted, const void *values, size_t 
     st_buf_clear(&zc->alt);
     int unused;
     rc = encode_one(type, id_wanted, values, n, &zc->alt, zstd_level, zc, 0, &unused);
-    if (rc) {
-        out->len = start;
-        if (out->ptr) out->ptr[start] = 0;
-        return rc;
-    }
+    if (rc) return cut_back(out, start, rc);
     if ((out->len - start) * 100 > zc->alt.len * (100 - ENC_PLANES_MIN_GAIN)) {
         out->len = start;
         rc = st_buf_append(out, zc->alt.ptr, zc->alt.len);
-        if (rc) {
-            out->len = start;
-            if (out->ptr) out->ptr[start] = 0;
-        }
+        if (rc) return cut_back(out, start, rc);
     }
-    return rc;
+    return 0;
 }
 
 static pthread_key_t dctx_key;

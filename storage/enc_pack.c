@@ -168,7 +168,7 @@ static size_t planes_estimate(const int64_t *x, size_t n, int o, uint64_t base, 
     size_t b = nbases(n, o), m = n - b, nbytes = W >= 8 ? m : (m * W + 7) / 8;
     unsigned np = W >= 8 ? W / 8 : 1;
     uint32_t hist[PLANES_MAX_W / 8][256];
-    memset(hist, 0, sizeof hist);
+    memset(hist, 0, np * sizeof hist[0]);
     if (W >= 8) {
         for (size_t i = b; i < n; i++) {
             uint64_t d = resid(x, i, o) - base;
@@ -256,10 +256,11 @@ static void plan_order(const int64_t *x, size_t n, int o, const enc_hint *h, ip_
     _Static_assert(SAMPLE / 64 < 8, "kth_smallest keeps at most 8");
     int64_t smp[SAMPLE];
     size_t step = m > SAMPLE ? m / SAMPLE : 1, ns = 0;
-    int64_t mn = INT64_MAX;
+    int64_t mn = INT64_MAX, mx = INT64_MIN;
     for (size_t i = b; i < n; i++) {
         int64_t r = (int64_t)resid(x, i, o);
         if (r < mn) mn = r;
+        if (r > mx) mx = r;
     }
     for (size_t i = b; i < n && ns < SAMPLE; i += step) smp[ns++] = (int64_t)resid(x, i, o);
     int64_t cand[2] = { mn, kth_smallest(smp, ns, ns / 64) };
@@ -270,12 +271,8 @@ static void plan_order(const int64_t *x, size_t n, int o, const enc_hint *h, ip_
         if (s < best) { best = s; pl->base = cand[c]; pl->w = w; }
     }
     if (h && h->planes && m >= 64 && pl->w > 0) {
-        uint64_t mx = 0;
-        for (size_t i = b; i < n; i++) {
-            uint64_t d = resid(x, i, o) - (uint64_t)mn;
-            if (d > mx) mx = d;
-        }
-        unsigned W = enc__bitwidth(mx);
+        /* the widest r - mn (mod 2^64, monotone in r from mn up) */
+        unsigned W = enc__bitwidth((uint64_t)mx - (uint64_t)mn);
         W = W > 4 ? (W + 7) / 8 * 8 : W == 3 ? 4 : W;
         if (W <= PLANES_MAX_W) {
             size_t s = enc__uvarint_len(enc__zz(mn)) + 2 + planes_estimate(x, n, o, (uint64_t)mn, W);

@@ -323,16 +323,10 @@ static int flush_columns_split(flush_ctx *f, head *h, const uint64_t *pairs, siz
     int rc = flush_columns(f, h, pairs, mid);
     pthread_join(t, NULL);
     if (!rc) rc = fh.rc;
-    if (f->npw + fh.f.npw > f->cappw) {
-        pwriter *n = st_realloc(f->pw, (f->npw + fh.f.npw) * sizeof *n);
-        if (n) {
-            f->pw = n;
-            f->cappw = f->npw + fh.f.npw;
-        } else {
-            for (size_t i = 0; i < fh.f.npw; i++) seg_writer_abort(fh.f.pw[i].w);
-            fh.f.npw = 0;
-            if (!rc) rc = ST_ENOMEM;
-        }
+    if (st_grow(&f->pw, &f->cappw, f->npw + fh.f.npw, sizeof *f->pw, 8)) {
+        for (size_t i = 0; i < fh.f.npw; i++) seg_writer_abort(fh.f.pw[i].w);
+        fh.f.npw = 0;
+        if (!rc) rc = ST_ENOMEM;
     }
     if (fh.f.npw) memcpy(f->pw + f->npw, fh.f.pw, fh.f.npw * sizeof *fh.f.pw);
     f->npw += fh.f.npw;
