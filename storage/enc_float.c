@@ -162,17 +162,74 @@ int enc_float_reader_next(enc_float_reader *r, double *out)
     return rc;
 }
 
-int enc_float_gorilla_decode(const void *bytes, size_t len, size_t n, double *out)
+/* m (1..64) bits at bit pos of p; the caller knows 9 bytes lie there. */
+static inline uint64_t bits_at(const uint8_t *p, uint64_t pos, unsigned m)
 {
-    enc_float_reader r;
-    enc_float_reader_init(&r, bytes, len, n);
-    for (size_t i = 0; i < n; i++) {
+    size_t byte = (size_t)(pos >> 3);
+    unsigned sh = (unsigned)(pos & 7);
+    uint64_t v = enc__ld64(p + byte) >> sh;
+    if (sh + m > 64) v |= (uint64_t)p[byte + 8] << (64 - sh);
+    return v & enc__mask(m);
+}
+
+/* n values from the reader r (fresh): the reader's loop, with the bit
+ * position in a register and the control bits of a value read from one
+ * load, while a whole value (at most 77 bits) and the loads' slack lie
+ * inside the stream; gorilla_next takes the tail. Same results and errors
+ * as gorilla_next one value at a time. */
+static int gorilla_decode(enc_float_reader *r, size_t n, double *out)
+{
+    size_t i = 0;
+    if (n) {
         uint64_t u;
-        int rc = gorilla_next(&r, &u);
+        int rc = gorilla_next(r, &u);
+        if (rc != 1) return rc < 0 ? rc : ST_ECORRUPT;
+        out[i++] = bitsd(u);
+    }
+    const uint8_t *p = r->br.p;
+    uint64_t pos = r->br.pos, prev = r->prev, fast_end = r->br.lim >= 160 ? r->br.lim - 160 : 0;
+    unsigned lead = r->lead, trail = r->trail;
+    while (i < n && pos <= fast_end) {
+        uint64_t w = enc__ld64(p + (pos >> 3)) >> (pos & 7);
+        if (!(w & 1)) {
+            pos += 1;
+        } else if (!(w & 2)) {
+            if (lead == 64) return ST_ECORRUPT;
+            unsigned m = 64u - lead - trail;
+            prev ^= bits_at(p, pos + 2, m) << trail;
+            pos += 2 + m;
+        } else {
+            unsigned lz = (unsigned)(w >> 2) & 31u, m = ((unsigned)(w >> 7) & 63u) + 1;
+            if (lz + m > 64) return ST_ECORRUPT;
+            unsigned tz = 64 - lz - m;
+            uint64_t x = bits_at(p, pos + 13, m);
+            prev ^= tz < 64 ? x << tz : 0;
+            lead = lz;
+            trail = tz;
+            pos += 13 + m;
+        }
+        out[i++] = bitsd(prev);
+    }
+    r->br.pos = pos;
+    r->prev = prev;
+    r->lead = (uint8_t)lead;
+    r->trail = (uint8_t)trail;
+    r->done = i;
+    r->left = n - i;
+    for (; i < n; i++) {
+        uint64_t u;
+        int rc = gorilla_next(r, &u);
         if (rc != 1) return rc < 0 ? rc : ST_ECORRUPT;
         out[i] = bitsd(u);
     }
     return 0;
+}
+
+int enc_float_gorilla_decode(const void *bytes, size_t len, size_t n, double *out)
+{
+    enc_float_reader r;
+    enc_float_reader_init(&r, bytes, len, n);
+    return gorilla_decode(&r, n, out);
 }
 
 /* ---- decimal (ALP idea) ---- */
@@ -616,12 +673,8 @@ int enc__float_block_decode(int id, const uint8_t *p, size_t len, size_t n, doub
     case ENC_GORILLA: {
         enc_float_reader r;
         enc_float_reader_init(&r, p, len, n);
-        for (size_t i = 0; i < n; i++) {
-            uint64_t u;
-            int rc = gorilla_next(&r, &u);
-            if (rc != 1) return rc < 0 ? rc : ST_ECORRUPT;
-            out[i] = bitsd(u);
-        }
+        int rc = gorilla_decode(&r, n, out);
+        if (rc) return rc;
         return enc__bitr_used(&r.br) == len ? 0 : ST_ECORRUPT;
     }
     case ENC_DECIMAL:

@@ -94,9 +94,12 @@ static void bench_head_float(const char *dataset, const double *v)
     for (size_t i = 0; i < N; i++) enc_float_appender_append(&a, v[i]);
     double te = now_s() - t0;
     double *o = malloc(N * sizeof *o);
-    t0 = now_s();
-    enc_float_gorilla_decode(a.buf.ptr, a.buf.len, N, o);
-    double td = now_s() - t0;
+    double td = 1e9;
+    for (int r = 0; r < 5; r++) { /* best of 5: the first also faults in o */
+        t0 = now_s();
+        enc_float_gorilla_decode(a.buf.ptr, a.buf.len, N, o);
+        if (now_s() - t0 < td) td = now_s() - t0;
+    }
     if (memcmp(o, v, N * 8)) printf("bench_enc: head-gorilla MISMATCH\n");
     printf("bench_enc: head-gorilla %s decode %.0f encode %.0f %.2f\n", dataset, N / td / 1e6, N / te / 1e6,
            a.buf.len * 8.0 / (double)N);
@@ -112,9 +115,12 @@ static void bench_head_ts(const char *dataset, const int64_t *v)
     for (size_t i = 0; i < N; i++) enc_ts_appender_append(&a, v[i]);
     double te = now_s() - t0;
     int64_t *o = malloc(N * sizeof *o);
-    t0 = now_s();
-    enc_ts_decode(a.buf.ptr, a.buf.len, N, o);
-    double td = now_s() - t0;
+    double td = 1e9;
+    for (int r = 0; r < 5; r++) { /* best of 5: the first also faults in o */
+        t0 = now_s();
+        enc_ts_decode(a.buf.ptr, a.buf.len, N, o);
+        if (now_s() - t0 < td) td = now_s() - t0;
+    }
     if (memcmp(o, v, N * 8)) printf("bench_enc: head-ts MISMATCH\n");
     printf("bench_enc: head-ts %s decode %.0f encode %.0f %.2f\n", dataset, N / td / 1e6, N / te / 1e6,
            a.buf.len * 8.0 / (double)N);
