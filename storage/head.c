@@ -813,6 +813,50 @@ static int deliver_run(scan_ctx *x, const hchunk *k, size_t j0, size_t j1)
     return deliver_merged(x, k, j0, j1, INT64_MIN);
 }
 
+static size_t lower_ts(const int64_t *ts, size_t n, int64_t t) /* first index with ts >= t */
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { size_t m = lo + (hi - lo) / 2; if (ts[m] < t) lo = m + 1; else hi = m; }
+    return lo;
+}
+
+static size_t upper_ts(const int64_t *ts, size_t n, int64_t t) /* first index with ts > t */
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { size_t m = lo + (hi - lo) / 2; if (ts[m] <= t) lo = m + 1; else hi = m; }
+    return lo;
+}
+
+/* Points [j0, j1) of the decoded chunk k (no repeated time in it) with the
+ * OOO points in its span: the stretches between OOO points as typed runs,
+ * each cluster of OOO points merged with the few chunk points among them
+ * (fewer than AROUND_GAP between two of its points). One late batch in an
+ * hour's chunk thus costs two runs and one small merge, not a merge of the
+ * whole chunk. */
+#define AROUND_GAP 16
+static int deliver_around(scan_ctx *x, const hchunk *k, size_t j0, size_t j1)
+{
+    const int64_t *ts = x->b.ts;
+    size_t a = j0;
+    int rc = 0;
+    while (!rc && x->ob < x->no && x->oo[x->ob].ts <= k->max_ts) {
+        size_t oe = x->ob + 1;
+        size_t q = a + upper_ts(ts + a, j1 - a, x->oo[x->ob].ts);
+        while (oe < x->no && x->oo[oe].ts <= k->max_ts) {
+            size_t q2 = q + upper_ts(ts + q, j1 - q, x->oo[oe].ts);
+            if (q2 - q >= AROUND_GAP) break;
+            q = q2;
+            oe++;
+        }
+        size_t p = a + lower_ts(ts + a, q - a, x->oo[x->ob].ts);
+        if ((rc = deliver_run(x, k, a, p)) != 0) break;
+        rc = deliver_merged(x, k, p, q, x->oo[oe - 1].ts);
+        a = q;
+    }
+    if (!rc) rc = deliver_run(x, k, a, j1);
+    return rc;
+}
+
 static void chunk_block_stats(const column *c, const hchunk *k, stor_block_stats *bs)
 {
     seg_stats st = seg_acc_stats(&k->st, c->type, (size_t)k->count, 1);
@@ -831,20 +875,6 @@ static size_t chunk_seek(const column *c, int64_t t)
     return lo;
 }
 
-static size_t lower_ts(const int64_t *ts, size_t n, int64_t t) /* first index with ts >= t */
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) { size_t m = lo + (hi - lo) / 2; if (ts[m] < t) lo = m + 1; else hi = m; }
-    return lo;
-}
-
-static size_t upper_ts(const int64_t *ts, size_t n, int64_t t) /* first index with ts > t */
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) { size_t m = lo + (hi - lo) / 2; if (ts[m] <= t) lo = m + 1; else hi = m; }
-    return lo;
-}
-
 /* The column's scan, read lock held by the caller. */
 static int col_scan(const column *c, int64_t tmin, int64_t tmax, int offer_stats, const stor_scan_cb *cb)
 {
@@ -857,9 +887,15 @@ static int col_scan(const column *c, int64_t tmin, int64_t tmax, int offer_stats
     if (c->ooo_n) {
         oo = st_malloc(c->ooo_n * sizeof *oo);
         if (!oo) return ST_ENOMEM;
+        int sorted = 1; /* arrival order is time order (one late batch): no sort */
         for (size_t k = 0; k < c->ooo_n; k++)
-            if (c->ooo[k].ts >= tmin && c->ooo[k].ts <= tmax) { oo[x.no].ts = c->ooo[k].ts; oo[x.no].idx = k; x.no++; }
-        if (x.no > 1) qsort(oo, x.no, sizeof *oo, ooo_cmp);
+            if (c->ooo[k].ts >= tmin && c->ooo[k].ts <= tmax) {
+                if (x.no && c->ooo[k].ts < oo[x.no - 1].ts) sorted = 0;
+                oo[x.no].ts = c->ooo[k].ts;
+                oo[x.no].idx = k;
+                x.no++;
+            }
+        if (!sorted) qsort(oo, x.no, sizeof *oo, ooo_cmp);
         x.oo = oo;
     }
     for (size_t ci = chunk_seek(c, tmin); ci < c->nch && !rc; ci++) {
@@ -879,7 +915,8 @@ static int col_scan(const column *c, int64_t tmin, int64_t tmax, int offer_stats
         if ((rc = chunk_decode(c, k, &x.b)) != 0) break;
         size_t j0 = inside ? 0 : lower_ts(x.b.ts, n, tmin);
         size_t j1 = inside ? n : upper_ts(x.b.ts, n, tmax);
-        if (ooo_in || k->dup || c->type == ST_TYPE_STRING) rc = deliver_merged(&x, k, j0, j1, k->max_ts);
+        if (k->dup || c->type == ST_TYPE_STRING) rc = deliver_merged(&x, k, j0, j1, k->max_ts);
+        else if (ooo_in) rc = deliver_around(&x, k, j0, j1);
         else rc = deliver_run(&x, k, j0, j1);
     }
     if (!rc && x.ob < x.no) rc = deliver_merged(&x, NULL, 0, 0, INT64_MAX);

@@ -118,7 +118,7 @@ static double num_of(uint8_t type, int64_t iv)
 /* What a scan delivered, folded. */
 typedef struct agg {
     uint8_t type;
-    uint64_t count, blocks, runs;
+    uint64_t count, blocks, runs, run_points;
     double sum, min, max;
     int64_t first_ts, last_ts, prev_ts;
     int order_ok;
@@ -174,6 +174,7 @@ static int agg_run(void *arg, const stor_run *r)
 {
     agg *a = arg;
     a->runs++;
+    a->run_points += r->n;
     for (size_t i = 0; i < r->n; i++) {
         double d;
         switch (r->type) {
@@ -425,6 +426,43 @@ TEST(interleaved_writers_merge_at_seal)
     head_destroy(h);
 }
 
+/* A late batch inside the open hour's chunk (and one late rewrite of a
+ * point it holds): the scan delivers the chunk's stretches around them as
+ * typed runs and merges only the late points, the newest value winning. */
+TEST(late_batch_delivered_around)
+{
+    head *h;
+    REQUIRE(head_create(&h) == 0);
+    head_lock_write(h);
+    static const int order[][2] = { { 0, 150 }, { 200, 360 }, { 150, 200 } };
+    for (int b = 0; b < 3; b++)
+        for (int i = order[b][0]; i < order[b][1]; i++) {
+            st_value v = { .type = ST_TYPE_FLOAT, .v.f = i };
+            REQUIRE(head_append(h, 1, 1, 100 * HOUR + i * 10 * SEC, &v, ST_QUALITY_GOOD) == 0);
+        }
+    st_value late = { .type = ST_TYPE_FLOAT, .v.f = 1000 };
+    REQUIRE(head_append(h, 1, 1, 100 * HOUR + 100 * 10 * SEC, &late, ST_QUALITY_GOOD) == 0);
+    head_unlock_write(h);
+    agg got;
+    REQUIRE(scan_taking_all(h, 100 * HOUR, 101 * HOUR - 1, &got) == 0);
+    CHECK(got.order_ok);
+    CHECK_EQ_U64(got.count, 360);
+    CHECK_EQ_U64(got.blocks, 0);
+    CHECK(got.run_points >= 300);
+    CHECK(got.max == 1000);
+    CHECK(got.sum == 359.0 * 360 / 2 - 100 + 1000);
+    head_points p;
+    head_points_init(&p);
+    REQUIRE(head_read(h, 1, 1, 100 * HOUR, 101 * HOUR - 1, &p) == 0);
+    CHECK_EQ_U64(p.n, 360);
+    int ok = p.n == 360;
+    for (size_t i = 0; ok && i < p.n; i++)
+        ok = p.ts[i] == 100 * HOUR + (int64_t)i * 10 * SEC && p.vals[i].v.f == (i == 100 ? 1000 : (double)i);
+    CHECK(ok);
+    head_points_fini(&p);
+    head_destroy(h);
+}
+
 /* Allocation failures anywhere leave a consistent head (reads agree with
  * what was accepted) and leak nothing. */
 TEST(oom)
@@ -570,6 +608,7 @@ int main(void)
     RUN(compaction_string);
     RUN(hour_chunks_answer_from_stats);
     RUN(interleaved_writers_merge_at_seal);
+    RUN(late_batch_delivered_around);
     RUN(oom);
     RUN(memory_within_accounting);
     RUN(long_string_buffer_released_at_seal);
