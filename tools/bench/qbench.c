@@ -32,6 +32,16 @@
  * median is the middle run (mean of the two middle ones for an even count),
  * p90 the nearest-rank 90th percentile, min the fastest run.
  *
+ * With --ping, every timed run of a query is paired with a ping sent just
+ * before it on the same connection, and the query's line ends with
+ *
+ *   floor_ms=<median of those pings> above_ms=<median of query - ping>
+ *
+ * the time above the floor taken run by run, so that a floor that drifts
+ * while the queries run (CPU placement and frequency on a shared machine
+ * move it by tens of microseconds) is not subtracted from times it did not
+ * lie under.
+ *
  * Exit status: 0 if every request succeeded, 1 if any failed, 2 on usage.
  * Bounded: socket send/receive timeouts, --timeout-s for the whole program,
  * at most MAX_RECONNECTS re-opened connections, MAX_RUNS runs per query,
@@ -286,6 +296,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sorts v[0..n) (n >= 1) and returns its median. */
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* The kind of the innermost open array (0 when none or nested too deep). */
 static int top_kind(const int *kind, int depth)
 {
@@ -467,8 +484,10 @@ int main(int argc, char **argv)
         return 2;
     }
     double *ms = malloc((size_t)runs * sizeof *ms);
-    static char req[REQ_BYTES];
-    if (!ms) { fprintf(stderr, "qbench: out of memory\n"); return 1; }
+    double *pms = malloc((size_t)runs * sizeof *pms), *dms = malloc((size_t)runs * sizeof *dms);
+    static char req[REQ_BYTES], preq[REQ_BYTES];
+    if (!ms || !pms || !dms) { fprintf(stderr, "qbench: out of memory\n"); return 1; }
+    int prl = 0;
     double t_end = now_ms() + timeout_s * 1e3;
     int any_err = 0;
     for (int qi = 0; qi < nq; qi++) {
@@ -478,13 +497,21 @@ int main(int argc, char **argv)
                           "Accept: application/json\r\nConnection: keep-alive\r\n\r\n",
                           q->path, host, port);
         if (rl < 0 || (size_t)rl >= sizeof req) { fprintf(stderr, "qbench: request too long\n"); return 2; }
-        long errors = 0, timed = 0;
+        if (have_ping && qi == 0) { memcpy(preq, req, (size_t)rl); prl = rl; }
+        int paired = have_ping && qi > 0;
+        long errors = 0, timed = 0, npaired = 0;
         int printed_err = 0; /* the first error of each query is shown */
         for (long r = 0; r < warmup + runs; r++) {
             if (now_ms() > t_end) {
                 errors += warmup + runs - r;
                 if (!printed_err++) fprintf(stderr, "qbench: gave up after --timeout-s %.0f\n", timeout_s);
                 break;
+            }
+            double ping = -1;
+            if (paired && r >= warmup) {
+                double p0 = now_ms();
+                int pst = do_request(&c, preq, (size_t)prl);
+                if (pst / 100 == 2) ping = now_ms() - p0;
             }
             double t0 = now_ms();
             int st = do_request(&c, req, (size_t)rl);
@@ -507,7 +534,10 @@ int main(int argc, char **argv)
                     break;
                 }
             }
-            if (r >= warmup && !bad) ms[timed++] = t1 - t0;
+            if (r >= warmup && !bad) {
+                ms[timed++] = t1 - t0;
+                if (ping >= 0) { pms[npaired] = ping; dms[npaired] = t1 - t0 - ping; npaired++; }
+            }
         }
         if (errors) any_err = 1;
         uint64_t series = 0, points = 0, nulls = 0;
@@ -527,18 +557,21 @@ int main(int argc, char **argv)
             fflush(stdout);
             continue;
         }
-        qsort(ms, (size_t)timed, sizeof *ms, cmp_double);
-        double med = timed % 2 ? ms[timed / 2] : (ms[timed / 2 - 1] + ms[timed / 2]) / 2;
+        double med = median(ms, (size_t)timed); /* sorts ms */
         long r90 = (long)((9 * timed + 9) / 10); /* ceil(0.9 n), 1-based */
         if (r90 < 1) r90 = 1;
         printf("qbench: %s median_ms=%.3f p90_ms=%.3f min_ms=%.3f bytes=%zu runs=%ld errors=%ld series=%llu "
-               "points=%llu nulls=%llu\n",
+               "points=%llu nulls=%llu",
                q->label, med, ms[r90 - 1], ms[0], c.body_len, timed, errors, (unsigned long long)series,
                (unsigned long long)points, (unsigned long long)nulls);
+        if (npaired) printf(" floor_ms=%.3f above_ms=%.3f", median(pms, (size_t)npaired), median(dms, (size_t)npaired));
+        printf("\n");
         fflush(stdout);
     }
     conn_close(&c);
     free(c.body);
     free(ms);
+    free(pms);
+    free(dms);
     return any_err ? 1 : 0;
 }
