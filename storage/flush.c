@@ -905,6 +905,7 @@ static void *flush_main(void *arg)
         if (!atomic_load(&s->readonly)) {
             process_deletes(s);
             if (s->frozen) flush_retry_frozen(s);
+            head_tidy(s->active); /* late points of quiet columns into their chunks */
             size_t bytes = head_bytes(s->active);
             int64_t since = s->active_since_ns;
             if (requested || bytes >= limit || (since && st_mono_ns() - since >= age_ns)) {

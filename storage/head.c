@@ -42,6 +42,13 @@
  *     over cost O(1) copying per garbage byte and the arena stays within
  *     twice what is live. Only between operations, never inside one
  *     (a rebuild holds pointers into the arena).
+ *  6. A column that took an OOO point has its index on h->tidy, once
+ *     (c->ooo_listed), until head_tidy finds it without any; head_tidy
+ *     merges the OOO points of columns that took none since its previous
+ *     call (c->ooo_epoch), so a late batch stops costing every read of its
+ *     hour a decode and merge once its writers have moved on, instead of
+ *     only when the hour's chunk is sealed. A column replaced in place
+ *     (head_delete_range) passes its place on the list to the new one.
  */
 #include "storage/head.h"
 
@@ -108,6 +115,9 @@ typedef struct column {
     ooo_entry *ooo;    /* owned, arrival order */
     size_t ooo_n, ooo_cap;
     st_buf ooo_str;    /* owned: string bytes of OOO entries */
+    uint32_t idx;      /* its index in head.cols */
+    uint8_t ooo_listed; /* idx is on the tidy list (invariant 6) */
+    uint64_t ooo_epoch; /* head.epoch at its last OOO point */
 } column;
 
 /* A series' live columns, in the order its fields first arrived: a line
@@ -131,6 +141,9 @@ struct head {
     size_t bytes;          /* malloc'd: columns, chunk lists, open streams, OOO buffers */
     harena arena;          /* owned: the sealed chunks' streams */
     size_t dead_bytes;     /* arena bytes no chunk refers to (invariant 5) */
+    uint32_t *tidy;        /* owned: indices of columns that may hold OOO points (invariant 6) */
+    size_t ntidy, captidy;
+    uint64_t epoch;        /* head_tidy calls so far */
 };
 
 int head_create(head **out)
@@ -311,6 +324,7 @@ void head_destroy(head *h)
     for (size_t i = 0; i < h->nsers; i++) st_free(h->sers[i].cols);
     st_free(h->sers);
     st_hmap_destroy(h->smap);
+    st_free(h->tidy);
     harena_fini(&h->arena);
     pthread_rwlock_destroy(&h->lock);
     st_free(h);
@@ -362,6 +376,7 @@ static int col_create(head *h, uint64_t s, uint64_t f, uint8_t type, column **ou
     col_key(s, f, k);
     int rc = st_hmap_put(h->map, k, sizeof k, h->ncols + 1);
     if (rc) { col_free(c); return rc; }
+    c->idx = (uint32_t)h->ncols;
     h->cols[h->ncols++] = c;
     h->bytes += col_bytes(c);
     *out = c;
@@ -577,6 +592,18 @@ static void head_maybe_compact(head *h)
     if (h->dead_bytes >= HEAD_COMPACT_MIN && h->dead_bytes >= h->arena.bytes / 2) head_compact(h);
 }
 
+/* Put c's index on the tidy list (lock held). 0 or ST_ENOMEM. */
+static int tidy_push(head *h, column *c)
+{
+    if (h->ntidy == h->captidy) {
+        size_t old = h->captidy;
+        if (st_grow(&h->tidy, &h->captidy, h->ntidy + 1, sizeof *h->tidy, 64)) return ST_ENOMEM;
+        h->bytes += (h->captidy - old) * sizeof *h->tidy;
+    }
+    h->tidy[h->ntidy++] = c->idx;
+    return 0;
+}
+
 /* One value into column c (lock held): in order into the chunks, else
  * into the OOO buffer. */
 static int col_put(head *h, column *c, int64_t ts, const st_value *v, uint32_t quality)
@@ -603,6 +630,8 @@ static int col_put(head *h, column *c, int64_t ts, const st_value *v, uint32_t q
         }
         c->ooo_n++;
         h->points++;
+        c->ooo_epoch = h->epoch;
+        if (!c->ooo_listed && tidy_push(h, c) == 0) c->ooo_listed = 1; /* unlisted: merged at the seal */
         /* A long backfill into a quiet column: merge before it grows big. */
         if (c->ooo_n >= HEAD_OOO_MERGE) {
             col_merge_ooo(h, &h->bytes, c);
@@ -1073,6 +1102,38 @@ static int col_merge_ooo(head *h, size_t *bytes, column *c)
     return rc;
 }
 
+#define TIDY_SLICE 64 /* columns merged per hold of the write lock */
+
+size_t head_tidy(head *h)
+{
+    pthread_rwlock_wrlock(&h->lock);
+    uint64_t quiet = h->epoch++; /* ooo_epoch below this: no OOO point since the previous call */
+    uint32_t *list = h->tidy;
+    size_t n = h->ntidy, cap = h->captidy;
+    h->tidy = NULL;
+    h->ntidy = h->captidy = 0;
+    size_t lb = cap * sizeof *list;
+    h->bytes -= lb > h->bytes ? h->bytes : lb;
+    pthread_rwlock_unlock(&h->lock);
+    size_t merged = 0;
+    for (size_t i = 0; i < n; i += TIDY_SLICE) {
+        size_t e = n - i < TIDY_SLICE ? n : i + TIDY_SLICE;
+        pthread_rwlock_wrlock(&h->lock);
+        for (size_t j = i; j < e; j++) {
+            column *c = h->cols[list[j]];
+            if (!c->dropped && c->ooo_n && c->ooo_epoch < quiet) {
+                col_merge_ooo(h, &h->bytes, c); /* on failure the points stay, and so does the entry */
+                merged++;
+            }
+            if (c->dropped || !c->ooo_n || tidy_push(h, c) != 0) c->ooo_listed = 0;
+        }
+        head_maybe_compact(h);
+        pthread_rwlock_unlock(&h->lock);
+    }
+    st_free(list);
+    return merged;
+}
+
 int head_scan(head *h, uint64_t s, uint64_t f, int64_t tmin, int64_t tmax, int offer_stats, const stor_scan_cb *cb)
 {
     pthread_rwlock_rdlock(&h->lock);
@@ -1284,6 +1345,8 @@ int head_delete_range(head *h, uint64_t s, int64_t tmin, int64_t tmax)
         column *fresh = col_new(old->series_id, old->field_id, old->type);
         if (!fresh) { pthread_rwlock_unlock(&h->lock); rc = ST_ENOMEM; break; }
         h->cols[idx[k]] = fresh;
+        fresh->idx = old->idx;
+        fresh->ooo_listed = old->ooo_listed; /* invariant 6: the list keeps the index */
         h->dead_bytes += col_sealed_len(old); /* old is freed below, unread */
         size_t old_bytes = col_bytes(old);
         h->bytes = h->bytes - (old_bytes > h->bytes ? h->bytes : old_bytes) + col_bytes(fresh);

@@ -8,7 +8,9 @@
  * once they hold 64) that each carry the statistics of their points, so a
  * read of a time range decodes only the chunks overlapping it and a scan
  * can answer whole chunks from statistics (head_scan); a point older than
- * the column's last timestamp goes to its small out-of-order (OOO) buffer.
+ * the column's last timestamp goes to its small out-of-order (OOO) buffer,
+ * merged into the chunks when the last one is sealed, when it holds
+ * thousands, or by head_tidy once the column has taken none for a while.
  * Reads merge both and resolve duplicates: the same timestamp written twice
  * keeps the later write (appends happen in WAL sequence order, and an OOO
  * entry is always newer than an in-order entry with the same timestamp,
@@ -93,6 +95,12 @@ int head_first_ts(head *h, uint64_t series_id, uint64_t field_id, int64_t tmin, 
  * ST_ENOMEM. Read lock inside. */
 int head_last_before(head *h, uint64_t series_id, uint64_t field_id, int64_t t, int64_t *ts, st_value *v,
                      uint32_t *q, st_buf *strings);
+
+/* Merge into their chunks the out-of-order points of the columns that took
+ * none since the previous call (the flush thread calls it every 200 ms), so
+ * reads of those hours are answered from chunk statistics again. Takes the
+ * write lock a few dozen columns at a time. Returns the columns merged. */
+size_t head_tidy(head *h);
 
 /* Remove the series' points with ts in [tmin, tmax] (DELETE ... WHERE
  * time). Write lock inside; the columns are rebuilt. 0 or ST_ENOMEM. */

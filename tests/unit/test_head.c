@@ -368,15 +368,20 @@ TEST(string_model) { run_type(ST_TYPE_STRING, 25); }
 
 /* Scan column (1, 1) of h over [lo, hi] with statistics, every chunk
  * offered taken (decline_some off), into *got. */
-static int scan_taking_all(head *h, int64_t lo, int64_t hi, agg *got)
+static int scan_series_taking_all(head *h, uint64_t series, int64_t lo, int64_t hi, agg *got)
 {
     memset(got, 0, sizeof *got);
     got->order_ok = 1;
     decline_some = 0;
     stor_scan_cb cb = { agg_block, agg_points, agg_run, got, 0 };
-    int rc = head_scan(h, 1, 1, lo, hi, 1, &cb);
+    int rc = head_scan(h, series, 1, lo, hi, 1, &cb);
     decline_some = 1;
     return rc;
+}
+
+static int scan_taking_all(head *h, int64_t lo, int64_t hi, agg *got)
+{
+    return scan_series_taking_all(h, 1, lo, hi, got);
 }
 /* Regular 10 s data: the chunks of whole hours are offered as statistics,
  * and a scan of 24 h takes them without decoding. */
@@ -459,6 +464,57 @@ TEST(late_batch_delivered_around)
     for (size_t i = 0; ok && i < p.n; i++)
         ok = p.ts[i] == 100 * HOUR + (int64_t)i * 10 * SEC && p.vals[i].v.f == (i == 100 ? 1000 : (double)i);
     CHECK(ok);
+    head_points_fini(&p);
+    head_destroy(h);
+}
+
+/* head_tidy merges the late points of a column once it has taken none for
+ * a whole call interval: the hour is answered from statistics again. A
+ * column still taking late points waits; a column whose range was deleted
+ * (replaced in place) or that was dropped leaves the list cleanly. */
+TEST(tidy_merges_quiet_columns)
+{
+    head *h;
+    REQUIRE(head_create(&h) == 0);
+    head_lock_write(h);
+    for (uint64_t s = 1; s <= 4; s++) {
+        for (int b = 0; b < 2; b++)
+            for (int i = b ? 200 : 0; i < (b ? 360 : 150); i++) {
+                st_value v = { .type = ST_TYPE_FLOAT, .v.f = i };
+                REQUIRE(head_append(h, s, 1, 100 * HOUR + i * 10 * SEC, &v, ST_QUALITY_GOOD) == 0);
+            }
+        for (int i = 150; i < 200; i++) { /* the late batch */
+            st_value v = { .type = ST_TYPE_FLOAT, .v.f = i };
+            REQUIRE(head_append(h, s, 1, 100 * HOUR + i * 10 * SEC, &v, ST_QUALITY_GOOD) == 0);
+        }
+    }
+    head_unlock_write(h);
+    CHECK_EQ_U64(head_tidy(h), 0); /* the late points came after the previous call (none) */
+    head_lock_write(h); /* series 2 takes one more late point: not quiet */
+    st_value late = { .type = ST_TYPE_FLOAT, .v.f = 1000 };
+    REQUIRE(head_append(h, 2, 1, 100 * HOUR + 100 * 10 * SEC, &late, ST_QUALITY_GOOD) == 0);
+    head_unlock_write(h);
+    CHECK_EQ_INT(head_delete_range(h, 3, 100 * HOUR + 300 * 10 * SEC, 101 * HOUR), 0);
+    head_drop_series(h, 4);
+    CHECK_EQ_U64(head_tidy(h), 1); /* series 1; 2 took a point since; 3 was rebuilt without OOO; 4 dropped */
+    agg got;
+    REQUIRE(scan_taking_all(h, 100 * HOUR, 101 * HOUR - 1, &got) == 0);
+    CHECK_EQ_U64(got.count, 360);
+    CHECK_EQ_U64(got.blocks, 1);
+    CHECK_EQ_U64(got.run_points, 0);
+    CHECK(got.sum == 359.0 * 360 / 2);
+    CHECK_EQ_U64(head_tidy(h), 1); /* series 2, quiet now */
+    REQUIRE(scan_series_taking_all(h, 2, 100 * HOUR, 101 * HOUR - 1, &got) == 0);
+    CHECK_EQ_U64(got.count, 360);
+    CHECK_EQ_U64(got.blocks, 1);
+    CHECK(got.sum == 359.0 * 360 / 2 - 100 + 1000);
+    CHECK_EQ_U64(head_tidy(h), 0);
+    head_points p;
+    head_points_init(&p);
+    REQUIRE(head_read(h, 3, 1, 0, INT64_MAX - 1, &p) == 0);
+    CHECK_EQ_U64(p.n, 300);
+    REQUIRE(head_read(h, 4, 1, 0, INT64_MAX - 1, &p) == 0);
+    CHECK_EQ_U64(p.n, 0);
     head_points_fini(&p);
     head_destroy(h);
 }
@@ -609,6 +665,7 @@ int main(void)
     RUN(hour_chunks_answer_from_stats);
     RUN(interleaved_writers_merge_at_seal);
     RUN(late_batch_delivered_around);
+    RUN(tidy_merges_quiet_columns);
     RUN(oom);
     RUN(memory_within_accounting);
     RUN(long_string_buffer_released_at_seal);
