@@ -510,6 +510,12 @@ bench_ingest() {
 # BENCH_QUERY_CONNS (default BENCH_INGEST_CONNS, 2): load connections. With
 # more than one, batches land out of time order, as from parallel writers,
 # and part of Strata's head is its out-of-order buffer (head_read then sorts).
+# BENCH_QUERY_SETTLE_S (default 1): seconds every target is left alone after
+# its load is visible and before the queries, as a dashboard comes to data
+# written a moment ago: background work the load started (Strata's head
+# merging the last late batches into their chunks, 200-400 ms after they
+# land; InfluxDB's cache snapshot; VictoriaMetrics' merges) is not timed
+# with the first queries for one target and not for another. 0: none.
 
 Q_HOSTS=${BENCH_QUERY_HOSTS:-100}
 Q_POINTS=${BENCH_QUERY_POINTS:-8640}
@@ -517,6 +523,7 @@ Q_RUNS=${BENCH_QUERY_RUNS:-20}
 Q_TARGETS=${BENCH_QUERY_TARGETS:-strata influxdb vm}
 Q_PERF=${BENCH_QUERY_PERF:-0}
 Q_CONNS=${BENCH_QUERY_CONNS:-$ING_CONNS}
+Q_SETTLE_S=${BENCH_QUERY_SETTLE_S:-1}
 
 query_start_strata() { ingest_start_strata never; }
 query_count_strata() { ingest_count_strata; }
@@ -547,6 +554,7 @@ query_load() {
         sleep 0.2
     done
     printf '   %s: loaded %s values in %s s\n' "$1" "$ql_want" "$(secs $(($(now_ns) - t1)))"
+    sleep "$Q_SETTLE_S" # the same for every target: see the section comment
 }
 
 # query_iql LABEL INFLUXQL — one qbench query argument group for /query.
