@@ -50,7 +50,8 @@ static void *server_main(void *arg)
 static void start_server(void)
 {
     st_log_set_level(ST_LOG_OFF);
-    snprintf(g_dir, sizeof g_dir, "/tmp/strata-fuzz-http-XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(g_dir, sizeof g_dir, "%s/strata-fuzz-http-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(g_dir)) abort();
     char data[256];
     snprintf(data, sizeof data, "%s/data", g_dir);

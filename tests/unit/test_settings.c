@@ -1,4 +1,5 @@
 /* tests/unit/test_settings.c — common/settings with a test table, and stratad's own table. */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -347,8 +348,10 @@ TEST(config_file_errors)
 
 TEST(file_then_flags)
 {
-    char path[] = "/tmp/st_settings_XXXXXX";
-    int fd = mkstemp(path);
+    char dir[512], path[600];
+    REQUIRE(unit_tmpdir(dir, sizeof dir, "settings") != NULL);
+    snprintf(path, sizeof path, "%s/strata.toml", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     REQUIRE(fd >= 0);
     const char *text = "name = \"file\"\n[a]\ncount = 9\nsize = \"1KB\"\n[c]\ntags = [\"f1\", \"f2\"]\n";
     REQUIRE(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
@@ -364,7 +367,7 @@ TEST(file_then_flags)
     CHECK_EQ_STR(c.tags.items[0], "cli");
     st_settings_free(rows, NROWS, &c);
     /* Without list flags the file's list stays. */
-    char cfgarg[64];
+    char cfgarg[640];
     snprintf(cfgarg, sizeof cfgarg, "--config=%s", path);
     const char *argv2[] = { "p", cfgarg };
     CHECK_EQ_INT(load_args(&c, 2, argv2), 0);
@@ -372,6 +375,7 @@ TEST(file_then_flags)
     CHECK_EQ_INT(c.tags.count, 2);
     st_settings_free(rows, NROWS, &c);
     unlink(path);
+    rmdir(dir);
 }
 
 TEST(oom_walk)
