@@ -121,6 +121,60 @@ static int ord_cmp(const void *a, const void *b, void *arg)
     return x < y ? -1 : (x > y);
 }
 
+/*
+ * The points gathered in sp as one time-ordered run, last write winning:
+ * ordered by (ts, source priority, arrival), only the last of each
+ * timestamp kept (strictly increasing times, the usual single source,
+ * need neither). out's arrays are replaced. take_strings: out takes sp's
+ * string bytes (out->strings) and string values point there; else they
+ * point into sp, which must outlive out's use. 0 or ST_ENOMEM.
+ */
+static int sp_resolve(src_pts *sp, int take_strings, stor_points *out)
+{
+    size_t n = sp->n;
+    int in_order = 1;
+    for (size_t i = 1; i < n && in_order; i++) in_order = sp->ts[i - 1] < sp->ts[i];
+    size_t *ord = NULL;
+    if (!in_order) {
+        ord = st_malloc(n * sizeof *ord);
+        if (!ord) return ST_ENOMEM;
+        for (size_t i = 0; i < n; i++) ord[i] = i;
+        ord_ctx oc = { sp->ts, sp->prio };
+        qsort_r(ord, n, sizeof *ord, ord_cmp, &oc);
+    }
+    int64_t *ts = st_malloc((n ? n : 1) * sizeof *ts);
+    st_value *vals = st_malloc((n ? n : 1) * sizeof *vals);
+    uint32_t *q = st_malloc((n ? n : 1) * sizeof *q);
+    if (!ts || !vals || !q) {
+        st_free(ts); st_free(vals); st_free(q); st_free(ord);
+        return ST_ENOMEM;
+    }
+    head_points_fini(out);
+    head_points_init(out);
+    if (take_strings && sp->type == ST_TYPE_STRING) {
+        out->strings = sp->strs;
+        st_buf_init(&sp->strs);
+    }
+    const char *base = take_strings ? out->strings.ptr : sp->strs.ptr;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t x = ord ? ord[i] : i;
+        if (i + 1 < n && sp->ts[ord ? ord[i + 1] : i + 1] == sp->ts[x]) continue;
+        ts[m] = sp->ts[x];
+        vals[m] = sp->vals[x];
+        if (sp->type == ST_TYPE_STRING) vals[m].v.s.ptr = (base ? base : "") + sp->soff[x];
+        q[m] = sp->q[x];
+        m++;
+    }
+    st_free(ord);
+    out->n = m;
+    out->type = n ? sp->type : ST_TYPE_NONE;
+    out->ts = ts;
+    out->vals = vals;
+    out->quality = q;
+    return 0;
+}
+
 int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int64_t tmax, stor_points *out)
 {
     int rc = 0;
@@ -128,8 +182,6 @@ int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
     memset(&sp, 0, sizeof sp);
     st_buf_init(&sp.strs);
     uint32_t prio = 0;
-    int sorted = 1;               /* sources so far are in time order end to end */
-    int64_t last_ts = INT64_MIN;
 
     /* The heads FIRST, then the segment files: a flush that publishes its
      * file and drops the frozen head between the two steps then shows the
@@ -152,7 +204,6 @@ int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         for (size_t i = 0; i < nrefs && !rc; i++) {
             const seg_column *col;
             if (seg_column_find(refs[i], series_id, field_id, &col) != 0) continue;
-            size_t before = sp.n;
             for (uint32_t b = seg_column_seek(col, tmin); b < col->nblocks && !rc; b++) {
                 if (col->blocks[b].min_ts > tmax) break;
                 const seg_block *blk;
@@ -164,10 +215,6 @@ int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
                     rc = sp_add(&sp, blk->ts[j], seg_block_value(blk, j), seg_block_quality(blk, j), prio);
                 }
                 seg_block_release(blk);
-            }
-            if (sp.n > before) {
-                if (sp.ts[before] <= last_ts) sorted = 0;
-                last_ts = sp.ts[sp.n - 1];
             }
             prio++;
         }
@@ -186,12 +233,7 @@ int stor_read(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
     }
     for (int h = 0; h < 2 && !rc; h++) {
         if (hp[h].n == 0) continue;
-        size_t before = sp.n;
         for (size_t j = 0; j < hp[h].n && !rc; j++) rc = sp_add(&sp, hp[h].ts[j], hp[h].vals[j], hp[h].quality[j], prio);
-        if (sp.n > before) {
-            if (sp.ts[before] <= last_ts) sorted = 0;
-            last_ts = sp.ts[sp.n - 1];
-        }
         prio++;
     }
 heads_fail:
@@ -200,49 +242,9 @@ heads_fail:
     if (rc) { sp_fini(&sp); return rc; }
 
     /* Merge: order by (ts, source), keep the last of each timestamp. */
-    size_t n = sp.n;
-    size_t *ord = NULL;
-    if (!sorted && n > 1) {
-        ord = st_malloc(n * sizeof *ord);
-        if (!ord) { sp_fini(&sp); return ST_ENOMEM; }
-        for (size_t i = 0; i < n; i++) ord[i] = i;
-        ord_ctx oc = { sp.ts, sp.prio };
-        qsort_r(ord, n, sizeof *ord, ord_cmp, &oc);
-    }
-    int64_t *ts = st_malloc((n ? n : 1) * sizeof *ts);
-    st_value *vals = st_malloc((n ? n : 1) * sizeof *vals);
-    uint32_t *q = st_malloc((n ? n : 1) * sizeof *q);
-    if (!ts || !vals || !q) {
-        st_free(ts); st_free(vals); st_free(q); st_free(ord); sp_fini(&sp);
-        return ST_ENOMEM;
-    }
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t x = ord ? ord[i] : i;
-        size_t nx = i + 1 < n ? (ord ? ord[i + 1] : i + 1) : (size_t)-1;
-        if (nx != (size_t)-1 && sp.ts[nx] == sp.ts[x]) continue;
-        ts[m] = sp.ts[x];
-        vals[m] = sp.vals[x];
-        q[m] = sp.q[x];
-        if (sp.type == ST_TYPE_STRING) vals[m].v.s.ptr = (const char *)(uintptr_t)sp.soff[x];
-        m++;
-    }
-    st_free(ord);
-    head_points_fini(out);
-    head_points_init(out);
-    out->n = m;
-    out->type = n ? sp.type : ST_TYPE_NONE;
-    out->ts = ts;
-    out->vals = vals;
-    out->quality = q;
-    if (sp.type == ST_TYPE_STRING) {
-        out->strings = sp.strs; /* take the bytes */
-        st_buf_init(&sp.strs);
-        for (size_t i = 0; i < m; i++)
-            vals[i].v.s.ptr = (out->strings.ptr ? out->strings.ptr : "") + (uintptr_t)vals[i].v.s.ptr;
-    }
+    rc = sp_resolve(&sp, 1, out);
     sp_fini(&sp);
-    return 0;
+    return rc;
 }
 
 /* ---- stor_scan ---- */
@@ -436,33 +438,7 @@ int stor_scan(stor *s, uint64_t series_id, uint64_t field_id, int64_t tmin, int6
         seg_block_release(blk);
     }
     if (rc) goto out;
-    {
-        size_t n = sp.n;
-        size_t *ord = st_malloc((n ? n : 1) * sizeof *ord);
-        merged.ts = st_malloc((n ? n : 1) * sizeof *merged.ts);
-        merged.vals = st_malloc((n ? n : 1) * sizeof *merged.vals);
-        merged.quality = st_malloc((n ? n : 1) * sizeof *merged.quality);
-        if (!ord || !merged.ts || !merged.vals || !merged.quality) { st_free(ord); rc = ST_ENOMEM; goto out; }
-        for (size_t i = 0; i < n; i++) ord[i] = i;
-        /* Usually one source in time order: strictly increasing times need
-         * neither a sort nor de-duplication. */
-        int in_order = 1;
-        for (size_t i = 1; i < n && in_order; i++) in_order = sp.ts[i - 1] < sp.ts[i];
-        ord_ctx oc = { sp.ts, sp.prio };
-        if (n > 1 && !in_order) qsort_r(ord, n, sizeof *ord, ord_cmp, &oc);
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++) {
-            size_t x = ord[i];
-            if (i + 1 < n && sp.ts[ord[i + 1]] == sp.ts[x]) continue;
-            merged.ts[m] = sp.ts[x];
-            merged.vals[m] = sp.vals[x];
-            if (sp.type == ST_TYPE_STRING) merged.vals[m].v.s.ptr = sp.strs.ptr + sp.soff[x];
-            merged.quality[m] = sp.q[x];
-            m++;
-        }
-        merged.n = m;
-        st_free(ord);
-    }
+    if ((rc = sp_resolve(&sp, 0, &merged)) != 0) goto out; /* strings stay in sp */
     /* Interleave clean blocks (in time order) with the merged points. */
     size_t pos = 0;
     for (size_t i = 0; i < nc && !rc; i++) {
