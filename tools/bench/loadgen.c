@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/bench/httpc.h"
+
 #define MAX_CONNECTIONS 256
 #define MAX_RECONNECTS 16
 #define RESP_BUF_BYTES (64 * 1024)
@@ -84,8 +86,7 @@ typedef struct lg_worker {
     lg_shared *sh;
     pthread_t thread;
     char buf[RESP_BUF_BYTES]; /* response bytes; owned */
-    size_t have, at;          /* bytes in buf, parse position */
-    int fd;
+    hc_conn h;                /* over buf */
     double t_last;            /* time of this worker's last response */
 } lg_worker;
 
@@ -191,31 +192,6 @@ static int split_batches(const lg_opts *o, const char *buf, size_t len, lg_batch
     return 0;
 }
 
-static int conn_open(lg_worker *w)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval tv = { .tv_sec = IO_TIMEOUT_S, .tv_usec = 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (const struct sockaddr *)&w->sh->addr, sizeof w->sh->addr) != 0) {
-        close(fd);
-        return -1;
-    }
-    w->fd = fd;
-    w->have = w->at = 0;
-    return 0;
-}
-
-static void conn_close(lg_worker *w)
-{
-    if (w->fd >= 0) close(w->fd);
-    w->fd = -1;
-    w->have = w->at = 0;
-}
-
 static int send_all(int fd, const lg_batch *b)
 {
     struct iovec iov[2] = {
@@ -237,107 +213,34 @@ static int send_all(int fd, const lg_batch *b)
     return 0;
 }
 
-/* Makes at least one more byte available at w->buf[w->have]; compacts
- * consumed bytes first. Returns -1 on EOF, error or timeout. */
-static int fill(lg_worker *w)
-{
-    if (w->at > 0) {
-        memmove(w->buf, w->buf + w->at, w->have - w->at);
-        w->have -= w->at;
-        w->at = 0;
-    }
-    if (w->have == sizeof w->buf) return -1; /* a header line longer than the buffer */
-    for (;;) {
-        ssize_t k = recv(w->fd, w->buf + w->have, sizeof w->buf - w->have, 0);
-        if (k > 0) { w->have += (size_t)k; return 0; }
-        if (k < 0 && errno == EINTR) continue;
-        return -1;
-    }
-}
+/* The start of an error response's body, for the message. */
+typedef struct err_text {
+    char *p;
+    size_t *len;
+} err_text;
 
-/* Next CRLF-terminated line from the response; *line and *len exclude the CRLF. */
-static int read_line(lg_worker *w, const char **line, size_t *len)
+static int err_sink(void *arg, const char *p, size_t n)
 {
-    for (;;) {
-        char *s = w->buf + w->at;
-        char *nl = memchr(s, '\n', w->have - w->at);
-        if (nl) {
-            size_t n = (size_t)(nl - s);
-            if (n && s[n - 1] == '\r') n--;
-            *line = s;
-            *len = n;
-            w->at = (size_t)(nl - w->buf) + 1;
-            return 0;
-        }
-        if (fill(w) != 0) return -1;
-    }
-}
-
-/* Consumes n body bytes, copying up to the room left in err into it. */
-static int read_body(lg_worker *w, uint64_t n, char *err, size_t *err_len)
-{
-    while (n > 0) {
-        if (w->at == w->have && fill(w) != 0) return -1;
-        size_t k = w->have - w->at;
-        if (k > n) k = (size_t)n;
-        if (err && *err_len < ERR_BODY_BYTES) {
-            size_t c = ERR_BODY_BYTES - *err_len < k ? ERR_BODY_BYTES - *err_len : k;
-            memcpy(err + *err_len, w->buf + w->at, c);
-            *err_len += c;
-        }
-        w->at += k;
-        n -= k;
+    err_text *e = arg;
+    if (*e->len < ERR_BODY_BYTES) {
+        size_t c = ERR_BODY_BYTES - *e->len < n ? ERR_BODY_BYTES - *e->len : n;
+        memcpy(e->p + *e->len, p, c);
+        *e->len += c;
     }
     return 0;
 }
 
 /* Reads one whole response. Returns the status code, or -1 if the
- * connection failed. *keep is cleared when the server will close. */
+ * connection failed. *keep is cleared when the server will close. An
+ * error's body start goes to err. */
 static int read_response(lg_worker *w, char *err, size_t *err_len, int *keep)
 {
-    const char *l;
-    size_t n;
-    if (read_line(w, &l, &n) != 0) return -1;
-    if (n < 12 || memcmp(l, "HTTP/1.", 7) != 0) return -1;
-    int status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
-    if (status < 100 || status > 599) return -1;
-    int64_t clen = -1;
-    int chunked = 0;
-    *keep = l[7] == '1';
-    for (int h = 0; h < 200; h++) {
-        if (read_line(w, &l, &n) != 0) return -1;
-        if (n == 0) break;
-        if (n > 15 && strncasecmp(l, "content-length:", 15) == 0) {
-            clen = strtoll(l + 15, NULL, 10);
-        } else if (n > 18 && strncasecmp(l, "transfer-encoding:", 18) == 0) {
-            for (size_t i = 18; i + 7 <= n; i++)
-                if (strncasecmp(l + i, "chunked", 7) == 0) chunked = 1;
-        } else if (n > 11 && strncasecmp(l, "connection:", 11) == 0) {
-            for (size_t i = 11; i + 5 <= n; i++)
-                if (strncasecmp(l + i, "close", 5) == 0) *keep = 0;
-        }
-    }
-    char *e = status / 100 == 2 ? NULL : err;
-    if (status == 204 || status == 304 || status / 100 == 1) return status;
-    if (chunked) {
-        for (int c = 0; c < 1000000; c++) {
-            if (read_line(w, &l, &n) != 0) return -1;
-            unsigned long long sz = strtoull(l, NULL, 16);
-            if (sz == 0) {
-                for (int t = 0; t < 200; t++) { /* trailers, then the empty line */
-                    if (read_line(w, &l, &n) != 0) return -1;
-                    if (n == 0) return status;
-                }
-                return -1;
-            }
-            if (read_body(w, sz, e, err_len) != 0) return -1;
-            if (read_line(w, &l, &n) != 0 || n != 0) return -1;
-        }
-        return -1;
-    }
-    if (clen > 0 && read_body(w, (uint64_t)clen, e, err_len) != 0) return -1;
-    if (clen < 0) *keep = 0; /* body runs to close: we do not need it */
-    return status;
+    hc_head h;
+    if (hc_read_head(&w->h, &h, keep) != 0) return -1;
+    err_text e = { err, err_len };
+    int ok = h.status / 100 == 2;
+    if (hc_read_body(&w->h, &h, ok ? NULL : err_sink, &e, 0, keep) != 0) return -1;
+    return h.status;
 }
 
 static void *worker_main(void *arg)
@@ -347,7 +250,6 @@ static void *worker_main(void *arg)
     char err[ERR_BODY_BYTES];
     int reconnects = 0;
     double deadline = sh->t_start + sh->opts->timeout_s;
-    w->fd = -1;
     for (;;) {
         size_t i = atomic_fetch_add(&sh->next, 1);
         if (i >= sh->nbatches) break;
@@ -357,7 +259,7 @@ static void *worker_main(void *arg)
                 fprintf(stderr, "loadgen: gave up after --timeout-s %.0f\n", sh->opts->timeout_s);
             continue;
         }
-        if (w->fd < 0 && conn_open(w) != 0) {
+        if (w->h.fd < 0 && hc_open(&w->h, &sh->addr, IO_TIMEOUT_S) != 0) {
             atomic_fetch_add(&sh->errors, 1);
             if (atomic_exchange(&sh->err_printed, 1) == 0)
                 fprintf(stderr, "loadgen: connect: %s\n", strerror(errno));
@@ -366,7 +268,7 @@ static void *worker_main(void *arg)
         }
         size_t err_len = 0;
         int keep = 1;
-        int status = send_all(w->fd, &sh->batches[i]) == 0 ? read_response(w, err, &err_len, &keep) : -1;
+        int status = send_all(w->h.fd, &sh->batches[i]) == 0 ? read_response(w, err, &err_len, &keep) : -1;
         w->t_last = now_s();
         if (status >= 200 && status < 300) {
             atomic_fetch_add(&sh->done, 1);
@@ -378,11 +280,11 @@ static void *worker_main(void *arg)
             }
         }
         if (status < 0 || !keep) {
-            conn_close(w);
+            hc_close(&w->h);
             if (status < 0 && ++reconnects > MAX_RECONNECTS) break;
         }
     }
-    conn_close(w);
+    hc_close(&w->h);
     return NULL;
 }
 
@@ -453,7 +355,7 @@ int main(int argc, char **argv)
     int started = 0;
     for (int c = 0; c < o.connections; c++) {
         ws[c].sh = &sh;
-        ws[c].fd = -1;
+        hc_init(&ws[c].h, ws[c].buf, sizeof ws[c].buf);
         ws[c].t_last = sh.t_start;
         if (pthread_create(&ws[c].thread, NULL, worker_main, &ws[c]) != 0) break;
         started++;

@@ -63,6 +63,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/bench/httpc.h"
+
 #define MAX_QUERIES 64
 #define MAX_RUNS 10000
 #define MAX_RECONNECTS 16
@@ -83,10 +85,9 @@ typedef struct qb_query {
 
 typedef struct qb_conn {
     struct sockaddr_in addr;
-    int fd;
+    hc_conn h;                 /* over rbuf */
     int reconnects;
     char rbuf[RBUF_BYTES];     /* received bytes not yet parsed */
-    size_t have, at;
     char *body;                /* the current response body; owned */
     size_t body_len, body_cap;
 } qb_conn;
@@ -96,33 +97,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void conn_close(qb_conn *c)
-{
-    if (c->fd >= 0) close(c->fd);
-    c->fd = -1;
-    c->have = c->at = 0;
-}
-
-static int conn_open(qb_conn *c)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval tv = { .tv_sec = IO_TIMEOUT_S, .tv_usec = 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (const struct sockaddr *)&c->addr, sizeof c->addr) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    c->fd = fd;
-    c->have = c->at = 0;
-    return 0;
 }
 
 static int send_all(int fd, const char *p, size_t n)
@@ -139,43 +113,10 @@ static int send_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Makes at least one more unparsed byte available; -1 on EOF/error/timeout. */
-static int fill(qb_conn *c)
+/* Body bytes appended to c->body (at most MAX_BODY_BYTES, NUL-terminated). */
+static int body_sink(void *arg, const char *p, size_t n)
 {
-    if (c->at > 0) {
-        memmove(c->rbuf, c->rbuf + c->at, c->have - c->at);
-        c->have -= c->at;
-        c->at = 0;
-    }
-    if (c->have == sizeof c->rbuf) return -1; /* a header line longer than the buffer */
-    for (;;) {
-        ssize_t k = recv(c->fd, c->rbuf + c->have, sizeof c->rbuf - c->have, 0);
-        if (k > 0) { c->have += (size_t)k; return 0; }
-        if (k < 0 && errno == EINTR) continue;
-        return -1;
-    }
-}
-
-static int read_line(qb_conn *c, const char **line, size_t *len)
-{
-    for (;;) {
-        char *s = c->rbuf + c->at;
-        char *nl = memchr(s, '\n', c->have - c->at);
-        if (nl) {
-            size_t n = (size_t)(nl - s);
-            if (n && s[n - 1] == '\r') n--;
-            *line = s;
-            *len = n;
-            c->at = (size_t)(nl - c->rbuf) + 1;
-            return 0;
-        }
-        if (fill(c) != 0) return -1;
-    }
-}
-
-/* Appends n body bytes from the connection to c->body. */
-static int read_body(qb_conn *c, uint64_t n)
-{
+    qb_conn *c = arg;
     if (n > MAX_BODY_BYTES || c->body_len + n > MAX_BODY_BYTES) return -1;
     if (c->body_len + n + 1 > c->body_cap) {
         size_t cap = c->body_cap ? c->body_cap : 65536;
@@ -185,15 +126,8 @@ static int read_body(qb_conn *c, uint64_t n)
         c->body = nb;
         c->body_cap = cap;
     }
-    while (n > 0) {
-        if (c->at == c->have && fill(c) != 0) return -1;
-        size_t k = c->have - c->at;
-        if (k > n) k = (size_t)n;
-        memcpy(c->body + c->body_len, c->rbuf + c->at, k);
-        c->body_len += k;
-        c->at += k;
-        n -= k;
-    }
+    memcpy(c->body + c->body_len, p, n);
+    c->body_len += n;
     c->body[c->body_len] = '\0';
     return 0;
 }
@@ -203,68 +137,11 @@ static int read_body(qb_conn *c, uint64_t n)
  * the server will close the connection. */
 static int read_response(qb_conn *c, int *keep)
 {
-    const char *l;
-    size_t n;
     c->body_len = 0;
     if (c->body) c->body[0] = '\0';
-    if (read_line(c, &l, &n) != 0) return -1;
-    if (n < 12 || memcmp(l, "HTTP/1.", 7) != 0) return -1;
-    int status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
-    if (status < 100 || status > 599) return -1;
-    int64_t clen = -1;
-    int chunked = 0;
-    *keep = l[7] == '1';
-    for (int h = 0;; h++) {
-        if (h >= 200) return -1;
-        if (read_line(c, &l, &n) != 0) return -1;
-        if (n == 0) break;
-        if (n > 15 && strncasecmp(l, "content-length:", 15) == 0) {
-            char tmp[32];
-            size_t k = n - 15 < sizeof tmp - 1 ? n - 15 : sizeof tmp - 1;
-            memcpy(tmp, l + 15, k);
-            tmp[k] = '\0';
-            clen = strtoll(tmp, NULL, 10);
-            if (clen < 0) return -1;
-        } else if (n > 18 && strncasecmp(l, "transfer-encoding:", 18) == 0) {
-            for (size_t i = 18; i + 7 <= n; i++)
-                if (strncasecmp(l + i, "chunked", 7) == 0) chunked = 1;
-        } else if (n > 11 && strncasecmp(l, "connection:", 11) == 0) {
-            for (size_t i = 11; i + 5 <= n; i++)
-                if (strncasecmp(l + i, "close", 5) == 0) *keep = 0;
-        }
-    }
-    if (status == 204 || status == 304 || status / 100 == 1) return status;
-    if (chunked) {
-        for (int k = 0; k < 10000000; k++) {
-            if (read_line(c, &l, &n) != 0) return -1;
-            char tmp[32];
-            size_t m = n < sizeof tmp - 1 ? n : sizeof tmp - 1;
-            memcpy(tmp, l, m);
-            tmp[m] = '\0';
-            char *end;
-            unsigned long long sz = strtoull(tmp, &end, 16);
-            if (end == tmp) return -1;
-            if (sz == 0) {
-                for (int t = 0; t < 200; t++) { /* trailers, then the empty line */
-                    if (read_line(c, &l, &n) != 0) return -1;
-                    if (n == 0) return status;
-                }
-                return -1;
-            }
-            if (read_body(c, sz) != 0) return -1;
-            if (read_line(c, &l, &n) != 0 || n != 0) return -1;
-        }
-        return -1;
-    }
-    if (clen > 0 && read_body(c, (uint64_t)clen) != 0) return -1;
-    if (clen < 0) { /* the body runs until the server closes */
-        *keep = 0;
-        for (;;) {
-            if (c->at == c->have && fill(c) != 0) break;
-            if (read_body(c, c->have - c->at) != 0) return -1;
-        }
-    }
-    return status;
+    hc_head h;
+    if (hc_read_head(&c->h, &h, keep) != 0 || hc_read_body(&c->h, &h, body_sink, c, 1, keep) != 0) return -1;
+    return h.status;
 }
 
 /* One request/response; returns the status or -1. Re-opens a lost
@@ -273,18 +150,18 @@ static int read_response(qb_conn *c, int *keep)
 static int do_request(qb_conn *c, const char *req, size_t req_len)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (c->fd < 0) {
+        if (c->h.fd < 0) {
             if (c->reconnects >= MAX_RECONNECTS) return -1;
             c->reconnects++;
-            if (conn_open(c) != 0) return -1;
+            if (hc_open(&c->h, &c->addr, IO_TIMEOUT_S) != 0) return -1;
         }
         int keep = 1;
-        int st = send_all(c->fd, req, req_len) == 0 ? read_response(c, &keep) : -1;
+        int st = send_all(c->h.fd, req, req_len) == 0 ? read_response(c, &keep) : -1;
         if (st < 0) {
-            conn_close(c);
+            hc_close(&c->h);
             continue;
         }
-        if (!keep) conn_close(c);
+        if (!keep) hc_close(&c->h);
         return st;
     }
     return -1;
@@ -476,7 +353,7 @@ int main(int argc, char **argv)
         return 2;
     }
     static qb_conn c;
-    c.fd = -1;
+    hc_init(&c.h, c.rbuf, sizeof c.rbuf);
     c.addr.sin_family = AF_INET;
     c.addr.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, host, &c.addr.sin_addr) != 1) {
@@ -568,7 +445,7 @@ int main(int argc, char **argv)
         printf("\n");
         fflush(stdout);
     }
-    conn_close(&c);
+    hc_close(&c.h);
     free(c.body);
     free(ms);
     free(pms);
