@@ -86,25 +86,38 @@ static void bench_block(const char *dataset, enc_type t, int id, const void *val
     free(out);
 }
 
+/* A head stream's decoder, typed away for head_report. */
+typedef int (*head_decode_fn)(const st_buf *enc, void *out);
+static int dec_gorilla(const st_buf *e, void *out) { return enc_float_gorilla_decode(e->ptr, e->len, N, out); }
+static int dec_ts(const st_buf *e, void *out) { return enc_ts_decode(e->ptr, e->len, N, out); }
+
+/* Times the decode of N values (best of 5: the first also faults in the
+ * output), checks them against want and prints the figures. */
+static void head_report(const char *codec, const char *dataset, const st_buf *enc, double te, const void *want,
+                        head_decode_fn dec)
+{
+    uint64_t *o = malloc(N * sizeof *o);
+    if (!o) return;
+    double td = 1e9;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now_s();
+        dec(enc, o);
+        if (now_s() - t0 < td) td = now_s() - t0;
+    }
+    if (memcmp(o, want, N * 8)) printf("bench_enc: %s MISMATCH\n", codec);
+    printf("bench_enc: %s %s decode %.0f encode %.0f %.2f\n", codec, dataset, N / td / 1e6, N / te / 1e6,
+           enc->len * 8.0 / (double)N);
+    free(o);
+}
+
 static void bench_head_float(const char *dataset, const double *v)
 {
     enc_float_appender a;
     enc_float_appender_init(&a);
     double t0 = now_s();
     for (size_t i = 0; i < N; i++) enc_float_appender_append(&a, v[i]);
-    double te = now_s() - t0;
-    double *o = malloc(N * sizeof *o);
-    double td = 1e9;
-    for (int r = 0; r < 5; r++) { /* best of 5: the first also faults in o */
-        t0 = now_s();
-        enc_float_gorilla_decode(a.buf.ptr, a.buf.len, N, o);
-        if (now_s() - t0 < td) td = now_s() - t0;
-    }
-    if (memcmp(o, v, N * 8)) printf("bench_enc: head-gorilla MISMATCH\n");
-    printf("bench_enc: head-gorilla %s decode %.0f encode %.0f %.2f\n", dataset, N / td / 1e6, N / te / 1e6,
-           a.buf.len * 8.0 / (double)N);
+    head_report("head-gorilla", dataset, &a.buf, now_s() - t0, v, dec_gorilla);
     enc_float_appender_fini(&a);
-    free(o);
 }
 
 static void bench_head_ts(const char *dataset, const int64_t *v)
@@ -113,19 +126,8 @@ static void bench_head_ts(const char *dataset, const int64_t *v)
     enc_ts_appender_init(&a);
     double t0 = now_s();
     for (size_t i = 0; i < N; i++) enc_ts_appender_append(&a, v[i]);
-    double te = now_s() - t0;
-    int64_t *o = malloc(N * sizeof *o);
-    double td = 1e9;
-    for (int r = 0; r < 5; r++) { /* best of 5: the first also faults in o */
-        t0 = now_s();
-        enc_ts_decode(a.buf.ptr, a.buf.len, N, o);
-        if (now_s() - t0 < td) td = now_s() - t0;
-    }
-    if (memcmp(o, v, N * 8)) printf("bench_enc: head-ts MISMATCH\n");
-    printf("bench_enc: head-ts %s decode %.0f encode %.0f %.2f\n", dataset, N / td / 1e6, N / te / 1e6,
-           a.buf.len * 8.0 / (double)N);
+    head_report("head-ts", dataset, &a.buf, now_s() - t0, v, dec_ts);
     enc_ts_appender_fini(&a);
-    free(o);
 }
 
 int main(int argc, char **argv)
