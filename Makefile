@@ -27,6 +27,10 @@ ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT := -O1
 endif
+ifeq ($(SAN),thread)
+SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+OPT := -O1
+endif
 ifeq ($(FUZZ),1)
 SAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DST_FUZZING=1
 OPT := -O1
@@ -58,7 +62,7 @@ STRATA := $(abspath $(BUILD)/strata)
 export STRATAD STRATA
 
 .SECONDARY:
-.PHONY: all deps run test unit itest bench fuzz fuzz-build asan clean install check-layers test-bins
+.PHONY: all deps run test unit itest bench fuzz fuzz-build asan tsan clean install check-layers test-bins
 .DEFAULT_GOAL := all
 
 all: deps
@@ -133,6 +137,10 @@ itest: deps
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test
 
+# The suite under ThreadSanitizer (halt_on_error: a race fails its test).
+tsan: deps
+	$(Q)TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" $(MAKE) --no-print-directory BUILD=build-tsan SAN=thread test
+
 fuzz: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang FUZZ=1 fuzz-build
 	$(Q)sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
@@ -152,6 +160,6 @@ install: all
 PREFIX ?= /usr/local
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

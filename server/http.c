@@ -26,6 +26,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <llhttp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -76,7 +77,7 @@ struct http_conn {
 };
 
 static llhttp_settings_t g_settings;
-static int g_settings_ready;
+static pthread_once_t g_settings_once = PTHREAD_ONCE_INIT;
 
 static void conn_close(http_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
@@ -764,9 +765,8 @@ static int cb_message_complete(llhttp_t *p)
     return 0;
 }
 
-static void settings_init(void)
+static void settings_init(void) /* once: every loop thread's connections share them */
 {
-    if (g_settings_ready) return;
     llhttp_settings_init(&g_settings);
     g_settings.on_message_begin = cb_message_begin;
     g_settings.on_url = cb_url;
@@ -776,7 +776,6 @@ static void settings_init(void)
     g_settings.on_headers_complete = cb_headers_complete;
     g_settings.on_body = cb_body;
     g_settings.on_message_complete = cb_message_complete;
-    g_settings_ready = 1;
 }
 
 /* ---- reading ---- */
@@ -865,7 +864,7 @@ void http_loop_stopping(srv_loop *l)
 
 int http_conn_start(srv_loop *l, uv_stream_t *server)
 {
-    settings_init();
+    pthread_once(&g_settings_once, settings_init);
     srv *s = l->server;
     http_conn *c = st_calloc(1, sizeof *c);
     if (!c) return ST_ENOMEM;

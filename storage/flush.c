@@ -426,7 +426,7 @@ static int flush_now(stor *s, int split)
     s->active = fresh;
     pthread_rwlock_unlock(&s->heads_lock);
     uint64_t frozen_seq = s->last_seq;
-    s->active_since_ns = 0;
+    atomic_store_explicit(&s->active_since_ns, 0, memory_order_relaxed);
     pthread_mutex_unlock(&s->apply_mu);
 
     int64_t t0 = st_mono_ns();
@@ -907,7 +907,7 @@ static void *flush_main(void *arg)
             if (s->frozen) flush_retry_frozen(s);
             head_tidy(s->active); /* late points of quiet columns into their chunks */
             size_t bytes = head_bytes(s->active);
-            int64_t since = s->active_since_ns;
+            int64_t since = atomic_load_explicit(&s->active_since_ns, memory_order_relaxed);
             if (requested || bytes >= limit || (since && st_mono_ns() - since >= age_ns)) {
                 /* A bulk load leaves the merging to the server: compacting
                  * while the load goes on rewrote each partition several

@@ -74,6 +74,17 @@ static int sdb_cb(void *arg, uint64_t sid, uint64_t db, const void *k, size_t kl
     return 0;
 }
 
+/* Whether any partition exists, read under parts_lock (retention and
+ * flushes change the list): reads of data that is all in the heads skip
+ * the index lookup. */
+static int has_parts(stor *s)
+{
+    pthread_rwlock_rdlock(&s->parts_lock);
+    int any = s->nparts != 0;
+    pthread_rwlock_unlock(&s->parts_lock);
+    return any;
+}
+
 /* References to the segment files of the series' partitions overlapping
  * [tmin, tmax], partitions in time order and files in write order (oldest
  * first). The caller seg_unref()s each and st_free()s the array. */
@@ -85,7 +96,7 @@ static int collect_refs(stor *s, uint64_t series_id, int64_t tmin, int64_t tmax,
     sdb d = { 0 };
     *out = NULL;
     *nout = 0;
-    if (!s->nparts || sidx_series_get(s->idx, series_id, sdb_cb, &d) != 0) return 0;
+    if (!has_parts(s) || sidx_series_get(s->idx, series_id, sdb_cb, &d) != 0) return 0;
     pthread_rwlock_rdlock(&s->parts_lock);
     for (size_t i = 0; i < s->nparts && !rc; i++) {
         stor_part *p = &s->parts[i];
@@ -549,7 +560,7 @@ int stor_last_before(stor *s, uint64_t series_id, uint64_t field_id, int64_t t, 
      * the newest file first. The first partition that has a point wins over
      * all older ones. */
     sdb d = { 0 };
-    if (rc >= 0 && s->nparts && sidx_series_get(s->idx, series_id, sdb_cb, &d) == 0) {
+    if (rc >= 0 && has_parts(s) && sidx_series_get(s->idx, series_id, sdb_cb, &d) == 0) {
         seg **refs = NULL;
         int64_t *pidx = NULL;
         size_t nrefs = 0, cap = 0;

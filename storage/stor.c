@@ -244,7 +244,8 @@ static int apply_points(stor *s, rd *r, uint64_t *npoints)
     }
 out:
     head_unlock_write(hd);
-    if (n && !s->active_since_ns) s->active_since_ns = st_mono_ns();
+    if (n && !atomic_load_explicit(&s->active_since_ns, memory_order_relaxed))
+        atomic_store_explicit(&s->active_since_ns, st_mono_ns(), memory_order_relaxed);
     *npoints = n;
     if (rc) return rc;
     return r->bad ? ST_ECORRUPT : 0;

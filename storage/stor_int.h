@@ -72,7 +72,8 @@ struct stor {
     uint64_t *ap_fields;       /* owned: one point's field ids while applying (apply_mu) */
     st_value *ap_vals;         /* owned: and its values */
     size_t ap_cap;
-    int64_t active_since_ns;   /* when the active head got its first point */
+    _Atomic int64_t active_since_ns; /* when the active head got its first point (written under
+                                        apply_mu, read by the flush thread without it) */
     /* segments */
     bcache *cache;             /* owned */
     pthread_rwlock_t parts_lock;

@@ -554,10 +554,11 @@ TEST(oom)
     }
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+/* Sanitizers' shadow memory makes RSS say nothing about the head. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_ASAN 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define UNDER_ASAN 1
 #endif
 #endif
