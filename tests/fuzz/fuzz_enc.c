@@ -29,32 +29,31 @@
 /* A new encoding id must join the ids[] table of roundtrip() below. */
 _Static_assert(ENC_ID_COUNT == 12, "add the new encoding to roundtrip()'s ids[]");
 
-/* enc_ts_decode's run fast path gives what the reader gives, point by
- * point, and fails exactly where the reader does. */
-static void ts_decode_agrees(const uint8_t *p, size_t len, size_t n, int64_t *out)
+/* A head stream decoded whole (enc_ts_decode's runs of zero
+ * delta-of-delta, enc_float_gorilla_decode's register loop: rc, out) gives
+ * the bits the reader gives one value at a time, and fails exactly where
+ * the reader does. */
+typedef int (*next_fn)(void *reader, uint64_t *bits);
+static int ts_next(void *r, uint64_t *b)
 {
-    int rc = enc_ts_decode(p, len, n, out);
-    enc_ts_reader r;
-    enc_ts_reader_init(&r, p, len, n);
-    size_t i = 0;
     int64_t t;
-    while (i < n && enc_ts_reader_next(&r, &t) == 1) {
-        if (rc == 0 && t != out[i]) abort();
-        i++;
-    }
-    if ((rc == 0) != (i == n)) abort();
+    int k = enc_ts_reader_next(r, &t);
+    *b = (uint64_t)t;
+    return k;
 }
-
-/* The same for enc_float_gorilla_decode's fast loop (compared as bits). */
-static void gorilla_decode_agrees(const uint8_t *p, size_t len, size_t n, double *out)
+static int float_next(void *r, uint64_t *b)
 {
-    int rc = enc_float_gorilla_decode(p, len, n, out);
-    enc_float_reader r;
-    enc_float_reader_init(&r, p, len, n);
-    size_t i = 0;
     double v;
-    while (i < n && enc_float_reader_next(&r, &v) == 1) {
-        if (rc == 0 && memcmp(&v, &out[i], 8) != 0) abort();
+    int k = enc_float_reader_next(r, &v);
+    memcpy(b, &v, 8);
+    return k;
+}
+static void decode_agrees(int rc, const uint64_t *out, size_t n, void *reader, next_fn next)
+{
+    size_t i = 0;
+    uint64_t b;
+    while (i < n && next(reader, &b) == 1) {
+        if (rc == 0 && b != out[i]) abort();
         i++;
     }
     if ((rc == 0) != (i == n)) abort();
@@ -68,9 +67,14 @@ static void decode_untrusted(int type, const uint8_t *p, size_t len, size_t n)
     if (type == ENC_TYPE_STRING) (void)enc_block_decode_str(p, len, n, &store, (st_slice *)(void *)out);
     else (void)enc_block_decode(p, len, (enc_type)type, n, out);
     st_buf_fini(&store);
-    ts_decode_agrees(p, len, n, (int64_t *)(void *)out);
+    enc_ts_reader tr;
+    enc_ts_reader_init(&tr, p, len, n);
+    decode_agrees(enc_ts_decode(p, len, n, (int64_t *)(void *)out), (const uint64_t *)(void *)out, n, &tr, ts_next);
     (void)enc_int_decode(p, len, n, (int64_t *)(void *)out);
-    gorilla_decode_agrees(p, len, n, (double *)(void *)out);
+    enc_float_reader fr;
+    enc_float_reader_init(&fr, p, len, n);
+    decode_agrees(enc_float_gorilla_decode(p, len, n, (double *)(void *)out), (const uint64_t *)(void *)out, n, &fr,
+                  float_next);
     (void)enc_bool_decode(p, len, n, out);
     (void)enc_str_decode(p, len, n, (st_slice *)(void *)out);
     (void)enc_quality_decode(p, len, n, (uint32_t *)(void *)out);
