@@ -116,6 +116,11 @@ $(BUILD)/bench/%: $(BUILD)/tools/bench/%.o $(BUILD)/libstrata.a $(LLHTTP_OBJ)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
+# The HTTP load and query clients speak through the strata CLI's client.
+$(BUILD)/bench/loadgen $(BUILD)/bench/qbench: $(BUILD)/bench/%: $(BUILD)/tools/bench/%.o $(BUILD)/tools/httpc.o $(BUILD)/libstrata.a $(LLHTTP_OBJ)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
 test-bins: binaries $(UNIT_BIN) $(REPLAY_BIN)
 
 run: all

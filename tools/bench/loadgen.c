@@ -6,15 +6,14 @@
  *           [--query db=bench] [--batch-lines 5000] [--connections 2]
  *           [--label NAME] [--timeout-s 600]
  *
- * Reads F (line protocol, e.g. from `strata gen cpu`) into memory, splits it
- * into batches of --batch-lines lines, counting the fields of every line as
- * it goes, and pre-builds each request's header (POST, Content-Length,
- * keep-alive). Then --connections threads, each with one blocking TCP socket
- * (TCP_NODELAY), take the next batch from a shared atomic index, send header
- * and body with writev (the body is sent from the file's buffer, not copied)
- * and read the whole response (status line, headers, Content-Length or
- * chunked body). A non-2xx status counts as an error; the first error's body
- * is printed. At the end it prints one line:
+ * Reads F (line protocol, e.g. from `strata gen cpu`) into memory and splits
+ * it into batches of --batch-lines lines, counting the fields of every line
+ * as it goes. Then --connections threads, each with one keep-alive
+ * connection (tools/httpc.h, the strata CLI's client: TCP_NODELAY), take the
+ * next batch from a shared atomic index, POST it (the body is sent from the
+ * file's buffer, not copied) and read the whole response. A non-2xx status
+ * counts as an error; the first error's message is printed. At the end it
+ * prints one line:
  *
  *   loadgen: <label> <values/s> values/s <lines/s> lines/s batches=<n>
  *            errors=<n> seconds=<s> values=<n> lines=<n>
@@ -22,18 +21,17 @@
  * (on one line) where seconds runs from the first send to the last response.
  * Exit status: 0 if every batch got a 2xx, 1 otherwise, 2 on usage errors.
  *
- * Bounded: every socket has send/receive timeouts, a thread gives up after
- * --timeout-s in total, and a lost connection is re-opened at most
- * MAX_RECONNECTS times per thread (the batch in flight counts as an error).
- * Only 127.0.0.1 or another numeric IPv4 address is accepted as --host.
+ * Bounded: every send and receive has a timeout, a thread gives up after
+ * --timeout-s in total, and a thread stops after MAX_RECONNECTS requests that
+ * got no response (the batch in flight counts as an error). Only 127.0.0.1
+ * or another numeric IPv4 address is accepted as --host.
  *
- * Threads: main() loads and splits; one worker per connection; the hot loop
- * allocates nothing (each worker owns one response buffer).
+ * Threads: main() loads and splits; one worker per connection, owning its
+ * client.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -41,27 +39,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "tools/bench/httpc.h"
+#include "common/buf.h"
+#include "tools/httpc.h"
 
 #define MAX_CONNECTIONS 256
 #define MAX_RECONNECTS 16
-#define RESP_BUF_BYTES (64 * 1024)
-#define ERR_BODY_BYTES 1024
-#define HDR_BYTES 512
 #define IO_TIMEOUT_S 120
 
 typedef struct lg_batch {
     const char *body;        /* borrowed from the file buffer */
     size_t body_len;
-    char hdr[HDR_BYTES];     /* the request line and headers, ready to send */
-    size_t hdr_len;
 } lg_batch;
 
 typedef struct lg_opts {
@@ -73,7 +65,8 @@ typedef struct lg_opts {
 
 typedef struct lg_shared {
     const lg_opts *opts;
-    struct sockaddr_in addr;
+    httpc_url url;
+    char target[1024];       /* path?query */
     lg_batch *batches;       /* owned by main */
     size_t nbatches;
     atomic_size_t next;      /* next batch to send */
@@ -85,8 +78,6 @@ typedef struct lg_shared {
 typedef struct lg_worker {
     lg_shared *sh;
     pthread_t thread;
-    char buf[RESP_BUF_BYTES]; /* response bytes; owned */
-    hc_conn h;                /* over buf */
     double t_last;            /* time of this worker's last response */
 } lg_worker;
 
@@ -144,7 +135,7 @@ static int load_file(const char *path, char **out, size_t *out_len)
     return 0;
 }
 
-/* Splits buf into batches of opts->batch_lines lines and builds each header. */
+/* Splits buf into batches of opts->batch_lines lines. */
 static int split_batches(const lg_opts *o, const char *buf, size_t len, lg_batch **out, size_t *out_n,
                          uint64_t *lines_out, uint64_t *values_out)
 {
@@ -173,17 +164,6 @@ static int split_batches(const lg_opts *o, const char *buf, size_t len, lg_batch
         lg_batch *x = &b[n++];
         x->body = start;
         x->body_len = (size_t)(p - start);
-        int hl = snprintf(x->hdr, sizeof x->hdr,
-                          "POST %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: strata-loadgen\r\n"
-                          "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
-                          "Connection: keep-alive\r\n\r\n",
-                          o->path, o->query[0] ? "?" : "", o->query, o->host, o->port, x->body_len);
-        if (hl < 0 || (size_t)hl >= sizeof x->hdr) {
-            fprintf(stderr, "loadgen: --path/--query too long\n");
-            free(b);
-            return -1;
-        }
-        x->hdr_len = (size_t)hl;
     }
     *out = b;
     *out_n = n;
@@ -192,64 +172,22 @@ static int split_batches(const lg_opts *o, const char *buf, size_t len, lg_batch
     return 0;
 }
 
-static int send_all(int fd, const lg_batch *b)
-{
-    struct iovec iov[2] = {
-        { .iov_base = (void *)b->hdr, .iov_len = b->hdr_len },
-        { .iov_base = (void *)b->body, .iov_len = b->body_len },
-    };
-    int i = 0;
-    /* each pass sends at least one byte or fails, so this ends */
-    while (i < 2) {
-        ssize_t k = writev(fd, iov + i, 2 - i);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        size_t left = (size_t)k;
-        while (i < 2 && left >= iov[i].iov_len) { left -= iov[i].iov_len; i++; }
-        if (i < 2) { iov[i].iov_base = (char *)iov[i].iov_base + left; iov[i].iov_len -= left; }
-    }
-    return 0;
-}
-
-/* The start of an error response's body, for the message. */
-typedef struct err_text {
-    char *p;
-    size_t *len;
-} err_text;
-
-static int err_sink(void *arg, const char *p, size_t n)
-{
-    err_text *e = arg;
-    if (*e->len < ERR_BODY_BYTES) {
-        size_t c = ERR_BODY_BYTES - *e->len < n ? ERR_BODY_BYTES - *e->len : n;
-        memcpy(e->p + *e->len, p, c);
-        *e->len += c;
-    }
-    return 0;
-}
-
-/* Reads one whole response. Returns the status code, or -1 if the
- * connection failed. *keep is cleared when the server will close. An
- * error's body start goes to err. */
-static int read_response(lg_worker *w, char *err, size_t *err_len, int *keep)
-{
-    hc_head h;
-    if (hc_read_head(&w->h, &h, keep) != 0) return -1;
-    err_text e = { err, err_len };
-    int ok = h.status / 100 == 2;
-    if (hc_read_body(&w->h, &h, ok ? NULL : err_sink, &e, 0, keep) != 0) return -1;
-    return h.status;
-}
-
 static void *worker_main(void *arg)
 {
     lg_worker *w = arg;
     lg_shared *sh = w->sh;
-    char err[ERR_BODY_BYTES];
-    int reconnects = 0;
+    int failures = 0;
     double deadline = sh->t_start + sh->opts->timeout_s;
+    httpc *c = NULL;
+    httpc_opts ho = { 10000, IO_TIMEOUT_S * 1000, NULL };
+    httpc_resp resp;
+    httpc_resp_init(&resp);
+    st_buf msg;
+    st_buf_init(&msg);
+    if (httpc_create(&sh->url, &ho, &c) != 0) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        return NULL; /* its batches are counted as never sent */
+    }
     for (;;) {
         size_t i = atomic_fetch_add(&sh->next, 1);
         if (i >= sh->nbatches) break;
@@ -259,32 +197,27 @@ static void *worker_main(void *arg)
                 fprintf(stderr, "loadgen: gave up after --timeout-s %.0f\n", sh->opts->timeout_s);
             continue;
         }
-        if (w->h.fd < 0 && hc_open(&w->h, &sh->addr, IO_TIMEOUT_S) != 0) {
-            atomic_fetch_add(&sh->errors, 1);
-            if (atomic_exchange(&sh->err_printed, 1) == 0)
-                fprintf(stderr, "loadgen: connect: %s\n", strerror(errno));
-            if (++reconnects > MAX_RECONNECTS) break;
+        const lg_batch *b = &sh->batches[i];
+        int rc = httpc_request(c, "POST", sh->target, "Content-Type: text/plain; charset=utf-8\r\n", b->body,
+                               b->body_len, &resp, NULL, NULL);
+        w->t_last = now_s();
+        if (rc == 0 && resp.status / 100 == 2) {
+            atomic_fetch_add(&sh->done, 1);
             continue;
         }
-        size_t err_len = 0;
-        int keep = 1;
-        int status = send_all(w->h.fd, &sh->batches[i]) == 0 ? read_response(w, err, &err_len, &keep) : -1;
-        w->t_last = now_s();
-        if (status >= 200 && status < 300) {
-            atomic_fetch_add(&sh->done, 1);
-        } else {
-            atomic_fetch_add(&sh->errors, 1);
-            if (atomic_exchange(&sh->err_printed, 1) == 0) {
-                if (status < 0) fprintf(stderr, "loadgen: batch %zu: connection failed: %s\n", i, strerror(errno));
-                else fprintf(stderr, "loadgen: batch %zu: HTTP %d: %.*s\n", i, status, (int)err_len, err);
+        atomic_fetch_add(&sh->errors, 1);
+        if (atomic_exchange(&sh->err_printed, 1) == 0) {
+            if (rc) fprintf(stderr, "loadgen: batch %zu: %s\n", i, httpc_errmsg(c));
+            else {
+                httpc_error_text(&resp, &msg);
+                fprintf(stderr, "loadgen: batch %zu: HTTP %d: %s\n", i, resp.status, msg.ptr ? msg.ptr : "");
             }
         }
-        if (status < 0 || !keep) {
-            hc_close(&w->h);
-            if (status < 0 && ++reconnects > MAX_RECONNECTS) break;
-        }
+        if (rc && ++failures > MAX_RECONNECTS) break;
     }
-    hc_close(&w->h);
+    httpc_destroy(c);
+    httpc_resp_fini(&resp);
+    st_buf_fini(&msg);
     return NULL;
 }
 
@@ -328,10 +261,20 @@ int main(int argc, char **argv)
     lg_shared sh;
     memset(&sh, 0, sizeof sh);
     sh.opts = &o;
-    sh.addr.sin_family = AF_INET;
-    sh.addr.sin_port = htons((uint16_t)o.port);
-    if (inet_pton(AF_INET, o.host, &sh.addr.sin_addr) != 1) {
+    struct in_addr a4;
+    if (inet_pton(AF_INET, o.host, &a4) != 1) {
         fprintf(stderr, "loadgen: --host must be a numeric IPv4 address\n");
+        return 2;
+    }
+    char url[64], uerr[128];
+    snprintf(url, sizeof url, "http://%s:%d", o.host, o.port);
+    int tl = snprintf(sh.target, sizeof sh.target, "%s%s%s", o.path, o.query[0] ? "?" : "", o.query);
+    if (tl < 0 || (size_t)tl >= sizeof sh.target) {
+        fprintf(stderr, "loadgen: --path/--query too long\n");
+        return 2;
+    }
+    if (httpc_url_parse(url, &sh.url, uerr, sizeof uerr) != 0) {
+        fprintf(stderr, "loadgen: %s\n", uerr);
         return 2;
     }
 
@@ -355,7 +298,6 @@ int main(int argc, char **argv)
     int started = 0;
     for (int c = 0; c < o.connections; c++) {
         ws[c].sh = &sh;
-        hc_init(&ws[c].h, ws[c].buf, sizeof ws[c].buf);
         ws[c].t_last = sh.t_start;
         if (pthread_create(&ws[c].thread, NULL, worker_main, &ws[c]) != 0) break;
         started++;

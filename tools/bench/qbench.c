@@ -6,13 +6,12 @@
  *          [--ping PATH] [--save DIR] [--timeout-s 120]
  *          (--query LABEL PATH [--param KEY=VALUE]... [--expect TEXT])...
  *
- * One keep-alive HTTP/1.1 connection (TCP_NODELAY) sends GET requests one at
- * a time. --ping PATH (e.g. /ping) is timed first, like a query, under the
+ * One keep-alive HTTP/1.1 connection (TCP_NODELAY; tools/httpc.h, the strata
+ * CLI's client) sends GET requests one at a time. --ping PATH (e.g. /ping) is timed first, like a query, under the
  * label "ping": the round trip of an empty request, the floor under every
  * query time (any 2xx answer counts as success for it). Each --query then runs --warmup times untimed and --runs times
  * timed; a time runs from the first byte sent to the last byte of the
- * response read (status line, headers, Content-Length or chunked body, all
- * parsed here). --param appends KEY=VALUE, percent-encoded, to the preceding
+ * response read (status line, headers, Content-Length or chunked body). --param appends KEY=VALUE, percent-encoded, to the preceding
  * --query's path; --expect makes a response that lacks TEXT an error. Every
  * response must be 200; anything else, a missing --expect text or a failed
  * connection counts as an error, and the first error's status and body
@@ -52,25 +51,21 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "tools/bench/httpc.h"
+#include "common/buf.h"
+#include "tools/httpc.h"
 
 #define MAX_QUERIES 64
 #define MAX_RUNS 10000
 #define MAX_RECONNECTS 16
 #define MAX_PATH_BYTES 16384
-#define REQ_BYTES (MAX_PATH_BYTES + 512)
-#define RBUF_BYTES (64 * 1024)
 #define MAX_BODY_BYTES (512u * 1024 * 1024)
 #define ERR_SHOW_BYTES 300
 #define IO_TIMEOUT_S 120
@@ -84,12 +79,10 @@ typedef struct qb_query {
 } qb_query;
 
 typedef struct qb_conn {
-    struct sockaddr_in addr;
-    hc_conn h;                 /* over rbuf */
-    int reconnects;
-    char rbuf[RBUF_BYTES];     /* received bytes not yet parsed */
-    char *body;                /* the current response body; owned */
-    size_t body_len, body_cap;
+    httpc *hc;                 /* owned: the keep-alive connection (tools/httpc.h) */
+    httpc_resp resp;           /* owned: the last response's status and head */
+    int failures;              /* requests that got no response */
+    st_buf body;               /* owned: the last response's body, NUL-terminated */
 } qb_conn;
 
 static double now_ms(void)
@@ -99,72 +92,26 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Body bytes appended to c->body (at most MAX_BODY_BYTES, NUL-terminated). */
+/* Body bytes appended to c->body (at most MAX_BODY_BYTES). */
 static int body_sink(void *arg, const char *p, size_t n)
 {
     qb_conn *c = arg;
-    if (n > MAX_BODY_BYTES || c->body_len + n > MAX_BODY_BYTES) return -1;
-    if (c->body_len + n + 1 > c->body_cap) {
-        size_t cap = c->body_cap ? c->body_cap : 65536;
-        while (cap < c->body_len + n + 1) cap *= 2;
-        char *nb = realloc(c->body, cap);
-        if (!nb) return -1;
-        c->body = nb;
-        c->body_cap = cap;
-    }
-    memcpy(c->body + c->body_len, p, n);
-    c->body_len += n;
-    c->body[c->body_len] = '\0';
-    return 0;
+    if (n > MAX_BODY_BYTES || c->body.len + n > MAX_BODY_BYTES) return -1;
+    return st_buf_append(&c->body, p, n);
 }
 
-/* Reads one response into c->body. Returns the status, or -1 if the
- * connection failed or the response was malformed; *keep is cleared when
- * the server will close the connection. */
-static int read_response(qb_conn *c, int *keep)
+/* GET path (already percent-encoded) on the connection; the body into
+ * c->body. The status, or -1 when no response came (httpc reopens a
+ * keep-alive connection the server dropped, once per request). */
+static int do_request(qb_conn *c, const char *path)
 {
-    c->body_len = 0;
-    if (c->body) c->body[0] = '\0';
-    hc_head h;
-    if (hc_read_head(&c->h, &h, keep) != 0 || hc_read_body(&c->h, &h, body_sink, c, 1, keep) != 0) return -1;
-    return h.status;
-}
-
-/* One request/response; returns the status or -1. Re-opens a lost
- * connection once per request (a keep-alive connection may have been
- * closed by the server between requests). */
-static int do_request(qb_conn *c, const char *req, size_t req_len)
-{
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (c->h.fd < 0) {
-            if (c->reconnects >= MAX_RECONNECTS) return -1;
-            c->reconnects++;
-            if (hc_open(&c->h, &c->addr, IO_TIMEOUT_S) != 0) return -1;
-        }
-        int keep = 1;
-        int st = send_all(c->h.fd, req, req_len) == 0 ? read_response(c, &keep) : -1;
-        if (st < 0) {
-            hc_close(&c->h);
-            continue;
-        }
-        if (!keep) hc_close(&c->h);
-        return st;
+    st_buf_clear(&c->body);
+    if (c->failures >= MAX_RECONNECTS) return -1;
+    if (httpc_request(c->hc, "GET", path, "Accept: application/json\r\n", NULL, 0, &c->resp, body_sink, c) != 0) {
+        c->failures++;
+        return -1;
     }
-    return -1;
+    return c->resp.status;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -353,28 +300,28 @@ int main(int argc, char **argv)
         return 2;
     }
     static qb_conn c;
-    hc_init(&c.h, c.rbuf, sizeof c.rbuf);
-    c.addr.sin_family = AF_INET;
-    c.addr.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &c.addr.sin_addr) != 1) {
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) != 1) {
         fprintf(stderr, "qbench: --host must be a numeric IPv4 address\n");
         return 2;
     }
+    char url[64], uerr[128];
+    snprintf(url, sizeof url, "http://%s:%ld", host, port);
+    httpc_url u;
+    httpc_opts ho = { 10000, IO_TIMEOUT_S * 1000, NULL };
+    if (httpc_url_parse(url, &u, uerr, sizeof uerr) != 0 || httpc_create(&u, &ho, &c.hc) != 0) {
+        fprintf(stderr, "qbench: %s\n", uerr);
+        return 2;
+    }
+    httpc_resp_init(&c.resp);
+    st_buf_init(&c.body);
     double *ms = malloc((size_t)runs * sizeof *ms);
     double *pms = malloc((size_t)runs * sizeof *pms), *dms = malloc((size_t)runs * sizeof *dms);
-    static char req[REQ_BYTES], preq[REQ_BYTES];
     if (!ms || !pms || !dms) { fprintf(stderr, "qbench: out of memory\n"); return 1; }
-    int prl = 0;
     double t_end = now_ms() + timeout_s * 1e3;
     int any_err = 0;
     for (int qi = 0; qi < nq; qi++) {
         qb_query *q = &qs[qi];
-        int rl = snprintf(req, sizeof req,
-                          "GET %s HTTP/1.1\r\nHost: %s:%ld\r\nUser-Agent: strata-qbench\r\n"
-                          "Accept: application/json\r\nConnection: keep-alive\r\n\r\n",
-                          q->path, host, port);
-        if (rl < 0 || (size_t)rl >= sizeof req) { fprintf(stderr, "qbench: request too long\n"); return 2; }
-        if (have_ping && qi == 0) { memcpy(preq, req, (size_t)rl); prl = rl; }
         int paired = have_ping && qi > 0;
         long errors = 0, timed = 0, npaired = 0;
         int printed_err = 0; /* the first error of each query is shown */
@@ -387,26 +334,26 @@ int main(int argc, char **argv)
             double ping = -1;
             if (paired && r >= warmup) {
                 double p0 = now_ms();
-                int pst = do_request(&c, preq, (size_t)prl);
+                int pst = do_request(&c, qs[0].path);
                 if (pst / 100 == 2) ping = now_ms() - p0;
             }
             double t0 = now_ms();
-            int st = do_request(&c, req, (size_t)rl);
+            int st = do_request(&c, q->path);
             double t1 = now_ms();
             /* /ping answers 204 (InfluxDB, Strata) or 200 (VictoriaMetrics' /health) */
             int ok_status = have_ping && qi == 0 ? st / 100 == 2 : st == 200;
-            int bad = !ok_status || (q->expect && (!c.body || !strstr(c.body, q->expect)));
+            int bad = !ok_status || (q->expect && (!c.body.ptr || !strstr(c.body.ptr, q->expect)));
             if (bad) {
                 errors++;
                 if (!printed_err++) {
-                    if (st < 0) fprintf(stderr, "qbench: %s: connection failed: %s\n", q->label, strerror(errno));
+                    if (st < 0) fprintf(stderr, "qbench: %s: %s\n", q->label, httpc_errmsg(c.hc));
                     else
                         fprintf(stderr, "qbench: %s: HTTP %d%s: %.*s\n", q->label, st,
                                 ok_status ? " without the expected text" : "",
-                                (int)(c.body_len < ERR_SHOW_BYTES ? c.body_len : ERR_SHOW_BYTES),
-                                c.body ? c.body : "");
+                                (int)(c.body.len < ERR_SHOW_BYTES ? c.body.len : ERR_SHOW_BYTES),
+                                c.body.ptr ? c.body.ptr : "");
                 }
-                if (st < 0 && c.reconnects >= MAX_RECONNECTS) {
+                if (st < 0 && c.failures >= MAX_RECONNECTS) {
                     errors += warmup + runs - r - 1;
                     break;
                 }
@@ -418,18 +365,18 @@ int main(int argc, char **argv)
         }
         if (errors) any_err = 1;
         uint64_t series = 0, points = 0, nulls = 0;
-        if (c.body_len) json_count(c.body, c.body_len, &series, &points, &nulls);
-        if (save && c.body_len) {
+        if (c.body.len) json_count(c.body.ptr, c.body.len, &series, &points, &nulls);
+        if (save && c.body.len) {
             char fn[4096];
             snprintf(fn, sizeof fn, "%s/%s.json", save, q->label);
             FILE *f = fopen(fn, "wb");
-            if (!f || fwrite(c.body, 1, c.body_len, f) != c.body_len) perror(fn);
+            if (!f || fwrite(c.body.ptr, 1, c.body.len, f) != c.body.len) perror(fn);
             if (f) fclose(f);
         }
         if (timed == 0) {
             printf("qbench: %s median_ms=nan p90_ms=nan min_ms=nan bytes=%zu runs=0 errors=%ld series=%llu "
                    "points=%llu nulls=%llu\n",
-                   q->label, c.body_len, errors, (unsigned long long)series, (unsigned long long)points,
+                   q->label, c.body.len, errors, (unsigned long long)series, (unsigned long long)points,
                    (unsigned long long)nulls);
             fflush(stdout);
             continue;
@@ -439,14 +386,15 @@ int main(int argc, char **argv)
         if (r90 < 1) r90 = 1;
         printf("qbench: %s median_ms=%.3f p90_ms=%.3f min_ms=%.3f bytes=%zu runs=%ld errors=%ld series=%llu "
                "points=%llu nulls=%llu",
-               q->label, med, ms[r90 - 1], ms[0], c.body_len, timed, errors, (unsigned long long)series,
+               q->label, med, ms[r90 - 1], ms[0], c.body.len, timed, errors, (unsigned long long)series,
                (unsigned long long)points, (unsigned long long)nulls);
         if (npaired) printf(" floor_ms=%.3f above_ms=%.3f", median(pms, (size_t)npaired), median(dms, (size_t)npaired));
         printf("\n");
         fflush(stdout);
     }
-    hc_close(&c.h);
-    free(c.body);
+    httpc_destroy(c.hc);
+    httpc_resp_fini(&c.resp);
+    st_buf_fini(&c.body);
     free(ms);
     free(pms);
     free(dms);
