@@ -88,6 +88,7 @@ typedef struct ctx {
     struct vtab *vt;            /* borrowed: the subquery result the SELECT reads instead of storage, or NULL */
     int64_t sub_tmin, sub_tmax; /* the enclosing query's time range, pushed into its subqueries */
     pcre2_match_context *mctx;
+    qfa_result fr;              /* owned: fast_agg's windows, reused group after group */
     char err[512];
 } ctx;
 
@@ -2927,8 +2928,7 @@ static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, si
     int single_selector = q->ncalls == 1 && agg_is_selector(q->calls[0].fn) && !iv;
     int64_t *bnd = NULL;
     size_t nw = 1;
-    qfa_result fr;
-    qfa_result_init(&fr);
+    qfa_result *fr = &c->fr;
     *total = 0;
     if (iv) {
         int64_t lo = q->tmin, hi = q->tmax;
@@ -2938,17 +2938,17 @@ static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, si
             int64_t f_ts = INT64_MAX, l_ts = INT64_MIN;
             for (size_t i = 0; i < q->ncalls && !rc; i++) {
                 qfa_query fq = { q->calls[i].f->id, (uint8_t)q->calls[i].f->type, ids, n, tmin, tmax, NULL, 1 };
-                rc = qfa_run(c->s, &o1, &fq, &fr);
-                if (!rc && fr.win[0].count) {
-                    if (fr.win[0].first_ts < f_ts) f_ts = fr.win[0].first_ts;
-                    if (fr.win[0].last_ts > l_ts) l_ts = fr.win[0].last_ts;
+                rc = qfa_run(c->s, &o1, &fq, fr);
+                if (!rc && fr->win[0].count) {
+                    if (fr->win[0].first_ts < f_ts) f_ts = fr->win[0].first_ts;
+                    if (fr->win[0].last_ts > l_ts) l_ts = fr->win[0].last_ts;
                 }
             }
-            if (rc || f_ts == INT64_MAX) { qfa_result_fini(&fr); return rc; }
+            if (rc || f_ts == INT64_MAX) return rc;
             if (lo == INT64_MIN) lo = f_ts;
             if (hi == INT64_MAX) hi = c->now_ns > l_ts ? c->now_ns : l_ts;
         }
-        if ((rc = make_windows(c, q, lo, hi, &bnd, &nw))) { qfa_result_fini(&fr); return rc; }
+        if ((rc = make_windows(c, q, lo, hi, &bnd, &nw))) return rc;
     }
     size_t nc = q->ncalls;
     qval *res = st_malloc(nw * nc * sizeof *res);
@@ -2965,20 +2965,19 @@ static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, si
             if (q->calls[j].f->id == f->id) aggs |= (unsigned)qfa_fn(q->calls[j].fn);
         qfa_opts o = { aggs, single_selector ? QFA_SEL_TS : 0, !c->req->no_block_stats, qfa_budget, c };
         qfa_query fq = { f->id, (uint8_t)f->type, ids, n, tmin, tmax, bnd, nw };
-        if (!iv && q->ncalls == 1 && q->calls[0].fn == AGG_LAST) rc = qfa_last(c->s, &o, &fq, &fr);
-        else rc = qfa_run(c->s, &o, &fq, &fr);
+        if (!iv && q->ncalls == 1 && q->calls[0].fn == AGG_LAST) rc = qfa_last(c->s, &o, &fq, fr);
+        else rc = qfa_run(c->s, &o, &fq, fr);
         for (size_t j = i; j < nc && !rc; j++) {
             if (q->calls[j].f->id != f->id) continue;
             done[j] = 1;
             for (size_t w = 0; w < nw; w++) {
-                const qfa_win *fw = &fr.win[w];
+                const qfa_win *fw = &fr->win[w];
                 res[w * nc + j] = cell_of(c, q->calls[j].fn, fw, &sel_ts[w * nc + j]);
                 has[w * nc + j] = fw->count > 0;
                 if (j == i) *total += fw->count;
             }
         }
     }
-    qfa_result_fini(&fr);
     st_free(done);
     if (rc || *total == 0) {
         st_free(res); st_free(sel_ts); st_free(has); st_free(bnd);
@@ -3933,6 +3932,7 @@ int qry_execute(stor *s, const qry_request *req, st_buf *out, int *http_status)
     c.sub_tmax = INT64_MAX;
     if (req->timeout_ms > 0) c.deadline_mono_ns = st_mono_ns() + req->timeout_ms * 1000000;
     c.mctx = pcre2_match_context_create(NULL);
+    qfa_result_init(&c.fr);
     st_buf body;
     st_buf_init(&body);
     qw w;
@@ -3973,6 +3973,7 @@ done:
     re_free_all(&c);
     st_tz_free(c.tz);
     pcre2_match_context_free(c.mctx);
+    qfa_result_fini(&c.fr);
     qw_fini(&w);
     st_buf_fini(&body);
     st_arena_fini(&a);
