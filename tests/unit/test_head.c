@@ -519,8 +519,8 @@ TEST(tidy_merges_quiet_columns)
     head_destroy(h);
 }
 
-/* Allocation failures anywhere leave a consistent head (reads agree with
- * what was accepted) and leak nothing. */
+/* Allocation failures anywhere, head_tidy's merges included, leave a
+ * consistent head (reads agree with what was accepted) and leak nothing. */
 TEST(oom)
 {
     for (int nth = 1; nth < 400; nth += 3) {
@@ -530,13 +530,17 @@ TEST(oom)
         st_alloc_fail_at(nth, 0);
         model m;
         memset(&m, 0, sizeof m);
-        head_lock_write(h);
-        for (int i = 0; i < 3000; i++) {
-            int64_t ts = (i % 7 == 3) ? (int64_t)(i - 40) * 10 * SEC : (int64_t)i * 10 * SEC;
-            st_value v = { .type = ST_TYPE_INT, .v.i = i };
-            if (head_append(h, 1, 1, ts, &v, ST_QUALITY_GOOD) == 0) model_add(&m, ts, i, ST_QUALITY_GOOD);
+        for (int half = 0; half < 2; half++) {
+            head_lock_write(h);
+            for (int i = half * 1500; i < half * 1500 + 1500; i++) {
+                int64_t ts = (i % 7 == 3) ? (int64_t)(i - 40) * 10 * SEC : (int64_t)i * 10 * SEC;
+                st_value v = { .type = ST_TYPE_INT, .v.i = i };
+                if (head_append(h, 1, 1, ts, &v, ST_QUALITY_GOOD) == 0) model_add(&m, ts, i, ST_QUALITY_GOOD);
+            }
+            head_unlock_write(h);
+            head_tidy(h); /* twice: the column is quiet by the second */
+            head_tidy(h);
         }
-        head_unlock_write(h);
         st_alloc_fail_at(-1, 0);
         model_resolve(&m);
         head_points p;
