@@ -31,7 +31,7 @@
  * median is the middle run (mean of the two middle ones for an even count),
  * p90 the nearest-rank 90th percentile, min the fastest run.
  *
- * With --ping, every timed run of a query is paired with a ping sent just
+ * With --ping, every timed run of a query is paired with a ping timed just
  * before it on the same connection, and the query's line ends with
  *
  *   floor_ms=<median of those pings> above_ms=<median of query - ping>
@@ -39,7 +39,11 @@
  * the time above the floor taken run by run, so that a floor that drifts
  * while the queries run (CPU placement and frequency on a shared machine
  * move it by tens of microseconds) is not subtracted from times it did not
- * lie under.
+ * lie under. Each pair is sent as ping, ping, query, query with the second
+ * of each timed: the timed ping follows a ping and the timed query a query,
+ * as in the runs of one kind, so work a server does after answering (a
+ * worker handing the request back to its loop) weighs on the query that
+ * caused it, not on the floor.
  *
  * Exit status: 0 if every request succeeded, 1 if any failed, 2 on usage.
  * Bounded: socket send/receive timeouts, --timeout-s for the whole program,
@@ -333,9 +337,11 @@ int main(int argc, char **argv)
             }
             double ping = -1;
             if (paired && r >= warmup) {
+                do_request(&c, qs[0].path); /* ping, ping, query, query: see the head comment */
                 double p0 = now_ms();
                 int pst = do_request(&c, qs[0].path);
                 if (pst / 100 == 2) ping = now_ms() - p0;
+                do_request(&c, q->path);
             }
             double t0 = now_ms();
             int st = do_request(&c, q->path);

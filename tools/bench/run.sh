@@ -479,11 +479,15 @@ bench_ingest() {
 # is visible (VictoriaMetrics: force_flush), then time each query with
 # $BUILD/bench/qbench on one keep-alive connection: BENCH_QUERY_RUNS (20)
 # timed runs after one warm-up, medians; /ping the same way (the floor, which
-# is subtracted: "ms above floor"), and once more just before each timed run
-# of a query: the figure is the median of those paired differences, so a
-# floor that drifts during the section (it moves by tens of microseconds
-# with CPU placement on a shared machine) is not subtracted from times it
-# did not lie under. The span S is the data's length in whole
+# is subtracted: "ms above floor"), and once more beside each timed run of a
+# query, sent as ping, ping, query, query with the second of each timed (a
+# ping after a ping, a query after a query, as in runs of one kind): the
+# figure is the median of those paired differences, so a floor that drifts
+# during the section (it moves by tens of microseconds with CPU placement
+# on a shared machine) is not subtracted from times it did not lie under.
+# (A query timed right after a ping came out 15-25 us faster than one after
+# a query on Strata: the pairing keeps the work a server does after
+# answering on the query's side.) The span S is the data's length in whole
 # hours; t0 = 2016-01-01T00:00:00Z (gen's start).
 #   a  SELECT mean(usage_user) WHERE hostname='host_0' AND [t0, t0+S) GROUP BY time(5m)
 #   b  SELECT max(usage_user)  WHERE [t0, t0+S) GROUP BY time(1h), hostname
@@ -660,8 +664,8 @@ query_first() {
     sed -n 's/.*"values":\[\[[^,]*,"\{0,1\}\([^]",]*\).*/\1/p' "$SCRATCH/qbody_$1/$2.json" 2>/dev/null | head -n 1
 }
 # query_above TARGET LABEL — the time above the ping floor, in ms (>= 0.001):
-# qbench's above_ms (the median of query - ping, each run paired with the
-# ping sent just before it), or else the median minus the ping's median.
+# qbench's above_ms (the median of query - ping, each run paired with a
+# ping timed just before it), or else the median minus the ping's median.
 query_above() {
     qa_a=$(query_val "$1" "$2" above_ms)
     if [ -n "$qa_a" ] && [ "$qa_a" != nan ]; then
