@@ -31,20 +31,6 @@
  * median is the middle run (mean of the two middle ones for an even count),
  * p90 the nearest-rank 90th percentile, min the fastest run.
  *
- * With --ping, every timed run of a query is paired with a ping timed just
- * before it on the same connection, and the query's line ends with
- *
- *   floor_ms=<median of those pings> above_ms=<median of query - ping>
- *
- * the time above the floor taken run by run, so that a floor that drifts
- * while the queries run (CPU placement and frequency on a shared machine
- * move it by tens of microseconds) is not subtracted from times it did not
- * lie under. Each pair is sent as ping, ping, query, query with the second
- * of each timed: the timed ping follows a ping and the timed query a query,
- * as in the runs of one kind, so work a server does after answering (a
- * worker handing the request back to its loop) weighs on the query that
- * caused it, not on the floor.
- *
  * Exit status: 0 if every request succeeded, 1 if any failed, 2 on usage.
  * Bounded: socket send/receive timeouts, --timeout-s for the whole program,
  * at most MAX_RECONNECTS re-opened connections, MAX_RUNS runs per query,
@@ -320,28 +306,18 @@ int main(int argc, char **argv)
     httpc_resp_init(&c.resp);
     st_buf_init(&c.body);
     double *ms = malloc((size_t)runs * sizeof *ms);
-    double *pms = malloc((size_t)runs * sizeof *pms), *dms = malloc((size_t)runs * sizeof *dms);
-    if (!ms || !pms || !dms) { fprintf(stderr, "qbench: out of memory\n"); return 1; }
+    if (!ms) { fprintf(stderr, "qbench: out of memory\n"); return 1; }
     double t_end = now_ms() + timeout_s * 1e3;
     int any_err = 0;
     for (int qi = 0; qi < nq; qi++) {
         qb_query *q = &qs[qi];
-        int paired = have_ping && qi > 0;
-        long errors = 0, timed = 0, npaired = 0;
+        long errors = 0, timed = 0;
         int printed_err = 0; /* the first error of each query is shown */
         for (long r = 0; r < warmup + runs; r++) {
             if (now_ms() > t_end) {
                 errors += warmup + runs - r;
                 if (!printed_err++) fprintf(stderr, "qbench: gave up after --timeout-s %.0f\n", timeout_s);
                 break;
-            }
-            double ping = -1;
-            if (paired && r >= warmup) {
-                do_request(&c, qs[0].path); /* ping, ping, query, query: see the head comment */
-                double p0 = now_ms();
-                int pst = do_request(&c, qs[0].path);
-                if (pst / 100 == 2) ping = now_ms() - p0;
-                do_request(&c, q->path);
             }
             double t0 = now_ms();
             int st = do_request(&c, q->path);
@@ -364,10 +340,7 @@ int main(int argc, char **argv)
                     break;
                 }
             }
-            if (r >= warmup && !bad) {
-                ms[timed++] = t1 - t0;
-                if (ping >= 0) { pms[npaired] = ping; dms[npaired] = t1 - t0 - ping; npaired++; }
-            }
+            if (r >= warmup && !bad) ms[timed++] = t1 - t0;
         }
         if (errors) any_err = 1;
         uint64_t series = 0, points = 0, nulls = 0;
@@ -394,7 +367,6 @@ int main(int argc, char **argv)
                "points=%llu nulls=%llu",
                q->label, med, ms[r90 - 1], ms[0], c.body.len, timed, errors, (unsigned long long)series,
                (unsigned long long)points, (unsigned long long)nulls);
-        if (npaired) printf(" floor_ms=%.3f above_ms=%.3f", median(pms, (size_t)npaired), median(dms, (size_t)npaired));
         printf("\n");
         fflush(stdout);
     }
@@ -402,7 +374,5 @@ int main(int argc, char **argv)
     httpc_resp_fini(&c.resp);
     st_buf_fini(&c.body);
     free(ms);
-    free(pms);
-    free(dms);
     return any_err ? 1 : 0;
 }

@@ -479,15 +479,12 @@ bench_ingest() {
 # is visible (VictoriaMetrics: force_flush), then time each query with
 # $BUILD/bench/qbench on one keep-alive connection: BENCH_QUERY_RUNS (20)
 # timed runs after one warm-up, medians; /ping the same way (the floor, which
-# is subtracted: "ms above floor"), and once more beside each timed run of a
-# query, sent as ping, ping, query, query with the second of each timed (a
-# ping after a ping, a query after a query, as in runs of one kind): the
-# figure is the median of those paired differences, so a floor that drifts
-# during the section (it moves by tens of microseconds with CPU placement
-# on a shared machine) is not subtracted from times it did not lie under.
-# (A query timed right after a ping came out 15-25 us faster than one after
-# a query on Strata: the pairing keeps the work a server does after
-# answering on the query's side.) The span S is the data's length in whole
+# is subtracted: "ms above floor"), timed first, before any query. Pings
+# interleaved with the queries were tried as the floor and dropped: on this
+# kind of machine they come out 0.015 or 0.05 ms depending on where the
+# server's threads were last placed, which the queries themselves change,
+# so subtracting them hid part of the queries' own cost. The span S is the
+# data's length in whole
 # hours; t0 = 2016-01-01T00:00:00Z (gen's start).
 #   a  SELECT mean(usage_user) WHERE hostname='host_0' AND [t0, t0+S) GROUP BY time(5m)
 #   b  SELECT max(usage_user)  WHERE [t0, t0+S) GROUP BY time(1h), hostname
@@ -663,14 +660,8 @@ query_val() {
 query_first() {
     sed -n 's/.*"values":\[\[[^,]*,"\{0,1\}\([^]",]*\).*/\1/p' "$SCRATCH/qbody_$1/$2.json" 2>/dev/null | head -n 1
 }
-# query_above TARGET LABEL — the time above the ping floor, in ms (>= 0.001):
-# qbench's above_ms (the median of query - ping, each run paired with a
-# ping timed just before it), or else the median minus the ping's median.
+# query_above TARGET LABEL — median minus the ping floor, in ms (>= 0.001).
 query_above() {
-    qa_a=$(query_val "$1" "$2" above_ms)
-    if [ -n "$qa_a" ] && [ "$qa_a" != nan ]; then
-        awk -v d="$qa_a" 'BEGIN { if (d < 0.001) d = 0.001; printf "%.3f", d }'; return 0
-    fi
     qa_m=$(query_val "$1" "$2" median_ms); qa_f=$(query_val "$1" ping median_ms)
     [ -n "$qa_m" ] && [ "$qa_m" != nan ] && [ -n "$qa_f" ] && [ "$qa_f" != nan ] || return 0
     awk -v m="$qa_m" -v f="$qa_f" 'BEGIN { d = m - f; if (d < 0.001) d = 0.001; printf "%.3f", d }'
@@ -740,7 +731,7 @@ bench_query() {
         st=$(query_above strata "$l"); ix=$(query_above influxdb "$l"); vm=$(query_above vm "$l")
         for t in strata influxdb vm; do
             case $t in strata) v=$st ;; influxdb) v=$ix ;; *) v=$vm ;; esac
-            [ -n "$v" ] && fig "q_${l}_${t}_ms" "$v" "ms above floor (median $(query_val "$t" "$l" median_ms), p90 $(query_val "$t" "$l" p90_ms), paired floor $(query_val "$t" "$l" floor_ms))"
+            [ -n "$v" ] && fig "q_${l}_${t}_ms" "$v" "ms above floor (median $(query_val "$t" "$l" median_ms), p90 $(query_val "$t" "$l" p90_ms))"
         done
         case $l in b | e) vt=3 ;; *) vt=2 ;; esac
         [ -n "$st" ] && [ -n "$ix" ] &&
@@ -1174,11 +1165,11 @@ scan_run() {
         fail "scan $1: count(usage_user) = ${sr_cnt:-?}, want $SCAN_VALUES"
     fi
     for l in all byh; do
-        m=$(query_val "scan_$1" "$l" median_ms); p=$(query_val "scan_$1" "$l" floor_ms)
+        m=$(query_val "scan_$1" "$l" median_ms); p=$(query_val "scan_$1" ping median_ms)
         d=$(query_above "scan_$1" "$l")
         if [ -z "$d" ]; then continue; fi
         fig "scan_${l}_$1" "$(awk -v n="$SCAN_VALUES" -v d="$d" 'BEGIN { printf "%.1f", n / (d / 1e3) / 1e6 }')" \
-            "M values/s ($SCAN_VALUES values; median $m ms, $d ms above the paired floor ${p:-?} ms)"
+            "M values/s ($SCAN_VALUES values; median $m ms, floor $p ms)"
     done
 }
 
