@@ -96,7 +96,10 @@ typedef struct hchunk {
     size_t ts_len, v_len, q_len; /* sealed: the streams' lengths */
     uint64_t count;      /* points */
     int64_t min_ts, max_ts;
-    seg_stats_acc st;    /* numeric and BOOL columns */
+    union {              /* numeric and BOOL columns: */
+        seg_stats_acc st;      /* open: the statistics so far */
+        stor_block_stats bs;   /* sealed: as a scan offers them, made once by the seal */
+    };
     uint8_t dup;         /* two points share a timestamp */
     uint8_t not_good;    /* some point's quality is not Good */
 } hchunk;
@@ -258,6 +261,18 @@ static void chunk_streams(const column *c, const hchunk *k, hstreams *s)
 /* Seal the column's open chunk: its streams go end to end into the arena
  * and the column's appenders start over (*bytes follows their buffers).
  * 0, or ST_ENOMEM with the chunk still open. */
+/* The chunk's statistics as a scan offers them: made from the running
+ * statistics while the chunk is open, kept from its seal after. */
+static void chunk_block_stats(const column *c, const hchunk *k, stor_block_stats *bs)
+{
+    if (k->bytes) {
+        *bs = k->bs;
+        return;
+    }
+    seg_stats st = seg_acc_stats(&k->st, c->type, (size_t)k->count, 1);
+    scan_stats_from_seg(c->type, (uint32_t)k->count, k->min_ts, k->max_ts, &st, bs);
+}
+
 static int chunk_seal(harena *a, size_t *bytes, column *c)
 {
     hchunk *k = &c->ch[c->nch - 1];
@@ -269,6 +284,11 @@ static int chunk_seal(harena *a, size_t *bytes, column *c)
     if (st.ts_len) memcpy(p, st.ts, st.ts_len);
     if (st.v_len) memcpy(p + st.ts_len, st.v, st.v_len);
     if (st.q_len) memcpy(p + st.ts_len + st.v_len, st.q, st.q_len);
+    if (c->type != ST_TYPE_STRING) {
+        stor_block_stats bs;
+        chunk_block_stats(c, k, &bs); /* from the running statistics: k is still open */
+        k->bs = bs;
+    }
     k->bytes = p;
     k->ts_len = st.ts_len;
     k->v_len = st.v_len;
@@ -886,11 +906,6 @@ static int deliver_around(scan_ctx *x, const hchunk *k, size_t j0, size_t j1)
     return rc;
 }
 
-static void chunk_block_stats(const column *c, const hchunk *k, stor_block_stats *bs)
-{
-    seg_stats st = seg_acc_stats(&k->st, c->type, (size_t)k->count, 1);
-    scan_stats_from_seg(c->type, (uint32_t)k->count, k->min_ts, k->max_ts, &st, bs);
-}
 
 /* The first chunk whose max_ts >= t (nch when none). */
 static size_t chunk_seek(const column *c, int64_t t)
