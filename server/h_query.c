@@ -151,10 +151,7 @@ static void q_work(void *arg)
 {
     qstate *st = arg;
     qry_execute(st->s->storage, &st->qr, &st->out, &st->status);
-    if (st->direct) {
-        q_answer(st, http_direct_respond);
-        st->job.quiet = http_direct_quiet(st->req); /* end without waking the loop (http.h D4) */
-    }
+    if (st->direct) q_answer(st, http_direct_respond);
 }
 
 static void q_done(void *arg)

@@ -27,8 +27,6 @@
 #include <errno.h>
 #include <llhttp.h>
 #include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -475,11 +473,6 @@ int http_direct_begin(http_req *req)
         c->loop->stopping || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
         return 0;
     req->direct = 1;
-    req->direct_gen++;
-    /* D4: end may come quietly only while the loop still reads this
-     * connection, so that its next bytes or its EOF wake the loop. */
-    int reading = !c->read_eof && c->keep_alive && c->pending.len < PENDING_MAX_BYTES;
-    atomic_store(&req->direct_phase, reading ? HTTP_DIRECT_RUNNING : HTTP_DIRECT_LOOP_WAITS);
     req->direct_close = !c->keep_alive;
     req->direct_fd = fd;
     req->direct_err = 0;
@@ -517,36 +510,6 @@ void http_direct_respond(http_req *req, int status, const char *content_type, co
         sent += (size_t)w;
     }
     req->direct_sent = sent;
-}
-
-int http_direct_quiet(http_req *req)
-{
-    if (req->direct_err || req->direct_close || req->direct_sent < req->direct_head.len + req->direct_body_len ||
-        req->direct_body_len > HTTP_DIRECT_QUIET_MAX)
-        return 0; /* end has work the loop must do at once: close, or send the rest */
-    int want = HTTP_DIRECT_RUNNING;
-    return atomic_compare_exchange_strong(&req->direct_phase, &want, HTTP_DIRECT_QUIET);
-}
-
-/* Loop: the connection's request answered from a worker must be over
- * before the loop goes on with the connection (D4): if the worker has not
- * finished, have it wake the loop; if it ended quietly, run the posts
- * until its end has run. */
-static void direct_settle(http_conn *c)
-{
-    http_req *r = &c->req;
-    if (!c->in_req || !r->direct) return;
-    int want = HTTP_DIRECT_RUNNING;
-    if (atomic_compare_exchange_strong(&r->direct_phase, &want, HTTP_DIRECT_LOOP_WAITS)) return;
-    if (want != HTTP_DIRECT_QUIET) return; /* already asked to be woken */
-    uint64_t gen = r->direct_gen;
-    http_conn_ref(c);
-    for (;;) {
-        srv_loop_run_posts(c->loop);
-        if (!c->in_req || !r->direct || r->direct_gen != gen) break;
-        sched_yield(); /* the worker is between its move and its post */
-    }
-    http_conn_unref(c);
 }
 
 void http_direct_end(http_req *req)
@@ -842,8 +805,6 @@ static void conn_process(http_conn *c, const char *buf, size_t n)
             http_conn_ref(c);
             srv_loop_post(c->loop, resume_cb, c);
         }
-        /* Pipelined requests wait on this one: no event may come to end it (D4). */
-        if (c->pending.len && !c->parsing) direct_settle(c);
         return;
     }
     /* Protocol error: answer 400 when we can, then close. */
@@ -872,7 +833,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     http_conn *c = s->data;
-    if (nread != 0) direct_settle(c); /* D4: what follows sees the request over, or the worker wakes us */
     if (nread < 0) {
         if (c->paused) {
             /* Requests are being answered (invariant 4): their answers and
@@ -893,7 +853,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 
 void http_loop_stopping(srv_loop *l)
 {
-    for (http_conn *c = l->conn_list; c; c = c->next) direct_settle(c);
     http_conn *c = l->conn_list;
     while (c) {
         http_conn *next = c->next;

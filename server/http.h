@@ -19,7 +19,6 @@
 #define ST_HTTP_H
 
 #include <stddef.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -73,15 +72,7 @@ struct http_req {
     const char *direct_body;  /* worker: the body to send (borrowed from the handler's state) */
     size_t direct_body_len;   /* worker: its bytes to send (0 for HEAD and bodiless statuses) */
     size_t direct_sent;       /* worker: bytes of head + body the kernel took */
-    _Atomic int direct_phase; /* HTTP_DIRECT_*: who wakes whom for end (D4) */
-    uint64_t direct_gen;      /* loop: http_direct_begin calls on this connection */
 };
-
-/* http_req.direct_phase (D4). */
-enum { HTTP_DIRECT_RUNNING = 0, HTTP_DIRECT_QUIET = 1, HTTP_DIRECT_LOOP_WAITS = 2 };
-/* Responses up to this size may end quietly (D4): the state a finished
- * request keeps until the loop's next turn stays small. */
-#define HTTP_DIRECT_QUIET_MAX ((size_t)256 * 1024)
 
 /* Start serving a newly accepted client (takes the handle over). */
 int  http_conn_start(srv_loop *loop, uv_stream_t *server);
@@ -157,16 +148,6 @@ void http_req_go_async(http_req *req);
  *      direct_* snapshot) and writes only req->direct_*; the pool's mutex
  *      orders begin's writes before the worker, srv_loop_post's mutex the
  *      worker's before end.
- *  D4. End need not wake the loop. A worker whose response went out whole
- *      (and small) moves direct_phase RUNNING -> QUIET and posts end
- *      quietly (srv_loop_post_quiet): the loop runs it after its next turn,
- *      which the client's next request usually is. Where the loop needs the
- *      request over (new bytes or EOF on the connection, stopping) it moves
- *      RUNNING -> LOOP_WAITS, and the worker, finding that, posts end with a
- *      wake-up as before; or it finds QUIET and runs its posts until end has
- *      run (the worker posts right after its move). One compare-and-swap
- *      each, so exactly one of them decides; saves the loop one wake-up
- *      (a context switch) per query.
  * A rest the kernel did not take (full socket buffer) is sent by end
  * through libuv; a failed send closes the connection; a loop that began
  * stopping meanwhile closes it after the response.
@@ -176,9 +157,6 @@ int  http_direct_begin(http_req *req);
 /* Worker thread, once: the same response http_respond would send. */
 void http_direct_respond(http_req *req, int status, const char *content_type, const char *body,
                          size_t body_len, const char *extra_headers);
-/* Worker thread, after http_direct_respond: 1 when end may be posted
- * quietly (D4), else 0. */
-int  http_direct_quiet(http_req *req);
 /* Loop thread, once the worker has responded: finishes the request. */
 void http_direct_end(http_req *req);
 /* The loop is stopping: close idle connections, end keep-alive on busy ones. */

@@ -42,7 +42,7 @@
  * left waiting.
  */
 
-void srv_loop_run_posts(srv_loop *l)
+static void loop_run_posts(srv_loop *l)
 {
     pthread_mutex_lock(&l->mu);
     srv_post *p = l->head;
@@ -64,28 +64,7 @@ static void loop_wake_cb(uv_poll_t *h, int status, int events)
     srv_loop *l = h->data;
     uint64_t n;
     if (read(l->wake_fd, &n, sizeof n) < 0) { /* EAGAIN: a spurious wake-up */ }
-    srv_loop_run_posts(l);
-}
-
-/* After each turn: the quiet posts that landed meanwhile. */
-static void loop_check_cb(uv_check_t *h)
-{
-    srv_loop *l = h->data;
-    pthread_mutex_lock(&l->mu);
-    int any = l->head != NULL;
-    pthread_mutex_unlock(&l->mu);
-    if (any) srv_loop_run_posts(l);
-}
-
-void srv_loop_post_quiet(srv_loop *l, srv_post *p, srv_post_fn fn, void *arg)
-{
-    p->next = NULL;
-    p->fn = fn;
-    p->arg = arg;
-    pthread_mutex_lock(&l->mu);
-    if (l->tail) l->tail->next = p; else l->head = p;
-    l->tail = p;
-    pthread_mutex_unlock(&l->mu);
+    loop_run_posts(l);
 }
 
 void srv_loop_post_node(srv_loop *l, srv_post *p, srv_post_fn fn, void *arg)
@@ -193,8 +172,7 @@ static void *qpool_main(void *arg)
         /* done may free j (it is the caller's): nothing touches j after the post */
         srv_loop *loop = j->loop;
         j->work(j->arg);
-        if (j->quiet) srv_loop_post_quiet(loop, &j->back, j->done, j->arg);
-        else srv_loop_post_node(loop, &j->back, j->done, j->arg);
+        srv_loop_post_node(loop, &j->back, j->done, j->arg);
         pthread_mutex_lock(&q->mu);
         q->running--;
     }
@@ -210,7 +188,6 @@ void srv_query_submit(srv *s, srv_loop *loop, srv_job *j, srv_post_fn work, srv_
     j->done = done;
     j->arg = arg;
     j->back.heap = 0;
-    j->quiet = 0;
     struct qpool *q = s->queries;
     pthread_mutex_lock(&q->mu);
     qworker *w = q->idle;
@@ -371,10 +348,8 @@ void srv_loop_maybe_done(srv_loop *l)
 {
     if (!l->stopping) return;
     mqtt_srv_loop_close(l);
-    if (l->conns == 0 && l->busy == 0 && !uv_is_closing((uv_handle_t *)&l->wake)) {
+    if (l->conns == 0 && l->busy == 0 && !uv_is_closing((uv_handle_t *)&l->wake))
         uv_close((uv_handle_t *)&l->wake, NULL);
-        uv_close((uv_handle_t *)&l->check, NULL);
-    }
 }
 
 static void *loop_main(void *arg)
@@ -382,7 +357,7 @@ static void *loop_main(void *arg)
     srv_loop *l = arg;
     uv_run(&l->uv, UV_RUN_DEFAULT);
     /* Run posts that raced with the close (none may be lost: they free memory). */
-    srv_loop_run_posts(l);
+    loop_run_posts(l);
     return NULL;
 }
 
@@ -456,9 +431,6 @@ int srv_run(const srv_opts *opts, stor *storage)
         uv_poll_init(&l->uv, &l->wake, l->wake_fd);
         l->wake.data = l;
         uv_poll_start(&l->wake, UV_READABLE, loop_wake_cb);
-        uv_check_init(&l->uv, &l->check);
-        l->check.data = l;
-        uv_check_start(&l->check, loop_check_cb);
         int fd = -1;
         rc = open_listen_socket(&ss, &fd);
         if (rc) {
@@ -501,10 +473,7 @@ int srv_run(const srv_opts *opts, stor *storage)
             l->mqtt_listening = 0;
             l->stopping = 1;
             mqtt_srv_loop_close(l);
-            if (l->wake_fd >= 0) {
-                uv_close((uv_handle_t *)&l->wake, NULL);
-                uv_close((uv_handle_t *)&l->check, NULL);
-            }
+            if (l->wake_fd >= 0) uv_close((uv_handle_t *)&l->wake, NULL);
             uv_run(&l->uv, UV_RUN_DEFAULT);
             mqtt_srv_loop_free(l);
             uv_loop_close(&l->uv);
@@ -554,7 +523,7 @@ int srv_run(const srv_opts *opts, stor *storage)
     for (int i = 0; i < s->nloops; i++) {
         srv_loop *l = &s->loops[i];
         uv_run(&l->uv, UV_RUN_NOWAIT);
-        srv_loop_run_posts(l);
+        loop_run_posts(l);
         uv_loop_close(&l->uv);
         mqtt_srv_loop_free(l);
         close(l->wake_fd);

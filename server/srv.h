@@ -71,8 +71,6 @@ typedef struct srv_job {
     srv_post_fn work, done;
     void *arg;
     srv_post back;               /* done's trip to the loop */
-    int quiet;                   /* set by work: done goes without waking the loop (see
-                                    srv_loop_post_quiet) */
 } srv_job;
 
 /* Counters exposed by /metrics. Relaxed atomics, any thread. */
@@ -102,7 +100,6 @@ typedef struct srv_counters {
 struct srv_loop {
     uv_loop_t uv;
     uv_poll_t wake;              /* polls wake_fd: runs posted functions */
-    uv_check_t check;            /* runs quiet posts after each turn of the loop */
     int wake_fd;                 /* eventfd, written when a post lands on an empty list */
     uv_tcp_t listener;
     int listening;
@@ -143,14 +140,6 @@ int srv_loop_post(srv_loop *loop, srv_post_fn fn, void *arg);
 /* The same through the caller's node, which must stay valid and unused
  * until fn starts. Any thread; cannot fail. */
 void srv_loop_post_node(srv_loop *loop, srv_post *node, srv_post_fn fn, void *arg);
-
-/* The same without waking the loop: fn runs after the loop's next turn
- * (any event), or when the loop runs its posts itself (srv_loop_run_posts).
- * For a caller that knows the loop will either wake for another reason
- * soon or ask for the post when it needs it (http.c's direct answers). */
-void srv_loop_post_quiet(srv_loop *loop, srv_post *node, srv_post_fn fn, void *arg);
-/* Run the posts that are waiting. Loop thread. */
-void srv_loop_run_posts(srv_loop *loop);
 
 /* Close the loop's wake handle once it is stopping with no connections left
  * (its thread then ends). Loop thread. */
