@@ -90,16 +90,24 @@ static inline void enc__bitr_init(enc_bitr *r, const void *p, size_t len)
     r->bad = 0;
 }
 
+/* w (1..64) bits LSB-first at bit pos of p, unmasked above w; the caller
+ * knows the 9 bytes from pos's byte lie inside the buffer. */
+static inline uint64_t enc__bits_at(const uint8_t *p, uint64_t pos, unsigned w)
+{
+    size_t byte = (size_t)(pos >> 3);
+    unsigned sh = (unsigned)(pos & 7);
+    uint64_t v = enc__ld64(p + byte) >> sh;
+    if (sh + w > 64) v |= (uint64_t)p[byte + 8] << (64 - sh);
+    return v;
+}
+
 static inline uint64_t enc__bitr_get(enc_bitr *r, unsigned w)
 {
     if (!w) return 0;
     if (r->pos + w > r->lim) { r->bad = 1; r->pos = r->lim; return 0; }
-    size_t byte = (size_t)(r->pos >> 3);
-    unsigned sh = (unsigned)(r->pos & 7);
     uint64_t v;
-    if (byte + 9 <= r->len) {
-        v = enc__ld64(r->p + byte) >> sh;
-        if (sh + w > 64) v |= (uint64_t)r->p[byte + 8] << (64 - sh);
+    if ((size_t)(r->pos >> 3) + 9 <= r->len) {
+        v = enc__bits_at(r->p, r->pos, w);
     } else {
         v = 0;
         unsigned got = 0;

@@ -162,16 +162,6 @@ int enc_float_reader_next(enc_float_reader *r, double *out)
     return rc;
 }
 
-/* m (1..64) bits at bit pos of p; the caller knows 9 bytes lie there. */
-static inline uint64_t bits_at(const uint8_t *p, uint64_t pos, unsigned m)
-{
-    size_t byte = (size_t)(pos >> 3);
-    unsigned sh = (unsigned)(pos & 7);
-    uint64_t v = enc__ld64(p + byte) >> sh;
-    if (sh + m > 64) v |= (uint64_t)p[byte + 8] << (64 - sh);
-    return v & enc__mask(m);
-}
-
 /* n values from the reader r (fresh): the reader's loop, with the bit
  * position in a register and the control bits of a value read from one
  * load, while a whole value (at most 77 bits) and the loads' slack lie
@@ -196,13 +186,13 @@ static int gorilla_decode(enc_float_reader *r, size_t n, double *out)
         } else if (!(w & 2)) {
             if (lead == 64) return ST_ECORRUPT;
             unsigned m = 64u - lead - trail;
-            prev ^= bits_at(p, pos + 2, m) << trail;
+            prev ^= (enc__bits_at(p, pos + 2, m) & enc__mask(m)) << trail;
             pos += 2 + m;
         } else {
             unsigned lz = (unsigned)(w >> 2) & 31u, m = ((unsigned)(w >> 7) & 63u) + 1;
             if (lz + m > 64) return ST_ECORRUPT;
             unsigned tz = 64 - lz - m;
-            uint64_t x = bits_at(p, pos + 13, m);
+            uint64_t x = enc__bits_at(p, pos + 13, m) & enc__mask(m);
             prev ^= tz < 64 ? x << tz : 0;
             lead = lz;
             trail = tz;
