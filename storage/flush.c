@@ -958,13 +958,18 @@ void stor__flush_stop(stor *s)
 
 /* ---- requests from other threads (tests, DROP, CLI) ---- */
 
-static int request_and_wait(stor *s, int merge)
+void stor__flush_ask(stor *s, int merge)
 {
     pthread_mutex_lock(&s->flush_mu);
     s->flush_request = 1;
     if (merge) s->merge_request = 1;
     pthread_cond_signal(&s->flush_cv);
     pthread_mutex_unlock(&s->flush_mu);
+}
+
+static int request_and_wait(stor *s, int merge)
+{
+    stor__flush_ask(s, merge);
     /* Wait until the request was taken and the heads settled. */
     for (int i = 0; i < 6000; i++) {
         pthread_mutex_lock(&s->flush_mu);

@@ -74,15 +74,13 @@ static int sdb_cb(void *arg, uint64_t sid, uint64_t db, const void *k, size_t kl
     return 0;
 }
 
-/* Whether any partition exists, read under parts_lock (retention and
- * flushes change the list): reads of data that is all in the heads skip
- * the index lookup. */
+/* Whether any partition exists (a hint, without parts_lock: the heads
+ * were read first, so a partition a flush publishes meanwhile holds
+ * points the heads still showed): reads of data that is all in the heads
+ * skip the index lookup. */
 static int has_parts(stor *s)
 {
-    pthread_rwlock_rdlock(&s->parts_lock);
-    int any = s->nparts != 0;
-    pthread_rwlock_unlock(&s->parts_lock);
-    return any;
+    return atomic_load_explicit(&s->nparts, memory_order_relaxed) != 0;
 }
 
 /* References to the segment files of the series' partitions overlapping

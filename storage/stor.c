@@ -1367,25 +1367,16 @@ void stor__head_pressure(stor *s)
     size_t limit = stor__head_limit(s);
     int over = head_over(s, limit);
     if (!over) return;
-    if (over == 1) {
-        pthread_mutex_lock(&s->flush_mu);
-        s->flush_request = 1;
-        pthread_cond_signal(&s->flush_cv);
-        pthread_mutex_unlock(&s->flush_mu);
-    }
+    if (over == 1) stor__flush_ask(s, 0);
     /* Until the flush thread has swapped the head out or finished the
      * frozen one (it flushes one head at a time, and flushes from inside a
      * long compaction too). */
     for (int i = 0; i < 60000 && !atomic_load(&s->readonly); i++) {
         int now = head_over(s, limit);
         if (!now) break;
-        if (now == 1 && over == 2) {
-            /* the frozen head went and this one is due in turn */
+        if (now == 1 && over == 2) { /* the frozen head went and this one is due in turn */
             over = 1;
-            pthread_mutex_lock(&s->flush_mu);
-            s->flush_request = 1;
-            pthread_cond_signal(&s->flush_cv);
-            pthread_mutex_unlock(&s->flush_mu);
+            stor__flush_ask(s, 0);
         }
         struct timespec d = { 0, 1000000 };
         nanosleep(&d, NULL);

@@ -78,7 +78,9 @@ struct stor {
     bcache *cache;             /* owned */
     pthread_rwlock_t parts_lock;
     stor_part *parts;          /* owned, sorted by (db_id, index) */
-    size_t nparts, capparts;
+    _Atomic size_t nparts;     /* changed under parts_lock (write); read under it, or alone
+                                  as a hint (has_parts in read.c) */
+    size_t capparts;
     uint64_t next_file_id;     /* flush thread only (after open; the final
                                   * flush's two writers add atomically) */
     uint64_t flushed_seq;      /* every record <= this is in segment files */
@@ -104,6 +106,7 @@ int  stor__segments_load(stor *s);          /* open every segment under data/db 
 int  stor__flush_start(stor *s);            /* the background thread */
 void stor__flush_stop(stor *s);             /* stop it; flushes the head first when clean */
 int  stor__flush_now(stor *s);              /* flush the active head (flush thread or close) */
+void stor__flush_ask(stor *s, int merge);   /* wake the flush thread to flush (and merge); no wait */
 /* Head memory back-pressure for writers (not the flush thread): past half
  * of max_head_bytes in the active head a flush is asked for, and the caller
  * waits until the flush thread has swapped it out; while a frozen head is
