@@ -165,7 +165,8 @@ int head_create(head **out)
 
 /* ---- chunks ---- */
 
-static st_buf *open_vbuf(hopen *o, uint8_t type)
+/* The open chunk's value stream (const for readers). */
+static const st_buf *open_vbuf_c(const hopen *o, uint8_t type)
 {
     switch (type) {
     case ST_TYPE_FLOAT: return &o->v.f.buf;
@@ -174,6 +175,8 @@ static st_buf *open_vbuf(hopen *o, uint8_t type)
     default: return &o->v.s.buf;
     }
 }
+
+static st_buf *open_vbuf(hopen *o, uint8_t type) { return (st_buf *)open_vbuf_c(o, type); }
 
 static size_t open_cap(hopen *o, uint8_t type) { return o->ts.buf.cap + o->q.buf.cap + open_vbuf(o, type)->cap; }
 
@@ -247,9 +250,7 @@ static void chunk_streams(const column *c, const hchunk *k, hstreams *s)
         return;
     }
     const hopen *o = &c->open;
-    const st_buf *v = c->type == ST_TYPE_FLOAT ? &o->v.f.buf
-                      : c->type == ST_TYPE_INT || c->type == ST_TYPE_UINT ? &o->v.i.buf
-                      : c->type == ST_TYPE_BOOL ? &o->v.b.buf : &o->v.s.buf;
+    const st_buf *v = open_vbuf_c(o, c->type);
     s->ts = (const uint8_t *)o->ts.buf.ptr;
     s->v = (const uint8_t *)v->ptr;
     s->q = (const uint8_t *)o->q.buf.ptr;
