@@ -102,50 +102,71 @@ static int reserve(qfa_result *r, size_t nw)
 
 /* ---- value comparisons (one column type) ---- */
 
+/* Numeric values travel as their 8 payload bytes (v.f, v.i or v.u read as
+ * v.u) and are stored into an accumulator field by field. An st_value built
+ * on the stack and copied whole makes the copy's 16-byte load wait on the
+ * narrower stores that built it (a store-forwarding stall), which was most
+ * of on_block's time. */
+static inline uint64_t dbits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static inline double bitsd(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
 /* v is a better minimum than cur: NaN loses to any number (seg_stats). */
-static inline int min_better(uint8_t ty, st_value v, st_value cur)
+static inline int min_better(uint8_t ty, uint64_t v, const st_value *cur)
 {
     switch (ty) {
-    case ST_TYPE_FLOAT: return isnan(cur.v.f) ? !isnan(v.v.f) : v.v.f < cur.v.f;
-    case ST_TYPE_INT: return v.v.i < cur.v.i;
-    default: return v.v.u < cur.v.u;
+    case ST_TYPE_FLOAT: return isnan(cur->v.f) ? !isnan(bitsd(v)) : bitsd(v) < cur->v.f;
+    case ST_TYPE_INT: return (int64_t)v < cur->v.i;
+    default: return v < cur->v.u;
     }
 }
 
-static inline int max_better(uint8_t ty, st_value v, st_value cur)
+static inline int max_better(uint8_t ty, uint64_t v, const st_value *cur)
 {
     switch (ty) {
-    case ST_TYPE_FLOAT: return isnan(cur.v.f) ? !isnan(v.v.f) : v.v.f > cur.v.f;
-    case ST_TYPE_INT: return v.v.i > cur.v.i;
-    default: return v.v.u > cur.v.u;
+    case ST_TYPE_FLOAT: return isnan(cur->v.f) ? !isnan(bitsd(v)) : bitsd(v) > cur->v.f;
+    case ST_TYPE_INT: return (int64_t)v > cur->v.i;
+    default: return v > cur->v.u;
     }
 }
 
-static inline int num_eq(uint8_t ty, st_value a, st_value b)
+static inline int num_eq(uint8_t ty, uint64_t a, const st_value *b)
 {
     switch (ty) {
-    case ST_TYPE_FLOAT: return a.v.f == b.v.f || (isnan(a.v.f) && isnan(b.v.f));
-    case ST_TYPE_INT: return a.v.i == b.v.i;
-    default: return a.v.u == b.v.u;
+    case ST_TYPE_FLOAT: return bitsd(a) == b->v.f || (isnan(bitsd(a)) && isnan(b->v.f));
+    default: return a == b->v.u; /* INT and UINT: the same bits */
     }
 }
 
 /* ---- folding ---- */
 
-/* A min/max candidate from series x->si at ts (a block when pend). On a tie
- * the earlier point wins; the caller keeps pending blocks out of ties. */
-static inline void put_min(run *x, acc *a, st_value v, int64_t ts, int pend, int64_t hi)
+/* A min/max candidate (payload bits v) from series x->si at ts (a block
+ * when pend). On a tie the earlier point wins; the caller keeps pending
+ * blocks out of ties. */
+static inline void put_min(run *x, acc *a, uint64_t v, int64_t ts, int pend, int64_t hi)
 {
-    if (a->count == 0 || min_better(x->type, v, a->min) || (num_eq(x->type, v, a->min) && ts < a->min_ts)) {
-        a->min = v; a->min_ts = ts; a->min_s = x->si; a->min_pend = (uint8_t)pend; a->min_hi = hi;
+    if (a->count == 0 || min_better(x->type, v, &a->min) || (num_eq(x->type, v, &a->min) && ts < a->min_ts)) {
+        a->min.type = x->type; a->min.v.u = v;
+        a->min_ts = ts; a->min_s = x->si; a->min_pend = (uint8_t)pend; a->min_hi = hi;
         if (pend) x->any_pend = 1;
     }
 }
 
-static inline void put_max(run *x, acc *a, st_value v, int64_t ts, int pend, int64_t hi)
+static inline void put_max(run *x, acc *a, uint64_t v, int64_t ts, int pend, int64_t hi)
 {
-    if (a->count == 0 || max_better(x->type, v, a->max) || (num_eq(x->type, v, a->max) && ts < a->max_ts)) {
-        a->max = v; a->max_ts = ts; a->max_s = x->si; a->max_pend = (uint8_t)pend; a->max_hi = hi;
+    if (a->count == 0 || max_better(x->type, v, &a->max) || (num_eq(x->type, v, &a->max) && ts < a->max_ts)) {
+        a->max.type = x->type; a->max.v.u = v;
+        a->max_ts = ts; a->max_s = x->si; a->max_pend = (uint8_t)pend; a->max_hi = hi;
         if (pend) x->any_pend = 1;
     }
 }
@@ -157,17 +178,37 @@ static inline size_t str_copy(run *x, st_value v)
     return off;
 }
 
-/* first/last of a slice (or block) at times tf <= tl; before count grows. */
-static inline void put_first_last(run *x, acc *a, st_value vf, int64_t tf, st_value vl, int64_t tl)
+/* first/last: whether a point at t replaces the window's (before count
+ * grows), and the bookkeeping once its value is in a->first / a->last. */
+static inline int first_wins(const run *x, const acc *a, int64_t t)
 {
-    if ((x->aggs & QFA_FIRST) && (a->count == 0 || tf < a->first_ts)) {
-        a->first = vf; a->first_ts = tf; a->first_s = x->si;
-        if (vf.type == ST_TYPE_STRING) a->first_off = str_copy(x, vf);
-    }
-    if ((x->aggs & QFA_LAST) && (a->count == 0 || tl >= a->last_ts)) {
-        a->last = vl; a->last_ts = tl; a->last_s = x->si;
-        if (vl.type == ST_TYPE_STRING) a->last_off = str_copy(x, vl);
-    }
+    return (x->aggs & QFA_FIRST) && (a->count == 0 || t < a->first_ts);
+}
+
+static inline int last_wins(const run *x, const acc *a, int64_t t)
+{
+    return (x->aggs & QFA_LAST) && (a->count == 0 || t >= a->last_ts);
+}
+
+static inline void took_first(run *x, acc *a, int64_t t)
+{
+    a->first_ts = t;
+    a->first_s = x->si;
+    if (a->first.type == ST_TYPE_STRING) a->first_off = str_copy(x, a->first);
+}
+
+static inline void took_last(run *x, acc *a, int64_t t)
+{
+    a->last_ts = t;
+    a->last_s = x->si;
+    if (a->last.type == ST_TYPE_STRING) a->last_off = str_copy(x, a->last);
+}
+
+/* first/last of a block (values made long before: copied whole). */
+static inline void put_first_last(run *x, acc *a, const st_value *vf, int64_t tf, const st_value *vl, int64_t tl)
+{
+    if (first_wins(x, a, tf)) { a->first = *vf; took_first(x, a, tf); }
+    if (last_wins(x, a, tl)) { a->last = *vl; took_last(x, a, tl); }
 }
 
 /* A run of one series' points, typed as storage/scan.h's stor_run (a
@@ -181,28 +222,26 @@ typedef struct tview {
     const st_value *sv;
 } tview;
 
-static inline st_value F64(double d)
+/* Point j of a run into *d, field by field (see dbits). */
+static inline void tv_put(st_value *d, uint8_t ty, const tview *v, size_t j)
 {
-    st_value x;
-    memset(&x, 0, sizeof x);
-    x.type = ST_TYPE_FLOAT;
-    x.v.f = d;
-    return x;
+    switch (ty) {
+    case ST_TYPE_FLOAT: d->type = ty; d->v.f = v->f[j]; break;
+    case ST_TYPE_INT: d->type = ty; d->v.i = v->i[j]; break;
+    case ST_TYPE_UINT: d->type = ty; d->v.u = v->u[j]; break;
+    case ST_TYPE_BOOL: d->type = ty; d->v.b = v->b[j]; break;
+    default: *d = v->sv[j]; break;
+    }
 }
 
-static inline st_value tv_value(uint8_t ty, const tview *v, size_t j)
+/* The payload bits of numeric point j. */
+static inline uint64_t tv_bits(uint8_t ty, const tview *v, size_t j)
 {
-    st_value x;
-    memset(&x, 0, sizeof x);
-    x.type = ty;
     switch (ty) {
-    case ST_TYPE_FLOAT: x.v.f = v->f[j]; break;
-    case ST_TYPE_INT: x.v.i = v->i[j]; break;
-    case ST_TYPE_UINT: x.v.u = v->u[j]; break;
-    case ST_TYPE_BOOL: x.v.b = v->b[j]; break;
-    default: return v->sv[j];
+    case ST_TYPE_FLOAT: return dbits(v->f[j]);
+    case ST_TYPE_INT: return (uint64_t)v->i[j];
+    default: return v->u[j];
     }
-    return x;
 }
 
 /* The smallest and the largest of f[0..n) (n >= 1, f[0] not NaN; NaNs
@@ -255,7 +294,8 @@ static size_t first_eq(const double *f, size_t n, double v)
 static void fold_slice(run *x, acc *a, const tview *v, size_t o, size_t n)
 {
     const int64_t *ts = v->ts + o;
-    put_first_last(x, a, tv_value(x->type, v, o), ts[0], tv_value(x->type, v, o + n - 1), ts[n - 1]);
+    if (first_wins(x, a, ts[0])) { tv_put(&a->first, x->type, v, o); took_first(x, a, ts[0]); }
+    if (last_wins(x, a, ts[n - 1])) { tv_put(&a->last, x->type, v, o + n - 1); took_last(x, a, ts[n - 1]); }
     int sums = (x->aggs & (QFA_SUM | QFA_MEAN)) != 0, minmax = (x->aggs & MINMAX_AGGS) != 0;
     size_t mi = 0, xi = 0;
     if (!x->numeric) {
@@ -281,8 +321,8 @@ static void fold_slice(run *x, acc *a, const tview *v, size_t o, size_t n)
                 int exact = (x->flags & QFA_SEL_TS) != 0;
                 mi = j0 + (exact || mn == 0 ? first_eq(f + j0, n - j0, mn) : 0);
                 xi = j0 + (exact || mx == 0 ? first_eq(f + j0, n - j0, mx) : 0);
-                put_min(x, a, F64(exact || mn == 0 ? f[mi] : mn), ts[mi], 0, 0);
-                put_max(x, a, F64(exact || mx == 0 ? f[xi] : mx), ts[xi], 0, 0);
+                put_min(x, a, dbits(exact || mn == 0 ? f[mi] : mn), ts[mi], 0, 0);
+                put_max(x, a, dbits(exact || mx == 0 ? f[xi] : mx), ts[xi], 0, 0);
                 minmax = 0; /* done */
             }
         }
@@ -322,8 +362,8 @@ static void fold_slice(run *x, acc *a, const tview *v, size_t o, size_t n)
         }
     }
     if (x->numeric && minmax) {
-        put_min(x, a, tv_value(x->type, v, o + mi), ts[mi], 0, 0);
-        put_max(x, a, tv_value(x->type, v, o + xi), ts[xi], 0, 0);
+        put_min(x, a, tv_bits(x->type, v, o + mi), ts[mi], 0, 0);
+        put_max(x, a, tv_bits(x->type, v, o + xi), ts[xi], 0, 0);
     }
     a->count += n;
 }
@@ -469,15 +509,12 @@ static int on_points(void *arg, size_t n, const int64_t *ts, const st_value *val
 
 #define EXACT_LIMIT 4503599627370496.0 /* 2^52 */
 
-static st_value stat_num(uint8_t ty, double d)
+/* A statistic (a double) as the payload bits of the column's type. */
+static uint64_t stat_num(uint8_t ty, double d)
 {
-    st_value v;
-    memset(&v, 0, sizeof v);
-    v.type = ty;
-    if (ty == ST_TYPE_FLOAT) v.v.f = d;
-    else if (ty == ST_TYPE_INT) v.v.i = (int64_t)d;
-    else v.v.u = (uint64_t)d;
-    return v;
+    if (ty == ST_TYPE_FLOAT) return dbits(d);
+    if (ty == ST_TYPE_INT) return (uint64_t)(int64_t)d;
+    return (uint64_t)d;
 }
 
 static int on_block(void *arg, const stor_block_stats *bs)
@@ -492,18 +529,18 @@ static int on_block(void *arg, const stor_block_stats *bs)
         double m = fmax(fabs(bs->min), fabs(bs->max));
         if (!(m * (double)bs->count < EXACT_LIMIT)) return 0;
     }
-    st_value mn, mx;
+    uint64_t mn = 0, mx = 0;
     if (need_num) {
         mn = stat_num(x->type, bs->min);
         mx = stat_num(x->type, bs->max);
         if ((x->flags & QFA_SEL_TS) && a->count && (x->aggs & MINMAX_AGGS)) {
             /* a tie with another series' point inside the block's span
              * needs the point's time: take the points */
-            if (a->min_s != x->si && num_eq(x->type, mn, a->min)) return 0;
-            if (a->max_s != x->si && num_eq(x->type, mx, a->max)) return 0;
+            if (a->min_s != x->si && num_eq(x->type, mn, &a->min)) return 0;
+            if (a->max_s != x->si && num_eq(x->type, mx, &a->max)) return 0;
         }
     }
-    put_first_last(x, a, bs->first, bs->min_ts, bs->last, bs->max_ts);
+    put_first_last(x, a, &bs->first, bs->min_ts, &bs->last, bs->max_ts);
     if (need_num) {
         if (x->aggs & (QFA_SUM | QFA_MEAN)) {
             a->dsum = a->count ? a->dsum + bs->sum : bs->sum;
@@ -539,7 +576,7 @@ static int resolve_pending(run *x)
             int rc = stor_read(x->s, x->sid, x->field, *t, k ? a->max_hi : a->min_hi, p);
             if (rc) return rc;
             for (size_t j = 0; j < p->n; j++) {
-                if (p->vals[j].type == x->type && num_eq(x->type, p->vals[j], want)) { *t = p->ts[j]; break; }
+                if (p->vals[j].type == x->type && num_eq(x->type, p->vals[j].v.u, &want)) { *t = p->ts[j]; break; }
             }
             *pend = 0;
         }
@@ -662,7 +699,7 @@ int qfa_last(stor *s, const qfa_opts *opts, const qfa_query *q, qfa_result *r)
         uint64_t got = p->n == 1 && p->ts[0] >= q->tmin_ns && p->vals[0].type == q->type;
         if (got && (a->count == 0 || p->ts[0] >= a->last_ts)) {
             a->count = 0; /* the newest replaces: put_first_last takes it as the only point */
-            put_first_last(&x, a, p->vals[0], p->ts[0], p->vals[0], p->ts[0]);
+            put_first_last(&x, a, &p->vals[0], p->ts[0], &p->vals[0], p->ts[0]);
             if (x.err) return x.err;
             a->count = 1;
             a->min = a->max = a->last;
