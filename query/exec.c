@@ -2892,26 +2892,25 @@ static int fast_ok(const ctx *c, const sel *q)
 
 static int qfa_budget(void *arg, uint64_t n) { return check_budget(arg, (size_t)n); }
 
-static qval cell_of(ctx *c, int fn, const qfa_win *w, int64_t *selts)
+/* Window w's cell of aggregate fn into *v, field by field (a qval built
+ * on the stack and copied whole stalls on store forwarding). */
+static void cell_put(ctx *c, int fn, const qfa_win *w, qval *v, int64_t *selts)
 {
-    qval v;
-    memset(&v, 0, sizeof v);
-    v.type = ST_TYPE_NONE;
     *selts = 0;
-    if (fn == AGG_COUNT) { v.type = ST_TYPE_INT; v.v.i = (int64_t)w->count; return v; }
-    if (w->count == 0) return v;
+    if (fn == AGG_COUNT) { v->type = ST_TYPE_INT; v->v.i = (int64_t)w->count; return; }
+    v->type = ST_TYPE_NONE;
+    if (w->count == 0) return;
     switch (fn) {
-    case AGG_SUM: v = w->sum; break;
-    case AGG_MEAN: v.type = ST_TYPE_FLOAT; v.v.f = w->mean; break;
-    case AGG_SPREAD: v = w->spread; break;
-    case AGG_MIN: v = w->min; *selts = w->min_ts; break;
-    case AGG_MAX: v = w->max; *selts = w->max_ts; break;
-    case AGG_FIRST: v = w->first; *selts = w->first_ts; break;
-    case AGG_LAST: v = w->last; *selts = w->last_ts; break;
+    case AGG_SUM: *v = w->sum; break;
+    case AGG_MEAN: v->type = ST_TYPE_FLOAT; v->v.f = w->mean; break;
+    case AGG_SPREAD: *v = w->spread; break;
+    case AGG_MIN: *v = w->min; *selts = w->min_ts; break;
+    case AGG_MAX: *v = w->max; *selts = w->max_ts; break;
+    case AGG_FIRST: *v = w->first; *selts = w->first_ts; break;
+    case AGG_LAST: *v = w->last; *selts = w->last_ts; break;
     default: break;
     }
-    if (v.type == ST_TYPE_STRING) v.v.s = adup(c, v.v.s);
-    return v;
+    if (v->type == ST_TYPE_STRING) v->v.s = adup(c, v->v.s);
 }
 
 /* Fill bnd/nw and the per-window cells; *total = points seen (0: no rows). */
@@ -2972,7 +2971,7 @@ static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, si
             done[j] = 1;
             for (size_t w = 0; w < nw; w++) {
                 const qfa_win *fw = &fr->win[w];
-                res[w * nc + j] = cell_of(c, q->calls[j].fn, fw, &sel_ts[w * nc + j]);
+                cell_put(c, q->calls[j].fn, fw, &res[w * nc + j], &sel_ts[w * nc + j]);
                 has[w * nc + j] = fw->count > 0;
                 if (j == i) *total += fw->count;
             }

@@ -585,28 +585,35 @@ static int resolve_pending(run *x)
     return 0;
 }
 
+/* Every field is assigned rather than the window cleared first: a
+ * 208-byte memset per window cost more than the window's aggregation. */
 static void output(run *x)
 {
     qfa_result *r = x->r;
     for (size_t w = 0; w < x->nw; w++) {
         const acc *a = &x->a[w];
         qfa_win *o = &r->win[w];
-        memset(o, 0, sizeof *o);
         o->count = a->count;
-        if (!a->count) continue;
-        o->sum.type = x->type;
-        if (x->type == ST_TYPE_FLOAT) o->sum.v.f = a->dsum;
-        else o->sum.v.u = a->isum; /* INT: the same bits as v.i */
-        o->mean = a->dsum / (double)a->count;
+        if (!a->count) continue; /* the rest is meaningless (fastagg.h) */
+        o->sum.type = o->spread.type = x->type;
+        o->sum.v.u = o->spread.v.u = 0;
+        o->mean = 0;
+        if (x->numeric) {
+            if (x->type == ST_TYPE_FLOAT) {
+                o->sum.v.f = a->dsum;
+                o->spread.v.f = a->max.v.f - a->min.v.f;
+            } else {
+                o->sum.v.u = a->isum; /* INT: the same bits as v.i */
+                o->spread.v.u = a->max.v.u - a->min.v.u; /* wrapping, INT too */
+            }
+            if (x->aggs & QFA_MEAN) o->mean = a->dsum / (double)a->count;
+        }
         o->min = a->min;
         o->max = a->max;
         o->min_ts = a->min_ts;
         o->max_ts = a->max_ts;
         o->min_series = a->min_s;
         o->max_series = a->max_s;
-        o->spread.type = x->type;
-        if (x->type == ST_TYPE_FLOAT) o->spread.v.f = a->max.v.f - a->min.v.f;
-        else o->spread.v.u = a->max.v.u - a->min.v.u; /* wrapping, INT too */
         o->first = a->first;
         o->last = a->last;
         o->first_ts = a->first_ts;
@@ -616,11 +623,6 @@ static void output(run *x)
         if (x->type == ST_TYPE_STRING) {
             if (x->aggs & QFA_FIRST) o->first.v.s.ptr = r->strs.ptr + a->first_off;
             if (x->aggs & QFA_LAST) o->last.v.s.ptr = r->strs.ptr + a->last_off;
-        }
-        if (!x->numeric) {
-            memset(&o->sum, 0, sizeof o->sum);
-            memset(&o->spread, 0, sizeof o->spread);
-            o->mean = 0;
         }
     }
 }
