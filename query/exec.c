@@ -40,12 +40,17 @@
  *
  * Threads: one query per call, on the caller's thread; all scratch in the
  * query's arena or freed before the statement ends. The only thread-local
- * state is the qsort context of exec_multi_group.
+ * state is the qsort context of exec_multi_group. One exception: the groups
+ * of a GROUP BY tags aggregate answered by fast_agg may also run on idle
+ * query workers the caller lends (qry_request.offer; see "groups on
+ * several threads"), each with its own copy of the per-group state.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +85,8 @@ typedef struct ctx {
     qw *w;
     int64_t now_ns;
     int64_t deadline_mono_ns;   /* 0 = none */
-    uint64_t points;            /* read by the current statement */
+    _Atomic uint64_t points;    /* read by the current statement (root's, also counted by helpers) */
+    struct ctx *root;           /* the query's own ctx (itself, or the one a group helper works for) */
     qre *res;                   /* compiled regexes of the statement */
     qfield *cf;                 /* fields named by the WHERE of the current measurement (arena) */
     size_t ncf, cf_cap;
@@ -123,9 +129,9 @@ static st_slice adup(ctx *c, st_slice s)
 
 static int check_budget(ctx *c, size_t more)
 {
-    c->points += more;
-    if (c->req->max_points && c->points > c->req->max_points)
-        return fail(c, "max-select-point limit exceeded: (%llu/%llu)", (unsigned long long)c->points,
+    uint64_t pts = atomic_fetch_add_explicit(&c->root->points, more, memory_order_relaxed) + more;
+    if (c->req->max_points && pts > c->req->max_points)
+        return fail(c, "max-select-point limit exceeded: (%llu/%llu)", (unsigned long long)pts,
                     (unsigned long long)c->req->max_points);
     if (c->deadline_mono_ns && st_mono_ns() > c->deadline_mono_ns) return fail(c, "query-timeout limit exceeded");
     return 0;
@@ -3226,6 +3232,214 @@ static int gkey_cmp_series(const sel *q, const qseries *a, const qseries *b)
     return 0;
 }
 
+/* ---- groups on several threads ----
+ *
+ * A GROUP BY tags aggregate that fast_agg answers, over PAR_MIN_GROUPS
+ * groups or more, also runs on idle query workers the caller lends
+ * (qry_request.offer). The groups are cut into chunks of consecutive
+ * groups; each thread takes the next chunk from an atomic counter and
+ * writes that chunk's series with a writer of its own, through its own
+ * copies of the per-group state (ctx with its own arena and fast_agg
+ * result, sel with its own calls, whose cur carries each row). The query's
+ * thread takes chunks too, then appends the chunks' text in group order
+ * (qw_join): the body is byte for byte what one thread writes.
+ *
+ * The shared pjob is reference-counted. A lent worker that starts late
+ * finds no chunk left and only drops its reference, so the query's thread
+ * waits only for chunks a worker has taken, never for a worker to wake.
+ * Every chunk is taken by someone; after an error the takers mark the rest
+ * not run, and the error reported is the first chunk's that failed (the
+ * group one thread would have stopped at). The point budget is the root
+ * ctx's, counted atomically.
+ *
+ * Not used for CSV (its header lines depend on what came before), rows
+ * captured for a subquery, SLIMIT/SOFFSET (which count series in order),
+ * or without a lender.
+ */
+#define PAR_MIN_GROUPS 8
+#define PAR_MAX_HELPERS 3
+#define PAR_CHUNKS 16                 /* about this many chunks */
+
+typedef struct pchunk {
+    st_buf text;                      /* the chunk's series, as qw's stmt holds them */
+    int nseries;
+    int ran;                          /* 0: not run (an earlier error stopped the query) */
+    int rc;
+    char *err;                        /* owned: the message of a failure */
+    _Atomic int done;
+} pchunk;
+
+typedef struct pjob {
+    _Atomic int refs;
+    _Atomic size_t next;              /* the next chunk to take */
+    _Atomic int stop;                 /* a chunk failed: run no more */
+    size_t nchunks, per, ngroups;
+    /* borrowed from the query's thread, read only while a chunk is taken */
+    ctx *root;
+    const sel *q;
+    st_slice m;
+    qseries *ss;
+    const size_t *gb;                 /* group g is ss[gb[g], gb[g + 1]) */
+    pchunk *ch;                       /* owned: nchunks */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int waiting;                      /* under mu: the query's thread waits on cv */
+} pjob;
+
+static int par_ok(const ctx *c, const sel *q)
+{
+    return c->req->offer && q->agg && !q->multi && q->ngtags && !c->w->cap && !c->w->csv && q->st->slimit <= 0 &&
+           q->st->soffset <= 0 && fast_ok(c, q);
+}
+
+static void pjob_unref(pjob *j)
+{
+    if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1) return;
+    for (size_t k = 0; k < j->nchunks; k++) {
+        st_buf_fini(&j->ch[k].text);
+        st_free(j->ch[k].err);
+    }
+    st_free(j->ch);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    st_free(j);
+}
+
+/* Take chunks until none is left. The copies are made at the first one. */
+static void par_run(pjob *j)
+{
+    size_t k = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    if (k >= j->nchunks) return;
+    const ctx *r = j->root;
+    st_arena a;
+    st_arena_init(&a, 0);
+    qw w;
+    qw_init(&w, NULL, 0, r->w->epoch, 0);
+    w.tz = r->w->tz;
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.s = r->s;
+    c.idx = r->idx;
+    c.req = r->req;
+    c.root = j->root;
+    c.a = &a;
+    c.w = &w;
+    c.now_ns = r->now_ns;
+    c.deadline_mono_ns = r->deadline_mono_ns;
+    c.tz = r->tz; /* borrowed: not freed here */
+    c.sub_tmin = r->sub_tmin;
+    c.sub_tmax = r->sub_tmax;
+    qfa_result_init(&c.fr);
+    sel q = *j->q;
+    q.calls = st_arena_alloc(&a, q.ncalls * sizeof *q.calls);
+    if (q.calls) {
+        memcpy(q.calls, j->q->calls, q.ncalls * sizeof *q.calls);
+        for (size_t i = 0; i < q.ncalls; i++) {
+            q.calls[i].ts = NULL; /* the gather buffers stay the root's (fast_agg uses none) */
+            q.calls[i].vals = NULL;
+            q.calls[i].sid = NULL;
+            q.calls[i].n = q.calls[i].cap = 0;
+        }
+    }
+    do {
+        pchunk *ch = &j->ch[k];
+        int rc = q.calls ? 0 : ST_ENOMEM;
+        if (!atomic_load_explicit(&j->stop, memory_order_relaxed)) {
+            ch->ran = 1;
+            size_t g1 = (k + 1) * j->per < j->ngroups ? (k + 1) * j->per : j->ngroups;
+            for (size_t g = k * j->per; g < g1 && !rc; g++)
+                rc = exec_agg_group(&c, &q, j->m, j->ss + j->gb[g], j->gb[g + 1] - j->gb[g]);
+            if (!rc && w.oom) rc = ST_ENOMEM;
+            if (rc) {
+                ch->rc = rc;
+                if (c.err[0]) ch->err = st_strdup(c.err);
+                atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
+            }
+            ch->nseries = w.nseries;
+            ch->text = w.stmt; /* the chunk takes the text; the writer starts a new one */
+            st_buf_init(&w.stmt);
+            qw_stmt_discard(&w);
+        }
+        pthread_mutex_lock(&j->mu);
+        atomic_store_explicit(&ch->done, 1, memory_order_release);
+        if (j->waiting) pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+    } while ((k = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->nchunks);
+    qfa_result_fini(&c.fr);
+    qw_fini(&w);
+    st_arena_fini(&a);
+}
+
+static void par_helper(void *arg)
+{
+    pjob *j = arg;
+    par_run(j);
+    pjob_unref(j);
+}
+
+/* The groups of ss (sorted by group key) on this thread and lent ones.
+ * ST_EUNSUPPORTED: too few groups (the caller runs them itself). */
+static int exec_groups_par(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
+{
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++) ng += i == 0 || gkey_cmp_series(q, &ss[i - 1], &ss[i]) != 0;
+    if (ng < PAR_MIN_GROUPS) return ST_EUNSUPPORTED;
+    size_t *gb = st_arena_alloc(c->a, (ng + 1) * sizeof *gb);
+    pjob *j = st_calloc(1, sizeof *j);
+    size_t per = (ng + PAR_CHUNKS - 1) / PAR_CHUNKS;
+    size_t nchunks = (ng + per - 1) / per;
+    pchunk *ch = j ? st_calloc(nchunks, sizeof *ch) : NULL;
+    if (!gb || !ch) {
+        st_free(j);
+        return ST_ENOMEM;
+    }
+    for (size_t i = 0, g = 0; i < n; i++)
+        if (i == 0 || gkey_cmp_series(q, &ss[i - 1], &ss[i]) != 0) gb[g++] = i;
+    gb[ng] = n;
+    for (size_t k = 0; k < nchunks; k++) st_buf_init(&ch[k].text);
+    atomic_init(&j->refs, 1);
+    atomic_init(&j->next, 0);
+    atomic_init(&j->stop, 0);
+    j->nchunks = nchunks;
+    j->per = per;
+    j->ngroups = ng;
+    j->root = c;
+    j->q = q;
+    j->m = m;
+    j->ss = ss;
+    j->gb = gb;
+    j->ch = ch;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    for (int h = 0; h < PAR_MAX_HELPERS && (size_t)h + 1 < nchunks; h++) {
+        atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
+        if (!c->req->offer(c->req->offer_arg, par_helper, j)) {
+            atomic_fetch_sub_explicit(&j->refs, 1, memory_order_relaxed);
+            break;
+        }
+    }
+    par_run(j);
+    /* every chunk is taken; wait for the ones lent workers still run */
+    for (size_t k = 0; k < nchunks; k++) {
+        if (atomic_load_explicit(&ch[k].done, memory_order_acquire)) continue;
+        pthread_mutex_lock(&j->mu);
+        j->waiting = 1;
+        while (!atomic_load_explicit(&ch[k].done, memory_order_acquire)) pthread_cond_wait(&j->cv, &j->mu);
+        pthread_mutex_unlock(&j->mu);
+    }
+    int rc = 0;
+    for (size_t k = 0; k < nchunks && !rc; k++) {
+        if (!ch[k].ran) continue;
+        if ((rc = ch[k].rc) != 0) {
+            if (ch[k].err) snprintf(c->err, sizeof c->err, "%s", ch[k].err);
+            break;
+        }
+        qw_join(c->w, &ch[k].text, ch[k].nseries);
+    }
+    pjob_unref(j);
+    return rc;
+}
+
 static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
 {
     field_list fl;
@@ -3304,6 +3518,8 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
                 qseries t = ss[b]; ss[b] = ss[b - 1]; ss[b - 1] = t;
             }
     }
+    if (par_ok(c, q) && (rc = exec_groups_par(c, q, m, ss, n)) != ST_EUNSUPPORTED) return rc;
+    rc = 0;
     size_t start = 0;
     while (start < n && !rc) {
         size_t end = start + 1;
@@ -3925,6 +4141,7 @@ int qry_execute(stor *s, const qry_request *req, st_buf *out, int *http_status)
     c.s = s;
     c.idx = stor_index(s);
     c.req = req;
+    c.root = &c;
     c.a = &a;
     c.now_ns = req->now_ns ? req->now_ns : st_now_ns();
     c.sub_tmin = INT64_MIN;

@@ -336,6 +336,21 @@ void qw_row(qw *w, const qval *vals, size_t n)
     chk(w, st_buf_append_byte(b, ']'));
 }
 
+void qw_join(qw *w, const st_buf *text, int nseries)
+{
+    static const char open[] = ",\"series\":[";
+    const size_t no = sizeof open - 1;
+    if (nseries == 0) return;
+    if (text->len < no || memcmp(text->ptr, open, no) != 0) { w->oom = 1; return; } /* not a JSON stmt text */
+    if (w->nseries == 0) {
+        chk(w, st_buf_append(&w->stmt, text->ptr, text->len));
+    } else {
+        chk(w, st_buf_append_byte(&w->stmt, ','));
+        chk(w, st_buf_append(&w->stmt, text->ptr + no, text->len - no));
+    }
+    w->nseries += nseries;
+}
+
 void qw_series_end(qw *w)
 {
     if (w->cap) return;

@@ -57,6 +57,9 @@ void qw_series_begin(qw *w, st_slice name, const sidx_tag *tags, size_t ntags,
                      const st_slice *cols, size_t ncols);
 void qw_row(qw *w, const qval *vals, size_t n);
 void qw_series_end(qw *w);
+/* Append the series another JSON writer wrote for this statement (its stmt
+ * text and series count; no series open in either) as if written here. */
+void qw_join(qw *w, const st_buf *text, int nseries);
 /* Close statement id: err NULL for success. Drops its series on error. */
 void qw_stmt_end(qw *w, int id, const char *err);
 /* Discard what the current statement wrote so far. */

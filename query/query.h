@@ -23,6 +23,8 @@
  *
  * Threads: any thread (the server runs it on its query pool); several
  * queries may run at once on one stor (the index and head lock inside).
+ * With qry_request.offer, one query's GROUP BY groups may also run on the
+ * threads it lends; the response is the same.
  * Budgets: now_ns + timeout_ms end a query with "query timeout", and
  * max_points bounds the points read ("max-select-point limit exceeded").
  */
@@ -57,6 +59,13 @@ typedef struct qry_request {
     st_slice params;      /* params=: a JSON object binding $name in the query (string, number,
                            * true/false); borrowed; empty = none. Bad JSON: 400 "error parsing
                            * query parameters: ..."; an unbound $name: "missing parameter: name" */
+    /* Optional threads lent to one query (exec.c, "groups on several
+     * threads"): offer(offer_arg, fn, arg) hands fn(arg) to an idle thread,
+     * which calls it soon, and returns 1; or returns 0 when none is idle.
+     * fn never waits for the caller; the query never waits for fn to start.
+     * NULL: everything runs on the calling thread. */
+    int (*offer)(void *offer_arg, void (*fn)(void *arg), void *arg);
+    void *offer_arg;
 } qry_request;
 
 void qry_request_init(qry_request *r); /* zeroes; epoch = RFC3339 */

@@ -190,6 +190,8 @@ static void q_complete(http_req *r)
     qr->timeout_ms = s->opts.query_timeout_ms;
     qr->max_points = s->opts.query_max_points;
     qr->no_block_stats = s->opts.query_no_block_stats;
+    qr->offer = srv_query_offer;
+    qr->offer_arg = s;
     if (qr->q.len == 0) {
         /* answered here: nothing to run */
         qry_execute(s->storage, qr, &st->out, &st->status);

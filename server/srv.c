@@ -129,6 +129,8 @@ typedef struct qworker {
     pid_t tid;              /* for the affinity hint; 0 until the thread has started */
     sem_t wake;             /* posted with job set, or at stop */
     srv_job *job;           /* under mu: handed over by a submit */
+    void (*help_fn)(void *); /* under mu: lent to a running query (srv_query_offer) */
+    void *help_arg;
     struct qworker *next_idle;
 } qworker;
 
@@ -166,7 +168,18 @@ static void *qpool_main(void *arg)
             pthread_mutex_lock(&q->mu);
             j = w->job;
             w->job = NULL;
-            if (!j) continue; /* stop */
+            if (!j) {
+                void (*fn)(void *) = w->help_fn;
+                if (fn) {
+                    void *fa = w->help_arg;
+                    w->help_fn = NULL;
+                    pthread_mutex_unlock(&q->mu);
+                    fn(fa);
+                    pthread_mutex_lock(&q->mu);
+                    q->running--;
+                }
+                continue; /* lent work done, or stop */
+            }
         }
         pthread_mutex_unlock(&q->mu);
         /* done may free j (it is the caller's): nothing touches j after the post */
@@ -210,6 +223,24 @@ void srv_query_submit(srv *s, srv_loop *loop, srv_job *j, srv_post_fn work, srv_
         sched_setaffinity(w->tid, sizeof one, &one); /* a failure only loses the hint */
     }
     sem_post(&w->wake);
+}
+
+int srv_query_offer(void *arg, void (*fn)(void *), void *fn_arg)
+{
+    srv *s = arg;
+    struct qpool *q = s->queries;
+    pthread_mutex_lock(&q->mu);
+    qworker *w = q->stop ? NULL : q->idle;
+    if (w) {
+        q->idle = w->next_idle;
+        w->help_fn = fn;
+        w->help_arg = fn_arg;
+        q->running++;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (!w) return 0;
+    sem_post(&w->wake); /* no affinity hint: lent work belongs on another CPU */
+    return 1;
 }
 
 static int qpool_start(struct qpool *q, int n)

@@ -149,4 +149,10 @@ void srv_loop_maybe_done(srv_loop *loop);
  * being the caller's (see srv_job). Loop thread; cannot fail. */
 void srv_query_submit(srv *s, srv_loop *loop, srv_job *job, srv_post_fn work, srv_post_fn done, void *arg);
 
+/* Lend an idle query worker to a running query (qry_request.offer, arg
+ * the srv): it calls fn(fn_arg) and goes back to the pool. 1, or 0 when
+ * no worker is idle (nothing queued: queries never wait behind lent
+ * work). Any thread. */
+int srv_query_offer(void *arg, void (*fn)(void *), void *fn_arg);
+
 #endif

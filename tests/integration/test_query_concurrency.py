@@ -262,4 +262,38 @@ def test_stop_finishes_queries_in_flight():
     eq(s.proc.wait(30), 0, "clean exit")
 
 
+def test_groups_on_lent_workers():
+    """GROUP BY host over 40 hosts runs its groups on idle query workers
+    too (exec.c, "groups on several threads"); the answer is computed here,
+    and equals the one-thread answer (SLIMIT keeps a query on its thread),
+    also while other clients query at the same time."""
+    s = Server("--query-threads", "4")
+    tb = T0 + 40  # a whole minute
+    hosts = 40
+    lines = ["g,host=x%02d v=%d %d" % (h, h * 1000 + i, (tb + i) * NS) for i in range(120) for h in range(hosts)]
+    st, body, _ = s.write("\n".join(lines))
+    eq(st, 204, body)
+    q = "SELECT max(v), count(v) FROM g WHERE time >= %ds AND time < %ds GROUP BY time(1m), host" % (tb, tb + 120)
+    want = [{"name": "g", "tags": {"host": "x%02d" % h}, "columns": ["time", "max", "count"],
+             "values": [[tb * 1000, h * 1000 + 59, 60], [(tb + 60) * 1000, h * 1000 + 119, 60]]} for h in range(hosts)]
+    st, js = s.query(q, epoch="ms")
+    eq(st, 200)
+    eq(js["results"][0]["series"], want)
+    _, one = s.query(q + " SLIMIT 1000", epoch="ms")
+    eq(one["results"][0]["series"], want)
+    errors = []
+
+    def client(k):
+        for _ in range(15):
+            st2, js2 = s.query(q, epoch="ms")
+            if st2 != 200 or js2["results"][0].get("series") != want:
+                errors.append((k, st2))
+    ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    eq(errors, [])
+
+
 run_tests(globals())

@@ -9,6 +9,8 @@
  *   cpu,host=b,region=us  T+5s value=10        T+10s value=20
  *   mem,host=a            T+0s used=5i,on=true,s="x<y"
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -658,6 +660,146 @@ TEST(selector_with_fields_and_tags)
                  R("{\"statement_id\":0,\"error\":\"mixing aggregate and non-aggregate queries is not supported\"}"));
 }
 
+/* ---- groups on several threads (exec.c) ----
+ * Database "many": measurement "gm", 20 hosts (h00..h19, region r0/r1),
+ * v float, n int, s string every 10 s from T for 60 s; host hK skips the
+ * point at T+10K%60 s (so windows have gaps for fill). A lender hands each
+ * offer to a new thread (at once, or 20 ms late so the query's thread has
+ * taken every chunk first), or runs it inline before returning. */
+
+enum { LEND_NONE, LEND_THREAD, LEND_LATE, LEND_INLINE };
+static int g_lend;
+static atomic_int g_offers;
+static pthread_t g_threads[64];
+static int g_nthreads;
+
+typedef struct lent { void (*fn)(void *); void *arg; int late; } lent;
+
+static void *lent_main(void *p)
+{
+    lent l = *(lent *)p;
+    free(p);
+    if (l.late) usleep(20000);
+    l.fn(l.arg);
+    return NULL;
+}
+
+static int lend(void *offer_arg, void (*fn)(void *), void *arg)
+{
+    (void)offer_arg;
+    atomic_fetch_add(&g_offers, 1);
+    if (g_lend == LEND_INLINE) { fn(arg); return 1; }
+    lent *l = malloc(sizeof *l);
+    if (!l || g_nthreads == 64) { free(l); return 0; }
+    *l = (lent){ fn, arg, g_lend == LEND_LATE };
+    if (pthread_create(&g_threads[g_nthreads], NULL, lent_main, l) != 0) { free(l); return 0; }
+    g_nthreads++;
+    return 1;
+}
+
+/* The body of q on db "many" with the lender of mode; the lent threads are
+ * joined before it returns. */
+static char *run_lent(const char *q, const char *epoch, int mode, uint64_t max_points, int chunked)
+{
+    qry_request r;
+    qry_request_init(&r);
+    r.q = st_slice_cstr(q);
+    r.db = st_slice_cstr("many");
+    r.now_ns = (T0 + 3600) * SEC;
+    if (*epoch) qry_epoch_parse(st_slice_cstr(epoch), &r.epoch);
+    r.max_points = max_points;
+    r.chunked = chunked;
+    g_lend = mode;
+    if (mode != LEND_NONE) { r.offer = lend; r.offer_arg = NULL; }
+    st_buf out;
+    st_buf_init(&out);
+    int status = 0;
+    qry_execute(g_s, &r, &out, &status);
+    for (int i = 0; i < g_nthreads; i++) pthread_join(g_threads[i], NULL);
+    g_nthreads = 0;
+    char *body = strdup(out.ptr ? out.ptr : "");
+    st_buf_fini(&out);
+    return body;
+}
+
+TEST(groups_on_several_threads)
+{
+    uint64_t db;
+    CHECK_EQ_INT(stor_db_create(g_s, st_slice_cstr("many"), &db), 0);
+    stor_batch *b;
+    CHECK_EQ_INT(stor_batch_create(g_s, db, &b), 0);
+    for (int h = 0; h < 20; h++) {
+        char host[8], region[8];
+        snprintf(host, sizeof host, "h%02d", h);
+        snprintf(region, sizeof region, "r%d", h % 2);
+        for (int t = 0; t < 60; t += 10) {
+            if (t == (10 * h) % 60) continue;
+            stor_field_in f[3] = { ff("v", h * 1.5 + t / 7.0), fi("n", h * 100 + t),
+                                   { st_slice_cstr("s"), { .type = ST_TYPE_STRING, .v.s = st_slice_cstr(host) } } };
+            CHECK_EQ_INT(add(b, "gm", host, region, t, f, 3), 0);
+            if (h < 9) CHECK_EQ_INT(add(b, "gn", host, region, t, f, 1), 0);
+        }
+    }
+    CHECK_EQ_INT(stor_write_wait(b), 0);
+    static const char *qs[] = {
+        "SELECT mean(v), max(v) FROM gm WHERE time >= 1700000000s AND time < 1700000060s GROUP BY time(20s), host",
+        "SELECT mean(v) FROM gm WHERE time >= 1700000000s AND time < 1700000060s GROUP BY time(10s), host fill(previous)",
+        "SELECT mean(v) FROM gm WHERE time >= 1700000000s AND time < 1700000060s GROUP BY time(10s), host fill(linear)",
+        "SELECT count(v) FROM gm WHERE time >= 1700000000s AND time < 1700000060s GROUP BY time(10s), host fill(none)",
+        "SELECT sum(n) FROM gm WHERE time >= 1700000000s AND time < 1700000060s GROUP BY time(10s), host fill(-1)",
+        "SELECT min(v), spread(n) FROM gm WHERE time >= 1700000000s AND time < 1700000060s GROUP BY time(10s), host "
+        "ORDER BY time DESC LIMIT 2 OFFSET 1",
+        "SELECT count(s), first(s), last(s) FROM gm GROUP BY *",
+        "SELECT last(v) FROM gm GROUP BY host",
+        "SELECT max(v) FROM gm GROUP BY region, host",
+        "SELECT derivative(mean(v), 10s) FROM gm WHERE time >= 1700000000s AND time < 1700000060s GROUP BY time(10s), host",
+        "SELECT mean(v) * 2 + max(n) AS x FROM gm WHERE time >= 1700000000s AND time < 1700000060s GROUP BY time(30s), host",
+        "SELECT mean(v) FROM gm WHERE time >= 1700000000s AND time < 1700007200s GROUP BY time(1h), host tz('Europe/Berlin')",
+        "SELECT max(v) FROM gn, gm GROUP BY host; SELECT count(v) FROM gm GROUP BY host",
+        "SELECT max(v) FROM gm WHERE host =~ /h0[2-9]/ GROUP BY host",
+    };
+    static const char *epochs[] = { "", "ms" };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        for (size_t e = 0; e < 2; e++) {
+            char *want = run_lent(qs[i], epochs[e], LEND_NONE, 0, (int)i % 2);
+            CHECK(strstr(want, "\"series\"") != NULL);
+            CHECK(strstr(want, "error") == NULL);
+            for (int mode = LEND_THREAD; mode <= LEND_INLINE; mode++) {
+                atomic_store(&g_offers, 0);
+                char *got = run_lent(qs[i], epochs[e], mode, 0, (int)i % 2);
+                CHECK_EQ_STR(got, want);
+                CHECK(atomic_load(&g_offers) > 0); /* the groups were lent out */
+                if (strcmp(got, want) != 0) printf("  query %zu epoch '%s' lend %d\n", i, epochs[e], mode);
+                free(got);
+            }
+            free(want);
+        }
+    }
+    /* fewer than 8 groups, SLIMIT or raw rows: run on the query's thread */
+    static const char *seq[] = {
+        "SELECT max(v) FROM gm GROUP BY region",
+        "SELECT max(v) FROM gm GROUP BY host SLIMIT 3 SOFFSET 2",
+        "SELECT v FROM gm GROUP BY host",
+    };
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        char *want = run_lent(seq[i], "ms", LEND_NONE, 0, 0);
+        atomic_store(&g_offers, 0);
+        char *got = run_lent(seq[i], "ms", LEND_THREAD, 0, 0);
+        CHECK_EQ_STR(got, want);
+        CHECK_EQ_INT(atomic_load(&g_offers), 0);
+        free(got);
+        free(want);
+    }
+    /* the point budget counts every thread's points; an error drops the series */
+    for (int mode = LEND_NONE; mode <= LEND_INLINE; mode++) {
+        char *got = run_lent("SELECT mean(v) FROM gm WHERE time >= 1700000000s AND time < 1700000060s GROUP BY time(10s), host",
+                             "ms", mode, 40, 0);
+        CHECK(strstr(got, "\"error\":\"max-select-point limit exceeded: (") != NULL);
+        CHECK(strstr(got, "\"series\"") == NULL);
+        free(got);
+    }
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -685,6 +827,7 @@ int main(void)
     RUN(transformations_with_other_columns);
     RUN(odd_queries_fail_cleanly);
     RUN(selector_with_fields_and_tags);
+    RUN(groups_on_several_threads);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
