@@ -739,6 +739,26 @@ static int cond_postings(ctx *c, uint64_t db_id, st_slice m, const iql_expr *e, 
 
 /* The measurement's series passing cond, sorted by tags; *n = 0 when the
  * measurement is unknown. */
+/* A series key copied into the query's arena (under the index's lock: no
+ * malloc and free per series). */
+typedef struct key_copy {
+    st_arena *a;
+    char *key;
+    size_t len;
+} key_copy;
+
+static int key_to_arena(void *arg, uint64_t series_id, uint64_t db_id, const void *key, size_t key_len)
+{
+    key_copy *k = arg;
+    (void)series_id;
+    (void)db_id;
+    k->key = st_arena_alloc_bytes(k->a, key_len ? key_len : 1);
+    if (!k->key) return ST_ENOMEM;
+    memcpy(k->key, key, key_len);
+    k->len = key_len;
+    return 0;
+}
+
 static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond, qseries **out, size_t *n)
 {
     uint64_t *ids = NULL;
@@ -754,16 +774,12 @@ static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond,
     if (nids && !v) { st_free(ids); return ST_ENOMEM; }
     size_t k = 0;
     for (size_t i = 0; i < nids; i++) {
-        uint64_t dbid;
-        void *key = NULL;
-        size_t klen = 0;
-        rc = sidx_series_key_dup(c->idx, ids[i], &dbid, &key, &klen);
+        key_copy kcp = { c->a, NULL, 0 };
+        rc = sidx_series_get(c->idx, ids[i], key_to_arena, &kcp);
         if (rc == ST_ENOTFOUND) continue;
         if (rc) { st_free(ids); return rc; }
-        char *kc = st_arena_alloc_bytes(c->a, klen ? klen : 1);
-        if (!kc) { st_free(key); st_free(ids); return ST_ENOMEM; }
-        memcpy(kc, key, klen);
-        st_free(key);
+        char *kc = kcp.key;
+        size_t klen = kcp.len;
         st_slice mm;
         size_t nt = 0;
         if (sidx_key_decode(kc, klen, &mm, NULL, 0, &nt) != 0) continue;
@@ -3232,6 +3248,44 @@ static int gkey_cmp_series(const sel *q, const qseries *a, const qseries *b)
     return 0;
 }
 
+typedef struct gsort_ctx {
+    const sel *q;
+    const qseries *ss;
+} gsort_ctx;
+
+static int gsort_cmp(const void *pa, const void *pb, void *arg)
+{
+    const gsort_ctx *g = arg;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    int r = gkey_cmp_series(g->q, &g->ss[a], &g->ss[b]);
+    return r ? r : (a > b) - (a < b);
+}
+
+/* Order ss by group key, series order kept within a group (load_series
+ * gives series-key order, InfluxDB's). O(n log n): the GROUP BY tag is
+ * often not the first tag of the key, so the order is far from sorted. */
+static int sort_groups(const sel *q, qseries *ss, size_t n)
+{
+    size_t i = 1;
+    while (i < n && gkey_cmp_series(q, &ss[i - 1], &ss[i]) <= 0) i++;
+    if (i >= n) return 0;
+    size_t *ord = st_malloc(n * sizeof *ord);
+    qseries *tmp = st_malloc(n * sizeof *tmp);
+    if (!ord || !tmp) {
+        st_free(ord);
+        st_free(tmp);
+        return ST_ENOMEM;
+    }
+    for (i = 0; i < n; i++) ord[i] = i;
+    gsort_ctx g = { q, ss };
+    qsort_r(ord, n, sizeof *ord, gsort_cmp, &g);
+    for (i = 0; i < n; i++) tmp[i] = ss[ord[i]];
+    memcpy(ss, tmp, n * sizeof *ss);
+    st_free(ord);
+    st_free(tmp);
+    return 0;
+}
+
 /* ---- groups on several threads ----
  *
  * A GROUP BY tags aggregate that fast_agg answers, over PAR_MIN_GROUPS
@@ -3511,13 +3565,7 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
     size_t n;
     if ((rc = load_series(c, db_id, m, q->st->where, &ss, &n))) return rc;
     if (n == 0) return 0;
-    /* order by group key, then series key (stable insertion keeps series order) */
-    if (q->ngtags) {
-        for (size_t a = 1; a < n; a++)
-            for (size_t b = a; b > 0 && gkey_cmp_series(q, &ss[b - 1], &ss[b]) > 0; b--) {
-                qseries t = ss[b]; ss[b] = ss[b - 1]; ss[b - 1] = t;
-            }
-    }
+    if (q->ngtags && (rc = sort_groups(q, ss, n))) return rc;
     if (par_ok(c, q) && (rc = exec_groups_par(c, q, m, ss, n)) != ST_EUNSUPPORTED) return rc;
     rc = 0;
     size_t start = 0;

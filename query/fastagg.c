@@ -51,6 +51,7 @@ typedef struct run {
     uint64_t sid, field;
     uint64_t values;             /* values of this series */
     size_t last_len;             /* points in the last window cut by a search */
+    size_t last_w;               /* the window of the last block offered (blocks come in time order) */
     int any_pend;
     int err;                     /* ST_ENOMEM while copying a string */
 } run;
@@ -517,11 +518,22 @@ static uint64_t stat_num(uint8_t ty, double d)
     return (uint64_t)d;
 }
 
+/* win_of for a block: most often in the window of the block before, or the next. */
+static size_t block_win(run *x, int64_t t)
+{
+    size_t w = x->last_w;
+    if (x->b && w + 1 < x->nw && t >= x->b[w + 1]) w++;
+    if (!x->b || (w < x->nw && t >= x->b[w] && t < x->b[w + 1])) return x->last_w = w;
+    w = win_of(x, t);
+    if (w < x->nw) x->last_w = w;
+    return w;
+}
+
 static int on_block(void *arg, const stor_block_stats *bs)
 {
     run *x = arg;
     if (!x->use_stats || (x->flags & QFA_GOOD_ONLY) || bs->type != x->type || bs->count == 0) return 0;
-    size_t w = win_of(x, bs->min_ts);
+    size_t w = block_win(x, bs->min_ts);
     if (w == x->nw || (x->b && bs->max_ts >= x->b[w + 1])) return 0;
     acc *a = &x->a[w];
     int need_num = x->numeric && (x->aggs & NUMERIC_AGGS);
