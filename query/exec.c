@@ -269,6 +269,7 @@ typedef struct qseries {
     sidx_tag *tags;   /* arena */
     size_t ntags;
     size_t group;
+    const st_slice *gk;       /* arena: its GROUP BY tag values (sel.gtags order), set before grouping */
 } qseries;
 
 static st_slice tag_get(const qseries *s, st_slice key)
@@ -786,7 +787,7 @@ static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond,
         sidx_tag *tags = nt ? st_arena_alloc(c->a, nt * sizeof *tags) : NULL;
         if (nt && !tags) { st_free(ids); return ST_ENOMEM; }
         if (sidx_key_decode(kc, klen, &mm, tags, nt, &nt) != 0) continue;
-        qseries s = { ids[i], tags, nt, 0 };
+        qseries s = { ids[i], tags, nt, 0, NULL };
         if (!cond_eval(c, cond, &s)) continue;
         v[k++] = s;
     }
@@ -3242,8 +3243,20 @@ out:
 static int gkey_cmp_series(const sel *q, const qseries *a, const qseries *b)
 {
     for (size_t g = 0; g < q->ngtags; g++) {
-        int r = st_slice_cmp(tag_get(a, q->gtags[g]), tag_get(b, q->gtags[g]));
+        int r = st_slice_cmp(a->gk[g], b->gk[g]);
         if (r) return r;
+    }
+    return 0;
+}
+
+/* Each series' group key, looked up once rather than at every comparison. */
+static int set_group_keys(ctx *c, const sel *q, qseries *ss, size_t n)
+{
+    st_slice *gk = st_arena_alloc(c->a, n * q->ngtags * sizeof *gk);
+    if (!gk) return ST_ENOMEM;
+    for (size_t i = 0; i < n; i++, gk += q->ngtags) {
+        for (size_t g = 0; g < q->ngtags; g++) gk[g] = tag_get(&ss[i], q->gtags[g]);
+        ss[i].gk = gk;
     }
     return 0;
 }
@@ -3565,7 +3578,7 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
     size_t n;
     if ((rc = load_series(c, db_id, m, q->st->where, &ss, &n))) return rc;
     if (n == 0) return 0;
-    if (q->ngtags && (rc = sort_groups(q, ss, n))) return rc;
+    if (q->ngtags && ((rc = set_group_keys(c, q, ss, n)) || (rc = sort_groups(q, ss, n)))) return rc;
     if (par_ok(c, q) && (rc = exec_groups_par(c, q, m, ss, n)) != ST_EUNSUPPORTED) return rc;
     rc = 0;
     size_t start = 0;
@@ -3799,7 +3812,7 @@ static int vt_load_series(ctx *c, st_slice m, const iql_expr *cond, qseries **ou
     size_t k = 0;
     for (size_t i = 0; i < vt->n; i++) {
         if (!st_slice_eq(vt->s[i].name, m)) continue;
-        qseries s = { i + 1, vt->s[i].tags, vt->s[i].ntags, 0 };
+        qseries s = { i + 1, vt->s[i].tags, vt->s[i].ntags, 0, NULL };
         if (!cond_eval(c, cond, &s)) continue;
         v[k++] = s;
     }
