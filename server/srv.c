@@ -130,6 +130,7 @@ typedef struct qworker {
     sem_t wake;             /* posted with job set, or at stop */
     srv_job *job;           /* under mu: handed over by a submit */
     void (*help_fn)(void *); /* under mu: lent to a running query (srv_query_offer) */
+    int narrowed;           /* its affinity was narrowed for this wake-up (set before the post) */
     void *help_arg;
     struct qworker *next_idle;
 } qworker;
@@ -164,7 +165,10 @@ static void *qpool_main(void *arg)
             q->idle = w;
             pthread_mutex_unlock(&q->mu);
             while (sem_wait(&w->wake) != 0) { /* EINTR */ }
-            if (q->hint) sched_setaffinity(0, sizeof q->cpus, &q->cpus);
+            if (w->narrowed) {
+                w->narrowed = 0;
+                sched_setaffinity(0, sizeof q->cpus, &q->cpus);
+            }
             pthread_mutex_lock(&q->mu);
             j = w->job;
             w->job = NULL;
@@ -220,7 +224,7 @@ void srv_query_submit(srv *s, srv_loop *loop, srv_job *j, srv_post_fn work, srv_
         cpu_set_t one;
         CPU_ZERO(&one);
         CPU_SET(cpu, &one);
-        sched_setaffinity(w->tid, sizeof one, &one); /* a failure only loses the hint */
+        w->narrowed = sched_setaffinity(w->tid, sizeof one, &one) == 0; /* a failure only loses the hint */
     }
     sem_post(&w->wake);
 }
