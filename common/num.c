@@ -719,20 +719,6 @@ static const uint64_t num_pow10[NUM_POW10_MAX - NUM_POW10_MIN + 1][2] = {
     {0x9e19db92b4e31ba9u, 0x6c07a2c26a8346d1u}, /* 1e324 */
 };
 
-static inline double num_from_bits(uint64_t b)
-{
-    double d;
-    memcpy(&d, &b, sizeof d);
-    return d;
-}
-
-static inline uint64_t num_to_bits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
-}
-
 /* ------------------------------------------------------------------ */
 /* Parsing                                                             */
 /* ------------------------------------------------------------------ */
@@ -846,7 +832,7 @@ static int num_special(const char *p, size_t n, int neg, double *out)
         if (i < n) continue;
         uint64_t b = w == 0 ? UINT64_C(0x7FF8000000000000) : UINT64_C(0x7FF0000000000000);
         if (neg) b |= UINT64_C(1) << 63;
-        *out = num_from_bits(b);
+        *out = st_bits_double(b);
         return 0;
     }
     return ST_EPARSE;
@@ -936,7 +922,7 @@ int st_parse_double(const char *s, size_t len, int flags, double *out)
     if (e10 > 308) return ST_ERANGE; /* >= 1e309 */
     uint64_t b, b1;
     if (num_eisel_lemire(w, e10, &b) && (!trunc || (num_eisel_lemire(w + 1, e10, &b1) && b1 == b))) {
-        v = num_from_bits(b);
+        v = st_bits_double(b);
         goto done;
     }
     {
@@ -960,7 +946,7 @@ int st_double_from_decimal(uint64_t w, int64_t e10, double *out)
 #endif
     uint64_t b;
     if (e10 < NUM_POW10_MIN || e10 > 308 || !num_eisel_lemire(w, e10, &b)) return 0;
-    *out = num_from_bits(b);
+    *out = st_bits_double(b);
     return 1;
 }
 
@@ -1136,7 +1122,7 @@ static void num_shortest(uint64_t fm, uint32_t fe, uint64_t *digits, int32_t *e1
 
 size_t st_format_double(double v, char *buf)
 {
-    uint64_t bits = num_to_bits(v);
+    uint64_t bits = st_double_bits(v);
     uint64_t fm = bits & ((UINT64_C(1) << 52) - 1);
     uint32_t fe = (uint32_t)(bits >> 52) & 0x7FF;
     char *o = buf;

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Flags for st_parse_double. */
 #define ST_NUM_ALLOW_SPECIAL 0x1 /* accept nan, inf, infinity (case-insensitive, signed) */
@@ -59,6 +60,21 @@ int st_parse_uint64(const char *s, size_t len, uint64_t *out);
  */
 #define ST_DOUBLE_BUF 48
 size_t st_format_double(double v, char *buf);
+
+/* A double's IEEE-754 bits, and back (no aliasing: compiles to a move). */
+static inline uint64_t st_double_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static inline double st_bits_double(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
 
 /* "00" "01" ... "99": the two ASCII digits of n at st_digit_pairs + 2 * n. */
 extern const char st_digit_pairs[201];

@@ -24,6 +24,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/num.h"
 #include "query/fastagg.h"
 
 typedef struct acc {
@@ -108,25 +109,11 @@ static int reserve(qfa_result *r, size_t nw)
  * on the stack and copied whole makes the copy's 16-byte load wait on the
  * narrower stores that built it (a store-forwarding stall), which was most
  * of on_block's time. */
-static inline uint64_t dbits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static inline double bitsd(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
 /* v is a better minimum than cur: NaN loses to any number (seg_stats). */
 static inline int min_better(uint8_t ty, uint64_t v, const st_value *cur)
 {
     switch (ty) {
-    case ST_TYPE_FLOAT: return isnan(cur->v.f) ? !isnan(bitsd(v)) : bitsd(v) < cur->v.f;
+    case ST_TYPE_FLOAT: return isnan(cur->v.f) ? !isnan(st_bits_double(v)) : st_bits_double(v) < cur->v.f;
     case ST_TYPE_INT: return (int64_t)v < cur->v.i;
     default: return v < cur->v.u;
     }
@@ -135,7 +122,7 @@ static inline int min_better(uint8_t ty, uint64_t v, const st_value *cur)
 static inline int max_better(uint8_t ty, uint64_t v, const st_value *cur)
 {
     switch (ty) {
-    case ST_TYPE_FLOAT: return isnan(cur->v.f) ? !isnan(bitsd(v)) : bitsd(v) > cur->v.f;
+    case ST_TYPE_FLOAT: return isnan(cur->v.f) ? !isnan(st_bits_double(v)) : st_bits_double(v) > cur->v.f;
     case ST_TYPE_INT: return (int64_t)v > cur->v.i;
     default: return v > cur->v.u;
     }
@@ -144,7 +131,7 @@ static inline int max_better(uint8_t ty, uint64_t v, const st_value *cur)
 static inline int num_eq(uint8_t ty, uint64_t a, const st_value *b)
 {
     switch (ty) {
-    case ST_TYPE_FLOAT: return bitsd(a) == b->v.f || (isnan(bitsd(a)) && isnan(b->v.f));
+    case ST_TYPE_FLOAT: return st_bits_double(a) == b->v.f || (isnan(st_bits_double(a)) && isnan(b->v.f));
     default: return a == b->v.u; /* INT and UINT: the same bits */
     }
 }
@@ -223,7 +210,7 @@ typedef struct tview {
     const st_value *sv;
 } tview;
 
-/* Point j of a run into *d, field by field (see dbits). */
+/* Point j of a run into *d, field by field (see "value comparisons"). */
 static inline void tv_put(st_value *d, uint8_t ty, const tview *v, size_t j)
 {
     switch (ty) {
@@ -239,7 +226,7 @@ static inline void tv_put(st_value *d, uint8_t ty, const tview *v, size_t j)
 static inline uint64_t tv_bits(uint8_t ty, const tview *v, size_t j)
 {
     switch (ty) {
-    case ST_TYPE_FLOAT: return dbits(v->f[j]);
+    case ST_TYPE_FLOAT: return st_double_bits(v->f[j]);
     case ST_TYPE_INT: return (uint64_t)v->i[j];
     default: return v->u[j];
     }
@@ -322,8 +309,8 @@ static void fold_slice(run *x, acc *a, const tview *v, size_t o, size_t n)
                 int exact = (x->flags & QFA_SEL_TS) != 0;
                 mi = j0 + (exact || mn == 0 ? first_eq(f + j0, n - j0, mn) : 0);
                 xi = j0 + (exact || mx == 0 ? first_eq(f + j0, n - j0, mx) : 0);
-                put_min(x, a, dbits(exact || mn == 0 ? f[mi] : mn), ts[mi], 0, 0);
-                put_max(x, a, dbits(exact || mx == 0 ? f[xi] : mx), ts[xi], 0, 0);
+                put_min(x, a, st_double_bits(exact || mn == 0 ? f[mi] : mn), ts[mi], 0, 0);
+                put_max(x, a, st_double_bits(exact || mx == 0 ? f[xi] : mx), ts[xi], 0, 0);
                 minmax = 0; /* done */
             }
         }
@@ -513,7 +500,7 @@ static int on_points(void *arg, size_t n, const int64_t *ts, const st_value *val
 /* A statistic (a double) as the payload bits of the column's type. */
 static uint64_t stat_num(uint8_t ty, double d)
 {
-    if (ty == ST_TYPE_FLOAT) return dbits(d);
+    if (ty == ST_TYPE_FLOAT) return st_double_bits(d);
     if (ty == ST_TYPE_INT) return (uint64_t)(int64_t)d;
     return (uint64_t)d;
 }

@@ -22,13 +22,11 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/num.h"
 
 #if FLT_EVAL_METHOD != 0
 #error "the decimal path needs FLT_EVAL_METHOD 0 (SSE2 doubles)"
 #endif
-
-static inline uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-static inline double bitsd(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 
 /* ---- Gorilla ---- */
 
@@ -69,9 +67,9 @@ static inline void gorilla_put(st_buf *b, uint64_t *nbits, uint64_t *prev, uint8
 static size_t gorilla_min_bytes(const double *v, size_t n)
 {
     if (!n) return 0;
-    uint64_t bits = 64, prev = dbits(v[0]);
+    uint64_t bits = 64, prev = st_double_bits(v[0]);
     for (size_t i = 1; i < n; i++) {
-        uint64_t cur = dbits(v[i]), x = cur ^ prev;
+        uint64_t cur = st_double_bits(v[i]), x = cur ^ prev;
         prev = cur;
         if (!x) { bits++; continue; }
         unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
@@ -98,7 +96,7 @@ int enc_float_appender_append(enc_float_appender *a, double v)
 {
     int rc = st_buf_reserve(&a->buf, ENC_BITW_SLACK);
     if (rc) return rc;
-    gorilla_put(&a->buf, &a->nbits, &a->prev, &a->lead, &a->trail, dbits(v), a->count == 0);
+    gorilla_put(&a->buf, &a->nbits, &a->prev, &a->lead, &a->trail, st_double_bits(v), a->count == 0);
     a->count++;
     return 0;
 }
@@ -111,7 +109,7 @@ int enc_float_gorilla_encode(const double *v, size_t n, st_buf *out)
     if (rc) return rc;
     uint64_t nbits = (uint64_t)out->len * 8, prev = 0;
     uint8_t lead = 64, trail = 0;
-    for (size_t i = 0; i < n; i++) gorilla_put(out, &nbits, &prev, &lead, &trail, dbits(v[i]), i == 0);
+    for (size_t i = 0; i < n; i++) gorilla_put(out, &nbits, &prev, &lead, &trail, st_double_bits(v[i]), i == 0);
     out->ptr[out->len] = 0;
     return 0;
 }
@@ -158,7 +156,7 @@ int enc_float_reader_next(enc_float_reader *r, double *out)
     if (!r->left) return 0;
     uint64_t u;
     int rc = gorilla_next(r, &u);
-    if (rc == 1) *out = bitsd(u);
+    if (rc == 1) *out = st_bits_double(u);
     return rc;
 }
 
@@ -174,7 +172,7 @@ static int gorilla_decode(enc_float_reader *r, size_t n, double *out)
         uint64_t u;
         int rc = gorilla_next(r, &u);
         if (rc != 1) return rc < 0 ? rc : ST_ECORRUPT;
-        out[i++] = bitsd(u);
+        out[i++] = st_bits_double(u);
     }
     const uint8_t *p = r->br.p;
     uint64_t pos = r->br.pos, prev = r->prev, fast_end = r->br.lim >= 160 ? r->br.lim - 160 : 0;
@@ -198,7 +196,7 @@ static int gorilla_decode(enc_float_reader *r, size_t n, double *out)
             trail = tz;
             pos += 13 + m;
         }
-        out[i++] = bitsd(prev);
+        out[i++] = st_bits_double(prev);
     }
     r->br.pos = pos;
     r->prev = prev;
@@ -210,7 +208,7 @@ static int gorilla_decode(enc_float_reader *r, size_t n, double *out)
         uint64_t u;
         int rc = gorilla_next(r, &u);
         if (rc != 1) return rc < 0 ? rc : ST_ECORRUPT;
-        out[i] = bitsd(u);
+        out[i] = st_bits_double(u);
     }
     return 0;
 }
@@ -237,7 +235,7 @@ static const double pow10_tab[19] = {
  * never undefined behaviour. */
 static inline double i2d(uint64_t k)
 {
-    return bitsd(k + 0x4338000000000000ull) - 6755399441055744.0;
+    return st_bits_double(k + 0x4338000000000000ull) - 6755399441055744.0;
 }
 
 /* 1 and *k when v == i2d(k) / 10^e bit for bit (the decoder's expression). */
@@ -246,7 +244,7 @@ static inline int dec_ok(double v, int e, int64_t *k)
     double x = v * pow10_tab[e];
     if (!(x > -DEC_LIMIT && x < DEC_LIMIT)) return 0;
     int64_t i = (int64_t)llrint(x);
-    if (dbits(i2d((uint64_t)i) / pow10_tab[e]) != dbits(v)) return 0;
+    if (st_double_bits(i2d((uint64_t)i) / pow10_tab[e]) != st_double_bits(v)) return 0;
     *k = i;
     return 1;
 }
@@ -338,7 +336,7 @@ static int dec_encode(const double *v, size_t n, int forced, int e, enc_hint *h,
         if (dec_ok(v[i], e, &tmp)) { fill = k[i]; continue; }
         k[i] = fill;
         rc = st_buf_put_uvarint(out, have_last ? i - last - 1 : i);
-        if (!rc) rc = st_buf_put_u64le(out, dbits(v[i]));
+        if (!rc) rc = st_buf_put_u64le(out, st_double_bits(v[i]));
         last = i;
         have_last = 1;
     }
@@ -433,7 +431,7 @@ static int dec_decode(const uint8_t *p, size_t len, size_t n, double *out)
         uint64_t gap = 0;
         (void)enc__get_uvarint(p, len, &pos, &gap);
         at = j ? at + 1 + gap : gap;
-        out[at] = bitsd(enc__ld64(p + pos));
+        out[at] = st_bits_double(enc__ld64(p + pos));
         pos += 8;
     }
     return 0;
@@ -450,11 +448,11 @@ static inline uint64_t fp_sort(uint64_t u) { return u ^ ((uint64_t)((int64_t)u >
 /* Residual i (i >= the order) of order o over the sortable integers s. */
 static inline uint64_t fp_resid(const double *v, size_t i, int o, uint64_t b0)
 {
-    uint64_t s = fp_sort(dbits(v[i]));
+    uint64_t s = fp_sort(st_double_bits(v[i]));
     if (o == 0) return s - b0;
-    uint64_t s1 = fp_sort(dbits(v[i - 1]));
+    uint64_t s1 = fp_sort(st_double_bits(v[i - 1]));
     if (o == 1) return enc__zz((int64_t)(s - s1));
-    uint64_t s2 = fp_sort(dbits(v[i - 2]));
+    uint64_t s2 = fp_sort(st_double_bits(v[i - 2]));
     return enc__zz((int64_t)((s - s1) - (s1 - s2)));
 }
 
@@ -462,10 +460,10 @@ static inline uint64_t fp_resid(const double *v, size_t i, int o, uint64_t b0)
 static uint64_t fp_base(const double *v, size_t n, int o)
 {
     if (!n) return 0;
-    if (o) return fp_sort(dbits(v[0]));
+    if (o) return fp_sort(st_double_bits(v[0]));
     int64_t mn = INT64_MAX;
     for (size_t i = 0; i < n; i++) {
-        int64_t s = (int64_t)fp_sort(dbits(v[i]));
+        int64_t s = (int64_t)fp_sort(st_double_bits(v[i]));
         if (s < mn) mn = s;
     }
     return (uint64_t)mn;
@@ -480,11 +478,11 @@ static void fp_sizes(const double *v, size_t n, size_t sz[3])
 {
     for (int o = 0; o <= 2; o++) sz[o] = 1 + (n ? 8 : 0);
     if (!n) return;
-    if (n >= 2) sz[2] += enc__uvarint_len(enc__zz((int64_t)(fp_sort(dbits(v[1])) - fp_sort(dbits(v[0])))));
-    uint64_t s1 = fp_sort(dbits(v[0])), d1 = 0, any1 = 0, any2 = 0;
+    if (n >= 2) sz[2] += enc__uvarint_len(enc__zz((int64_t)(fp_sort(st_double_bits(v[1])) - fp_sort(st_double_bits(v[0])))));
+    uint64_t s1 = fp_sort(st_double_bits(v[0])), d1 = 0, any1 = 0, any2 = 0;
     int64_t mn = (int64_t)s1;
     for (size_t i = 1; i < n; i++) {
-        uint64_t s = fp_sort(dbits(v[i])), d = s - s1;
+        uint64_t s = fp_sort(st_double_bits(v[i])), d = s - s1;
         if ((int64_t)s < mn) mn = (int64_t)s;
         any1 |= enc__zz((int64_t)d);
         if ((i - 1) % FP_GROUP == FP_GROUP - 1 || i == n - 1) {
@@ -506,7 +504,7 @@ static void fp_sizes(const double *v, size_t n, size_t sz[3])
     for (size_t i = 0; i < n; i += FP_GROUP) {
         size_t c = n - i < FP_GROUP ? n - i : FP_GROUP;
         uint64_t any = 0;
-        for (size_t j = 0; j < c; j++) any |= fp_sort(dbits(v[i + j])) - (uint64_t)mn;
+        for (size_t j = 0; j < c; j++) any |= fp_sort(st_double_bits(v[i + j])) - (uint64_t)mn;
         sz[0] += 1 + (size_t)enc__packed_bytes(c, enc__bitwidth(any));
     }
 }
@@ -530,7 +528,7 @@ static int fp_encode(const double *v, size_t n, int o, st_buf *out)
     int rc = st_buf_put_u8(out, (uint8_t)o);
     if (!rc && n) rc = st_buf_put_u64le(out, b0);
     if (!rc && o == 2 && n >= 2)
-        rc = st_buf_put_uvarint(out, enc__zz((int64_t)(fp_sort(dbits(v[1])) - b0)));
+        rc = st_buf_put_uvarint(out, enc__zz((int64_t)(fp_sort(st_double_bits(v[1])) - b0)));
     uint64_t r[FP_GROUP];
     for (size_t i = fp_first(n, o); i < n && !rc; i += FP_GROUP) {
         size_t c = n - i < FP_GROUP ? n - i : FP_GROUP;

@@ -11,6 +11,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/num.h"
 #include "storage/enc.h"
 #include "tests/unit/unit.h"
 
@@ -22,8 +23,6 @@ static uint64_t rnd(void)
     return rng_state = x;
 }
 static double rnd01(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
-static uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-static double bitsd(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 
 /* ---------------- datasets ---------------- */
 
@@ -44,7 +43,7 @@ static void gen_float(int kind, double *v, size_t n)
     };
     for (size_t i = 0; i < n; i++) {
         switch (kind) {
-        case F_RANDBITS: v[i] = bitsd(rnd()); break;
+        case F_RANDBITS: v[i] = st_bits_double(rnd()); break;
         case F_WALK: w += rnd01() - 0.5; v[i] = w; break;
         case F_DEC1: w += rnd01() - 0.5; v[i] = round(w * 10) / 10; break;
         case F_DEC2: w += rnd01() - 0.5; v[i] = round(w * 100) / 100; break;
@@ -52,10 +51,10 @@ static void gen_float(int kind, double *v, size_t n)
         case F_CONST: v[i] = 42.125; break;
         case F_INTS: v[i] = (double)(int64_t)(rnd() % 2000) - 1000; break;
         case F_COUNTER: v[i] = (double)(i * 7 + (rnd() % 3)); break;
-        case F_ADVERSE: v[i] = bitsd(adv[(i + (rnd() % 3 == 0)) % (sizeof adv / sizeof adv[0])]); break;
+        case F_ADVERSE: v[i] = st_bits_double(adv[(i + (rnd() % 3 == 0)) % (sizeof adv / sizeof adv[0])]); break;
         case F_DEC2_EXC:
             w += rnd01() - 0.5;
-            v[i] = (i % 97 == 5) ? bitsd(0x7ff8000000000000ull | i) : (i % 89 == 3) ? -0.0 : round(w * 100) / 100;
+            v[i] = (i % 97 == 5) ? st_bits_double(0x7ff8000000000000ull | i) : (i % 89 == 3) ? -0.0 : round(w * 100) / 100;
             break;
         case F_MIXED:
             w += rnd01() - 0.5;
@@ -109,17 +108,17 @@ TEST(test_float_stream)
             /* Readable while growing: decode a prefix at a few points. */
             if (i == 0 || i == 1 || i == 64 || i == 999) {
                 CHECK_EQ_INT(enc_float_gorilla_decode(a.buf.ptr, a.buf.len, i + 1, o), 0);
-                for (size_t j = 0; j <= i; j++) bad += dbits(o[j]) != dbits(v[j]);
+                for (size_t j = 0; j <= i; j++) bad += st_double_bits(o[j]) != st_double_bits(v[j]);
             }
         }
         CHECK_EQ_U64(a.count, n);
         CHECK_EQ_INT(enc_float_gorilla_decode(a.buf.ptr, a.buf.len, n, o), 0);
-        for (size_t j = 0; j < n; j++) bad += dbits(o[j]) != dbits(v[j]);
+        for (size_t j = 0; j < n; j++) bad += st_double_bits(o[j]) != st_double_bits(v[j]);
         enc_float_reader r;
         enc_float_reader_init(&r, a.buf.ptr, a.buf.len, n);
         double x;
         size_t got = 0;
-        while (enc_float_reader_next(&r, &x) == 1) bad += dbits(x) != dbits(v[got++]);
+        while (enc_float_reader_next(&r, &x) == 1) bad += st_double_bits(x) != st_double_bits(v[got++]);
         CHECK_EQ_U64(got, n);
         CHECK_EQ_INT(bad, 0);
         printf("  head gorilla %-22s %6.2f bits/value\n", fname[k], a.buf.len * 8.0 / (double)n);
@@ -444,12 +443,12 @@ static void gen_fp(int kind, double *v, size_t n)
         case P_ZERO_WALK: w += rnd01() - 0.5; v[i] = w; break;
         case P_NOISE: v[i] = 2.0 + 2.0 * rnd01(); break;
         case P_RAMP: v[i] = 1000.0 + (double)i / 3.0; break;
-        case P_SPECIAL: v[i] = bitsd(fp_special[rnd() % FP_NSPECIAL]); break;
-        case P_RANDBITS: v[i] = bitsd(rnd()); break;
+        case P_SPECIAL: v[i] = st_bits_double(fp_special[rnd() % FP_NSPECIAL]); break;
+        case P_RANDBITS: v[i] = st_bits_double(rnd()); break;
         case P_CONST: v[i] = -1.0 / 3.0; break;
         case P_WALK_SPECIAL:
             w += rnd01() - 0.5;
-            v[i] = i % 37 == 11 ? bitsd(fp_special[(i / 37) % FP_NSPECIAL]) : w;
+            v[i] = i % 37 == 11 ? st_bits_double(fp_special[(i / 37) % FP_NSPECIAL]) : w;
             break;
         }
     }
@@ -469,7 +468,7 @@ static int decode_exact(const void *p, size_t len, size_t n, double *out)
 static int bits_equal(const double *a, const double *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (dbits(a[i]) != dbits(b[i])) return 0;
+        if (st_double_bits(a[i]) != st_double_bits(b[i])) return 0;
     return 1;
 }
 
@@ -490,7 +489,7 @@ static size_t fp_reference(const double *v, size_t n, int o, uint8_t *out)
     size_t len = 0;
     static uint64_t s[8192];
     for (size_t i = 0; i < n; i++) {
-        uint64_t b = dbits(v[i]);
+        uint64_t b = st_double_bits(v[i]);
         s[i] = b >> 63 ? b ^ 0x7fffffffffffffffull : b;
     }
     uint64_t b0 = n ? s[0] : 0;
@@ -630,7 +629,7 @@ TEST(test_floatpack_widths)
             for (size_t i = 0; i < n; i++) {
                 uint64_t r = rnd() & m;
                 if (i == 3 && w) r |= 1ull << (w - 1);
-                v[i] = bitsd(base + r);
+                v[i] = st_bits_double(base + r);
             }
             st_buf_clear(&b);
             REQUIRE(enc_block_encode_with(ENC_TYPE_FLOAT, ENC_FLOATPACK, v, n, &b, 0) == 0);
@@ -655,8 +654,8 @@ TEST(test_floatpack_corrupt)
     /* s_0 = the bits of 1.0; one group: width 2, residual zz(+1) = 2 */
     size_t len = 13;
     CHECK_EQ_INT(decode_exact(blk, len, 2, o), 0);
-    CHECK_EQ_U64(dbits(o[0]), 0x3ff0000000000000ull);
-    CHECK_EQ_U64(dbits(o[1]), 0x3ff0000000000001ull);
+    CHECK_EQ_U64(st_double_bits(o[0]), 0x3ff0000000000000ull);
+    CHECK_EQ_U64(st_double_bits(o[1]), 0x3ff0000000000001ull);
     blk[2] = 3; /* order 3 */
     CHECK_EQ_INT(decode_exact(blk, len, 2, o), ST_ECORRUPT);
     blk[2] = 1;
@@ -667,7 +666,7 @@ TEST(test_floatpack_corrupt)
     blk[11] = 0; /* width 0: the residual byte is trailing garbage */
     CHECK_EQ_INT(decode_exact(blk, len, 2, o), ST_ECORRUPT);
     CHECK_EQ_INT(decode_exact(blk, len - 1, 2, o), 0);
-    CHECK_EQ_U64(dbits(o[1]), 0x3ff0000000000000ull);
+    CHECK_EQ_U64(st_double_bits(o[1]), 0x3ff0000000000000ull);
     /* n = 0: just the order byte */
     uint8_t empty[3] = { ENC_FLOATPACK, 0, 1 };
     CHECK_EQ_INT(decode_exact(empty, 3, 0, o), 0);
@@ -675,8 +674,8 @@ TEST(test_floatpack_corrupt)
     /* order 2 with n = 2: base and the first difference, no group */
     uint8_t o2[12] = { ENC_FLOATPACK, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0x03 };
     CHECK_EQ_INT(decode_exact(o2, 12, 2, o), 0);
-    CHECK_EQ_U64(dbits(o[0]), 0);
-    CHECK_EQ_U64(dbits(o[1]), 0x8000000000000001ull); /* s = -2: -4.9e-324 */
+    CHECK_EQ_U64(st_double_bits(o[0]), 0);
+    CHECK_EQ_U64(st_double_bits(o[1]), 0x8000000000000001ull); /* s = -2: -4.9e-324 */
     CHECK_EQ_INT(decode_exact(o2, 11, 2, o), ST_ECORRUPT);
     o2[11] = 0x80; /* unterminated varint */
     CHECK_EQ_INT(decode_exact(o2, 12, 2, o), ST_ECORRUPT);
