@@ -1141,9 +1141,27 @@ size_t st_format_double(double v, char *buf)
     uint64_t dgt;
     int32_t e10;
     num_shortest(fm, fe, &dgt, &e10);
-    while (dgt % 10 == 0) {
+    if (dgt % 10 == 0) {
+        /* A short decimal (12.5) comes back with up to 16 trailing zeros:
+         * strip them 1, 8, 4, 2, 1 at a time, not one division each. */
         dgt /= 10;
         e10++;
+        if (dgt % 100000000 == 0) {
+            dgt /= 100000000;
+            e10 += 8;
+        }
+        if (dgt % 10000 == 0) {
+            dgt /= 10000;
+            e10 += 4;
+        }
+        if (dgt % 100 == 0) {
+            dgt /= 100;
+            e10 += 2;
+        }
+        if (dgt % 10 == 0) {
+            dgt /= 10;
+            e10++;
+        }
     }
     /* Fixed-size copies below (inlined moves, not calls): t has room to read
      * 24 bytes past the first digit, and buf (ST_DOUBLE_BUF) to write them. */
