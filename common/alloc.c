@@ -1,4 +1,9 @@
-/* common/alloc.c — malloc wrapper with N-th-call fault injection (tests). */
+/* common/alloc.c — malloc wrapper with N-th-call fault injection (tests).
+ *
+ * The counters are shared by every thread, so counting is a cache line
+ * that every allocation on every core writes. It is off until a test turns
+ * it on (st_alloc_track, st_alloc_fail_at); the server never does, and its
+ * threads then only read the flag. */
 #include "common/alloc.h"
 
 #include "common/err.h"
@@ -10,13 +15,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+static _Atomic int tracking;
 static _Atomic int64_t fail_at = -1;
 static _Atomic int fail_sticky;
 static _Atomic uint64_t alloc_calls;
 static _Atomic int64_t live;
 
+static inline int is_tracking(void) { return atomic_load_explicit(&tracking, memory_order_relaxed); }
+
 static int should_fail(void)
 {
+    if (!is_tracking()) return 0;
     uint64_t n = atomic_fetch_add(&alloc_calls, 1);
     int64_t f = atomic_load(&fail_at);
     if (f < 0) return 0;
@@ -24,8 +33,11 @@ static int should_fail(void)
     return atomic_load(&fail_sticky) && (int64_t)n > f;
 }
 
+void st_alloc_track(void) { atomic_store(&tracking, 1); }
+
 void st_alloc_fail_at(int64_t n, int sticky)
 {
+    st_alloc_track();
     atomic_store(&alloc_calls, 0);
     atomic_store(&fail_sticky, sticky);
     atomic_store(&fail_at, n);
@@ -38,7 +50,7 @@ void *st_malloc(size_t n)
 {
     if (should_fail()) return NULL;
     void *p = malloc(n ? n : 1);
-    if (p) atomic_fetch_add(&live, 1);
+    if (p && is_tracking()) atomic_fetch_add(&live, 1);
     return p;
 }
 
@@ -46,7 +58,7 @@ void *st_calloc(size_t count, size_t size)
 {
     if (should_fail()) return NULL;
     void *p = calloc(count ? count : 1, size ? size : 1);
-    if (p) atomic_fetch_add(&live, 1);
+    if (p && is_tracking()) atomic_fetch_add(&live, 1);
     return p;
 }
 
@@ -60,7 +72,7 @@ void *st_realloc(void *p, size_t n)
 void st_free(void *p)
 {
     if (!p) return;
-    atomic_fetch_sub(&live, 1);
+    if (is_tracking()) atomic_fetch_sub(&live, 1);
     free(p);
 }
 
@@ -100,14 +112,14 @@ void *st_pages_alloc(size_t n)
     if (!len) return NULL;
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
-    atomic_fetch_add(&live, 1);
+    if (is_tracking()) atomic_fetch_add(&live, 1);
     return p;
 }
 
 void st_pages_free(void *p, size_t n)
 {
     if (!p) return;
-    atomic_fetch_sub(&live, 1);
+    if (is_tracking()) atomic_fetch_sub(&live, 1);
     munmap(p, page_round(n ? n : 1));
 }
 

@@ -4,7 +4,10 @@
  * Tests make the N-th allocation fail (st_alloc_fail_at) to walk every
  * out-of-memory path: call with N = 0, 1, 2... until the operation succeeds,
  * requiring a clean error and no leak each time. The counters are atomic;
- * any thread may allocate.
+ * any thread may allocate. They count only once tracking is on
+ * (st_alloc_track or st_alloc_fail_at; the unit harness turns it on before
+ * main): every core writing one shared line on every allocation costs the
+ * server a few per cent of a query, so it runs with tracking off.
  */
 #ifndef ST_ALLOC_H
 #define ST_ALLOC_H
@@ -35,7 +38,11 @@ void  *st_pages_alloc(size_t n);
 void   st_pages_free(void *p, size_t n);
 size_t st_page_bytes(void);
 
-/* Fault injection (tests). fail_at = -1 disables. Allocation number N
+/* Count allocations from now on (tests; cannot be turned off). Memory
+ * allocated before and freed after makes st_alloc_live lower: compare
+ * differences. */
+void     st_alloc_track(void);
+/* Fault injection (tests); turns tracking on. fail_at = -1 disables. Allocation number N
  * (0-based, counted from this call) and, if sticky, every later one fail. */
 void     st_alloc_fail_at(int64_t n, int sticky);
 /* Allocations made since the last st_alloc_fail_at(). */

@@ -42,6 +42,21 @@ TEST(alloc_fail_nth)
     st_alloc_fail_at(-1, 0);
 }
 
+/* The harness turns counting on before main (unit.h): live and count move
+ * with every allocation, so the leak checks of every unit test mean it. */
+TEST(alloc_tracked)
+{
+    int64_t live0 = st_alloc_live();
+    uint64_t n0 = st_alloc_count();
+    void *a = st_malloc(10);
+    void *b = st_pages_alloc(1);
+    CHECK_EQ_INT(st_alloc_live(), live0 + 2);
+    CHECK_EQ_U64(st_alloc_count(), n0 + 2);
+    st_free(a);
+    st_pages_free(b, 1);
+    CHECK_EQ_INT(st_alloc_live(), live0);
+}
+
 /* element i of the arrays st_grow moves about */
 static uint32_t grow_val(size_t i) { return (uint32_t)(i * 2654435761u + 7); }
 
@@ -178,6 +193,7 @@ int main(void)
     RUN(err_texts);
     RUN(type_names);
     RUN(alloc_fail_nth);
+    RUN(alloc_tracked);
     RUN(grow_array);
     RUN(arena_basic);
     RUN(arena_oom_paths);

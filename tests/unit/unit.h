@@ -17,11 +17,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/alloc.h"
+
 static int unit__failed_checks;
 static int unit__pass, unit__fail;
 static const char *unit__name;
 
 #define TEST(name) static void name(void)
+
+/* Allocation counting (st_alloc_live, st_alloc_count) from before main. */
+__attribute__((constructor)) static void unit__track(void) { st_alloc_track(); }
 
 #define UNIT__FAIL(...) do { \
     if (unit__failed_checks++ < 5) { \
