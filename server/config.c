@@ -107,6 +107,9 @@ const st_setting srv_settings[] = {
     { .name = "query-threads", .key = "query.threads", .group = "Query", .type = ST_SET_INT,
       .offset = OFF(query_threads, int64_t), .def = "0", .min = 0, .max = 1024,
       .help = "query worker threads (0 = one per CPU core)" },
+    { .name = "query-spin", .key = "query.spin", .group = "Query", .type = ST_SET_DURATION,
+      .offset = OFF(query_spin_us, int64_t), .unit_ns = 1000, .def = "200us", .min = 0, .max = 100000,
+      .help = "how long an idle query worker keeps looking for the next query, yielding the CPU, before it sleeps: a query it finds starts without a wake-up (0 = sleep at once)" },
 };
 const size_t srv_settings_count = sizeof srv_settings / sizeof srv_settings[0];
 

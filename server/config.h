@@ -42,6 +42,7 @@ typedef struct srv_config {
     int64_t query_max_points;      /* 0 = unlimited */
     bool query_block_stats;        /* aggregates from block/chunk statistics */
     int64_t query_threads;         /* after load: >= 1 (0 on the command line = cores) */
+    int64_t query_spin_us;         /* idle workers poll this long before sleeping */
     /* MQTT (listener and bridge) */
     char   *mqtt_database;         /* owned; database MQTT points go to */
     uint64_t mqtt_max_packet_bytes;

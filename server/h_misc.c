@@ -73,6 +73,11 @@ static void metrics_complete(http_req *r)
     metric(&b, "strata_mqtt_bridge_messages_total", "counter", "Messages received from the bridged broker.", LOAD(mqtt_bridge_messages));
     metric(&b, "strata_mqtt_bridge_connects_total", "counter", "Bridge sessions established.", LOAD(mqtt_bridge_connects));
 #undef LOAD
+    uint64_t handoffs, wakeups;
+    srv_query_handoffs(s, &handoffs, &wakeups);
+    metric(&b, "strata_query_handoffs_total", "counter", "Queries and lent groups an idle query worker took.", handoffs);
+    metric(&b, "strata_query_wakeups_total", "counter",
+           "Handoffs that had to wake a sleeping worker (the rest found it looking: --query-spin).", wakeups);
     metric(&b, "strata_series", "gauge", "Series in the index.", st.series_count);
     metric(&b, "strata_wal_bytes_total", "counter", "Bytes appended to the WAL.", st.wal_bytes);
     metric(&b, "strata_wal_records_total", "counter", "Records appended to the WAL.", st.wal_records);

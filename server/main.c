@@ -134,6 +134,7 @@ int main(int argc, char **argv)
     o.http_addr = http_addr;
     o.io_threads = (int)cfg.io_threads;
     o.query_threads = (int)cfg.query_threads;
+    o.query_spin_us = cfg.query_spin_us;
     o.max_body_bytes = cfg.max_body_bytes;
     o.max_line_bytes = cfg.max_line_bytes;
     o.max_connections = cfg.max_connections > 0 ? (uint64_t)cfg.max_connections : 0;

@@ -29,6 +29,7 @@ typedef struct srv_opts {
     const char *http_addr;       /* "host:port"; port 0 = any free port */
     int io_threads;              /* >= 1 */
     int query_threads;           /* >= 1 */
+    int64_t query_spin_us;       /* an idle worker polls this long before it sleeps (0 = not) */
     uint64_t max_body_bytes;     /* decompressed */
     uint64_t max_line_bytes;
     uint64_t max_connections;
@@ -154,5 +155,10 @@ void srv_query_submit(srv *s, srv_loop *loop, srv_job *job, srv_post_fn work, sr
  * no worker is idle (nothing queued: queries never wait behind lent
  * work). Any thread. */
 int srv_query_offer(void *arg, void (*fn)(void *), void *fn_arg);
+
+/* Jobs and lent work an idle query worker has taken, and how many of those
+ * it took after a sleep (a wake-up); the rest it found while still looking
+ * (--query-spin). Any thread. */
+void srv_query_handoffs(srv *s, uint64_t *handoffs, uint64_t *wakeups);
 
 #endif

@@ -155,6 +155,16 @@ class Server:
         except ValueError:
             return st, body
 
+    def metric(self, name):
+        """The value of one /metrics line (an integer counter or gauge)."""
+        st, body, _ = self.request("GET", "/metrics")
+        eq(st, 200, "metrics")
+        for line in body.splitlines():
+            k, _, v = line.partition(" ")
+            if k == name:
+                return int(v)
+        raise AssertionError("metric %s missing" % name)
+
     def values(self, q, db="db", epoch="ns"):
         """The values of results[0].series[0] (or [] when there are none)."""
         st, js = self.query(q, db=db, epoch=epoch)

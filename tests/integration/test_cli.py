@@ -65,14 +65,6 @@ def gen_lp(n):
     return "\n".join(out) + "\n", per, values
 
 
-def metric(s, name):
-    st, body, _ = s.request("GET", "/metrics")
-    eq(st, 200, "metrics")
-    m = re.search(r"^%s (\d+)$" % name, body, re.M)
-    check(m, "metric %s missing" % name)
-    return int(m.group(1))
-
-
 def summary(err):
     m = re.search(r"read (\d+) lines \((\d+) bytes\) from (\d+) files, wrote (\d+) lines in (\d+) batches, "
                   r"rejected (\d+) lines in [\d.]+ s \(\d+ lines/s\)", err)
@@ -94,8 +86,8 @@ def test_import_workers_small_batches():
         lines, nbytes, files, wrote, batches, rejected = summary(err)
         eq((lines, nbytes, files, wrote, rejected), (3000, len(text.encode()), 1, 3000, 0), "summary")
         check(batches >= len(text) // 4096, "expected many batches, got %d" % batches)
-        eq(metric(s, "strata_points_written_total"), values, "field values written")
-        eq(metric(s, "strata_lines_rejected_total"), 0, "lines rejected")
+        eq(s.metric("strata_points_written_total"), values, "field values written")
+        eq(s.metric("strata_lines_rejected_total"), 0, "lines rejected")
         for m, f in (("cpu", "usage"), ("cpu", "idle"), ("plant", "temp"), ("plant", "count"), ("plant", "ok"),
                      ("events", "msg")):
             vals = s.values("SELECT count(%s) FROM %s" % (f, m), db="plant")
@@ -132,7 +124,7 @@ def test_gzip_and_zstd_inputs():
         eq((lines, nfiles, wrote, rejected), (1200 * len(files), len(files), 1200 * len(files), 0), "summary")
         eq(nbytes, len(text.encode()) * len(files), "decompressed bytes")
         # Same points twice: the field values are acknowledged twice (last write wins).
-        eq(metric(s, "strata_points_written_total"), values * len(files), "values written")
+        eq(s.metric("strata_points_written_total"), values * len(files), "values written")
         vals = s.values("SELECT count(usage) FROM cpu", db="z")
         eq(vals[0][1], 400, "cpu count (duplicates overwrite)")
         # A truncated gzip file is an input error, named.
@@ -191,7 +183,7 @@ def test_stdin_and_timestamps_stamped_by_client():
     rc, _, err = strata("write", "--url", url(s), "--bucket", "st", "--precision", "s", "-", stdin=body)
     eq(rc, 0, "exit code; stderr: " + err)
     eq(summary(err)[3], 3, "wrote")
-    eq(metric(s, "strata_points_written_total"), 3, "values")
+    eq(s.metric("strata_points_written_total"), 3, "values")
     vals = s.values("SELECT v FROM m", db="st", epoch="s")
     eq(len(vals), 3, "rows")
     for row in vals:
@@ -328,7 +320,7 @@ def test_sigint_then_resume_writes_every_line_once():
             path = os.path.join(d, name)
             db = "r_" + name.replace(".", "_")
             big_lp(path, n)
-            before = metric(s, "strata_points_written_total")
+            before = s.metric("strata_points_written_total")
             p = subprocess.Popen([STRATA, "import", "--url", url(s), "--db", db, "--workers", "3", "--batch-bytes",
                                   "1500", "--throttle-ms", "20", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             time.sleep(1.0)
@@ -348,7 +340,7 @@ def test_sigint_then_resume_writes_every_line_once():
             wrote2 = summary(err2)[3]
             eq(wrote1 + wrote2, n, "lines written across both runs (%d + %d)" % (wrote1, wrote2))
             # Every field value was acknowledged exactly once: none missing, none sent twice.
-            eq(metric(s, "strata_points_written_total") - before, 2 * n, "values written")
+            eq(s.metric("strata_points_written_total") - before, 2 * n, "values written")
             check(not os.path.exists(state), "state removed after completion")
             for k in range(4):
                 vals = s.values("SELECT count(v), sum(c) FROM m WHERE s='s%d'" % k, db=db)

@@ -296,4 +296,27 @@ def test_groups_on_lent_workers():
     eq(errors, [])
 
 
+def test_idle_workers_look_before_sleeping():
+    """A query worker that goes idle looks for its next query for
+    --query-spin before it sleeps (srv.c, query pool): queries sent back to
+    back are handed over without waking it. With --query-spin 0 every
+    handoff wakes a sleeping worker."""
+    for spin in ("100ms", "0"):
+        s = Server("--query-threads", "1", "--query-spin", spin)
+        load(s)
+        q, want = q_host(1, 10, 20)
+        h0, w0 = s.metric("strata_query_handoffs_total"), s.metric("strata_query_wakeups_total")
+        c = s.conn()
+        for _ in range(20):
+            eq(values_of(s.request("GET", query_path(q), conn=c)[1]), want)
+        c.close()
+        h, w = s.metric("strata_query_handoffs_total") - h0, s.metric("strata_query_wakeups_total") - w0
+        eq(h, 20, "handoffs")
+        if spin == "0":
+            eq(w, 20, "every handoff woke the worker")
+        else:
+            check(w <= 10, "%d of 20 handoffs woke a worker that should have been looking" % w)
+        eq(s.stop(), 0)
+
+
 run_tests(globals())

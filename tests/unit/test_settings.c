@@ -436,6 +436,7 @@ TEST(stratad_table)
     CHECK_EQ_U64(cfg.max_body_bytes, 25000000);
     CHECK(cfg.max_line_bytes > 1024 * 1024);
     CHECK_EQ_INT(cfg.query_timeout_ms, 60000);
+    CHECK_EQ_INT(cfg.query_spin_us, 200);
     CHECK_EQ_INT(cfg.log_level, 1);
     srv_config_free(&cfg);
     for (size_t i = 0; i < srv_settings_count; i++)
@@ -462,6 +463,13 @@ TEST(stratad_table)
     const char *same[] = { "stratad", "--http", "127.0.0.1:9000", "--mqtt", "127.0.0.1:9000" };
     CHECK_EQ_INT(srv_config_load(5, (char **)same, &cfg, err, sizeof err), ST_EINVAL);
     CHECK_EQ_STR(err, "--mqtt: 127.0.0.1:9000 is also the --http address");
+    const char *spin[] = { "stratad", "--query-spin", "2ms" };
+    REQUIRE(srv_config_load(3, (char **)spin, &cfg, err, sizeof err) == 0);
+    CHECK_EQ_INT(cfg.query_spin_us, 2000);
+    srv_config_free(&cfg);
+    const char *long_spin[] = { "stratad", "--query-spin", "1s" };
+    CHECK_EQ_INT(srv_config_load(3, (char **)long_spin, &cfg, err, sizeof err), ST_EINVAL);
+    CHECK(strstr(err, "--query-spin") != NULL);
 }
 
 int main(void)
