@@ -298,9 +298,11 @@ def test_groups_on_lent_workers():
 
 def test_idle_workers_look_before_sleeping():
     """A query worker that goes idle looks for its next query for
-    --query-spin before it sleeps (srv.c, query pool): queries sent back to
-    back are handed over without waking it. With --query-spin 0 every
-    handoff wakes a sleeping worker."""
+    --query-spin before it sleeps (srv.c, query pool): a query sent 20 ms
+    after the last is handed over without waking it. With --query-spin 0
+    every handoff wakes a sleeping worker. (A query that comes while the
+    worker still finishes the last one is queued, not handed over: the
+    counts are compared with the handoffs made.)"""
     for spin in ("100ms", "0"):
         s = Server("--query-threads", "1", "--query-spin", spin)
         load(s)
@@ -308,14 +310,15 @@ def test_idle_workers_look_before_sleeping():
         h0, w0 = s.metric("strata_query_handoffs_total"), s.metric("strata_query_wakeups_total")
         c = s.conn()
         for _ in range(20):
+            time.sleep(0.02)
             eq(values_of(s.request("GET", query_path(q), conn=c)[1]), want)
         c.close()
         h, w = s.metric("strata_query_handoffs_total") - h0, s.metric("strata_query_wakeups_total") - w0
-        eq(h, 20, "handoffs")
+        check(10 <= h <= 20, "%d handoffs for 20 queries" % h)
         if spin == "0":
-            eq(w, 20, "every handoff woke the worker")
+            eq(w, h, "every handoff woke the worker")
         else:
-            check(w <= 10, "%d of 20 handoffs woke a worker that should have been looking" % w)
+            check(w <= h // 2, "%d of %d handoffs woke a worker that should have been looking" % (w, h))
         eq(s.stop(), 0)
 
 
