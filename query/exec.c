@@ -760,6 +760,8 @@ static int key_to_arena(void *arg, uint64_t series_id, uint64_t db_id, const voi
     return 0;
 }
 
+#define LOAD_TAGS 64
+
 static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond, qseries **out, size_t *n)
 {
     uint64_t *ids = NULL;
@@ -774,19 +776,20 @@ static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond,
     qseries *v = nids ? st_arena_alloc(c->a, nids * sizeof *v) : NULL;
     if (nids && !v) { st_free(ids); return ST_ENOMEM; }
     size_t k = 0;
+    sidx_tag tb[LOAD_TAGS]; /* one decode for a series with up to LOAD_TAGS tags */
     for (size_t i = 0; i < nids; i++) {
         key_copy kcp = { c->a, NULL, 0 };
         rc = sidx_series_get(c->idx, ids[i], key_to_arena, &kcp);
         if (rc == ST_ENOTFOUND) continue;
         if (rc) { st_free(ids); return rc; }
-        char *kc = kcp.key;
-        size_t klen = kcp.len;
         st_slice mm;
         size_t nt = 0;
-        if (sidx_key_decode(kc, klen, &mm, NULL, 0, &nt) != 0) continue;
+        rc = sidx_key_decode(kcp.key, kcp.len, &mm, tb, LOAD_TAGS, &nt);
+        if (rc != 0 && rc != ST_ERANGE) continue;
         sidx_tag *tags = nt ? st_arena_alloc(c->a, nt * sizeof *tags) : NULL;
         if (nt && !tags) { st_free(ids); return ST_ENOMEM; }
-        if (sidx_key_decode(kc, klen, &mm, tags, nt, &nt) != 0) continue;
+        if (rc == 0) memcpy(tags, tb, nt * sizeof *tags);
+        else if (sidx_key_decode(kcp.key, kcp.len, &mm, tags, nt, &nt) != 0) continue;
         qseries s = { ids[i], tags, nt, 0, NULL };
         if (!cond_eval(c, cond, &s)) continue;
         v[k++] = s;

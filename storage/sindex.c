@@ -309,6 +309,14 @@ typedef struct kdec { const uint8_t *p, *end; } kdec;
 /* Next length-prefixed slice; -1 on malformed bytes. */
 static int kdec_slice(kdec *d, st_slice *out)
 {
+    if (d->p < d->end && *d->p < 0x80) { /* a length under 128: one byte */
+        size_t n = *d->p++;
+        if (n > (size_t)(d->end - d->p)) return -1;
+        out->ptr = (const char *)d->p;
+        out->len = n;
+        d->p += n;
+        return 0;
+    }
     uint64_t v = 0;
     for (unsigned shift = 0;; shift += 7) {
         if (d->p >= d->end || shift > 56) return -1;
@@ -388,22 +396,16 @@ int sidx_key_decode(const void *key, size_t len, st_slice *measurement,
     while (d.p < d.end) {
         if (kdec_slice(&d, &k) || kdec_slice(&d, &v)) return ST_ECORRUPT;
         if (n && st_slice_cmp(prev, k) >= 0) return ST_ECORRUPT;
-        if (tags) {
-            if (n >= max_tags) return ST_ERANGE;
+        if (tags && n < max_tags) {
+            tags[n].key = k;
+            tags[n].val = v;
         }
         prev = k;
         n++;
     }
-    if (tags) { /* second pass writes the outputs: only on success */
-        d = (kdec){ key, (const uint8_t *)key + len };
-        (void)kdec_slice(&d, &m);
-        for (size_t i = 0; i < n; i++) {
-            (void)kdec_slice(&d, &tags[i].key);
-            (void)kdec_slice(&d, &tags[i].val);
-        }
-    }
-    if (measurement) *measurement = m;
     *ntags = n;
+    if (tags && n > max_tags) return ST_ERANGE;
+    if (measurement) *measurement = m;
     return 0;
 }
 

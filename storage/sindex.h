@@ -76,10 +76,12 @@ int sidx_key_len(st_slice measurement, const sidx_tag *tags, size_t ntags, size_
  * plus ST_ERANGE when cap is too small. *len = bytes written. */
 int sidx_key_encode(st_slice measurement, const sidx_tag *tags, size_t ntags,
                     void *buf, size_t cap, size_t *len);
-/* Decode untrusted bytes. Slices point into key. tags may be NULL with
- * max_tags 0 to only count (then *ntags = count). ST_ECORRUPT on malformed
- * input (bad varint, overrun, unsorted or duplicate tag keys), ST_ERANGE if
- * more than max_tags tags (when tags != NULL). */
+/* Decode untrusted bytes, in one pass. Slices point into key. tags may be
+ * NULL with max_tags 0 to only count (then *ntags = count). ST_ECORRUPT on
+ * malformed input (bad varint, overrun, unsorted or duplicate tag keys);
+ * ST_ERANGE if more than max_tags tags (when tags != NULL), with *ntags the
+ * count, so a caller can try again with room for them all. After an error
+ * the first entries of tags may have been written. */
 int sidx_key_decode(const void *key, size_t len, st_slice *measurement,
                     sidx_tag *tags, size_t max_tags, size_t *ntags);
 

@@ -69,7 +69,9 @@ TEST(key_roundtrip_odd_bytes)
     /* count only; too small an array */
     CHECK_EQ_INT(sidx_key_decode(buf, len, NULL, NULL, 0, &n), 0);
     CHECK_EQ_INT(n, 3);
+    n = 0;
     CHECK_EQ_INT(sidx_key_decode(buf, len, &m, out, 2, &n), ST_ERANGE);
+    CHECK_EQ_INT(n, 3); /* the room it needs */
     /* buffer too small, duplicate keys */
     CHECK_EQ_INT(sidx_key_encode((st_slice){ mname, sizeof mname - 1 }, tags, 3, buf, want - 1, &len), ST_ERANGE);
     sidx_tag dup[2] = { { S("a"), S("1") }, { S("a"), S("2") } };
