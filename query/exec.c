@@ -3489,20 +3489,21 @@ static int exec_groups_par(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
         }
     }
     par_run(j);
-    /* every chunk is taken; wait for the ones lent workers still run */
-    for (size_t k = 0; k < nchunks; k++) {
-        if (atomic_load_explicit(&ch[k].done, memory_order_acquire)) continue;
-        pthread_mutex_lock(&j->mu);
-        j->waiting = 1;
-        while (!atomic_load_explicit(&ch[k].done, memory_order_acquire)) pthread_cond_wait(&j->cv, &j->mu);
-        pthread_mutex_unlock(&j->mu);
-    }
+    /* Every chunk is taken. In group order: wait for the ones lent workers
+     * still run (all of them: they read c), appending each chunk's text as
+     * it is done, while later ones still run. */
     int rc = 0;
-    for (size_t k = 0; k < nchunks && !rc; k++) {
-        if (!ch[k].ran) continue;
+    for (size_t k = 0; k < nchunks; k++) {
+        if (!atomic_load_explicit(&ch[k].done, memory_order_acquire)) {
+            pthread_mutex_lock(&j->mu);
+            j->waiting = 1;
+            while (!atomic_load_explicit(&ch[k].done, memory_order_acquire)) pthread_cond_wait(&j->cv, &j->mu);
+            pthread_mutex_unlock(&j->mu);
+        }
+        if (rc || !ch[k].ran) continue;
         if ((rc = ch[k].rc) != 0) {
             if (ch[k].err) snprintf(c->err, sizeof c->err, "%s", ch[k].err);
-            break;
+            continue;
         }
         qw_join(c->w, &ch[k].text, ch[k].nseries);
     }
