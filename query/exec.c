@@ -4232,7 +4232,7 @@ int qry_execute(stor *s, const qry_request *req, st_buf *out, int *http_status)
         if (src == ST_ENOMEM) { rc = ST_ENOMEM; break; }
         if (src && !c.err[0]) snprintf(c.err, sizeof c.err, "%s", st_strerror(src));
         qw_series_end(&w);
-        qw_stmt_end(&w, (int)i, src ? c.err : NULL);
+        qw_stmt_end(&w, src ? c.err : NULL);
         w.tz = NULL;
         st_tz_free(c.tz);
         c.tz = NULL;

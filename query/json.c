@@ -306,13 +306,29 @@ static void csv_header(qw *w)
     chk(w, st_buf_append(&w->csv_cols, w->head.ptr, w->head.len));
 }
 
+/* Where the statement's series text goes. JSON with an out: straight into
+ * it, after the statement's opening (no copy of the whole answer at its
+ * end). */
+static st_buf *stmt_text(qw *w)
+{
+    if (!w->out || w->csv) return &w->stmt;
+    if (!w->stmt_open) {
+        w->stmt_open = 1;
+        w->stmt_at = w->out->len;
+        if (w->chunked) chk(w, st_buf_append_str(w->out, "{\"results\":["));
+        else if (w->nstmts_out) chk(w, st_buf_append_byte(w->out, ','));
+        chk(w, st_buf_printf(w->out, "{\"statement_id\":%d", w->nstmts_out));
+    }
+    return w->out;
+}
+
 void qw_row(qw *w, const qval *vals, size_t n)
 {
     if (w->cap) {
         if (w->cap->row(w->cap->arg, vals, n)) w->oom = 1;
         return;
     }
-    st_buf *b = &w->stmt;
+    st_buf *b = stmt_text(w);
     if (!w->series_written) {
         w->series_written = 1;
         if (w->csv) {
@@ -342,11 +358,12 @@ void qw_join(qw *w, const st_buf *text, int nseries)
     const size_t no = sizeof open - 1;
     if (nseries == 0) return;
     if (text->len < no || memcmp(text->ptr, open, no) != 0) { w->oom = 1; return; } /* not a JSON stmt text */
+    st_buf *b = stmt_text(w);
     if (w->nseries == 0) {
-        chk(w, st_buf_append(&w->stmt, text->ptr, text->len));
+        chk(w, st_buf_append(b, text->ptr, text->len));
     } else {
-        chk(w, st_buf_append_byte(&w->stmt, ','));
-        chk(w, st_buf_append(&w->stmt, text->ptr + no, text->len - no));
+        chk(w, st_buf_append_byte(b, ','));
+        chk(w, st_buf_append(b, text->ptr + no, text->len - no));
     }
     w->nseries += nseries;
 }
@@ -354,7 +371,7 @@ void qw_join(qw *w, const st_buf *text, int nseries)
 void qw_series_end(qw *w)
 {
     if (w->cap) return;
-    if (w->series_open && w->series_written && !w->csv) chk(w, st_buf_append_str(&w->stmt, "]}"));
+    if (w->series_open && w->series_written && !w->csv) chk(w, st_buf_append_str(stmt_text(w), "]}"));
     w->series_open = 0;
     w->series_written = 0;
 }
@@ -362,11 +379,16 @@ void qw_series_end(qw *w)
 void qw_stmt_discard(qw *w)
 {
     st_buf_clear(&w->stmt);
+    if (w->stmt_open) { /* cut out back to before the statement */
+        w->out->len = w->stmt_at;
+        if (w->out->ptr) w->out->ptr[w->stmt_at] = 0;
+        w->stmt_open = 0;
+    }
     w->nseries = 0;
     w->series_open = w->series_written = 0;
 }
 
-void qw_stmt_end(qw *w, int id, const char *err)
+void qw_stmt_end(qw *w, const char *err)
 {
     if (err) qw_stmt_discard(w);
     if (w->csv) {
@@ -375,18 +397,16 @@ void qw_stmt_end(qw *w, int id, const char *err)
         w->csv_stmt_started = 0;
         return;
     }
-    if (w->chunked) chk(w, st_buf_append_str(w->out, "{\"results\":["));
-    else if (w->nstmts_out) chk(w, st_buf_append_byte(w->out, ','));
-    chk(w, st_buf_printf(w->out, "{\"statement_id\":%d", id));
+    st_buf *b = stmt_text(w); /* opens it, when nothing did */
     if (err) {
-        chk(w, st_buf_append_str(w->out, ",\"error\":"));
-        chk(w, qry_json_str(w->out, err, strlen(err)));
+        chk(w, st_buf_append_str(b, ",\"error\":"));
+        chk(w, qry_json_str(b, err, strlen(err)));
     } else if (w->nseries) {
-        chk(w, st_buf_append(w->out, w->stmt.ptr, w->stmt.len));
-        chk(w, st_buf_append_byte(w->out, ']'));
+        chk(w, st_buf_append_byte(b, ']'));
     }
-    chk(w, st_buf_append_byte(w->out, '}'));
-    if (w->chunked) chk(w, st_buf_append_str(w->out, "]}\n"));
+    chk(w, st_buf_append_byte(b, '}'));
+    if (w->chunked) chk(w, st_buf_append_str(b, "]}\n"));
     w->nstmts_out++;
+    w->stmt_open = 0; /* kept: the statement is whole */
     qw_stmt_discard(w);
 }

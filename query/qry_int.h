@@ -34,8 +34,13 @@ typedef struct qw {
     const qw_capture *cap; /* borrowed: when set, series and rows go there instead */
     const struct st_tz *tz; /* borrowed: tz() of the current statement (RFC3339 times in its local time), or NULL */
     st_time_cache tcache; /* the date text of the last UTC time written */
-    /* current statement */
+    /* current statement: its series go straight into out (JSON with an
+     * out: opened at its first series, cut back to stmt_at if it fails),
+     * else into stmt (CSV, and writers without an out whose text another
+     * writer joins) */
     st_buf stmt;        /* owned: the statement's series (JSON) or lines (CSV) */
+    size_t stmt_at;     /* out's length before the open statement */
+    int stmt_open;      /* JSON into out: the statement's opening is written */
     int nseries;
     int nstmts_out;     /* statements written so far */
     /* current series (written lazily at its first row) */
@@ -60,8 +65,9 @@ void qw_series_end(qw *w);
 /* Append the series another JSON writer wrote for this statement (its stmt
  * text and series count; no series open in either) as if written here. */
 void qw_join(qw *w, const st_buf *text, int nseries);
-/* Close statement id: err NULL for success. Drops its series on error. */
-void qw_stmt_end(qw *w, int id, const char *err);
+/* Close the current statement (they are numbered 0, 1, ... in the order
+ * they end): err NULL for success. Drops its series on error. */
+void qw_stmt_end(qw *w, const char *err);
 /* Discard what the current statement wrote so far. */
 void qw_stmt_discard(qw *w);
 

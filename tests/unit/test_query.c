@@ -339,6 +339,25 @@ TEST(budget)
     st_buf_fini(&out);
 }
 
+/* A statement that fails after writing a series: its text is cut from the
+ * body (series go straight into it), the statement before it stays. */
+TEST(error_after_a_series)
+{
+    qry_request r;
+    qry_request_init(&r);
+    r.q = st_slice_cstr("SHOW DATABASES; SELECT value FROM cpu GROUP BY host; SHOW DATABASES");
+    r.db = st_slice_cstr("plant");
+    r.max_points = 4; /* host a's 3 points pass, host b's 2 more do not */
+    st_buf out;
+    st_buf_init(&out);
+    int status;
+    CHECK_EQ_INT(qry_execute(g_s, &r, &out, &status), 0);
+    CHECK_EQ_STR(out.ptr, "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"],"
+                          "\"values\":[[\"plant\"]]}]},{\"statement_id\":1,\"error\":\"max-select-point limit exceeded: (5/4)\"},"
+                          "{\"statement_id\":2,\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"],\"values\":[[\"plant\"]]}]}]}\n");
+    st_buf_fini(&out);
+}
+
 #define S1(x) R("{\"statement_id\":0,\"series\":[" x "]}")
 
 TEST(field_conditions)
@@ -815,6 +834,7 @@ int main(void)
     RUN(csv_and_ddl);
     RUN(pretty_and_chunked);
     RUN(budget);
+    RUN(error_after_a_series);
     RUN(field_conditions);
     RUN(time_zones);
     RUN(wildcard_functions_and_math);
