@@ -8,6 +8,7 @@ request is in handling (server/http.c invariant 4).
 Data: measurement m, hosts h0..h3, one point every second for N seconds
 from T0, v = host * 100000 + second (so every answer is computed here)."""
 import json
+import os
 import signal
 import socket
 import threading
@@ -294,6 +295,14 @@ def test_groups_on_lent_workers():
     for t in ts:
         t.join()
     eq(errors, [])
+    # A lent worker is kept off the query thread's CPU only for its
+    # wake-up (srv.c): once idle again, every thread may run anywhere.
+    time.sleep(0.3)
+    allowed = {}
+    for tid in os.listdir("/proc/%d/task" % s.proc.pid):
+        with open("/proc/%d/task/%s/status" % (s.proc.pid, tid)) as f:
+            allowed[tid] = [l.split(":", 1)[1].strip() for l in f if l.startswith("Cpus_allowed_list")][0]
+    eq(sorted(set(allowed.values())), [allowed[str(s.proc.pid)]], "threads' CPU sets")
 
 
 def test_idle_workers_look_before_sleeping():
