@@ -788,7 +788,7 @@ static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond,
         if (rc != 0 && rc != ST_ERANGE) continue;
         sidx_tag *tags = nt ? st_arena_alloc(c->a, nt * sizeof *tags) : NULL;
         if (nt && !tags) { st_free(ids); return ST_ENOMEM; }
-        if (rc == 0) memcpy(tags, tb, nt * sizeof *tags);
+        if (rc == 0 && nt) memcpy(tags, tb, nt * sizeof *tags);
         else if (sidx_key_decode(kcp.key, kcp.len, &mm, tags, nt, &nt) != 0) continue;
         qseries s = { ids[i], tags, nt, 0, NULL };
         if (!cond_eval(c, cond, &s)) continue;
