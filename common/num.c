@@ -13,10 +13,14 @@
  * digits plus a sticky '1', which preserves the rounding decision) and handed
  * to strtod, which glibc rounds correctly. No allocation, ever.
  *
- * Formatting: Schubfach (R. Giulietti's algorithm: round-to-odd products
- * with the same table of powers of ten, rounded up by one) gives the
- * shortest decimal in the rounding interval, closest to the value among the
- * shortest; the text follows Go's encoding/json (see num.h).
+ * Formatting: Dragonbox (J. Jeon, "Dragonbox: A New Floating-Point
+ * Binary-to-Decimal Conversion Algorithm", 2020; round to nearest, ties to
+ * even) gives the shortest decimal in the rounding interval, closest to the
+ * value among the shortest, from one 64x128-bit product in most cases and
+ * the same table of powers of ten rounded up. It replaced Schubfach (three
+ * round-to-odd products per value): the same digits for every double
+ * checked, about 17% faster (bench_num). The text follows Go's
+ * encoding/json (see num.h).
  *
  * Owns nothing but the constant tables below. Pure functions; any thread.
  */
@@ -38,17 +42,18 @@ __extension__ typedef unsigned __int128 num_u128;
 
 /*
  * num_pow10[q + 342] = the 128 most significant bits of 10^q, rounded down,
- * normalized so bit 127 is set, for q in [-342, 324]. Parsing uses it as is
- * (Eisel-Lemire wants a lower bound); formatting adds one (Schubfach wants
- * an upper bound). Generated once with exact integers (Python):
- *   for q in range(-342, 325):
+ * normalized so bit 127 is set, for q in [-342, 326]. Parsing uses it as is
+ * (Eisel-Lemire wants a lower bound, q <= 308); formatting rounds it up
+ * (Dragonbox wants an upper bound, q up to 326 for the smallest doubles).
+ * Generated once with exact integers (Python):
+ *   for q in range(-342, 327):
  *     if q >= 0: v = 10**q; v = v >> (v.bit_length()-128) if v.bit_length() > 128
  *                                   else v << (128-v.bit_length())
  *     else: d = 10**-q; b = 127 + d.bit_length(); v = (1 << b) // d
  *           (adjust b by one until v.bit_length() == 128)
  */
 #define NUM_POW10_MIN (-342)
-#define NUM_POW10_MAX 324
+#define NUM_POW10_MAX 326
 static const uint64_t num_pow10[NUM_POW10_MAX - NUM_POW10_MIN + 1][2] = {
     {0xeef453d6923bd65au, 0x113faa2906a13b3fu}, /* 1e-342 */
     {0x9558b4661b6565f8u, 0x4ac7ca59a424c507u}, /* 1e-341 */
@@ -717,6 +722,8 @@ static const uint64_t num_pow10[NUM_POW10_MAX - NUM_POW10_MIN + 1][2] = {
     {0xca5e89b18b602368u, 0x385bb19cb14bdfc4u}, /* 1e322 */
     {0xfcf62c1dee382c42u, 0x46729e03dd9ed7b5u}, /* 1e323 */
     {0x9e19db92b4e31ba9u, 0x6c07a2c26a8346d1u}, /* 1e324 */
+    {0xc5a05277621be293u, 0xc7098b7305241885u}, /* 1e325 */
+    {0xf70867153aa2db38u, 0xb8cbee4fc66d1ea7u}, /* 1e326 */
 };
 
 /* ------------------------------------------------------------------ */
@@ -1055,69 +1062,118 @@ static inline int32_t num_floor_shift(int32_t x, int n)
 /* floor(e * log2(10)) for |e| <= 1233. */
 static inline int32_t num_floor_log2_pow10(int32_t e) { return num_floor_shift(e * 1741647, 19); }
 
-/* floor(g * cp / 2^128) with its lowest bit set when the product is not
- * exact (round to odd), g being the upper bound of 10^-k. */
-static inline uint64_t num_round_to_odd(uint64_t ghi, uint64_t glo, uint64_t cp)
+/* 10^q's 128 most significant bits rounded up (Dragonbox's cache): the
+ * table's, exact for 10^0..10^55, plus one for every other. */
+static inline void num_pow10_up(int32_t q, uint64_t *hi, uint64_t *lo)
 {
-    num_u128 x = (num_u128)glo * cp;
-    num_u128 y = (num_u128)ghi * cp;
-    uint64_t z = (uint64_t)y + (uint64_t)(x >> 64);
-    uint64_t vb = (uint64_t)(y >> 64) + (z < (uint64_t)y);
-    return vb | (z > 1);
+    const uint64_t *t = num_pow10[q - NUM_POW10_MIN];
+    uint64_t l = t[1], h = t[0];
+    if (q < 0 || q > 55) {
+        l++;
+        h += l == 0;
+    }
+    *hi = h;
+    *lo = l;
+}
+
+/* Parity and integer-ness of x * 10^q * 2^beta (Dragonbox's
+ * compute_mul_parity: the lower 128 bits of the 192-bit product). */
+static inline void num_mul_parity(uint64_t x, uint64_t chi, uint64_t clo, int32_t beta, int *parity, int *is_int)
+{
+    num_u128 pl = (num_u128)x * clo;
+    uint64_t hi = x * chi + (uint64_t)(pl >> 64), lo = (uint64_t)pl;
+    *parity = (int)((hi >> (64 - beta)) & 1);
+    *is_int = ((hi << beta) | (lo >> (64 - beta))) == 0;
 }
 
 /* Shortest (then closest) decimal digits*10^e10 for a finite nonzero positive
- * double with these IEEE fields. Schubfach. */
+ * double with these IEEE fields: Dragonbox, kappa = 2. The names follow the
+ * paper (and its reference implementation) so the steps can be checked
+ * against it. */
 static void num_shortest(uint64_t fm, uint32_t fe, uint64_t *digits, int32_t *e10)
 {
-    uint64_t c;
-    int32_t q;
+    uint64_t sig, chi, clo;
+    int32_t e;
     if (fe != 0) {
-        c = fm | (UINT64_C(1) << 52);
-        q = (int32_t)fe - 1075;
-        if (q <= 0 && q > -53 && (c & ((UINT64_C(1) << -q) - 1)) == 0) {
+        e = (int32_t)fe - 1075;
+        sig = fm | (UINT64_C(1) << 52);
+        if (e <= 0 && e > -53 && (sig & ((UINT64_C(1) << -e) - 1)) == 0) {
             /* A small integer: its own digits are the shortest. */
-            *digits = c >> -q;
+            *digits = sig >> -e;
             *e10 = 0;
             return;
         }
-    } else {
-        c = fm;
-        q = -1074;
-    }
-    int even = (c & 1) == 0;
-    int lower_closer = fm == 0 && fe > 1;
-    uint64_t cbl = 4 * c - 2 + (uint64_t)lower_closer, cb = 4 * c, cbr = 4 * c + 2;
-    /* k = floor(log10(2^q)), or of 3/4 * 2^q when the lower gap is half. */
-    int32_t k = num_floor_shift(q * 1262611 - (lower_closer ? 524031 : 0), 22);
-    int32_t h = q + num_floor_log2_pow10(-k) + 1;
-    const uint64_t *t = num_pow10[-k - NUM_POW10_MIN];
-    uint64_t glo = t[1] + 1, ghi = t[0] + (glo == 0);
-    uint64_t vbl = num_round_to_odd(ghi, glo, cbl << h);
-    uint64_t vb = num_round_to_odd(ghi, glo, cb << h);
-    uint64_t vbr = num_round_to_odd(ghi, glo, cbr << h);
-    uint64_t lower = vbl + !even, upper = vbr - !even;
-    uint64_t s = vb / 4;
-    if (s >= 10) {
-        /* At most one multiple of 10 fits in the interval; prefer it. */
-        uint64_t sp = s / 10;
-        int up_in = lower <= 40 * sp, wp_in = 40 * sp + 40 <= upper;
-        if (up_in != wp_in) {
-            *digits = sp + (uint64_t)wp_in;
-            *e10 = k + 1;
+        if (fm == 0 && fe > 1) {
+            /* A power of two: the gap below is half the one above. */
+            int32_t minus_k = num_floor_shift(e * 631305 - 261663, 21); /* floor(e log10 2 - log10 4/3) */
+            int32_t beta = e + num_floor_log2_pow10(-minus_k);
+            num_pow10_up(-minus_k, &chi, &clo);
+            uint64_t xi = (chi - (chi >> 54)) >> (11 - beta);
+            uint64_t zi = (chi + (chi >> 53)) >> (11 - beta);
+            if (!(e >= 2 && e <= 3)) xi++; /* the left end is an integer only there */
+            uint64_t s = zi / 10;
+            if (s * 10 >= xi) {
+                *digits = s;
+                *e10 = minus_k + 1;
+                return;
+            }
+            s = ((chi >> (10 - beta)) + 1) / 2;
+            if (e == -77) s -= s & 1; /* the one tie: to even */
+            else if (s < xi) s++;
+            *digits = s;
+            *e10 = minus_k;
             return;
         }
+    } else {
+        e = -1074;
+        sig = fm;
     }
-    int u_in = lower <= 4 * s, w_in = 4 * s + 4 <= upper;
-    if (u_in != w_in) {
-        *digits = s + (uint64_t)w_in;
-        *e10 = k;
-        return;
+    int32_t minus_k = num_floor_shift(e * 315653, 20) - 2; /* floor(e log10 2) - kappa */
+    int32_t beta = e + num_floor_log2_pow10(-minus_k);
+    num_pow10_up(-minus_k, &chi, &clo);
+    uint32_t deltai = (uint32_t)(chi >> (63 - beta));
+    uint64_t two_fc = sig << 1;
+    int even = (sig & 1) == 0; /* the interval includes its ends */
+    /* zi: the integer part of the right end, (2fc + 1) * 10^-minus_k * 2^beta */
+    uint64_t u = (two_fc | 1) << beta;
+    num_u128 z = (num_u128)u * chi;
+    z += (uint64_t)(((num_u128)u * clo) >> 64);
+    uint64_t zi = (uint64_t)(z >> 64);
+    int z_int = (uint64_t)z == 0;
+    /* Step 2: the larger divisor, 10^(kappa+1). */
+    uint64_t s = zi / 1000;
+    uint32_t r = (uint32_t)(zi - 1000 * s);
+    int parity, is_int;
+    if (r < deltai) {
+        if (r == 0 && z_int && !even) { /* the right end is out */
+            s--;
+            r = 1000;
+            goto small_divisor;
+        }
+    } else if (r > deltai) {
+        goto small_divisor;
+    } else {
+        /* r == deltai: compare the fractional parts at the left end */
+        num_mul_parity(two_fc - 1, chi, clo, beta, &parity, &is_int);
+        if (!(parity | (is_int & even))) goto small_divisor;
     }
-    uint64_t mid = 4 * s + 2;
-    int up = vb > mid || (vb == mid && (s & 1) != 0);
-    *digits = s + (uint64_t)up;
-    *e10 = k;
+    *digits = s;
+    *e10 = minus_k + 3;
+    return;
+small_divisor:
+    /* Step 3: the smaller divisor, 10^kappa; closest to the value. */
+    s *= 10;
+    uint32_t dist = r - (deltai / 2) + 50;
+    int approx_y_parity = ((dist ^ 50) & 1) != 0;
+    int divisible = dist % 100 == 0;
+    s += dist / 100;
+    if (divisible) {
+        num_mul_parity(two_fc, chi, clo, beta, &parity, &is_int);
+        if (parity != approx_y_parity) s--;
+        else if (is_int & ((s & 1) != 0)) s--; /* a tie: to even */
+    }
+    *digits = s;
+    *e10 = minus_k + 2;
 }
 
 size_t st_format_double(double v, char *buf)

@@ -6,7 +6,7 @@
  * handles the common cases exactly (Clinger, then Eisel-Lemire); where it
  * cannot be sure it hands a bounded, condensed copy of the digits to strtod.
  * Never allocates. st_format_double prints the shortest decimal that parses
- * back to the same double (Schubfach). Pure functions; any thread.
+ * back to the same double (Dragonbox). Pure functions; any thread.
  */
 #ifndef ST_NUM_H
 #define ST_NUM_H
