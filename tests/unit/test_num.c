@@ -397,9 +397,58 @@ static void go_layout(int neg, const char *d, int n, int x, char *out)
     *o = 0;
 }
 
-TEST(format_random_roundtrip)
+/* One value: length, round trip, layout; and, when shortest_too, that no
+ * shorter text round-trips and that ours is the nearest of its length
+ * (snprintf's "%.*e" is the oracle). Counts into the three totals. */
+static void format_check(double x, int shortest_too, long *bad, long *longer, long *layout_checked)
 {
     char buf[ST_DOUBLE_BUF], ref[64];
+    if (isnan(x)) return;
+    size_t n = st_format_double(x, buf);
+    if (n != strlen(buf) || n > 25) { if ((*bad)++ < 5) UNIT__FAIL("length %zu for %s", n, buf); return; }
+    if (isinf(x)) return;
+    double y;
+    if (st_parse_double(buf, n, 0, &y) != 0 || bits_of(y) != bits_of(x) || strtod(buf, NULL) != x ||
+        signbit(strtod(buf, NULL)) != signbit(x)) {
+        if ((*bad)++ < 5) UNIT__FAIL("no round trip: %.17g -> %s", x, buf);
+        return;
+    }
+    double ax = fabs(x);
+    int plain = strchr(buf, 'e') == NULL;
+    if (plain != (ax == 0 || (ax >= 1e-6 && ax < 1e21))) {
+        if ((*bad)++ < 5) UNIT__FAIL("style: %.17g -> %s", x, buf);
+        return;
+    }
+    const char *e = strchr(buf, 'e');
+    if (e && (e[1] != '+' && e[1] != '-')) { if ((*bad)++ < 5) UNIT__FAIL("exp sign %s", buf); }
+    if (e && e[2] == '0') { if ((*bad)++ < 5) UNIT__FAIL("exp leading zero %s", buf); }
+    if (!shortest_too) return;
+    /* Shortest: no %.{p}e with fewer digits round-trips. */
+    int p = 1;
+    for (; p <= 17; p++) {
+        snprintf(ref, sizeof ref, "%.*e", p - 1, x);
+        if (strtod(ref, NULL) == x) break;
+    }
+    int mine = sig_digits(buf);
+    if (mine > p) { if ((*bad)++ < 5) UNIT__FAIL("not shortest: %s has %d digits, %s has %d", buf, mine, ref, p); return; }
+    if (mine < p) { (*longer)++; return; } /* snprintf's nearest p-digit missed a shorter one */
+    /* Same length: compare the whole text with Go's layout of snprintf's digits. */
+    char d[24];
+    int nd = 0;
+    const char *q = ref + (ref[0] == '-');
+    for (; *q != 'e'; q++) if (*q != '.') d[nd++] = *q;
+    int x10 = atoi(q + 1);
+    while (nd > 1 && d[nd - 1] == '0') nd--;
+    char want[64];
+    go_layout(signbit(x) != 0, d, nd, x10, want);
+    if (ax == 0) snprintf(want, sizeof want, "%s", signbit(x) ? "-0" : "0");
+    /* snprintf's digits are the nearest of that length; ours must be too. */
+    if (strcmp(want, buf) != 0 && (*bad)++ < 5) UNIT__FAIL("layout/closest: %s vs %s", buf, want);
+    (*layout_checked)++;
+}
+
+TEST(format_random_roundtrip)
+{
     long bad = 0, longer = 0, layout_checked = 0, total = 1000000 / NUM_TEST_SCALE;
     for (long k = 0; k < total; k++) {
         double x;
@@ -409,52 +458,25 @@ TEST(format_random_roundtrip)
         case 2: x = (double)(int64_t)(r >> rnd_below(64)) / p10(rnd_below(12)); break;
         default: x = of_bits((r & 0x800FFFFFFFFFFFFFu) | (uint64_t)rnd_below(3) << 52); break; /* subnormal/tiny */
         }
-        if (isnan(x)) continue;
-        size_t n = st_format_double(x, buf);
-        if (n != strlen(buf) || n > 25) { if (bad++ < 5) UNIT__FAIL("length %zu for %s", n, buf); continue; }
-        if (isinf(x)) continue;
-        double y;
-        if (st_parse_double(buf, n, 0, &y) != 0 || bits_of(y) != bits_of(x) || strtod(buf, NULL) != x ||
-            signbit(strtod(buf, NULL)) != signbit(x)) {
-            if (bad++ < 5) UNIT__FAIL("no round trip: %.17g -> %s", x, buf);
-            continue;
-        }
-        double ax = fabs(x);
-        int plain = strchr(buf, 'e') == NULL;
-        if (plain != (ax == 0 || (ax >= 1e-6 && ax < 1e21))) {
-            if (bad++ < 5) UNIT__FAIL("style: %.17g -> %s", x, buf);
-            continue;
-        }
-        const char *e = strchr(buf, 'e');
-        if (e && (e[1] != '+' && e[1] != '-')) { if (bad++ < 5) UNIT__FAIL("exp sign %s", buf); }
-        if (e && e[2] == '0') { if (bad++ < 5) UNIT__FAIL("exp leading zero %s", buf); }
-        if (k % 10 != 0) continue;
-        /* Shortest: no %.{p}e with fewer digits round-trips. */
-        int p = 1;
-        for (; p <= 17; p++) {
-            snprintf(ref, sizeof ref, "%.*e", p - 1, x);
-            if (strtod(ref, NULL) == x) break;
-        }
-        int mine = sig_digits(buf);
-        if (mine > p) { if (bad++ < 5) UNIT__FAIL("not shortest: %s has %d digits, %s has %d", buf, mine, ref, p); continue; }
-        if (mine < p) { longer++; continue; } /* snprintf's nearest p-digit missed a shorter one */
-        /* Same length: compare the whole text with Go's layout of snprintf's digits. */
-        char d[24];
-        int nd = 0;
-        const char *q = ref + (ref[0] == '-');
-        for (; *q != 'e'; q++) if (*q != '.') d[nd++] = *q;
-        int x10 = atoi(q + 1);
-        while (nd > 1 && d[nd - 1] == '0') nd--;
-        char want[64];
-        go_layout(signbit(x) != 0, d, nd, x10, want);
-        if (ax == 0) snprintf(want, sizeof want, "%s", signbit(x) ? "-0" : "0");
-        /* snprintf's digits are the nearest of that length; ours must be too. */
-        if (strcmp(want, buf) != 0 && bad++ < 5) UNIT__FAIL("layout/closest: %s vs %s", buf, want);
-        layout_checked++;
+        format_check(x, k % 10 == 0, &bad, &longer, &layout_checked);
     }
     CHECK_EQ_INT(bad, 0);
     CHECK(layout_checked > total / 20);
     CHECK(longer < total / 1000 + 1);
+}
+
+/* Every power of two (the gap below is half the one above: Dragonbox's
+ * shorter interval) and its neighbours, every exponent. */
+TEST(format_powers_of_two)
+{
+    long bad = 0, longer = 0, layout_checked = 0;
+    for (uint64_t fe = 0; fe < 2047; fe++)
+        for (int dlt = -2; dlt <= 2; dlt++) {
+            if (fe == 0 && dlt < 0) continue;
+            format_check(of_bits((fe << 52) + (uint64_t)(int64_t)dlt), 1, &bad, &longer, &layout_checked);
+        }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(layout_checked > 9000);
 }
 
 int main(void)
@@ -469,5 +491,6 @@ int main(void)
     RUN(parse_halfway_vs_strtod);
     RUN(format_hand_cases);
     RUN(format_random_roundtrip);
+    RUN(format_powers_of_two);
     return unit_done();
 }
