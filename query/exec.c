@@ -738,8 +738,6 @@ static int cond_postings(ctx *c, uint64_t db_id, st_slice m, const iql_expr *e, 
     return sidx_postings_copy(c->idx, db_id, m, id->name, val->s, ids, n);
 }
 
-/* The measurement's series passing cond, sorted by tags; *n = 0 when the
- * measurement is unknown. */
 /* A series key copied into the query's arena (under the index's lock: no
  * malloc and free per series). */
 typedef struct key_copy {
@@ -762,7 +760,9 @@ static int key_to_arena(void *arg, uint64_t series_id, uint64_t db_id, const voi
 
 #define LOAD_TAGS 64
 
-static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond, qseries **out, size_t *n)
+/* The measurement's series passing cond, in no particular order (vtabs'
+ * come sorted); *n = 0 when the measurement is unknown. */
+static int load_series_unsorted(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond, qseries **out, size_t *n)
 {
     uint64_t *ids = NULL;
     size_t nids = 0;
@@ -795,10 +795,18 @@ static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond,
         v[k++] = s;
     }
     st_free(ids);
-    if (k > 1) qsort(v, k, sizeof *v, series_cmp);
     *out = v;
     *n = k;
     return 0;
+}
+
+/* The measurement's series passing cond, sorted by tags (series_cmp: the
+ * order InfluxDB answers in); *n = 0 when the measurement is unknown. */
+static int load_series(ctx *c, uint64_t db_id, st_slice m, const iql_expr *cond, qseries **out, size_t *n)
+{
+    int rc = load_series_unsorted(c, db_id, m, cond, out, n);
+    if (!rc && *n > 1) qsort(*out, *n, sizeof **out, series_cmp);
+    return rc;
 }
 
 /* ---- database resolution ---- */
@@ -3269,21 +3277,27 @@ typedef struct gsort_ctx {
     const qseries *ss;
 } gsort_ctx;
 
+/* Group key, then series order (series_cmp, a total order). */
+static int group_then_series_cmp(const sel *q, const qseries *a, const qseries *b)
+{
+    int r = gkey_cmp_series(q, a, b);
+    return r ? r : series_cmp(a, b);
+}
+
 static int gsort_cmp(const void *pa, const void *pb, void *arg)
 {
     const gsort_ctx *g = arg;
-    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-    int r = gkey_cmp_series(g->q, &g->ss[a], &g->ss[b]);
-    return r ? r : (a > b) - (a < b);
+    return group_then_series_cmp(g->q, &g->ss[*(const size_t *)pa], &g->ss[*(const size_t *)pb]);
 }
 
-/* Order ss by group key, series order kept within a group (load_series
- * gives series-key order, InfluxDB's). O(n log n): the GROUP BY tag is
- * often not the first tag of the key, so the order is far from sorted. */
+/* Order ss (in any order: load_series_unsorted) by group key, and by
+ * series order within a group (InfluxDB's). One sort for both: the group
+ * keys decide almost every comparison, which is cheaper than sorting by
+ * the whole tag set first. */
 static int sort_groups(const sel *q, qseries *ss, size_t n)
 {
     size_t i = 1;
-    while (i < n && gkey_cmp_series(q, &ss[i - 1], &ss[i]) <= 0) i++;
+    while (i < n && group_then_series_cmp(q, &ss[i - 1], &ss[i]) <= 0) i++;
     if (i >= n) return 0;
     size_t *ord = st_malloc(n * sizeof *ord);
     qseries *tmp = st_malloc(n * sizeof *tmp);
@@ -3580,9 +3594,14 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
 
     qseries *ss;
     size_t n;
-    if ((rc = load_series(c, db_id, m, q->st->where, &ss, &n))) return rc;
-    if (n == 0) return 0;
-    if (q->ngtags && ((rc = set_group_keys(c, q, ss, n)) || (rc = sort_groups(q, ss, n)))) return rc;
+    if (q->ngtags) { /* sorted by group, then by tags: one sort */
+        if ((rc = load_series_unsorted(c, db_id, m, q->st->where, &ss, &n))) return rc;
+        if (n == 0) return 0;
+        if ((rc = set_group_keys(c, q, ss, n)) || (rc = sort_groups(q, ss, n))) return rc;
+    } else {
+        if ((rc = load_series(c, db_id, m, q->st->where, &ss, &n))) return rc;
+        if (n == 0) return 0;
+    }
     if (par_ok(c, q) && (rc = exec_groups_par(c, q, m, ss, n)) != ST_EUNSUPPORTED) return rc;
     rc = 0;
     size_t start = 0;
