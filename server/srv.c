@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -172,13 +171,6 @@ struct qpool {
     _Atomic uint64_t wakeups;  /* of those, taken after a sleep (the rest while looking) */
 };
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Until the semaphore is posted: first looking for up to q->spin_ns,
  * yielding the CPU between looks, then asleep. 1: the post was found while
  * looking; 0: after a sleep. */
@@ -187,13 +179,13 @@ static int qworker_wait(qworker *w)
     struct qpool *q = w->pool;
     if (q->spin_ns > 0) {
         atomic_store_explicit(&w->looking, 1, memory_order_relaxed);
-        int64_t until = mono_ns() + q->spin_ns;
+        int64_t until = st_mono_ns() + q->spin_ns;
         int got = 0;
         do {
             if (sem_trywait(&w->wake) == 0) { got = 1; break; }
             sched_yield();
             atomic_store_explicit(&w->cpu, sched_getcpu(), memory_order_relaxed);
-        } while (mono_ns() < until);
+        } while (st_mono_ns() < until);
         atomic_store_explicit(&w->looking, 0, memory_order_relaxed);
         if (got) return 1;
     }
