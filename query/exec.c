@@ -3272,48 +3272,22 @@ static int set_group_keys(ctx *c, const sel *q, qseries *ss, size_t n)
     return 0;
 }
 
-typedef struct gsort_ctx {
-    const sel *q;
-    const qseries *ss;
-} gsort_ctx;
-
-/* Group key, then series order (series_cmp, a total order). */
-static int group_then_series_cmp(const sel *q, const qseries *a, const qseries *b)
+/* Group key, then series order (series_cmp, a total order: no two
+ * series compare equal, so the sort needs no stability). */
+static int group_then_series_cmp(const void *pa, const void *pb, void *q)
 {
+    const qseries *a = pa, *b = pb;
     int r = gkey_cmp_series(q, a, b);
     return r ? r : series_cmp(a, b);
-}
-
-static int gsort_cmp(const void *pa, const void *pb, void *arg)
-{
-    const gsort_ctx *g = arg;
-    return group_then_series_cmp(g->q, &g->ss[*(const size_t *)pa], &g->ss[*(const size_t *)pb]);
 }
 
 /* Order ss (in any order: load_series_unsorted) by group key, and by
  * series order within a group (InfluxDB's). One sort for both: the group
  * keys decide almost every comparison, which is cheaper than sorting by
  * the whole tag set first. */
-static int sort_groups(const sel *q, qseries *ss, size_t n)
+static void sort_groups(const sel *q, qseries *ss, size_t n)
 {
-    size_t i = 1;
-    while (i < n && group_then_series_cmp(q, &ss[i - 1], &ss[i]) <= 0) i++;
-    if (i >= n) return 0;
-    size_t *ord = st_malloc(n * sizeof *ord);
-    qseries *tmp = st_malloc(n * sizeof *tmp);
-    if (!ord || !tmp) {
-        st_free(ord);
-        st_free(tmp);
-        return ST_ENOMEM;
-    }
-    for (i = 0; i < n; i++) ord[i] = i;
-    gsort_ctx g = { q, ss };
-    qsort_r(ord, n, sizeof *ord, gsort_cmp, &g);
-    for (i = 0; i < n; i++) tmp[i] = ss[ord[i]];
-    memcpy(ss, tmp, n * sizeof *ss);
-    st_free(ord);
-    st_free(tmp);
-    return 0;
+    if (n > 1) qsort_r(ss, n, sizeof *ss, group_then_series_cmp, (void *)q);
 }
 
 /* ---- groups on several threads ----
@@ -3465,21 +3439,21 @@ static void par_helper(void *arg)
  * ST_EUNSUPPORTED: too few groups (the caller runs them itself). */
 static int exec_groups_par(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
 {
+    size_t *gb = st_arena_alloc(c->a, (n + 1) * sizeof *gb); /* group starts, at most n */
+    if (!gb) return ST_ENOMEM;
     size_t ng = 0;
-    for (size_t i = 0; i < n; i++) ng += i == 0 || gkey_cmp_series(q, &ss[i - 1], &ss[i]) != 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || gkey_cmp_series(q, &ss[i - 1], &ss[i]) != 0) gb[ng++] = i;
+    gb[ng] = n;
     if (ng < PAR_MIN_GROUPS) return ST_EUNSUPPORTED;
-    size_t *gb = st_arena_alloc(c->a, (ng + 1) * sizeof *gb);
     pjob *j = st_calloc(1, sizeof *j);
     size_t per = (ng + PAR_CHUNKS - 1) / PAR_CHUNKS;
     size_t nchunks = (ng + per - 1) / per;
     pchunk *ch = j ? st_calloc(nchunks, sizeof *ch) : NULL;
-    if (!gb || !ch) {
+    if (!ch) {
         st_free(j);
         return ST_ENOMEM;
     }
-    for (size_t i = 0, g = 0; i < n; i++)
-        if (i == 0 || gkey_cmp_series(q, &ss[i - 1], &ss[i]) != 0) gb[g++] = i;
-    gb[ng] = n;
     for (size_t k = 0; k < nchunks; k++) st_buf_init(&ch[k].text);
     atomic_init(&j->refs, 1);
     atomic_init(&j->next, 0);
@@ -3597,7 +3571,8 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
     if (q->ngtags) { /* sorted by group, then by tags: one sort */
         if ((rc = load_series_unsorted(c, db_id, m, q->st->where, &ss, &n))) return rc;
         if (n == 0) return 0;
-        if ((rc = set_group_keys(c, q, ss, n)) || (rc = sort_groups(q, ss, n))) return rc;
+        if ((rc = set_group_keys(c, q, ss, n))) return rc;
+        sort_groups(q, ss, n);
     } else {
         if ((rc = load_series(c, db_id, m, q->st->where, &ss, &n))) return rc;
         if (n == 0) return 0;
