@@ -2513,6 +2513,13 @@ static qval eval_math(const iql_expr *e, qval a, qval b)
     return r;
 }
 
+/* 1 + the call a column is, when it is one call and nothing more
+ * (eval_col would return that call's cur); else 0. */
+static size_t col_call(const iql_expr *e)
+{
+    return e->kind == IQL_E_CALL && e->aux ? (size_t)(uintptr_t)e->aux : 0;
+}
+
 /* Evaluate a SELECT column expression over this window's call results. */
 static qval eval_col(const sel *q, const iql_expr *e)
 {
@@ -3209,6 +3216,11 @@ fill:
         int single_selector = q->ncalls == 1 && agg_is_selector(q->calls[0].fn) && !iv;
         int all_tf = q->ftf != NULL;
         for (size_t k = 0; q->ftf && k < q->ncols; k++) all_tf &= q->ftf[k].tf != 0;
+        /* A column that is one call takes the window's result as it is;
+         * the calls' cur are set only for the expressions that need them. */
+        int need_cur = 0;
+        for (size_t k = 0; k < q->ncols; k++)
+            need_cur |= q->cols[k].aux || (!(q->ftf && q->ftf[k].tf) && !col_call(q->cols[k].expr));
         size_t emitted = 0, skipped = 0;
         qw_series_begin(c->w, m, gt, q->ngtags, names, width);
         for (size_t r = 0; r < nw; r++) {
@@ -3228,12 +3240,15 @@ fill:
             (void)anyval;
             if ((int64_t)skipped < st->offset) { skipped++; continue; }
             if (st->limit > 0 && (int64_t)emitted >= st->limit) break;
-            for (size_t i = 0; i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
+            for (size_t i = 0; need_cur && i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
             row[0].type = QV_TIME;
             row[0].v.i = iv ? bnd[w] : (single_selector && has[w * q->ncalls] ? sel_ts[w * q->ncalls] : wstart);
             for (size_t k = 0; k < q->ncols; k++) {
                 if (q->cols[k].aux) { row[k + 1] = aux_value(q, &q->calls[0], &auxf[k], &q->cols[k], ss, sel_i[w]); continue; }
-                row[k + 1] = q->ftf && q->ftf[k].tf ? tfvals[k * nw + w] : eval_col(q, q->cols[k].expr);
+                size_t ci;
+                if (q->ftf && q->ftf[k].tf) row[k + 1] = tfvals[k * nw + w];
+                else if ((ci = col_call(q->cols[k].expr)) != 0) row[k + 1] = res[w * q->ncalls + ci - 1];
+                else row[k + 1] = eval_col(q, q->cols[k].expr);
             }
             qw_row(c->w, row, width);
             emitted++;
@@ -3416,6 +3431,9 @@ static void par_run(pjob *j)
             ch->nseries = w.nseries;
             ch->text = w.stmt; /* the chunk takes the text; the writer starts a new one */
             st_buf_init(&w.stmt);
+            /* the next chunk's text is about this one's size: made room
+             * for once, not grown by doubling (a failure only loses that) */
+            (void)st_buf_reserve(&w.stmt, ch->text.len + ch->text.len / 8);
             qw_stmt_discard(&w);
         }
         pthread_mutex_lock(&j->mu);
@@ -3493,7 +3511,8 @@ static int exec_groups_par(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
             if (ch[k].err) snprintf(c->err, sizeof c->err, "%s", ch[k].err);
             continue;
         }
-        qw_join(c->w, &ch[k].text, ch[k].nseries);
+        /* the chunks after the first are about its size: room for all */
+        qw_join(c->w, &ch[k].text, ch[k].nseries, k == 0 ? (nchunks - 1) * (ch[0].text.len + ch[0].text.len / 8) : 0);
     }
     pjob_unref(j);
     return rc;

@@ -20,6 +20,13 @@
 
 static void chk(qw *w, int rc) { if (rc) w->oom = 1; }
 
+/* The bytes qry_json_str looks at twice: control characters, '"', '\\',
+ * the HTML ones Go escapes, and 0xE2 (the lead byte of U+2028/U+2029). */
+static const uint8_t json_special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, ['&'] = 1, [0xE2] = 1,
+};
+
 int qry_json_str(st_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -27,6 +34,7 @@ int qry_json_str(st_buf *b, const char *s, size_t n)
     size_t run = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (!json_special[c]) { run++; continue; }
         const char *esc = NULL;
         char u[7];
         if (c == '"') esc = "\\\"";
@@ -262,22 +270,30 @@ static char *put_scalar(qw *w, char *p, const qval *v)
     return p + 4;
 }
 
-/* Row cells, each preceded by a comma (CSV) or separated by commas (JSON).
- * Runs of cells that are not strings are written in place under one
- * reservation: the per-row cost is the formatting, not the appends. */
-static void put_cells(qw *w, st_buf *b, const qval *vals, size_t n)
+/* A row: the first npre (0..2) bytes of pre, the cells, each preceded by a
+ * comma (CSV) or separated by commas (JSON), then post. Runs of cells that
+ * are not strings are written in place under one reservation, the row's
+ * ends with the first and last run: the per-row cost is the formatting,
+ * not the appends. */
+static void put_cells(qw *w, st_buf *b, const char pre[2], size_t npre, const qval *vals, size_t n, char post)
 {
+    if (st_buf_reserve(b, 2)) { w->oom = 1; return; }
+    b->ptr[b->len] = pre[0]; /* both bytes: no call for a copy this short */
+    b->ptr[b->len + 1] = pre[1];
+    b->len += npre;
+    b->ptr[b->len] = 0;
     size_t i = 0;
     while (i < n) {
         size_t j = i;
         while (j < n && j - i < 64 && vals[j].type != ST_TYPE_STRING) j++;
         if (j > i) {
-            if (st_buf_reserve(b, (j - i) * (QW_CELL_MAX + 1))) { w->oom = 1; return; }
+            if (st_buf_reserve(b, (j - i) * (QW_CELL_MAX + 1) + 1)) { w->oom = 1; return; }
             char *p = b->ptr + b->len;
             for (; i < j; i++) {
                 if (i || w->csv) *p++ = ',';
                 p = put_scalar(w, p, &vals[i]);
             }
+            if (i == n) *p++ = post;
             *p = 0;
             b->len = (size_t)(p - b->ptr);
             continue;
@@ -285,8 +301,9 @@ static void put_cells(qw *w, st_buf *b, const qval *vals, size_t n)
         if (i || w->csv) chk(w, st_buf_append_byte(b, ','));
         if (w->csv) chk(w, csv_field(b, vals[i].v.s.ptr, vals[i].v.s.len));
         else chk(w, qry_json_str(b, vals[i].v.s.ptr, vals[i].v.s.len));
-        i++;
+        if (++i == n) chk(w, st_buf_append_byte(b, post));
     }
+    if (n == 0) chk(w, st_buf_append_byte(b, post));
 }
 
 static void csv_header(qw *w)
@@ -329,7 +346,8 @@ void qw_row(qw *w, const qval *vals, size_t n)
         return;
     }
     st_buf *b = stmt_text(w);
-    if (!w->series_written) {
+    int first = !w->series_written;
+    if (first) {
         w->series_written = 1;
         if (w->csv) {
             csv_header(w);
@@ -338,27 +356,23 @@ void qw_row(qw *w, const qval *vals, size_t n)
             chk(w, st_buf_append(b, w->head.ptr, w->head.len));
         }
         w->nseries++;
-    } else if (!w->csv) {
-        chk(w, st_buf_append_byte(b, ','));
     }
     if (w->csv) {
         chk(w, st_buf_append(b, w->csv_prefix.ptr, w->csv_prefix.len));
-        put_cells(w, b, vals, n);
-        chk(w, st_buf_append_byte(b, '\n'));
-        return;
+        put_cells(w, b, "\0", 0, vals, n, '\n');
+    } else {
+        put_cells(w, b, first ? "[" : ",[", first ? 1 : 2, vals, n, ']');
     }
-    chk(w, st_buf_append_byte(b, '['));
-    put_cells(w, b, vals, n);
-    chk(w, st_buf_append_byte(b, ']'));
 }
 
-void qw_join(qw *w, const st_buf *text, int nseries)
+void qw_join(qw *w, const st_buf *text, int nseries, size_t more)
 {
     static const char open[] = ",\"series\":[";
     const size_t no = sizeof open - 1;
     if (nseries == 0) return;
     if (text->len < no || memcmp(text->ptr, open, no) != 0) { w->oom = 1; return; } /* not a JSON stmt text */
     st_buf *b = stmt_text(w);
+    if (more && more < SIZE_MAX - text->len) chk(w, st_buf_reserve(b, text->len + more));
     if (w->nseries == 0) {
         chk(w, st_buf_append(b, text->ptr, text->len));
     } else {

@@ -63,8 +63,10 @@ void qw_series_begin(qw *w, st_slice name, const sidx_tag *tags, size_t ntags,
 void qw_row(qw *w, const qval *vals, size_t n);
 void qw_series_end(qw *w);
 /* Append the series another JSON writer wrote for this statement (its stmt
- * text and series count; no series open in either) as if written here. */
-void qw_join(qw *w, const st_buf *text, int nseries);
+ * text and series count; no series open in either) as if written here.
+ * more: how many bytes the caller expects to join after this text (room is
+ * made for them now, not by doubling as they come); 0 if unknown. */
+void qw_join(qw *w, const st_buf *text, int nseries, size_t more);
 /* Close the current statement (they are numbered 0, 1, ... in the order
  * they end): err NULL for success. Drops its series on error. */
 void qw_stmt_end(qw *w, const char *err);

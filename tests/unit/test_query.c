@@ -18,6 +18,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "query/qry_int.h"
 #include "query/query.h"
 #include "storage/stor.h"
 #include "tests/unit/unit.h"
@@ -819,6 +820,31 @@ TEST(groups_on_several_threads)
     }
 }
 
+/* String escaping as Go's encoding/json: every byte it rewrites, and the
+ * bytes next to them (0xE2 starts U+2028/U+2029 but also the euro sign). */
+TEST(json_strings)
+{
+    static const struct { const char *in; size_t n; const char *out; } cases[] = {
+        { "plain host_0", 12, "\"plain host_0\"" },
+        { "", 0, "\"\"" },
+        { "a\"b\\c", 5, "\"a\\\"b\\\\c\"" },
+        { "\n\r\t", 3, "\"\\n\\r\\t\"" },
+        { "\x01x\x1f", 3, "\"\\u0001x\\u001f\"" },
+        { "<a>&", 4, "\"\\u003ca\\u003e\\u0026\"" },
+        { "l\xe2\x80\xa8s\xe2\x80\xa9p", 9, "\"l\\u2028s\\u2029p\"" },
+        { "\xe2\x82\xac \xc3\xa9 \x7f", 8, "\"\xe2\x82\xac \xc3\xa9 \x7f\"" },
+        { "x\xe2\x80", 3, "\"x\xe2\x80\"" },
+        { "nul\0in", 6, "\"nul\\u0000in\"" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        st_buf b;
+        st_buf_init(&b);
+        CHECK(qry_json_str(&b, cases[i].in, cases[i].n) == 0);
+        CHECK_EQ_STR(b.ptr, cases[i].out);
+        st_buf_fini(&b);
+    }
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -848,6 +874,7 @@ int main(void)
     RUN(odd_queries_fail_cleanly);
     RUN(selector_with_fields_and_tags);
     RUN(groups_on_several_threads);
+    RUN(json_strings);
     st_buf_fini(&g_out);
     teardown();
     return unit_done();
