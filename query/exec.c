@@ -2955,6 +2955,27 @@ static void cell_put(ctx *c, int fn, const qfa_win *w, qval *v, int64_t *selts)
 }
 
 /* Fill bnd/nw and the per-window cells; *total = points seen (0: no rows). */
+/* A group's per-window results, nw windows by nc calls, in one block that
+ * starts at *res (the only pointer to free): the values, the selected
+ * points' times, whether the window had data, and nc bytes of zeros after
+ * them for the caller (fast_agg's done marks). */
+static int win_arrays(size_t nw, size_t nc, qval **res, int64_t **sel_ts, uint8_t **has, uint8_t **extra)
+{
+    size_t cells = nw * nc;
+    if (nc && cells / nc != nw) return ST_ENOMEM;
+    if (cells > (SIZE_MAX - nc) / (sizeof **res + sizeof **sel_ts + 1)) return ST_ENOMEM;
+    char *p = st_malloc(cells * (sizeof **res + sizeof **sel_ts + 1) + nc);
+    if (!p) return ST_ENOMEM;
+    *res = (qval *)(void *)p;
+    *sel_ts = (int64_t *)(void *)(p + cells * sizeof **res);
+    *has = (uint8_t *)(p + cells * (sizeof **res + sizeof **sel_ts));
+    if (extra) {
+        *extra = *has + cells;
+        memset(*extra, 0, nc);
+    }
+    return 0;
+}
+
 static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, size_t *nw_out, qval **res_out,
                     int64_t **selts_out, uint8_t **has_out, uint64_t *total)
 {
@@ -2991,11 +3012,10 @@ static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, si
         if ((rc = make_windows(c, q, lo, hi, &bnd, &nw))) return rc;
     }
     size_t nc = q->ncalls;
-    qval *res = st_malloc(nw * nc * sizeof *res);
-    int64_t *sel_ts = st_malloc(nw * nc * sizeof *sel_ts);
-    uint8_t *has = st_malloc(nw * nc);
-    uint8_t *done = st_calloc(nc, 1);
-    if (!res || !sel_ts || !has || !done) rc = ST_ENOMEM;
+    qval *res = NULL;
+    int64_t *sel_ts = NULL;
+    uint8_t *has = NULL, *done = NULL;
+    rc = win_arrays(nw, nc, &res, &sel_ts, &has, &done);
     /* One scan per distinct field, for all its calls. */
     for (size_t i = 0; i < nc && !rc; i++) {
         if (done[i]) continue;
@@ -3018,9 +3038,9 @@ static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, si
             }
         }
     }
-    st_free(done);
     if (rc || *total == 0) {
-        st_free(res); st_free(sel_ts); st_free(has); st_free(bnd);
+        st_free(res);
+        st_free(bnd);
         return rc;
     }
     *bnd_out = bnd;
@@ -3134,10 +3154,7 @@ static int exec_agg_group(ctx *c, sel *q, st_slice m, qseries *ss, size_t n)
         if (rc) { st_free(sel_i); st_free(auxf); st_free(bnd); return rc; }
     }
     /* windows -> per call results; buffer all rows (fill linear looks ahead) */
-    res = st_malloc(nw * q->ncalls * sizeof *res);
-    sel_ts = st_malloc(nw * q->ncalls * sizeof *sel_ts);
-    has = st_malloc(nw * q->ncalls);
-    if (!res || !sel_ts || !has) { rc = ST_ENOMEM; goto out; }
+    if ((rc = win_arrays(nw, q->ncalls, &res, &sel_ts, &has, NULL))) goto out;
     for (size_t w = 0; w < nw && !rc; w++) {
         for (size_t i = 0; i < q->ncalls && !rc; i++) {
             qcall *k = &q->calls[i];
@@ -3260,9 +3277,7 @@ out:
     st_free(auxf);
     st_free(tfvals);
     st_free(bnd);
-    st_free(res);
-    st_free(sel_ts);
-    st_free(has);
+    st_free(res); /* and sel_ts, has: one block (win_arrays) */
     return rc;
 }
 

@@ -238,6 +238,30 @@ static int64_t epoch_div(int epoch)
  * the longest (st_format_double and the integers stay under it). */
 enum { QW_CELL_MAX = ST_TIME_BUF + 2 };
 
+/* The RFC3339 text of ns in the statement's tz at p (ST_TIME_BUF bytes
+ * free); returns the end. A time written before is copied from its slot
+ * (a fixed-size copy: the cell has room) instead of formatted again. */
+static char *put_time_text(qw *w, char *p, int64_t ns)
+{
+    if (w->tslot_tz != w->tz) {
+        for (size_t i = 0; i < QW_TSLOTS; i++) w->tslots[i].len = 0;
+        w->tslot_tz = w->tz;
+    }
+    _Static_assert(QW_TSLOTS == 64, "the slot is the hash's top 6 bits");
+    qw_tslot *s = &w->tslots[((uint64_t)ns * UINT64_C(0x9E3779B97F4A7C15)) >> 58];
+    if (s->len && s->ns == ns) {
+        memcpy(p, s->text, QW_TSLOT_TEXT);
+        return p + s->len;
+    }
+    size_t n = w->tz ? st_tz_format_rfc3339(w->tz, ns, p) : st_time_format_rfc3339_cached(&w->tcache, ns, 0, p);
+    if (n <= QW_TSLOT_TEXT) {
+        s->ns = ns;
+        s->len = (uint8_t)n;
+        memcpy(s->text, p, n);
+    }
+    return p + n;
+}
+
 /* A cell other than a string, written at p (QW_CELL_MAX bytes free);
  * returns the end. */
 static char *put_scalar(qw *w, char *p, const qval *v)
@@ -246,7 +270,7 @@ static char *put_scalar(qw *w, char *p, const qval *v)
     case QV_TIME:
         if (w->epoch == QRY_EPOCH_RFC3339 && !w->csv) {
             *p++ = '"';
-            p += w->tz ? st_tz_format_rfc3339(w->tz, v->v.i, p) : st_time_format_rfc3339_cached(&w->tcache, v->v.i, 0, p);
+            p = put_time_text(w, p, v->v.i);
             *p++ = '"';
             return p;
         }

@@ -27,6 +27,15 @@ typedef struct qw_capture {
     void *arg;
 } qw_capture;
 
+/* A time cell's text (JSON RFC3339, quotes excluded), by its nanoseconds. */
+#define QW_TSLOTS 64
+#define QW_TSLOT_TEXT 32
+typedef struct qw_tslot {
+    int64_t ns;
+    uint8_t len;        /* 0: empty */
+    char text[QW_TSLOT_TEXT];
+} qw_tslot;
+
 typedef struct qw {
     st_buf *out;        /* borrowed: the response body */
     int csv, epoch, chunked;
@@ -34,6 +43,11 @@ typedef struct qw {
     const qw_capture *cap; /* borrowed: when set, series and rows go there instead */
     const struct st_tz *tz; /* borrowed: tz() of the current statement (RFC3339 times in its local time), or NULL */
     st_time_cache tcache; /* the date text of the last UTC time written */
+    /* Time cells written before, direct-mapped by their time: GROUP BY
+     * time(), tags writes the same windows' times for every group. For
+     * tslot_tz's times (cleared when the statement's tz differs). */
+    qw_tslot tslots[QW_TSLOTS];
+    const struct st_tz *tslot_tz;
     /* current statement: its series go straight into out (JSON with an
      * out: opened at its first series, cut back to stmt_at if it fails),
      * else into stmt (CSV, and writers without an out whose text another

@@ -141,6 +141,12 @@ static int ord_cmp(const void *a, const void *b, void *arg)
 static int sp_resolve(src_pts *sp, int take_strings, stor_points *out)
 {
     size_t n = sp->n;
+    if (n == 0) { /* most scans of the active head: nothing to merge, nothing to allocate */
+        head_points_fini(out);
+        head_points_init(out);
+        out->type = ST_TYPE_NONE;
+        return 0;
+    }
     int in_order = 1;
     for (size_t i = 1; i < n && in_order; i++) in_order = sp->ts[i - 1] < sp->ts[i];
     size_t *ord = NULL;

@@ -437,6 +437,22 @@ TEST(time_zones)
     /* hourly windows keep their length across the switch */
     CHECK_EQ_STR(runx("SELECT count(v) FROM m WHERE time >= '2021-03-28T11:00:00Z' AND time < '2021-03-28T13:00:00Z' GROUP BY time(1h) tz('Europe/Berlin')", "tzdb", "s", 0),
                  S1("{\"name\":\"m\",\"columns\":[\"time\",\"count\"],\"values\":[[1616929200,0],[1616932800,1]]}"));
+    /* the same times in two statements of one request: each in its own zone
+     * (the writer's cache of time cells must not carry one into the other) */
+    {
+        const char *two = runx("SELECT v FROM m WHERE time > '2021-03-28T00:00:00Z' tz('Europe/Berlin'); "
+                               "SELECT v FROM m WHERE time > '2021-03-28T00:00:00Z'; "
+                               "SELECT v FROM m WHERE time > '2021-03-28T00:00:00Z' tz('Europe/Berlin')", "tzdb", "", 0);
+        const char *s0 = strstr(two, "\"statement_id\":0"), *s1 = strstr(two, "\"statement_id\":1");
+        const char *s2 = strstr(two, "\"statement_id\":2");
+        REQUIRE(s0 && s1 && s2 && s0 < s1 && s1 < s2);
+        const char *l0 = strstr(s0, "[\"2021-03-28T14:00:00+02:00\",2]"), *u1 = strstr(s1, "[\"2021-03-28T12:00:00Z\",2]");
+        const char *l2 = strstr(s2, "[\"2021-03-29T14:00:00+02:00\",4]");
+        CHECK(l0 && l0 < s1);
+        CHECK(u1 && u1 < s2);
+        CHECK(l2 != NULL);
+        CHECK(strstr(s1, "+02:00") == NULL || strstr(s1, "+02:00") > s2);
+    }
     CHECK_EQ_STR(runx("SELECT v FROM m tz('Nowhere/Atlantis')", "tzdb", "s", 0),
                  R("{\"statement_id\":0,\"error\":\"unable to find time zone Nowhere/Atlantis\"}"));
     unsetenv("TZDIR");
