@@ -738,23 +738,28 @@ static int cond_postings(ctx *c, uint64_t db_id, st_slice m, const iql_expr *e, 
     return sidx_postings_copy(c->idx, db_id, m, id->name, val->s, ids, n);
 }
 
-/* A series key copied into the query's arena (under the index's lock: no
- * malloc and free per series). */
+/* Series keys copied into the query's arena under the index's lock
+ * (sidx_series_get_many: no malloc and free, and no lock, per series). */
 typedef struct key_copy {
-    st_arena *a;
-    char *key;
+    uint64_t id;
+    const char *key;
     size_t len;
 } key_copy;
 
+typedef struct key_copies {
+    st_arena *a;
+    key_copy *v;        /* room for every id asked */
+    size_t n;
+} key_copies;
+
 static int key_to_arena(void *arg, uint64_t series_id, uint64_t db_id, const void *key, size_t key_len)
 {
-    key_copy *k = arg;
-    (void)series_id;
+    key_copies *k = arg;
     (void)db_id;
-    k->key = st_arena_alloc_bytes(k->a, key_len ? key_len : 1);
-    if (!k->key) return ST_ENOMEM;
-    memcpy(k->key, key, key_len);
-    k->len = key_len;
+    char *p = st_arena_alloc_bytes(k->a, key_len ? key_len : 1);
+    if (!p) return ST_ENOMEM;
+    memcpy(p, key, key_len);
+    k->v[k->n++] = (key_copy){ series_id, p, key_len };
     return 0;
 }
 
@@ -774,27 +779,27 @@ static int load_series_unsorted(ctx *c, uint64_t db_id, st_slice m, const iql_ex
     if (rc == ST_ENOTFOUND) return 0;
     if (rc) return rc;
     qseries *v = nids ? st_arena_alloc(c->a, nids * sizeof *v) : NULL;
-    if (nids && !v) { st_free(ids); return ST_ENOMEM; }
+    key_copies kc = { c->a, nids ? st_arena_alloc(c->a, nids * sizeof *kc.v) : NULL, 0 };
+    if (nids && (!v || !kc.v)) { st_free(ids); return ST_ENOMEM; }
+    rc = sidx_series_get_many(c->idx, ids, nids, key_to_arena, &kc);
+    st_free(ids);
+    if (rc) return rc;
     size_t k = 0;
     sidx_tag tb[LOAD_TAGS]; /* one decode for a series with up to LOAD_TAGS tags */
-    for (size_t i = 0; i < nids; i++) {
-        key_copy kcp = { c->a, NULL, 0 };
-        rc = sidx_series_get(c->idx, ids[i], key_to_arena, &kcp);
-        if (rc == ST_ENOTFOUND) continue;
-        if (rc) { st_free(ids); return rc; }
+    for (size_t i = 0; i < kc.n; i++) {
+        key_copy kcp = kc.v[i];
         st_slice mm;
         size_t nt = 0;
         rc = sidx_key_decode(kcp.key, kcp.len, &mm, tb, LOAD_TAGS, &nt);
         if (rc != 0 && rc != ST_ERANGE) continue;
         sidx_tag *tags = nt ? st_arena_alloc(c->a, nt * sizeof *tags) : NULL;
-        if (nt && !tags) { st_free(ids); return ST_ENOMEM; }
+        if (nt && !tags) return ST_ENOMEM;
         if (rc == 0 && nt) memcpy(tags, tb, nt * sizeof *tags);
         else if (sidx_key_decode(kcp.key, kcp.len, &mm, tags, nt, &nt) != 0) continue;
-        qseries s = { ids[i], tags, nt, 0, NULL };
+        qseries s = { kcp.id, tags, nt, 0, NULL };
         if (!cond_eval(c, cond, &s)) continue;
         v[k++] = s;
     }
-    st_free(ids);
     *out = v;
     *n = k;
     return 0;

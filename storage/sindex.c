@@ -1279,6 +1279,28 @@ int sidx_series_get(sidx *idx, uint64_t series_id, sidx_series_fn fn, void *arg)
     return rc;
 }
 
+int sidx_series_get_many(sidx *idx, const uint64_t *ids, size_t n, sidx_series_fn fn, void *arg)
+{
+    int rc = 0;
+    for (size_t b = 0; b < n && !rc; b += SIDX_GET_BATCH) {
+        size_t e = n - b < SIDX_GET_BATCH ? n : b + SIDX_GET_BATCH;
+        RDLOCK(idx);
+        for (size_t i = b; i < e && !rc; i++) {
+            /* the entries and keys a few ids ahead are on their way from
+             * memory while this one is copied: ids come in no useful order */
+            if (i + 8 < e && ids[i + 8] < idx->capseries) __builtin_prefetch(&idx->series[ids[i + 8]]);
+            if (i + 4 < e) {
+                const sser *p = series_live(idx, ids[i + 4]);
+                if (p) __builtin_prefetch(p->key);
+            }
+            const sser *s = series_live(idx, ids[i]);
+            if (s) rc = fn(arg, ids[i], s->db_id, s->key, s->key_len);
+        }
+        UNLOCK(idx);
+    }
+    return rc;
+}
+
 /* ---- drops ----------------------------------------------------------------------- */
 
 int sidx_series_drop(sidx *idx, uint64_t series_id)

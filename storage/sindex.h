@@ -223,6 +223,12 @@ int sidx_series_key_dup(sidx *idx, uint64_t series_id, uint64_t *db_id, void **k
 typedef int (*sidx_series_fn)(void *arg, uint64_t series_id, uint64_t db_id,
                               const void *key, size_t key_len);
 int sidx_series_get(sidx *idx, uint64_t series_id, sidx_series_fn fn, void *arg);
+/* sidx_series_get for ids[0..n) in order, taking the read lock once per
+ * SIDX_GET_BATCH ids rather than once each (writers wait at most one
+ * batch); unknown and dropped ids are skipped. Stops at fn's first nonzero
+ * return and returns it; else 0. */
+#define SIDX_GET_BATCH 256
+int sidx_series_get_many(sidx *idx, const uint64_t *ids, size_t n, sidx_series_fn fn, void *arg);
 
 /* ---- drops -------------------------------------------------------------- */
 

@@ -718,6 +718,75 @@ TEST(drop_many_keeps_the_rest)
     sidx_destroy(idx);
 }
 
+/* sidx_series_get_many: every live id in the order asked, across lock
+ * batches; unknown and dropped ids skipped; the callback's error stops it. */
+typedef struct got_many { size_t n, stop_at; uint64_t ids[1200]; int bad; } got_many;
+
+static int got_one(void *arg, uint64_t series_id, uint64_t db_id, const void *key, size_t key_len)
+{
+    got_many *g = arg;
+    (void)db_id;
+    st_slice m;
+    sidx_tag t;
+    size_t nt = 0;
+    char want[16];
+    snprintf(want, sizeof want, "%llu", (unsigned long long)series_id - 1);
+    if (sidx_key_decode(key, key_len, &m, &t, 1, &nt) != 0 || nt != 1 || t.val.len != strlen(want) ||
+        memcmp(t.val.ptr, want, t.val.len) != 0)
+        g->bad++;
+    if (g->n < 1200) g->ids[g->n] = series_id;
+    if (++g->n == g->stop_at) return ST_EIO;
+    return 0;
+}
+
+TEST(series_get_many)
+{
+    sidx *idx = mkidx(0);
+    REQUIRE(idx);
+    uint64_t db = mkdb(idx, "db");
+    enum { N = 1000 };
+    char v[16];
+    uint64_t id;
+    unsigned fl;
+    for (int i = 0; i < N; i++) {
+        snprintf(v, sizeof v, "%d", i);
+        sidx_tag t = { S("k"), S(v) };
+        REQUIRE(sidx_series_resolve(idx, db, S("m"), &t, 1, &id, &fl) == 0);
+        REQUIRE(id == (uint64_t)i + 1);
+    }
+    CHECK_EQ_INT(sidx_series_drop(idx, 500), 0);
+    /* backwards, with an unknown id, a dropped one and id 0 among them:
+     * more than two batches */
+    uint64_t ask[N + 3];
+    size_t na = 0;
+    for (int i = N; i >= 1; i--) ask[na++] = (uint64_t)i;
+    ask[na++] = 0;
+    ask[na++] = N + 77;
+    ask[na++] = 3;
+    REQUIRE(na > 2 * SIDX_GET_BATCH);
+    got_many *g = calloc(1, sizeof *g);
+    REQUIRE(g);
+    CHECK_EQ_INT(sidx_series_get_many(idx, ask, na, got_one, g), 0);
+    CHECK_EQ_INT(g->n, N); /* N - 1 live of 1..N, then 3 again */
+    CHECK_EQ_INT(g->bad, 0);
+    size_t k = 0;
+    int order_bad = 0;
+    for (int i = N; i >= 1; i--) {
+        if (i == 500) continue;
+        order_bad += g->ids[k++] != (uint64_t)i;
+    }
+    order_bad += g->ids[k] != 3;
+    CHECK_EQ_INT(order_bad, 0);
+    /* stops at the callback's error, in the second batch */
+    memset(g, 0, sizeof *g);
+    g->stop_at = SIDX_GET_BATCH + 10;
+    CHECK_EQ_INT(sidx_series_get_many(idx, ask, na, got_one, g), ST_EIO);
+    CHECK_EQ_INT(g->n, SIDX_GET_BATCH + 10);
+    CHECK_EQ_INT(sidx_series_get_many(idx, ask, 0, got_one, g), 0);
+    free(g);
+    sidx_destroy(idx);
+}
+
 /* ---- out of memory --------------------------------------------------------- */
 
 typedef struct snap { uint64_t series, fields; int meas, tagk; size_t post; } snap;
@@ -848,6 +917,7 @@ int main(void)
     RUN(postings_formula);
     RUN(drops);
     RUN(drop_many_keeps_the_rest);
+    RUN(series_get_many);
     RUN(oom_walk_resolve);
     RUN(memory_accounting_and_no_alloc_on_hit);
     return unit_done();
