@@ -584,44 +584,52 @@ static int resolve_pending(run *x)
     return 0;
 }
 
-/* Every field is assigned rather than the window cleared first: a
- * 208-byte memset per window cost more than the window's aggregation. */
+/* Only the aggregates asked for are written (fastagg.h), field by field
+ * rather than the window cleared first: a 208-byte memset per window cost
+ * more than the window's aggregation, and so did copying every field. */
 static void output(run *x)
 {
     qfa_result *r = x->r;
+    unsigned g = x->aggs;
+    int sums = x->numeric && (g & (QFA_SUM | QFA_MEAN)), spread = x->numeric && (g & QFA_SPREAD);
+    int mins = (g & (QFA_MIN | QFA_SPREAD)) != 0, maxs = (g & (QFA_MAX | QFA_SPREAD)) != 0;
     for (size_t w = 0; w < x->nw; w++) {
         const acc *a = &x->a[w];
         qfa_win *o = &r->win[w];
         o->count = a->count;
         if (!a->count) continue; /* the rest is meaningless (fastagg.h) */
-        o->sum.type = o->spread.type = x->type;
-        o->sum.v.u = o->spread.v.u = 0;
-        o->mean = 0;
-        if (x->numeric) {
-            if (x->type == ST_TYPE_FLOAT) {
-                o->sum.v.f = a->dsum;
-                o->spread.v.f = a->max.v.f - a->min.v.f;
-            } else {
-                o->sum.v.u = a->isum; /* INT: the same bits as v.i */
-                o->spread.v.u = a->max.v.u - a->min.v.u; /* wrapping, INT too */
-            }
-            if (x->aggs & QFA_MEAN) o->mean = a->dsum / (double)a->count;
+        if (sums) {
+            o->sum.type = x->type;
+            if (x->type == ST_TYPE_FLOAT) o->sum.v.f = a->dsum;
+            else o->sum.v.u = a->isum; /* INT: the same bits as v.i */
+            o->mean = (g & QFA_MEAN) ? a->dsum / (double)a->count : 0;
         }
-        o->min = a->min;
-        o->max = a->max;
-        o->min_ts = a->min_ts;
-        o->max_ts = a->max_ts;
-        o->min_series = a->min_s;
-        o->max_series = a->max_s;
-        o->first = a->first;
-        o->last = a->last;
-        o->first_ts = a->first_ts;
-        o->last_ts = a->last_ts;
-        o->first_series = a->first_s;
-        o->last_series = a->last_s;
-        if (x->type == ST_TYPE_STRING) {
-            if (x->aggs & QFA_FIRST) o->first.v.s.ptr = r->strs.ptr + a->first_off;
-            if (x->aggs & QFA_LAST) o->last.v.s.ptr = r->strs.ptr + a->last_off;
+        if (spread) {
+            o->spread.type = x->type;
+            if (x->type == ST_TYPE_FLOAT) o->spread.v.f = a->max.v.f - a->min.v.f;
+            else o->spread.v.u = a->max.v.u - a->min.v.u; /* wrapping, INT too */
+        }
+        if (mins) {
+            o->min = a->min;
+            o->min_ts = a->min_ts;
+            o->min_series = a->min_s;
+        }
+        if (maxs) {
+            o->max = a->max;
+            o->max_ts = a->max_ts;
+            o->max_series = a->max_s;
+        }
+        if (g & QFA_FIRST) {
+            o->first = a->first;
+            o->first_ts = a->first_ts;
+            o->first_series = a->first_s;
+            if (x->type == ST_TYPE_STRING) o->first.v.s.ptr = r->strs.ptr + a->first_off;
+        }
+        if (g & QFA_LAST) {
+            o->last = a->last;
+            o->last_ts = a->last_ts;
+            o->last_series = a->last_s;
+            if (x->type == ST_TYPE_STRING) o->last.v.s.ptr = r->strs.ptr + a->last_off;
         }
     }
 }

@@ -87,7 +87,10 @@ typedef struct qfa_opts {
 } qfa_opts;
 
 /* One window's result. Open type. Every field but count is meaningless
- * when count == 0 (no data: null, or 0 for count under fill(null)). */
+ * when count == 0 (no data: null, or 0 for count under fill(null)), and
+ * so are the fields of aggregates not asked for (qfa_opts.aggs): sum and
+ * mean with QFA_SUM or QFA_MEAN, min with QFA_MIN or QFA_SPREAD, max with
+ * QFA_MAX or QFA_SPREAD, spread, first and last with their own bits. */
 typedef struct qfa_win {
     uint64_t count;
     st_value sum;            /* FLOAT: v.f; INT: v.i; UINT: v.u */
