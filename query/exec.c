@@ -3238,11 +3238,19 @@ fill:
         int single_selector = q->ncalls == 1 && agg_is_selector(q->calls[0].fn) && !iv;
         int all_tf = q->ftf != NULL;
         for (size_t k = 0; q->ftf && k < q->ncols; k++) all_tf &= q->ftf[k].tf != 0;
-        /* A column that is one call takes the window's result as it is;
-         * the calls' cur are set only for the expressions that need them. */
+        /* Where each column's value comes from, decided once: src[k] is
+         * COL_AUX, COL_TF, COL_EVAL, or 1 + the call it is (the window's
+         * result taken as it is). The calls' cur are set only for the
+         * expressions that need them. */
+        enum { COL_AUX = -1, COL_TF = -2, COL_EVAL = -3 };
+        ptrdiff_t *src = st_arena_alloc(c->a, (q->ncols ? q->ncols : 1) * sizeof *src);
+        if (!src) { rc = ST_ENOMEM; goto out; }
         int need_cur = 0;
-        for (size_t k = 0; k < q->ncols; k++)
-            need_cur |= q->cols[k].aux || (!(q->ftf && q->ftf[k].tf) && !col_call(q->cols[k].expr));
+        for (size_t k = 0; k < q->ncols; k++) {
+            size_t ci = col_call(q->cols[k].expr);
+            src[k] = q->cols[k].aux ? COL_AUX : q->ftf && q->ftf[k].tf ? COL_TF : ci ? (ptrdiff_t)ci : COL_EVAL;
+            need_cur |= src[k] == COL_AUX || src[k] == COL_EVAL;
+        }
         size_t emitted = 0, skipped = 0;
         qw_series_begin(c->w, m, gt, q->ngtags, names, width);
         for (size_t r = 0; r < nw; r++) {
@@ -3265,11 +3273,12 @@ fill:
             for (size_t i = 0; need_cur && i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
             row[0].type = QV_TIME;
             row[0].v.i = iv ? bnd[w] : (single_selector && has[w * q->ncalls] ? sel_ts[w * q->ncalls] : wstart);
+            const qval *rw = &res[w * q->ncalls];
             for (size_t k = 0; k < q->ncols; k++) {
-                if (q->cols[k].aux) { row[k + 1] = aux_value(q, &q->calls[0], &auxf[k], &q->cols[k], ss, sel_i[w]); continue; }
-                size_t ci;
-                if (q->ftf && q->ftf[k].tf) row[k + 1] = tfvals[k * nw + w];
-                else if ((ci = col_call(q->cols[k].expr)) != 0) row[k + 1] = res[w * q->ncalls + ci - 1];
+                ptrdiff_t s = src[k];
+                if (s > 0) row[k + 1] = rw[s - 1];
+                else if (s == COL_TF) row[k + 1] = tfvals[k * nw + w];
+                else if (s == COL_AUX) row[k + 1] = aux_value(q, &q->calls[0], &auxf[k], &q->cols[k], ss, sel_i[w]);
                 else row[k + 1] = eval_col(q, q->cols[k].expr);
             }
             qw_row(c->w, row, width);
