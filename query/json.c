@@ -277,7 +277,8 @@ static char *put_scalar(qw *w, char *p, const qval *v)
         return p + st_format_int64(v->v.i / epoch_div(w->epoch), p);
     case ST_TYPE_FLOAT: {
         double f = v->v.f;
-        if (!w->csv && (f != f || f - f != 0)) break; /* NaN, ±Inf: null in JSON, text in CSV */
+        /* NaN, ±Inf (all exponent bits set): null in JSON, text in CSV */
+        if (!w->csv && (st_double_bits(f) & UINT64_C(0x7FF0000000000000)) == UINT64_C(0x7FF0000000000000)) break;
         return p + st_format_double(f, p);
     }
     case ST_TYPE_INT: return p + st_format_int64(v->v.i, p);

@@ -467,6 +467,13 @@ TEST(wildcard_functions_and_math)
                  S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"max_value\"],\"values\":[[1700000010,20]]}"));
     CHECK_EQ_STR(run("SELECT count(*) AS c FROM mem", "s"),
                  S1("{\"name\":\"mem\",\"columns\":[\"time\",\"c_on\",\"c_s\",\"c_used\"],\"values\":[[0,1,1,1]]}"));
+    /* NaN and ±Inf results are null in JSON (as Go's encoder cannot write
+     * them), and their text in CSV: sqrt(-1), ln(0) */
+    CHECK_EQ_STR(run("SELECT sqrt(value - 2), ln(value - 1) FROM cpu WHERE host = 'a'", "s"),
+                 S1("{\"name\":\"cpu\",\"columns\":[\"time\",\"sqrt\",\"ln\"],\"values\":[[1700000000,null,null],"
+                    "[1700000010,0,0],[1700000020,1,0.6931471805599453]]}"));
+    CHECK(strstr(runx("SELECT sqrt(value - 2), ln(value - 1) FROM cpu WHERE host = 'a'", "plant", "s", 1),
+                 "cpu,,1700000000,NaN,-Inf\n") != NULL);
     /* mean(*) leaves out the string and boolean fields */
     CHECK_EQ_STR(run("SELECT mean(*) FROM mem", "s"),
                  S1("{\"name\":\"mem\",\"columns\":[\"time\",\"mean_used\"],\"values\":[[0,5]]}"));
