@@ -2959,7 +2959,6 @@ static void cell_put(ctx *c, int fn, const qfa_win *w, qval *v, int64_t *selts)
     if (v->type == ST_TYPE_STRING) v->v.s = adup(c, v->v.s);
 }
 
-/* Fill bnd/nw and the per-window cells; *total = points seen (0: no rows). */
 /* A group's per-window results, nw windows by nc calls, in one block that
  * starts at *res (the only pointer to free): the values, the selected
  * points' times, whether the window had data, and nc bytes of zeros after
@@ -2981,6 +2980,7 @@ static int win_arrays(size_t nw, size_t nc, qval **res, int64_t **sel_ts, uint8_
     return 0;
 }
 
+/* Fill bnd/nw and the per-window cells; *total = points seen (0: no rows). */
 static int fast_agg(ctx *c, sel *q, qseries *ss, size_t n, int64_t **bnd_out, size_t *nw_out, qval **res_out,
                     int64_t **selts_out, uint8_t **has_out, uint64_t *total)
 {

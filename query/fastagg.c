@@ -642,17 +642,15 @@ static int begin(const qfa_opts *opts, const qfa_query *q, qfa_result *r, run *x
     if (q->nseries > UINT32_MAX) return ST_EINVAL;
     int rc = reserve(r, q->nwindows);
     if (rc) return rc;
-    /* A window's fields are set by its first value (count 0): cleared here
-     * are only what is added to without looking at count, what output
-     * computes with for any aggregate asked, and the pending marks
-     * resolve_pending looks at in every window. A memset of the whole
-     * accumulators (208 bytes a window) cost more than folding a window's
-     * block statistics. */
+    /* A window's fields are set by its first value (count 0), and output
+     * reads only those of the aggregates asked: cleared here are only the
+     * count, the integer sum (added to without looking at count) and the
+     * pending marks resolve_pending looks at in every window. A memset of
+     * the whole accumulators (208 bytes a window) cost more than folding a
+     * window's block statistics. */
     for (size_t w = 0; w < q->nwindows; w++) {
         acc *a = (acc *)r->acc + w;
         a->count = a->isum = 0;
-        a->dsum = 0;
-        a->min.v.u = a->max.v.u = 0;
         a->min_pend = a->max_pend = 0;
     }
     st_buf_clear(&r->strs);

@@ -7,7 +7,9 @@
  * not strings are formatted in place under one reservation per run of
  * cells (put_cells), numbers by common/num (shortest round trip, as Go
  * prints them) and RFC3339 times through the writer's st_time_cache (the
- * text of the current day is reused while the rows stay on it).
+ * text of the current day is reused while the rows stay on it) and its
+ * time slots (a time written before, as every group of GROUP BY time(),
+ * tags writes the same windows, is copied rather than formatted).
  */
 #include <stdio.h>
 #include <string.h>
@@ -295,11 +297,11 @@ static char *put_scalar(qw *w, char *p, const qval *v)
     return p + 4;
 }
 
-/* A row: the first npre (0..2) bytes of pre, the cells, each preceded by a
- * comma (CSV) or separated by commas (JSON), then post. Runs of cells that
- * are not strings are written in place under one reservation, the row's
- * ends with the first and last run: the per-row cost is the formatting,
- * not the appends. */
+/* A row: the first npre (0..2) bytes of pre (pre has 2), the cells, each
+ * preceded by a comma (CSV) or separated by commas (JSON), then post. Runs
+ * of cells that are not strings are written in place under one
+ * reservation, the last run with post: the per-row cost is the
+ * formatting, not the appends. */
 static void put_cells(qw *w, st_buf *b, const char pre[2], size_t npre, const qval *vals, size_t n, char post)
 {
     if (st_buf_reserve(b, 2)) { w->oom = 1; return; }

@@ -333,6 +333,7 @@ static void check_all(stor *s, uint64_t db, qfa_query *q, const char *label)
                     /* bit for bit the same as without statistics (first/last
                      * strings compared through the naive answer above) */
                     for (size_t w = 0; w < q->nwindows && is_num(q->type); w++) {
+                        if (r.win[w].count == 0) continue; /* nothing else is meaningful (fastagg.h) */
                         CHECK(same(ST_TYPE_FLOAT, F(r.win[w].mean), F(off[w].mean)));
                         CHECK(same(q->type, r.win[w].sum, off[w].sum));
                     }
