@@ -680,20 +680,36 @@ TEST(drops)
 
 /* Many drops in scrambled order: the maps' backward-shift deletion keeps
  * every remaining key findable. */
-TEST(drop_many_keeps_the_rest)
+/* A fresh index with one database "db" and n series m,k=0 .. m,k=<n-1>,
+ * whose ids are 1..n. */
+static sidx *idx_with_series(int n, uint64_t *db)
 {
     sidx *idx = mkidx(0);
-    REQUIRE(idx);
-    uint64_t db = mkdb(idx, "db");
-    enum { N = 3000 };
+    if (!idx) return NULL;
+    *db = mkdb(idx, "db");
     char v[16];
     uint64_t id;
     unsigned fl;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         snprintf(v, sizeof v, "%d", i);
         sidx_tag t = { S("k"), S(v) };
-        REQUIRE(sidx_series_resolve(idx, db, S("m"), &t, 1, &id, &fl) == 0);
+        if (sidx_series_resolve(idx, *db, S("m"), &t, 1, &id, &fl) != 0 || id != (uint64_t)i + 1) {
+            sidx_destroy(idx);
+            return NULL;
+        }
     }
+    return idx;
+}
+
+TEST(drop_many_keeps_the_rest)
+{
+    enum { N = 3000 };
+    uint64_t db;
+    sidx *idx = idx_with_series(N, &db);
+    REQUIRE(idx);
+    char v[16];
+    uint64_t id;
+    unsigned fl;
     for (int j = 0; j < N; j++) {
         int i = (j * 7919) % N; /* 7919 is prime: a permutation */
         if (i % 3 == 0) CHECK_EQ_INT(sidx_series_drop(idx, (uint64_t)i + 1), 0);
@@ -741,19 +757,10 @@ static int got_one(void *arg, uint64_t series_id, uint64_t db_id, const void *ke
 
 TEST(series_get_many)
 {
-    sidx *idx = mkidx(0);
-    REQUIRE(idx);
-    uint64_t db = mkdb(idx, "db");
     enum { N = 1000 };
-    char v[16];
-    uint64_t id;
-    unsigned fl;
-    for (int i = 0; i < N; i++) {
-        snprintf(v, sizeof v, "%d", i);
-        sidx_tag t = { S("k"), S(v) };
-        REQUIRE(sidx_series_resolve(idx, db, S("m"), &t, 1, &id, &fl) == 0);
-        REQUIRE(id == (uint64_t)i + 1);
-    }
+    uint64_t db;
+    sidx *idx = idx_with_series(N, &db);
+    REQUIRE(idx);
     CHECK_EQ_INT(sidx_series_drop(idx, 500), 0);
     /* backwards, with an unknown id, a dropped one and id 0 among them:
      * more than two batches */
