@@ -1386,6 +1386,12 @@ typedef struct sel {
     int64_t tmin, tmax;
     int64_t interval, offset;
     size_t nvis;              /* raw mode: visible columns (hidden ones, read for expressions, follow) */
+    /* aggregate mode, per measurement (plan_agg_cols): where each column's
+     * value comes from, COL_AUX, COL_TF, COL_EVAL or 1 + the call it is
+     * (the window's result taken as it is); need_cur: some column reads
+     * the calls' cur (an expression or an aux point) */
+    ptrdiff_t *col_src;
+    int need_cur;
     st_slice *gtags;          /* GROUP BY tag keys (sorted) for the measurement */
     size_t ngtags;
     int gwild;                /* GROUP BY * */
@@ -2525,6 +2531,26 @@ static size_t col_call(const iql_expr *e)
     return e->kind == IQL_E_CALL && e->aux ? (size_t)(uintptr_t)e->aux : 0;
 }
 
+enum { COL_AUX = -1, COL_TF = -2, COL_EVAL = -3 };
+
+/* q->col_src and q->need_cur for the measurement's columns (exec_agg_group's
+ * rows; multi-row functions have their own): decided once, not tested in
+ * every row of every group. */
+static int plan_agg_cols(ctx *c, sel *q)
+{
+    q->col_src = st_arena_alloc(c->a, (q->ncols ? q->ncols : 1) * sizeof *q->col_src);
+    if (!q->col_src) return ST_ENOMEM;
+    q->need_cur = 0;
+    for (size_t k = 0; k < q->ncols; k++) {
+        ptrdiff_t s = q->cols[k].aux ? COL_AUX : q->ftf && q->ftf[k].tf ? COL_TF : COL_EVAL;
+        size_t ci = s == COL_EVAL ? col_call(q->cols[k].expr) : 0;
+        if (ci) s = (ptrdiff_t)ci;
+        q->col_src[k] = s;
+        q->need_cur |= s == COL_AUX || s == COL_EVAL;
+    }
+    return 0;
+}
+
 /* Evaluate a SELECT column expression over this window's call results. */
 static qval eval_col(const sel *q, const iql_expr *e)
 {
@@ -3238,19 +3264,6 @@ fill:
         int single_selector = q->ncalls == 1 && agg_is_selector(q->calls[0].fn) && !iv;
         int all_tf = q->ftf != NULL;
         for (size_t k = 0; q->ftf && k < q->ncols; k++) all_tf &= q->ftf[k].tf != 0;
-        /* Where each column's value comes from, decided once: src[k] is
-         * COL_AUX, COL_TF, COL_EVAL, or 1 + the call it is (the window's
-         * result taken as it is). The calls' cur are set only for the
-         * expressions that need them. */
-        enum { COL_AUX = -1, COL_TF = -2, COL_EVAL = -3 };
-        ptrdiff_t *src = st_arena_alloc(c->a, (q->ncols ? q->ncols : 1) * sizeof *src);
-        if (!src) { rc = ST_ENOMEM; goto out; }
-        int need_cur = 0;
-        for (size_t k = 0; k < q->ncols; k++) {
-            size_t ci = col_call(q->cols[k].expr);
-            src[k] = q->cols[k].aux ? COL_AUX : q->ftf && q->ftf[k].tf ? COL_TF : ci ? (ptrdiff_t)ci : COL_EVAL;
-            need_cur |= src[k] == COL_AUX || src[k] == COL_EVAL;
-        }
         size_t emitted = 0, skipped = 0;
         qw_series_begin(c->w, m, gt, q->ngtags, names, width);
         for (size_t r = 0; r < nw; r++) {
@@ -3270,12 +3283,13 @@ fill:
             (void)anyval;
             if ((int64_t)skipped < st->offset) { skipped++; continue; }
             if (st->limit > 0 && (int64_t)emitted >= st->limit) break;
-            for (size_t i = 0; need_cur && i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
+            /* the calls' cur only for the columns that read them (plan_agg_cols) */
+            for (size_t i = 0; q->need_cur && i < q->ncalls; i++) q->calls[i].cur = res[w * q->ncalls + i];
             row[0].type = QV_TIME;
             row[0].v.i = iv ? bnd[w] : (single_selector && has[w * q->ncalls] ? sel_ts[w * q->ncalls] : wstart);
             const qval *rw = &res[w * q->ncalls];
             for (size_t k = 0; k < q->ncols; k++) {
-                ptrdiff_t s = src[k];
+                ptrdiff_t s = q->col_src[k];
                 if (s > 0) row[k + 1] = rw[s - 1];
                 else if (s == COL_TF) row[k + 1] = tfvals[k * nw + w];
                 else if (s == COL_AUX) row[k + 1] = aux_value(q, &q->calls[0], &auxf[k], &q->cols[k], ss, sel_i[w]);
@@ -3607,6 +3621,7 @@ static int exec_select_measurement(ctx *c, sel *q, uint64_t db_id, st_slice m)
         int any = 0;
         for (size_t i = 0; i < q->ncalls; i++) any |= q->calls[i].f != NULL;
         if (!any) return 0;
+        if (!q->multi && (rc = plan_agg_cols(c, q))) return rc;
     } else {
         if ((rc = plan_raw_cols(c, q, &fl, &tk))) return rc;
         int any = 0;
